@@ -1,0 +1,271 @@
+// lorascape — command-line front end of core and analysis.
+#include <CLI/CLI.hpp>
+#include <c10/util/Exception.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "cli/doctor.h"
+#include "core/adapter.h"
+#include "core/base_model.h"
+#include "core/config.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/evaluate.h"
+#include "core/progress.h"
+#include "core/run.h"
+#include "core/tasks.h"
+#include "core/version.h"
+
+namespace fs = std::filesystem;
+using namespace lorascape;
+using namespace lorascape::core;
+
+namespace {
+
+std::string g_command_line;
+
+// --config FILE and --set key=value, shared by every command that takes a RunConfig.
+struct ConfigOptions {
+  std::string file;
+  std::vector<std::string> sets;
+  std::string device;
+  void add(CLI::App* app, bool config_required) {
+    auto* o = app->add_option("--config,-c", file, "TOML configuration (see `lorascape config` and data/configs/)");
+    if (config_required) o->required();
+    o->check(CLI::ExistingFile);
+    app->add_option("--set,-s", sets, "override one key, e.g. --set train.lr=0.001 (repeatable)");
+    app->add_option("--device", device, "cpu | cuda | auto (same as --set device=...)");
+  }
+  RunConfig resolve() const {
+    RunConfig cfg = file.empty() ? RunConfig{} : load_config(file);
+    for (const auto& s : sets) apply_override(cfg, s);
+    if (!device.empty()) cfg.device = device;
+    cfg.validate();
+    return cfg;
+  }
+};
+
+void print_result(const RunOutput& out) {
+  std::printf("\n%s", format_matrix(out.result, "exact_match").c_str());
+  std::printf("\nmetrics (exact match): %s\n", format_metrics(out.metrics).c_str());
+}
+
+int cmd_tasks(int64_t seed) {
+  SplitSizes sizes;
+  sizes.train = 1;
+  sizes.eval = 1;
+  sizes.test = 1;
+  std::printf("Built-in task suite (seed %lld). Each task: train/eval/test splits generated from the seed.\n\n",
+              static_cast<long long>(seed));
+  for (const auto& name : builtin_task_names()) {
+    Task t = make_builtin_task(name, static_cast<uint64_t>(seed), sizes);
+    std::printf("%-10s %-7s %s\n", t.name.c_str(), to_string(t.kind), t.description.c_str());
+    std::printf("           e.g. \"%s\" -> \"%s\"\n", t.train[0].prompt.c_str(), t.train[0].answer.c_str());
+  }
+  std::printf("\nUser data: set tasks.source to a folder <root>/<task>/{train,eval,test}.json[l] "
+              "of {\"prompt\", \"answer\"} records.\n");
+  return 0;
+}
+
+int cmd_config() {
+  std::printf("Configuration keys (TOML sections by prefix; defaults shown). Override with --set key=value.\n\n");
+  for (const auto& f : config_fields())
+    std::printf("%-22s %-16s %-28s %s\n", f.key.c_str(), f.type.c_str(), f.default_value.c_str(), f.help.c_str());
+  return 0;
+}
+
+int cmd_pretrain(const ConfigOptions& co, const std::string& out) {
+  RunConfig cfg = co.resolve();
+  set_threads(cfg.threads);
+  const auto device = resolve_device(cfg.device);
+  if (out.empty()) {
+    cfg.base = "auto";
+    const std::string path = ensure_base_model(cfg, device);
+    std::printf("base model: %s\n", path.c_str());
+    return 0;
+  }
+  PretrainReport rep;
+  Transformer m = pretrain_base_model(cfg.model, cfg.pretrain, cfg.seed, device, &rep);
+  nlohmann::json info = {{"config", cfg.to_json()}, {"first_loss", rep.first_loss}, {"final_loss", rep.final_loss},
+                         {"command_line", g_command_line}};
+  save_base_model(out, *m, info);
+  std::printf("base model: %s (loss %.3f -> %.3f in %lld steps, %.1f s)\n", out.c_str(), rep.first_loss,
+              rep.final_loss, static_cast<long long>(rep.steps), rep.seconds);
+  return 0;
+}
+
+int cmd_train(const ConfigOptions& co, const std::string& method) {
+  RunConfig cfg = co.resolve();
+  if (!method.empty()) cfg.train.method = method;
+  RunOutput out = run_training(cfg, g_command_line);
+  print_result(out);
+  std::printf("\nresults: %s/results.json   adapters: %s/adapters/\n", out.out_dir.c_str(), out.out_dir.c_str());
+  return 0;
+}
+
+// The base model an adapter was trained on: --base, else the cached file named in its config.
+std::string base_for_adapter(const PeftAdapter& pa, const std::string& base_opt, const std::string& adapter_path) {
+  if (!base_opt.empty()) return base_opt;
+  const std::string name = pa.extra.value("base_model", std::string());
+  if (name.empty())
+    throw ConfigError(adapter_path + ": adapter_config.json names no lorascape base model; pass --base FILE");
+  const std::string path = cache_dir() + "/" + name;
+  if (!fs::exists(path))
+    throw ConfigError(adapter_path + ": its base model " + name + " is not in the cache " + cache_dir() +
+                      "; pass --base FILE");
+  const std::string want = pa.extra.value("base_model_digest", std::string());
+  if (!want.empty() && file_digest(path) != want)
+    throw FormatError(path + ": digest differs from the one recorded in the adapter (the cache was rebuilt?); pass --base FILE");
+  return path;
+}
+
+Transformer model_with_adapter(const std::string& adapter_path, const std::string& base_opt, const c10::Device& dev) {
+  if (adapter_path.empty()) {
+    if (base_opt.empty()) throw ConfigError("give --adapter DIR or --base FILE");
+    Transformer m = load_base_model(base_opt);
+    m->to(dev);
+    return m;
+  }
+  PeftAdapter pa = load_peft_adapter(adapter_path);
+  Transformer m = load_base_model(base_for_adapter(pa, base_opt, adapter_path));
+  m->add_lora(pa.lora);
+  pa.adapter.load_into(*m, adapter_path);
+  m->to(dev);
+  return m;
+}
+
+int cmd_eval(const ConfigOptions& co, const std::string& adapter, const std::string& base,
+             const std::vector<std::string>& task_names, bool greedy) {
+  RunConfig cfg = co.resolve();
+  if (!task_names.empty()) cfg.tasks.names = task_names;
+  set_threads(cfg.threads);
+  const auto dev = resolve_device(cfg.device);
+  Transformer m = model_with_adapter(adapter, base, dev);
+  const auto tasks = load_tasks(cfg);
+  std::printf("%-12s %8s %10s %12s%s\n", "task", "loss", "token_acc", "exact_match", greedy ? "  greedy_em" : "");
+  for (const auto& t : tasks) {
+    Scores s = evaluate_examples(*m, eval_split(t, cfg), cfg.eval.max_examples, cfg.eval.batch);
+    std::printf("%-12s %8.4f %10.3f %12.3f", t.name.c_str(), s.loss, s.token_acc, s.exact_match);
+    if (greedy) std::printf("  %9.3f", greedy_exact_match(*m, eval_split(t, cfg), cfg.eval.max_examples));
+    std::printf("\n");
+  }
+  return 0;
+}
+
+int cmd_generate(const std::string& adapter, const std::string& base, const std::string& prompt, int64_t max_new,
+                 const std::string& device) {
+  Transformer m = model_with_adapter(adapter, base, resolve_device(device));
+  std::printf("%s\n", greedy_generate(*m, prompt, max_new).c_str());
+  return 0;
+}
+
+int cmd_demo(ConfigOptions co, const std::string& out) {
+  // The demo is the default configuration (data/configs/default.toml) into its own folder.
+  co.sets.insert(co.sets.begin(), "out=" + out);
+  RunConfig cfg = co.resolve();
+  std::printf("lorascape demo: Seq-LoRA over %s built-in tasks, results in %s/\n",
+              cfg.tasks.names.empty() ? "all eight" : std::to_string(cfg.tasks.names.size()).c_str(), cfg.out.c_str());
+  RunOutput res = run_training(cfg, g_command_line);
+  print_result(res);
+  std::printf(
+      "\nBWT %+.3f: after the whole sequence, the model lost on average %.1f points of exact match on the tasks\n"
+      "it had learned earlier — catastrophic forgetting, the phenomenon lorascape studies.\n\n"
+      "Next:\n"
+      "  %s/results.json            every score, the configuration and versions\n"
+      "  %s/adapters/stage-NN-*/    the PEFT adapter after each task\n"
+      "  lorascape eval --adapter %s/%s   evaluate one stage again\n",
+      res.metrics.bwt, -100.0 * res.metrics.bwt, res.out_dir.c_str(), res.out_dir.c_str(), res.out_dir.c_str(),
+      res.result.adapter_dirs.empty() ? "" : res.result.adapter_dirs.front().c_str());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 0; i < argc; ++i) g_command_line += (i ? " " : "") + std::string(argv[i]);
+  CLI::App app{"lorascape " + std::string(kVersion) +
+               " — mode-connectivity analysis of continual LoRA fine-tuning.\n"
+               "Train LoRA adapters over task sequences, evaluate them, and study forgetting."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("lorascape ") + kVersion + " (" + kGitDescribe + ")");
+  bool quiet = false;
+  app.add_flag("--quiet,-q", quiet, "no progress bars");
+
+  auto* doctor = app.add_subcommand("doctor", "versions, threads, device, matmul GFLOP/s, BLAS check");
+
+  int64_t task_seed = 1;
+  auto* tasks = app.add_subcommand("tasks", "list the built-in task suite with an example each");
+  tasks->add_option("--seed", task_seed, "data seed")->capture_default_str();
+
+  auto* config = app.add_subcommand("config", "list every configuration key with its default");
+
+  ConfigOptions pre_co;
+  std::string pre_out;
+  auto* pretrain = app.add_subcommand("pretrain", "pretrain the base model on the generic corpus");
+  pre_co.add(pretrain, false);
+  pretrain->add_option("--out,-o", pre_out, "write the base model here (default: the cache used by base = \"auto\")");
+
+  ConfigOptions train_co;
+  std::string method;
+  auto* train = app.add_subcommand("train", "LoRA fine-tuning over a task sequence (adapters + results.json)");
+  train_co.add(train, true);
+  train->add_option("--method,-m", method, "continual-learning method (overrides train.method): seq");
+
+  ConfigOptions eval_co;
+  std::string eval_adapter, eval_base;
+  std::vector<std::string> eval_tasks;
+  bool greedy = false;
+  auto* eval = app.add_subcommand("eval", "evaluate a saved adapter (or a base model) on tasks");
+  eval_co.add(eval, false);
+  eval->add_option("--adapter,-a", eval_adapter, "PEFT adapter folder (adapter_model.safetensors + adapter_config.json)");
+  eval->add_option("--base,-b", eval_base, "base model .safetensors (default: the one recorded in the adapter)");
+  eval->add_option("--tasks,-t", eval_tasks, "tasks to evaluate (default: the config's)")->delimiter(',');
+  eval->add_flag("--greedy", greedy, "also compute exact match by greedy decoding (slow)");
+
+  std::string gen_adapter, gen_base, gen_prompt, gen_device = "auto";
+  int64_t gen_max = 32;
+  auto* generate = app.add_subcommand("generate", "greedy decoding of one prompt");
+  generate->add_option("--prompt,-p", gen_prompt, "prompt text")->required();
+  generate->add_option("--adapter,-a", gen_adapter, "PEFT adapter folder");
+  generate->add_option("--base,-b", gen_base, "base model .safetensors");
+  generate->add_option("--max-new", gen_max, "maximum bytes to generate")->capture_default_str();
+  generate->add_option("--device", gen_device, "cpu | cuda | auto")->capture_default_str();
+
+  ConfigOptions demo_co;
+  std::string demo_out = "lorascape-out/demo";
+  auto* demo = app.add_subcommand("demo", "end-to-end: pretrain (cached), Seq-LoRA over the built-in suite, R and BWT");
+  demo_co.add(demo, false);
+  demo->add_option("--out,-o", demo_out, "output folder")->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  Progress::set_quiet(quiet);
+  try {
+    if (*doctor) return cli::run_doctor();
+    if (*tasks) return cmd_tasks(task_seed);
+    if (*config) return cmd_config();
+    if (*pretrain) return cmd_pretrain(pre_co, pre_out);
+    if (*train) return cmd_train(train_co, method);
+    if (*eval) return cmd_eval(eval_co, eval_adapter, eval_base, eval_tasks, greedy);
+    if (*generate) return cmd_generate(gen_adapter, gen_base, gen_prompt, gen_max, gen_device);
+    if (*demo) return cmd_demo(demo_co, demo_out);
+  } catch (const lorascape::Error& e) {
+    std::fprintf(stderr, "lorascape: error: %s\n", e.what());
+    return 2;
+  } catch (const c10::Error& e) {
+    std::fprintf(stderr, "lorascape: error: %s\n", e.what_without_backtrace());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lorascape: error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,72 @@
+// Adapter: an ordered name -> tensor map holding only LoRA factors. It is a point in the
+// space every analysis walks through, so its vector operations (axpy, scale, dot, norm,
+// flatten) live here and nowhere else.
+//
+// Names are the model's parameter names, e.g. "model.layers.0.self_attn.q_proj.lora_A.weight".
+// On disk (PEFT layout) they carry the prefix "base_model.model.".
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/lora_linear.h"
+
+namespace lorascape::core {
+
+class TransformerImpl;
+
+class Adapter {
+ public:
+  using Entry = std::pair<std::string, at::Tensor>;
+
+  Adapter() = default;
+  explicit Adapter(std::vector<Entry> entries) : entries_(std::move(entries)) {}
+
+  // A detached copy of the model's current LoRA factors.
+  static Adapter from_model(TransformerImpl& model);
+  // Copies the factors into the model; names and shapes must match exactly (FormatError).
+  void load_into(TransformerImpl& model, const std::string& origin = "adapter") const;
+
+  const std::vector<Entry>& entries() const { return entries_; }
+  size_t size() const { return entries_.size(); }
+  bool empty() const { return entries_.empty(); }
+  int64_t numel() const;
+
+  Adapter clone() const;
+  Adapter zeros_like() const;
+  Adapter to(const at::Device& device) const;
+  // this += a * x  (same names and shapes required)
+  Adapter& axpy(double a, const Adapter& x);
+  Adapter& scale(double a);
+  double dot(const Adapter& x) const;
+  double norm() const;
+  // All factors concatenated into one float vector, in entry order.
+  at::Tensor flatten() const;
+  bool equal(const Adapter& o) const;  // same names, shapes, and bit-identical values
+
+ private:
+  void check_compatible(const Adapter& o, const char* op) const;
+  std::vector<Entry> entries_;
+};
+
+// PEFT adapter folder: adapter_model.safetensors + adapter_config.json.
+// `extra` is stored under the "lorascape" key of adapter_config.json (base model hash etc.).
+void save_peft_adapter(const std::string& dir, const Adapter& adapter, const LoraConfig& lora,
+                       const nlohmann::json& extra = nlohmann::json::object());
+struct PeftAdapter {
+  Adapter adapter;
+  LoraConfig lora;
+  nlohmann::json extra;  // the "lorascape" object, or {} for adapters from other tools
+};
+// Accepts a folder or a path to its adapter_model.safetensors.
+PeftAdapter load_peft_adapter(const std::string& path);
+
+// PEFT key <-> model parameter name.
+std::string to_peft_key(const std::string& name);
+std::string from_peft_key(const std::string& key, const std::string& origin);
+
+}  // namespace lorascape::core

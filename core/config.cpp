@@ -1,0 +1,284 @@
+#include "core/config.h"
+
+#include <toml++/toml.h>
+
+#include <functional>
+#include <sstream>
+
+#include "core/error.h"
+
+namespace lorascape::core {
+
+namespace {
+
+enum class Kind { Int, Double, String, StringList };
+
+struct Field {
+  std::string key;
+  Kind kind;
+  void* ptr;
+  const char* help;
+};
+
+std::vector<Field> fields(RunConfig& c) {
+  return {
+      {"seed", Kind::Int, &c.seed, "random seed for data, initialisation and shuffling"},
+      {"out", Kind::String, &c.out, "output folder of a run"},
+      {"base", Kind::String, &c.base, "base model .safetensors, or \"auto\" (pretrain once, then cache)"},
+      {"device", Kind::String, &c.device, "cpu | cuda | auto"},
+      {"threads", Kind::Int, &c.threads, "intra-op CPU threads; 0 = all cores"},
+      {"model.vocab", Kind::Int, &c.model.vocab, "vocabulary size (>= 260: bytes + 4 specials)"},
+      {"model.d_model", Kind::Int, &c.model.d_model, "hidden size C"},
+      {"model.n_layers", Kind::Int, &c.model.n_layers, "decoder blocks L"},
+      {"model.n_heads", Kind::Int, &c.model.n_heads, "attention heads H"},
+      {"model.d_ff", Kind::Int, &c.model.d_ff, "SwiGLU hidden size F"},
+      {"model.max_seq", Kind::Int, &c.model.max_seq, "longest sequence in tokens"},
+      {"model.rope_theta", Kind::Double, &c.model.rope_theta, "rotary embedding base"},
+      {"model.norm_eps", Kind::Double, &c.model.norm_eps, "RMSNorm epsilon"},
+      {"pretrain.steps", Kind::Int, &c.pretrain.steps, "base-model pretraining steps"},
+      {"pretrain.batch", Kind::Int, &c.pretrain.batch, "pretraining batch size"},
+      {"pretrain.lr", Kind::Double, &c.pretrain.lr, "pretraining peak learning rate"},
+      {"pretrain.warmup", Kind::Double, &c.pretrain.warmup, "fraction of pretraining steps warming up"},
+      {"pretrain.corpus_lines", Kind::Int, &c.pretrain.corpus_lines, "lines of generic text generated"},
+      {"lora.rank", Kind::Int, &c.lora.rank, "LoRA rank r"},
+      {"lora.alpha", Kind::Double, &c.lora.alpha, "LoRA alpha (scale = alpha / r)"},
+      {"lora.dropout", Kind::Double, &c.lora.dropout, "dropout on the LoRA input"},
+      {"lora.targets", Kind::StringList, &c.lora.targets, "projections with LoRA (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)"},
+      {"tasks.source", Kind::String, &c.tasks.source, "\"builtin\" or a TRACE/LLMCL data root"},
+      {"tasks.names", Kind::StringList, &c.tasks.names, "task order; [] = all tasks of the source"},
+      {"tasks.train", Kind::Int, &c.tasks.train, "built-in suite: train examples per task"},
+      {"tasks.eval", Kind::Int, &c.tasks.eval, "built-in suite: eval examples per task"},
+      {"tasks.test", Kind::Int, &c.tasks.test, "built-in suite: test examples per task"},
+      {"train.method", Kind::String, &c.train.method, "continual-learning method (seq)"},
+      {"train.epochs", Kind::Int, &c.train.epochs, "epochs per task (when train.steps = 0)"},
+      {"train.steps", Kind::Int, &c.train.steps, "optimiser steps per task; 0 = use epochs"},
+      {"train.batch", Kind::Int, &c.train.batch, "batch size"},
+      {"train.lr", Kind::Double, &c.train.lr, "AdamW peak learning rate"},
+      {"train.warmup", Kind::Double, &c.train.warmup, "fraction of a task's steps warming up linearly"},
+      {"train.schedule", Kind::String, &c.train.schedule, "cosine | linear | constant after warm-up"},
+      {"train.clip", Kind::Double, &c.train.clip, "gradient-norm clipping; 0 = off"},
+      {"train.weight_decay", Kind::Double, &c.train.weight_decay, "AdamW weight decay"},
+      {"eval.split", Kind::String, &c.eval.split, "split evaluated after each task: eval | test"},
+      {"eval.max_examples", Kind::Int, &c.eval.max_examples, "examples per task evaluated; 0 = all"},
+      {"eval.batch", Kind::Int, &c.eval.batch, "evaluation batch size"},
+  };
+}
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::Int: return "integer";
+    case Kind::Double: return "number";
+    case Kind::String: return "string";
+    case Kind::StringList: return "list of strings";
+  }
+  return "?";
+}
+
+std::string value_toml(const Field& f) {
+  std::ostringstream s;
+  switch (f.kind) {
+    case Kind::Int: s << *static_cast<int64_t*>(f.ptr); break;
+    case Kind::Double: {
+      toml::value<double> v(*static_cast<double*>(f.ptr));
+      s << v;
+      break;
+    }
+    case Kind::String: s << toml::value<std::string>(*static_cast<std::string*>(f.ptr)); break;
+    case Kind::StringList: {
+      toml::array a;
+      for (const auto& x : *static_cast<std::vector<std::string>*>(f.ptr)) a.push_back(x);
+      s << a;
+      break;
+    }
+  }
+  return s.str();
+}
+
+// Assigns a TOML node to a field; `where` names the file/override for messages.
+void assign(const Field& f, const toml::node& node, const std::string& where) {
+  auto bad = [&]() {
+    std::ostringstream v;
+    node.visit([&](auto&& n) { v << n; });
+    throw ConfigError(where + ": key '" + f.key + "' must be a " + kind_name(f.kind) + " (got " + v.str() + ")");
+  };
+  switch (f.kind) {
+    case Kind::Int:
+      if (!node.is_integer()) bad();
+      *static_cast<int64_t*>(f.ptr) = node.as_integer()->get();
+      break;
+    case Kind::Double:
+      if (node.is_integer()) *static_cast<double*>(f.ptr) = static_cast<double>(node.as_integer()->get());
+      else if (node.is_floating_point()) *static_cast<double*>(f.ptr) = node.as_floating_point()->get();
+      else bad();
+      break;
+    case Kind::String:
+      if (!node.is_string()) bad();
+      *static_cast<std::string*>(f.ptr) = node.as_string()->get();
+      break;
+    case Kind::StringList: {
+      if (!node.is_array()) bad();
+      std::vector<std::string> out;
+      for (const auto& e : *node.as_array()) {
+        if (!e.is_string()) bad();
+        out.push_back(e.as_string()->get());
+      }
+      *static_cast<std::vector<std::string>*>(f.ptr) = out;
+      break;
+    }
+  }
+}
+
+const Field* find_field(const std::vector<Field>& fs, const std::string& key) {
+  for (const auto& f : fs)
+    if (f.key == key) return &f;
+  return nullptr;
+}
+
+std::string known_keys_hint(const std::vector<Field>& fs, const std::string& key) {
+  const auto dot = key.find('.');
+  const std::string section = dot == std::string::npos ? "" : key.substr(0, dot + 1);
+  std::string keys;
+  for (const auto& f : fs) {
+    const bool same = section.empty() ? f.key.find('.') == std::string::npos : f.key.rfind(section, 0) == 0;
+    if (same) keys += (keys.empty() ? "" : ", ") + f.key;
+  }
+  if (keys.empty()) {
+    for (const auto& f : fs) {
+      const auto d = f.key.find('.');
+      const std::string s = d == std::string::npos ? f.key : "[" + f.key.substr(0, d) + "]";
+      if (keys.find(s) == std::string::npos) keys += (keys.empty() ? "" : ", ") + s;
+    }
+  }
+  return "known: " + keys + "; see `lorascape config`";
+}
+
+void walk(const toml::table& t, const std::string& prefix, const std::vector<Field>& fs,
+          const std::string& where) {
+  for (auto&& [k, node] : t) {
+    const std::string key = prefix + std::string(k.str());
+    const Field* f = find_field(fs, key);
+    if (f) {
+      assign(*f, node, where);
+    } else if (node.is_table()) {
+      bool any = false;
+      for (const auto& x : fs) any = any || x.key.rfind(key + ".", 0) == 0;
+      if (!any) throw ConfigError(where + ": unknown section [" + key + "] (" + known_keys_hint(fs, key) + ")");
+      walk(*node.as_table(), key + ".", fs, where);
+    } else {
+      throw ConfigError(where + ": unknown key '" + key + "' (" + known_keys_hint(fs, key) + ")");
+    }
+  }
+}
+
+}  // namespace
+
+void RunConfig::validate() const {
+  model.validate();
+  lora.validate();
+  auto need = [](bool ok, const std::string& msg) {
+    if (!ok) throw ConfigError(msg);
+  };
+  need(device == "cpu" || device == "cuda" || device == "auto", "device must be cpu, cuda or auto (got '" + device + "')");
+  need(threads >= 0, "threads must be >= 0");
+  need(pretrain.steps >= 0 && pretrain.batch >= 1 && pretrain.lr > 0, "pretrain: steps >= 0, batch >= 1, lr > 0 required");
+  need(pretrain.corpus_lines >= 1, "pretrain.corpus_lines must be >= 1");
+  need(tasks.train >= 1 && tasks.eval >= 1 && tasks.test >= 1, "tasks.train/eval/test must be >= 1");
+  need(train.epochs >= 0 && train.steps >= 0 && (train.epochs > 0 || train.steps > 0),
+       "train: set train.epochs or train.steps to a positive number");
+  need(train.batch >= 1, "train.batch must be >= 1");
+  need(train.lr > 0, "train.lr must be > 0");
+  need(train.warmup >= 0 && train.warmup < 1 && pretrain.warmup >= 0 && pretrain.warmup < 1,
+       "train.warmup and pretrain.warmup must be in [0, 1)");
+  need(train.schedule == "cosine" || train.schedule == "linear" || train.schedule == "constant",
+       "train.schedule must be cosine, linear or constant (got '" + train.schedule + "')");
+  need(train.clip >= 0 && train.weight_decay >= 0, "train.clip and train.weight_decay must be >= 0");
+  need(eval.split == "eval" || eval.split == "test", "eval.split must be eval or test (got '" + eval.split + "')");
+  need(eval.max_examples >= 0 && eval.batch >= 1, "eval.max_examples >= 0 and eval.batch >= 1 required");
+}
+
+nlohmann::json RunConfig::to_json() const {
+  RunConfig copy = *this;
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& f : fields(copy)) {
+    nlohmann::json v;
+    switch (f.kind) {
+      case Kind::Int: v = *static_cast<int64_t*>(f.ptr); break;
+      case Kind::Double: v = *static_cast<double*>(f.ptr); break;
+      case Kind::String: v = *static_cast<std::string*>(f.ptr); break;
+      case Kind::StringList: v = *static_cast<std::vector<std::string>*>(f.ptr); break;
+    }
+    j[nlohmann::json::json_pointer("/" + [&] {
+      std::string p = f.key;
+      for (auto& ch : p)
+        if (ch == '.') ch = '/';
+      return p;
+    }())] = v;
+  }
+  return j;
+}
+
+std::string RunConfig::to_toml() const {
+  RunConfig copy = *this;
+  std::ostringstream s;
+  std::string section;
+  for (const auto& f : fields(copy)) {
+    const auto dot = f.key.find('.');
+    const std::string sec = dot == std::string::npos ? "" : f.key.substr(0, dot);
+    if (sec != section) {
+      s << "\n[" << sec << "]\n";
+      section = sec;
+    }
+    s << (dot == std::string::npos ? f.key : f.key.substr(dot + 1)) << " = " << value_toml(f) << "\n";
+  }
+  return s.str();
+}
+
+RunConfig load_config(const std::string& path) {
+  RunConfig cfg;
+  toml::table t;
+  try {
+    t = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    const auto& src = e.source();
+    throw ConfigError(path + ":" + std::to_string(src.begin.line) + ": " + std::string(e.description()) +
+                      " (fix the TOML syntax)");
+  }
+  walk(t, "", fields(cfg), path);
+  return cfg;
+}
+
+void apply_override(RunConfig& cfg, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError("--set '" + assignment + "': expected key=value, e.g. --set train.lr=0.001");
+  const std::string key = assignment.substr(0, eq);
+  const std::string value = assignment.substr(eq + 1);
+  auto fs = fields(cfg);
+  const Field* f = find_field(fs, key);
+  if (!f) throw ConfigError("--set: unknown key '" + key + "' (" + known_keys_hint(fs, key) + ")");
+  toml::table t;
+  try {
+    t = toml::parse("v = " + value);
+  } catch (const toml::parse_error&) {
+    t = toml::table{{"v", value}};  // a bare word is a string
+  }
+  if (f->kind == Kind::StringList && t["v"].is_string()) {
+    // Accept comma-separated lists: --set tasks.names=topic,arith
+    toml::array a;
+    std::stringstream ss(t["v"].as_string()->get());
+    std::string item;
+    while (std::getline(ss, item, ','))
+      if (!item.empty()) a.push_back(item);
+    t.insert_or_assign("v", a);
+  }
+  assign(*f, *t.get("v"), "--set " + key);
+}
+
+std::vector<ConfigFieldDoc> config_fields() {
+  RunConfig c;
+  std::vector<ConfigFieldDoc> out;
+  for (const auto& f : fields(c)) out.push_back({f.key, kind_name(f.kind), value_toml(f), f.help});
+  return out;
+}
+
+}  // namespace lorascape::core

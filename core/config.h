@@ -1,0 +1,79 @@
+// RunConfig: every setting of a lorascape run, loaded from TOML with `--set key=value`
+// overrides. One table of fields (config.cpp) drives parsing, unknown-key errors, overrides,
+// the resolved TOML written beside the results, and `lorascape config` documentation.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/lora_linear.h"
+#include "core/model.h"
+
+namespace lorascape::core {
+
+struct PretrainConfig {
+  int64_t steps = 700;          // optimiser steps on the generic corpus
+  int64_t batch = 32;
+  double lr = 3e-3;
+  double warmup = 0.05;         // fraction of steps with linear warm-up
+  int64_t corpus_lines = 20000;
+};
+
+struct TaskConfig {
+  std::string source = "builtin";  // "builtin" or a TRACE/LLMCL root folder
+  std::vector<std::string> names;  // task order; empty = every task of the source
+  int64_t train = 600;             // built-in suite: examples per split
+  int64_t eval = 100;
+  int64_t test = 200;
+};
+
+struct TrainConfig {
+  std::string method = "seq";
+  int64_t epochs = 5;        // epochs per task (used when steps = 0)
+  int64_t steps = 0;         // optimiser steps per task; 0 = epochs × ⌈train / batch⌉
+  int64_t batch = 32;
+  double lr = 2e-3;
+  double warmup = 0.1;       // fraction of a task's steps with linear warm-up
+  std::string schedule = "cosine";  // cosine | linear | constant (after warm-up)
+  double clip = 1.0;         // max global gradient norm; 0 = off
+  double weight_decay = 0.0;
+};
+
+struct EvalConfig {
+  std::string split = "test";  // eval | test
+  int64_t max_examples = 200;  // per task; 0 = all
+  int64_t batch = 100;
+};
+
+struct RunConfig {
+  int64_t seed = 1;
+  std::string out = "lorascape-out/run";
+  std::string base = "auto";    // base model safetensors, or "auto" = pretrain once and cache
+  std::string device = "auto";  // cpu | cuda | auto
+  int64_t threads = 0;          // intra-op threads; 0 = all cores
+  ModelConfig model;
+  PretrainConfig pretrain;
+  LoraConfig lora;
+  TaskConfig tasks;
+  TrainConfig train;
+  EvalConfig eval;
+
+  void validate() const;  // throws ConfigError
+  nlohmann::json to_json() const;
+  std::string to_toml() const;
+};
+
+// Reads a TOML file over the defaults. Unknown keys and wrong types are ConfigErrors naming
+// the file and key.
+RunConfig load_config(const std::string& path);
+// Applies one "key=value" override (value parsed as TOML, else taken as a string).
+void apply_override(RunConfig& cfg, const std::string& assignment);
+
+struct ConfigFieldDoc {
+  std::string key, type, default_value, help;
+};
+std::vector<ConfigFieldDoc> config_fields();
+
+}  // namespace lorascape::core

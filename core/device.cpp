@@ -1,0 +1,34 @@
+#include "core/device.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/Context.h>
+#include <torch/cuda.h>
+
+#include <thread>
+
+#include "core/error.h"
+
+namespace lorascape::core {
+
+bool cuda_available() { return torch::cuda::is_available(); }
+
+c10::Device resolve_device(const std::string& name) {
+  if (name == "cpu") return c10::Device(c10::kCPU);
+  if (name == "cuda") {
+    if (!cuda_available())
+      throw DeviceError("device 'cuda' requested but no CUDA GPU is usable (this LibTorch build " +
+                        std::string(at::hasCUDA() ? "has CUDA but finds no GPU" : "has no CUDA support") +
+                        "; use --device cpu or build against a CUDA LibTorch, see docs/building.md)");
+    return c10::Device(c10::kCUDA, 0);
+  }
+  if (name == "auto") return cuda_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
+  throw ConfigError("device '" + name + "' is not one of cpu, cuda, auto");
+}
+
+void set_threads(int64_t threads) {
+  int n = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::thread::hardware_concurrency());
+  if (n < 1) n = 1;
+  at::set_num_threads(n);
+}
+
+}  // namespace lorascape::core

@@ -1,0 +1,75 @@
+#include "core/lora_linear.h"
+
+#include <torch/nn/init.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "core/error.h"
+
+namespace lorascape::core {
+
+const std::vector<std::string>& lora_target_names() {
+  static const std::vector<std::string> names{"q_proj", "k_proj", "v_proj", "o_proj",
+                                              "gate_proj", "up_proj", "down_proj"};
+  return names;
+}
+
+void LoraConfig::validate() const {
+  if (rank < 1) throw ConfigError("lora.rank must be >= 1 (got " + std::to_string(rank) + ")");
+  if (!(alpha > 0)) throw ConfigError("lora.alpha must be > 0");
+  if (dropout < 0 || dropout >= 1) throw ConfigError("lora.dropout must be in [0, 1)");
+  if (targets.empty()) throw ConfigError("lora.targets is empty (name at least one of q_proj ... down_proj)");
+  for (const auto& t : targets) {
+    const auto& all = lora_target_names();
+    if (std::find(all.begin(), all.end(), t) == all.end())
+      throw ConfigError("lora.targets: unknown module '" + t +
+                        "' (valid: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)");
+  }
+}
+
+LoraLinearImpl::LoraLinearImpl(int64_t in_features, int64_t out_features)
+    : in_(in_features), out_(out_features) {
+  weight = register_parameter("weight", at::empty({out_features, in_features}));
+  torch::NoGradGuard ng;
+  torch::nn::init::normal_(weight, 0.0, 0.02);
+}
+
+void LoraLinearImpl::enable_lora(int64_t rank, double alpha, double dropout) {
+  if (has_lora()) throw Error("LoraLinear::enable_lora called twice");
+  scale_ = alpha / static_cast<double>(rank);
+  lora_dropout = register_module("lora_dropout", torch::nn::Dropout(dropout));
+  lora_A = register_module("lora_A", torch::nn::Linear(torch::nn::LinearOptions(in_, rank).bias(false)));
+  lora_B = register_module("lora_B", torch::nn::Linear(torch::nn::LinearOptions(rank, out_).bias(false)));
+  torch::NoGradGuard ng;
+  // Kaiming-uniform with a = sqrt(5), as torch.nn.Linear and PEFT initialise lora_A.
+  torch::nn::init::kaiming_uniform_(lora_A->weight, std::sqrt(5.0));
+  lora_B->weight.zero_();
+  lora_A->weight.set_requires_grad(true);
+  lora_B->weight.set_requires_grad(true);
+}
+
+at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
+  at::Tensor y = at::matmul(x, weight.t());  // (..., out)
+  if (has_lora() && !merged_) {
+    at::Tensor h = lora_dropout->options.p() > 0 ? lora_dropout(x) : x;
+    y = y + scale_ * lora_B(lora_A(h));
+  }
+  return y;
+}
+
+void LoraLinearImpl::merge() {
+  if (!has_lora() || merged_) return;
+  torch::NoGradGuard ng;
+  weight.add_(at::matmul(lora_B->weight, lora_A->weight), scale_);  // (out, r)(r, in)
+  merged_ = true;
+}
+
+void LoraLinearImpl::unmerge() {
+  if (!has_lora() || !merged_) return;
+  torch::NoGradGuard ng;
+  weight.sub_(at::matmul(lora_B->weight, lora_A->weight), scale_);
+  merged_ = false;
+}
+
+}  // namespace lorascape::core

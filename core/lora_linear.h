@@ -1,0 +1,62 @@
+// LoraLinear: a bias-free linear layer with an optional low-rank adapter.
+//   y = x Wᵀ + s · dropout(x) Aᵀ Bᵀ,   s = alpha / r
+// W (out, in) is the base weight; A (r, in) and B (out, r) are the LoRA factors, registered as
+// sub-modules "lora_A" and "lora_B" so parameter names follow PEFT
+// (`...q_proj.lora_A.weight`). A is Kaiming-uniform and B zero at init, so a fresh adapter
+// leaves the output unchanged.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/any.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/linear.h>
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace lorascape::core {
+
+struct LoraConfig {
+  int64_t rank = 8;
+  double alpha = 16.0;
+  double dropout = 0.0;
+  // Module names that get an adapter (any of q_proj k_proj v_proj o_proj gate_proj up_proj down_proj).
+  std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj",
+                                   "gate_proj", "up_proj", "down_proj"};
+  double scale() const { return alpha / static_cast<double>(rank); }
+  void validate() const;  // throws ConfigError
+};
+
+// All module names LoRA can target, in model order.
+const std::vector<std::string>& lora_target_names();
+
+class LoraLinearImpl : public torch::nn::Module {
+ public:
+  LoraLinearImpl(int64_t in_features, int64_t out_features);
+
+  at::Tensor forward(const at::Tensor& x);  // (..., in) -> (..., out)
+
+  // Adds LoRA factors (A Kaiming-uniform, B zero). Call at most once.
+  void enable_lora(int64_t rank, double alpha, double dropout);
+  bool has_lora() const { return !lora_A.is_empty(); }
+  // W += s·BA (merge) or W -= s·BA (unmerge). While merged, forward skips the side path.
+  void merge();
+  void unmerge();
+  bool merged() const { return merged_; }
+  double scale() const { return scale_; }
+
+  at::Tensor weight;                 // (out, in)
+  torch::nn::Linear lora_A{nullptr};  // weight (r, in)
+  torch::nn::Linear lora_B{nullptr};  // weight (out, r)
+  torch::nn::Dropout lora_dropout{nullptr};
+
+ private:
+  int64_t in_, out_;
+  double scale_ = 0.0;
+  bool merged_ = false;
+};
+TORCH_MODULE(LoraLinear);
+
+}  // namespace lorascape::core

@@ -1,0 +1,53 @@
+#include "core/metrics.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "core/error.h"
+
+namespace lorascape::core {
+
+ClMetrics compute_metrics(const std::vector<std::vector<double>>& R, const std::vector<double>& b) {
+  const size_t T = R.size();
+  if (T == 0 || b.size() != T) throw Error("compute_metrics: R must be T x T and b of size T");
+  for (const auto& row : R)
+    if (row.size() != T) throw Error("compute_metrics: R must be square (one row per task)");
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  ClMetrics m;
+  double s = 0;
+  for (size_t i = 0; i < T; ++i) s += R[T - 1][i];
+  m.op = s / static_cast<double>(T);
+  s = 0;
+  for (size_t i = 0; i < T; ++i) s += R[i][i];
+  m.plasticity = s / static_cast<double>(T);
+  if (T == 1) {
+    m.bwt = m.fwt = m.forgetting = m.stability = nan;
+    return m;
+  }
+  const double n = static_cast<double>(T - 1);
+  double bwt = 0, fwt = 0, forg = 0;
+  for (size_t i = 0; i + 1 < T; ++i) {
+    bwt += R[T - 1][i] - R[i][i];
+    double best = R[0][i];
+    for (size_t t = 0; t + 1 < T; ++t) best = std::max(best, R[t][i]);
+    forg += best - R[T - 1][i];
+  }
+  for (size_t i = 1; i < T; ++i) fwt += R[i - 1][i] - b[i];
+  m.bwt = bwt / n;
+  m.fwt = fwt / n;
+  m.forgetting = forg / n;
+  double stab = 0;
+  for (size_t t = 1; t < T; ++t) {
+    double row = 0;
+    for (size_t i = 0; i < t; ++i) {
+      const double r = R[i][i] > 0 ? R[t][i] / R[i][i] : (R[t][i] > 0 ? 1.0 : 0.0);
+      row += std::clamp(r, 0.0, 1.0);
+    }
+    stab += row / static_cast<double>(t);
+  }
+  m.stability = stab / n;
+  return m;
+}
+
+}  // namespace lorascape::core

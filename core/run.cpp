@@ -1,0 +1,152 @@
+#include "core/run.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <unistd.h>
+
+#include "core/base_model.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/version.h"
+
+namespace lorascape::core {
+
+namespace fs = std::filesystem;
+
+std::vector<Task> load_tasks(const RunConfig& cfg) {
+  if (cfg.tasks.source == "builtin") {
+    SplitSizes sizes;
+    sizes.train = static_cast<int>(cfg.tasks.train);
+    sizes.eval = static_cast<int>(cfg.tasks.eval);
+    sizes.test = static_cast<int>(cfg.tasks.test);
+    return builtin_suite(static_cast<uint64_t>(cfg.seed), sizes, cfg.tasks.names);
+  }
+  return load_trace_tasks(cfg.tasks.source, cfg.tasks.names);
+}
+
+void write_text_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  {
+    std::ofstream f(tmp, std::ios::binary);
+    if (!f) throw FormatError("cannot write " + tmp + " (check the folder exists and is writable)");
+    f << text;
+    f.flush();
+    if (!f) throw FormatError("cannot write " + tmp + " (disk full?)");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp, ec);
+    throw FormatError("cannot rename " + tmp + " to " + path + " (check permissions)");
+  }
+}
+
+namespace {
+std::string now_iso() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+nlohmann::json metrics_json(const ClMetrics& m) {
+  auto num = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
+  return {{"OP", num(m.op)},       {"BWT", num(m.bwt)},
+          {"FWT", num(m.fwt)},     {"forgetting", num(m.forgetting)},
+          {"plasticity", num(m.plasticity)}, {"stability", num(m.stability)}};
+}
+}  // namespace
+
+RunOutput run_training(const RunConfig& cfg, const std::string& command_line) {
+  cfg.validate();
+  set_threads(cfg.threads);
+  const c10::Device device = resolve_device(cfg.device);
+  std::vector<Task> tasks = load_tasks(cfg);
+  (void)make_strategy(cfg.train.method);  // fail on a bad method before any long work
+
+  std::error_code ec;
+  fs::create_directories(cfg.out, ec);
+  if (ec) throw ConfigError("out: cannot create folder '" + cfg.out + "': " + ec.message());
+  write_text_atomic(cfg.out + "/config.toml", "# resolved configuration of this run (lorascape " +
+                                                  std::string(kVersion) + ")\n" + cfg.to_toml());
+
+  const std::string base_path = ensure_base_model(cfg, device);
+  Transformer model = load_base_model(base_path);
+  if (!(model->config() == cfg.model) && cfg.base == "auto")
+    throw Error("cached base model does not match model config (delete the cache: " + cache_dir() + ")");
+  model->to(device);
+  torch::manual_seed(static_cast<uint64_t>(cfg.seed));
+  model->add_lora(cfg.lora);
+  model->to(device);
+
+  nlohmann::json identity = {{"base_model", fs::path(base_path).filename().string()},
+                             {"base_model_digest", file_digest(base_path)},
+                             {"lorascape_version", kVersion}};
+  std::cerr << "[lorascape] training " << cfg.train.method << " over " << tasks.size() << " tasks on "
+            << device.str() << " (" << model->lora_parameters().size() << " LoRA tensors, rank "
+            << cfg.lora.rank << ")\n";
+  RunOutput out;
+  out.out_dir = cfg.out;
+  out.result = train_continual(cfg, *model, tasks, cfg.out, identity);
+  out.metrics = compute_metrics(out.result.matrix("exact_match"), out.result.base_row("exact_match"));
+
+  nlohmann::json j;
+  j["format"] = "lorascape-run-json";
+  j["format_version"] = 1;
+  j["lorascape_version"] = kVersion;
+  j["git"] = kGitDescribe;
+  j["created"] = now_iso();
+  j["command_line"] = command_line;
+  j["config"] = cfg.to_json();
+  j["base_model"] = identity;
+  j["device"] = device.str();
+  j["result"] = out.result.to_json();
+  j["metrics_exact_match"] = metrics_json(out.metrics);
+  j["metrics_token_acc"] =
+      metrics_json(compute_metrics(out.result.matrix("token_acc"), out.result.base_row("token_acc")));
+  write_text_atomic(cfg.out + "/results.json", j.dump(2) + "\n");
+  return out;
+}
+
+std::string format_matrix(const RunResult& r, const std::string& score) {
+  std::ostringstream s;
+  const auto m = r.matrix(score);
+  const auto b = r.base_row(score);
+  char buf[64];
+  s << "R[t][i] = " << score << " on task i (columns) after training through task t (rows)\n";
+  std::snprintf(buf, sizeof buf, "%-14s", "after \\ on");
+  s << buf;
+  for (const auto& t : r.tasks) {
+    std::snprintf(buf, sizeof buf, "%10.9s", t.c_str());
+    s << buf;
+  }
+  s << "\n";
+  auto row = [&](const std::string& label, const std::vector<double>& v) {
+    std::snprintf(buf, sizeof buf, "%-14.14s", label.c_str());
+    s << buf;
+    for (double x : v) {
+      std::snprintf(buf, sizeof buf, "%10.3f", x);
+      s << buf;
+    }
+    s << "\n";
+  };
+  row("base", b);
+  for (size_t t = 0; t < m.size(); ++t) row(std::to_string(t + 1) + " " + r.tasks[t], m[t]);
+  return s.str();
+}
+
+std::string format_metrics(const ClMetrics& m) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "OP %.3f  BWT %+.3f  FWT %+.3f  forgetting %.3f  plasticity %.3f  stability %.3f", m.op,
+                m.bwt, m.fwt, m.forgetting, m.plasticity, m.stability);
+  return buf;
+}
+
+}  // namespace lorascape::core

@@ -1,0 +1,35 @@
+// A whole training run as the CLI and the demo start it: threads, seed and device, base
+// model (pretrained and cached when needed), task data, continual training, and the run
+// folder (config.toml, results.json, adapters/).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/metrics.h"
+#include "core/tasks.h"
+#include "core/train.h"
+
+namespace lorascape::core {
+
+// The tasks a config names, from the built-in suite or a TRACE/LLMCL folder.
+std::vector<Task> load_tasks(const RunConfig& cfg);
+
+struct RunOutput {
+  RunResult result;
+  ClMetrics metrics;  // on exact match
+  std::string out_dir;
+};
+
+// `command_line` is recorded in results.json. Writes into cfg.out (created if missing).
+RunOutput run_training(const RunConfig& cfg, const std::string& command_line);
+
+// R[t][i] of one score as an aligned text table, with the base row and the metrics.
+std::string format_matrix(const RunResult& r, const std::string& score);
+std::string format_metrics(const ClMetrics& m);
+
+// Writes text to path atomically (temporary file + rename); FormatError on failure.
+void write_text_atomic(const std::string& path, const std::string& text);
+
+}  // namespace lorascape::core

@@ -1,0 +1,509 @@
+#include "core/tasks.h"
+
+#include <algorithm>
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "core/error.h"
+#include "core/rng.h"
+
+namespace lorascape::core {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const char* to_string(AnswerKind kind) {
+  switch (kind) {
+    case AnswerKind::Letter:
+      return "letter";
+    case AnswerKind::Number:
+      return "number";
+    case AnswerKind::Text:
+      return "text";
+  }
+  return "text";
+}
+
+// ------------------------------------------------------------------------------------------
+// Built-in synthetic domains. Word lists are fixed tables (not drawn from the seed), so a task
+// is the same small mapping for every seed; the seed only chooses which examples are drawn.
+// ------------------------------------------------------------------------------------------
+namespace {
+
+using Words = std::vector<std::string>;
+
+std::string letter(int i) {
+  return std::string(1, static_cast<char>('A' + i));
+}
+
+int pick_index(Rng& r, size_t n) {
+  return static_cast<int>(r.uniform_int(0, static_cast<int64_t>(n) - 1));
+}
+
+// 1. topic: four categories of sixteen short words each; no word belongs to two categories.
+const std::array<Words, 4>& topic_categories() {
+  static const std::array<Words, 4> cats = {{
+      // A = fruit
+      {"apple", "pear", "plum", "fig", "lime", "lemon", "mango", "grape", "kiwi", "peach", "melon",
+       "cherry", "date", "guava", "papaya", "berry"},
+      // B = animal
+      {"tiger", "horse", "mouse", "zebra", "camel", "goat", "sheep", "wolf", "bear", "lion", "fox",
+       "duck", "frog", "otter", "panda", "rabbit"},
+      // C = tool
+      {"hammer", "saw", "drill", "wrench", "axe", "chisel", "vise", "rake", "shovel", "spade",
+       "pliers", "ruler", "clamp", "awl", "trowel", "knife"},
+      // D = color
+      {"red", "blue", "green", "yellow", "purple", "pink", "brown", "black", "white", "gray",
+       "cyan", "teal", "beige", "violet", "indigo", "maroon"},
+  }};
+  return cats;
+}
+// Adjectives start with a consonant so that "a <adj>" always reads well.
+const Words& topic_adjectives() {
+  static const Words w = {"tiny", "big", "small", "large", "nice", "good",
+                          "soft", "new", "dull",  "fine",  "cool", "fancy"};
+  return w;
+}
+Example gen_topic(Rng& r) {
+  const int cat = pick_index(r, 4);
+  const std::string& noun = r.pick(topic_categories()[static_cast<size_t>(cat)]);
+  const std::string& adj = r.pick(topic_adjectives());
+  return {"topic: a " + adj + " " + noun + " A/B/C/D?", letter(cat)};
+}
+
+// 2. arith: one-digit addition, or subtraction with a non-negative result.
+Example gen_arith(Rng& r) {
+  const bool minus = r.uniform_int(0, 1) == 1;
+  int a = static_cast<int>(r.uniform_int(0, 9));
+  int b = static_cast<int>(r.uniform_int(0, 9));
+  if (minus && a < b) std::swap(a, b);
+  const int result = minus ? a - b : a + b;
+  return {"arith: " + std::to_string(a) + (minus ? "-" : "+") + std::to_string(b) + "=",
+          std::to_string(result)};
+}
+
+// 3. upper: a random three-letter lowercase string to upper case.
+Example gen_upper(Rng& r) {
+  std::string s(3, 'a'), u(3, 'A');
+  for (size_t i = 0; i < 3; ++i) {
+    const int c = static_cast<int>(r.uniform_int(0, 25));
+    s[i] = static_cast<char>('a' + c);
+    u[i] = static_cast<char>('A' + c);
+  }
+  return {"upper: " + s, u};
+}
+
+// 4. brackets: close three opening brackets in reverse order.
+Example gen_brackets(Rng& r) {
+  static const std::string open = "([{<", close = ")]}>";
+  std::string o, c;
+  for (int i = 0; i < 3; ++i) {
+    const size_t k = static_cast<size_t>(r.uniform_int(0, 3));
+    o.push_back(open[k]);
+    c.insert(c.begin(), close[k]);
+  }
+  return {"close: " + o, c};
+}
+
+// 5. extract: pull the object out of a one-sentence "report" in one of two word orders.
+const Words& extract_names() {
+  static const Words w = {"tom", "ann", "bob", "eve", "sam", "max",
+                          "lea", "ida", "joe", "kim", "ned", "sue"};
+  return w;
+}
+const Words& extract_nouns() {
+  static const Words w = {"cup", "hat", "box", "key",  "pen",  "map",
+                          "bag", "car", "bus", "boat", "kite", "ring"};
+  return w;
+}
+const Words& extract_cities() {
+  static const Words w = {"rome", "oslo", "lima",  "kyiv",  "baku",  "riga",
+                          "doha", "bern", "cairo", "paris", "milan", "delhi"};
+  return w;
+}
+Example gen_extract(Rng& r) {
+  const std::string& name = r.pick(extract_names());
+  const std::string& noun = r.pick(extract_nouns());
+  const std::string& city = r.pick(extract_cities());
+  const bool city_first = r.uniform_int(0, 1) == 1;
+  std::string p = city_first ? "extract: in " + city + " " + name + " saw a " + noun
+                             : "extract: " + name + " saw a " + noun + " in " + city;
+  return {std::move(p), noun};
+}
+
+// 6. translate: a fixed made-up dictionary (hard-coded, the same for every seed).
+const std::vector<std::pair<std::string, std::string>>& translate_table() {
+  static const std::vector<std::pair<std::string, std::string>> t = {
+      {"dog", "vok"},   {"cat", "miz"},    {"sun", "tala"},   {"moon", "reshi"}, {"water", "lumo"},
+      {"fire", "pyra"}, {"tree", "oska"},  {"house", "dumo"}, {"bread", "pani"}, {"fish", "gulo"},
+      {"bird", "ptek"}, {"stone", "kamr"}, {"river", "fluv"}, {"milk", "laki"},  {"book", "zibo"},
+      {"hand", "manu"}, {"eye", "okul"},   {"road", "vira"},  {"star", "sula"},  {"snow", "nevi"},
+      {"wind", "fen"},  {"king", "rexo"},  {"door", "tuer"},  {"salt", "sali"},
+  };
+  return t;
+}
+Example gen_translate(Rng& r) {
+  const auto& e = r.pick(translate_table());
+  return {"translate: " + e.first, e.second};
+}
+
+// 7. compare: which of two distinct two-digit numbers is larger.
+Example gen_compare(Rng& r) {
+  const int a = static_cast<int>(r.uniform_int(10, 99));
+  int b = static_cast<int>(r.uniform_int(10, 98));
+  if (b >= a) ++b;  // uniform over the 89 values != a
+  return {"compare: " + std::to_string(a) + " or " + std::to_string(b) + "? A/B",
+          a > b ? "A" : "B"};
+}
+
+// 8. weekday: day arithmetic modulo seven.
+const Words& weekdays() {
+  static const Words w = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
+  return w;
+}
+Example gen_weekday(Rng& r) {
+  const int d = static_cast<int>(r.uniform_int(0, 6));
+  const int k = static_cast<int>(r.uniform_int(1, 6));
+  return {"weekday: " + weekdays()[static_cast<size_t>(d)] + "+" + std::to_string(k),
+          weekdays()[static_cast<size_t>((d + k) % 7)]};
+}
+
+struct BuiltinSpec {
+  const char* name;
+  const char* description;
+  AnswerKind kind;
+  Example (*generate)(Rng&);
+};
+
+const std::vector<BuiltinSpec>& builtin_specs() {
+  static const std::vector<BuiltinSpec> specs = {
+      {"topic", "classify a noun as fruit, animal, tool or color (multiple choice A-D)",
+       AnswerKind::Letter, gen_topic},
+      {"arith", "add or subtract two one-digit numbers", AnswerKind::Number, gen_arith},
+      {"upper", "convert a three-letter lowercase string to upper case", AnswerKind::Text,
+       gen_upper},
+      {"brackets", "close three opening brackets in the right order (code-like completion)",
+       AnswerKind::Text, gen_brackets},
+      {"extract", "extract the object from a one-sentence report", AnswerKind::Text, gen_extract},
+      {"translate", "translate an English word with a fixed made-up dictionary", AnswerKind::Text,
+       gen_translate},
+      {"compare", "choose the larger of two two-digit numbers (A or B)", AnswerKind::Letter,
+       gen_compare},
+      {"weekday", "add 1-6 days to a weekday", AnswerKind::Text, gen_weekday},
+  };
+  return specs;
+}
+
+std::string join(const std::vector<std::string>& v, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += sep;
+    s += v[i];
+  }
+  return s;
+}
+
+std::vector<Example> generate_split(const BuiltinSpec& spec, uint64_t seed, const char* split,
+                                    int n) {
+  Rng r(derive_seed(seed, std::string(spec.name) + "/" + split));
+  std::vector<Example> out;
+  out.reserve(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) out.push_back(spec.generate(r));
+  return out;
+}
+
+}  // namespace
+
+const std::vector<std::string>& builtin_task_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> v;
+    for (const auto& s : builtin_specs()) v.emplace_back(s.name);
+    return v;
+  }();
+  return names;
+}
+
+bool is_builtin_task(const std::string& name) {
+  const auto& n = builtin_task_names();
+  return std::find(n.begin(), n.end(), name) != n.end();
+}
+
+Task make_builtin_task(const std::string& name, uint64_t seed, const SplitSizes& sizes) {
+  const auto& specs = builtin_specs();
+  const auto it = std::find_if(specs.begin(), specs.end(),
+                               [&](const BuiltinSpec& s) { return name == s.name; });
+  if (it == specs.end())
+    throw ConfigError("unknown built-in task '" + name + "'; hint: use one of " +
+                      join(builtin_task_names(), ", "));
+  if (sizes.train < 0 || sizes.eval < 0 || sizes.test < 0)
+    throw ConfigError("task '" + name + "': split sizes must be >= 0 (got train=" +
+                      std::to_string(sizes.train) + ", eval=" + std::to_string(sizes.eval) +
+                      ", test=" + std::to_string(sizes.test) + "); hint: fix the split sizes");
+  Task t;
+  t.name = it->name;
+  t.description = it->description;
+  t.kind = it->kind;
+  t.train = generate_split(*it, seed, "train", sizes.train);
+  t.eval = generate_split(*it, seed, "eval", sizes.eval);
+  t.test = generate_split(*it, seed, "test", sizes.test);
+  return t;
+}
+
+std::vector<Task> builtin_suite(uint64_t seed, const SplitSizes& sizes,
+                                const std::vector<std::string>& names) {
+  const std::vector<std::string>& list = names.empty() ? builtin_task_names() : names;
+  std::set<std::string> seen;
+  std::vector<Task> out;
+  out.reserve(list.size());
+  for (const auto& n : list) {
+    if (!seen.insert(n).second)
+      throw ConfigError("task '" + n + "' is listed twice; hint: name each task once");
+    out.push_back(make_builtin_task(n, seed, sizes));
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------------------------------
+// Answer kinds.
+// ------------------------------------------------------------------------------------------
+bool is_number_string(const std::string& s) {
+  size_t i = 0;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+  size_t int_digits = 0, frac_digits = 0;
+  while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++int_digits;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i, ++frac_digits;
+  }
+  return i == s.size() && int_digits + frac_digits > 0;
+}
+
+namespace {
+bool is_letter_string(const std::string& s) {
+  return s.size() == 1 && s[0] >= 'A' && s[0] <= 'Z';
+}
+
+AnswerKind infer_kind_of(std::initializer_list<const std::vector<Example>*> lists) {
+  bool any = false, letters = true, numbers = true;
+  for (const auto* l : lists)
+    for (const auto& e : *l) {
+      any = true;
+      letters = letters && is_letter_string(e.answer);
+      numbers = numbers && is_number_string(e.answer);
+    }
+  if (!any) return AnswerKind::Text;
+  if (letters) return AnswerKind::Letter;
+  if (numbers) return AnswerKind::Number;
+  return AnswerKind::Text;
+}
+}  // namespace
+
+AnswerKind infer_kind(const std::vector<Example>& examples) {
+  return infer_kind_of({&examples});
+}
+
+// ------------------------------------------------------------------------------------------
+// Loading TRACE/LLMCL-style datasets.
+// ------------------------------------------------------------------------------------------
+namespace {
+
+const char* kElementHint =
+    "hint: each example must be an object like {\"prompt\": \"...\", \"answer\": \"...\"}";
+
+// Error messages stay on one line.
+std::string one_line(std::string s) {
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  return s;
+}
+
+// nlohmann's what() without the "[json.exception.parse_error.101] " prefix.
+std::string parse_detail(const json::exception& e) {
+  std::string w = e.what();
+  if (!w.empty() && w[0] == '[') {
+    const size_t p = w.find("] ");
+    if (p != std::string::npos) w = w.substr(p + 2);
+  }
+  return one_line(w);
+}
+
+std::string read_whole_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw DataError(path + ": file does not exist; hint: check the path");
+  if (fs::is_directory(path, ec))
+    throw DataError(path + ": is a directory, not a file; hint: pass a .json or .jsonl file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw DataError(path + ": cannot open file; hint: check that it is readable");
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) throw DataError(path + ": read error; hint: check that the file is readable");
+  return ss.str();
+}
+
+// `where` is "<path>: index i" or "<path>: line n".
+Example to_example(const json& j, const std::string& where) {
+  if (!j.is_object())
+    throw DataError(where + ": not a JSON object (got " + j.type_name() + "); " + kElementHint);
+  Example e;
+  for (const char* key : {"prompt", "answer"}) {
+    const auto it = j.find(key);
+    if (it == j.end()) throw DataError(where + ": missing \"" + key + "\" key; " + kElementHint);
+    if (!it->is_string())
+      throw DataError(where + ": \"" + key + "\" is not a string (got " + it->type_name() +
+                      "); hint: quote the value, e.g. \"" + key + "\": \"12\"");
+    (key[0] == 'p' ? e.prompt : e.answer) = it->get<std::string>();
+  }
+  if (e.answer.empty())
+    throw DataError(where + ": \"answer\" is empty; hint: every example needs a non-empty answer");
+  return e;
+}
+
+std::vector<Example> parse_json_array(const std::string& path, const std::string& text) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw DataError(path + ": malformed JSON at byte " + std::to_string(e.byte) + " (" +
+                    parse_detail(e) +
+                    "); hint: fix the syntax, or use .jsonl for one object per line");
+  }
+  if (!doc.is_array())
+    throw DataError(path + ": top level is a JSON " + doc.type_name() +
+                    ", not an array; hint: a .json split must be an array of {\"prompt\", "
+                    "\"answer\"} objects (use .jsonl for one object per line)");
+  std::vector<Example> out;
+  out.reserve(doc.size());
+  for (size_t i = 0; i < doc.size(); ++i)
+    out.push_back(to_example(doc[i], path + ": index " + std::to_string(i)));
+  return out;
+}
+
+std::vector<Example> parse_jsonl(const std::string& path, const std::string& text) {
+  std::vector<Example> out;
+  size_t start = 0, line_no = 0;
+  while (start <= text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    ++line_no;
+    const std::string line = text.substr(start, end - start);
+    start = end + 1;
+    if (line.find_first_not_of(" \t\r\f\v") == std::string::npos) continue;  // blank
+    const std::string where = path + ": line " + std::to_string(line_no);
+    json j;
+    try {
+      j = json::parse(line);
+    } catch (const json::parse_error& e) {
+      throw DataError(where + ": malformed JSON (" + parse_detail(e) +
+                      "); hint: each non-blank line must be one complete JSON object");
+    }
+    out.push_back(to_example(j, where));
+  }
+  return out;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool is_file(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+// The split file of a task directory: <dir>/<split>.json or <dir>/<split>.jsonl.
+std::string find_split_file(const fs::path& dir, const std::string& split) {
+  const fs::path js = dir / (split + ".json"), jl = dir / (split + ".jsonl");
+  const bool has_js = is_file(js), has_jl = is_file(jl);
+  if (has_js && has_jl)
+    throw DataError(js.string() + " and " + jl.string() +
+                    " both exist; hint: keep only one of them");
+  if (has_js) return js.string();
+  if (has_jl) return jl.string();
+  throw DataError((dir / split).string() + ": split file missing (looked for " + split +
+                  ".json and " + split + ".jsonl); hint: add one of them to " + dir.string());
+}
+
+// Sub-directories of root that hold a train.json or train.jsonl, sorted.
+std::vector<std::string> discover_tasks(const fs::path& root) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
+    std::error_code ec2;
+    if (!it->is_directory(ec2)) continue;
+    if (is_file(it->path() / "train.json") || is_file(it->path() / "train.jsonl"))
+      names.push_back(it->path().filename().string());
+  }
+  if (ec)
+    throw DataError(root.string() + ": cannot list directory (" + ec.message() +
+                    "); hint: check the permissions");
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace
+
+std::vector<Example> load_examples_file(const std::string& path) {
+  const bool jsonl = ends_with(path, ".jsonl");
+  if (!jsonl && !ends_with(path, ".json"))
+    throw DataError(path +
+                    ": unsupported file extension; hint: use .json (an array) or "
+                    ".jsonl (one object per line)");
+  const std::string text = read_whole_file(path);
+  std::vector<Example> out = jsonl ? parse_jsonl(path, text) : parse_json_array(path, text);
+  if (out.empty())
+    throw DataError(path +
+                    ": has no examples; hint: add at least one {\"prompt\": ..., "
+                    "\"answer\": ...} example");
+  return out;
+}
+
+std::vector<Task> load_trace_tasks(const std::string& root, const std::vector<std::string>& names) {
+  const fs::path r(root);
+  std::error_code ec;
+  if (!fs::exists(r, ec))
+    throw DataError(root +
+                    ": task root directory does not exist; hint: pass the directory "
+                    "that holds one sub-directory per task (<root>/<task>/train.json)");
+  if (!fs::is_directory(r, ec))
+    throw DataError(root +
+                    ": task root is not a directory; hint: pass the directory that "
+                    "holds one sub-directory per task (<root>/<task>/train.json)");
+  std::vector<std::string> list = names;
+  if (list.empty()) {
+    list = discover_tasks(r);
+    if (list.empty())
+      throw DataError(root +
+                      ": no task directories with a train.json or train.jsonl; hint: "
+                      "lay data out as <root>/<task>/{train,eval,test}.json");
+  }
+  std::set<std::string> seen;
+  std::vector<Task> tasks;
+  tasks.reserve(list.size());
+  for (const auto& name : list) {
+    if (!seen.insert(name).second)
+      throw ConfigError("task '" + name + "' is listed twice; hint: name each task once");
+    const fs::path dir = r / name;
+    if (!fs::is_directory(dir, ec)) {
+      const auto avail = discover_tasks(r);
+      throw DataError(dir.string() + ": task directory does not exist; hint: " +
+                      (avail.empty() ? std::string("create it with train/eval/test files")
+                                     : "tasks found under " + root + ": " + join(avail, ", ")));
+    }
+    Task t;
+    t.name = name;
+    t.description = "loaded from " + dir.string();
+    t.train = load_examples_file(find_split_file(dir, "train"));
+    t.eval = load_examples_file(find_split_file(dir, "eval"));
+    t.test = load_examples_file(find_split_file(dir, "test"));
+    t.kind = infer_kind_of({&t.train, &t.eval, &t.test});
+    tasks.push_back(std::move(t));
+  }
+  return tasks;
+}
+
+}  // namespace lorascape::core

@@ -1,0 +1,191 @@
+#include "core/train.h"
+
+#include <torch/nn/utils/clip_grad.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+#include "core/base_model.h"
+#include "core/error.h"
+#include "core/progress.h"
+#include "core/rng.h"
+
+namespace lorascape::core {
+
+at::Tensor Strategy::loss(TrainContext& ctx, const TokenBatch& batch) {
+  return masked_cross_entropy(ctx.model.forward(batch.input.to(ctx.device)), batch.target.to(ctx.device),
+                              batch.mask.to(ctx.device));
+}
+
+namespace {
+// seq: one LoRA adapter trained on the tasks in order, nothing else.
+class SeqStrategy : public Strategy {
+ public:
+  std::string name() const override { return "seq"; }
+};
+}  // namespace
+
+const std::vector<std::string>& method_names() {
+  static const std::vector<std::string> names{"seq"};
+  return names;
+}
+
+std::unique_ptr<Strategy> make_strategy(const std::string& method) {
+  if (method == "seq") return std::make_unique<SeqStrategy>();
+  std::string known;
+  for (const auto& m : method_names()) known += (known.empty() ? "" : ", ") + m;
+  throw ConfigError("train.method: unknown method '" + method + "' (available: " + known + ")");
+}
+
+const std::vector<Example>& eval_split(const Task& task, const RunConfig& cfg) {
+  return cfg.eval.split == "eval" ? task.eval : task.test;
+}
+
+nlohmann::json RunResult::to_json() const {
+  auto scores = [](const Scores& s) {
+    return nlohmann::json{{"loss", s.loss}, {"token_acc", s.token_acc}, {"exact_match", s.exact_match}, {"examples", s.examples}};
+  };
+  nlohmann::json j;
+  j["tasks"] = tasks;
+  j["base"] = nlohmann::json::array();
+  for (const auto& s : base) j["base"].push_back(scores(s));
+  j["R"] = nlohmann::json::array();
+  for (const auto& row : R) {
+    nlohmann::json r = nlohmann::json::array();
+    for (const auto& s : row) r.push_back(scores(s));
+    j["R"].push_back(r);
+  }
+  j["adapters"] = adapter_dirs;
+  j["final_train_loss"] = final_train_loss;
+  j["seconds"] = seconds;
+  return j;
+}
+
+namespace {
+double pick(const Scores& s, const std::string& score) {
+  if (score == "exact_match") return s.exact_match;
+  if (score == "token_acc") return s.token_acc;
+  if (score == "loss") return s.loss;
+  throw Error("unknown score '" + score + "'");
+}
+}  // namespace
+
+std::vector<std::vector<double>> RunResult::matrix(const std::string& score) const {
+  std::vector<std::vector<double>> m;
+  for (const auto& row : R) {
+    m.emplace_back();
+    for (const auto& s : row) m.back().push_back(pick(s, score));
+  }
+  return m;
+}
+
+std::vector<double> RunResult::base_row(const std::string& score) const {
+  std::vector<double> b;
+  for (const auto& s : base) b.push_back(pick(s, score));
+  return b;
+}
+
+namespace {
+
+std::vector<Scores> evaluate_all(TransformerImpl& model, const std::vector<Task>& tasks, const RunConfig& cfg) {
+  std::vector<Scores> row;
+  for (const auto& t : tasks) row.push_back(evaluate_examples(model, eval_split(t, cfg), cfg.eval.max_examples, cfg.eval.batch));
+  return row;
+}
+
+std::string stage_dir(size_t t, const std::string& task) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "stage-%02zu-", t + 1);
+  return "adapters/" + std::string(buf) + task;
+}
+
+}  // namespace
+
+RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const std::vector<Task>& tasks,
+                          const std::string& out_dir, const nlohmann::json& identity) {
+  if (!model.has_lora()) throw Error("train_continual: the model carries no LoRA adapter");
+  if (tasks.empty()) throw ConfigError("tasks: the task sequence is empty (set tasks.names or tasks.source)");
+  const auto t_start = std::chrono::steady_clock::now();
+  auto strategy = make_strategy(cfg.train.method);
+  const c10::Device device = model.lm_head->weight.device();
+  RunResult res;
+  for (const auto& t : tasks) res.tasks.push_back(t.name);
+  res.base = evaluate_all(model, tasks, cfg);
+
+  TrainContext ctx{model, cfg, tasks, device};
+  std::vector<at::Tensor> params;
+  for (auto& [n, p] : model.lora_parameters()) {
+    (void)n;
+    if (p.requires_grad()) params.push_back(p);
+  }
+  for (size_t ti = 0; ti < tasks.size(); ++ti) {
+    const Task& task = tasks[ti];
+    if (task.train.empty()) throw DataError("task '" + task.name + "' has no training examples");
+    ctx.task = ti;
+    const int64_t n = static_cast<int64_t>(task.train.size());
+    const int64_t per_epoch = (n + cfg.train.batch - 1) / cfg.train.batch;
+    ctx.task_steps = cfg.train.steps > 0 ? cfg.train.steps : cfg.train.epochs * per_epoch;
+    strategy->before_task(ctx);
+    // A fresh optimiser and schedule per task, as the reference trainers do.
+    torch::optim::AdamW opt(params, torch::optim::AdamWOptions(cfg.train.lr).weight_decay(cfg.train.weight_decay));
+    ctx.optimizer = &opt;
+    Rng rng(derive_seed(static_cast<uint64_t>(cfg.seed), "order:" + std::to_string(ti) + ":" + task.name));
+    std::vector<size_t> order(task.train.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    rng.shuffle(order);
+    size_t cursor = 0;
+    model.train();
+    char label[96];
+    std::snprintf(label, sizeof label, "task %zu/%zu %-10s", ti + 1, tasks.size(), task.name.c_str());
+    Progress bar(label, ctx.task_steps);
+    double ema = 0;
+    for (int64_t step = 0; step < ctx.task_steps; ++step) {
+      ctx.step = step;
+      std::vector<const Example*> batch_ex;
+      for (int64_t b = 0; b < cfg.train.batch; ++b) {
+        if (cursor == order.size()) {
+          rng.shuffle(order);
+          cursor = 0;
+        }
+        batch_ex.push_back(&task.train[order[cursor++]]);
+      }
+      TokenBatch batch = encode_examples(batch_ex, model.config().max_seq);
+      const double lr = scheduled_lr(step, ctx.task_steps, cfg.train.lr, cfg.train.warmup, cfg.train.schedule);
+      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      opt.zero_grad();
+      at::Tensor loss = strategy->loss(ctx, batch);
+      loss.backward();
+      strategy->after_backward(ctx);
+      if (cfg.train.clip > 0) torch::nn::utils::clip_grad_norm_(params, cfg.train.clip);
+      opt.step();
+      strategy->after_step(ctx);
+      ++ctx.global_step;
+      const double l = loss.item<double>();
+      ema = step == 0 ? l : 0.9 * ema + 0.1 * l;
+      char info[48];
+      std::snprintf(info, sizeof info, "loss %.4f", ema);
+      bar.update(step + 1, info);
+    }
+    char info[48];
+    std::snprintf(info, sizeof info, "loss %.4f", ema);
+    bar.finish(info);
+    res.final_train_loss.push_back(ema);
+    strategy->after_task(ctx);
+    model.eval();
+
+    const std::string rel = stage_dir(ti, task.name);
+    nlohmann::json extra = identity;
+    extra["stage"] = ti + 1;
+    extra["task"] = task.name;
+    extra["method"] = cfg.train.method;
+    save_peft_adapter(out_dir + "/" + rel, Adapter::from_model(model), model.lora_config(), extra);
+    res.adapter_dirs.push_back(rel);
+    res.R.push_back(evaluate_all(model, tasks, cfg));
+  }
+  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+  return res;
+}
+
+}  // namespace lorascape::core

@@ -1,0 +1,75 @@
+// Continual LoRA fine-tuning over a task sequence.
+//
+// A Strategy is one continual-learning method: hooks around tasks and steps plus its own
+// loss. `seq` (one adapter trained through all tasks) is the plain one; the methods of the
+// continual-learning issue plug in here.
+#pragma once
+
+#include <torch/optim/adamw.h>
+
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/adapter.h"
+#include "core/config.h"
+#include "core/evaluate.h"
+#include "core/model.h"
+#include "core/tasks.h"
+#include "core/tokenizer.h"
+
+namespace lorascape::core {
+
+struct TrainContext {
+  TransformerImpl& model;
+  const RunConfig& cfg;
+  const std::vector<Task>& tasks;
+  c10::Device device;
+  size_t task = 0;            // index of the task being trained
+  int64_t step = 0;           // step within the task
+  int64_t task_steps = 0;     // steps of this task
+  int64_t global_step = 0;    // steps since the start of the run
+  torch::optim::AdamW* optimizer = nullptr;
+};
+
+class Strategy {
+ public:
+  virtual ~Strategy() = default;
+  virtual std::string name() const = 0;
+  virtual void before_task(TrainContext&) {}
+  // The loss of one step; the default is the answer-token cross-entropy of the batch.
+  virtual at::Tensor loss(TrainContext& ctx, const TokenBatch& batch);
+  // After backward, before clipping and the optimiser step (gradient surgery goes here).
+  virtual void after_backward(TrainContext&) {}
+  virtual void after_step(TrainContext&) {}
+  virtual void after_task(TrainContext&) {}
+};
+
+// Known method names, for --help and errors.
+const std::vector<std::string>& method_names();
+std::unique_ptr<Strategy> make_strategy(const std::string& method);  // ConfigError if unknown
+
+struct RunResult {
+  std::vector<std::string> tasks;
+  std::vector<Scores> base;                // b[i]: the base model (B = 0) on task i
+  std::vector<std::vector<Scores>> R;      // R[t][i]: after training through task t, on task i
+  std::vector<std::string> adapter_dirs;   // one per stage, relative to the run folder
+  std::vector<double> final_train_loss;    // smoothed training loss at the end of each task
+  double seconds = 0;
+  nlohmann::json to_json() const;
+  // Matrix of one score: "exact_match" | "token_acc" | "loss".
+  std::vector<std::vector<double>> matrix(const std::string& score) const;
+  std::vector<double> base_row(const std::string& score) const;
+};
+
+// Trains `model` (which must carry LoRA) through `tasks`, saving the adapter after each task
+// under out_dir/adapters/ and evaluating every task after every task. `identity` (base model
+// digest, command line …) is stored in each adapter's config.
+RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const std::vector<Task>& tasks,
+                          const std::string& out_dir, const nlohmann::json& identity);
+
+// The split a RunConfig evaluates on.
+const std::vector<Example>& eval_split(const Task& task, const RunConfig& cfg);
+
+}  // namespace lorascape::core

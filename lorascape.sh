@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# lorascape.sh — set-up, build and run lorascape in one step.
+#
+#   ./lorascape.sh demo      install what is missing, build, run the end-to-end demo
+#   ./lorascape.sh test      install what is missing, build, run the whole test suite (ctest)
+#   ./lorascape.sh setup     only install the Debian packages the project needs
+#   ./lorascape.sh build     set-up + configure + build (Release, ccache, precompiled headers)
+#   ./lorascape.sh ARGS...   set-up + build, then run `lorascape ARGS...`
+#
+# Environment: BUILD_DIR (default ./build), LORASCAPE_BUILD_GUI (ON/OFF, default ON),
+#              LORASCAPE_JOBS (parallel build jobs, default: number of cores).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
+GUI="${LORASCAPE_BUILD_GUI:-ON}"
+JOBS="${LORASCAPE_JOBS:-$(nproc)}"
+
+# Every Debian 12 package the project needs. Keep in sync with docs/building.md.
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config
+  libtorch-dev libopenblas0-pthread
+  libeigen3-dev libhdf5-dev hdf5-tools
+  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
+  libgtest-dev
+  qt6-base-dev libqcustomplot-dev libgl-dev xvfb xauth
+)
+
+log() { printf '[lorascape] %s\n' "$*" >&2; }
+
+setup() {
+  local missing=()
+  for p in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$p")
+    fi
+  done
+  if [ ${#missing[@]} -eq 0 ]; then
+    return 0
+  fi
+  log "installing missing Debian packages: ${missing[*]}"
+  local SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then SUDO="sudo"; else
+      log "error: not root and no sudo; install as root: apt-get install ${missing[*]}"; exit 2
+    fi
+  fi
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() {
+  setup
+  local gen=()
+  command -v ninja >/dev/null && gen=(-G Ninja)
+  if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
+    cmake -S "$ROOT" -B "$BUILD_DIR" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
+      -DLORASCAPE_BUILD_GUI="$GUI" -DLORASCAPE_BUILD_TESTS=ON >&2
+  fi
+  cmake --build "$BUILD_DIR" -j "$JOBS" >&2
+}
+
+cmd="${1:-demo}"
+case "$cmd" in
+  setup) setup ;;
+  build) build ;;
+  demo)
+    shift || true
+    build
+    exec "$BUILD_DIR/cli/lorascape" demo "$@"
+    ;;
+  test)
+    shift || true
+    build
+    cd "$BUILD_DIR"
+    # GUI tests run on Qt's offscreen platform; no display needed.
+    QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j "$JOBS" "$@"
+    ;;
+  *)
+    build
+    exec "$BUILD_DIR/cli/lorascape" "$@"
+    ;;
+esac
