@@ -38,7 +38,8 @@ int run_doctor() {
   std::printf("LibTorch       %s\n", TORCH_VERSION);
   std::printf("compiler       GCC %d.%d.%d, C++%ld\n", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__, __cplusplus / 100 % 100 + 0L);
   core::set_threads(0);
-  std::printf("threads        %d intra-op (%u cores)\n", at::get_num_threads(), std::thread::hardware_concurrency());
+  std::printf("threads        %d intra-op (%u cores), BLAS threads %d\n", at::get_num_threads(),
+              std::thread::hardware_concurrency(), core::blas_threads());
   std::printf("CUDA           %s\n", core::cuda_available() ? "available (device auto = cuda)"
                                                              : (at::hasCUDA() ? "built in, no GPU found" : "not in this LibTorch build (CPU only)"));
   std::printf("cache          %s\n", core::cache_dir().c_str());

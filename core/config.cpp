@@ -2,6 +2,8 @@
 
 #include <toml++/toml.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <sstream>
 
@@ -74,15 +76,23 @@ const char* kind_name(Kind k) {
   return "?";
 }
 
+// The shortest decimal that reads back as the same double, as a TOML float ("0.003", "16.0").
+std::string shortest_double(double v) {
+  char buf[40];
+  for (int p = 1; p <= 17; ++p) {
+    std::snprintf(buf, sizeof buf, "%.*g", p, v);
+    if (std::strtod(buf, nullptr) == v) break;
+  }
+  std::string out = buf;
+  if (out.find_first_of(".eEn") == std::string::npos) out += ".0";
+  return out;
+}
+
 std::string value_toml(const Field& f) {
   std::ostringstream s;
   switch (f.kind) {
     case Kind::Int: s << *static_cast<int64_t*>(f.ptr); break;
-    case Kind::Double: {
-      toml::value<double> v(*static_cast<double*>(f.ptr));
-      s << v;
-      break;
-    }
+    case Kind::Double: s << shortest_double(*static_cast<double*>(f.ptr)); break;
     case Kind::String: s << toml::value<std::string>(*static_cast<std::string*>(f.ptr)); break;
     case Kind::StringList: {
       toml::array a;

@@ -14,7 +14,7 @@
 namespace lorascape::core {
 
 struct PretrainConfig {
-  int64_t steps = 700;          // optimiser steps on the generic corpus
+  int64_t steps = 500;          // optimiser steps on the generic corpus
   int64_t batch = 32;
   double lr = 3e-3;
   double warmup = 0.05;         // fraction of steps with linear warm-up
@@ -24,17 +24,17 @@ struct PretrainConfig {
 struct TaskConfig {
   std::string source = "builtin";  // "builtin" or a TRACE/LLMCL root folder
   std::vector<std::string> names;  // task order; empty = every task of the source
-  int64_t train = 600;             // built-in suite: examples per split
+  int64_t train = 800;             // built-in suite: examples per split
   int64_t eval = 100;
   int64_t test = 200;
 };
 
 struct TrainConfig {
   std::string method = "seq";
-  int64_t epochs = 5;        // epochs per task (used when steps = 0)
+  int64_t epochs = 10;       // epochs per task (used when steps = 0)
   int64_t steps = 0;         // optimiser steps per task; 0 = epochs × ⌈train / batch⌉
   int64_t batch = 32;
-  double lr = 2e-3;
+  double lr = 3e-3;
   double warmup = 0.1;       // fraction of a task's steps with linear warm-up
   std::string schedule = "cosine";  // cosine | linear | constant (after warm-up)
   double clip = 1.0;         // max global gradient norm; 0 = off

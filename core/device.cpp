@@ -4,6 +4,8 @@
 #include <ATen/Context.h>
 #include <torch/cuda.h>
 
+#include <dlfcn.h>
+
 #include <thread>
 
 #include "core/error.h"
@@ -29,6 +31,17 @@ void set_threads(int64_t threads) {
   int n = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::thread::hardware_concurrency());
   if (n < 1) n = 1;
   at::set_num_threads(n);
+  // LibTorch parallelises over its own (OpenMP) threads; an OpenBLAS that also starts its own
+  // pool oversubscribes the cores: training ran 2.3x slower on 2 cores. One BLAS thread per
+  // caller avoids that (docs/performance.md).
+  using SetThreads = void (*)(int);
+  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(1);
+}
+
+int blas_threads() {
+  using GetThreads = int (*)();
+  if (auto f = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) return f();
+  return -1;
 }
 
 }  // namespace lorascape::core

@@ -10,7 +10,10 @@ namespace lorascape::core {
 // "cpu", "cuda" (error when unavailable) or "auto" (cuda when available, else cpu).
 c10::Device resolve_device(const std::string& name);
 bool cuda_available();
-// 0 = all cores.
+// LibTorch intra-op threads (0 = all cores); an OpenBLAS in use gets one thread per caller
+// so the two thread pools do not oversubscribe the cores.
 void set_threads(int64_t threads);
+// Threads of the OpenBLAS in use, or -1 when the BLAS is not OpenBLAS.
+int blas_threads();
 
 }  // namespace lorascape::core

@@ -75,15 +75,11 @@ Example gen_topic(Rng& r) {
   return {"topic: a " + adj + " " + noun + " A/B/C/D?", letter(cat)};
 }
 
-// 2. arith: one-digit addition, or subtraction with a non-negative result.
+// 2. arith: one-digit addition (the 100 facts of the addition table).
 Example gen_arith(Rng& r) {
-  const bool minus = r.uniform_int(0, 1) == 1;
-  int a = static_cast<int>(r.uniform_int(0, 9));
-  int b = static_cast<int>(r.uniform_int(0, 9));
-  if (minus && a < b) std::swap(a, b);
-  const int result = minus ? a - b : a + b;
-  return {"arith: " + std::to_string(a) + (minus ? "-" : "+") + std::to_string(b) + "=",
-          std::to_string(result)};
+  const int a = static_cast<int>(r.uniform_int(0, 9));
+  const int b = static_cast<int>(r.uniform_int(0, 9));
+  return {"arith: " + std::to_string(a) + "+" + std::to_string(b) + "=", std::to_string(a + b)};
 }
 
 // 3. upper: a random three-letter lowercase string to upper case.
@@ -183,7 +179,7 @@ const std::vector<BuiltinSpec>& builtin_specs() {
   static const std::vector<BuiltinSpec> specs = {
       {"topic", "classify a noun as fruit, animal, tool or color (multiple choice A-D)",
        AnswerKind::Letter, gen_topic},
-      {"arith", "add or subtract two one-digit numbers", AnswerKind::Number, gen_arith},
+      {"arith", "add two one-digit numbers", AnswerKind::Number, gen_arith},
       {"upper", "convert a three-letter lowercase string to upper case", AnswerKind::Text,
        gen_upper},
       {"brackets", "close three opening brackets in the right order (code-like completion)",

@@ -1,0 +1,125 @@
+// End-to-end CLI behaviour: bad input gives exit code 2 and a one-line message; help and
+// listings work; a tiny train run writes its folder and can be evaluated again.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace fs = std::filesystem;
+
+namespace {
+struct Result {
+  int code;
+  std::string out;
+};
+
+// Runs the CLI with stdout+stderr captured, in a private cache folder.
+Result run(const std::string& args, const std::string& cache) {
+  const std::string cmd = "LORASCAPE_CACHE='" + cache + "' '" + std::string(LORASCAPE_CLI) + "' " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
+  const int status = p ? pclose(p) : -1;
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+size_t lines(const std::string& s) {
+  size_t n = 0;
+  for (char c : s) n += c == '\n';
+  return n;
+}
+
+class Cli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = fs::temp_directory_path() / ("lorascape-cli-" + std::to_string(::getpid()) + "-" +
+                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    cache = (dir / "cache").string();
+  }
+  void TearDown() override { fs::remove_all(dir); }
+  std::string write(const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+    return (dir / name).string();
+  }
+  fs::path dir;
+  std::string cache;
+};
+}  // namespace
+
+TEST_F(Cli, BadConfigExitsTwoWithOneLine) {
+  const auto cfg = write("bad.toml", "[train]\nlearning_rate = 0.1\n");
+  Result r = run("train --config " + cfg, cache);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(lines(r.out), 1u) << r.out;
+  EXPECT_NE(r.out.find("train.learning_rate"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bad.toml"), std::string::npos) << r.out;
+}
+
+TEST_F(Cli, BadValuesAndMissingFilesExitTwo) {
+  const auto cfg = write("ok.toml", "");
+  Result r = run("train --config " + cfg + " --set train.schedule=wobbly", cache);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(lines(r.out), 1u) << r.out;
+  r = run("train --config " + cfg + " --set tasks.names=nosuchtask", cache);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("nosuchtask"), std::string::npos) << r.out;
+  r = run("train --config " + cfg + " --set tasks.source=" + (dir / "nodata").string(), cache);
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = run("train --config " + (dir / "absent.toml").string(), cache);
+  EXPECT_EQ(r.code, 2) << r.out;
+  r = run("eval --adapter " + (dir / "absent").string(), cache);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(lines(r.out), 1u) << r.out;
+  r = run("frobnicate", cache);
+  EXPECT_EQ(r.code, 2) << r.out;
+}
+
+TEST_F(Cli, HelpListsCommandsAndConfigListsKeys) {
+  Result r = run("--help", cache);
+  EXPECT_EQ(r.code, 0);
+  for (const char* c : {"doctor", "tasks", "pretrain", "train", "eval", "generate", "demo"})
+    EXPECT_NE(r.out.find(c), std::string::npos) << c;
+  r = run("config", cache);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("train.lr"), std::string::npos);
+  r = run("tasks", cache);
+  EXPECT_EQ(r.code, 0);
+  EXPECT_NE(r.out.find("weekday"), std::string::npos);
+}
+
+TEST_F(Cli, TinyTrainRunWritesFolderAndEvalReproducesIt) {
+  const auto cfg = write("tiny.toml",
+                         "threads = 1\ndevice = \"cpu\"\n"
+                         "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
+                         "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
+                         "[tasks]\nnames = [\"weekday\", \"arith\"]\ntrain = 40\neval = 10\ntest = 20\n"
+                         "[train]\nsteps = 3\n");
+  const std::string out = (dir / "run").string();
+  Result r = run("-q train --config " + cfg + " --set out=" + out, cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("R[t][i]"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("BWT"), std::string::npos) << r.out;
+  EXPECT_TRUE(fs::exists(fs::path(out) / "results.json"));
+  EXPECT_TRUE(fs::exists(fs::path(out) / "config.toml"));
+  const auto ad = fs::path(out) / "adapters" / "stage-02-arith";
+  EXPECT_TRUE(fs::exists(ad / "adapter_model.safetensors"));
+  EXPECT_TRUE(fs::exists(ad / "adapter_config.json"));
+  // The resolved config reloads and eval finds the cached base model by itself.
+  r = run("eval --config " + (fs::path(out) / "config.toml").string() + " --adapter " + ad.string(), cache);
+  EXPECT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("arith"), std::string::npos) << r.out;
+  r = run("generate --adapter " + ad.string() + " --prompt 'weekday: mon+1'", cache);
+  EXPECT_EQ(r.code, 0) << r.out;
+  // A damaged adapter is a clean error, not a crash.
+  std::ofstream(ad / "adapter_model.safetensors", std::ios::trunc) << "garbage";
+  r = run("eval --config " + (fs::path(out) / "config.toml").string() + " --adapter " + ad.string(), cache);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(lines(r.out), 1u) << r.out;
+}

@@ -1,0 +1,35 @@
+// Continual-learning metrics on hand-computed examples (docs/metrics.md).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/error.h"
+#include "core/metrics.h"
+
+using lorascape::core::compute_metrics;
+
+TEST(Metrics, ThreeTaskGoldenValues) {
+  // R[t][i]
+  std::vector<std::vector<double>> R{{0.9, 0.1, 0.2}, {0.5, 0.8, 0.3}, {0.3, 0.4, 1.0}};
+  std::vector<double> b{0.0, 0.1, 0.1};
+  auto m = compute_metrics(R, b);
+  EXPECT_NEAR(m.op, (0.3 + 0.4 + 1.0) / 3, 1e-12);
+  EXPECT_NEAR(m.bwt, ((0.3 - 0.9) + (0.4 - 0.8)) / 2, 1e-12);
+  EXPECT_NEAR(m.fwt, ((0.1 - 0.1) + (0.3 - 0.1)) / 2, 1e-12);
+  EXPECT_NEAR(m.forgetting, ((0.9 - 0.3) + (0.8 - 0.4)) / 2, 1e-12);
+  EXPECT_NEAR(m.plasticity, (0.9 + 0.8 + 1.0) / 3, 1e-12);
+  // t=1: 0.5/0.9 ; t=2: mean(0.3/0.9, 0.4/0.8)
+  EXPECT_NEAR(m.stability, (0.5 / 0.9 + (0.3 / 0.9 + 0.5) / 2) / 2, 1e-12);
+}
+
+TEST(Metrics, StabilityIsClippedAndSingleTaskHasNaNs) {
+  std::vector<std::vector<double>> R{{0.5, 0.0}, {0.9, 0.7}};
+  auto m = compute_metrics(R, {0, 0});
+  EXPECT_NEAR(m.stability, 1.0, 1e-12);  // 0.9/0.5 clipped to 1
+  EXPECT_NEAR(m.bwt, 0.4, 1e-12);
+  auto one = compute_metrics({{0.8}}, {0.1});
+  EXPECT_NEAR(one.op, 0.8, 1e-12);
+  EXPECT_TRUE(std::isnan(one.bwt));
+  EXPECT_TRUE(std::isnan(one.stability));
+  EXPECT_THROW(compute_metrics({{0.1, 0.2}}, {0, 0}), lorascape::Error);
+}

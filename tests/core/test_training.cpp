@@ -1,0 +1,143 @@
+// Training: a short run lowers the loss; same seed and one thread give bit-identical
+// adapters; teacher-forced exact match equals greedy-decoding exact match; and a fast,
+// reduced version of the suite's two properties (tasks are learnable alone; Seq-LoRA forgets).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "core/adapter.h"
+#include "core/base_model.h"
+#include "core/evaluate.h"
+#include "core/metrics.h"
+#include "core/progress.h"
+#include "core/run.h"
+#include "core/train.h"
+
+using namespace lorascape::core;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A small model pretrained briefly once for the whole file.
+class Training : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    Progress::set_quiet(true);
+    at::set_num_threads(1);
+    base_cfg() = RunConfig{};
+    auto& c = base_cfg();
+    c.model.d_model = 64;
+    c.model.n_layers = 2;
+    c.model.n_heads = 4;
+    c.model.d_ff = 128;
+    c.model.max_seq = 56;
+    c.pretrain.steps = 150;
+    c.pretrain.corpus_lines = 4000;
+    c.device = "cpu";
+    c.threads = 1;
+    c.tasks.train = 300;
+    c.tasks.test = 100;
+    c.eval.max_examples = 100;
+    c.train.batch = 32;
+    base_model() = pretrain_base_model(c.model, c.pretrain, c.seed, at::kCPU);
+  }
+  static RunConfig& base_cfg() {
+    static RunConfig c;
+    return c;
+  }
+  static Transformer& base_model() {
+    static Transformer m{nullptr};
+    return m;
+  }
+  // A copy of the base model with a fresh adapter (seeded).
+  Transformer fresh(const RunConfig& c) {
+    Transformer m(c.model);
+    {
+      torch::NoGradGuard ng;
+      auto src = base_model()->base_parameters();
+      auto dst = m->base_parameters();
+      for (size_t i = 0; i < src.size(); ++i) dst[i].second.copy_(src[i].second);
+    }
+    torch::manual_seed(static_cast<uint64_t>(c.seed));
+    m->add_lora(c.lora);
+    return m;
+  }
+  std::string tmpdir(const std::string& name) {
+    auto p = fs::temp_directory_path() / ("lorascape-train-" + std::to_string(::getpid()) + "-" + name);
+    fs::remove_all(p);
+    dirs.push_back(p);
+    return p.string();
+  }
+  void TearDown() override {
+    for (auto& d : dirs) fs::remove_all(d);
+  }
+  std::vector<fs::path> dirs;
+};
+
+}  // namespace
+
+TEST_F(Training, ShortRunLowersLossAndWritesAdapters) {
+  RunConfig c = base_cfg();
+  c.tasks.names = {"weekday"};
+  c.train.steps = 30;
+  auto tasks = load_tasks(c);
+  Transformer m = fresh(c);
+  const double before = evaluate_examples(*m, tasks[0].test, 100, 100).loss;
+  const std::string out = tmpdir("short");
+  RunResult r = train_continual(c, *m, tasks, out, {});
+  EXPECT_LT(r.R[0][0].loss, 0.8 * before);
+  ASSERT_EQ(r.adapter_dirs.size(), 1u);
+  EXPECT_TRUE(fs::exists(fs::path(out) / r.adapter_dirs[0] / "adapter_model.safetensors"));
+  // The saved adapter reproduces the evaluated scores.
+  PeftAdapter pa = load_peft_adapter(out + "/" + r.adapter_dirs[0]);
+  Transformer m2 = fresh(c);
+  pa.adapter.load_into(*m2);
+  Scores again = evaluate_examples(*m2, tasks[0].test, 100, 100);
+  EXPECT_DOUBLE_EQ(again.loss, r.R[0][0].loss);
+  EXPECT_DOUBLE_EQ(again.exact_match, r.R[0][0].exact_match);
+}
+
+TEST_F(Training, SameSeedOneThreadIsBitIdentical) {
+  RunConfig c = base_cfg();
+  c.tasks.names = {"arith", "upper"};
+  c.train.steps = 8;
+  auto tasks = load_tasks(c);
+  Transformer a = fresh(c), b = fresh(c);
+  train_continual(c, *a, tasks, tmpdir("det-a"), {});
+  train_continual(c, *b, tasks, tmpdir("det-b"), {});
+  EXPECT_TRUE(Adapter::from_model(*a).equal(Adapter::from_model(*b)));
+  RunConfig c2 = c;
+  c2.seed = 2;
+  Transformer d = fresh(c2);
+  train_continual(c2, *d, load_tasks(c2), tmpdir("det-c"), {});
+  EXPECT_FALSE(Adapter::from_model(*a).equal(Adapter::from_model(*d)));
+}
+
+TEST_F(Training, TeacherForcedExactMatchEqualsGreedyDecoding) {
+  RunConfig c = base_cfg();
+  c.tasks.names = {"brackets", "weekday"};
+  c.train.steps = 40;
+  auto tasks = load_tasks(c);
+  Transformer m = fresh(c);
+  train_continual(c, *m, tasks, tmpdir("greedy"), {});
+  for (const auto& t : tasks) {
+    const double tf = evaluate_examples(*m, t.test, 60, 16).exact_match;
+    const double gr = greedy_exact_match(*m, t.test, 60);
+    EXPECT_DOUBLE_EQ(tf, gr) << t.name;
+  }
+}
+
+// Reduced version of the suite's properties (docs/task-suite.md has the full numbers).
+TEST_F(Training, ReducedSuiteTasksAreLearnableAndSeqLoraForgets) {
+  RunConfig c = base_cfg();
+  c.tasks.names = {"weekday", "brackets", "translate"};
+  c.train.steps = 120;
+  c.train.lr = 3e-3;
+  auto tasks = load_tasks(c);
+  Transformer m = fresh(c);
+  RunResult r = train_continual(c, *m, tasks, tmpdir("reduced"), {});
+  const auto R = r.matrix("exact_match");
+  for (size_t i = 0; i < tasks.size(); ++i) EXPECT_GE(R[i][i], 0.9) << tasks[i].name << " just after training on it";
+  const ClMetrics met = compute_metrics(R, r.base_row("exact_match"));
+  EXPECT_LE(met.bwt, -0.2) << "Seq-LoRA must forget earlier tasks";
+}
