@@ -31,7 +31,7 @@ struct TaskConfig {
 
 struct TrainConfig {
   std::string method = "seq";
-  int64_t epochs = 10;       // epochs per task (used when steps = 0)
+  int64_t epochs = 12;       // epochs per task (used when steps = 0)
   int64_t steps = 0;         // optimiser steps per task; 0 = epochs × ⌈train / batch⌉
   int64_t batch = 32;
   double lr = 3e-3;
