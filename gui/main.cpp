@@ -21,11 +21,11 @@ int main(int argc, char** argv) {
     else win.setWindowTitle("lorascape — " + path);
   };
   auto* file = win.menuBar()->addMenu("&File");
-  file->addAction("&Open results.json…", [&] {
+  file->addAction("&Open results.json…", QKeySequence::Open, [&] {
     const QString p = QFileDialog::getOpenFileName(&win, "Open run results", {}, "Run results (results.json *.json)");
     if (!p.isEmpty()) open(p);
-  }, QKeySequence::Open);
-  file->addAction("&Quit", &app, &QApplication::quit, QKeySequence::Quit);
+  });
+  file->addAction("&Quit", QKeySequence::Quit, &app, &QApplication::quit);
   win.setWindowTitle("lorascape");
   win.show();
   if (argc > 1) open(QString::fromLocal8Bit(argv[1]));
