@@ -34,6 +34,10 @@ double scheduled_lr(int64_t step, int64_t total, double peak, double warmup, con
   return floor + (peak - floor) * 0.5 * (1.0 + std::cos(M_PI * p));
 }
 
+void set_lr(torch::optim::Optimizer& opt, double lr) {
+  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+}
+
 at::Tensor masked_cross_entropy(const at::Tensor& logits, const at::Tensor& target, const at::Tensor& mask) {
   const int64_t V = logits.size(-1);
   at::Tensor ce = at::cross_entropy_loss(logits.reshape({-1, V}).to(at::kFloat), target.reshape({-1}), {},
@@ -51,27 +55,16 @@ Transformer pretrain_base_model(const ModelConfig& mcfg, const PretrainConfig& p
   const auto corpus = generic_corpus(derive_seed(static_cast<uint64_t>(seed), "pretrain-corpus"),
                                      static_cast<int>(pre.corpus_lines));
   torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(pre.lr).weight_decay(0.01));
-  Rng rng(derive_seed(static_cast<uint64_t>(seed), "pretrain-order"));
-  std::vector<size_t> order(corpus.size());
-  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-  rng.shuffle(order);
-  size_t cursor = 0;
+  ShuffledCycle order(corpus.size(), derive_seed(static_cast<uint64_t>(seed), "pretrain-order"));
   PretrainReport rep;
   const auto t0 = std::chrono::steady_clock::now();
   Progress bar("pretrain", pre.steps);
   double ema = 0;
   for (int64_t step = 0; step < pre.steps; ++step) {
     std::vector<const std::string*> lines;
-    for (int64_t b = 0; b < pre.batch; ++b) {
-      if (cursor == order.size()) {
-        rng.shuffle(order);
-        cursor = 0;
-      }
-      lines.push_back(&corpus[order[cursor++]]);
-    }
+    for (int64_t b = 0; b < pre.batch; ++b) lines.push_back(&corpus[order.next()]);
     TokenBatch batch = encode_texts(lines, mcfg.max_seq);
-    for (auto& g : opt.param_groups())
-      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(scheduled_lr(step, pre.steps, pre.lr, pre.warmup, "cosine"));
+    set_lr(opt, scheduled_lr(step, pre.steps, pre.lr, pre.warmup, "cosine"));
     opt.zero_grad();
     at::Tensor loss = masked_cross_entropy(model->forward(batch.input.to(device)), batch.target.to(device),
                                            batch.mask.to(device));

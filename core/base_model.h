@@ -4,6 +4,7 @@
 #pragma once
 
 #include <c10/core/Device.h>
+#include <torch/optim/optimizer.h>
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -16,6 +17,9 @@ namespace lorascape::core {
 // Learning rate at `step` (0-based) of `total`: linear warm-up over warmup·total steps, then
 // cosine / linear decay to 10% of peak, or constant.
 double scheduled_lr(int64_t step, int64_t total, double peak, double warmup, const std::string& schedule);
+
+// Sets the learning rate of every parameter group of an AdamW optimiser.
+void set_lr(torch::optim::Optimizer& opt, double lr);
 
 // Mean cross-entropy over scored positions. logits (B, T, V), target (B, T), mask (B, T).
 at::Tensor masked_cross_entropy(const at::Tensor& logits, const at::Tensor& target, const at::Tensor& mask);

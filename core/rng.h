@@ -42,6 +42,27 @@ class Rng {
   uint64_t state_;
 };
 
+// Indices 0..n-1 in a seeded random order; each pass (epoch) reshuffles the order.
+class ShuffledCycle {
+ public:
+  ShuffledCycle(size_t n, uint64_t seed) : rng_(seed), order_(n) {
+    for (size_t i = 0; i < n; ++i) order_[i] = i;
+    rng_.shuffle(order_);
+  }
+  size_t next() {
+    if (cursor_ == order_.size()) {
+      rng_.shuffle(order_);
+      cursor_ = 0;
+    }
+    return order_[cursor_++];
+  }
+
+ private:
+  Rng rng_;
+  std::vector<size_t> order_;
+  size_t cursor_ = 0;
+};
+
 // Derive an independent seed from a base seed and a name (FNV-1a of the name mixed in).
 inline uint64_t derive_seed(uint64_t seed, const std::string& name) {
   uint64_t h = 1469598103934665603ULL;

@@ -131,11 +131,8 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const st
     // A fresh optimiser and schedule per task, as the reference trainers do.
     torch::optim::AdamW opt(params, torch::optim::AdamWOptions(cfg.train.lr).weight_decay(cfg.train.weight_decay));
     ctx.optimizer = &opt;
-    Rng rng(derive_seed(static_cast<uint64_t>(cfg.seed), "order:" + std::to_string(ti) + ":" + task.name));
-    std::vector<size_t> order(task.train.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    rng.shuffle(order);
-    size_t cursor = 0;
+    ShuffledCycle order(task.train.size(),
+                        derive_seed(static_cast<uint64_t>(cfg.seed), "order:" + std::to_string(ti) + ":" + task.name));
     model.train();
     char label[96];
     std::snprintf(label, sizeof label, "task %zu/%zu %-10s", ti + 1, tasks.size(), task.name.c_str());
@@ -144,16 +141,9 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const st
     for (int64_t step = 0; step < ctx.task_steps; ++step) {
       ctx.step = step;
       std::vector<const Example*> batch_ex;
-      for (int64_t b = 0; b < cfg.train.batch; ++b) {
-        if (cursor == order.size()) {
-          rng.shuffle(order);
-          cursor = 0;
-        }
-        batch_ex.push_back(&task.train[order[cursor++]]);
-      }
+      for (int64_t b = 0; b < cfg.train.batch; ++b) batch_ex.push_back(&task.train[order.next()]);
       TokenBatch batch = encode_examples(batch_ex, model.config().max_seq);
-      const double lr = scheduled_lr(step, ctx.task_steps, cfg.train.lr, cfg.train.warmup, cfg.train.schedule);
-      for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+      set_lr(opt, scheduled_lr(step, ctx.task_steps, cfg.train.lr, cfg.train.warmup, cfg.train.schedule));
       opt.zero_grad();
       at::Tensor loss = strategy->loss(ctx, batch);
       loss.backward();

@@ -9,6 +9,8 @@
 #include <fstream>
 #include <string>
 
+#include "tests/common/test_util.h"
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -36,20 +38,13 @@ size_t lines(const std::string& s) {
 
 class Cli : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir = fs::temp_directory_path() / ("lorascape-cli-" + std::to_string(::getpid()) + "-" +
-                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-    cache = (dir / "cache").string();
-  }
-  void TearDown() override { fs::remove_all(dir); }
   std::string write(const std::string& name, const std::string& text) {
     std::ofstream(dir / name) << text;
     return (dir / name).string();
   }
-  fs::path dir;
-  std::string cache;
+  lorascape::test::TempDir tmp{::testing::UnitTest::GetInstance()->current_test_info()->name()};
+  const fs::path& dir = tmp.path();
+  const std::string cache = tmp.file("cache");
 };
 }  // namespace
 

@@ -9,38 +9,26 @@
 #include "core/error.h"
 #include "core/model.h"
 #include "core/safetensors.h"
+#include "tests/common/test_util.h"
+#include "tests/common/tiny_model.h"
 
 using namespace lorascape;
 using namespace lorascape::core;
 namespace fs = std::filesystem;
 
 namespace {
-ModelConfig tiny() {
-  ModelConfig c;
-  c.d_model = 32;
-  c.n_layers = 2;
-  c.n_heads = 2;
-  c.d_ff = 48;
-  c.max_seq = 24;
-  return c;
-}
+using lorascape::test::tiny_model;
 
 class AdapterIo : public ::testing::Test {
  protected:
-  void SetUp() override {
-    torch::manual_seed(3);
-    dir = fs::temp_directory_path() / ("lorascape-adapter-io-" + std::to_string(::getpid()) + "-" +
-                                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  void TearDown() override { fs::remove_all(dir); }
-  fs::path dir;
+  void SetUp() override { torch::manual_seed(3); }
+  lorascape::test::TempDir tmp{::testing::UnitTest::GetInstance()->current_test_info()->name()};
+  const std::filesystem::path& dir = tmp.path();
 };
 }  // namespace
 
 TEST_F(AdapterIo, PeftRoundTripIsBitIdentical) {
-  Transformer m(tiny());
+  Transformer m(tiny_model());
   LoraConfig lc;
   lc.rank = 4;
   lc.alpha = 8;
@@ -67,33 +55,33 @@ TEST_F(AdapterIo, PeftRoundTripIsBitIdentical) {
   SafetensorsData raw = read_safetensors((dir / "ad" / "adapter_model.safetensors").string());
   EXPECT_EQ(raw.tensors.front().first, "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight");
   // And it loads into a fresh model with the same config.
-  Transformer m2(tiny());
+  Transformer m2(tiny_model());
   m2->add_lora(lc);
   back.adapter.load_into(*m2);
   EXPECT_TRUE(Adapter::from_model(*m2).equal(a));
 }
 
 TEST_F(AdapterIo, AdapterForAnotherModelIsRejected) {
-  Transformer m(tiny());
+  Transformer m(tiny_model());
   LoraConfig lc;
   m->add_lora(lc);
   save_peft_adapter((dir / "ad").string(), Adapter::from_model(*m), lc);
   PeftAdapter back = load_peft_adapter((dir / "ad").string());
-  ModelConfig wider = tiny();
+  ModelConfig wider = tiny_model();
   wider.d_model = 64;
   Transformer other(wider);
   other->add_lora(lc);
   EXPECT_THROW(back.adapter.load_into(*other), FormatError);
   LoraConfig fewer;
   fewer.targets = {"q_proj"};
-  Transformer third(tiny());
+  Transformer third(tiny_model());
   third->add_lora(fewer);
   EXPECT_THROW(back.adapter.load_into(*third), FormatError);
 }
 
 TEST_F(AdapterIo, BrokenAdapterFoldersAreRejected) {
   EXPECT_THROW(load_peft_adapter((dir / "missing").string()), FormatError);
-  Transformer m(tiny());
+  Transformer m(tiny_model());
   LoraConfig lc;
   m->add_lora(lc);
   save_peft_adapter((dir / "ad").string(), Adapter::from_model(*m), lc);
@@ -115,7 +103,7 @@ TEST_F(AdapterIo, BrokenAdapterFoldersAreRejected) {
 }
 
 TEST_F(AdapterIo, BaseModelRoundTripAndStrictChecks) {
-  Transformer m(tiny());
+  Transformer m(tiny_model());
   const std::string path = (dir / "base.safetensors").string();
   save_base_model(path, *m, {{"note", "test"}});
   Transformer back = load_base_model(path);

@@ -6,19 +6,12 @@
 #include "core/adapter.h"
 #include "core/model.h"
 #include "core/tokenizer.h"
+#include "tests/common/tiny_model.h"
 
 using namespace lorascape::core;
 
 namespace {
-ModelConfig tiny() {
-  ModelConfig c;
-  c.d_model = 32;
-  c.n_layers = 2;
-  c.n_heads = 2;
-  c.d_ff = 48;
-  c.max_seq = 24;
-  return c;
-}
+using lorascape::test::tiny_model;
 
 class ModelTest : public ::testing::Test {
  protected:
@@ -32,7 +25,7 @@ class ModelTest : public ::testing::Test {
 }  // namespace
 
 TEST_F(ModelTest, ParameterNamesFollowHuggingFaceLlama) {
-  Transformer m(tiny());
+  Transformer m(tiny_model());
   std::vector<std::string> names;
   for (auto& p : m->named_parameters()) names.push_back(p.key());
   EXPECT_EQ(names.front(), "model.embed_tokens.weight");
@@ -45,7 +38,7 @@ TEST_F(ModelTest, ParameterNamesFollowHuggingFaceLlama) {
 }
 
 TEST_F(ModelTest, OutputShapeAndCausality) {
-  Transformer m(tiny());
+  Transformer m(tiny_model());
   m->eval();
   torch::NoGradGuard ng;
   at::Tensor y = m->forward(ids);
@@ -59,7 +52,7 @@ TEST_F(ModelTest, OutputShapeAndCausality) {
 }
 
 TEST_F(ModelTest, FreshLoraEqualsBaseModel) {
-  Transformer m(tiny());
+  Transformer m(tiny_model());
   m->eval();
   torch::NoGradGuard ng;
   at::Tensor base = m->forward(ids);
@@ -70,7 +63,7 @@ TEST_F(ModelTest, FreshLoraEqualsBaseModel) {
 }
 
 TEST_F(ModelTest, MergedEqualsUnmerged) {
-  Transformer m(tiny());
+  Transformer m(tiny_model());
   m->add_lora(LoraConfig{});
   m->eval();
   torch::NoGradGuard ng;
@@ -88,7 +81,7 @@ TEST_F(ModelTest, MergedEqualsUnmerged) {
 }
 
 TEST_F(ModelTest, GradientsReachOnlyLoraParameters) {
-  Transformer m(tiny());
+  Transformer m(tiny_model());
   LoraConfig lc;
   lc.targets = {"q_proj", "v_proj"};
   m->add_lora(lc);
@@ -117,7 +110,7 @@ TEST_F(ModelTest, GradientsReachOnlyLoraParameters) {
 }
 
 TEST_F(ModelTest, LoraShapesAndInitFollowPeft) {
-  Transformer m(tiny());
+  Transformer m(tiny_model());
   LoraConfig lc;
   lc.rank = 4;
   m->add_lora(lc);
@@ -133,7 +126,7 @@ TEST_F(ModelTest, LoraShapesAndInitFollowPeft) {
 }
 
 TEST_F(ModelTest, AdapterVectorOperations) {
-  Transformer m(tiny());
+  Transformer m(tiny_model());
   m->add_lora(LoraConfig{});
   Adapter a = Adapter::from_model(*m);
   Adapter b = a.clone();

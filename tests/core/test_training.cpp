@@ -12,6 +12,7 @@
 #include "core/progress.h"
 #include "core/run.h"
 #include "core/train.h"
+#include "tests/common/test_util.h"
 
 using namespace lorascape::core;
 namespace fs = std::filesystem;
@@ -54,16 +55,9 @@ class Training : public ::testing::Test {
     m->add_lora(c.lora);
     return m;
   }
-  std::string tmpdir(const std::string& name) {
-    auto p = fs::temp_directory_path() / ("lorascape-train-" + std::to_string(::getpid()) + "-" + name);
-    fs::remove_all(p);
-    dirs.push_back(p);
-    return p.string();
-  }
-  void TearDown() override {
-    for (auto& d : dirs) fs::remove_all(d);
-  }
-  std::vector<fs::path> dirs;
+  // A run folder inside this test's temporary directory.
+  std::string tmpdir(const std::string& name) { return tmp.file(name); }
+  lorascape::test::TempDir tmp{::testing::UnitTest::GetInstance()->current_test_info()->name()};
 };
 
 }  // namespace
