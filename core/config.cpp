@@ -51,7 +51,7 @@ std::vector<Field> fields(RunConfig& c) {
       {"tasks.train", Kind::Int, &c.tasks.train, "built-in suite: train examples per task"},
       {"tasks.eval", Kind::Int, &c.tasks.eval, "built-in suite: eval examples per task"},
       {"tasks.test", Kind::Int, &c.tasks.test, "built-in suite: test examples per task"},
-      {"train.method", Kind::String, &c.train.method, "continual-learning method (seq)"},
+      {"train.method", Kind::String, &c.train.method, "continual-learning method: seq | er | ewc | agem"},
       {"train.epochs", Kind::Int, &c.train.epochs, "epochs per task (when train.steps = 0)"},
       {"train.steps", Kind::Int, &c.train.steps, "optimiser steps per task; 0 = use epochs"},
       {"train.batch", Kind::Int, &c.train.batch, "batch size"},
@@ -60,6 +60,9 @@ std::vector<Field> fields(RunConfig& c) {
       {"train.schedule", Kind::String, &c.train.schedule, "cosine | linear | constant after warm-up"},
       {"train.clip", Kind::Double, &c.train.clip, "gradient-norm clipping; 0 = off"},
       {"train.weight_decay", Kind::Double, &c.train.weight_decay, "AdamW weight decay"},
+      {"replay.buffer", Kind::Int, &c.replay.buffer, "replay memory (er, agem): reservoir of past-task examples"},
+      {"ewc.lambda", Kind::Double, &c.ewc.lambda, "EWC penalty weight: lambda/2 * sum F (theta - theta*)^2"},
+      {"ewc.fisher_batches", Kind::Int, &c.ewc.fisher_batches, "EWC: batches of a finished task used to estimate the Fisher"},
       {"eval.split", Kind::String, &c.eval.split, "split evaluated after each task: eval | test"},
       {"eval.max_examples", Kind::Int, &c.eval.max_examples, "examples per task evaluated; 0 = all"},
       {"eval.batch", Kind::Int, &c.eval.batch, "evaluation batch size"},
@@ -202,6 +205,8 @@ void RunConfig::validate() const {
   need(train.schedule == "cosine" || train.schedule == "linear" || train.schedule == "constant",
        "train.schedule must be cosine, linear or constant (got '" + train.schedule + "')");
   need(train.clip >= 0 && train.weight_decay >= 0, "train.clip and train.weight_decay must be >= 0");
+  need(replay.buffer >= 1, "replay.buffer must be >= 1");
+  need(ewc.lambda >= 0 && ewc.fisher_batches >= 1, "ewc.lambda >= 0 and ewc.fisher_batches >= 1 required");
   need(eval.split == "eval" || eval.split == "test", "eval.split must be eval or test (got '" + eval.split + "')");
   need(eval.max_examples >= 0 && eval.batch >= 1, "eval.max_examples >= 0 and eval.batch >= 1 required");
 }

@@ -30,7 +30,7 @@ struct TaskConfig {
 };
 
 struct TrainConfig {
-  std::string method = "seq";
+  std::string method = "seq";  // seq | er | ewc | agem
   int64_t epochs = 12;       // epochs per task (used when steps = 0)
   int64_t steps = 0;         // optimiser steps per task; 0 = epochs × ⌈train / batch⌉
   int64_t batch = 32;
@@ -39,6 +39,16 @@ struct TrainConfig {
   std::string schedule = "cosine";  // cosine | linear | constant (after warm-up)
   double clip = 1.0;         // max global gradient norm; 0 = off
   double weight_decay = 0.0;
+};
+
+// Replay memory of past-task examples (er, agem).
+struct ReplayConfig {
+  int64_t buffer = 1000;  // reservoir capacity in examples
+};
+
+struct EwcConfig {
+  double lambda = 1000.0;      // penalty weight λ in λ/2 Σ F (θ − θ*)²
+  int64_t fisher_batches = 8;  // batches of the finished task used to estimate F
 };
 
 struct EvalConfig {
@@ -58,6 +68,8 @@ struct RunConfig {
   LoraConfig lora;
   TaskConfig tasks;
   TrainConfig train;
+  ReplayConfig replay;
+  EwcConfig ewc;
   EvalConfig eval;
 
   void validate() const;  // throws ConfigError

@@ -13,6 +13,7 @@
 #include "core/base_model.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/strategies.h"
 #include "core/version.h"
 
 namespace lorascape::core {
@@ -68,7 +69,7 @@ RunOutput run_training(const RunConfig& cfg, const std::string& command_line) {
   set_threads(cfg.threads);
   const c10::Device device = resolve_device(cfg.device);
   std::vector<Task> tasks = load_tasks(cfg);
-  (void)make_strategy(cfg.train.method);  // fail on a bad method before any long work
+  (void)make_strategy(cfg);  // fail on a bad method before any long work
 
   std::error_code ec;
   fs::create_directories(cfg.out, ec);

@@ -11,32 +11,17 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "core/rng.h"
+#include "core/strategies.h"
 
 namespace lorascape::core {
 
-at::Tensor Strategy::loss(TrainContext& ctx, const TokenBatch& batch) {
-  return masked_cross_entropy(ctx.model.forward(batch.input.to(ctx.device)), batch.target.to(ctx.device),
-                              batch.mask.to(ctx.device));
+at::Tensor examples_loss(TransformerImpl& model, const std::vector<const Example*>& batch, const c10::Device& device) {
+  TokenBatch b = encode_examples(batch, model.config().max_seq);
+  return masked_cross_entropy(model.forward(b.input.to(device)), b.target.to(device), b.mask.to(device));
 }
 
-namespace {
-// seq: one LoRA adapter trained on the tasks in order, nothing else.
-class SeqStrategy : public Strategy {
- public:
-  std::string name() const override { return "seq"; }
-};
-}  // namespace
-
-const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names{"seq"};
-  return names;
-}
-
-std::unique_ptr<Strategy> make_strategy(const std::string& method) {
-  if (method == "seq") return std::make_unique<SeqStrategy>();
-  std::string known;
-  for (const auto& m : method_names()) known += (known.empty() ? "" : ", ") + m;
-  throw ConfigError("train.method: unknown method '" + method + "' (available: " + known + ")");
+at::Tensor Strategy::loss(TrainContext& ctx, const std::vector<const Example*>& batch) {
+  return examples_loss(ctx.model, batch, ctx.device);
 }
 
 const std::vector<Example>& eval_split(const Task& task, const RunConfig& cfg) {
@@ -108,18 +93,18 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const st
   if (!model.has_lora()) throw Error("train_continual: the model carries no LoRA adapter");
   if (tasks.empty()) throw ConfigError("tasks: the task sequence is empty (set tasks.names or tasks.source)");
   const auto t_start = std::chrono::steady_clock::now();
-  auto strategy = make_strategy(cfg.train.method);
+  auto strategy = make_strategy(cfg);
   const c10::Device device = model.lm_head->weight.device();
   RunResult res;
   for (const auto& t : tasks) res.tasks.push_back(t.name);
   res.base = evaluate_all(model, tasks, cfg);
 
   TrainContext ctx{model, cfg, tasks, device};
-  std::vector<at::Tensor> params;
   for (auto& [n, p] : model.lora_parameters()) {
     (void)n;
-    if (p.requires_grad()) params.push_back(p);
+    if (p.requires_grad()) ctx.params.push_back(p);
   }
+  const std::vector<at::Tensor>& params = ctx.params;
   for (size_t ti = 0; ti < tasks.size(); ++ti) {
     const Task& task = tasks[ti];
     if (task.train.empty()) throw DataError("task '" + task.name + "' has no training examples");
@@ -142,10 +127,9 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const st
       ctx.step = step;
       std::vector<const Example*> batch_ex;
       for (int64_t b = 0; b < cfg.train.batch; ++b) batch_ex.push_back(&task.train[order.next()]);
-      TokenBatch batch = encode_examples(batch_ex, model.config().max_seq);
       set_lr(opt, scheduled_lr(step, ctx.task_steps, cfg.train.lr, cfg.train.warmup, cfg.train.schedule));
       opt.zero_grad();
-      at::Tensor loss = strategy->loss(ctx, batch);
+      at::Tensor loss = strategy->loss(ctx, batch_ex);
       loss.backward();
       strategy->after_backward(ctx);
       if (cfg.train.clip > 0) torch::nn::utils::clip_grad_norm_(params, cfg.train.clip);

@@ -31,24 +31,26 @@ struct TrainContext {
   int64_t task_steps = 0;     // steps of this task
   int64_t global_step = 0;    // steps since the start of the run
   torch::optim::AdamW* optimizer = nullptr;
+  std::vector<at::Tensor> params;  // the trainable LoRA factors
 };
+
+// Mean answer-token cross-entropy of the model on a batch of examples.
+at::Tensor examples_loss(TransformerImpl& model, const std::vector<const Example*>& batch, const c10::Device& device);
 
 class Strategy {
  public:
   virtual ~Strategy() = default;
   virtual std::string name() const = 0;
   virtual void before_task(TrainContext&) {}
-  // The loss of one step; the default is the answer-token cross-entropy of the batch.
-  virtual at::Tensor loss(TrainContext& ctx, const TokenBatch& batch);
+  // The loss of one step on the current task's batch; the default is its answer-token
+  // cross-entropy.
+  virtual at::Tensor loss(TrainContext& ctx, const std::vector<const Example*>& batch);
   // After backward, before clipping and the optimiser step (gradient surgery goes here).
   virtual void after_backward(TrainContext&) {}
   virtual void after_step(TrainContext&) {}
   virtual void after_task(TrainContext&) {}
 };
 
-// Known method names, for --help and errors.
-const std::vector<std::string>& method_names();
-std::unique_ptr<Strategy> make_strategy(const std::string& method);  // ConfigError if unknown
 
 struct RunResult {
   std::vector<std::string> tasks;
