@@ -17,6 +17,7 @@
 #include "core/evaluate.h"
 #include "core/progress.h"
 #include "core/run.h"
+#include "core/strategies.h"
 #include "core/tasks.h"
 #include "core/version.h"
 
@@ -213,7 +214,10 @@ int main(int argc, char** argv) {
   std::string method;
   auto* train = app.add_subcommand("train", "LoRA fine-tuning over a task sequence (adapters + results.json)");
   train_co.add(train, true);
-  train->add_option("--method,-m", method, "continual-learning method (overrides train.method): seq");
+  std::string methods;
+  for (const auto& m : method_names()) methods += (methods.empty() ? "" : " | ") + m;
+  train->add_option("--method,-m", method, "continual-learning method (overrides train.method): " + methods +
+                                               " (docs/methods.md)");
 
   ConfigOptions eval_co;
   std::string eval_adapter, eval_base;

@@ -47,7 +47,7 @@ struct ReplayConfig {
 };
 
 struct EwcConfig {
-  double lambda = 1000.0;      // penalty weight λ in λ/2 Σ F (θ − θ*)²
+  double lambda = 1e7;         // penalty weight λ in λ/2 Σ F (θ − θ*)²
   int64_t fisher_batches = 8;  // batches of the finished task used to estimate F
 };
 

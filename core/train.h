@@ -22,6 +22,8 @@
 namespace lorascape::core {
 
 struct TrainContext {
+  TrainContext(TransformerImpl& m, const RunConfig& c, const std::vector<Task>& t, c10::Device d)
+      : model(m), cfg(c), tasks(t), device(d) {}
   TransformerImpl& model;
   const RunConfig& cfg;
   const std::vector<Task>& tasks;

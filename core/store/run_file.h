@@ -1,0 +1,103 @@
+// The run file: one HDF5 file holding a whole continual-learning experiment (header, task
+// list, and for each method its score matrices, metrics, stage adapters and optional
+// training snapshots). docs/hdf5-schema.md is the normative description of the layout;
+// this header is its C++ face. No torch and no Qt here: the GUI links this library too.
+//
+// Sizes used in comments: T = number of tasks, r = LoRA rank.
+//
+// Errors: every function throws lorascape::FormatError (core/error.h) with one line that
+// names the file and the group/dataset/attribute at fault and ends with a hint. HDF5's own
+// error printing is switched off in the calling thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace lorascape::store {
+
+// Value of the root attribute "format" and the current "format_version". Readers reject a
+// file whose format differs or whose version is newer than this.
+inline constexpr const char* kRunFileFormat = "lorascape-run";
+inline constexpr int kRunFileFormatVersion = 1;
+
+// One LoRA factor, row-major. values.size() == product(shape); shape has rank >= 1.
+struct Tensor {
+  std::string name;            // e.g. "model.layers.0.self_attn.q_proj.lora_A.weight"
+  std::vector<int64_t> shape;  // (r, in) for lora_A, (out, r) for lora_B
+  std::vector<float> values;
+};
+
+// The LoRA factors of one adapter, in model order (the order is preserved by the file).
+struct AdapterData {
+  std::vector<Tensor> tensors;
+};
+
+// The adapters at the end of one task.
+struct StageData {
+  int stage = 0;                                // task index in [0, T); also tasks[stage] == task
+  std::string task;                             // task name, equal to the file's tasks[stage]
+  std::map<std::string, AdapterData> adapters;  // "adapter", or "fast" / "slow" (I-LoRA)
+};
+
+// An adapter captured during training (optional, every N steps).
+struct Snapshot {
+  int64_t step = 0;  // global optimiser step
+  int task = 0;      // index of the task being trained, in [0, T)
+  AdapterData adapter;
+};
+
+// One continual-learning method of the experiment.
+struct MethodData {
+  std::string name;                  // e.g. "seq", "ilora"; a valid HDF5 link name
+  std::string config_json;           // the method's resolved configuration (JSON text)
+  std::string reported = "adapter";  // which adapter key is the method's reported model
+  // score ("exact_match", "token_acc", "loss") -> R[t][i], score on task i after task t.
+  std::map<std::string, std::vector<std::vector<double>>> R;  // each (T, T)
+  std::map<std::string, std::vector<double>> base;            // score -> (T,), base model
+  // score -> {"OP","BWT","FWT","forgetting","plasticity","stability"}; NaN allowed.
+  std::map<std::string, std::map<std::string, double>> metrics;
+  std::vector<StageData> stages;  // one per finished task, strictly increasing stage
+  std::vector<Snapshot> snapshots;
+};
+
+// Everything in one run file.
+struct RunFileData {
+  int format_version = kRunFileFormatVersion;  // what the file said; written as current
+  std::string software_version;                // lorascape version that wrote the file
+  std::string created;                         // ISO 8601 UTC, e.g. "2024-05-01T12:00:00Z"
+  std::string command_line;
+  std::string config_json;  // the experiment's resolved configuration (JSON text)
+  std::string base_model;
+  std::string base_model_digest;
+  std::vector<std::string> tasks;  // (T,), in training order
+  int64_t lora_rank = 0;
+  double lora_alpha = 0;
+  std::vector<std::string> lora_targets;  // e.g. "q_proj", "v_proj"
+  std::vector<MethodData> methods;        // in the order they were added
+
+  // The method called `name`, or nullptr.
+  const MethodData* find_method(const std::string& name) const;
+};
+
+// Writes `data` to `path` (replacing any file there). Validates first and throws before
+// touching the file system. Crash-safe: writes "<path>.tmp.<pid>", flushes, fsyncs and
+// renames it over `path`, so `path` always holds either the old or the new complete file. A
+// killed writer may leave its "<path>.tmp.<pid>" behind; readers never look at it.
+void write_run_file(const std::string& path, const RunFileData& data);
+
+// Reads and validates the whole file. Checks the "format" and "format_version" root
+// attributes before anything else. Unknown extra groups/datasets/attributes are ignored.
+RunFileData read_run_file(const std::string& path);
+
+// Adds `method` to the run file at `path`, or replaces the method of the same name (keeping
+// its position), keeping all other methods. When `path` does not exist, the file is created
+// from `header_if_new` (its header fields and any methods it already holds) plus `method`.
+// The method must agree with the file's tasks. Crash-safe like write_run_file. Not safe
+// against concurrent put_method calls on the same file from several processes (the last
+// rename wins): serialise those outside.
+void put_method(const std::string& path, const MethodData& method,
+                const RunFileData& header_if_new);
+
+}  // namespace lorascape::store
