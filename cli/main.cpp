@@ -2,6 +2,8 @@
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -17,6 +19,8 @@
 #include "core/evaluate.h"
 #include "core/progress.h"
 #include "core/run.h"
+#include "core/run_file_io.h"
+#include "core/store/run_file.h"
 #include "core/strategies.h"
 #include "core/tasks.h"
 #include "core/version.h"
@@ -164,6 +168,84 @@ int cmd_generate(const std::string& adapter, const std::string& base, const std:
   return 0;
 }
 
+int cmd_compare(const std::string& path, const std::string& score, const std::string& csv) {
+  const store::RunFileData run = store::read_run_file(path);
+  const char* names[] = {"OP", "BWT", "FWT", "forgetting", "plasticity", "stability"};
+  std::string table = "method";
+  for (const char* n : names) table += std::string(",") + n;
+  table += "\n";
+  std::printf("%s: %zu tasks (%s), metrics on %s\n\n%-10s", path.c_str(), run.tasks.size(),
+              run.tasks.empty() ? "" : (run.tasks.front() + " … " + run.tasks.back()).c_str(), score.c_str(), "method");
+  for (const char* n : names) std::printf("%12s", n);
+  std::printf("\n");
+  for (const auto& m : run.methods) {
+    auto it = m.metrics.find(score);
+    if (it == m.metrics.end())
+      throw ConfigError(path + ": method '" + m.name + "' has no metrics for score '" + score +
+                        "' (use --score exact_match or token_acc)");
+    std::printf("%-10s", m.name.c_str());
+    table += m.name;
+    for (const char* n : names) {
+      auto v = it->second.find(n);
+      const double x = v == it->second.end() ? std::nan("") : v->second;
+      std::printf("%12.4f", x);
+      char buf[32];
+      std::snprintf(buf, sizeof buf, ",%.6g", x);
+      table += buf;
+    }
+    std::printf("\n");
+    table += "\n";
+  }
+  if (!csv.empty()) {
+    write_text_atomic(csv, table);
+    std::printf("\nwrote %s\n", csv.c_str());
+  }
+  return 0;
+}
+
+int cmd_export_adapter(const std::string& ref, const std::string& out) {
+  const auto colon = ref.rfind(".h5:");
+  if (colon == std::string::npos)
+    throw ConfigError("'" + ref + "': expected RUN.h5:METHOD/STAGE[/KEY], e.g. run.h5:seq/2 or run.h5:seq/arith");
+  const std::string path = ref.substr(0, colon + 3);
+  std::vector<std::string> parts;
+  std::stringstream ss(ref.substr(colon + 4));
+  for (std::string p; std::getline(ss, p, '/');) parts.push_back(p);
+  if (parts.size() < 2 || parts.size() > 3)
+    throw ConfigError("'" + ref + "': expected RUN.h5:METHOD/STAGE[/KEY], e.g. run.h5:seq/2 or run.h5:seq/arith");
+  const store::RunFileData run = store::read_run_file(path);
+  const store::MethodData* m = run.find_method(parts[0]);
+  if (!m) {
+    std::string known;
+    for (const auto& x : run.methods) known += (known.empty() ? "" : ", ") + x.name;
+    throw ConfigError(path + ": no method '" + parts[0] + "' (the file has: " + known + ")");
+  }
+  const store::StageData* stage = nullptr;
+  for (const auto& st : m->stages) {
+    const bool by_index = std::all_of(parts[1].begin(), parts[1].end(), ::isdigit) && !parts[1].empty() &&
+                          std::stoi(parts[1]) == st.stage + 1;
+    if (by_index || st.task == parts[1]) stage = &st;
+  }
+  if (!stage)
+    throw ConfigError(path + ": method '" + parts[0] + "' has no stage '" + parts[1] +
+                      "' (give a 1-based stage number or a task name)");
+  const std::string key = parts.size() == 3 ? parts[2] : m->reported;
+  auto it = stage->adapters.find(key);
+  if (it == stage->adapters.end())
+    throw ConfigError(path + ": stage " + parts[1] + " of '" + parts[0] + "' has no adapter '" + key + "'");
+  LoraConfig lora;
+  lora.rank = run.lora_rank;
+  lora.alpha = run.lora_alpha;
+  lora.targets = run.lora_targets;
+  save_peft_adapter(out, from_store(it->second), lora,
+                    {{"base_model", run.base_model}, {"base_model_digest", run.base_model_digest},
+                     {"method", m->name}, {"stage", stage->stage + 1}, {"task", stage->task},
+                     {"exported_from", ref}, {"lorascape_version", kVersion}});
+  std::printf("wrote %s (method %s, stage %d: %s, adapter %s)\n", out.c_str(), m->name.c_str(), stage->stage + 1,
+              stage->task.c_str(), key.c_str());
+  return 0;
+}
+
 int cmd_demo(ConfigOptions co, const std::string& out) {
   // The demo is the default configuration (data/configs/default.toml) into its own folder.
   co.sets.insert(co.sets.begin(), "out=" + out);
@@ -177,9 +259,11 @@ int cmd_demo(ConfigOptions co, const std::string& out) {
       "it had learned earlier — catastrophic forgetting, the phenomenon lorascape studies.\n\n"
       "Next:\n"
       "  %s/results.json            every score, the configuration and versions\n"
-      "  %s/adapters/stage-NN-*/    the PEFT adapter after each task\n"
+      "  %s/run.h5                   the HDF5 run file (R, metrics, adapters; docs/hdf5-schema.md)\n"
+      "  %s/adapters/seq/stage-NN-*/  the PEFT adapter after each task\n"
       "  lorascape eval --adapter %s/%s   evaluate one stage again\n",
       res.metrics.bwt, -100.0 * res.metrics.bwt, res.out_dir.c_str(), res.out_dir.c_str(), res.out_dir.c_str(),
+      res.out_dir.c_str(),
       res.result.adapter_dirs.empty() ? "" : res.result.adapter_dirs.front().c_str());
   return 0;
 }
@@ -239,6 +323,17 @@ int main(int argc, char** argv) {
   generate->add_option("--max-new", gen_max, "maximum bytes to generate")->capture_default_str();
   generate->add_option("--device", gen_device, "cpu | cuda | auto")->capture_default_str();
 
+  std::string cmp_path, cmp_score = "exact_match", cmp_csv;
+  auto* compare = app.add_subcommand("compare", "metrics of every method in a run file (RUN.h5)");
+  compare->add_option("run", cmp_path, "run file (OUT/run.h5)")->required()->check(CLI::ExistingFile);
+  compare->add_option("--score", cmp_score, "exact_match | token_acc")->capture_default_str();
+  compare->add_option("--csv", cmp_csv, "also write the table as CSV (method,OP,BWT,FWT,forgetting,plasticity,stability)");
+
+  std::string exp_ref, exp_out;
+  auto* export_adapter = app.add_subcommand("export-adapter", "write a stage adapter of a run file as a PEFT folder");
+  export_adapter->add_option("ref", exp_ref, "RUN.h5:METHOD/STAGE[/KEY] (STAGE: 1-based number or task name)")->required();
+  export_adapter->add_option("--out,-o", exp_out, "PEFT folder to write")->required();
+
   ConfigOptions demo_co;
   std::string demo_out = "lorascape-out/demo";
   auto* demo = app.add_subcommand("demo", "end-to-end: pretrain (cached), Seq-LoRA over the built-in suite, R and BWT");
@@ -260,6 +355,8 @@ int main(int argc, char** argv) {
     if (*train) return cmd_train(train_co, method);
     if (*eval) return cmd_eval(eval_co, eval_adapter, eval_base, eval_tasks, greedy);
     if (*generate) return cmd_generate(gen_adapter, gen_base, gen_prompt, gen_max, gen_device);
+    if (*compare) return cmd_compare(cmp_path, cmp_score, cmp_csv);
+    if (*export_adapter) return cmd_export_adapter(exp_ref, exp_out);
     if (*demo) return cmd_demo(demo_co, demo_out);
   } catch (const lorascape::Error& e) {
     std::fprintf(stderr, "lorascape: error: %s\n", e.what());

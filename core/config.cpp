@@ -60,6 +60,7 @@ std::vector<Field> fields(RunConfig& c) {
       {"train.schedule", Kind::String, &c.train.schedule, "cosine | linear | constant after warm-up"},
       {"train.clip", Kind::Double, &c.train.clip, "gradient-norm clipping; 0 = off"},
       {"train.weight_decay", Kind::Double, &c.train.weight_decay, "AdamW weight decay"},
+      {"train.snapshot_every", Kind::Int, &c.train.snapshot_every, "keep the adapter every N steps in run.h5 (trajectories); 0 = off"},
       {"replay.buffer", Kind::Int, &c.replay.buffer, "replay memory (er, agem): reservoir of past-task examples"},
       {"ewc.lambda", Kind::Double, &c.ewc.lambda, "EWC penalty weight: lambda/2 * sum F (theta - theta*)^2"},
       {"ewc.fisher_batches", Kind::Int, &c.ewc.fisher_batches, "EWC: batches of a finished task used to estimate the Fisher"},
@@ -205,6 +206,7 @@ void RunConfig::validate() const {
   need(train.schedule == "cosine" || train.schedule == "linear" || train.schedule == "constant",
        "train.schedule must be cosine, linear or constant (got '" + train.schedule + "')");
   need(train.clip >= 0 && train.weight_decay >= 0, "train.clip and train.weight_decay must be >= 0");
+  need(train.snapshot_every >= 0, "train.snapshot_every must be >= 0");
   need(replay.buffer >= 1, "replay.buffer must be >= 1");
   need(ewc.lambda >= 0 && ewc.fisher_batches >= 1, "ewc.lambda >= 0 and ewc.fisher_batches >= 1 required");
   need(eval.split == "eval" || eval.split == "test", "eval.split must be eval or test (got '" + eval.split + "')");

@@ -39,6 +39,7 @@ struct TrainConfig {
   std::string schedule = "cosine";  // cosine | linear | constant (after warm-up)
   double clip = 1.0;         // max global gradient norm; 0 = off
   double weight_decay = 0.0;
+  int64_t snapshot_every = 0;  // store the adapter every N steps in the run file; 0 = off
 };
 
 // Replay memory of past-task examples (er, agem).

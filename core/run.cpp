@@ -13,6 +13,7 @@
 #include "core/base_model.h"
 #include "core/device.h"
 #include "core/error.h"
+#include "core/run_file_io.h"
 #include "core/strategies.h"
 #include "core/version.h"
 
@@ -112,6 +113,7 @@ RunOutput run_training(const RunConfig& cfg, const std::string& command_line) {
   j["metrics_token_acc"] =
       metrics_json(compute_metrics(out.result.matrix("token_acc"), out.result.base_row("token_acc")));
   write_text_atomic(cfg.out + "/results.json", j.dump(2) + "\n");
+  record_run(cfg.out + "/run.h5", cfg, out.result, identity, command_line);
   return out;
 }
 

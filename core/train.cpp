@@ -80,10 +80,10 @@ std::vector<Scores> evaluate_all(TransformerImpl& model, const std::vector<Task>
   return row;
 }
 
-std::string stage_dir(size_t t, const std::string& task) {
+std::string stage_dir(const std::string& method, size_t t, const std::string& task) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "stage-%02zu-", t + 1);
-  return "adapters/" + std::string(buf) + task;
+  return "adapters/" + method + "/" + std::string(buf) + task;
 }
 
 }  // namespace
@@ -136,6 +136,8 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const st
       opt.step();
       strategy->after_step(ctx);
       ++ctx.global_step;
+      if (cfg.train.snapshot_every > 0 && ctx.global_step % cfg.train.snapshot_every == 0)
+        res.snapshots.push_back({ctx.global_step, static_cast<int>(ti), Adapter::from_model(model)});
       const double l = loss.item<double>();
       ema = step == 0 ? l : 0.9 * ema + 0.1 * l;
       char info[48];
@@ -149,12 +151,13 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const st
     strategy->after_task(ctx);
     model.eval();
 
-    const std::string rel = stage_dir(ti, task.name);
+    const std::string rel = stage_dir(cfg.train.method, ti, task.name);
     nlohmann::json extra = identity;
     extra["stage"] = ti + 1;
     extra["task"] = task.name;
     extra["method"] = cfg.train.method;
-    save_peft_adapter(out_dir + "/" + rel, Adapter::from_model(model), model.lora_config(), extra);
+    res.stage_adapters.push_back(Adapter::from_model(model));
+    save_peft_adapter(out_dir + "/" + rel, res.stage_adapters.back(), model.lora_config(), extra);
     res.adapter_dirs.push_back(rel);
     res.R.push_back(evaluate_all(model, tasks, cfg));
   }

@@ -60,6 +60,13 @@ struct RunResult {
   std::vector<std::vector<Scores>> R;      // R[t][i]: after training through task t, on task i
   std::vector<std::string> adapter_dirs;   // one per stage, relative to the run folder
   std::vector<double> final_train_loss;    // smoothed training loss at the end of each task
+  std::vector<Adapter> stage_adapters;     // the adapter at the end of each task
+  struct Snapshot {
+    int64_t step;
+    int task;
+    Adapter adapter;
+  };
+  std::vector<Snapshot> snapshots;         // every train.snapshot_every steps (0 = none)
   double seconds = 0;
   nlohmann::json to_json() const;
   // Matrix of one score: "exact_match" | "token_acc" | "loss".

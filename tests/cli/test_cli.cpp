@@ -103,7 +103,8 @@ TEST_F(Cli, TinyTrainRunWritesFolderAndEvalReproducesIt) {
   EXPECT_NE(r.out.find("BWT"), std::string::npos) << r.out;
   EXPECT_TRUE(fs::exists(fs::path(out) / "results.json"));
   EXPECT_TRUE(fs::exists(fs::path(out) / "config.toml"));
-  const auto ad = fs::path(out) / "adapters" / "stage-02-arith";
+  const auto ad = fs::path(out) / "adapters" / "seq" / "stage-02-arith";
+  EXPECT_TRUE(fs::exists(fs::path(out) / "run.h5"));
   EXPECT_TRUE(fs::exists(ad / "adapter_model.safetensors"));
   EXPECT_TRUE(fs::exists(ad / "adapter_config.json"));
   // The resolved config reloads and eval finds the cached base model by itself.
@@ -115,6 +116,54 @@ TEST_F(Cli, TinyTrainRunWritesFolderAndEvalReproducesIt) {
   // A damaged adapter is a clean error, not a crash.
   std::ofstream(ad / "adapter_model.safetensors", std::ios::trunc) << "garbage";
   r = run("eval --config " + (fs::path(out) / "config.toml").string() + " --adapter " + ad.string(), cache);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(lines(r.out), 1u) << r.out;
+}
+
+TEST_F(Cli, TwoMethodsShareOneRunFileAndCompareExportWork) {
+  const auto cfg = write("tiny.toml",
+                         "threads = 1\ndevice = \"cpu\"\n"
+                         "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
+                         "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
+                         "[tasks]\nnames = [\"weekday\", \"arith\"]\ntrain = 40\neval = 10\ntest = 20\n"
+                         "[train]\nsteps = 3\n[replay]\nbuffer = 16\n");
+  const std::string out = (dir / "run").string();
+  ASSERT_EQ(run("-q train --config " + cfg + " --set out=" + out, cache).code, 0);
+  Result r = run("-q train --config " + cfg + " --set out=" + out + " --method er", cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string h5 = out + "/run.h5";
+  const std::string csv = (dir / "m.csv").string();
+  r = run("compare " + h5 + " --csv " + csv, cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream f(csv);
+  std::string header, seq, er, extra;
+  std::getline(f, header);
+  std::getline(f, seq);
+  std::getline(f, er);
+  EXPECT_EQ(header, "method,OP,BWT,FWT,forgetting,plasticity,stability");
+  EXPECT_EQ(seq.rfind("seq,", 0), 0u) << seq;
+  EXPECT_EQ(er.rfind("er,", 0), 0u) << er;
+  EXPECT_FALSE(std::getline(f, extra) && !extra.empty());
+  // Export stage 2 of er by task name; it equals the PEFT folder written during training.
+  const std::string exp = (dir / "exported").string();
+  r = run("export-adapter " + h5 + ":er/arith --out " + exp, cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream a(exp + "/adapter_model.safetensors", std::ios::binary);
+  std::ifstream b(out + "/adapters/er/stage-02-arith/adapter_model.safetensors", std::ios::binary);
+  const std::string sa((std::istreambuf_iterator<char>(a)), {}), sb((std::istreambuf_iterator<char>(b)), {});
+  EXPECT_FALSE(sa.empty());
+  EXPECT_EQ(sa, sb) << "the run file keeps the adapter bit-identically";
+  r = run("eval --config " + out + "/config.toml --adapter " + exp, cache);
+  EXPECT_EQ(r.code, 0) << r.out;
+  // Bad references are one-line errors with exit code 2.
+  for (const std::string& bad :
+       std::vector<std::string>{h5 + ":nope/1", h5 + ":er/9", h5 + "-no-method", (dir / "x.h5").string() + ":seq/1"}) {
+    r = run("export-adapter " + bad + " --out " + (dir / "bad").string(), cache);
+    EXPECT_EQ(r.code, 2) << bad << ": " << r.out;
+    EXPECT_EQ(lines(r.out), 1u) << r.out;
+  }
+  std::ofstream(dir / "notes.h5") << "not hdf5";
+  r = run("compare " + (dir / "notes.h5").string(), cache);
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_EQ(lines(r.out), 1u) << r.out;
 }

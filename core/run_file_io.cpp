@@ -1,0 +1,78 @@
+#include "core/run_file_io.h"
+
+#include <ctime>
+
+#include "core/metrics.h"
+#include "core/version.h"
+
+namespace lorascape::core {
+
+store::AdapterData to_store(const Adapter& adapter) {
+  store::AdapterData out;
+  for (const auto& [name, t] : adapter.entries()) {
+    at::Tensor c = t.detach().to(at::kCPU).to(at::kFloat).contiguous();
+    store::Tensor s;
+    s.name = name;
+    s.shape.assign(c.sizes().begin(), c.sizes().end());
+    s.values.assign(c.data_ptr<float>(), c.data_ptr<float>() + c.numel());
+    out.tensors.push_back(std::move(s));
+  }
+  return out;
+}
+
+Adapter from_store(const store::AdapterData& data) {
+  std::vector<Adapter::Entry> entries;
+  for (const auto& s : data.tensors)
+    entries.emplace_back(s.name, at::tensor(s.values, at::kFloat).reshape(s.shape).clone());
+  return Adapter(std::move(entries));
+}
+
+store::MethodData method_record(const RunConfig& cfg, const RunResult& result) {
+  store::MethodData m;
+  m.name = cfg.train.method;
+  m.config_json = cfg.to_json().dump();
+  m.reported = "adapter";
+  for (const char* score : {"exact_match", "token_acc", "loss"}) {
+    m.R[score] = result.matrix(score);
+    m.base[score] = result.base_row(score);
+  }
+  for (const char* score : {"exact_match", "token_acc"}) {
+    const ClMetrics x = compute_metrics(result.matrix(score), result.base_row(score));
+    m.metrics[score] = {{"OP", x.op},
+                        {"BWT", x.bwt},
+                        {"FWT", x.fwt},
+                        {"forgetting", x.forgetting},
+                        {"plasticity", x.plasticity},
+                        {"stability", x.stability}};
+  }
+  for (size_t t = 0; t < result.stage_adapters.size(); ++t) {
+    store::StageData st;
+    st.stage = static_cast<int>(t);
+    st.task = result.tasks[t];
+    st.adapters["adapter"] = to_store(result.stage_adapters[t]);
+    m.stages.push_back(std::move(st));
+  }
+  for (const auto& s : result.snapshots) m.snapshots.push_back({s.step, s.task, to_store(s.adapter)});
+  return m;
+}
+
+void record_run(const std::string& path, const RunConfig& cfg, const RunResult& result,
+                const nlohmann::json& identity, const std::string& command_line) {
+  store::RunFileData header;
+  header.software_version = kVersion;
+  std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  header.created = buf;
+  header.command_line = command_line;
+  header.config_json = cfg.to_json().dump();
+  header.base_model = identity.value("base_model", std::string());
+  header.base_model_digest = identity.value("base_model_digest", std::string());
+  header.tasks = result.tasks;
+  header.lora_rank = cfg.lora.rank;
+  header.lora_alpha = cfg.lora.alpha;
+  header.lora_targets = cfg.lora.targets;
+  store::put_method(path, method_record(cfg, result), header);
+}
+
+}  // namespace lorascape::core

@@ -1,0 +1,25 @@
+// Between training results and the HDF5 run file (core/store, which knows no torch).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/adapter.h"
+#include "core/config.h"
+#include "core/store/run_file.h"
+#include "core/train.h"
+
+namespace lorascape::core {
+
+store::AdapterData to_store(const Adapter& adapter);
+Adapter from_store(const store::AdapterData& data);
+
+// The method record of one training run: R and base rows for every score, the metrics for
+// exact match and token accuracy, the stage adapters and any snapshots.
+store::MethodData method_record(const RunConfig& cfg, const RunResult& result);
+
+// Adds (or replaces) the run's method in OUT/run.h5, creating the file when needed.
+void record_run(const std::string& path, const RunConfig& cfg, const RunResult& result,
+                const nlohmann::json& identity, const std::string& command_line);
+
+}  // namespace lorascape::core
