@@ -65,8 +65,16 @@ nlohmann::json metrics_json(const ClMetrics& m) {
 }
 }  // namespace
 
-RunOutput run_training(const RunConfig& cfg, const std::string& command_line) {
-  cfg.validate();
+RunOutput run_training(const RunConfig& requested, const std::string& command_line) {
+  requested.validate();
+  RunConfig cfg = requested;
+  if (cfg.base != "auto") {
+    // A given base model file defines the model: record its dimensions, not the defaults.
+    const nlohmann::json info = base_model_info(ensure_base_model(cfg, c10::Device(c10::kCPU)));
+    if (!info.contains("model_config"))
+      throw FormatError(cfg.base + ": no model_config in its metadata (not a lorascape base model; see `lorascape pretrain`)");
+    cfg.model = ModelConfig::from_json(info["model_config"]);
+  }
   set_threads(cfg.threads);
   const c10::Device device = resolve_device(cfg.device);
   std::vector<Task> tasks = load_tasks(cfg);

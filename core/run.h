@@ -22,7 +22,8 @@ struct RunOutput {
   std::string out_dir;
 };
 
-// `command_line` is recorded in results.json. Writes into cfg.out (created if missing).
+// `command_line` is recorded in results.json. Writes into cfg.out (created if missing). When
+// cfg.base names a file, the [model] section is taken from that file.
 RunOutput run_training(const RunConfig& cfg, const std::string& command_line);
 
 // R[t][i] of one score as an aligned text table, with the base row and the metrics.

@@ -167,3 +167,26 @@ TEST_F(Cli, TwoMethodsShareOneRunFileAndCompareExportWork) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_EQ(lines(r.out), 1u) << r.out;
 }
+
+TEST_F(Cli, AGivenBaseModelFileDefinesTheRecordedModel) {
+  const auto cfg = write("tiny.toml",
+                         "threads = 1\n[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
+                         "[pretrain]\nsteps = 3\ncorpus_lines = 50\n");
+  const std::string base = (dir / "base.safetensors").string();
+  Result r = run("-q pretrain --config " + cfg + " --out " + base, cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  // Default [model] section (d_model 128), but the file is what gets trained and recorded.
+  const std::string out = (dir / "run").string();
+  const auto empty = write("empty.toml", "");
+  r = run("-q train --config " + empty + " --set base=" + base + " --set out=" + out +
+              " --set tasks.names=weekday --set tasks.train=16 --set train.steps=2 --set threads=1"
+              " --set eval.max_examples=4",
+          cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream f(out + "/config.toml");
+  const std::string toml((std::istreambuf_iterator<char>(f)), {});
+  EXPECT_NE(toml.find("d_model = 32"), std::string::npos) << toml;
+  r = run("-q train --config " + empty + " --set base=" + (dir / "missing.safetensors").string(), cache);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(lines(r.out), 1u) << r.out;
+}
