@@ -26,7 +26,8 @@ Progress::Progress(std::string label, int64_t total, bool enabled)
       tty_(isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
 Progress::~Progress() {
-  if (!finished_) finish();
+  // Left unfinished (an error is on its way): end the redrawn line, claim nothing.
+  if (!finished_ && enabled_ && tty_) std::fputc('\n', stderr);
 }
 
 void Progress::update(int64_t done, const std::string& info) {
