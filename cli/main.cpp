@@ -170,13 +170,13 @@ int cmd_generate(const std::string& adapter, const std::string& base, const std:
 
 int cmd_compare(const std::string& path, const std::string& score, const std::string& csv) {
   const store::RunFileData run = store::read_run_file(path);
-  const char* names[] = {"OP", "BWT", "FWT", "forgetting", "plasticity", "stability"};
+  const auto& names = metric_names();
   std::string table = "method";
-  for (const char* n : names) table += std::string(",") + n;
+  for (const auto& n : names) table += "," + n;
   table += "\n";
   std::printf("%s: %zu tasks (%s), metrics on %s\n\n%-10s", path.c_str(), run.tasks.size(),
               run.tasks.empty() ? "" : (run.tasks.front() + " … " + run.tasks.back()).c_str(), score.c_str(), "method");
-  for (const char* n : names) std::printf("%12s", n);
+  for (const auto& n : names) std::printf("%12s", n.c_str());
   std::printf("\n");
   for (const auto& m : run.methods) {
     auto it = m.metrics.find(score);
@@ -185,7 +185,7 @@ int cmd_compare(const std::string& path, const std::string& score, const std::st
                         "' (use --score exact_match or token_acc)");
     std::printf("%-10s", m.name.c_str());
     table += m.name;
-    for (const char* n : names) {
+    for (const auto& n : names) {
       auto v = it->second.find(n);
       const double x = v == it->second.end() ? std::nan("") : v->second;
       std::printf("%12.4f", x);

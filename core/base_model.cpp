@@ -104,23 +104,6 @@ void save_base_model(const std::string& path, TransformerImpl& model, const nloh
   write_safetensors(path, tensors, meta);
 }
 
-nlohmann::json base_model_info(const std::string& path) {
-  SafetensorsData d = read_safetensors(path);
-  nlohmann::json j = nlohmann::json::object();
-  for (const auto& [k, v] : d.metadata) {
-    if (k == "model_config" || k == "info") {
-      try {
-        j[k] = nlohmann::json::parse(v);
-      } catch (const nlohmann::json::exception&) {
-        throw FormatError(path + ": metadata '" + k + "' is not valid JSON (file damaged?)");
-      }
-    } else {
-      j[k] = v;
-    }
-  }
-  return j;
-}
-
 Transformer load_base_model(const std::string& path) {
   SafetensorsData d = read_safetensors(path);
   auto it = d.metadata.find("model_config");

@@ -37,8 +37,6 @@ void save_base_model(const std::string& path, TransformerImpl& model, const nloh
 // Strict: the file's metadata must hold a model_config, and every base tensor must be present
 // with the right shape and F32 dtype (FormatError otherwise).
 Transformer load_base_model(const std::string& path);
-// The model_config and info stored in a base model file.
-nlohmann::json base_model_info(const std::string& path);
 
 // 64-bit FNV-1a of a file's bytes, as 16 hex digits: the base model's identity.
 std::string file_digest(const std::string& path);

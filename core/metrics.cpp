@@ -8,6 +8,18 @@
 
 namespace lorascape::core {
 
+const std::vector<std::string>& metric_names() {
+  static const std::vector<std::string> names{"OP", "BWT", "FWT", "forgetting", "plasticity", "stability"};
+  return names;
+}
+
+std::vector<std::pair<std::string, double>> named(const ClMetrics& m) {
+  const double values[] = {m.op, m.bwt, m.fwt, m.forgetting, m.plasticity, m.stability};
+  std::vector<std::pair<std::string, double>> out;
+  for (size_t i = 0; i < metric_names().size(); ++i) out.emplace_back(metric_names()[i], values[i]);
+  return out;
+}
+
 ClMetrics compute_metrics(const std::vector<std::vector<double>>& R, const std::vector<double>& b) {
   const size_t T = R.size();
   if (T == 0 || b.size() != T) throw Error("compute_metrics: R must be T x T and b of size T");

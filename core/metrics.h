@@ -3,6 +3,8 @@
 // b[i] = score of the base model on task i.
 #pragma once
 
+#include <string>
+#include <utility>
 #include <vector>
 
 namespace lorascape::core {
@@ -15,6 +17,12 @@ struct ClMetrics {
   double plasticity = 0;  // mean_i R[i][i]
   double stability = 0;   // mean_{t≥1} mean_{i<t} clip(R[t][i] / R[i][i], 0, 1) (NaN when T = 1)
 };
+
+// Metric names in the order every table and file lists them: OP BWT FWT forgetting
+// plasticity stability.
+const std::vector<std::string>& metric_names();
+// The metrics paired with metric_names().
+std::vector<std::pair<std::string, double>> named(const ClMetrics& m);
 
 // R must be T×T (one row per stage) and b of size T; throws lorascape::Error otherwise.
 ClMetrics compute_metrics(const std::vector<std::vector<double>>& R, const std::vector<double>& b);

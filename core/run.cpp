@@ -58,23 +58,15 @@ std::string now_iso() {
 }
 
 nlohmann::json metrics_json(const ClMetrics& m) {
-  auto num = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
-  return {{"OP", num(m.op)},       {"BWT", num(m.bwt)},
-          {"FWT", num(m.fwt)},     {"forgetting", num(m.forgetting)},
-          {"plasticity", num(m.plasticity)}, {"stability", num(m.stability)}};
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, v] : named(m)) j[name] = std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
+  return j;
 }
 }  // namespace
 
 RunOutput run_training(const RunConfig& requested, const std::string& command_line) {
   requested.validate();
   RunConfig cfg = requested;
-  if (cfg.base != "auto") {
-    // A given base model file defines the model: record its dimensions, not the defaults.
-    const nlohmann::json info = base_model_info(ensure_base_model(cfg, c10::Device(c10::kCPU)));
-    if (!info.contains("model_config"))
-      throw FormatError(cfg.base + ": no model_config in its metadata (not a lorascape base model; see `lorascape pretrain`)");
-    cfg.model = ModelConfig::from_json(info["model_config"]);
-  }
   set_threads(cfg.threads);
   const c10::Device device = resolve_device(cfg.device);
   std::vector<Task> tasks = load_tasks(cfg);
@@ -83,14 +75,15 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
   std::error_code ec;
   fs::create_directories(cfg.out, ec);
   if (ec) throw ConfigError("out: cannot create folder '" + cfg.out + "': " + ec.message());
-  write_text_atomic(cfg.out + "/config.toml", "# resolved configuration of this run (lorascape " +
-                                                  std::string(kVersion) + ")\n" + cfg.to_toml());
 
   const std::string base_path = ensure_base_model(cfg, device);
   Transformer model = load_base_model(base_path);
-  if (!(model->config() == cfg.model) && cfg.base == "auto")
+  if (cfg.base != "auto")
+    cfg.model = model->config();  // a given base model file defines the model: record its dimensions
+  else if (!(model->config() == cfg.model))
     throw Error("cached base model does not match model config (delete the cache: " + cache_dir() + ")");
-  model->to(device);
+  write_text_atomic(cfg.out + "/config.toml", "# resolved configuration of this run (lorascape " +
+                                                  std::string(kVersion) + ")\n" + cfg.to_toml());
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
   model->add_lora(cfg.lora);
   model->to(device);
@@ -104,7 +97,7 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
   RunOutput out;
   out.out_dir = cfg.out;
   out.result = train_continual(cfg, *model, tasks, cfg.out, identity);
-  out.metrics = compute_metrics(out.result.matrix("exact_match"), out.result.base_row("exact_match"));
+  out.metrics = out.result.metrics("exact_match");
 
   nlohmann::json j;
   j["format"] = "lorascape-run-json";
@@ -118,8 +111,7 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
   j["device"] = device.str();
   j["result"] = out.result.to_json();
   j["metrics_exact_match"] = metrics_json(out.metrics);
-  j["metrics_token_acc"] =
-      metrics_json(compute_metrics(out.result.matrix("token_acc"), out.result.base_row("token_acc")));
+  j["metrics_token_acc"] = metrics_json(out.result.metrics("token_acc"));
   write_text_atomic(cfg.out + "/results.json", j.dump(2) + "\n");
   record_run(cfg.out + "/run.h5", cfg, out.result, identity, command_line);
   return out;

@@ -36,15 +36,8 @@ store::MethodData method_record(const RunConfig& cfg, const RunResult& result) {
     m.R[score] = result.matrix(score);
     m.base[score] = result.base_row(score);
   }
-  for (const char* score : {"exact_match", "token_acc"}) {
-    const ClMetrics x = compute_metrics(result.matrix(score), result.base_row(score));
-    m.metrics[score] = {{"OP", x.op},
-                        {"BWT", x.bwt},
-                        {"FWT", x.fwt},
-                        {"forgetting", x.forgetting},
-                        {"plasticity", x.plasticity},
-                        {"stability", x.stability}};
-  }
+  for (const char* score : {"exact_match", "token_acc"})
+    for (const auto& [name, v] : named(result.metrics(score))) m.metrics[score][name] = v;
   for (size_t t = 0; t < result.stage_adapters.size(); ++t) {
     store::StageData st;
     st.stage = static_cast<int>(t);

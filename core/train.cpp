@@ -66,6 +66,10 @@ std::vector<std::vector<double>> RunResult::matrix(const std::string& score) con
   return m;
 }
 
+ClMetrics RunResult::metrics(const std::string& score) const {
+  return compute_metrics(matrix(score), base_row(score));
+}
+
 std::vector<double> RunResult::base_row(const std::string& score) const {
   std::vector<double> b;
   for (const auto& s : base) b.push_back(pick(s, score));

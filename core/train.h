@@ -15,6 +15,7 @@
 #include "core/adapter.h"
 #include "core/config.h"
 #include "core/evaluate.h"
+#include "core/metrics.h"
 #include "core/model.h"
 #include "core/tasks.h"
 #include "core/tokenizer.h"
@@ -72,6 +73,8 @@ struct RunResult {
   // Matrix of one score: "exact_match" | "token_acc" | "loss".
   std::vector<std::vector<double>> matrix(const std::string& score) const;
   std::vector<double> base_row(const std::string& score) const;
+  // The continual-learning metrics of one score (core/metrics.h).
+  ClMetrics metrics(const std::string& score) const;
 };
 
 // Trains `model` (which must carry LoRA) through `tasks`, saving the adapter after each task
