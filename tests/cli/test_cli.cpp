@@ -38,10 +38,7 @@ size_t lines(const std::string& s) {
 
 class Cli : public ::testing::Test {
  protected:
-  std::string write(const std::string& name, const std::string& text) {
-    std::ofstream(dir / name) << text;
-    return (dir / name).string();
-  }
+  std::string write(const std::string& name, const std::string& text) { return tmp.write(name, text); }
   lorascape::test::TempDir tmp{::testing::UnitTest::GetInstance()->current_test_info()->name()};
   const fs::path& dir = tmp.path();
   const std::string cache = tmp.file("cache");

@@ -2,10 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <fstream>
 
 #include "core/config.h"
 #include "core/error.h"
+#include "tests/common/test_util.h"
 
 using namespace lorascape;
 using namespace lorascape::core;
@@ -13,9 +13,8 @@ namespace fs = std::filesystem;
 
 namespace {
 std::string write_tmp(const std::string& name, const std::string& text) {
-  const fs::path p = fs::temp_directory_path() / ("lorascape-cfg-" + std::to_string(::getpid()) + "-" + name);
-  std::ofstream(p) << text;
-  return p.string();
+  static const lorascape::test::TempDir dir("config");
+  return dir.write(name, text);
 }
 }  // namespace
 
@@ -27,7 +26,6 @@ TEST(Config, FileOverridesDefaults) {
   EXPECT_EQ(c.train.batch, 8);
   EXPECT_EQ(c.lora.targets, std::vector<std::string>{"q_proj"});
   EXPECT_EQ(c.train.epochs, RunConfig{}.train.epochs);
-  fs::remove(p);
 }
 
 TEST(Config, UnknownKeysAndSectionsAreErrorsNamingFileAndKey) {
@@ -43,8 +41,6 @@ TEST(Config, UnknownKeysAndSectionsAreErrorsNamingFileAndKey) {
   }
   const auto q = write_tmp("bad2.toml", "[trian]\nlr = 0.01\n");
   EXPECT_THROW(load_config(q), ConfigError);
-  fs::remove(p);
-  fs::remove(q);
 }
 
 TEST(Config, WrongTypesAndSyntaxErrorsAreConfigErrors) {
@@ -53,8 +49,6 @@ TEST(Config, WrongTypesAndSyntaxErrorsAreConfigErrors) {
   const auto q = write_tmp("syntax.toml", "[train\nbatch = 3\n");
   EXPECT_THROW(load_config(q), ConfigError);
   EXPECT_THROW(load_config("/nonexistent/x.toml"), ConfigError);
-  fs::remove(p);
-  fs::remove(q);
 }
 
 TEST(Config, OverridesParseValuesAndListsAndRejectUnknownKeys) {
@@ -92,7 +86,6 @@ TEST(Config, ResolvedTomlRoundTrips) {
   const auto p = write_tmp("rt.toml", c.to_toml());
   RunConfig back = load_config(p);
   EXPECT_EQ(back.to_json(), c.to_json());
-  fs::remove(p);
 }
 
 // Every shipped config parses, and default.toml states exactly the built-in defaults.

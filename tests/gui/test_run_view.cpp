@@ -3,12 +3,10 @@
 #include <qcustomplot.h>
 
 #include <QApplication>
-#include <filesystem>
-#include <fstream>
 
 #include "gui/run_view.h"
+#include "tests/common/test_util.h"
 
-namespace fs = std::filesystem;
 
 namespace {
 // Headless: Qt's offscreen platform unless the caller chose one.
@@ -21,9 +19,8 @@ char arg0_[] = "test_run_view";
 char* argv_[] = {arg0_, nullptr};
 
 std::string write(const std::string& name, const std::string& text) {
-  const fs::path p = fs::temp_directory_path() / ("lorascape-gui-" + std::to_string(::getpid()) + "-" + name);
-  std::ofstream(p) << text;
-  return p.string();
+  static const lorascape::test::TempDir dir("gui");
+  return dir.write(name, text);
 }
 }  // namespace
 
@@ -42,7 +39,6 @@ TEST(RunView, PlotsOneSeriesPerTaskWithTheFilesValues) {
   EXPECT_DOUBLE_EQ(d->at(0)->value, 0.1);
   EXPECT_DOUBLE_EQ(d->at(1)->value, 0.8);
   EXPECT_DOUBLE_EQ(d->at(1)->key, 2.0);
-  fs::remove(path);
 }
 
 TEST(RunView, BrokenFilesGiveAnErrorNotACrash) {
@@ -55,6 +51,4 @@ TEST(RunView, BrokenFilesGiveAnErrorNotACrash) {
   const auto wrong = write("wrong.json", R"({"result": {"tasks": ["a"], "R": [[{"loss": 1}]]}})");
   EXPECT_FALSE(view.load(QString::fromStdString(wrong), &err));
   EXPECT_FALSE(view.load("/nonexistent/results.json", &err));
-  fs::remove(bad);
-  fs::remove(wrong);
 }
