@@ -55,8 +55,20 @@ struct ConfigOptions {
 };
 
 void print_result(const RunOutput& out) {
-  std::printf("\n%s", format_matrix(out.result, "exact_match").c_str());
-  std::printf("\nmetrics (exact match): %s\n", format_metrics(out.metrics).c_str());
+  const RunResult& r = out.result;
+  std::printf("\n%s", format_matrix(r, "exact_match").c_str());
+  if (r.learners.size() == 1) {
+    std::printf("\nmetrics (exact match): %s\n", format_metrics(out.metrics).c_str());
+    return;
+  }
+  // Several learners (I-LoRA): every learner's matrix and metrics, the reported one first.
+  for (const auto& [key, l] : r.learners)
+    if (key != r.reported) std::printf("\n%s", format_matrix(r, "exact_match", key).c_str());
+  std::printf("\nmetrics (exact match), %-5s (reported): %s\n", r.reported.c_str(), format_metrics(out.metrics).c_str());
+  for (const auto& [key, l] : r.learners)
+    if (key != r.reported)
+      std::printf("metrics (exact match), %-5s           : %s\n", key.c_str(),
+                  format_metrics(r.metrics("exact_match", key)).c_str());
 }
 
 int cmd_tasks(int64_t seed) {
@@ -174,17 +186,19 @@ int cmd_compare(const std::string& path, const std::string& score, const std::st
   std::string table = "method";
   for (const auto& n : names) table += "," + n;
   table += "\n";
-  std::printf("%s: %zu tasks (%s), metrics on %s\n\n%-10s", path.c_str(), run.tasks.size(),
+  std::printf("%s: %zu tasks (%s), metrics on %s\n\n%-12s", path.c_str(), run.tasks.size(),
               run.tasks.empty() ? "" : (run.tasks.front() + " … " + run.tasks.back()).c_str(), score.c_str(), "method");
+  // (methods with several learners report one; their others follow as METHOD/KEY)
   for (const auto& n : names) std::printf("%12s", n.c_str());
   std::printf("\n");
-  for (const auto& m : run.methods) {
-    auto it = m.metrics.find(score);
-    if (it == m.metrics.end())
-      throw ConfigError(path + ": method '" + m.name + "' has no metrics for score '" + score +
+  // One row per method (its reported learner), then one per other learner ("ilora/fast").
+  auto row = [&](const std::string& label, const std::map<std::string, std::map<std::string, double>>& metrics) {
+    auto it = metrics.find(score);
+    if (it == metrics.end())
+      throw ConfigError(path + ": method '" + label + "' has no metrics for score '" + score +
                         "' (use --score exact_match or token_acc)");
-    std::printf("%-10s", m.name.c_str());
-    table += m.name;
+    std::printf("%-12s", label.c_str());
+    table += label;
     for (const auto& n : names) {
       auto v = it->second.find(n);
       const double x = v == it->second.end() ? std::nan("") : v->second;
@@ -195,6 +209,10 @@ int cmd_compare(const std::string& path, const std::string& score, const std::st
     }
     std::printf("\n");
     table += "\n";
+  };
+  for (const auto& m : run.methods) {
+    row(m.name, m.metrics);
+    for (const auto& [key, l] : m.learners) row(m.name + "/" + key, l.metrics);
   }
   if (!csv.empty()) {
     write_text_atomic(csv, table);
@@ -237,7 +255,8 @@ int cmd_export_adapter(const std::string& ref, const std::string& out) {
   lora.rank = run.lora_rank;
   lora.alpha = run.lora_alpha;
   lora.targets = run.lora_targets;
-  save_peft_adapter(out, from_store(it->second), lora,
+  const Adapter adapter = from_store(it->second);
+  save_peft_adapter(out, adapter, lora_config_of(lora, adapter),
                     {{"base_model", run.base_model}, {"base_model_digest", run.base_model_digest},
                      {"method", m->name}, {"stage", stage->stage + 1}, {"task", stage->task},
                      {"exported_from", ref}, {"lorascape_version", kVersion}});
@@ -264,7 +283,7 @@ int cmd_demo(ConfigOptions co, const std::string& out) {
       "  lorascape eval --adapter %s/%s   evaluate one stage again\n",
       res.metrics.bwt, -100.0 * res.metrics.bwt, res.out_dir.c_str(), res.out_dir.c_str(), res.out_dir.c_str(),
       res.out_dir.c_str(),
-      res.result.adapter_dirs.empty() ? "" : res.result.adapter_dirs.front().c_str());
+      res.result.main().dirs.empty() ? "" : res.result.main().dirs.front().c_str());
   return 0;
 }
 

@@ -123,6 +123,17 @@ std::string from_peft_key(const std::string& key, const std::string& origin) {
   return key.substr(kPeftPrefix.size());
 }
 
+LoraConfig lora_config_of(const LoraConfig& lora, const Adapter& adapter) {
+  LoraConfig out = lora;
+  for (const auto& [name, t] : adapter.entries())
+    if (name.find("lora_A") != std::string::npos) {
+      out.rank = t.size(0);
+      out.alpha = lora.scale() * static_cast<double>(out.rank);
+      break;
+    }
+  return out;
+}
+
 void save_peft_adapter(const std::string& dir, const Adapter& adapter, const LoraConfig& lora,
                        const nlohmann::json& extra) {
   std::error_code ec;

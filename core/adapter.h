@@ -53,6 +53,11 @@ class Adapter {
   std::vector<Entry> entries_;
 };
 
+// The LoRA config describing `adapter`: `lora` with its rank taken from the adapter's lora_A
+// factors and alpha rescaled so the scale alpha/rank stays lora's (O-LoRA's summed adapters
+// have rank T·r).
+LoraConfig lora_config_of(const LoraConfig& lora, const Adapter& adapter);
+
 // PEFT adapter folder: adapter_model.safetensors + adapter_config.json.
 // `extra` is stored under the "lorascape" key of adapter_config.json (base model hash etc.).
 void save_peft_adapter(const std::string& dir, const Adapter& adapter, const LoraConfig& lora,

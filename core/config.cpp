@@ -51,7 +51,7 @@ std::vector<Field> fields(RunConfig& c) {
       {"tasks.train", Kind::Int, &c.tasks.train, "built-in suite: train examples per task"},
       {"tasks.eval", Kind::Int, &c.tasks.eval, "built-in suite: eval examples per task"},
       {"tasks.test", Kind::Int, &c.tasks.test, "built-in suite: test examples per task"},
-      {"train.method", Kind::String, &c.train.method, "continual-learning method: seq | er | ewc | agem"},
+      {"train.method", Kind::String, &c.train.method, "continual-learning method: seq | one | mtl | er | ewc | agem | gem | olora | ilora"},
       {"train.epochs", Kind::Int, &c.train.epochs, "epochs per task (when train.steps = 0)"},
       {"train.steps", Kind::Int, &c.train.steps, "optimiser steps per task; 0 = use epochs"},
       {"train.batch", Kind::Int, &c.train.batch, "batch size"},
@@ -61,9 +61,18 @@ std::vector<Field> fields(RunConfig& c) {
       {"train.clip", Kind::Double, &c.train.clip, "gradient-norm clipping; 0 = off"},
       {"train.weight_decay", Kind::Double, &c.train.weight_decay, "AdamW weight decay"},
       {"train.snapshot_every", Kind::Int, &c.train.snapshot_every, "keep the adapter every N steps in run.h5 (trajectories); 0 = off"},
-      {"replay.buffer", Kind::Int, &c.replay.buffer, "replay memory (er, agem): reservoir of past-task examples"},
+      {"replay.buffer", Kind::Int, &c.replay.buffer, "replay memory (er, agem, ilora): reservoir of past-task examples"},
       {"ewc.lambda", Kind::Double, &c.ewc.lambda, "EWC penalty weight: lambda/2 * sum F (theta - theta*)^2"},
       {"ewc.fisher_batches", Kind::Int, &c.ewc.fisher_batches, "EWC: batches of a finished task used to estimate the Fisher"},
+      {"gem.memory", Kind::Int, &c.gem.memory, "GEM: episodic memory per finished task, in examples"},
+      {"gem.margin", Kind::Double, &c.gem.margin, "GEM: memory strength (lower bound of the QP's dual variables)"},
+      {"olora.lambda1", Kind::Double, &c.olora.lambda1, "O-LoRA: orthogonality weight, lambda1 * sum |A_past A_new^T|"},
+      {"olora.lambda2", Kind::Double, &c.olora.lambda2, "O-LoRA: L2 weight on the new factors, lambda2 * sum ||.||_2"},
+      {"ilora.lambda", Kind::Double, &c.ilora.lambda, "I-LoRA: slow-learner interpolation, theta_slow <- l*theta_slow + (1-l)*theta_fast, l = min(1-1/(step+1), lambda)"},
+      {"ilora.gamma", Kind::Double, &c.ilora.gamma, "I-LoRA: weight of the consistency loss on replay samples"},
+      {"ilora.target", Kind::String, &c.ilora.target, "I-LoRA: consistency target, max (elementwise max of fast and slow, as LLMCL) | slow"},
+      {"ilora.layers", Kind::String, &c.ilora.layers, "I-LoRA: hidden states compared, all (embeddings + every layer) | last"},
+      {"ilora.report", Kind::String, &c.ilora.report, "I-LoRA: learner reported as the method's model, slow | fast"},
       {"eval.split", Kind::String, &c.eval.split, "split evaluated after each task: eval | test"},
       {"eval.max_examples", Kind::Int, &c.eval.max_examples, "examples per task evaluated; 0 = all"},
       {"eval.batch", Kind::Int, &c.eval.batch, "evaluation batch size"},
@@ -209,6 +218,13 @@ void RunConfig::validate() const {
   need(train.snapshot_every >= 0, "train.snapshot_every must be >= 0");
   need(replay.buffer >= 1, "replay.buffer must be >= 1");
   need(ewc.lambda >= 0 && ewc.fisher_batches >= 1, "ewc.lambda >= 0 and ewc.fisher_batches >= 1 required");
+  need(gem.memory >= 1 && gem.margin >= 0, "gem.memory >= 1 and gem.margin >= 0 required");
+  need(olora.lambda1 >= 0 && olora.lambda2 >= 0, "olora.lambda1 and olora.lambda2 must be >= 0");
+  need(ilora.lambda >= 0 && ilora.lambda < 1, "ilora.lambda must be in [0, 1)");
+  need(ilora.gamma >= 0, "ilora.gamma must be >= 0");
+  need(ilora.target == "max" || ilora.target == "slow", "ilora.target must be max or slow (got '" + ilora.target + "')");
+  need(ilora.layers == "all" || ilora.layers == "last", "ilora.layers must be all or last (got '" + ilora.layers + "')");
+  need(ilora.report == "slow" || ilora.report == "fast", "ilora.report must be slow or fast (got '" + ilora.report + "')");
   need(eval.split == "eval" || eval.split == "test", "eval.split must be eval or test (got '" + eval.split + "')");
   need(eval.max_examples >= 0 && eval.batch >= 1, "eval.max_examples >= 0 and eval.batch >= 1 required");
 }

@@ -30,7 +30,7 @@ struct TaskConfig {
 };
 
 struct TrainConfig {
-  std::string method = "seq";  // seq | er | ewc | agem
+  std::string method = "seq";  // seq | one | mtl | er | ewc | agem | gem | olora | ilora
   int64_t epochs = 12;       // epochs per task (used when steps = 0)
   int64_t steps = 0;         // optimiser steps per task; 0 = epochs × ⌈train / batch⌉
   int64_t batch = 32;
@@ -42,7 +42,7 @@ struct TrainConfig {
   int64_t snapshot_every = 0;  // store the adapter every N steps in the run file; 0 = off
 };
 
-// Replay memory of past-task examples (er, agem).
+// Replay memory of past-task examples (er, agem, ilora).
 struct ReplayConfig {
   int64_t buffer = 1000;  // reservoir capacity in examples
 };
@@ -50,6 +50,24 @@ struct ReplayConfig {
 struct EwcConfig {
   double lambda = 1e7;         // penalty weight λ in λ/2 Σ F (θ − θ*)²
   int64_t fisher_batches = 8;  // batches of the finished task used to estimate F
+};
+
+struct GemConfig {
+  int64_t memory = 125;  // episodic memory per finished task, in examples
+  double margin = 0.5;   // GEM's memory_strength: lower bound of the dual variables
+};
+
+struct OLoraConfig {
+  double lambda1 = 0.5;  // orthogonality weight: lambda1 * sum |A_past A_new^T|
+  double lambda2 = 0.0;  // L2 weight: lambda2 * sum ||new factor||_2
+};
+
+struct ILoraConfig {
+  double lambda = 0.99;         // slow-learner interpolation weight (lambda' = min(1 - 1/(step+1), lambda))
+  double gamma = 1.0;           // consistency-loss weight
+  std::string target = "max";   // max | slow: MSE target on replay samples
+  std::string layers = "all";   // all | last: hidden states in the consistency loss
+  std::string report = "slow";  // slow | fast: the learner reported as the method's model
 };
 
 struct EvalConfig {
@@ -71,6 +89,9 @@ struct RunConfig {
   TrainConfig train;
   ReplayConfig replay;
   EwcConfig ewc;
+  GemConfig gem;
+  OLoraConfig olora;
+  ILoraConfig ilora;
   EvalConfig eval;
 
   void validate() const;  // throws ConfigError

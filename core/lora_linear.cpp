@@ -41,12 +41,26 @@ void LoraLinearImpl::enable_lora(int64_t rank, double alpha, double dropout) {
   lora_dropout = register_module("lora_dropout", torch::nn::Dropout(dropout));
   lora_A = register_module("lora_A", torch::nn::Linear(torch::nn::LinearOptions(in_, rank).bias(false)));
   lora_B = register_module("lora_B", torch::nn::Linear(torch::nn::LinearOptions(rank, out_).bias(false)));
+  reset_lora();
+  lora_A->weight.set_requires_grad(true);
+  lora_B->weight.set_requires_grad(true);
+}
+
+void LoraLinearImpl::reset_lora() {
+  if (!has_lora()) throw Error("LoraLinear::reset_lora without LoRA");
+  if (merged_) throw Error("LoraLinear::reset_lora on a merged layer (unmerge first)");
   torch::NoGradGuard ng;
   // Kaiming-uniform with a = sqrt(5), as torch.nn.Linear and PEFT initialise lora_A.
   torch::nn::init::kaiming_uniform_(lora_A->weight, std::sqrt(5.0));
   lora_B->weight.zero_();
-  lora_A->weight.set_requires_grad(true);
-  lora_B->weight.set_requires_grad(true);
+}
+
+void LoraLinearImpl::freeze_into_past() {
+  if (!has_lora()) throw Error("LoraLinear::freeze_into_past without LoRA");
+  if (merged_) throw Error("LoraLinear::freeze_into_past on a merged layer (unmerge first)");
+  at::Tensor a = lora_A->weight.detach().clone(), b = lora_B->weight.detach().clone();
+  frozen_A_ = frozen_A_.defined() ? at::cat({frozen_A_, a}, 0) : a;
+  frozen_B_ = frozen_B_.defined() ? at::cat({frozen_B_, b}, 1) : b;
 }
 
 at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
@@ -54,21 +68,27 @@ at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
   if (has_lora() && !merged_) {
     at::Tensor h = lora_dropout->options.p() > 0 ? lora_dropout(x) : x;
     y = y + scale_ * lora_B(lora_A(h));
+    if (frozen_A_.defined()) y = y + scale_ * at::matmul(at::matmul(x, frozen_A_.t()), frozen_B_.t());
   }
   return y;
+}
+
+at::Tensor LoraLinearImpl::delta() const {
+  at::Tensor d = at::matmul(lora_B->weight, lora_A->weight);  // (out, r)(r, in)
+  return frozen_A_.defined() ? d + at::matmul(frozen_B_, frozen_A_) : d;
 }
 
 void LoraLinearImpl::merge() {
   if (!has_lora() || merged_) return;
   torch::NoGradGuard ng;
-  weight.add_(at::matmul(lora_B->weight, lora_A->weight), scale_);  // (out, r)(r, in)
+  weight.add_(delta(), scale_);
   merged_ = true;
 }
 
 void LoraLinearImpl::unmerge() {
   if (!has_lora() || !merged_) return;
   torch::NoGradGuard ng;
-  weight.sub_(at::matmul(lora_B->weight, lora_A->weight), scale_);
+  weight.sub_(delta(), scale_);
   merged_ = false;
 }
 

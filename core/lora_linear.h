@@ -1,5 +1,6 @@
 // LoraLinear: a bias-free linear layer with an optional low-rank adapter.
 //   y = x Wᵀ + s · dropout(x) Aᵀ Bᵀ,   s = alpha / r
+// (+ s · x F_Aᵀ F_Bᵀ for O-LoRA's frozen past factors, see freeze_into_past)
 // W (out, in) is the base weight; A (r, in) and B (out, r) are the LoRA factors, registered as
 // sub-modules "lora_A" and "lora_B" so parameter names follow PEFT
 // (`...q_proj.lora_A.weight`). A is Kaiming-uniform and B zero at init, so a fresh adapter
@@ -41,6 +42,14 @@ class LoraLinearImpl : public torch::nn::Module {
   // Adds LoRA factors (A Kaiming-uniform, B zero). Call at most once.
   void enable_lora(int64_t rank, double alpha, double dropout);
   bool has_lora() const { return !lora_A.is_empty(); }
+  // Draws fresh factors (A Kaiming-uniform from torch's generator, B zero), in place.
+  void reset_lora();
+  // O-LoRA: appends the current factors to the frozen ones, y += s·(x F_Aᵀ) F_Bᵀ with
+  // F_A = [A_1; …; A_k] (k·r, in) and F_B = [B_1 | … | B_k] (out, k·r). Frozen factors are
+  // no parameters: they are not trained, not in the adapter, and not saved with it.
+  void freeze_into_past();
+  const at::Tensor& frozen_A() const { return frozen_A_; }
+  const at::Tensor& frozen_B() const { return frozen_B_; }
   // W += s·BA (merge) or W -= s·BA (unmerge). While merged, forward skips the side path.
   void merge();
   void unmerge();
@@ -53,9 +62,11 @@ class LoraLinearImpl : public torch::nn::Module {
   torch::nn::Dropout lora_dropout{nullptr};
 
  private:
+  at::Tensor delta() const;  // BA (+ F_B F_A), without the scale
   int64_t in_, out_;
   double scale_ = 0.0;
   bool merged_ = false;
+  at::Tensor frozen_A_, frozen_B_;  // undefined until freeze_into_past
 };
 TORCH_MODULE(LoraLinear);
 

@@ -147,14 +147,30 @@ std::pair<at::Tensor, at::Tensor> TransformerImpl::rotary(int64_t T, const at::D
 }
 
 at::Tensor TransformerImpl::forward(const at::Tensor& ids) {
+  return forward_impl(ids, nullptr);
+}
+
+at::Tensor TransformerImpl::forward(const at::Tensor& ids, std::vector<at::Tensor>& hidden) {
+  hidden.clear();
+  return forward_impl(ids, &hidden);
+}
+
+at::Tensor TransformerImpl::forward_impl(const at::Tensor& ids, std::vector<at::Tensor>* hidden) {
   const int64_t T = ids.size(1);
   if (T > cfg_.max_seq)
     throw DataError("sequence of " + std::to_string(T) + " tokens exceeds model.max_seq " +
                     std::to_string(cfg_.max_seq) + " (use a model with a longer max_seq)");
   auto [cos, sin] = rotary(T, ids.device());
   at::Tensor x = model->embed_tokens(ids);  // (B, T, C)
-  for (const auto& layer : *model->layers) x = layer->as<Block>()->forward(x, cos, sin);
-  return lm_head(model->norm(x));  // (B, T, V)
+  if (hidden) hidden->push_back(x);
+  const size_t L = model->layers->size();
+  for (size_t l = 0; l < L; ++l) {
+    x = model->layers[l]->as<Block>()->forward(x, cos, sin);
+    if (hidden && l + 1 < L) hidden->push_back(x);
+  }
+  x = model->norm(x);
+  if (hidden) hidden->push_back(x);
+  return lm_head(x);  // (B, T, V)
 }
 
 void TransformerImpl::add_lora(const LoraConfig& lora) {

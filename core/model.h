@@ -98,6 +98,10 @@ class TransformerImpl : public torch::nn::Module {
   explicit TransformerImpl(const ModelConfig& cfg);
 
   at::Tensor forward(const at::Tensor& ids);  // (B, T) int64 -> logits (B, T, V)
+  // Same, also filling `hidden` with the hidden states as Hugging Face's
+  // output_hidden_states does: the embedding output, the output of every block but the last,
+  // and the last block's output after the final norm (L + 1 tensors of (B, T, C)).
+  at::Tensor forward(const at::Tensor& ids, std::vector<at::Tensor>& hidden);
 
   const ModelConfig& config() const { return cfg_; }
   // Every projection named in lora.targets gets an adapter; base weights are frozen.
@@ -119,6 +123,7 @@ class TransformerImpl : public torch::nn::Module {
   torch::nn::Linear lm_head{nullptr};
 
  private:
+  at::Tensor forward_impl(const at::Tensor& ids, std::vector<at::Tensor>* hidden);
   std::pair<at::Tensor, at::Tensor> rotary(int64_t T, const at::Device& device);
   ModelConfig cfg_;
   LoraConfig lora_;

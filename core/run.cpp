@@ -117,12 +117,15 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
   return out;
 }
 
-std::string format_matrix(const RunResult& r, const std::string& score) {
+std::string format_matrix(const RunResult& r, const std::string& score, const std::string& learner) {
   std::ostringstream s;
-  const auto m = r.matrix(score);
+  const std::string key = learner.empty() ? r.reported : learner;
+  const auto m = r.matrix(score, key);
   const auto b = r.base_row(score);
   char buf[64];
-  s << "R[t][i] = " << score << " on task i (columns) after training through task t (rows)\n";
+  s << "R[t][i] = " << score << " on task i (columns) after training through task t (rows)";
+  if (r.learners.size() > 1) s << ", learner " << key << (key == r.reported ? " (reported)" : "");
+  s << "\n";
   std::snprintf(buf, sizeof buf, "%-14s", "after \\ on");
   s << buf;
   for (const auto& t : r.tasks) {

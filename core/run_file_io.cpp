@@ -31,19 +31,22 @@ store::MethodData method_record(const RunConfig& cfg, const RunResult& result) {
   store::MethodData m;
   m.name = cfg.train.method;
   m.config_json = cfg.to_json().dump();
-  m.reported = "adapter";
-  for (const char* score : {"exact_match", "token_acc", "loss"}) {
-    m.R[score] = result.matrix(score);
-    m.base[score] = result.base_row(score);
-  }
-  for (const char* score : {"exact_match", "token_acc"})
-    for (const auto& [name, v] : named(result.metrics(score))) m.metrics[score][name] = v;
-  for (size_t t = 0; t < result.stage_adapters.size(); ++t) {
-    store::StageData st;
-    st.stage = static_cast<int>(t);
-    st.task = result.tasks[t];
-    st.adapters["adapter"] = to_store(result.stage_adapters[t]);
-    m.stages.push_back(std::move(st));
+  m.reported = result.reported;
+  for (const char* score : {"exact_match", "token_acc", "loss"}) m.base[score] = result.base_row(score);
+  for (const auto& [key, learner] : result.learners) {
+    auto& R = key == result.reported ? m.R : m.learners[key].R;
+    auto& metrics = key == result.reported ? m.metrics : m.learners[key].metrics;
+    for (const char* score : {"exact_match", "token_acc", "loss"}) R[score] = result.matrix(score, key);
+    for (const char* score : {"exact_match", "token_acc"})
+      for (const auto& [name, v] : named(result.metrics(score, key))) metrics[score][name] = v;
+    for (size_t t = 0; t < learner.stages.size(); ++t) {
+      if (m.stages.size() <= t) {
+        m.stages.emplace_back();
+        m.stages[t].stage = static_cast<int>(t);
+        m.stages[t].task = result.tasks[t];
+      }
+      m.stages[t].adapters[key] = to_store(learner.stages[t]);
+    }
   }
   for (const auto& s : result.snapshots) m.snapshots.push_back({s.step, s.task, to_store(s.adapter)});
   return m;

@@ -1,5 +1,9 @@
 #include "core/strategies.h"
 
+#include <algorithm>
+#include <cmath>
+
+#include "core/base_model.h"
 #include "core/error.h"
 #include "core/model.h"
 
@@ -33,10 +37,28 @@ void zero_grads(const std::vector<at::Tensor>& params) {
   for (const auto& p : params)
     if (p.grad().defined()) p.mutable_grad().zero_();
 }
+
+void reset_all_lora(TransformerImpl& model) {
+  for (auto& [n, layer] : model.lora_layers()) {
+    (void)n;
+    layer->reset_lora();
+  }
+}
+
+// one: a fresh adapter for every task; task i is evaluated with its own adapter.
+class OneStrategy : public Strategy {
+ public:
+  std::string name() const override { return "one"; }
+  void before_task(TrainContext& ctx) override {
+    if (ctx.task > 0) reset_all_lora(ctx.model);
+  }
+  bool task_aware() const override { return true; }
+};
+
 }  // namespace
 
 const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names{"seq", "er", "ewc", "agem"};
+  static const std::vector<std::string> names{"seq", "one", "mtl", "er", "ewc", "agem", "gem", "olora", "ilora"};
   return names;
 }
 
@@ -46,6 +68,11 @@ std::unique_ptr<Strategy> make_strategy(const RunConfig& cfg) {
   if (m == "er") return std::make_unique<ErStrategy>(cfg);
   if (m == "ewc") return std::make_unique<EwcStrategy>(cfg);
   if (m == "agem") return std::make_unique<AgemStrategy>(cfg);
+  if (m == "one") return std::make_unique<OneStrategy>();
+  if (m == "mtl") return std::make_unique<MtlStrategy>(cfg);
+  if (m == "gem") return std::make_unique<GemStrategy>(cfg);
+  if (m == "olora") return std::make_unique<OLoraStrategy>(cfg);
+  if (m == "ilora") return std::make_unique<ILoraStrategy>(cfg);
   std::string known;
   for (const auto& n : method_names()) known += (known.empty() ? "" : ", ") + n;
   throw ConfigError("train.method: unknown method '" + m + "' (available: " + known + ")");
@@ -84,6 +111,231 @@ void AgemStrategy::after_backward(TrainContext& ctx) {
   at::Tensor g_ref = flat_grads(ctx.params);
   set_flat_grads(ctx.params, project(g, g_ref));
 }
+
+// ---- MTL -----------------------------------------------------------------------------
+
+MtlStrategy::MtlStrategy(const RunConfig& cfg) : seed_(derive_seed(static_cast<uint64_t>(cfg.seed), "mtl")) {}
+
+void MtlStrategy::before_task(TrainContext& ctx) {
+  for (const auto& ex : ctx.tasks[ctx.task].train) pool_.push_back(&ex);
+  order_ = std::make_unique<ShuffledCycle>(pool_.size(), derive_seed(seed_, std::to_string(ctx.task)));
+}
+
+std::vector<const Example*> MtlStrategy::draw(size_t n) {
+  if (!order_) throw Error("MtlStrategy::draw before the first task");
+  std::vector<const Example*> out;
+  for (size_t i = 0; i < n; ++i) out.push_back(pool_[order_->next()]);
+  return out;
+}
+
+at::Tensor MtlStrategy::loss(TrainContext& ctx, const std::vector<const Example*>& batch) {
+  return examples_loss(ctx.model, draw(batch.size()), ctx.device);
+}
+
+// ---- GEM -----------------------------------------------------------------------------
+
+GemStrategy::GemStrategy(const RunConfig& cfg)
+    : memory_(cfg.gem.memory),
+      margin_(cfg.gem.margin),
+      seed_(derive_seed(static_cast<uint64_t>(cfg.seed), "gem-memory")),
+      rng_(derive_seed(static_cast<uint64_t>(cfg.seed), "gem-sample")) {}
+
+void GemStrategy::after_task(TrainContext& ctx) {
+  // The memory of a task: gem.memory of its training examples, in a seeded random order.
+  const auto& train = ctx.tasks[ctx.task].train;
+  ShuffledCycle order(train.size(), derive_seed(seed_, ctx.tasks[ctx.task].name));
+  std::vector<const Example*> mem;
+  for (size_t i = 0; i < std::min(train.size(), static_cast<size_t>(memory_)); ++i) mem.push_back(&train[order.next()]);
+  memories_.push_back(std::move(mem));
+}
+
+void GemStrategy::after_backward(TrainContext& ctx) {
+  if (memories_.empty()) return;
+  at::Tensor g = flat_grads(ctx.params).clone();
+  std::vector<at::Tensor> rows;
+  const size_t B = static_cast<size_t>(ctx.cfg.train.batch);
+  for (const auto& mem : memories_) {
+    // A batch of the task's memory (all of it when it is no larger than a batch).
+    std::vector<const Example*> batch = mem;
+    for (size_t i = 0; i < std::min(B, batch.size()); ++i)
+      std::swap(batch[i], batch[i + static_cast<size_t>(rng_.uniform_int(0, static_cast<int64_t>(batch.size() - i) - 1))]);
+    batch.resize(std::min(B, batch.size()));
+    zero_grads(ctx.params);
+    examples_loss(ctx.model, batch, ctx.device).backward();
+    rows.push_back(flat_grads(ctx.params).clone());
+  }
+  set_flat_grads(ctx.params, project(g, at::stack(rows), margin_));
+}
+
+Eigen::VectorXd GemStrategy::solve_dual(const Eigen::MatrixXd& P, const Eigen::VectorXd& q, double lower) {
+  const Eigen::Index n = q.size();
+  Eigen::VectorXd v = Eigen::VectorXd::Constant(n, lower);
+  Eigen::VectorXd grad = P * v + q;  // kept up to date
+  const double scale = std::max(P.diagonal().maxCoeff(), 1e-300);
+  for (int sweep = 0; sweep < 100000; ++sweep) {
+    double moved = 0;
+    for (Eigen::Index i = 0; i < n; ++i) {
+      const double vi = std::max(lower, v(i) - grad(i) / P(i, i));
+      const double d = vi - v(i);
+      if (d != 0) {
+        grad += d * P.col(i);
+        v(i) = vi;
+        moved = std::max(moved, std::abs(d) * P(i, i));
+      }
+    }
+    if (moved <= 1e-14 * scale * std::max(1.0, v.cwiseAbs().maxCoeff())) break;
+  }
+  return v;
+}
+
+at::Tensor GemStrategy::project(const at::Tensor& g, const at::Tensor& G, double margin) {
+  at::Tensor Gd = G.to(at::kDouble).contiguous(), gd = g.to(at::kDouble).contiguous();
+  at::Tensor dots = at::mv(Gd, gd);
+  if (dots.min().item<double>() >= 0) return g;
+  const int64_t k = G.size(0);
+  at::Tensor Pt = at::mm(Gd, Gd.t()).contiguous();
+  Eigen::MatrixXd P = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+      Pt.data_ptr<double>(), k, k);
+  Eigen::VectorXd q = Eigen::Map<const Eigen::VectorXd>(dots.data_ptr<double>(), k);
+  // A tiny ridge keeps P definite when memory gradients are (nearly) parallel.
+  P.diagonal().array() += 1e-10 * std::max(P.diagonal().maxCoeff(), 1e-300);
+  Eigen::VectorXd v = solve_dual(P, q, margin);
+  at::Tensor vt = at::from_blob(v.data(), {k}, at::kDouble).clone();
+  return (at::mv(Gd.t(), vt) + gd).to(g.scalar_type());
+}
+
+// ---- O-LoRA ---------------------------------------------------------------------------
+
+void OLoraStrategy::before_task(TrainContext& ctx) {
+  if (ctx.task == 0) return;
+  for (auto& [n, layer] : ctx.model.lora_layers()) {
+    (void)n;
+    layer->freeze_into_past();
+    layer->reset_lora();
+  }
+}
+
+at::Tensor OLoraStrategy::penalty(TransformerImpl& model) const {
+  at::Tensor total;
+  for (auto& [n, layer] : model.lora_layers()) {
+    (void)n;
+    at::Tensor term = at::zeros({}, layer->lora_A->weight.options().requires_grad(false));
+    if (lambda1_ > 0 && layer->frozen_A().defined())
+      term = term + lambda1_ * at::matmul(layer->frozen_A(), layer->lora_A->weight.t()).abs().sum();
+    if (lambda2_ > 0) term = term + lambda2_ * (layer->lora_A->weight.norm() + layer->lora_B->weight.norm());
+    total = total.defined() ? total + term : term;
+  }
+  return total;
+}
+
+at::Tensor OLoraStrategy::loss(TrainContext& ctx, const std::vector<const Example*>& batch) {
+  at::Tensor ce = examples_loss(ctx.model, batch, ctx.device);
+  if (ctx.task == 0 && lambda2_ == 0) return ce;
+  return ce + penalty(ctx.model);
+}
+
+Adapter OLoraStrategy::stored(TrainContext& ctx, const Adapter& learner) {
+  std::map<std::string, LoraLinear> layers;
+  for (auto& [n, layer] : ctx.model.lora_layers()) layers.emplace(n, layer);
+  const int64_t r = ctx.model.lora_config().rank, total = r * static_cast<int64_t>(ctx.tasks.size());
+  std::vector<Adapter::Entry> out;
+  for (const auto& [name, t] : learner.entries()) {
+    const bool is_a = name.find(".lora_A.") != std::string::npos;
+    const std::string path = name.substr(0, name.find(is_a ? ".lora_A." : ".lora_B."));
+    const LoraLinear& layer = layers.at(path);
+    const at::Tensor& past = is_a ? layer->frozen_A() : layer->frozen_B();
+    const int dim = is_a ? 0 : 1;
+    std::vector<at::Tensor> parts;
+    if (past.defined()) parts.push_back(past);
+    parts.push_back(t.detach());
+    const int64_t have = (past.defined() ? past.size(dim) : 0) + t.size(dim);
+    std::vector<int64_t> pad(t.sizes().begin(), t.sizes().end());
+    pad[dim] = total - have;
+    if (pad[dim] > 0) parts.push_back(at::zeros(pad, t.options()));
+    out.emplace_back(name, at::cat(parts, dim).clone());
+  }
+  return Adapter(std::move(out));
+}
+
+// ---- I-LoRA ---------------------------------------------------------------------------
+
+ILoraStrategy::ILoraStrategy(const RunConfig& cfg)
+    : ReplayStrategy(cfg),
+      lambda_(cfg.ilora.lambda),
+      gamma_(cfg.ilora.gamma),
+      target_(cfg.ilora.target),
+      layers_(cfg.ilora.layers),
+      report_(cfg.ilora.report) {}
+
+void ILoraStrategy::before_task(TrainContext& ctx) {
+  if (slow_.empty()) slow_ = Adapter::from_model(ctx.model);  // both learners start equal
+}
+
+double ILoraStrategy::interpolation_weight(int64_t step, double lambda) {
+  return std::min(1.0 - 1.0 / (static_cast<double>(step) + 1.0), lambda);
+}
+
+at::Tensor ILoraStrategy::consistency(const std::vector<at::Tensor>& fast, const std::vector<at::Tensor>& slow,
+                                      const at::Tensor& valid, const std::string& target) {
+  if (fast.empty() || fast.size() != slow.size()) throw Error("I-LoRA consistency: hidden states do not pair up");
+  at::Tensor m = valid.unsqueeze(-1);                              // (B, T, 1)
+  const double denom = std::max(valid.sum().item<double>(), 1.0) * static_cast<double>(fast[0].size(-1));
+  at::Tensor total;
+  for (size_t l = 0; l < fast.size(); ++l) {
+    at::Tensor s = slow[l].detach();
+    // max: only elements where the slow state exceeds the fast one pull (LLMCL's target).
+    at::Tensor tgt = target == "max" ? at::maximum(fast[l].detach(), s) : s;
+    at::Tensor mse = ((fast[l] - tgt).pow(2) * m).sum() / denom;
+    total = total.defined() ? total + mse : mse;
+  }
+  return total / static_cast<double>(fast.size());
+}
+
+at::Tensor ILoraStrategy::loss(TrainContext& ctx, const std::vector<const Example*>& batch) {
+  if (buffer_.size() == 0) return examples_loss(ctx.model, batch, ctx.device);
+  // One batch of current + replay examples, exactly as er; the replay rows also feed the
+  // consistency loss.
+  std::vector<const Example*> joint = batch;
+  for (const Example* ex : buffer_.sample(batch.size())) joint.push_back(ex);
+  if (gamma_ == 0) return examples_loss(ctx.model, joint, ctx.device);
+  TokenBatch b = encode_examples(joint, ctx.model.config().max_seq);
+  at::Tensor input = b.input.to(ctx.device);
+  const int64_t B = static_cast<int64_t>(batch.size()), nrep = static_cast<int64_t>(joint.size()) - B;
+  at::Tensor replay_input = input.narrow(0, B, nrep);
+  std::vector<at::Tensor> slow_states;
+  {
+    // The slow learner's states: swap it in without gradients, then restore the fast one
+    // (before the graph of the fast forward exists, so no saved tensor is modified).
+    torch::NoGradGuard ng;
+    const Adapter fast = Adapter::from_model(ctx.model);
+    slow_.load_into(ctx.model);
+    ctx.model.forward(replay_input, slow_states);
+    fast.load_into(ctx.model);
+  }
+  std::vector<at::Tensor> hidden;
+  at::Tensor logits = ctx.model.forward(input, hidden);
+  at::Tensor ce = masked_cross_entropy(logits, b.target.to(ctx.device), b.mask.to(ctx.device));
+  std::vector<at::Tensor> fast_states;
+  for (const auto& h : hidden) fast_states.push_back(h.narrow(0, B, nrep));
+  if (layers_ == "last") {
+    fast_states = {fast_states.back()};
+    slow_states = {slow_states.back()};
+  }
+  at::Tensor valid = (replay_input != tok::kPad).to(at::kFloat);
+  return ce + gamma_ * consistency(fast_states, slow_states, valid, target_);
+}
+
+void ILoraStrategy::after_step(TrainContext& ctx) {
+  const double w = interpolation_weight(ctx.global_step + 1, lambda_);
+  torch::NoGradGuard ng;
+  slow_.scale(w).axpy(1.0 - w, Adapter::from_model(ctx.model));
+}
+
+std::vector<std::pair<std::string, Adapter>> ILoraStrategy::learners(TrainContext& ctx) {
+  return {{"fast", Adapter::from_model(ctx.model)}, {"slow", slow_.clone()}};
+}
+
+// ---- EWC ------------------------------------------------------------------------------
 
 at::Tensor EwcStrategy::penalty(const std::vector<at::Tensor>& params) const {
   at::Tensor total = at::zeros({}, params.empty() ? at::TensorOptions() : params[0].options().requires_grad(false));

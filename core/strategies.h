@@ -1,5 +1,7 @@
-// The continual-learning methods (DESIGN.md "Strategy"), all on one LoRA adapter:
+// The continual-learning methods (DESIGN.md "Strategy"), all on LoRA (docs/methods.md):
 //   seq   one adapter trained on the tasks in order
+//   one   a fresh adapter per task, each task evaluated with its own (task-aware reference)
+//   mtl   joint training: stage t trains on the union of tasks 1..t (upper reference)
 //   er    experience replay: each step adds an equally sized batch drawn from a reservoir
 //         of past-task examples (replay.buffer)
 //   ewc   elastic weight consolidation: after each task, the Fisher F (mean squared
@@ -7,7 +9,15 @@
 //         Σ_k λ/2 · Σ F_k (θ − θ*_k)² over all finished tasks k
 //   agem  averaged GEM: a reference gradient g_ref from a replay batch; when g·g_ref < 0 the
 //         step uses g − (g·g_ref)/(g_ref·g_ref) · g_ref
+//   gem   GEM: an episodic memory per finished task; when the gradient conflicts with a
+//         memory gradient, it is projected by solving GEM's quadratic programme in its dual
+//   olora O-LoRA: a new adapter per task, the past ones frozen and summed in, with the
+//         orthogonality penalty λ₁·Σ|A_past A_newᵀ| (+ λ₂ Σ‖new factor‖₂)
+//   ilora I-LoRA: a fast adapter trained with replay and a consistency loss towards a slow
+//         adapter, which follows the fast one by interpolation after every step
 #pragma once
+
+#include <Eigen/Dense>
 
 #include <memory>
 #include <string>
@@ -51,6 +61,86 @@ class AgemStrategy : public ReplayStrategy {
   // The A-GEM projection of g against g_ref (flat vectors); returns g unchanged when
   // g·g_ref >= 0.
   static at::Tensor project(const at::Tensor& g, const at::Tensor& g_ref);
+};
+
+// Stage t trains on batches drawn from the union of tasks 1..t (a seeded shuffle of all
+// their training examples, reshuffled each stage): the last stage is joint training on all
+// tasks, earlier stages give the cumulative-joint rows of R.
+class MtlStrategy : public Strategy {
+ public:
+  explicit MtlStrategy(const RunConfig& cfg);
+  std::string name() const override { return "mtl"; }
+  void before_task(TrainContext& ctx) override;
+  // The current batch is replaced by one of the same size from the union.
+  at::Tensor loss(TrainContext& ctx, const std::vector<const Example*>& batch) override;
+  std::vector<const Example*> draw(size_t n);
+
+ private:
+  uint64_t seed_;
+  std::vector<const Example*> pool_;
+  std::unique_ptr<ShuffledCycle> order_;
+};
+
+class GemStrategy : public Strategy {
+ public:
+  explicit GemStrategy(const RunConfig& cfg);
+  std::string name() const override { return "gem"; }
+  void after_backward(TrainContext& ctx) override;
+  void after_task(TrainContext& ctx) override;
+  // GEM's projection: the g̃ closest to g with G g̃ ≥ 0 (G's rows: one gradient per past
+  // task), through the dual  min_v ½ vᵀ(G Gᵀ)v + (G g)ᵀv  s.t. v ≥ margin,  g̃ = Gᵀv + g.
+  // Returns g unchanged when no constraint is violated.
+  static at::Tensor project(const at::Tensor& g, const at::Tensor& G, double margin);
+  // The box-constrained QP min ½ vᵀPv + qᵀv, v ≥ lower, by cyclic coordinate descent
+  // (P symmetric positive definite; exact to ~1e-12 relative).
+  static Eigen::VectorXd solve_dual(const Eigen::MatrixXd& P, const Eigen::VectorXd& q, double lower);
+  const std::vector<std::vector<const Example*>>& memories() const { return memories_; }
+
+ private:
+  int64_t memory_;
+  double margin_;
+  uint64_t seed_;
+  Rng rng_;
+  std::vector<std::vector<const Example*>> memories_;
+};
+
+class OLoraStrategy : public Strategy {
+ public:
+  explicit OLoraStrategy(const RunConfig& cfg) : lambda1_(cfg.olora.lambda1), lambda2_(cfg.olora.lambda2) {}
+  std::string name() const override { return "olora"; }
+  void before_task(TrainContext& ctx) override;
+  at::Tensor loss(TrainContext& ctx, const std::vector<const Example*>& batch) override;
+  // The sum of every task adapter so far as one adapter of rank T·r (past tasks' factors,
+  // then the current one, then zeros for tasks not yet trained).
+  Adapter stored(TrainContext& ctx, const Adapter& learner) override;
+  // λ₁·Σ_layers Σ|A_past A_newᵀ| + λ₂·Σ(‖A_new‖₂ + ‖B_new‖₂) of the model's current factors.
+  at::Tensor penalty(TransformerImpl& model) const;
+
+ private:
+  double lambda1_, lambda2_;
+};
+
+class ILoraStrategy : public ReplayStrategy {
+ public:
+  explicit ILoraStrategy(const RunConfig& cfg);
+  std::string name() const override { return "ilora"; }
+  void before_task(TrainContext& ctx) override;
+  at::Tensor loss(TrainContext& ctx, const std::vector<const Example*>& batch) override;
+  void after_step(TrainContext& ctx) override;
+  std::vector<std::pair<std::string, Adapter>> learners(TrainContext& ctx) override;
+  std::string reported() const override { return report_; }
+  // λ' after optimiser step number `step` (1 for the first step of the run).
+  static double interpolation_weight(int64_t step, double lambda);
+  // Mean over the given hidden-state pairs of the masked MSE between fast and its target:
+  // max(fast, slow) elementwise ("max") or slow ("slow"). valid: (B, T) float, 1 on real tokens.
+  static at::Tensor consistency(const std::vector<at::Tensor>& fast, const std::vector<at::Tensor>& slow,
+                                const at::Tensor& valid, const std::string& target);
+  const Adapter& slow() const { return slow_; }
+
+ private:
+  double lambda_, gamma_;
+  std::string target_, layers_, report_;
+  Adapter slow_;
 };
 
 class EwcStrategy : public Strategy {

@@ -24,6 +24,10 @@ at::Tensor Strategy::loss(TrainContext& ctx, const std::vector<const Example*>& 
   return examples_loss(ctx.model, batch, ctx.device);
 }
 
+std::vector<std::pair<std::string, Adapter>> Strategy::learners(TrainContext& ctx) {
+  return {{"adapter", Adapter::from_model(ctx.model)}};
+}
+
 const std::vector<Example>& eval_split(const Task& task, const RunConfig& cfg) {
   return cfg.eval.split == "eval" ? task.eval : task.test;
 }
@@ -36,13 +40,22 @@ nlohmann::json RunResult::to_json() const {
   j["tasks"] = tasks;
   j["base"] = nlohmann::json::array();
   for (const auto& s : base) j["base"].push_back(scores(s));
-  j["R"] = nlohmann::json::array();
-  for (const auto& row : R) {
-    nlohmann::json r = nlohmann::json::array();
-    for (const auto& s : row) r.push_back(scores(s));
-    j["R"].push_back(r);
+  auto matrix = [&](const Learner& l) {
+    nlohmann::json m = nlohmann::json::array();
+    for (const auto& row : l.R) {
+      nlohmann::json r = nlohmann::json::array();
+      for (const auto& s : row) r.push_back(scores(s));
+      m.push_back(r);
+    }
+    return m;
+  };
+  j["R"] = matrix(main());
+  j["adapters"] = main().dirs;
+  j["reported"] = reported;
+  if (learners.size() > 1) {
+    j["learners"] = nlohmann::json::object();
+    for (const auto& [key, l] : learners) j["learners"][key] = {{"R", matrix(l)}, {"adapters", l.dirs}};
   }
-  j["adapters"] = adapter_dirs;
   j["final_train_loss"] = final_train_loss;
   j["seconds"] = seconds;
   return j;
@@ -57,17 +70,17 @@ double pick(const Scores& s, const std::string& score) {
 }
 }  // namespace
 
-std::vector<std::vector<double>> RunResult::matrix(const std::string& score) const {
+std::vector<std::vector<double>> RunResult::matrix(const std::string& score, const std::string& learner) const {
   std::vector<std::vector<double>> m;
-  for (const auto& row : R) {
+  for (const auto& row : learners.at(learner.empty() ? reported : learner).R) {
     m.emplace_back();
     for (const auto& s : row) m.back().push_back(pick(s, score));
   }
   return m;
 }
 
-ClMetrics RunResult::metrics(const std::string& score) const {
-  return compute_metrics(matrix(score), base_row(score));
+ClMetrics RunResult::metrics(const std::string& score, const std::string& learner) const {
+  return compute_metrics(matrix(score, learner), base_row(score));
 }
 
 std::vector<double> RunResult::base_row(const std::string& score) const {
@@ -88,6 +101,24 @@ std::string stage_dir(const std::string& method, size_t t, const std::string& ta
   char buf[32];
   std::snprintf(buf, sizeof buf, "stage-%02zu-", t + 1);
   return "adapters/" + method + "/" + std::string(buf) + task;
+}
+
+// Row t of R for one learner: every task evaluated with the learner, or (task-aware methods)
+// task i with the learner's stage min(t, i) adapter. Leaves the learner loaded.
+std::vector<Scores> evaluate_stage(TransformerImpl& model, const std::vector<Task>& tasks, const RunConfig& cfg,
+                                   const Adapter& learner, const RunResult::Learner& history, bool task_aware) {
+  const size_t t = history.stages.size() - 1;
+  if (!task_aware) {
+    learner.load_into(model);
+    return evaluate_all(model, tasks, cfg);
+  }
+  std::vector<Scores> row;
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    history.stages[std::min(t, i)].load_into(model);
+    row.push_back(evaluate_examples(model, eval_split(tasks[i], cfg), cfg.eval.max_examples, cfg.eval.batch));
+  }
+  learner.load_into(model);
+  return row;
 }
 
 }  // namespace
@@ -141,7 +172,7 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const st
       strategy->after_step(ctx);
       ++ctx.global_step;
       if (cfg.train.snapshot_every > 0 && ctx.global_step % cfg.train.snapshot_every == 0)
-        res.snapshots.push_back({ctx.global_step, static_cast<int>(ti), Adapter::from_model(model)});
+        res.snapshots.push_back({ctx.global_step, static_cast<int>(ti), strategy->stored(ctx, Adapter::from_model(model))});
       const double l = loss.item<double>();
       ema = step == 0 ? l : 0.9 * ema + 0.1 * l;
       char info[48];
@@ -155,16 +186,26 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const st
     strategy->after_task(ctx);
     model.eval();
 
-    const std::string rel = stage_dir(cfg.train.method, ti, task.name);
-    nlohmann::json extra = identity;
-    extra["stage"] = ti + 1;
-    extra["task"] = task.name;
-    extra["method"] = cfg.train.method;
-    res.stage_adapters.push_back(Adapter::from_model(model));
-    save_peft_adapter(out_dir + "/" + rel, res.stage_adapters.back(), model.lora_config(), extra);
-    res.adapter_dirs.push_back(rel);
-    res.R.push_back(evaluate_all(model, tasks, cfg));
+    const Adapter trained = Adapter::from_model(model);
+    const auto learners = strategy->learners(ctx);
+    for (const auto& [key, learner] : learners) {
+      std::string rel = stage_dir(cfg.train.method, ti, task.name);
+      if (learners.size() > 1) rel += "/" + key;
+      nlohmann::json extra = identity;
+      extra["stage"] = ti + 1;
+      extra["task"] = task.name;
+      extra["method"] = cfg.train.method;
+      extra["learner"] = key;
+      RunResult::Learner& l = res.learners[key];
+      l.stages.push_back(strategy->stored(ctx, learner));
+      save_peft_adapter(out_dir + "/" + rel, l.stages.back(), lora_config_of(model.lora_config(), l.stages.back()), extra);
+      l.dirs.push_back(rel);
+      l.R.push_back(evaluate_stage(model, tasks, cfg, learner, l, strategy->task_aware()));
+    }
+    trained.load_into(model);  // training goes on from the trained learner
   }
+  res.reported = strategy->reported();
+  if (!res.learners.count(res.reported)) throw Error("strategy reports learner '" + res.reported + "' it never produced");
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   return res;
 }

@@ -7,6 +7,7 @@
 
 #include <torch/optim/adamw.h>
 
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -52,16 +53,34 @@ class Strategy {
   virtual void after_backward(TrainContext&) {}
   virtual void after_step(TrainContext&) {}
   virtual void after_task(TrainContext&) {}
+
+  // The learners saved and evaluated at the end of every task, by adapter key, each loadable
+  // into the model (same names and shapes as its LoRA). Default: {"adapter": the model's}.
+  // I-LoRA has "fast" and "slow".
+  virtual std::vector<std::pair<std::string, Adapter>> learners(TrainContext& ctx);
+  // The key of the learner that is the method's reported model.
+  virtual std::string reported() const { return "adapter"; }
+  // What is stored (adapter folders, run file, snapshots) for a learner: by default itself.
+  // O-LoRA stores the sum of all its task adapters as one rank-T·r adapter.
+  virtual Adapter stored(TrainContext&, const Adapter& learner) { return learner; }
+  // Task-aware methods (`one`) evaluate task i after stage t with the adapter of stage
+  // min(t, i): every task with its own adapter once it has been trained.
+  virtual bool task_aware() const { return false; }
 };
 
 
 struct RunResult {
   std::vector<std::string> tasks;
   std::vector<Scores> base;                // b[i]: the base model (B = 0) on task i
-  std::vector<std::vector<Scores>> R;      // R[t][i]: after training through task t, on task i
-  std::vector<std::string> adapter_dirs;   // one per stage, relative to the run folder
+  struct Learner {
+    std::vector<std::vector<Scores>> R;    // R[t][i]: after training through task t, on task i
+    std::vector<Adapter> stages;           // the stored adapter at the end of each task
+    std::vector<std::string> dirs;         // its PEFT folder per stage, relative to the run folder
+  };
+  std::map<std::string, Learner> learners;  // by adapter key ("adapter", or "fast"/"slow")
+  std::string reported = "adapter";         // the key of the method's reported learner
+  const Learner& main() const { return learners.at(reported); }
   std::vector<double> final_train_loss;    // smoothed training loss at the end of each task
-  std::vector<Adapter> stage_adapters;     // the adapter at the end of each task
   struct Snapshot {
     int64_t step;
     int task;
@@ -70,11 +89,12 @@ struct RunResult {
   std::vector<Snapshot> snapshots;         // every train.snapshot_every steps (0 = none)
   double seconds = 0;
   nlohmann::json to_json() const;
-  // Matrix of one score: "exact_match" | "token_acc" | "loss".
-  std::vector<std::vector<double>> matrix(const std::string& score) const;
+  // Matrix of one score ("exact_match" | "token_acc" | "loss") of a learner (default: the
+  // reported one).
+  std::vector<std::vector<double>> matrix(const std::string& score, const std::string& learner = "") const;
   std::vector<double> base_row(const std::string& score) const;
   // The continual-learning metrics of one score (core/metrics.h).
-  ClMetrics metrics(const std::string& score) const;
+  ClMetrics metrics(const std::string& score, const std::string& learner = "") const;
 };
 
 // Trains `model` (which must carry LoRA) through `tasks`, saving the adapter after each task

@@ -120,16 +120,7 @@ class Validator {
     const int64_t T = static_cast<int64_t>(tasks.size());
     json(mp + "/config_json", m.config_json);
     name(mp + "/reported", "reported adapter", m.reported);
-    for (const auto& [score, rows] : m.R) {
-      name(mp + "/R", "score", score);
-      const std::string p = mp + "/R/" + score;
-      int64_t cols = rows.empty() ? 0 : static_cast<int64_t>(rows[0].size());
-      for (const auto& row : rows)
-        if (static_cast<int64_t>(row.size()) != cols) bad(p, "rows have different lengths");
-      if (static_cast<int64_t>(rows.size()) != T || cols != T)
-        bad(p, "shape " + shape_str({static_cast<int64_t>(rows.size()), cols}) + ", expected " +
-                   shape_str({T, T}) + " for " + std::to_string(T) + " tasks");
-    }
+    matrices(mp, m.R, T);
     for (const auto& [score, b] : m.base) {
       name(mp + "/base", "score", score);
       if (static_cast<int64_t>(b.size()) != T)
@@ -137,10 +128,7 @@ class Validator {
                                        ", expected " + shape_str({T}) + " for " +
                                        std::to_string(T) + " tasks");
     }
-    for (const auto& [score, values] : m.metrics) {
-      name(mp + "/metrics", "score", score);
-      for (const auto& kv : values) name(mp + "/metrics/" + score, "metric", kv.first);
-    }
+    metrics(mp, m.metrics);
     int previous = -1;
     for (const auto& s : m.stages) {
       const std::string sp = mp + "/stages/" + stage_name(s.stage);
@@ -168,6 +156,43 @@ class Validator {
             "task index " + std::to_string(s.task) + " is outside [0, " + std::to_string(T) + ")");
       if (s.step < 0) bad(sp, "step is negative");
       tensors(sp, s.adapter);
+    }
+    for (const auto& [key, scores] : m.learners) {
+      name(mp + "/learners", "learner key", key);
+      const std::string lp = mp + "/learners/" + key;
+      if (key == m.reported)
+        bad(lp, "is the method's reported adapter '" + m.reported + "', whose scores belong in " +
+                    mp + "/R and " + mp + "/metrics");
+      for (const auto& s : m.stages)
+        if (!s.adapters.count(key))
+          bad(lp, "stage " + stage_name(s.stage) + " has no adapter '" + key + "' (" + mp +
+                      "/stages/" + stage_name(s.stage) + "/" + key + ")");
+      matrices(lp, scores.R, T);
+      metrics(lp, scores.metrics);
+    }
+  }
+
+  // The R/<score> matrices of a method or learner at `op`: each (T, T).
+  void matrices(const std::string& op,
+                const std::map<std::string, std::vector<std::vector<double>>>& R, int64_t T) const {
+    for (const auto& [score, rows] : R) {
+      name(op + "/R", "score", score);
+      const std::string p = op + "/R/" + score;
+      int64_t cols = rows.empty() ? 0 : static_cast<int64_t>(rows[0].size());
+      for (const auto& row : rows)
+        if (static_cast<int64_t>(row.size()) != cols) bad(p, "rows have different lengths");
+      if (static_cast<int64_t>(rows.size()) != T || cols != T)
+        bad(p, "shape " + shape_str({static_cast<int64_t>(rows.size()), cols}) + ", expected " +
+                   shape_str({T, T}) + " for " + std::to_string(T) + " tasks");
+    }
+  }
+
+  // The metrics/<score> groups of a method or learner at `op`: names only, NaN allowed.
+  void metrics(const std::string& op,
+               const std::map<std::string, std::map<std::string, double>>& all) const {
+    for (const auto& [score, values] : all) {
+      name(op + "/metrics", "score", score);
+      for (const auto& kv : values) name(op + "/metrics/" + score, "metric", kv.first);
     }
   }
 
@@ -303,23 +328,19 @@ class Writer {
     H5::Group g = group(methods, "/methods", m.name);
     str_attr(g, mp, "config_json", m.config_json);
     str_attr(g, mp, "reported", m.reported);
-    {
-      H5::Group r = group(g, mp, "R");
-      for (const auto& [score, rows] : m.R) {
-        std::vector<double> flat;
-        for (const auto& row : rows) flat.insert(flat.end(), row.begin(), row.end());
-        f64_dataset(r, mp + "/R", score, {rows.size(), rows.size()}, flat);
-      }
-    }
+    matrices(g, mp, m.R);
     {
       H5::Group b = group(g, mp, "base");
       for (const auto& [score, v] : m.base) f64_dataset(b, mp + "/base", score, {v.size()}, v);
     }
-    {
-      H5::Group mg = group(g, mp, "metrics");
-      for (const auto& [score, values] : m.metrics) {
-        H5::Group s = group(mg, mp + "/metrics", score);
-        for (const auto& [metric, v] : values) f64_attr(s, mp + "/metrics/" + score, metric, v);
+    metrics(g, mp, m.metrics);
+    if (!m.learners.empty()) {  // OPTIONAL: written only for methods with other learners
+      H5::Group lg = group(g, mp, "learners");
+      for (const auto& [key, scores] : m.learners) {
+        const std::string lp = mp + "/learners/" + key;
+        H5::Group kg = group(lg, mp + "/learners", key);
+        matrices(kg, lp, scores.R);
+        metrics(kg, lp, scores.metrics);
       }
     }
     {
@@ -345,6 +366,27 @@ class Writer {
         int_attr(sg, sp, "task", s.task, H5::PredType::STD_I32LE);
         tensors(sg, sp, s.adapter);
       }
+    }
+  }
+
+  // The R group (one (T, T) float64 dataset per score) of the method or learner `g` at `op`.
+  void matrices(H5::Group& g, const std::string& op,
+                const std::map<std::string, std::vector<std::vector<double>>>& R) {
+    H5::Group r = group(g, op, "R");
+    for (const auto& [score, rows] : R) {
+      std::vector<double> flat;
+      for (const auto& row : rows) flat.insert(flat.end(), row.begin(), row.end());
+      f64_dataset(r, op + "/R", score, {rows.size(), rows.size()}, flat);
+    }
+  }
+
+  // The metrics group (one group per score, one float64 attribute per metric) of `g` at `op`.
+  void metrics(H5::Group& g, const std::string& op,
+               const std::map<std::string, std::map<std::string, double>>& all) {
+    H5::Group mg = group(g, op, "metrics");
+    for (const auto& [score, values] : all) {
+      H5::Group s = group(mg, op + "/metrics", score);
+      for (const auto& [metric, v] : values) f64_attr(s, op + "/metrics/" + score, metric, v);
     }
   }
 
@@ -503,18 +545,7 @@ class Reader {
     m.name = name;
     m.config_json = str_attr(g, mp, "config_json");
     m.reported = str_attr(g, mp, "reported");
-    {
-      H5::Group r = open_group(g, mp, "R");
-      for (const auto& score : children(r, mp + "/R", H5O_TYPE_DATASET)) {
-        std::vector<int64_t> dims;
-        std::vector<double> v = f64_dataset(r, mp + "/R", score, dims);
-        if (dims.size() != 2)
-          bad(mp + "/R/" + score, "has shape " + shape_str(dims) + ", expected (T, T)");
-        auto& rows = m.R[score];
-        for (int64_t i = 0; i < dims[0]; ++i)
-          rows.emplace_back(v.begin() + i * dims[1], v.begin() + (i + 1) * dims[1]);
-      }
-    }
+    m.R = matrices(g, mp);
     {
       H5::Group b = open_group(g, mp, "base");
       for (const auto& score : children(b, mp + "/base", H5O_TYPE_DATASET)) {
@@ -525,21 +556,16 @@ class Reader {
         m.base[score] = std::move(v);
       }
     }
-    {
-      H5::Group mg = open_group(g, mp, "metrics");
-      for (const auto& score : children(mg, mp + "/metrics", H5O_TYPE_GROUP)) {
-        H5::Group s = open_group(mg, mp + "/metrics", score);
-        auto& values = m.metrics[score];  // present even when it holds no metric
-        for (const auto& metric : attr_names(s, mp + "/metrics/" + score)) {
-          where_ = mp + "/metrics/" + score + "/" + metric;
-          H5::Attribute a = s.openAttribute(metric);
-          H5T_class_t c = a.getTypeClass();
-          if ((c != H5T_FLOAT && c != H5T_INTEGER) || a.getSpace().getSimpleExtentNpoints() != 1)
-            continue;  // not a metric value: ignored (schema: unknown attributes)
-          double v = 0;
-          a.read(H5::PredType::NATIVE_DOUBLE, &v);
-          values[metric] = v;
-        }
+    m.metrics = metrics(g, mp);
+    const std::string lp = mp + "/learners";
+    where_ = lp;
+    if (g.nameExists("learners")) {  // OPTIONAL: absent = no other learners
+      H5::Group lg = open_group(g, mp, "learners");
+      for (const auto& key : children(lg, lp, H5O_TYPE_GROUP)) {
+        H5::Group kg = open_group(lg, lp, key);
+        LearnerScores& scores = m.learners[key];
+        scores.R = matrices(kg, lp + "/" + key);
+        scores.metrics = metrics(kg, lp + "/" + key);
       }
     }
     {
@@ -587,6 +613,45 @@ class Reader {
     return m;
   }
 
+  // The R group of the method or learner `g` at `op`: score -> rows of a 2-D dataset.
+  std::map<std::string, std::vector<std::vector<double>>> matrices(H5::Group& g,
+                                                                   const std::string& op) {
+    std::map<std::string, std::vector<std::vector<double>>> R;
+    H5::Group r = open_group(g, op, "R");
+    for (const auto& score : children(r, op + "/R", H5O_TYPE_DATASET)) {
+      std::vector<int64_t> dims;
+      std::vector<double> v = f64_dataset(r, op + "/R", score, dims);
+      if (dims.size() != 2)
+        bad(op + "/R/" + score, "has shape " + shape_str(dims) + ", expected (T, T)");
+      auto& rows = R[score];
+      for (int64_t i = 0; i < dims[0]; ++i)
+        rows.emplace_back(v.begin() + i * dims[1], v.begin() + (i + 1) * dims[1]);
+    }
+    return R;
+  }
+
+  // The metrics group of the method or learner `g` at `op`: score -> metric -> value.
+  std::map<std::string, std::map<std::string, double>> metrics(H5::Group& g,
+                                                               const std::string& op) {
+    std::map<std::string, std::map<std::string, double>> all;
+    H5::Group mg = open_group(g, op, "metrics");
+    for (const auto& score : children(mg, op + "/metrics", H5O_TYPE_GROUP)) {
+      H5::Group s = open_group(mg, op + "/metrics", score);
+      auto& values = all[score];  // present even when it holds no metric
+      for (const auto& metric : attr_names(s, op + "/metrics/" + score)) {
+        where_ = op + "/metrics/" + score + "/" + metric;
+        H5::Attribute a = s.openAttribute(metric);
+        H5T_class_t c = a.getTypeClass();
+        if ((c != H5T_FLOAT && c != H5T_INTEGER) || a.getSpace().getSimpleExtentNpoints() != 1)
+          continue;  // not a metric value: ignored (schema: unknown attributes)
+        double v = 0;
+        a.read(H5::PredType::NATIVE_DOUBLE, &v);
+        values[metric] = v;
+      }
+    }
+    return all;
+  }
+
   AdapterData tensors(H5::Group& g, const std::string& gp) {
     AdapterData a;
     for (const auto& name : children(g, gp, H5O_TYPE_DATASET)) {
@@ -622,8 +687,8 @@ class Reader {
 
   H5::Group open_group(H5::Group& parent, const std::string& pp, const std::string& name) {
     where_ = join(pp, name);
-    if (!parent.nameExists(name) || parent.childObjType(name) != H5O_TYPE_GROUP)
-      bad(where_, "required group is missing");
+    if (!parent.nameExists(name)) bad(where_, "required group is missing");
+    if (parent.childObjType(name) != H5O_TYPE_GROUP) bad(where_, "is not a group");
     return parent.openGroup(name);
   }
 

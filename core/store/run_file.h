@@ -48,6 +48,13 @@ struct Snapshot {
   AdapterData adapter;
 };
 
+// Scores of the method's other learners (adapter keys other than `reported`, e.g. "fast"
+// when "slow" is reported): the same R and metrics as MethodData's, per adapter key.
+struct LearnerScores {
+  std::map<std::string, std::vector<std::vector<double>>> R;  // score -> (T, T)
+  std::map<std::string, std::map<std::string, double>> metrics;
+};
+
 // One continual-learning method of the experiment.
 struct MethodData {
   std::string name;                  // e.g. "seq", "ilora"; a valid HDF5 link name
@@ -58,6 +65,10 @@ struct MethodData {
   std::map<std::string, std::vector<double>> base;            // score -> (T,), base model
   // score -> {"OP","BWT","FWT","forgetting","plasticity","stability"}; NaN allowed.
   std::map<std::string, std::map<std::string, double>> metrics;
+  // Scores of the method's other learners (adapter keys other than `reported`, e.g. "fast"
+  // when "slow" is reported): the same R and metrics as above, per adapter key. Every stage
+  // holds an adapter of each key. Empty for single-learner methods.
+  std::map<std::string, LearnerScores> learners;
   std::vector<StageData> stages;  // one per finished task, strictly increasing stage
   std::vector<Snapshot> snapshots;
 };

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <limits>
 #include <map>
 
 #include "core/error.h"
@@ -207,8 +209,255 @@ TEST(Strategies, EveryMethodRunsThroughTwoTasks) {
     Transformer m = tiny_lora(c);
     test::TempDir tmp("strategies-" + method);
     RunResult r = train_continual(c, *m, tasks, tmp.path().string(), {});
-    EXPECT_EQ(r.R.size(), 2u) << method;
-    for (const auto& row : r.R)
-      for (const auto& s : row) EXPECT_TRUE(std::isfinite(s.loss)) << method;
+    EXPECT_EQ(r.main().R.size(), 2u) << method;
+    for (const auto& [key, l] : r.learners) {
+      ASSERT_EQ(l.dirs.size(), 2u) << method << " " << key;
+      EXPECT_TRUE(std::filesystem::exists(tmp.path() / l.dirs[1] / "adapter_model.safetensors")) << method;
+      for (const auto& row : l.R)
+        for (const auto& s : row) EXPECT_TRUE(std::isfinite(s.loss)) << method;
+    }
   }
+}
+
+namespace {
+RunResult train_tiny(RunConfig c, const std::string& tag, Adapter* init = nullptr) {
+  Progress::set_quiet(true);
+  auto tasks = two_tasks();
+  Transformer m = tiny_lora(c);
+  if (init) *init = Adapter::from_model(*m);
+  test::TempDir tmp("strategies-" + tag);
+  return train_continual(c, *m, tasks, tmp.path().string(), {});
+}
+}  // namespace
+
+TEST(Strategies, OneEvaluatesEveryTaskWithItsOwnFreshAdapter) {
+  RunConfig c = tiny_cfg("one");
+  RunResult r = train_tiny(c, "one");
+  const auto& l = r.main();
+  // Task 1 after stage 2 is scored with stage 1's adapter: the very same numbers, so BWT = 0.
+  EXPECT_EQ(l.R[1][0].loss, l.R[0][0].loss);
+  EXPECT_EQ(l.R[1][0].exact_match, l.R[0][0].exact_match);
+  EXPECT_EQ(r.metrics("exact_match").bwt, 0.0);
+  // Stage 2 started from a fresh adapter: its A differs from stage 1's, and training 4 steps
+  // from a fresh (B = 0) start moves B far less than stage 1's B plus 4 more steps would differ.
+  ASSERT_EQ(l.stages.size(), 2u);
+  EXPECT_FALSE(l.stages[0].equal(l.stages[1]));
+  RunConfig seq = c;
+  seq.train.method = "seq";
+  RunResult rs = train_tiny(seq, "one-seq");
+  EXPECT_TRUE(rs.main().stages[0].equal(l.stages[0])) << "the first task is trained exactly like seq";
+  EXPECT_FALSE(rs.main().stages[1].equal(l.stages[1]));
+}
+
+TEST(Strategies, MtlDrawsFromTheUnionOfTheTasksSoFar) {
+  RunConfig c = tiny_cfg("mtl");
+  auto tasks = two_tasks();
+  Transformer m = tiny_lora(c);
+  MtlStrategy s(c);
+  TrainContext ctx{*m, c, tasks, at::kCPU};
+  ctx.task = 0;
+  s.before_task(ctx);
+  for (const Example* e : s.draw(64)) EXPECT_EQ(e->prompt.rfind("weekday:", 0), 0u);
+  ctx.task = 1;
+  s.before_task(ctx);
+  // 128 draws = one pass over the 128-example union: every example exactly once.
+  std::map<const Example*, int> seen;
+  for (const Example* e : s.draw(128)) ++seen[e];
+  EXPECT_EQ(seen.size(), 128u);
+}
+
+TEST(Strategies, GemProjectionSatisfiesEveryConstraint) {
+  torch::manual_seed(3);
+  for (int trial = 0; trial < 20; ++trial) {
+    const int64_t k = 1 + trial % 5;
+    at::Tensor G = at::randn({k, 40}, at::kDouble);
+    at::Tensor g = at::randn({40}, at::kDouble) - 2.0 * G.sum(0);  // conflicts with the memories
+    for (double margin : {0.0, 0.5}) {
+      at::Tensor p = GemStrategy::project(g, G, margin);
+      at::Tensor dots = at::mv(G, p);
+      // Satisfied up to the solver's relative precision.
+      const double tol = 1e-9 * G.norm().item<double>() * p.norm().item<double>();
+      EXPECT_GE(dots.min().item<double>(), -tol) << "trial " << trial << " margin " << margin;
+      if (margin == 0) {
+        // KKT: the projection is the closest such vector — every constraint that is not
+        // tight has a zero multiplier, so g̃ − g lies in the cone of the tight rows only.
+        at::Tensor v = std::get<0>(at::linalg_lstsq(G.t(), (p - g).unsqueeze(1))).squeeze(1);
+        EXPECT_GE(v.min().item<double>(), -1e-6);
+        for (int64_t i = 0; i < k; ++i) {
+          if (dots[i].item<double>() > 1e-6) {
+            EXPECT_NEAR(v[i].item<double>(), 0.0, 1e-6);
+          }
+        }
+      }
+    }
+  }
+  // No conflict: unchanged.
+  at::Tensor G = at::eye(3, at::kDouble), g = at::ones({3}, at::kDouble);
+  EXPECT_TRUE(GemStrategy::project(g, G, 0.5).equal(g));
+}
+
+TEST(Strategies, GemWithOneMemoryAndNoMarginIsTheAgemProjection) {
+  torch::manual_seed(4);
+  at::Tensor g_ref = at::randn({30}, at::kDouble), g = -g_ref + 0.3 * at::randn({30}, at::kDouble);
+  ASSERT_LT(at::dot(g, g_ref).item<double>(), 0);
+  at::Tensor gem = GemStrategy::project(g, g_ref.unsqueeze(0), 0.0), agem = AgemStrategy::project(g, g_ref);
+  EXPECT_LT((gem - agem).abs().max().item<double>(), 1e-9);
+}
+
+TEST(Strategies, GemDualMatchesBruteForceOnSmallQPs) {
+  // min ½vᵀPv + qᵀv, v ≥ lower: compare with the best feasible KKT point over all active sets.
+  Rng rng(9);
+  for (int trial = 0; trial < 30; ++trial) {
+    const int n = 1 + trial % 4;
+    Eigen::MatrixXd M(n, n + 2);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n + 2; ++j) M(i, j) = rng.uniform() * 2 - 1;
+    Eigen::MatrixXd P = M * M.transpose() + 0.1 * Eigen::MatrixXd::Identity(n, n);
+    Eigen::VectorXd q(n);
+    for (int i = 0; i < n; ++i) q(i) = rng.uniform() * 4 - 2;
+    const double lower = trial % 2 ? 0.5 : 0.0;
+    auto f = [&](const Eigen::VectorXd& v) { return 0.5 * v.dot(P * v) + q.dot(v); };
+    double best = std::numeric_limits<double>::infinity();
+    for (int mask = 0; mask < (1 << n); ++mask) {  // mask: free variables
+      Eigen::VectorXd v = Eigen::VectorXd::Constant(n, lower);
+      std::vector<int> free;
+      for (int i = 0; i < n; ++i)
+        if (mask >> i & 1) free.push_back(i);
+      if (!free.empty()) {
+        Eigen::MatrixXd Pf(free.size(), free.size());
+        Eigen::VectorXd rhs(free.size());
+        for (size_t a = 0; a < free.size(); ++a) {
+          rhs(a) = -q(free[a]);
+          for (int i = 0; i < n; ++i)
+            if (!(mask >> i & 1)) rhs(a) -= P(free[a], i) * lower;
+          for (size_t b = 0; b < free.size(); ++b) Pf(a, b) = P(free[a], free[b]);
+        }
+        Eigen::VectorXd x = Pf.ldlt().solve(rhs);
+        for (size_t a = 0; a < free.size(); ++a) v(free[a]) = x(a);
+      }
+      if ((v.array() >= lower - 1e-12).all()) best = std::min(best, f(v));
+    }
+    Eigen::VectorXd v = GemStrategy::solve_dual(P, q, lower);
+    EXPECT_TRUE((v.array() >= lower).all());
+    EXPECT_NEAR(f(v), best, 1e-9 * std::max(1.0, std::abs(best))) << "trial " << trial;
+  }
+}
+
+TEST(Strategies, OLoraKeepsPastAdaptersFrozenAndStoresTheirSum) {
+  RunConfig c = tiny_cfg("olora");
+  auto tasks = two_tasks();
+  Transformer m = tiny_lora(c);
+  test::TempDir tmp("strategies-olora");
+  Progress::set_quiet(true);
+  RunResult r = train_continual(c, *m, tasks, tmp.path().string(), {});
+  const int64_t rank = c.lora.rank;
+  const auto& st = r.main().stages;
+  ASSERT_EQ(st.size(), 2u);
+  for (size_t e = 0; e < st[0].size(); ++e) {
+    const auto& [name, t1] = st[0].entries()[e];
+    const at::Tensor& t2 = st[1].entries()[e].second;
+    const bool is_a = name.find("lora_A") != std::string::npos;
+    const int dim = is_a ? 0 : 1;
+    ASSERT_EQ(t1.size(dim), 2 * rank) << name << ": stored with rank T·r";
+    // Task 1's factors are unchanged by task 2; task 2's slot was zero after stage 1.
+    EXPECT_TRUE(t1.narrow(dim, 0, rank).equal(t2.narrow(dim, 0, rank))) << name;
+    EXPECT_EQ(t1.narrow(dim, rank, rank).abs().max().item<double>(), 0.0) << name;
+    EXPECT_GT(t2.narrow(dim, rank, rank).abs().max().item<double>(), 0.0) << name;
+  }
+  // The stored sum is the model: a plain LoRA of rank T·r (same scale) gives the same logits.
+  at::Tensor ids = encode_examples({&tasks[0].test[0], &tasks[1].test[0]}, c.model.max_seq).input;
+  m->eval();
+  at::Tensor want = m->forward(ids);
+  RunConfig big = c;
+  big.lora = lora_config_of(c.lora, st[1]);
+  EXPECT_EQ(big.lora.rank, 2 * rank);
+  EXPECT_DOUBLE_EQ(big.lora.scale(), c.lora.scale());
+  Transformer m2 = tiny_lora(big);
+  st[1].load_into(*m2);
+  m2->eval();
+  EXPECT_LT((m2->forward(ids) - want).abs().max().item<double>(), 1e-5);
+  // The past factors of the model itself are those of stage 1.
+  for (auto& [name, layer] : m->lora_layers()) {
+    const Adapter& s1 = st[0];
+    for (const auto& [n, t] : s1.entries()) {
+      if (n == name + ".lora_A.weight") {
+        EXPECT_TRUE(layer->frozen_A().equal(t.narrow(0, 0, rank)));
+      }
+    }
+  }
+}
+
+TEST(Strategies, OLoraPenaltyIsTheL1OfPastTimesNewA) {
+  RunConfig c = tiny_cfg("olora");
+  c.olora.lambda1 = 0.5;
+  c.olora.lambda2 = 0.25;
+  Transformer m = tiny_lora(c);
+  OLoraStrategy s(c);
+  auto tasks = two_tasks();
+  TrainContext ctx{*m, c, tasks, at::kCPU};
+  ctx.task = 1;
+  s.before_task(ctx);  // freezes the current factors and draws new ones
+  double want = 0;
+  for (auto& [n, layer] : m->lora_layers()) {
+    want += 0.5 * at::matmul(layer->frozen_A(), layer->lora_A->weight.t()).abs().sum().item<double>();
+    want += 0.25 * (layer->lora_A->weight.norm().item<double>() + layer->lora_B->weight.norm().item<double>());
+    EXPECT_EQ(layer->lora_B->weight.abs().max().item<double>(), 0.0) << "new B starts at zero";
+  }
+  EXPECT_NEAR(s.penalty(*m).item<double>(), want, 1e-6 * want);
+}
+
+TEST(Strategies, ILoraSlowLearnerIsTheRunningInterpolationOfTheFastOne) {
+  RunConfig c = tiny_cfg("ilora");
+  c.ilora.lambda = 0.8;
+  c.train.snapshot_every = 1;  // the fast adapter after every step
+  Adapter init;
+  RunResult r = train_tiny(c, "ilora", &init);
+  ASSERT_EQ(r.reported, "slow");
+  ASSERT_EQ(r.snapshots.size(), 8u);
+  // Closed form: slow_0 = init, slow_k = l_k slow_{k-1} + (1 - l_k) fast_k, l_k = min(1 - 1/(k+1), λ).
+  Adapter slow = init.clone();
+  const auto& slow_stages = r.learners.at("slow").stages;
+  const auto& fast_stages = r.learners.at("fast").stages;
+  for (size_t k = 1; k <= r.snapshots.size(); ++k) {
+    const double l = std::min(1.0 - 1.0 / (static_cast<double>(k) + 1.0), 0.8);
+    EXPECT_DOUBLE_EQ(ILoraStrategy::interpolation_weight(static_cast<int64_t>(k), 0.8), l);
+    slow.scale(l).axpy(1.0 - l, r.snapshots[k - 1].adapter);
+    if (k % 4 == 0) {
+      const Adapter& got = slow_stages[k / 4 - 1];
+      Adapter diff = got.clone();
+      diff.axpy(-1.0, slow);
+      EXPECT_LT(diff.norm(), 1e-6 * slow.norm()) << "stage " << k / 4;
+      EXPECT_TRUE(r.snapshots[k - 1].adapter.equal(fast_stages[k / 4 - 1]));
+    }
+  }
+  // The slow adapter really moved: away from its start and not equal to the fast one.
+  Adapter moved = slow_stages[1].clone();
+  moved.axpy(-1.0, init);
+  EXPECT_GT(moved.norm(), 1e-4);
+  EXPECT_FALSE(slow_stages[1].equal(fast_stages[1]));
+  // Both learners are evaluated: separate R matrices.
+  EXPECT_EQ(r.learners.at("fast").R.size(), 2u);
+  EXPECT_EQ(r.learners.at("slow").R.size(), 2u);
+}
+
+TEST(Strategies, ILoraWithoutConsistencyTrainsTheFastLearnerExactlyLikeEr) {
+  RunConfig c = tiny_cfg("ilora");
+  c.ilora.gamma = 0;
+  RunResult il = train_tiny(c, "ilora-g0");
+  c.train.method = "er";
+  RunResult er = train_tiny(c, "ilora-er");
+  for (size_t t = 0; t < 2; ++t) EXPECT_TRUE(il.learners.at("fast").stages[t].equal(er.main().stages[t])) << t;
+}
+
+TEST(Strategies, ILoraConsistencyPullsOnlyWhereTheSlowStateIsLarger) {
+  at::Tensor fast = at::tensor({1.0, 2.0, 3.0, 4.0}, at::kFloat).reshape({1, 2, 2});
+  at::Tensor slow = at::tensor({2.0, 1.0, 3.0, 6.0}, at::kFloat).reshape({1, 2, 2});
+  at::Tensor valid = at::ones({1, 2});
+  // max target: max(fast, slow) - fast = (1, 0, 0, 2) -> mean of squares over 4 = 5/4.
+  EXPECT_DOUBLE_EQ(ILoraStrategy::consistency({fast}, {slow}, valid, "max").item<double>(), 1.25);
+  // slow target: (1, 1, 0, 2)² / 4 = 6/4.
+  EXPECT_DOUBLE_EQ(ILoraStrategy::consistency({fast}, {slow}, valid, "slow").item<double>(), 1.5);
+  // Padding rows do not count; the mean runs over layers.
+  valid = at::tensor({1.0, 0.0}, at::kFloat).reshape({1, 2});
+  EXPECT_DOUBLE_EQ(ILoraStrategy::consistency({fast, fast}, {slow, slow}, valid, "max").item<double>(), 0.5);
 }

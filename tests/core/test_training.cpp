@@ -71,16 +71,16 @@ TEST_F(Training, ShortRunLowersLossAndWritesAdapters) {
   const double before = evaluate_examples(*m, tasks[0].test, 100, 100).loss;
   const std::string out = tmpdir("short");
   RunResult r = train_continual(c, *m, tasks, out, {});
-  EXPECT_LT(r.R[0][0].loss, 0.8 * before);
-  ASSERT_EQ(r.adapter_dirs.size(), 1u);
-  EXPECT_TRUE(fs::exists(fs::path(out) / r.adapter_dirs[0] / "adapter_model.safetensors"));
+  EXPECT_LT(r.main().R[0][0].loss, 0.8 * before);
+  ASSERT_EQ(r.main().dirs.size(), 1u);
+  EXPECT_TRUE(fs::exists(fs::path(out) / r.main().dirs[0] / "adapter_model.safetensors"));
   // The saved adapter reproduces the evaluated scores.
-  PeftAdapter pa = load_peft_adapter(out + "/" + r.adapter_dirs[0]);
+  PeftAdapter pa = load_peft_adapter(out + "/" + r.main().dirs[0]);
   Transformer m2 = fresh(c);
   pa.adapter.load_into(*m2);
   Scores again = evaluate_examples(*m2, tasks[0].test, 100, 100);
-  EXPECT_DOUBLE_EQ(again.loss, r.R[0][0].loss);
-  EXPECT_DOUBLE_EQ(again.exact_match, r.R[0][0].exact_match);
+  EXPECT_DOUBLE_EQ(again.loss, r.main().R[0][0].loss);
+  EXPECT_DOUBLE_EQ(again.exact_match, r.main().R[0][0].exact_match);
 }
 
 TEST_F(Training, SameSeedOneThreadIsBitIdentical) {

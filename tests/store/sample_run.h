@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -50,7 +51,8 @@ inline std::vector<std::vector<double>> sample_matrix(size_t T, double offset) {
   return R;
 }
 
-// One method over `tasks`; `keys` are its adapter keys, the last one is reported.
+// One method over `tasks`; `keys` are its adapter keys, the last one is reported, and each
+// of the others is a learner with its own scores (a subset of the reported one's scores).
 inline store::MethodData sample_method(const std::string& name,
                                        const std::vector<std::string>& tasks,
                                        const std::vector<std::string>& keys, uint32_t seed) {
@@ -64,6 +66,16 @@ inline store::MethodData sample_method(const std::string& name,
     m.base[score] = std::vector<double>(T, 0.125 * seed);
     m.metrics[score] = {{"OP", 0.5},         {"BWT", -0.25},      {"FWT", std::nan("")},
                         {"forgetting", 0.3}, {"plasticity", 0.9}, {"stability", 0.7}};
+  }
+  for (size_t k = 0; k + 1 < keys.size(); ++k) {
+    store::LearnerScores& l = m.learners[keys[k]];
+    for (const char* score : {"exact_match", "loss"}) {
+      l.R[score] = sample_matrix(T, seed * 0.5 + 0.25 * static_cast<double>(k + 1));
+      l.metrics[score] = {{"OP", 0.375 + 0.125 * static_cast<double>(k)},
+                          {"BWT", -0.5},
+                          {"FWT", std::nan("")},
+                          {"forgetting", 0.6}};
+    }
   }
   for (size_t t = 0; t < T; ++t) {
     store::StageData s;
@@ -120,6 +132,22 @@ inline void expect_same_adapter(const store::AdapterData& a, const store::Adapte
   }
 }
 
+// score -> metric -> value maps, equal with NaN == NaN.
+inline void expect_same_metrics(const std::map<std::string, std::map<std::string, double>>& a,
+                                const std::map<std::string, std::map<std::string, double>>& b,
+                                const std::string& w) {
+  ASSERT_EQ(a.size(), b.size()) << w;
+  for (const auto& [score, values] : a) {
+    ASSERT_TRUE(b.count(score)) << w << " " << score;
+    const auto& other = b.at(score);
+    ASSERT_EQ(values.size(), other.size()) << w << " " << score;
+    for (const auto& [k, v] : values) {
+      ASSERT_TRUE(other.count(k)) << w << " " << score << "/" << k;
+      EXPECT_TRUE(same_double(v, other.at(k))) << w << " " << score << "/" << k;
+    }
+  }
+}
+
 inline void expect_same_method(const store::MethodData& a, const store::MethodData& b) {
   const std::string w = "method " + a.name;
   EXPECT_EQ(a.name, b.name);
@@ -127,15 +155,12 @@ inline void expect_same_method(const store::MethodData& a, const store::MethodDa
   EXPECT_EQ(a.reported, b.reported) << w;
   EXPECT_EQ(a.R, b.R) << w;
   EXPECT_EQ(a.base, b.base) << w;
-  ASSERT_EQ(a.metrics.size(), b.metrics.size()) << w;
-  for (const auto& [score, values] : a.metrics) {
-    ASSERT_TRUE(b.metrics.count(score)) << w << " " << score;
-    const auto& other = b.metrics.at(score);
-    ASSERT_EQ(values.size(), other.size()) << w << " " << score;
-    for (const auto& [k, v] : values) {
-      ASSERT_TRUE(other.count(k)) << w << " " << score << "/" << k;
-      EXPECT_TRUE(same_double(v, other.at(k))) << w << " " << score << "/" << k;
-    }
+  expect_same_metrics(a.metrics, b.metrics, w);
+  ASSERT_EQ(a.learners.size(), b.learners.size()) << w;
+  for (const auto& [key, scores] : a.learners) {
+    ASSERT_TRUE(b.learners.count(key)) << w << " learner " << key;
+    EXPECT_EQ(scores.R, b.learners.at(key).R) << w << " learner " << key;
+    expect_same_metrics(scores.metrics, b.learners.at(key).metrics, w + " learner " + key);
   }
   ASSERT_EQ(a.stages.size(), b.stages.size()) << w;
   for (size_t s = 0; s < a.stages.size(); ++s) {

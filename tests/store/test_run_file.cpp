@@ -101,6 +101,15 @@ TEST_F(RunFile, RoundTripIsEqualFieldByField) {
   EXPECT_EQ(back.find_method("ilora")->reported, "slow");
   EXPECT_TRUE(std::isnan(back.find_method("seq")->metrics.at("exact_match").at("FWT")));
   EXPECT_EQ(back.find_method("nope"), nullptr);
+  // The other learner's scores, apart from the reported one's.
+  EXPECT_TRUE(back.find_method("seq")->learners.empty());
+  const MethodData& ilora = *back.find_method("ilora");
+  ASSERT_EQ(ilora.learners.size(), 1u);
+  ASSERT_EQ(ilora.learners.count("fast"), 1u);
+  EXPECT_EQ(ilora.learners.at("fast").R.size(), 2u);
+  EXPECT_NE(ilora.learners.at("fast").R.at("loss"), ilora.R.at("loss"));
+  EXPECT_EQ(ilora.learners.at("fast").metrics.at("exact_match").at("OP"), 0.375);
+  EXPECT_TRUE(std::isnan(ilora.learners.at("fast").metrics.at("loss").at("FWT")));
   // Tensor order is model order, not alphabetical.
   EXPECT_EQ(back.methods[0].stages[0].adapters.at("adapter").tensors[2].name,
             "model.layers.0.self_attn.v_proj.lora_A.weight");
@@ -121,10 +130,33 @@ TEST_F(RunFile, RoundTripOfSparseMethodAndEmptyPieces) {
   s.task = run.tasks[2];
   s.adapters["adapter"].tensors.push_back({"empty.lora_A.weight", {0, 4}, {}});
   s.adapters["adapter"].tensors.push_back({"vec", {3}, {1.f, -2.f, 3.5f}});
+  s.adapters["aux"].tensors.push_back({"vec", {1}, {0.5f}});
   m.stages.push_back(s);
+  m.learners["aux"].metrics["loss"] = {};  // a learner without R and without metrics yet
   run.methods.push_back(m);
+  MethodData none;  // no stages: any learner key goes
+  none.name = "none";
+  none.learners["other"].R["loss"] = lorascape::test::sample_matrix(run.tasks.size(), 0.5);
+  run.methods.push_back(none);
   write_run_file(path, run);
   lorascape::test::expect_same_run(run, read_run_file(path));
+}
+
+TEST_F(RunFile, FileWithoutLearnersReadsWithEmptyLearners) {
+  RunFileData run = sample_run();
+  write_run_file(path, run);
+  {
+    H5::H5File f(path, H5F_ACC_RDWR);
+    // Written only when there are other learners.
+    EXPECT_FALSE(f.openGroup("/methods/seq").nameExists("learners"));
+    ASSERT_TRUE(f.openGroup("/methods/ilora").nameExists("learners"));
+    f.openGroup("/methods/ilora").unlink("learners");  // as a writer before learners did
+  }
+  const RunFileData back = read_run_file(path);
+  EXPECT_TRUE(back.find_method("ilora")->learners.empty());
+  EXPECT_TRUE(back.find_method("seq")->learners.empty());
+  run.methods[1].learners.clear();
+  lorascape::test::expect_same_run(run, back);
 }
 
 TEST_F(RunFile, WritingTheSameDataTwiceGivesTheSameBytes) {
@@ -321,6 +353,52 @@ TEST_F(RunFile, ReaderRejectsBadShapesAndMissingPieces) {
       << msg;
 
   write_run_file(path, sample_run());
+  {  // A learner's R not T x T.
+    H5::H5File f(path, H5F_ACC_RDWR);
+    H5::Group r = f.openGroup("/methods/ilora/learners/fast/R");
+    r.unlink("loss");
+    hsize_t dims[2] = {3, 2};
+    std::vector<double> v(6, 0.5);
+    r.createDataSet("loss", H5::PredType::IEEE_F64LE, H5::DataSpace(2, dims))
+        .write(v.data(), H5::PredType::NATIVE_DOUBLE);
+  }
+  msg = format_error([&] { read_run_file(path); });
+  EXPECT_NE(msg.find("/methods/ilora/learners/fast/R/loss: shape (3, 2), expected (3, 3)"),
+            std::string::npos)
+      << msg;
+
+  write_run_file(path, sample_run());
+  {  // A learner without its metrics group.
+    H5::H5File f(path, H5F_ACC_RDWR);
+    f.openGroup("/methods/ilora/learners/fast").unlink("metrics");
+  }
+  msg = format_error([&] { read_run_file(path); });
+  EXPECT_NE(msg.find("/methods/ilora/learners/fast/metrics: required group is missing"),
+            std::string::npos)
+      << msg;
+
+  write_run_file(path, sample_run());
+  {  // A learner whose adapter is missing from a stage.
+    H5::H5File f(path, H5F_ACC_RDWR);
+    f.openGroup("/methods/ilora/stages/02").unlink("fast");
+  }
+  msg = format_error([&] { read_run_file(path); });
+  EXPECT_NE(msg.find("/methods/ilora/learners/fast: stage 02 has no adapter 'fast'"),
+            std::string::npos)
+      << msg;
+
+  write_run_file(path, sample_run());
+  {  // learners is a dataset, not a group.
+    H5::H5File f(path, H5F_ACC_RDWR);
+    f.openGroup("/methods/ilora").unlink("learners");
+    hsize_t n = 1;
+    f.openGroup("/methods/ilora")
+        .createDataSet("learners", H5::PredType::STD_I32LE, H5::DataSpace(1, &n));
+  }
+  msg = format_error([&] { read_run_file(path); });
+  EXPECT_NE(msg.find("/methods/ilora/learners: is not a group"), std::string::npos) << msg;
+
+  write_run_file(path, sample_run());
   {
     H5::H5File f(path, H5F_ACC_RDWR);
     f.unlink("tasks");
@@ -368,6 +446,8 @@ TEST_F(RunFile, UnknownExtrasAreIgnored) {
         .createDataSet("notes", H5::PredType::STD_I32LE, H5::DataSpace(1, &n));
     f.openGroup("/methods/seq/stages").createGroup("README");
     f.openGroup("/methods").createDataSet("index", H5::PredType::STD_I32LE, H5::DataSpace(1, &n));
+    f.openGroup("/methods/ilora/learners")
+        .createDataSet("index", H5::PredType::STD_I32LE, H5::DataSpace(1, &n));
     H5::StrType t(H5::PredType::C_S1, H5T_VARIABLE);
     f.openGroup("/methods/seq/metrics/loss")
         .createAttribute("definition", t, H5::DataSpace(H5S_SCALAR))
@@ -415,6 +495,27 @@ TEST_F(RunFile, WriteValidatesBeforeTouchingTheFile) {
        "/methods/seq/snapshots/000002: task index 5"},
       {"reported missing", [](RunFileData& d) { d.methods[1].reported = "adapter"; },
        "has no adapter 'adapter'"},
+      {"learner is reported",
+       [](RunFileData& d) { d.methods[1].learners["slow"] = d.methods[1].learners["fast"]; },
+       "/methods/ilora/learners/slow: is the method's reported adapter 'slow'"},
+      {"learner adapter missing",
+       [](RunFileData& d) { d.methods[1].stages[1].adapters.erase("fast"); },
+       "/methods/ilora/learners/fast: stage 01 has no adapter 'fast' "
+       "(/methods/ilora/stages/01/fast)"},
+      {"learner of a single-learner method",
+       [](RunFileData& d) { d.methods[0].learners["fast"].R["loss"] = d.methods[0].R["loss"]; },
+       "/methods/seq/learners/fast: stage 00 has no adapter 'fast'"},
+      {"learner R not T x T",
+       [](RunFileData& d) { d.methods[1].learners["fast"].R["loss"].pop_back(); },
+       "/methods/ilora/learners/fast/R/loss: shape (2, 3), expected (3, 3) for 3 tasks"},
+      {"learner R ragged",
+       [](RunFileData& d) { d.methods[1].learners["fast"].R["exact_match"][2].pop_back(); },
+       "/methods/ilora/learners/fast/R/exact_match: rows have different lengths"},
+      {"learner key", [](RunFileData& d) { d.methods[1].learners["a/b"]; },
+       "/methods/ilora/learners: learner key 'a/b' is not a valid HDF5 name"},
+      {"learner metric name",
+       [](RunFileData& d) { d.methods[1].learners["fast"].metrics["loss"][""] = 1; },
+       "/methods/ilora/learners/fast/metrics/loss: metric '' is not a valid HDF5 name"},
       {"duplicate method", [](RunFileData& d) { d.methods[1].name = "seq"; },
        "/methods/seq: method appears twice"},
       {"slash in name", [](RunFileData& d) { d.methods[1].name = "a/b"; }, "not a valid HDF5 name"},
@@ -501,6 +602,7 @@ TEST_F(RunFile, LayoutMatchesTheSchemaDocument) {
            "DATATYPE  H5T_IEEE_F32LE",
            "DATASPACE  SIMPLE { ( 2, 8 ) / ( 2, 8 ) }",
            "DATASPACE  SIMPLE { ( 8, 2 ) / ( 8, 2 ) }",
+           "GROUP \"learners\" {\n            GROUP \"fast\" {\n               GROUP \"R\"",
            "GROUP \"snapshots\"",
            "GROUP \"000000\"",
            "ATTRIBUTE \"step\"",
@@ -516,6 +618,15 @@ TEST_F(RunFile, LayoutMatchesTheSchemaDocument) {
   const std::string step =
       run_command(std::string(h5dump) + " -a /methods/seq/snapshots/000001/step '" + path + "'");
   EXPECT_NE(step.find("(0): 100"), std::string::npos) << step;
+  const std::string learner_R = run_command(
+      std::string(h5dump) + " -d /methods/ilora/learners/fast/R/exact_match '" + path + "'");
+  EXPECT_NE(learner_R.find("H5T_IEEE_F64LE"), std::string::npos) << learner_R;
+  EXPECT_NE(learner_R.find("DATASPACE  SIMPLE { ( 3, 3 ) / ( 3, 3 ) }"), std::string::npos)
+      << learner_R;
+  const std::string learner_op = run_command(
+      std::string(h5dump) + " -a /methods/ilora/learners/fast/metrics/loss/OP '" + path + "'");
+  EXPECT_NE(learner_op.find("H5T_IEEE_F64LE"), std::string::npos) << learner_op;
+  EXPECT_NE(learner_op.find("(0): 0.375"), std::string::npos) << learner_op;
 }
 
 // A file written by another tool (think h5py with other choices): fixed-length ASCII
@@ -596,6 +707,7 @@ TEST_F(RunFile, ReadsFilesFromOtherWriters) {
   EXPECT_EQ(m.R.at("exact_match"), (std::vector<std::vector<double>>{{1, 0}, {1, 1}}));
   EXPECT_EQ(m.base.at("exact_match"), (std::vector<double>{0.25, 0.5}));
   EXPECT_EQ(m.metrics.at("exact_match").at("OP"), 0.75);
+  EXPECT_TRUE(m.learners.empty());  // no learners group: no other learners
   ASSERT_EQ(m.stages.size(), 1u);
   EXPECT_EQ(m.stages[0].stage, 1);
   EXPECT_EQ(m.stages[0].task, "alpha");
