@@ -265,25 +265,46 @@ int cmd_export_adapter(const std::string& ref, const std::string& out) {
   return 0;
 }
 
-int cmd_demo(ConfigOptions co, const std::string& out) {
-  // The demo is the default configuration (data/configs/default.toml) into its own folder.
-  co.sets.insert(co.sets.begin(), "out=" + out);
+// The quick demo: three methods on four tasks with fewer steps, so it ends in minutes on two
+// cores; --full runs every method at the default configuration (docs/results.md).
+const std::vector<std::string> kDemoSets{"tasks.names=weekday,translate,compare,topic", "train.steps=200",
+                                         "eval.max_examples=100"};
+const std::vector<std::string> kDemoMethods{"seq", "er", "ilora"};
+
+int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
+  // Demo settings first, so the user's --set still wins.
+  std::vector<std::string> sets{"out=" + out};
+  if (!full) sets.insert(sets.end(), kDemoSets.begin(), kDemoSets.end());
+  co.sets.insert(co.sets.begin(), sets.begin(), sets.end());
   RunConfig cfg = co.resolve();
-  std::printf("lorascape demo: Seq-LoRA over %s built-in tasks, results in %s/\n",
+  const std::vector<std::string>& methods = full ? method_names() : kDemoMethods;
+  std::string list;
+  for (const auto& m : methods) list += (list.empty() ? "" : ", ") + m;
+  std::printf("lorascape demo%s: %s over %s built-in tasks, results in %s/\n", full ? " --full" : "", list.c_str(),
               cfg.tasks.names.empty() ? "all eight" : std::to_string(cfg.tasks.names.size()).c_str(), cfg.out.c_str());
-  RunOutput res = run_training(cfg, g_command_line);
-  print_result(res);
+  if (!full) std::printf("(quick settings: --set %s %s %s; `lorascape demo --full` runs every method at the defaults)\n",
+                         kDemoSets[0].c_str(), kDemoSets[1].c_str(), kDemoSets[2].c_str());
+  double seq_bwt = 0;
+  for (const auto& m : methods) {
+    cfg.train.method = m;
+    std::printf("\n== %s ==\n", m.c_str());
+    std::fflush(stdout);
+    RunOutput res = run_training(cfg, g_command_line);
+    if (m == "seq") seq_bwt = res.metrics.bwt;
+    print_result(res);
+  }
+  std::printf("\n== comparison ==\n");
+  cmd_compare(cfg.out + "/run.h5", "exact_match", cfg.out + "/compare.csv");
   std::printf(
-      "\nBWT %+.3f: after the whole sequence, the model lost on average %.1f points of exact match on the tasks\n"
-      "it had learned earlier — catastrophic forgetting, the phenomenon lorascape studies.\n\n"
+      "\nSeq-LoRA's BWT %+.3f: after the whole sequence it lost on average %.1f points of exact match on the\n"
+      "tasks it had learned earlier (catastrophic forgetting). Replay (er) and I-LoRA's slow learner (ilora)\n"
+      "keep more; OP is the mean final exact match (docs/metrics.md).\n\n"
       "Next:\n"
-      "  %s/results.json            every score, the configuration and versions\n"
-      "  %s/run.h5                   the HDF5 run file (R, metrics, adapters; docs/hdf5-schema.md)\n"
-      "  %s/adapters/seq/stage-NN-*/  the PEFT adapter after each task\n"
-      "  lorascape eval --adapter %s/%s   evaluate one stage again\n",
-      res.metrics.bwt, -100.0 * res.metrics.bwt, res.out_dir.c_str(), res.out_dir.c_str(), res.out_dir.c_str(),
-      res.out_dir.c_str(),
-      res.result.main().dirs.empty() ? "" : res.result.main().dirs.front().c_str());
+      "  lorascape compare %s/run.h5        this table again (--csv FILE, --score token_acc)\n"
+      "  %s/run.h5                          every method's R, metrics and stage adapters (docs/hdf5-schema.md)\n"
+      "  %s/adapters/METHOD/stage-NN-*/     PEFT adapters (I-LoRA: fast/ and slow/)\n"
+      "  lorascape export-adapter %s/run.h5:ilora/2/fast --out DIR   one adapter as a PEFT folder\n",
+      seq_bwt, -100.0 * seq_bwt, cfg.out.c_str(), cfg.out.c_str(), cfg.out.c_str(), cfg.out.c_str());
   return 0;
 }
 
@@ -355,9 +376,12 @@ int main(int argc, char** argv) {
 
   ConfigOptions demo_co;
   std::string demo_out = "lorascape-out/demo";
-  auto* demo = app.add_subcommand("demo", "end-to-end: pretrain (cached), Seq-LoRA over the built-in suite, R and BWT");
+  bool demo_full = false;
+  auto* demo = app.add_subcommand("demo", "end-to-end: pretrain (cached), then seq, er and ilora on four built-in tasks, "
+                                          "R and the comparison table");
   demo_co.add(demo, false);
   demo->add_option("--out,-o", demo_out, "output folder")->capture_default_str();
+  demo->add_flag("--full", demo_full, "every method over all eight tasks at the default settings (about an hour on 2 cores)");
 
   try {
     app.parse(argc, argv);
@@ -376,7 +400,7 @@ int main(int argc, char** argv) {
     if (*generate) return cmd_generate(gen_adapter, gen_base, gen_prompt, gen_max, gen_device);
     if (*compare) return cmd_compare(cmp_path, cmp_score, cmp_csv);
     if (*export_adapter) return cmd_export_adapter(exp_ref, exp_out);
-    if (*demo) return cmd_demo(demo_co, demo_out);
+    if (*demo) return cmd_demo(demo_co, demo_out, demo_full);
   } catch (const lorascape::Error& e) {
     std::fprintf(stderr, "lorascape: error: %s\n", e.what());
     return 2;

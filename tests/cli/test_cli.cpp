@@ -165,6 +165,55 @@ TEST_F(Cli, TwoMethodsShareOneRunFileAndCompareExportWork) {
   EXPECT_EQ(lines(r.out), 1u) << r.out;
 }
 
+TEST_F(Cli, TwoLearnerAndGrowingRankMethodsRoundTripThroughTheRunFile) {
+  const auto cfg = write("tiny.toml",
+                         "threads = 1\ndevice = \"cpu\"\n"
+                         "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
+                         "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
+                         "[tasks]\nnames = [\"weekday\", \"arith\"]\ntrain = 40\neval = 10\ntest = 20\n"
+                         "[train]\nsteps = 3\n[replay]\nbuffer = 16\n");
+  const std::string out = (dir / "run").string();
+  Result r = run("-q train --config " + cfg + " --set out=" + out + " --method ilora", cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("learner fast"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("slow  (reported)"), std::string::npos) << r.out;
+  for (const char* key : {"fast", "slow"})
+    EXPECT_TRUE(fs::exists(fs::path(out) / "adapters/ilora/stage-02-arith" / key / "adapter_model.safetensors")) << key;
+  ASSERT_EQ(run("-q train --config " + cfg + " --set out=" + out + " --method olora", cache).code, 0);
+  const std::string h5 = out + "/run.h5";
+  r = run("compare " + h5, cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  for (const char* row : {"\nilora ", "\nilora/fast ", "\nolora "}) EXPECT_NE(r.out.find(row), std::string::npos) << row << r.out;
+  // Both I-LoRA learners export; the slow one is the default (reported) adapter.
+  r = run("export-adapter " + h5 + ":ilora/2 --out " + (dir / "slow").string(), cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("adapter slow"), std::string::npos) << r.out;
+  ASSERT_EQ(run("export-adapter " + h5 + ":ilora/2/fast --out " + (dir / "fast").string(), cache).code, 0);
+  // O-LoRA's stored adapter has rank T·r = 16 with alpha scaled, and evaluates like the run.
+  r = run("export-adapter " + h5 + ":olora/2 --out " + (dir / "olora").string(), cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  std::ifstream c(dir / "olora/adapter_config.json");
+  const std::string conf((std::istreambuf_iterator<char>(c)), {});
+  EXPECT_NE(conf.find("\"r\": 16"), std::string::npos) << conf;
+  EXPECT_NE(conf.find("\"lora_alpha\": 32.0"), std::string::npos) << conf;
+  r = run("eval --config " + out + "/config.toml --adapter " + (dir / "olora").string(), cache);
+  EXPECT_EQ(r.code, 0) << r.out;
+}
+
+TEST_F(Cli, DemoTrainsThreeMethodsAndPrintsTheComparison) {
+  const auto cfg = write("tiny.toml",
+                         "threads = 1\ndevice = \"cpu\"\n"
+                         "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
+                         "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
+                         "[tasks]\ntrain = 40\neval = 10\ntest = 20\n[replay]\nbuffer = 16\n");
+  const std::string out = (dir / "demo").string();
+  Result r = run("-q demo --config " + cfg + " --out " + out + " --set train.steps=2 --set tasks.names=weekday,arith", cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto cmp = r.out.substr(r.out.find("== comparison =="));
+  for (const char* row : {"\nseq ", "\ner ", "\nilora ", "\nilora/fast "}) EXPECT_NE(cmp.find(row), std::string::npos) << row << cmp;
+  EXPECT_TRUE(fs::exists(fs::path(out) / "compare.csv"));
+}
+
 TEST_F(Cli, AGivenBaseModelFileDefinesTheRecordedModel) {
   const auto cfg = write("tiny.toml",
                          "threads = 1\n[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
