@@ -180,43 +180,67 @@ int cmd_generate(const std::string& adapter, const std::string& base, const std:
   return 0;
 }
 
-int cmd_compare(const std::string& path, const std::string& score, const std::string& csv) {
-  const store::RunFileData run = store::read_run_file(path);
+// One row per method (its reported learner), then one per other learner ("ilora/fast").
+// Several run files (e.g. one per seed, same tasks): mean ± sample standard deviation.
+int cmd_compare(const std::vector<std::string>& paths, const std::string& score, const std::string& csv) {
   const auto& names = metric_names();
+  std::vector<std::string> labels;                            // first-seen order
+  std::map<std::string, std::vector<std::vector<double>>> values;  // label -> per file -> metric
+  std::vector<std::string> tasks;
+  for (const auto& path : paths) {
+    const store::RunFileData run = store::read_run_file(path);
+    if (tasks.empty()) tasks = run.tasks;
+    else if (run.tasks != tasks)
+      throw ConfigError(path + ": its tasks differ from " + paths.front() + "'s (compare runs of one task sequence)");
+    auto add = [&](const std::string& label, const std::map<std::string, std::map<std::string, double>>& metrics) {
+      auto it = metrics.find(score);
+      if (it == metrics.end())
+        throw ConfigError(path + ": method '" + label + "' has no metrics for score '" + score +
+                          "' (use --score exact_match or token_acc)");
+      std::vector<double> row;
+      for (const auto& n : names) {
+        auto v = it->second.find(n);
+        row.push_back(v == it->second.end() ? std::nan("") : v->second);
+      }
+      if (!values.count(label)) labels.push_back(label);
+      values[label].push_back(std::move(row));
+    };
+    for (const auto& m : run.methods) {
+      add(m.name, m.metrics);
+      for (const auto& [key, l] : m.learners) add(m.name + "/" + key, l.metrics);
+    }
+  }
+  const bool many = paths.size() > 1;
+  std::printf("%s: %zu tasks (%s), metrics on %s%s\n\n%-12s", many ? (std::to_string(paths.size()) + " run files").c_str() : paths[0].c_str(),
+              tasks.size(), tasks.empty() ? "" : (tasks.front() + " … " + tasks.back()).c_str(), score.c_str(),
+              many ? ", mean ± sd over the files (n = files holding the method)" : "", "method");
+  for (const auto& n : names) std::printf(many ? "%17s" : "%12s", n.c_str());
+  std::printf(many ? "   n\n" : "\n");
   std::string table = "method";
   for (const auto& n : names) table += "," + n;
   table += "\n";
-  std::printf("%s: %zu tasks (%s), metrics on %s\n\n%-12s", path.c_str(), run.tasks.size(),
-              run.tasks.empty() ? "" : (run.tasks.front() + " … " + run.tasks.back()).c_str(), score.c_str(), "method");
-  // (methods with several learners report one; their others follow as METHOD/KEY)
-  for (const auto& n : names) std::printf("%12s", n.c_str());
-  std::printf("\n");
-  // One row per method (its reported learner), then one per other learner ("ilora/fast").
-  auto row = [&](const std::string& label, const std::map<std::string, std::map<std::string, double>>& metrics) {
-    auto it = metrics.find(score);
-    if (it == metrics.end())
-      throw ConfigError(path + ": method '" + label + "' has no metrics for score '" + score +
-                        "' (use --score exact_match or token_acc)");
+  for (const auto& label : labels) {
+    const auto& rows = values[label];
     std::printf("%-12s", label.c_str());
     table += label;
-    for (const auto& n : names) {
-      auto v = it->second.find(n);
-      const double x = v == it->second.end() ? std::nan("") : v->second;
-      std::printf("%12.4f", x);
+    for (size_t j = 0; j < names.size(); ++j) {
+      double sum = 0, sq = 0;
+      for (const auto& r : rows) sum += r[j];
+      const double mean = sum / static_cast<double>(rows.size());
+      for (const auto& r : rows) sq += (r[j] - mean) * (r[j] - mean);
+      if (many) std::printf("%9.4f ±%6.4f", mean, rows.size() > 1 ? std::sqrt(sq / static_cast<double>(rows.size() - 1)) : 0.0);
+      else std::printf("%12.4f", mean);
       char buf[32];
-      std::snprintf(buf, sizeof buf, ",%.6g", x);
+      std::snprintf(buf, sizeof buf, ",%.6g", mean);
       table += buf;
     }
+    if (many) std::printf("%4zu", rows.size());
     std::printf("\n");
     table += "\n";
-  };
-  for (const auto& m : run.methods) {
-    row(m.name, m.metrics);
-    for (const auto& [key, l] : m.learners) row(m.name + "/" + key, l.metrics);
   }
   if (!csv.empty()) {
     write_text_atomic(csv, table);
-    std::printf("\nwrote %s\n", csv.c_str());
+    std::printf("\nwrote %s%s\n", csv.c_str(), many ? " (means)" : "");
   }
   return 0;
 }
@@ -294,7 +318,7 @@ int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
     print_result(res);
   }
   std::printf("\n== comparison ==\n");
-  cmd_compare(cfg.out + "/run.h5", "exact_match", cfg.out + "/compare.csv");
+  cmd_compare({cfg.out + "/run.h5"}, "exact_match", cfg.out + "/compare.csv");
   std::printf(
       "\nSeq-LoRA's BWT %+.3f: after the whole sequence it lost on average %.1f points of exact match on the\n"
       "tasks it had learned earlier (catastrophic forgetting). Replay (er) and I-LoRA's slow learner (ilora)\n"
@@ -363,9 +387,11 @@ int main(int argc, char** argv) {
   generate->add_option("--max-new", gen_max, "maximum bytes to generate")->capture_default_str();
   generate->add_option("--device", gen_device, "cpu | cuda | auto")->capture_default_str();
 
-  std::string cmp_path, cmp_score = "exact_match", cmp_csv;
-  auto* compare = app.add_subcommand("compare", "metrics of every method in a run file (RUN.h5)");
-  compare->add_option("run", cmp_path, "run file (OUT/run.h5)")->required()->check(CLI::ExistingFile);
+  std::vector<std::string> cmp_paths;
+  std::string cmp_score = "exact_match", cmp_csv;
+  auto* compare = app.add_subcommand("compare", "metrics of every method in a run file (RUN.h5); several files "
+                                                "(e.g. seeds): mean ± sd");
+  compare->add_option("run", cmp_paths, "run file(s) (OUT/run.h5)")->required()->check(CLI::ExistingFile);
   compare->add_option("--score", cmp_score, "exact_match | token_acc")->capture_default_str();
   compare->add_option("--csv", cmp_csv, "also write the table as CSV (method,OP,BWT,FWT,forgetting,plasticity,stability)");
 
@@ -398,7 +424,7 @@ int main(int argc, char** argv) {
     if (*train) return cmd_train(train_co, method);
     if (*eval) return cmd_eval(eval_co, eval_adapter, eval_base, eval_tasks, greedy);
     if (*generate) return cmd_generate(gen_adapter, gen_base, gen_prompt, gen_max, gen_device);
-    if (*compare) return cmd_compare(cmp_path, cmp_score, cmp_csv);
+    if (*compare) return cmd_compare(cmp_paths, cmp_score, cmp_csv);
     if (*export_adapter) return cmd_export_adapter(exp_ref, exp_out);
     if (*demo) return cmd_demo(demo_co, demo_out, demo_full);
   } catch (const lorascape::Error& e) {

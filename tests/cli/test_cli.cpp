@@ -39,6 +39,15 @@ size_t lines(const std::string& s) {
 class Cli : public ::testing::Test {
  protected:
   std::string write(const std::string& name, const std::string& text) { return tmp.write(name, text); }
+  // A one-layer model, two short tasks, three steps per task: seconds per run.
+  std::string tiny_config() {
+    return write("tiny.toml",
+                 "threads = 1\ndevice = \"cpu\"\n"
+                 "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
+                 "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
+                 "[tasks]\nnames = [\"weekday\", \"arith\"]\ntrain = 40\neval = 10\ntest = 20\n"
+                 "[train]\nsteps = 3\n[replay]\nbuffer = 16\n");
+  }
   lorascape::test::TempDir tmp{::testing::UnitTest::GetInstance()->current_test_info()->name()};
   const fs::path& dir = tmp.path();
   const std::string cache = tmp.file("cache");
@@ -87,12 +96,7 @@ TEST_F(Cli, HelpListsCommandsAndConfigListsKeys) {
 }
 
 TEST_F(Cli, TinyTrainRunWritesFolderAndEvalReproducesIt) {
-  const auto cfg = write("tiny.toml",
-                         "threads = 1\ndevice = \"cpu\"\n"
-                         "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
-                         "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
-                         "[tasks]\nnames = [\"weekday\", \"arith\"]\ntrain = 40\neval = 10\ntest = 20\n"
-                         "[train]\nsteps = 3\n");
+  const auto cfg = tiny_config();
   const std::string out = (dir / "run").string();
   Result r = run("-q train --config " + cfg + " --set out=" + out, cache);
   ASSERT_EQ(r.code, 0) << r.out;
@@ -118,12 +122,7 @@ TEST_F(Cli, TinyTrainRunWritesFolderAndEvalReproducesIt) {
 }
 
 TEST_F(Cli, TwoMethodsShareOneRunFileAndCompareExportWork) {
-  const auto cfg = write("tiny.toml",
-                         "threads = 1\ndevice = \"cpu\"\n"
-                         "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
-                         "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
-                         "[tasks]\nnames = [\"weekday\", \"arith\"]\ntrain = 40\neval = 10\ntest = 20\n"
-                         "[train]\nsteps = 3\n[replay]\nbuffer = 16\n");
+  const auto cfg = tiny_config();
   const std::string out = (dir / "run").string();
   ASSERT_EQ(run("-q train --config " + cfg + " --set out=" + out, cache).code, 0);
   Result r = run("-q train --config " + cfg + " --set out=" + out + " --method er", cache);
@@ -141,6 +140,13 @@ TEST_F(Cli, TwoMethodsShareOneRunFileAndCompareExportWork) {
   EXPECT_EQ(seq.rfind("seq,", 0), 0u) << seq;
   EXPECT_EQ(er.rfind("er,", 0), 0u) << er;
   EXPECT_FALSE(std::getline(f, extra) && !extra.empty());
+  // Several files (seeds): mean ± sd per method; the same file twice has sd 0 and n = 2.
+  r = run("compare " + h5 + " " + h5, cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("mean ± sd"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("±0.0000"), std::string::npos) << r.out;
+  const std::string er_row = r.out.substr(r.out.find("\ner "));
+  EXPECT_EQ(er_row.substr(1, er_row.find('\n', 1) - 1).back(), '2') << er_row;
   // Export stage 2 of er by task name; it equals the PEFT folder written during training.
   const std::string exp = (dir / "exported").string();
   r = run("export-adapter " + h5 + ":er/arith --out " + exp, cache);
@@ -166,12 +172,7 @@ TEST_F(Cli, TwoMethodsShareOneRunFileAndCompareExportWork) {
 }
 
 TEST_F(Cli, TwoLearnerAndGrowingRankMethodsRoundTripThroughTheRunFile) {
-  const auto cfg = write("tiny.toml",
-                         "threads = 1\ndevice = \"cpu\"\n"
-                         "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
-                         "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
-                         "[tasks]\nnames = [\"weekday\", \"arith\"]\ntrain = 40\neval = 10\ntest = 20\n"
-                         "[train]\nsteps = 3\n[replay]\nbuffer = 16\n");
+  const auto cfg = tiny_config();
   const std::string out = (dir / "run").string();
   Result r = run("-q train --config " + cfg + " --set out=" + out + " --method ilora", cache);
   ASSERT_EQ(r.code, 0) << r.out;
@@ -201,11 +202,7 @@ TEST_F(Cli, TwoLearnerAndGrowingRankMethodsRoundTripThroughTheRunFile) {
 }
 
 TEST_F(Cli, DemoTrainsThreeMethodsAndPrintsTheComparison) {
-  const auto cfg = write("tiny.toml",
-                         "threads = 1\ndevice = \"cpu\"\n"
-                         "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
-                         "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
-                         "[tasks]\ntrain = 40\neval = 10\ntest = 20\n[replay]\nbuffer = 16\n");
+  const auto cfg = tiny_config();
   const std::string out = (dir / "demo").string();
   Result r = run("-q demo --config " + cfg + " --out " + out + " --set train.steps=2 --set tasks.names=weekday,arith", cache);
   ASSERT_EQ(r.code, 0) << r.out;
