@@ -63,8 +63,8 @@ struct OLoraConfig {
 };
 
 struct ILoraConfig {
-  double lambda = 0.99;         // slow-learner interpolation weight (lambda' = min(1 - 1/(step+1), lambda))
-  double gamma = 1.0;           // consistency-loss weight
+  double lambda = 0.9;          // slow-learner interpolation weight (lambda' = min(1 - 1/(step+1), lambda))
+  double gamma = 0.1;           // consistency-loss weight
   std::string target = "max";   // max | slow: MSE target on replay samples
   std::string layers = "all";   // all | last: hidden states in the consistency loss
   std::string report = "slow";  // slow | fast: the learner reported as the method's model
