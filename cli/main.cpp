@@ -2,14 +2,12 @@
 #include <CLI/CLI.hpp>
 #include <c10/util/Exception.h>
 
-#include <algorithm>
-#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-#include <sstream>
 
+#include "analysis/adapter_ref.h"
 #include "cli/doctor.h"
 #include "core/adapter.h"
 #include "core/base_model.h"
@@ -246,46 +244,19 @@ int cmd_compare(const std::vector<std::string>& paths, const std::string& score,
 }
 
 int cmd_export_adapter(const std::string& ref, const std::string& out) {
-  const auto colon = ref.rfind(".h5:");
-  if (colon == std::string::npos)
+  if (ref.rfind(".h5:") == std::string::npos)
     throw ConfigError("'" + ref + "': expected RUN.h5:METHOD/STAGE[/KEY], e.g. run.h5:seq/2 or run.h5:seq/arith");
-  const std::string path = ref.substr(0, colon + 3);
-  std::vector<std::string> parts;
-  std::stringstream ss(ref.substr(colon + 4));
-  for (std::string p; std::getline(ss, p, '/');) parts.push_back(p);
-  if (parts.size() < 2 || parts.size() > 3)
-    throw ConfigError("'" + ref + "': expected RUN.h5:METHOD/STAGE[/KEY], e.g. run.h5:seq/2 or run.h5:seq/arith");
-  const store::RunFileData run = store::read_run_file(path);
-  const store::MethodData* m = run.find_method(parts[0]);
-  if (!m) {
-    std::string known;
-    for (const auto& x : run.methods) known += (known.empty() ? "" : ", ") + x.name;
-    throw ConfigError(path + ": no method '" + parts[0] + "' (the file has: " + known + ")");
-  }
-  const store::StageData* stage = nullptr;
-  for (const auto& st : m->stages) {
-    const bool by_index = std::all_of(parts[1].begin(), parts[1].end(), ::isdigit) && !parts[1].empty() &&
-                          std::stoi(parts[1]) == st.stage + 1;
-    if (by_index || st.task == parts[1]) stage = &st;
-  }
-  if (!stage)
-    throw ConfigError(path + ": method '" + parts[0] + "' has no stage '" + parts[1] +
-                      "' (give a 1-based stage number or a task name)");
-  const std::string key = parts.size() == 3 ? parts[2] : m->reported;
-  auto it = stage->adapters.find(key);
-  if (it == stage->adapters.end())
-    throw ConfigError(path + ": stage " + parts[1] + " of '" + parts[0] + "' has no adapter '" + key + "'");
-  LoraConfig lora;
-  lora.rank = run.lora_rank;
-  lora.alpha = run.lora_alpha;
-  lora.targets = run.lora_targets;
-  const Adapter adapter = from_store(it->second);
-  save_peft_adapter(out, adapter, lora_config_of(lora, adapter),
-                    {{"base_model", run.base_model}, {"base_model_digest", run.base_model_digest},
-                     {"method", m->name}, {"stage", stage->stage + 1}, {"task", stage->task},
-                     {"exported_from", ref}, {"lorascape_version", kVersion}});
-  std::printf("wrote %s (method %s, stage %d: %s, adapter %s)\n", out.c_str(), m->name.c_str(), stage->stage + 1,
-              stage->task.c_str(), key.c_str());
+  const analysis::AdapterSource src = analysis::load_adapter_ref(ref);
+  nlohmann::json extra = src.info;
+  extra.erase("run_file");
+  extra["base_model"] = src.base_model;
+  extra["base_model_digest"] = src.base_model_digest;
+  extra["exported_from"] = ref;
+  extra["lorascape_version"] = kVersion;
+  save_peft_adapter(out, src.adapter, src.lora, extra);
+  std::printf("wrote %s (method %s, stage %d: %s, adapter %s)\n", out.c_str(),
+              src.info["method"].get<std::string>().c_str(), src.info["stage"].get<int>(),
+              src.info["task"].get<std::string>().c_str(), src.info["key"].get<std::string>().c_str());
   return 0;
 }
 
