@@ -194,7 +194,7 @@ int cmd_compare(const std::vector<std::string>& paths, const std::string& score,
       auto it = metrics.find(score);
       if (it == metrics.end())
         throw ConfigError(path + ": method '" + label + "' has no metrics for score '" + score +
-                          "' (use --score exact_match or token_acc)");
+                          "' (use --score exact_match, token_acc or loss)");
       std::vector<double> row;
       for (const auto& n : names) {
         auto v = it->second.find(n);
@@ -363,7 +363,7 @@ int main(int argc, char** argv) {
   auto* compare = app.add_subcommand("compare", "metrics of every method in a run file (RUN.h5); several files "
                                                 "(e.g. seeds): mean ± sd");
   compare->add_option("run", cmp_paths, "run file(s) (OUT/run.h5)")->required()->check(CLI::ExistingFile);
-  compare->add_option("--score", cmp_score, "exact_match | token_acc")->capture_default_str();
+  compare->add_option("--score", cmp_score, "exact_match | token_acc | loss (lower is better)")->capture_default_str();
   compare->add_option("--csv", cmp_csv, "also write the table as CSV (method,OP,BWT,FWT,forgetting,plasticity,stability)");
 
   std::string exp_ref, exp_out;

@@ -62,4 +62,20 @@ ClMetrics compute_metrics(const std::vector<std::vector<double>>& R, const std::
   return m;
 }
 
+ClMetrics compute_loss_metrics(const std::vector<std::vector<double>>& R, const std::vector<double>& b) {
+  // Forgetting of a loss is the forgetting of its negation; the rest is formula-identical.
+  std::vector<std::vector<double>> neg = R;
+  for (auto& row : neg)
+    for (auto& x : row) x = -x;
+  ClMetrics m = compute_metrics(R, b);
+  m.forgetting = compute_metrics(neg, b).forgetting;
+  m.stability = std::numeric_limits<double>::quiet_NaN();
+  return m;
+}
+
+ClMetrics compute_score_metrics(const std::string& score, const std::vector<std::vector<double>>& R,
+                                const std::vector<double>& b) {
+  return score == "loss" ? compute_loss_metrics(R, b) : compute_metrics(R, b);
+}
+
 }  // namespace lorascape::core

@@ -112,6 +112,7 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
   j["result"] = out.result.to_json();
   j["metrics_exact_match"] = metrics_json(out.metrics);
   j["metrics_token_acc"] = metrics_json(out.result.metrics("token_acc"));
+  j["metrics_loss"] = metrics_json(out.result.metrics("loss"));
   write_text_atomic(cfg.out + "/results.json", j.dump(2) + "\n");
   record_run(cfg.out + "/run.h5", cfg, out.result, identity, command_line);
   return out;

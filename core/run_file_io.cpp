@@ -37,7 +37,7 @@ store::MethodData method_record(const RunConfig& cfg, const RunResult& result) {
     auto& R = key == result.reported ? m.R : m.learners[key].R;
     auto& metrics = key == result.reported ? m.metrics : m.learners[key].metrics;
     for (const char* score : {"exact_match", "token_acc", "loss"}) R[score] = result.matrix(score, key);
-    for (const char* score : {"exact_match", "token_acc"})
+    for (const char* score : {"exact_match", "token_acc", "loss"})
       for (const auto& [name, v] : named(result.metrics(score, key))) metrics[score][name] = v;
     for (size_t t = 0; t < learner.stages.size(); ++t) {
       if (m.stages.size() <= t) {

@@ -80,7 +80,7 @@ std::vector<std::vector<double>> RunResult::matrix(const std::string& score, con
 }
 
 ClMetrics RunResult::metrics(const std::string& score, const std::string& learner) const {
-  return compute_metrics(matrix(score, learner), base_row(score));
+  return compute_score_metrics(score, matrix(score, learner), base_row(score));
 }
 
 std::vector<double> RunResult::base_row(const std::string& score) const {

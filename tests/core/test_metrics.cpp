@@ -6,7 +6,7 @@
 #include "core/error.h"
 #include "core/metrics.h"
 
-using lorascape::core::compute_metrics;
+using namespace lorascape::core;
 
 TEST(Metrics, ThreeTaskGoldenValues) {
   // R[t][i]
@@ -32,4 +32,19 @@ TEST(Metrics, StabilityIsClippedAndSingleTaskHasNaNs) {
   EXPECT_TRUE(std::isnan(one.bwt));
   EXPECT_TRUE(std::isnan(one.stability));
   EXPECT_THROW(compute_metrics({{0.1, 0.2}}, {0, 0}), lorascape::Error);
+}
+
+TEST(Metrics, LossMetricsFollowLowerIsBetter) {
+  // Losses of 2 tasks: task 0 learned to 0.5, then rises to 2.0 after task 1 (forgotten).
+  const std::vector<std::vector<double>> R{{0.5, 3.0}, {2.0, 0.25}};
+  const std::vector<double> b{3.5, 4.0};
+  const ClMetrics m = compute_loss_metrics(R, b);
+  EXPECT_DOUBLE_EQ(m.op, 1.125);
+  EXPECT_DOUBLE_EQ(m.bwt, 1.5);         // positive: the old task's loss went up
+  EXPECT_DOUBLE_EQ(m.fwt, -1.0);        // 3.0 − 4.0: task 0's adapter already helps task 1
+  EXPECT_DOUBLE_EQ(m.forgetting, 1.5);  // 2.0 − min(0.5)
+  EXPECT_DOUBLE_EQ(m.plasticity, 0.375);
+  EXPECT_TRUE(std::isnan(m.stability));
+  EXPECT_DOUBLE_EQ(compute_score_metrics("loss", R, b).forgetting, 1.5);
+  EXPECT_DOUBLE_EQ(compute_score_metrics("exact_match", R, b).forgetting, compute_metrics(R, b).forgetting);
 }
