@@ -117,7 +117,9 @@ void AgemStrategy::after_backward(TrainContext& ctx) {
 MtlStrategy::MtlStrategy(const RunConfig& cfg) : seed_(derive_seed(static_cast<uint64_t>(cfg.seed), "mtl")) {}
 
 void MtlStrategy::before_task(TrainContext& ctx) {
-  for (const auto& ex : ctx.tasks[ctx.task].train) pool_.push_back(&ex);
+  if (pool_.empty())
+    for (const auto& task : ctx.tasks)
+      for (const auto& ex : task.train) pool_.push_back(&ex);
   order_ = std::make_unique<ShuffledCycle>(pool_.size(), derive_seed(seed_, std::to_string(ctx.task)));
 }
 

@@ -1,7 +1,7 @@
 // The continual-learning methods (DESIGN.md "Strategy"), all on LoRA (docs/methods.md):
 //   seq   one adapter trained on the tasks in order
 //   one   a fresh adapter per task, each task evaluated with its own (task-aware reference)
-//   mtl   joint training: stage t trains on the union of tasks 1..t (upper reference)
+//   mtl   joint training on the union of all tasks, in T stages (upper reference)
 //   er    experience replay: each step adds an equally sized batch drawn from a reservoir
 //         of past-task examples (replay.buffer)
 //   ewc   elastic weight consolidation: after each task, the Fisher F (mean squared
@@ -63,9 +63,10 @@ class AgemStrategy : public ReplayStrategy {
   static at::Tensor project(const at::Tensor& g, const at::Tensor& g_ref);
 };
 
-// Stage t trains on batches drawn from the union of tasks 1..t (a seeded shuffle of all
-// their training examples, reshuffled each stage): the last stage is joint training on all
-// tasks, earlier stages give the cumulative-joint rows of R.
+// Joint training on the union of all T tasks for T × (a task's steps), cut into T stages of
+// a task's length: every batch is drawn from a seeded shuffle of all training examples
+// (reshuffled each stage). R[t] is the joint model after stage t; the last row is the
+// multi-task upper reference.
 class MtlStrategy : public Strategy {
  public:
   explicit MtlStrategy(const RunConfig& cfg);

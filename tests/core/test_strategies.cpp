@@ -249,21 +249,25 @@ TEST(Strategies, OneEvaluatesEveryTaskWithItsOwnFreshAdapter) {
   EXPECT_FALSE(rs.main().stages[1].equal(l.stages[1]));
 }
 
-TEST(Strategies, MtlDrawsFromTheUnionOfTheTasksSoFar) {
+TEST(Strategies, MtlDrawsFromTheUnionOfAllTasksFromTheStart) {
   RunConfig c = tiny_cfg("mtl");
   auto tasks = two_tasks();
   Transformer m = tiny_lora(c);
   MtlStrategy s(c);
   TrainContext ctx{*m, c, tasks, at::kCPU};
-  ctx.task = 0;
-  s.before_task(ctx);
-  for (const Example* e : s.draw(64)) EXPECT_EQ(e->prompt.rfind("weekday:", 0), 0u);
-  ctx.task = 1;
-  s.before_task(ctx);
-  // 128 draws = one pass over the 128-example union: every example exactly once.
-  std::map<const Example*, int> seen;
-  for (const Example* e : s.draw(128)) ++seen[e];
-  EXPECT_EQ(seen.size(), 128u);
+  for (size_t stage = 0; stage < 2; ++stage) {
+    ctx.task = stage;
+    s.before_task(ctx);
+    // 128 draws = one pass over the 128-example union: every example of both tasks once.
+    std::map<const Example*, int> seen;
+    int weekday = 0;
+    for (const Example* e : s.draw(128)) {
+      ++seen[e];
+      weekday += e->prompt.rfind("weekday:", 0) == 0;
+    }
+    EXPECT_EQ(seen.size(), 128u) << "stage " << stage;
+    EXPECT_EQ(weekday, 64) << "stage " << stage;
+  }
 }
 
 TEST(Strategies, GemProjectionSatisfiesEveryConstraint) {
