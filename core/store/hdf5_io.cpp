@@ -313,8 +313,7 @@ H5::Group H5Reader::open_group(H5::Group& parent, const std::string& pp, const s
   return parent.openGroup(name);
 }
 
-std::vector<std::string> H5Reader::children(H5::Group& g, const std::string& gp,
-                                            H5O_type_t type) {
+std::vector<std::string> H5Reader::children(H5::Group& g, const std::string& gp, H5O_type_t type) {
   where_ = gp;
   H5_index_t index = H5_INDEX_NAME;
   {
@@ -362,8 +361,8 @@ std::vector<std::string> H5Reader::attr_names(H5::H5Object& obj, const std::stri
   return names;
 }
 
-H5::Attribute H5Reader::open_attr(H5::H5Object& obj, const std::string& op,
-                                  const std::string& name, H5T_class_t want, const char* what) {
+H5::Attribute H5Reader::open_attr(H5::H5Object& obj, const std::string& op, const std::string& name,
+                                  H5T_class_t want, const char* what) {
   where_ = join(op, name);
   if (!obj.attrExists(name)) bad(where_, "required attribute is missing");
   H5::Attribute a = obj.openAttribute(name);

@@ -48,7 +48,8 @@ H5::StrType utf8_vlen();
 // which is then fsynced and renamed over `path`, and the folder is fsynced (best effort). On
 // any failure the temp file is removed and a FormatError naming `path` is thrown, so `path`
 // always holds either the old or the new complete file.
-void write_atomically(const std::string& path, const std::function<void(const std::string&)>& write);
+void write_atomically(const std::string& path,
+                      const std::function<void(const std::string&)>& write);
 
 // ------------------------------------------------------------------------------------------
 // Writer base: creation property lists that make the bytes deterministic (no timestamps,

@@ -25,10 +25,11 @@ namespace fs = std::filesystem;
 using namespace detail;
 
 constexpr const char* kHintWrite = "fix the data passed to the scan-file writer";
-constexpr const char* kHintOut =
-    "pick another --out, or delete the file to start this scan afresh";
+constexpr const char* kHintOut = "pick another --out, or delete the file to start this scan afresh";
 
-std::string axis_name(size_t d) { return index_name(d, 2); }
+std::string axis_name(size_t d) {
+  return index_name(d, 2);
+}
 
 // Shortest text that reads back as exactly `v`.
 std::string num(double v) {
@@ -101,9 +102,10 @@ class Validator {
       if (d.done[p]) continue;
       for (size_t k = 0; k < TS; ++k)
         if (!std::isnan(d.values[p * TS + k]))
-          bad("/values", "point " + std::to_string(p) + " is not done but holds a value (task set '" +
-                             d.spec.tasks[k / S] + "', score '" + d.spec.scores[k % S] + "': " +
-                             num(d.values[p * TS + k]) + "); points not done hold NaN");
+          bad("/values", "point " + std::to_string(p) +
+                             " is not done but holds a value (task set '" + d.spec.tasks[k / S] +
+                             "', score '" + d.spec.scores[k % S] +
+                             "': " + num(d.values[p * TS + k]) + "); points not done hold NaN");
     }
     for (const auto& [key, a] : d.extras) {
       name("/extras", "extra name", key);
@@ -193,7 +195,7 @@ class Writer : public H5Writer {
   void write_file(const std::string& out_path, const ScanData& d) {
     H5::H5File f = create(out_path);
     {
-      // Header (schema part II, 2.1); the format attributes first.
+      // Header (docs/hdf5-schema.md 8.1); the format attributes first.
       str_attr(f, "/", "format", kScanFileFormat);
       int_attr(f, "/", "format_version", kScanFileFormatVersion, H5::PredType::STD_I32LE);
       str_attr(f, "/", "software_version", d.software_version);
@@ -280,8 +282,8 @@ class Reader : public H5Reader {
     d.done.resize(done.size());
     for (size_t p = 0; p < done.size(); ++p) {
       if (done[p] != 0 && done[p] != 1)
-        bad("/done", "entry " + std::to_string(p) + " is " + std::to_string(done[p]) +
-                         ", expected 0 or 1");
+        bad("/done",
+            "entry " + std::to_string(p) + " is " + std::to_string(done[p]) + ", expected 0 or 1");
       d.done[p] = static_cast<uint8_t>(done[p]);
     }
     {
@@ -421,8 +423,7 @@ ScanData read_scan_file(const std::string& path) {
 }
 
 ScanData open_or_create_scan(const std::string& path, const ScanSpec& spec, const Shard& shard,
-                             const std::string& software_version,
-                             const std::string& command_line) {
+                             const std::string& software_version, const std::string& command_line) {
   H5::Exception::dontPrint();
   check_shard(shard);
   std::error_code ec;
@@ -509,8 +510,7 @@ ScanData merge_scans(const std::vector<std::string>& inputs) {
       }
       const ScanArray& o = out.extras[key];
       if (a.shape != o.shape || !same_bits(a.values.data(), o.values.data(), a.values.size()))
-        throw ConfigError(inputs[i] + ": /extras/" + key + " differs from " +
-                          inputs[it->second] +
+        throw ConfigError(inputs[i] + ": /extras/" + key + " differs from " + inputs[it->second] +
                           "'s; the files were not computed alike; recompute one of them");
     }
     for (const auto& [key, value] : all[i].text) {

@@ -117,8 +117,7 @@ ScanData read_scan_file(const std::string& path);
 // scan (new_scan) to `path` and returns it. Not safe against several processes opening the
 // same path at once.
 ScanData open_or_create_scan(const std::string& path, const ScanSpec& spec, const Shard& shard,
-                             const std::string& software_version,
-                             const std::string& command_line);
+                             const std::string& software_version, const std::string& command_line);
 
 // The points of shard `index` of `count` (1 <= index <= count) of a scan of `num_points`
 // points: p = index − 1, index − 1 + count, … (interleaved, so every shard gets a share of
