@@ -8,6 +8,8 @@
 #include <iostream>
 
 #include "analysis/adapter_ref.h"
+#include "analysis/line_scan.h"
+#include "core/store/scan_file.h"
 #include "cli/doctor.h"
 #include "core/adapter.h"
 #include "core/base_model.h"
@@ -260,6 +262,50 @@ int cmd_export_adapter(const std::string& ref, const std::string& out) {
   return 0;
 }
 
+int cmd_scan_line(const ConfigOptions& co, analysis::LineScanOptions opt, const std::string& range,
+                  const std::string& shard) {
+  if (!range.empty()) {
+    const auto comma = range.find(',');
+    try {
+      if (comma == std::string::npos) throw std::invalid_argument(range);
+      opt.t0 = std::stod(range.substr(0, comma));
+      opt.t1 = std::stod(range.substr(comma + 1));
+    } catch (const std::exception&) {
+      throw ConfigError("--range '" + range + "': expected a,b (e.g. -0.25,1.25)");
+    }
+  }
+  if (!shard.empty()) {
+    const auto slash = shard.find('/');
+    try {
+      if (slash == std::string::npos) throw std::invalid_argument(shard);
+      opt.shard.index = std::stoi(shard.substr(0, slash));
+      opt.shard.count = std::stoi(shard.substr(slash + 1));
+    } catch (const std::exception&) {
+      throw ConfigError("--shard '" + shard + "': expected k/N (e.g. 2/4)");
+    }
+  }
+  const RunConfig data = analysis::scan_data_config(opt.from, co.resolve(), !co.file.empty());
+  const store::ScanData d = analysis::run_line_scan(opt, data, g_command_line);
+  std::printf("%s: %lld of %lld points done%s\n", opt.out.c_str(), static_cast<long long>(d.num_done()),
+              static_cast<long long>(d.num_points()),
+              d.complete() ? "" : (" (shard " + std::to_string(opt.shard.index) + "/" + std::to_string(opt.shard.count) +
+                                   "; combine shards with `lorascape merge`)").c_str());
+  if (d.complete()) std::printf("\n%s", d.text.at("summary").c_str());
+  return 0;
+}
+
+int cmd_merge(const std::vector<std::string>& inputs, const std::string& out) {
+  store::ScanData d = store::merge_scans(inputs);
+  d.command_line = g_command_line;
+  if (d.spec.kind == "line" && d.complete()) {
+    d.extras["barrier"] = analysis::line_barriers(d);
+    d.text["summary"] = analysis::line_summary(d);
+  }
+  store::write_scan_file(out, d);
+  std::printf("wrote %s (%zu shards, %lld points)\n", out.c_str(), inputs.size(), static_cast<long long>(d.num_points()));
+  return 0;
+}
+
 // The quick demo: three methods on four tasks with fewer steps, so it ends in minutes on two
 // cores; --full runs every method at the default configuration (docs/results.md).
 const std::vector<std::string> kDemoSets{"tasks.names=weekday,translate,compare,topic", "train.steps=200",
@@ -371,6 +417,34 @@ int main(int argc, char** argv) {
   export_adapter->add_option("ref", exp_ref, "RUN.h5:METHOD/STAGE[/KEY] (STAGE: 1-based number or task name)")->required();
   export_adapter->add_option("--out,-o", exp_out, "PEFT folder to write")->required();
 
+  ConfigOptions scan_co;
+  analysis::LineScanOptions line_opt;
+  std::string line_range, line_shard;
+  auto* scan = app.add_subcommand("scan", "loss landscapes between adapters (HDF5 scan files, docs/hdf5-schema.md)");
+  scan->require_subcommand(1);
+  auto* scan_line = scan->add_subcommand(
+      "line", "per-task loss, token accuracy and exact match along the straight path between two adapters; "
+              "resumable (rerun the same command) and shardable (--shard k/N, then `lorascape merge`)");
+  scan_co.add(scan_line, false);
+  scan_line->add_option("--from", line_opt.from, "adapter at t = 0: RUN.h5:METHOD/STAGE[/KEY] or a PEFT folder")->required();
+  scan_line->add_option("--to", line_opt.to, "adapter at t = 1")->required();
+  scan_line->add_option("--points,-n", line_opt.points, "points along the path")->capture_default_str();
+  scan_line->add_option("--range", line_range, "t range a,b (default 0,1; e.g. -0.25,1.25)");
+  scan_line->add_option("--space", line_opt.space, "factors (interpolate A and B) | delta (interpolate s·BA, rank 2r)")
+      ->capture_default_str();
+  scan_line->add_option("--tasks,-t", line_opt.tasks, "tasks to evaluate (default: all of the run's)")->delimiter(',');
+  scan_line->add_option("--union", line_opt.union_tasks, "also evaluate the union of these tasks (task set 'union')")
+      ->delimiter(',');
+  scan_line->add_option("--base,-b", line_opt.base, "base model file (default: the one the adapters name, from the cache)");
+  scan_line->add_option("--shard", line_shard, "compute only shard k of N (k = 1..N)");
+  scan_line->add_option("--out,-o", line_opt.out, "scan file to write or resume")->required();
+
+  std::vector<std::string> merge_inputs;
+  std::string merge_out;
+  auto* merge = app.add_subcommand("merge", "combine the shard files of one scan into the full scan file");
+  merge->add_option("shards", merge_inputs, "shard scan files")->required()->check(CLI::ExistingFile);
+  merge->add_option("--out,-o", merge_out, "full scan file to write")->required();
+
   ConfigOptions demo_co;
   std::string demo_out = "lorascape-out/demo";
   bool demo_full = false;
@@ -398,6 +472,8 @@ int main(int argc, char** argv) {
     if (*compare) return cmd_compare(cmp_paths, cmp_score, cmp_csv);
     if (*export_adapter) return cmd_export_adapter(exp_ref, exp_out);
     if (*demo) return cmd_demo(demo_co, demo_out, demo_full);
+    if (*scan_line) return cmd_scan_line(scan_co, line_opt, line_range, line_shard);
+    if (*merge) return cmd_merge(merge_inputs, merge_out);
   } catch (const lorascape::Error& e) {
     std::fprintf(stderr, "lorascape: error: %s\n", e.what());
     return 2;

@@ -250,6 +250,31 @@ nlohmann::json RunConfig::to_json() const {
   return j;
 }
 
+RunConfig config_from_json(const nlohmann::json& j, const std::string& origin) {
+  RunConfig c;
+  for (const auto& f : fields(c)) {
+    std::string p = "/" + f.key;
+    for (auto& ch : p)
+      if (ch == '.') ch = '/';
+    const nlohmann::json::json_pointer ptr(p);
+    if (!j.contains(ptr)) continue;  // written by an older version: the default
+    const nlohmann::json& v = j.at(ptr);
+    try {
+      switch (f.kind) {
+        case Kind::Int: *static_cast<int64_t*>(f.ptr) = v.get<int64_t>(); break;
+        case Kind::Double: *static_cast<double*>(f.ptr) = v.get<double>(); break;
+        case Kind::String: *static_cast<std::string*>(f.ptr) = v.get<std::string>(); break;
+        case Kind::StringList: *static_cast<std::vector<std::string>*>(f.ptr) = v.get<std::vector<std::string>>(); break;
+      }
+    } catch (const nlohmann::json::exception&) {
+      throw FormatError(origin + ": configuration key '" + f.key + "' should be " + kind_name(f.kind) +
+                        " (the file was not written by lorascape?)");
+    }
+  }
+  c.validate();
+  return c;
+}
+
 std::string RunConfig::to_toml() const {
   RunConfig copy = *this;
   std::ostringstream s;

@@ -102,6 +102,9 @@ struct RunConfig {
 // Reads a TOML file over the defaults. Unknown keys and wrong types are ConfigErrors naming
 // the file and key.
 RunConfig load_config(const std::string& path);
+// The inverse of RunConfig::to_json (keys missing from `j` keep their defaults); `origin`
+// names the source in errors.
+RunConfig config_from_json(const nlohmann::json& j, const std::string& origin);
 // Applies one "key=value" override (value parsed as TOML, else taken as a string).
 void apply_override(RunConfig& cfg, const std::string& assignment);
 

@@ -4,14 +4,23 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "core/store/scan_file.h"
 #include "tests/common/test_util.h"
 
 namespace fs = std::filesystem;
+namespace store = lorascape::store;
 
 namespace {
 struct Result {
@@ -232,4 +241,110 @@ TEST_F(Cli, AGivenBaseModelFileDefinesTheRecordedModel) {
   r = run("-q train --config " + empty + " --set base=" + (dir / "missing.safetensors").string(), cache);
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_EQ(lines(r.out), 1u) << r.out;
+}
+
+namespace {
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
+}
+}  // namespace
+
+TEST_F(Cli, LineScanResumesRefusesAnotherScanAndMergesShards) {
+  const auto cfg = tiny_config();
+  const std::string out = (dir / "run").string();
+  ASSERT_EQ(run("-q train --config " + cfg + " --set out=" + out, cache).code, 0);
+  const std::string h5 = out + "/run.h5";
+  const std::string line = "-q scan line --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 -n 5 --range -0.5,1.5 --union weekday,arith";
+  const std::string full = (dir / "full.h5").string();
+  Result r = run(line + " --out " + full, cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("5 of 5 points done"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("loss barrier"), std::string::npos) << r.out;
+  const store::ScanData d = store::read_scan_file(full);
+  EXPECT_EQ(d.spec.tasks, (std::vector<std::string>{"weekday", "arith", "union"}));
+  EXPECT_EQ(d.spec.axes.at(0), (std::vector<double>{-0.5, 0, 0.5, 1, 1.5}));
+  ASSERT_TRUE(d.complete());
+  ASSERT_TRUE(d.extras.count("barrier"));
+  for (size_t t = 0; t < 3; ++t) EXPECT_GE(d.extras.at("barrier").values[t * 3], 0.0) << "loss barrier is >= 0";
+  // Rerunning the finished scan computes nothing and leaves the file untouched.
+  const std::string before = slurp(full);
+  r = run(line + " --out " + full, cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(slurp(full), before);
+  // Another scan into the same file is refused with one line, and the file is kept.
+  r = run("-q scan line --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 -n 7 --out " + full, cache);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(lines(r.out), 1u) << r.out;
+  EXPECT_EQ(slurp(full), before);
+  // Two shards merge into the single-process result, bit for bit.
+  const std::string s1 = (dir / "s1.h5").string(), s2 = (dir / "s2.h5").string(), merged = (dir / "m.h5").string();
+  ASSERT_EQ(run(line + " --shard 1/2 --out " + s1, cache).code, 0);
+  r = run("merge " + s1 + " --out " + merged, cache);
+  EXPECT_EQ(r.code, 2) << "a missing shard is refused: " << r.out;
+  ASSERT_EQ(run(line + " --shard 2/2 --out " + s2, cache).code, 0);
+  r = run("merge " + s1 + " " + s2 + " --out " + merged, cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const store::ScanData m = store::read_scan_file(merged);
+  EXPECT_TRUE(same_bits(m.values, d.values));
+  EXPECT_EQ(m.done, d.done);
+  EXPECT_TRUE(same_bits(m.extras.at("barrier").values, d.extras.at("barrier").values));
+  // Delta space works too (rank-2r points) and agrees with factors at the endpoints.
+  const std::string delta = (dir / "delta.h5").string();
+  ASSERT_EQ(run(line + " --space delta --out " + delta, cache).code, 0);
+  const store::ScanData dd = store::read_scan_file(delta);
+  for (size_t p : {1u, 3u})
+    for (size_t k = 0; k < 9; ++k) EXPECT_NEAR(dd.values[p * 9 + k], d.values[p * 9 + k], 1e-4) << p << " " << k;
+}
+
+TEST_F(Cli, KilledLineScanResumesToTheUninterruptedArrays) {
+  const auto cfg = tiny_config();
+  const std::string out = (dir / "run").string();
+  ASSERT_EQ(run("-q train --config " + cfg + " --set out=" + out, cache).code, 0);
+  const std::string h5 = out + "/run.h5";
+  const std::string line = "-q scan line --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 -n 150 --range -1,2";
+  const std::string ref = (dir / "ref.h5").string(), killed = (dir / "killed.h5").string();
+  ASSERT_EQ(run(line + " --out " + ref, cache).code, 0);
+  const store::ScanData want = store::read_scan_file(ref);
+  int kills = 0;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    const std::string cmd = "LORASCAPE_CACHE='" + cache + "' exec '" + std::string(LORASCAPE_CLI) + "' " + line +
+                            " --out " + killed + " > /dev/null 2>&1";
+    const pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    // Kill it once it has flushed some points but not all.
+    bool killed_midway = false;
+    for (int i = 0; i < 4000 && !killed_midway; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      try {
+        const store::ScanData now = store::read_scan_file(killed);
+        if (now.num_done() > 0 && !now.complete()) {
+          kill(pid, SIGKILL);
+          killed_midway = true;
+        } else if (now.complete()) {
+          break;
+        }
+      } catch (const std::exception&) {  // not written yet
+      }
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    kills += killed_midway;
+    if (!killed_midway) break;
+  }
+  EXPECT_GE(kills, 1) << "the scan finished before it could be killed";
+  // The same command resumes and completes; the arrays equal the uninterrupted scan's.
+  Result r = run(line + " --out " + killed, cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const store::ScanData got = store::read_scan_file(killed);
+  ASSERT_TRUE(got.complete());
+  EXPECT_TRUE(same_bits(got.values, want.values));
+  EXPECT_TRUE(same_bits(got.extras.at("barrier").values, want.extras.at("barrier").values));
 }
