@@ -70,7 +70,7 @@ std::vector<Field> fields(RunConfig& c) {
       {"olora.lambda2", Kind::Double, &c.olora.lambda2, "O-LoRA: L2 weight on the new factors, lambda2 * sum ||.||_2"},
       {"ilora.lambda", Kind::Double, &c.ilora.lambda, "I-LoRA: slow-learner interpolation, theta_slow <- l*theta_slow + (1-l)*theta_fast, l = min(1-1/(step+1), lambda)"},
       {"ilora.gamma", Kind::Double, &c.ilora.gamma, "I-LoRA: weight of the consistency loss on replay samples"},
-      {"ilora.target", Kind::String, &c.ilora.target, "I-LoRA: consistency target, max (elementwise max of fast and slow, as LLMCL) | slow"},
+      {"ilora.target", Kind::String, &c.ilora.target, "I-LoRA: consistency target, slow (the slow learner's states) | max (elementwise max of fast and slow, as LLMCL)"},
       {"ilora.layers", Kind::String, &c.ilora.layers, "I-LoRA: hidden states compared, all (embeddings + every layer) | last"},
       {"ilora.report", Kind::String, &c.ilora.report, "I-LoRA: learner reported as the method's model, slow | fast"},
       {"eval.split", Kind::String, &c.eval.split, "split evaluated after each task: eval | test"},

@@ -65,7 +65,7 @@ struct OLoraConfig {
 struct ILoraConfig {
   double lambda = 0.9;          // slow-learner interpolation weight (lambda' = min(1 - 1/(step+1), lambda))
   double gamma = 0.1;           // consistency-loss weight
-  std::string target = "max";   // max | slow: MSE target on replay samples
+  std::string target = "slow";  // slow | max: MSE target on replay samples (max ratchets: docs/methods.md)
   std::string layers = "all";   // all | last: hidden states in the consistency loss
   std::string report = "slow";  // slow | fast: the learner reported as the method's model
 };
