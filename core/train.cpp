@@ -91,9 +91,13 @@ std::vector<double> RunResult::base_row(const std::string& score) const {
 
 namespace {
 
+Scores evaluate_task(TransformerImpl& model, const Task& task, const RunConfig& cfg) {
+  return evaluate_examples(model, eval_split(task, cfg), cfg.eval.max_examples, cfg.eval.batch);
+}
+
 std::vector<Scores> evaluate_all(TransformerImpl& model, const std::vector<Task>& tasks, const RunConfig& cfg) {
   std::vector<Scores> row;
-  for (const auto& t : tasks) row.push_back(evaluate_examples(model, eval_split(t, cfg), cfg.eval.max_examples, cfg.eval.batch));
+  for (const auto& t : tasks) row.push_back(evaluate_task(model, t, cfg));
   return row;
 }
 
@@ -115,7 +119,7 @@ std::vector<Scores> evaluate_stage(TransformerImpl& model, const std::vector<Tas
   std::vector<Scores> row;
   for (size_t i = 0; i < tasks.size(); ++i) {
     history.stages[std::min(t, i)].load_into(model);
-    row.push_back(evaluate_examples(model, eval_split(tasks[i], cfg), cfg.eval.max_examples, cfg.eval.batch));
+    row.push_back(evaluate_task(model, tasks[i], cfg));
   }
   learner.load_into(model);
   return row;
