@@ -88,11 +88,15 @@ void ReplayStrategy::after_task(TrainContext& ctx) {
   for (size_t i = 0; i < train.size(); ++i) buffer_.offer(&train[order.next()]);
 }
 
-at::Tensor ErStrategy::loss(TrainContext& ctx, const std::vector<const Example*>& batch) {
-  if (buffer_.size() == 0) return examples_loss(ctx.model, batch, ctx.device);
+std::vector<const Example*> ReplayStrategy::with_replay(const std::vector<const Example*>& batch) {
   std::vector<const Example*> joint = batch;
   for (const Example* ex : buffer_.sample(batch.size())) joint.push_back(ex);
-  return examples_loss(ctx.model, joint, ctx.device);
+  return joint;
+}
+
+at::Tensor ErStrategy::loss(TrainContext& ctx, const std::vector<const Example*>& batch) {
+  if (buffer_.size() == 0) return examples_loss(ctx.model, batch, ctx.device);
+  return examples_loss(ctx.model, with_replay(batch), ctx.device);
 }
 
 at::Tensor AgemStrategy::project(const at::Tensor& g, const at::Tensor& g_ref) {
@@ -297,8 +301,7 @@ at::Tensor ILoraStrategy::loss(TrainContext& ctx, const std::vector<const Exampl
   if (buffer_.size() == 0) return examples_loss(ctx.model, batch, ctx.device);
   // One batch of current + replay examples, exactly as er; the replay rows also feed the
   // consistency loss.
-  std::vector<const Example*> joint = batch;
-  for (const Example* ex : buffer_.sample(batch.size())) joint.push_back(ex);
+  const std::vector<const Example*> joint = with_replay(batch);
   if (gamma_ == 0) return examples_loss(ctx.model, joint, ctx.device);
   TokenBatch b = encode_examples(joint, ctx.model.config().max_seq);
   at::Tensor input = b.input.to(ctx.device);

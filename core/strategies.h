@@ -42,6 +42,9 @@ class ReplayStrategy : public Strategy {
   ReservoirBuffer& buffer() { return buffer_; }
 
  protected:
+  // The batch followed by an equally sized sample of the reservoir (er's and ilora's joint batch).
+  std::vector<const Example*> with_replay(const std::vector<const Example*>& batch);
+
   ReservoirBuffer buffer_;
   uint64_t seed_;
 };
