@@ -22,6 +22,7 @@ PACKAGES=(
   libeigen3-dev libhdf5-dev hdf5-tools
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
   libgtest-dev
+  libopenmpi-dev openmpi-bin
   qt6-base-dev libqcustomplot-dev libgl-dev xvfb xauth
 )
 

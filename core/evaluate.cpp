@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/error.h"
 #include "core/model.h"
 #include "core/tokenizer.h"
 
@@ -19,37 +20,69 @@ struct EvalModeGuard {
 c10::Device model_device(TransformerImpl& m) { return m.lm_head->weight.device(); }
 }  // namespace
 
+ScoreSums::ScoreSums(int64_t points)
+    : loss(static_cast<size_t>(points)), correct(static_cast<size_t>(points)), exact(static_cast<size_t>(points)) {}
+
+void ScoreSums::add(const at::Tensor& logits_in, const at::Tensor& target, const at::Tensor& mask) {
+  const auto K = static_cast<int64_t>(loss.size());
+  const int64_t B = target.size(0);
+  at::Tensor logits = logits_in.to(at::kFloat).view({K, B, target.size(1), -1});  // (K, B, T, V)
+  const int64_t V = logits.size(-1);
+  at::Tensor tk = target.unsqueeze(0).expand({K, B, target.size(1)});
+  at::Tensor ce = at::cross_entropy_loss(logits.reshape({-1, V}), tk.reshape({-1}), {}, at::Reduction::None)
+                      .view({K, B, -1});                             // (K, B, T)
+  at::Tensor hit = (logits.argmax(-1) == tk).to(at::kFloat) * mask;  // (K, B, T)
+  // An example is exact when its scored positions are all hits.
+  at::Tensor ex = (hit.sum(2) == mask.sum(1)).to(at::kFloat).sum(1);  // (K)
+  at::Tensor l = (ce * mask).view({K, -1}).sum(1), c = hit.view({K, -1}).sum(1);
+  at::Tensor all = at::stack({l, c, ex}).to(at::kDouble).cpu().contiguous();  // (3, K)
+  const double* p = all.data_ptr<double>();
+  for (int64_t k = 0; k < K; ++k) {
+    loss[k] += p[k];
+    correct[k] += p[K + k];
+    exact[k] += p[2 * K + k];
+  }
+  tokens += mask.sum().item<double>();
+  examples += B;
+}
+
+Scores ScoreSums::scores(int64_t point) const {
+  Scores sc;
+  sc.examples = examples;
+  if (examples == 0) return sc;
+  const auto k = static_cast<size_t>(point);
+  sc.loss = loss[k] / std::max(tokens, 1.0);
+  sc.token_acc = correct[k] / std::max(tokens, 1.0);
+  sc.exact_match = exact[k] / static_cast<double>(examples);
+  return sc;
+}
+
+ScoreSums& ScoreSums::operator+=(const ScoreSums& o) {
+  if (o.loss.size() != loss.size()) throw Error("ScoreSums += with a different number of points");
+  for (size_t k = 0; k < loss.size(); ++k) {
+    loss[k] += o.loss[k];
+    correct[k] += o.correct[k];
+    exact[k] += o.exact[k];
+  }
+  tokens += o.tokens;
+  examples += o.examples;
+  return *this;
+}
+
 Scores evaluate_examples(TransformerImpl& model, const std::vector<Example>& examples,
                          int64_t max_examples, int64_t batch) {
   EvalModeGuard mode(model);
   torch::NoGradGuard ng;
   const auto dev = model_device(model);
   const size_t n = max_examples > 0 ? std::min(examples.size(), static_cast<size_t>(max_examples)) : examples.size();
-  double loss_sum = 0, tokens = 0, correct_tokens = 0, exact = 0;
+  ScoreSums sums;
   for (size_t s = 0; s < n; s += static_cast<size_t>(batch)) {
     std::vector<const Example*> chunk;
     for (size_t i = s; i < std::min(n, s + static_cast<size_t>(batch)); ++i) chunk.push_back(&examples[i]);
     TokenBatch b = encode_examples(chunk, model.config().max_seq);
-    at::Tensor input = b.input.to(dev), target = b.target.to(dev), mask = b.mask.to(dev);
-    at::Tensor logits = model.forward(input).to(at::kFloat);  // (B, T, V)
-    const int64_t V = logits.size(-1);
-    at::Tensor ce = at::cross_entropy_loss(logits.reshape({-1, V}), target.reshape({-1}),
-                                           {}, at::Reduction::None)
-                        .view_as(mask);  // (B, T)
-    at::Tensor hit = (logits.argmax(-1) == target).to(at::kFloat) * mask;  // (B, T)
-    loss_sum += (ce * mask).sum().item<double>();
-    tokens += mask.sum().item<double>();
-    correct_tokens += hit.sum().item<double>();
-    // An example is exact when its scored positions are all hits.
-    exact += ((hit.sum(1) == mask.sum(1))).to(at::kFloat).sum().item<double>();
+    sums.add(model.forward(b.input.to(dev)), b.target.to(dev), b.mask.to(dev));
   }
-  Scores sc;
-  sc.examples = static_cast<int64_t>(n);
-  if (n == 0) return sc;
-  sc.loss = loss_sum / std::max(tokens, 1.0);
-  sc.token_acc = correct_tokens / std::max(tokens, 1.0);
-  sc.exact_match = exact / static_cast<double>(n);
-  return sc;
+  return sums.scores(0);
 }
 
 std::string greedy_generate(TransformerImpl& model, const std::string& prompt, int64_t max_new) {
@@ -83,6 +116,73 @@ double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& ex
     if (greedy_generate(model, ex.prompt, max_new) == ex.answer) hits += 1;
   }
   return hits / static_cast<double>(n);
+}
+
+Evaluator::Evaluator(TransformerImpl& model, double scale, int64_t batch)
+    : model_(model), scale_(scale), batch_(batch) {
+  if (batch < 1) throw ConfigError("evaluation batch must be >= 1");
+}
+
+Evaluator::~Evaluator() { clear(); }
+
+void Evaluator::clear() {
+  for (auto& [name, layer] : model_.projections()) layer->set_point_weights({});
+  points_ = 0;
+}
+
+void Evaluator::load_points(const std::vector<Adapter>& points) {
+  clear();
+  if (points.empty()) return;
+  torch::NoGradGuard ng;
+  const std::string a_suffix = ".lora_A.weight", b_suffix = ".lora_B.weight";
+  for (auto& [module, layer] : model_.projections()) {
+    std::vector<at::Tensor> ws;
+    for (const Adapter& p : points) {
+      at::Tensor a, b;
+      for (const auto& [name, t] : p.entries()) {
+        if (name == module + a_suffix) a = t;
+        if (name == module + b_suffix) b = t;
+      }
+      if (!a.defined() && !b.defined()) break;
+      if (!a.defined() || !b.defined())
+        throw FormatError("adapter has only one of the two LoRA factors of " + module);
+      const at::Tensor& w = layer->weight;
+      if (b.size(0) != w.size(0) || a.size(1) != w.size(1) || a.size(0) != b.size(1))
+        throw FormatError("LoRA factors of " + module + " do not fit the model (shapes " +
+                          std::to_string(b.size(0)) + "x" + std::to_string(b.size(1)) + " and " +
+                          std::to_string(a.size(0)) + "x" + std::to_string(a.size(1)) + ")");
+      // W + s·BA in float, then the model's dtype.
+      ws.push_back(at::addmm(w.to(at::kFloat), b.to(w.device(), at::kFloat), a.to(w.device(), at::kFloat), 1.0, scale_)
+                       .to(w.scalar_type()));
+    }
+    if (ws.empty()) continue;
+    if (ws.size() != points.size()) throw FormatError("the points adapt different projections (" + module + ")");
+    layer->set_point_weights(at::stack(ws));
+  }
+  points_ = static_cast<int64_t>(points.size());
+}
+
+ScoreSums Evaluator::evaluate(const std::vector<Example>& examples) {
+  if (points_ == 0) throw Error("Evaluator::evaluate before load_points");
+  EvalModeGuard mode(model_);
+  torch::NoGradGuard ng;
+  const auto dev = model_device(model_);
+  ScoreSums sums(points_);
+  for (size_t s = 0; s < examples.size(); s += static_cast<size_t>(batch_)) {
+    std::vector<const Example*> chunk;
+    for (size_t i = s; i < std::min(examples.size(), s + static_cast<size_t>(batch_)); ++i) chunk.push_back(&examples[i]);
+    TokenBatch b = encode_examples(chunk, model_.config().max_seq);
+    at::Tensor input = b.input.to(dev).repeat({points_, 1});  // (K·B, T), point-major
+    sums.add(model_.forward(input), b.target.to(dev), b.mask.to(dev));
+  }
+  return sums;
+}
+
+int64_t Evaluator::points_per_batch(int64_t budget_bytes, int64_t max_points) const {
+  int64_t per_point = 0;
+  for (auto& [name, layer] : model_.projections())
+    per_point += layer->weight.numel() * static_cast<int64_t>(layer->weight.element_size());
+  return std::max<int64_t>(1, std::min(max_points, budget_bytes / std::max<int64_t>(per_point, 1)));
 }
 
 }  // namespace lorascape::core

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/adapter.h"
 #include "core/tasks.h"
 
 namespace lorascape::core {
@@ -24,6 +25,18 @@ struct Scores {
   int64_t examples = 0;
 };
 
+// Per-point sums of a batch's scores, accumulated over batches: logits (K·B, T, V) of K
+// points on the same B sequences (point-major), target and mask (B, T).
+struct ScoreSums {
+  explicit ScoreSums(int64_t points = 1);
+  void add(const at::Tensor& logits, const at::Tensor& target, const at::Tensor& mask);
+  Scores scores(int64_t point) const;  // means over everything added
+  ScoreSums& operator+=(const ScoreSums& o);  // the sums of both example sets (same points)
+  std::vector<double> loss, correct, exact;
+  double tokens = 0;
+  int64_t examples = 0;
+};
+
 // Evaluates the first max_examples examples (0 = all) in batches, under NoGrad and eval().
 Scores evaluate_examples(TransformerImpl& model, const std::vector<Example>& examples,
                          int64_t max_examples, int64_t batch);
@@ -33,5 +46,45 @@ std::string greedy_generate(TransformerImpl& model, const std::string& prompt, i
 
 // Exact match by greedy decoding (slow; used to check the teacher-forced score).
 double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& examples, int64_t max_examples);
+
+// Evaluator: the same scores for K adapters in one batched forward.
+//
+// Each point's ΔW_k = s·B_k·A_k is merged into its own copy of every adapted projection,
+// W_k = W + ΔW_k (K, out, in), and the model runs once on the examples repeated K times
+// (batch K·B, point-major), each projection applying W_k to its point's rows with a batched
+// matmul (LoraLinear::set_point_weights). Merging costs 2·out·in·r flops per projection and
+// point, far less than the low-rank side path over every token. Every operation of the
+// forward acts on one point's rows alone, so a point's scores do not depend on which other
+// points share its batch: a resumed, sharded or MPI-split scan gives bit-identical values
+// (tested).
+class Evaluator {
+ public:
+  // `model`: the base model, on its device and dtype (its own LoRA factors, if any, are
+  // bypassed); `scale`: s = alpha/rank of the adapters; `batch`: examples per forward (each
+  // forward holds K·batch sequences).
+  Evaluator(TransformerImpl& model, double scale, int64_t batch);
+  ~Evaluator();  // switches the model back to plain forwards
+  Evaluator(const Evaluator&) = delete;
+  Evaluator& operator=(const Evaluator&) = delete;
+
+  // Merges the points' weights into the model's projections, replacing the points loaded
+  // before. Every adapter's tensors must name projections of the model, in
+  // model.…_proj.lora_A.weight / lora_B.weight pairs (FormatError otherwise).
+  void load_points(const std::vector<Adapter>& points);
+  // Sums of the scores of every loaded point on all of `examples` (ScoreSums::scores(k) is
+  // point k's Scores).
+  ScoreSums evaluate(const std::vector<Example>& examples);
+
+  // Points per forward that keep the merged weights of one batch of points under
+  // `budget_bytes` (at least 1, at most max_points).
+  int64_t points_per_batch(int64_t budget_bytes = int64_t{256} << 20, int64_t max_points = 8) const;
+
+ private:
+  void clear();
+  TransformerImpl& model_;
+  double scale_;
+  int64_t batch_;
+  int64_t points_ = 0;
+};
 
 }  // namespace lorascape::core

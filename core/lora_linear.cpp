@@ -64,6 +64,13 @@ void LoraLinearImpl::freeze_into_past() {
 }
 
 at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
+  if (point_weights_.defined()) {
+    const int64_t K = point_weights_.size(0);
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = out_;
+    // (K·B, T, in) -> (K, B·T, in) x (K, in, out) -> (K·B, T, out)
+    return at::bmm(x.reshape({K, -1, in_}), point_weights_.transpose(1, 2)).view(shape);
+  }
   at::Tensor y = at::matmul(x, weight.t());  // (..., out)
   if (has_lora() && !merged_) {
     at::Tensor h = lora_dropout->options.p() > 0 ? lora_dropout(x) : x;

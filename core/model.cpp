@@ -162,6 +162,8 @@ at::Tensor TransformerImpl::forward_impl(const at::Tensor& ids, std::vector<at::
                     std::to_string(cfg_.max_seq) + " (use a model with a longer max_seq)");
   auto [cos, sin] = rotary(T, ids.device());
   at::Tensor x = model->embed_tokens(ids);  // (B, T, C)
+  cos = cos.to(x.scalar_type());            // bfloat16 models rotate in bfloat16
+  sin = sin.to(x.scalar_type());
   if (hidden) hidden->push_back(x);
   const size_t L = model->layers->size();
   for (size_t l = 0; l < L; ++l) {

@@ -21,8 +21,8 @@ std::string fmt_time(double s) {
 
 void Progress::set_quiet(bool quiet) { g_quiet = quiet; }
 
-Progress::Progress(std::string label, int64_t total, bool enabled)
-    : label_(std::move(label)), total_(total > 0 ? total : 1), enabled_(enabled && !g_quiet),
+Progress::Progress(std::string label, int64_t total, bool enabled, std::string unit)
+    : label_(std::move(label)), unit_(std::move(unit)), total_(total > 0 ? total : 1), enabled_(enabled && !g_quiet),
       tty_(isatty(STDERR_FILENO) != 0), start_(std::chrono::steady_clock::now()), last_draw_(start_) {}
 
 Progress::~Progress() {
@@ -60,8 +60,8 @@ void Progress::draw(int64_t done, const std::string& info, bool final_line) {
   std::string bar(static_cast<size_t>(fill), '=');
   if (fill < width) bar += '>';
   bar.resize(width, ' ');
-  std::fprintf(stderr, "%s%s [%s] %lld/%lld  %s  %.1f it/s  %s %s%s", tty_ ? "\r\033[K" : "", label_.c_str(),
-               bar.c_str(), static_cast<long long>(done), static_cast<long long>(total_), info.c_str(), rate,
+  std::fprintf(stderr, "%s%s [%s] %lld/%lld  %s  %.1f %s/s  %s %s%s", tty_ ? "\r\033[K" : "", label_.c_str(),
+               bar.c_str(), static_cast<long long>(done), static_cast<long long>(total_), info.c_str(), rate, unit_.c_str(),
                done >= total_ ? "took" : "ETA", fmt_time(done >= total_ ? el : eta).c_str(),
                (final_line || !tty_) ? "\n" : "");
   std::fflush(stderr);

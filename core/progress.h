@@ -1,4 +1,5 @@
-// A progress bar on stderr: "label [=====>    ] 40/100  loss 1.234  12.3 it/s  ETA 0:05".
+// A progress bar on stderr: "label [=====>    ] 40/100  loss 1.234  12.3 it/s  ETA 0:05"
+// (the unit of the rate, "it" by default, is the constructor's `unit`, e.g. "points").
 // Redraws in place on a terminal; on a pipe or file it prints a line every 10%.
 #pragma once
 
@@ -10,7 +11,7 @@ namespace lorascape::core {
 
 class Progress {
  public:
-  Progress(std::string label, int64_t total, bool enabled = true);
+  Progress(std::string label, int64_t total, bool enabled = true, std::string unit = "it");
   ~Progress();
   void update(int64_t done, const std::string& info = "");
   void finish(const std::string& info = "");
@@ -18,7 +19,7 @@ class Progress {
 
  private:
   void draw(int64_t done, const std::string& info, bool final_line);
-  std::string label_;
+  std::string label_, unit_;
   int64_t total_;
   bool enabled_, tty_, finished_ = false;
   int last_decile_ = -1;

@@ -1,0 +1,292 @@
+#include "analysis/scan.h"
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "analysis/mpi.h"
+#include "analysis/path.h"
+#include "core/base_model.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/evaluate.h"
+#include "core/progress.h"
+#include "core/run.h"
+#include "core/store/run_file.h"
+#include "core/train.h"
+#include "core/version.h"
+
+namespace lorascape::analysis {
+
+const std::vector<std::string>& scan_scores() {
+  static const std::vector<std::string> s{"loss", "token_acc", "exact_match"};
+  return s;
+}
+
+std::string adapter_digest(const core::Adapter& a) {
+  at::Tensor f = a.flatten().to(at::kCPU).to(at::kFloat).contiguous();
+  const auto* p = reinterpret_cast<const unsigned char*>(f.data_ptr<float>());
+  uint64_t h = 1469598103934665603ull;
+  for (int64_t i = 0; i < f.numel() * 4; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "fnv1a:%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+store::Shard parse_shard(const std::string& text) {
+  store::Shard s;
+  if (text.empty()) return s;
+  const auto slash = text.find('/');
+  size_t used_k = 0, used_n = 0;
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument(text);
+    s.index = std::stoi(text.substr(0, slash), &used_k);
+    s.count = std::stoi(text.substr(slash + 1), &used_n);
+  } catch (const std::exception&) {
+    throw ConfigError("--shard '" + text + "': expected k/N (e.g. 2/4)");
+  }
+  if (used_k != slash || used_n != text.size() - slash - 1)
+    throw ConfigError("--shard '" + text + "': expected k/N (e.g. 2/4)");
+  if (s.count < 1 || s.index < 1 || s.index > s.count) throw ConfigError("--shard k/N needs 1 <= k <= N (got " + text + ")");
+  return s;
+}
+
+std::vector<double> parse_numbers(const std::string& text, size_t count, const std::string& option) {
+  std::vector<double> out;
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) {
+    size_t used = 0;
+    try {
+      out.push_back(std::stod(item, &used));
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || !std::isfinite(out.back()))
+      throw ConfigError(option + " '" + text + "': '" + item + "' is not a number");
+  }
+  if (out.size() != count)
+    throw ConfigError(option + " '" + text + "': expected " + std::to_string(count) + " comma-separated numbers");
+  return out;
+}
+
+std::vector<AdapterSource> load_adapter_refs(const std::vector<std::string>& refs) {
+  std::vector<AdapterSource> out;
+  for (const auto& r : refs) out.push_back(load_adapter_ref(r));
+  return out;
+}
+
+core::RunConfig scan_data_config(const std::string& ref, const core::RunConfig& fallback, bool explicit_config) {
+  const auto colon = ref.rfind(".h5:");
+  if (explicit_config || colon == std::string::npos) return fallback;
+  const std::string path = ref.substr(0, colon + 3);
+  const store::RunFileData run = store::read_run_file(path);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(run.config_json);
+  } catch (const nlohmann::json::exception&) {
+    throw FormatError(path + ": /config_json is not valid JSON (pass --config to give the task data)");
+  }
+  core::RunConfig cfg = core::config_from_json(j, path + ": /config_json");
+  // Device, threads and evaluation sizes are this machine's and this command's settings.
+  cfg.device = fallback.device;
+  cfg.threads = fallback.threads;
+  return cfg;
+}
+
+namespace {
+
+std::string base_model_for(const ScanOptions& opt, const AdapterSource& a) {
+  if (!opt.base.empty()) {
+    if (!std::filesystem::exists(opt.base)) throw ConfigError("--base " + opt.base + ": no such file");
+    return opt.base;
+  }
+  if (a.base_model.empty())
+    throw ConfigError("'" + a.label + "' does not name its base model; pass --base FILE");
+  const std::string path = core::cache_dir() + "/" + a.base_model;
+  if (!std::filesystem::exists(path))
+    throw ConfigError("base model '" + a.base_model + "' of '" + a.label + "' is not in the cache (" +
+                      core::cache_dir() + "); pass --base FILE");
+  return path;
+}
+
+}  // namespace
+
+void check_adapters(const std::vector<AdapterSource>& adapters) {
+  check_same_space(adapters);
+  for (const auto& s : adapters)
+    for (const auto& [name, t] : s.adapter.entries())
+      if (!at::isfinite(t).all().item<bool>())
+        throw ConfigError("'" + s.label + "': tensor " + name + " holds NaN or inf values; a scan needs finite adapters");
+}
+
+ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& opt, const core::RunConfig& data) {
+  check_space(opt.space);
+  if (opt.out.empty()) throw ConfigError("--out FILE.h5 is required");
+  if (opt.shard.count < 1 || opt.shard.index < 1 || opt.shard.index > opt.shard.count)
+    throw ConfigError("--shard k/N needs 1 <= k <= N");
+  if (opt.dtype != "float32" && opt.dtype != "bfloat16")
+    throw ConfigError("--dtype must be float32 or bfloat16 (got '" + opt.dtype + "')");
+  if (opt.points_per_batch < 0) throw ConfigError("--points-per-batch must be >= 0 (0 = automatic)");
+  if (anchors.empty()) throw ConfigError("a scan needs at least one adapter");
+  check_adapters(anchors);
+
+  ScanSetup s;
+  s.base_path = base_model_for(opt, anchors[0]);
+  s.base_digest = core::file_digest(s.base_path);
+  for (const AdapterSource& a : anchors)
+    if (!a.base_model_digest.empty() && a.base_model_digest != s.base_digest)
+      throw ConfigError("base model " + s.base_path + " (digest " + s.base_digest + ") is not the one '" + a.label +
+                        "' was trained on (" + a.base_model_digest + "); pass the right --base");
+  s.scale = anchors[0].lora.scale();
+  s.anchors = std::move(anchors);
+  s.data = data;
+  core::set_threads(data.threads);
+  s.device = core::resolve_device(data.device);
+  s.dtype = opt.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
+
+  const std::vector<core::Task> all = core::load_tasks(data);
+  auto index_of = [&](const std::string& name) {
+    for (size_t i = 0; i < all.size(); ++i)
+      if (all[i].name == name) return i;
+    std::string known;
+    for (const auto& t : all) known += (known.empty() ? "" : ", ") + t.name;
+    throw ConfigError("unknown task '" + name + "' in --tasks/--union (the data has: " + known + ")");
+  };
+  std::vector<size_t> evaluated;  // task indices, in order of first use
+  auto slot = [&](const std::string& name) {
+    const size_t t = index_of(name);
+    for (size_t k = 0; k < evaluated.size(); ++k)
+      if (evaluated[k] == t) return k;
+    evaluated.push_back(t);
+    return evaluated.size() - 1;
+  };
+  std::vector<std::string> names = opt.tasks;
+  if (names.empty())
+    for (const auto& t : all) names.push_back(t.name);
+  for (const auto& n : names) {
+    s.set_names.push_back(n);
+    s.set_members.push_back({slot(n)});
+  }
+  if (!opt.union_tasks.empty()) {
+    s.set_names.push_back("union");
+    s.set_members.emplace_back();
+    for (const auto& n : opt.union_tasks) s.set_members.back().push_back(slot(n));
+  }
+  for (size_t t : evaluated) {
+    const auto& ex = core::eval_split(all[t], data);
+    const size_t n = data.eval.max_examples > 0 ? std::min(ex.size(), static_cast<size_t>(data.eval.max_examples))
+                                                : ex.size();
+    if (n == 0) throw ConfigError("task '" + all[t].name + "' has no " + data.eval.split + " examples to evaluate");
+    s.examples.emplace_back(ex.begin(), ex.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  return s;
+}
+
+nlohmann::json ScanSetup::identity(const ScanOptions& opt) const {
+  nlohmann::json refs = nlohmann::json::array(), digests = nlohmann::json::array();
+  for (const auto& a : anchors) {
+    refs.push_back(a.label);
+    digests.push_back(adapter_digest(a.adapter));
+  }
+  return {{"adapters", refs}, {"adapter_digests", digests}, {"space", opt.space}, {"tasks", set_names},
+          {"union", opt.union_tasks}, {"base_model_digest", base_digest},
+          {"data", {{"seed", data.seed}, {"source", data.tasks.source}, {"train", data.tasks.train},
+                    {"eval", data.tasks.eval}, {"test", data.tasks.test}, {"split", data.eval.split},
+                    {"max_examples", data.eval.max_examples}, {"batch", data.eval.batch}}},
+          {"device", device.type() == c10::kCUDA ? "cuda" : "cpu"}, {"dtype", opt.dtype}};
+}
+
+store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec, const std::string& command_line) {
+  // Under MPI rank 0 creates the file; the others open it once it exists.
+  Mpi& mpi = Mpi::instance();
+  store::ScanData d;
+  if (mpi.rank() == 0) d = store::open_or_create_scan(opt.out, spec, opt.shard, kVersion, command_line);
+  mpi.barrier();
+  if (mpi.rank() != 0) d = store::open_or_create_scan(opt.out, spec, opt.shard, kVersion, command_line);
+  d.text["space"] = opt.space;
+  return d;
+}
+
+store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::ScanData d,
+                              const std::function<core::Adapter(int64_t)>& point, const std::string& label) {
+  Mpi& mpi = Mpi::instance();
+  // MPI: every rank takes an interleaved share of this shard's points; rank 0 writes.
+  std::vector<int64_t> todo;
+  {
+    const auto mine = store::shard_points(d.num_points(), opt.shard.index, opt.shard.count);
+    std::vector<int64_t> missing;
+    for (int64_t p : mine)
+      if (!d.done[static_cast<size_t>(p)]) missing.push_back(p);
+    for (size_t i = 0; i < missing.size(); ++i)
+      if (static_cast<int>(i % static_cast<size_t>(mpi.size())) == mpi.rank()) todo.push_back(missing[i]);
+  }
+  if (!setup.model) {
+    setup.model = core::load_base_model(setup.base_path);
+    setup.model->to(setup.device, setup.dtype);
+    setup.model->eval();
+  }
+  core::Evaluator ev(*setup.model, setup.scale, setup.data.eval.batch);
+  const int64_t K = opt.points_per_batch > 0 ? opt.points_per_batch : ev.points_per_batch();
+  const size_t T = setup.set_names.size(), S = scan_scores().size();
+  // Rounds of K points per rank; every rank runs the same number of rounds so rank 0 can
+  // collect a round's results from all ranks before writing.
+  const int64_t rounds_mine = (static_cast<int64_t>(todo.size()) + K - 1) / K;
+  const int64_t rounds = mpi.max_over_ranks(rounds_mine);
+  core::Progress bar(label, mpi.sum_over_ranks(static_cast<int64_t>(todo.size())), mpi.rank() == 0, "points");
+  int64_t finished = 0;
+  for (int64_t r = 0; r < rounds; ++r) {
+    std::vector<int64_t> batch;
+    for (int64_t i = r * K; i < std::min<int64_t>((r + 1) * K, static_cast<int64_t>(todo.size())); ++i)
+      batch.push_back(todo[static_cast<size_t>(i)]);
+    std::vector<double> values;  // (points of the batch, T, S)
+    if (!batch.empty()) {
+      std::vector<core::Adapter> adapters;
+      for (int64_t p : batch) adapters.push_back(point(p).to(setup.device));
+      ev.load_points(adapters);
+      std::vector<core::ScoreSums> sums;
+      for (const auto& ex : setup.examples) sums.push_back(ev.evaluate(ex));
+      values.resize(batch.size() * T * S);
+      for (size_t t = 0; t < T; ++t) {
+        core::ScoreSums total = sums[setup.set_members[t][0]];
+        for (size_t m = 1; m < setup.set_members[t].size(); ++m) total += sums[setup.set_members[t][m]];
+        for (size_t k = 0; k < batch.size(); ++k) {
+          const core::Scores sc = total.scores(static_cast<int64_t>(k));
+          const double v[] = {sc.loss, sc.token_acc, sc.exact_match};
+          for (size_t j = 0; j < S; ++j) values[(k * T + t) * S + j] = v[j];
+        }
+      }
+    }
+    // Rank 0 gathers every rank's (points, values) of this round; a single process has itself.
+    std::vector<int64_t> all_points;
+    std::vector<double> all_values;
+    mpi.gather_to_root(batch, values, all_points, all_values);
+    if (mpi.rank() == 0) {
+      for (size_t k = 0; k < all_points.size(); ++k) {
+        const auto p = static_cast<size_t>(all_points[k]);
+        for (size_t t = 0; t < T * S; ++t) d.values[p * T * S + t] = all_values[k * T * S + t];
+        d.done[p] = 1;
+      }
+      store::write_scan_file(opt.out, d);  // atomic: a kill loses at most this round
+    }
+    finished += mpi.sum_over_ranks(static_cast<int64_t>(batch.size()));
+    bar.update(finished);
+  }
+  bar.finish();
+  if (mpi.size() > 1) d = mpi.broadcast_scan(d, opt.out);
+  size_t bad = 0;
+  for (size_t p = 0; p < d.done.size(); ++p)
+    if (d.done[p])
+      for (size_t j = 0; j < T * S; ++j)
+        if (!std::isfinite(d.values[p * T * S + j])) ++bad;
+  if (bad > 0) {
+    const std::string note = std::to_string(bad) + " stored values are NaN or inf (a diverged evaluation)";
+    if (d.text["non_finite"] != note) {
+      d.text["non_finite"] = note;
+      if (mpi.rank() == 0) store::write_scan_file(opt.out, d);
+    }
+  }
+  return d;
+}
+
+}  // namespace lorascape::analysis

@@ -1,0 +1,100 @@
+// The scan engine shared by every `lorascape scan …` kind: what a scan evaluates (adapters,
+// base model, task data, task sets) and the loop that evaluates the missing points of a scan
+// file K points per forward (core::Evaluator), flushing after every batch of points so that
+// a killed scan resumes where it stopped (core/store/scan_file.h), restricted to one shard
+// (--shard k/N) or split across MPI ranks.
+//
+// Each kind (line_scan.h, curve.h, plane.h) writes every point as a linear combination of a
+// few basis adapters (path.h) and hands the engine a function from point index to adapter.
+#pragma once
+
+#include <c10/core/Device.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "analysis/adapter_ref.h"
+#include "core/config.h"
+#include "core/model.h"
+#include "core/store/scan_file.h"
+#include "core/tasks.h"
+
+namespace lorascape::analysis {
+
+// Options every scan command takes.
+struct ScanOptions {
+  std::string space = "factors";         // factors | delta (path.h)
+  std::vector<std::string> tasks;        // evaluated tasks; empty = every task of the data config
+  std::vector<std::string> union_tasks;  // non-empty: also the task set "union" of these tasks
+  std::string base;                      // base model file; empty = the one the adapters name (cache)
+  std::string out;                       // the scan file
+  store::Shard shard;                    // which points this process computes
+  std::string dtype = "float32";         // float32 | bfloat16
+  int64_t points_per_batch = 0;          // K points per forward; 0 = automatic (core::Evaluator)
+};
+
+// The scores every scan stores, in this order.
+const std::vector<std::string>& scan_scores();
+
+// Everything a scan evaluates with, resolved and checked.
+struct ScanSetup {
+  std::vector<AdapterSource> anchors;  // the adapters the scan is built from (same space)
+  std::string base_path, base_digest;
+  core::RunConfig data;                // task data, seed, evaluation settings, device, threads
+  c10::Device device{c10::kCPU};
+  at::ScalarType dtype = at::kFloat;
+  core::Transformer model{nullptr};    // the base model, on `device` in `dtype`, eval mode
+  double scale = 1.0;                  // s = alpha/rank of the anchors
+  // Reported task sets, in order: the tasks, then "union" when asked for.
+  std::vector<std::string> set_names;
+  // Evaluated example sets (the tasks and any union member not among them) and, per reported
+  // set, which evaluated sets it sums.
+  std::vector<std::vector<core::Example>> examples;
+  std::vector<std::vector<size_t>> set_members;
+
+  // The parts of a scan's identity every kind shares: anchors (labels and content digests),
+  // space, tasks, union, base model digest, data settings, device and dtype.
+  nlohmann::json identity(const ScanOptions& opt) const;
+};
+
+// Checks the options, loads nothing twice: `anchors` already loaded (load_adapter_ref),
+// checked to share one space and to hold only finite values; the base model (from --base or
+// the cache), checked against the anchors' digest; the task data of `data`.
+ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& opt, const core::RunConfig& data);
+
+// Every adapter must share one space (check_same_space) and hold only finite values
+// (ConfigError naming the reference and tensor).
+void check_adapters(const std::vector<AdapterSource>& adapters);
+
+// Loads the references in order (ConfigError / FormatError naming the bad one).
+std::vector<AdapterSource> load_adapter_refs(const std::vector<std::string>& refs);
+
+// The task data, seed and evaluation settings of a scan: the run file's configuration when
+// `ref` is a run-file reference (and no --config was given), else `fallback`.
+core::RunConfig scan_data_config(const std::string& ref, const core::RunConfig& fallback, bool explicit_config);
+
+// Opens (or resumes) the scan file of `spec` and returns it, with `text` entries added.
+store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec, const std::string& command_line);
+
+// Evaluates every point of opt.shard that `d` does not have yet, K at a time, with the
+// point → adapter function `point`, writing the file after every batch of points; shows a
+// progress bar labelled `label` with points/s and ETA. Non-finite values are stored as they
+// are and counted in d.text["non_finite"]. Returns the data as written last.
+store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::ScanData d,
+                              const std::function<core::Adapter(int64_t)>& point, const std::string& label);
+
+// FNV-1a of an adapter's values ("fnv1a:…"): the identity of an anchor, so a resumed scan
+// never mixes points of adapters that changed under the same reference.
+std::string adapter_digest(const core::Adapter& a);
+
+// Parses --shard k/N (ConfigError on a malformed value).
+store::Shard parse_shard(const std::string& text);
+
+// A string's comma-separated numbers ("a,b"); ConfigError naming `option` when malformed or
+// when there are not `count` of them.
+std::vector<double> parse_numbers(const std::string& text, size_t count, const std::string& option);
+
+}  // namespace lorascape::analysis
