@@ -14,6 +14,33 @@ namespace {
 
 const char* kRefHelp = "expected RUN.h5:METHOD/STAGE[/KEY] (e.g. run.h5:seq/2, run.h5:ilora/arith/fast) or a PEFT folder";
 
+const store::MethodData& find_method(const store::RunFileData& run, const std::string& path, const std::string& name) {
+  const store::MethodData* m = run.find_method(name);
+  if (!m) {
+    std::string known;
+    for (const auto& x : run.methods) known += (known.empty() ? "" : ", ") + x.name;
+    throw ConfigError(path + ": no method '" + name + "' (the file has: " + known + ")");
+  }
+  return *m;
+}
+
+// A source for an adapter of a run file.
+AdapterSource run_source(const store::RunFileData& run, const store::AdapterData& data, const std::string& label,
+                         nlohmann::json info) {
+  AdapterSource s;
+  s.adapter = core::from_store(data);
+  core::LoraConfig lora;
+  lora.rank = run.lora_rank;
+  lora.alpha = run.lora_alpha;
+  lora.targets = run.lora_targets;
+  s.lora = core::lora_config_of(lora, s.adapter);
+  s.base_model = run.base_model;
+  s.base_model_digest = run.base_model_digest;
+  s.label = label;
+  s.info = std::move(info);
+  return s;
+}
+
 AdapterSource from_run_file(const std::string& ref, size_t colon) {
   const std::string path = ref.substr(0, colon + 3);
   std::vector<std::string> parts;
@@ -22,12 +49,7 @@ AdapterSource from_run_file(const std::string& ref, size_t colon) {
   if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
     throw ConfigError("'" + ref + "': " + kRefHelp);
   const store::RunFileData run = store::read_run_file(path);
-  const store::MethodData* m = run.find_method(parts[0]);
-  if (!m) {
-    std::string known;
-    for (const auto& x : run.methods) known += (known.empty() ? "" : ", ") + x.name;
-    throw ConfigError(path + ": no method '" + parts[0] + "' (the file has: " + known + ")");
-  }
+  const store::MethodData* m = &find_method(run, path, parts[0]);
   const store::StageData* stage = nullptr;
   const bool by_index = std::all_of(parts[1].begin(), parts[1].end(), ::isdigit) && parts[1].size() < 6;
   for (const auto& st : m->stages)
@@ -43,18 +65,8 @@ AdapterSource from_run_file(const std::string& ref, size_t colon) {
     throw ConfigError(path + ": stage " + parts[1] + " of '" + parts[0] + "' has no adapter '" + key +
                       "' (it has: " + keys + ")");
   }
-  AdapterSource s;
-  s.adapter = core::from_store(it->second);
-  core::LoraConfig lora;
-  lora.rank = run.lora_rank;
-  lora.alpha = run.lora_alpha;
-  lora.targets = run.lora_targets;
-  s.lora = core::lora_config_of(lora, s.adapter);
-  s.base_model = run.base_model;
-  s.base_model_digest = run.base_model_digest;
-  s.label = ref;
-  s.info = {{"run_file", path}, {"method", m->name}, {"stage", stage->stage + 1}, {"task", stage->task}, {"key", key}};
-  return s;
+  return run_source(run, it->second, ref,
+                    {{"run_file", path}, {"method", m->name}, {"stage", stage->stage + 1}, {"task", stage->task}, {"key", key}});
 }
 
 }  // namespace
@@ -72,6 +84,50 @@ AdapterSource load_adapter_ref(const std::string& ref) {
   s.label = ref;
   s.info = pa.extra;
   return s;
+}
+
+std::vector<std::string> expand_adapter_refs(const std::string& pattern) {
+  const auto colon = pattern.rfind(".h5:");
+  const bool all = colon != std::string::npos && pattern.compare(colon + 3, std::string::npos, ":*") == 0;
+  const bool one = colon != std::string::npos && !all && pattern.size() > 2 &&
+                   pattern.compare(pattern.size() - 2, 2, "/*") == 0;
+  if (!all && !one) return {pattern};
+  const std::string path = pattern.substr(0, colon + 3);
+  const store::RunFileData run = store::read_run_file(path);
+  std::vector<const store::MethodData*> methods;
+  if (all)
+    for (const auto& m : run.methods) methods.push_back(&m);
+  else
+    methods.push_back(&find_method(run, path, pattern.substr(colon + 4, pattern.size() - colon - 6)));
+  std::vector<std::string> out;
+  for (const auto* m : methods)
+    for (const auto& st : m->stages)
+      for (const auto& [key, a] : st.adapters)
+        out.push_back(path + ":" + m->name + "/" + std::to_string(st.stage + 1) + "/" + key);
+  return out;
+}
+
+std::vector<AdapterSource> load_trajectory(const std::string& run_path, const std::string& method, const std::string& key_in) {
+  const store::RunFileData run = store::read_run_file(run_path);
+  const store::MethodData& m = find_method(run, run_path, method);
+  const std::string key = key_in.empty() ? m.reported : key_in;
+  const bool with_snapshots = key == "fast" || (key == "adapter" && m.learners.empty());
+  std::vector<AdapterSource> out;
+  for (const auto& st : m.stages) {
+    if (with_snapshots)
+      for (const auto& snap : m.snapshots)
+        if (snap.task == st.stage)
+          out.push_back(run_source(run, snap.adapter, run_path + ":" + method + "/snapshot/" + std::to_string(snap.step),
+                                   {{"run_file", run_path}, {"method", method}, {"step", snap.step}, {"task", st.task}}));
+    auto it = st.adapters.find(key);
+    if (it == st.adapters.end())
+      throw ConfigError(run_path + ": stage " + std::to_string(st.stage + 1) + " of '" + method + "' has no adapter '" +
+                        key + "'");
+    out.push_back(run_source(run, it->second, run_path + ":" + method + "/" + std::to_string(st.stage + 1) + "/" + key,
+                             {{"run_file", run_path}, {"method", method}, {"stage", st.stage + 1}, {"task", st.task},
+                              {"key", key}}));
+  }
+  return out;
 }
 
 void check_same_space(const std::vector<AdapterSource>& sources) {

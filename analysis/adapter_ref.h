@@ -26,6 +26,18 @@ struct AdapterSource {
 // Loads one reference; ConfigError / FormatError with one line naming what is wrong.
 AdapterSource load_adapter_ref(const std::string& ref);
 
+// The references a pattern stands for: "RUN.h5:*" every stage adapter (every key) of every
+// method of the run file, "RUN.h5:METHOD/*" those of one method, anything else itself.
+std::vector<std::string> expand_adapter_refs(const std::string& pattern);
+
+// A method's training trajectory in a run file, in training order: for every task, the
+// snapshots taken while training it (train.snapshot_every; they hold the trained learner,
+// so they are included for the key "adapter" of single-learner methods and for I-LoRA's
+// "fast"), then the stage adapter of `key` ("" = the reported one). Labels are references
+// ("RUN.h5:M/2/fast") or "RUN.h5:M/snapshot/STEP".
+std::vector<AdapterSource> load_trajectory(const std::string& run_path, const std::string& method,
+                                           const std::string& key = "");
+
 // All sources must be points of one space: the same base model (digest, where both know it),
 // the same LoRA targets and tensor names, and the same rank. ConfigError naming the first
 // two references that differ and in what.

@@ -8,7 +8,10 @@
 #include <iostream>
 
 #include "analysis/adapter_ref.h"
+#include "analysis/geometry.h"
 #include "analysis/line_scan.h"
+#include "analysis/mpi.h"
+#include "analysis/plane.h"
 #include "core/store/scan_file.h"
 #include "cli/doctor.h"
 #include "core/adapter.h"
@@ -262,45 +265,126 @@ int cmd_export_adapter(const std::string& ref, const std::string& out) {
   return 0;
 }
 
-int cmd_scan_line(const ConfigOptions& co, analysis::LineScanOptions opt, const std::string& range,
-                  const std::string& shard) {
-  if (!range.empty()) {
-    const auto comma = range.find(',');
-    try {
-      if (comma == std::string::npos) throw std::invalid_argument(range);
-      opt.t0 = std::stod(range.substr(0, comma));
-      opt.t1 = std::stod(range.substr(comma + 1));
-    } catch (const std::exception&) {
-      throw ConfigError("--range '" + range + "': expected a,b (e.g. -0.25,1.25)");
-    }
+// Options every `scan …` kind shares (analysis::ScanOptions), plus --shard's text.
+struct ScanCli {
+  ConfigOptions co;
+  analysis::ScanOptions opt;
+  std::string shard;
+  void add(CLI::App* app) {
+    co.add(app, false);
+    app->add_option("--space", opt.space, "factors (interpolate A and B) | delta (interpolate s·BA, kept low rank)")
+        ->capture_default_str();
+    app->add_option("--tasks,-t", opt.tasks, "tasks to evaluate (default: all of the run's)")->delimiter(',');
+    app->add_option("--union", opt.union_tasks, "also evaluate the union of these tasks (task set 'union')")
+        ->delimiter(',');
+    app->add_option("--base,-b", opt.base, "base model file (default: the one the adapters name, from the cache)");
+    app->add_option("--shard", shard, "compute only shard k of N (k = 1..N); combine with `lorascape merge`");
+    app->add_option("--dtype", opt.dtype, "float32 | bfloat16 (bfloat16 is meant for --device cuda)")
+        ->capture_default_str();
+    app->add_option("--points-per-batch", opt.points_per_batch,
+                    "points evaluated per batched forward (0 = automatic, up to 8)")
+        ->capture_default_str();
+    app->add_option("--out,-o", opt.out, "scan file to write, or to resume (rerun the same command)")->required();
   }
-  if (!shard.empty()) {
-    const auto slash = shard.find('/');
-    try {
-      if (slash == std::string::npos) throw std::invalid_argument(shard);
-      opt.shard.index = std::stoi(shard.substr(0, slash));
-      opt.shard.count = std::stoi(shard.substr(slash + 1));
-    } catch (const std::exception&) {
-      throw ConfigError("--shard '" + shard + "': expected k/N (e.g. 2/4)");
-    }
+  // The options with --shard parsed, and the run configuration giving the task data (that of
+  // the run file `ref` points into, unless --config is given).
+  analysis::ScanOptions options() const {
+    analysis::ScanOptions o = opt;
+    o.shard = analysis::parse_shard(shard);
+    return o;
   }
-  const RunConfig data = analysis::scan_data_config(opt.from, co.resolve(), !co.file.empty());
-  const store::ScanData d = analysis::run_line_scan(opt, data, g_command_line);
+  RunConfig data(const std::string& ref) const { return analysis::scan_data_config(ref, co.resolve(), !co.file.empty()); }
+};
+
+// What every scan command prints at the end: progress of the file and, once complete, its
+// summary.
+void report_scan(const store::ScanData& d, const analysis::ScanOptions& opt) {
   std::printf("%s: %lld of %lld points done%s\n", opt.out.c_str(), static_cast<long long>(d.num_done()),
               static_cast<long long>(d.num_points()),
               d.complete() ? "" : (" (shard " + std::to_string(opt.shard.index) + "/" + std::to_string(opt.shard.count) +
                                    "; combine shards with `lorascape merge`)").c_str());
-  if (d.complete()) std::printf("\n%s", d.text.at("summary").c_str());
+  if (d.complete() && d.text.count("summary")) std::printf("\n%s", d.text.at("summary").c_str());
+  if (d.text.count("non_finite")) std::printf("warning: %s\n", d.text.at("non_finite").c_str());
+}
+
+int cmd_scan_line(const ScanCli& sc, analysis::LineScanOptions opt, const std::string& range) {
+  opt.scan = sc.options();
+  if (!range.empty()) {
+    const auto r = analysis::parse_numbers(range, 2, "--range");
+    opt.t0 = r[0];
+    opt.t1 = r[1];
+  }
+  const store::ScanData d = analysis::run_line_scan(opt, sc.data(opt.from), g_command_line);
+  if (analysis::Mpi::instance().rank() == 0) report_scan(d, opt.scan);
+  return 0;
+}
+
+// Distances, cosines and principal angles between the adapters (analysis/geometry.h).
+int cmd_geometry(const std::vector<std::string>& refs, const std::string& out, const std::string& csv) {
+  if (refs.size() < 2)
+    throw ConfigError("geometry: give at least two adapters (RUN.h5:METHOD/STAGE[/KEY] or PEFT folders), got " +
+                      std::to_string(refs.size()));
+  if (!out.empty()) analysis::check_geometry_out(out);  // before printing anything
+  std::vector<analysis::AdapterSource> sources;
+  for (const auto& ref : refs) sources.push_back(analysis::load_adapter_ref(ref));
+  const analysis::Geometry g = analysis::compute_geometry(sources);
+  std::printf("%s", analysis::format_geometry(g).c_str());
+  if (!out.empty()) {
+    analysis::write_geometry_file(out, analysis::geometry_scan(g, analysis::geometry_config_json(sources), g_command_line));
+    std::printf("\nwrote %s (per-module matrices and subspace overlaps in its extras)\n", out.c_str());
+  }
+  if (!csv.empty()) {
+    write_text_atomic(csv, analysis::geometry_csv(g));
+    std::printf("%swrote %s\n", out.empty() ? "\n" : "", csv.c_str());
+  }
+  return 0;
+}
+
+// --grid NxM (also N for a square grid).
+std::pair<int, int> parse_grid(const std::string& text) {
+  const auto x = text.find('x');
+  try {
+    size_t used = 0;
+    const int n = std::stoi(text.substr(0, x), &used);
+    if (used != (x == std::string::npos ? text.size() : x)) throw std::invalid_argument(text);
+    if (x == std::string::npos) return {n, n};
+    const int m = std::stoi(text.substr(x + 1), &used);
+    if (used != text.size() - x - 1) throw std::invalid_argument(text);
+    return {n, m};
+  } catch (const std::exception&) {
+    throw ConfigError("--grid '" + text + "': expected NxM (e.g. 21x21) or N");
+  }
+}
+
+int cmd_scan_plane(const ScanCli& sc, analysis::PlaneScanOptions opt, const std::string& grid) {
+  opt.scan = sc.options();
+  std::tie(opt.nx, opt.ny) = parse_grid(grid);
+  if (opt.through.empty()) throw ConfigError("--through needs three adapters X,Y,Z");
+  const store::ScanData d = analysis::run_plane_scan(opt, sc.data(opt.through[0]), g_command_line);
+  if (analysis::Mpi::instance().rank() == 0) report_scan(d, opt.scan);
+  return 0;
+}
+
+int cmd_scan_random_plane(const ScanCli& sc, analysis::RandomPlaneOptions opt, const std::string& grid) {
+  opt.scan = sc.options();
+  std::tie(opt.nx, opt.ny) = parse_grid(grid);
+  const store::ScanData d = analysis::run_random_plane_scan(opt, sc.data(opt.center), g_command_line);
+  if (analysis::Mpi::instance().rank() == 0) report_scan(d, opt.scan);
+  return 0;
+}
+
+int cmd_scan_trajectory(const ScanCli& sc, analysis::TrajectoryScanOptions opt, const std::string& grid) {
+  opt.scan = sc.options();
+  std::tie(opt.nx, opt.ny) = parse_grid(grid);
+  const store::ScanData d = analysis::run_trajectory_scan(opt, sc.data(opt.run + ":" + opt.method + "/1"), g_command_line);
+  if (analysis::Mpi::instance().rank() == 0) report_scan(d, opt.scan);
   return 0;
 }
 
 int cmd_merge(const std::vector<std::string>& inputs, const std::string& out) {
   store::ScanData d = store::merge_scans(inputs);
   d.command_line = g_command_line;
-  if (d.spec.kind == "line" && d.complete()) {
-    d.extras["barrier"] = analysis::line_barriers(d);
-    d.text["summary"] = analysis::line_summary(d);
-  }
+  if (d.spec.kind == "line" || d.spec.kind == "curve") analysis::finish_path_scan(d);
   store::write_scan_file(out, d);
   std::printf("wrote %s (%zu shards, %lld points)\n", out.c_str(), inputs.size(), static_cast<long long>(d.num_points()));
   return 0;
@@ -351,7 +435,7 @@ int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) g_command_line += (i ? " " : "") + std::string(argv[i]);
   CLI::App app{"lorascape " + std::string(kVersion) +
                " — mode-connectivity analysis of continual LoRA fine-tuning.\n"
@@ -417,27 +501,70 @@ int main(int argc, char** argv) {
   export_adapter->add_option("ref", exp_ref, "RUN.h5:METHOD/STAGE[/KEY] (STAGE: 1-based number or task name)")->required();
   export_adapter->add_option("--out,-o", exp_out, "PEFT folder to write")->required();
 
-  ConfigOptions scan_co;
   analysis::LineScanOptions line_opt;
-  std::string line_range, line_shard;
+  ScanCli line_cli;
+  std::string line_range;
   auto* scan = app.add_subcommand("scan", "loss landscapes between adapters (HDF5 scan files, docs/hdf5-schema.md)");
   scan->require_subcommand(1);
   auto* scan_line = scan->add_subcommand(
       "line", "per-task loss, token accuracy and exact match along the straight path between two adapters; "
               "resumable (rerun the same command) and shardable (--shard k/N, then `lorascape merge`)");
-  scan_co.add(scan_line, false);
   scan_line->add_option("--from", line_opt.from, "adapter at t = 0: RUN.h5:METHOD/STAGE[/KEY] or a PEFT folder")->required();
   scan_line->add_option("--to", line_opt.to, "adapter at t = 1")->required();
   scan_line->add_option("--points,-n", line_opt.points, "points along the path")->capture_default_str();
   scan_line->add_option("--range", line_range, "t range a,b (default 0,1; e.g. -0.25,1.25)");
-  scan_line->add_option("--space", line_opt.space, "factors (interpolate A and B) | delta (interpolate s·BA, rank 2r)")
+  line_cli.add(scan_line);
+
+  std::vector<std::string> geo_refs;
+  std::string geo_out, geo_csv;
+  auto* geometry = app.add_subcommand("geometry", "pairwise distances, cosines and principal angles between the LoRA "
+                                                  "updates of adapters, per module and overall");
+  geometry->add_option("refs", geo_refs, "two or more adapters: RUN.h5:METHOD/STAGE[/KEY] or PEFT folders")->required();
+  geometry->add_option("--out,-o", geo_out, "also write an HDF5 scan file of kind geometry (docs/hdf5-schema.md)");
+  geometry->add_option("--csv", geo_csv, "also write every pair, overall and per module, as CSV");
+
+  analysis::PlaneScanOptions plane_opt;
+  ScanCli plane_cli;
+  std::string plane_grid = "21x21";
+  auto* scan_plane = scan->add_subcommand(
+      "plane", "loss landscape on the plane through three adapters (origin X, x axis towards Y); other adapters "
+               "(--project) are placed in plane coordinates");
+  scan_plane->add_option("--through", plane_opt.through, "three adapters X,Y,Z")->required()->delimiter(',');
+  scan_plane->add_option("--grid", plane_grid, "grid NxM over the anchors' extent")->capture_default_str();
+  scan_plane->add_option("--margin", plane_opt.margin, "fraction of the anchors' extent added on every side")
       ->capture_default_str();
-  scan_line->add_option("--tasks,-t", line_opt.tasks, "tasks to evaluate (default: all of the run's)")->delimiter(',');
-  scan_line->add_option("--union", line_opt.union_tasks, "also evaluate the union of these tasks (task set 'union')")
+  scan_plane->add_option("--project", plane_opt.project,
+                         "adapters to place in the plane: references, RUN.h5:METHOD/* (every stage and learner of a "
+                         "method) or RUN.h5:* (of every method)")
       ->delimiter(',');
-  scan_line->add_option("--base,-b", line_opt.base, "base model file (default: the one the adapters name, from the cache)");
-  scan_line->add_option("--shard", line_shard, "compute only shard k of N (k = 1..N)");
-  scan_line->add_option("--out,-o", line_opt.out, "scan file to write or resume")->required();
+  plane_cli.add(scan_plane);
+
+  analysis::RandomPlaneOptions rplane_opt;
+  ScanCli rplane_cli;
+  std::string rplane_grid = "21x21";
+  auto* scan_rplane = scan->add_subcommand(
+      "random-plane", "loss landscape around one adapter along two random filter-normalised directions (Li et al. 2018)");
+  scan_rplane->add_option("--center", rplane_opt.center, "the adapter at the centre")->required();
+  scan_rplane->add_option("--grid", rplane_grid, "grid NxM")->capture_default_str();
+  scan_rplane->add_option("--radius", rplane_opt.radius, "the grid spans [-r, r] times each direction")
+      ->capture_default_str();
+  scan_rplane->add_option("--seed", rplane_opt.seed, "seed of the directions (x: seed, y: seed + 1)")
+      ->capture_default_str();
+  rplane_cli.add(scan_rplane);
+
+  analysis::TrajectoryScanOptions traj_opt;
+  ScanCli traj_cli;
+  std::string traj_grid = "21x21";
+  auto* scan_traj = scan->add_subcommand(
+      "trajectory", "loss landscape on the PCA plane of a method's training trajectory (stage adapters and "
+                    "snapshots), with the trajectory projected");
+  scan_traj->add_option("--run", traj_opt.run, "run file")->required()->check(CLI::ExistingFile);
+  scan_traj->add_option("--method,-m", traj_opt.method, "method in the run file")->required();
+  scan_traj->add_option("--key", traj_opt.key, "adapter key, e.g. fast or slow (default: the method's reported one)");
+  scan_traj->add_option("--grid", traj_grid, "grid NxM over the trajectory's extent")->capture_default_str();
+  scan_traj->add_option("--margin", traj_opt.margin, "fraction of the trajectory's extent added on every side")
+      ->capture_default_str();
+  traj_cli.add(scan_traj);
 
   std::vector<std::string> merge_inputs;
   std::string merge_out;
@@ -472,8 +599,12 @@ int main(int argc, char** argv) {
     if (*compare) return cmd_compare(cmp_paths, cmp_score, cmp_csv);
     if (*export_adapter) return cmd_export_adapter(exp_ref, exp_out);
     if (*demo) return cmd_demo(demo_co, demo_out, demo_full);
-    if (*scan_line) return cmd_scan_line(scan_co, line_opt, line_range, line_shard);
+    if (*scan_line) return cmd_scan_line(line_cli, line_opt, line_range);
+    if (*scan_plane) return cmd_scan_plane(plane_cli, plane_opt, plane_grid);
+    if (*scan_rplane) return cmd_scan_random_plane(rplane_cli, rplane_opt, rplane_grid);
+    if (*scan_traj) return cmd_scan_trajectory(traj_cli, traj_opt, traj_grid);
     if (*merge) return cmd_merge(merge_inputs, merge_out);
+    if (*geometry) return cmd_geometry(geo_refs, geo_out, geo_csv);
   } catch (const lorascape::Error& e) {
     std::fprintf(stderr, "lorascape: error: %s\n", e.what());
     return 2;
@@ -485,4 +616,12 @@ int main(int argc, char** argv) {
     return 2;
   }
   return 0;
+}
+
+int main(int argc, char** argv) {
+  analysis::Mpi::init(&argc, &argv);
+  const int rc = run(argc, argv);
+  if (rc != 0 && analysis::Mpi::instance().size() > 1) analysis::Mpi::abort(rc);  // never leave ranks waiting
+  analysis::Mpi::finalize();
+  return rc;
 }
