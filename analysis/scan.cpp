@@ -143,6 +143,10 @@ ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& op
   s.data = data;
   core::set_threads(data.threads);
   s.device = core::resolve_device(data.device);
+  // MPI ranks on a GPU node share its GPUs: local rank % devices.
+  if (s.device.is_cuda() && Mpi::instance().size() > 1)
+    s.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(Mpi::instance().local_rank() %
+                                                                     std::max<int64_t>(1, core::cuda_device_count())));
   s.dtype = opt.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
 
   const std::vector<core::Task> all = core::load_tasks(data);
@@ -173,6 +177,7 @@ ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& op
     s.set_members.emplace_back();
     for (const auto& n : opt.union_tasks) s.set_members.back().push_back(slot(n));
   }
+  s.tasks = all;
   for (size_t t : evaluated) {
     const auto& ex = core::eval_split(all[t], data);
     const size_t n = data.eval.max_examples > 0 ? std::min(ex.size(), static_cast<size_t>(data.eval.max_examples))
@@ -208,6 +213,58 @@ store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec, c
   return d;
 }
 
+core::TransformerImpl& ScanSetup::load_model() {
+  if (!model) {
+    model = core::load_base_model(base_path);
+    model->to(device, dtype);
+    model->eval();
+  }
+  return *model;
+}
+
+namespace {
+
+// Values (points, T, S) of the adapters with the points loaded into `ev` at once.
+std::vector<double> evaluate_with(core::Evaluator& ev, const ScanSetup& setup, const std::vector<core::Adapter>& adapters) {
+  const size_t T = setup.set_names.size(), S = scan_scores().size();
+  std::vector<double> values(adapters.size() * T * S);
+  if (adapters.empty()) return values;
+  std::vector<core::Adapter> on_device;
+  for (const auto& a : adapters) on_device.push_back(a.to(setup.device));
+  ev.load_points(on_device);
+  std::vector<core::ScoreSums> sums;
+  for (const auto& ex : setup.examples) sums.push_back(ev.evaluate(ex));
+  for (size_t t = 0; t < T; ++t) {
+    core::ScoreSums total = sums[setup.set_members[t][0]];
+    for (size_t m = 1; m < setup.set_members[t].size(); ++m) total += sums[setup.set_members[t][m]];
+    for (size_t k = 0; k < adapters.size(); ++k) {
+      const core::Scores sc = total.scores(static_cast<int64_t>(k));
+      const double v[] = {sc.loss, sc.token_acc, sc.exact_match};
+      for (size_t j = 0; j < S; ++j) values[(k * T + t) * S + j] = v[j];
+    }
+  }
+  return values;
+}
+
+}  // namespace
+
+std::vector<double> evaluate_adapters(ScanSetup& setup, const std::vector<core::Adapter>& points, int64_t points_per_batch,
+                                      const std::string& label) {
+  core::Progress bar(label, static_cast<int64_t>(points.size()), true, "points");
+  core::Evaluator ev(setup.load_model(), setup.scale, setup.data.eval.batch);
+  const auto K = static_cast<size_t>(points_per_batch > 0 ? points_per_batch : ev.points_per_batch());
+  std::vector<double> out;
+  for (size_t i = 0; i < points.size(); i += K) {
+    const std::vector<core::Adapter> chunk(points.begin() + static_cast<std::ptrdiff_t>(i),
+                                           points.begin() + static_cast<std::ptrdiff_t>(std::min(points.size(), i + K)));
+    const auto v = evaluate_with(ev, setup, chunk);
+    out.insert(out.end(), v.begin(), v.end());
+    bar.update(static_cast<int64_t>(i + chunk.size()));
+  }
+  bar.finish();
+  return out;
+}
+
 store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::ScanData d,
                               const std::function<core::Adapter(int64_t)>& point, const std::string& label) {
   Mpi& mpi = Mpi::instance();
@@ -221,42 +278,23 @@ store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::S
     for (size_t i = 0; i < missing.size(); ++i)
       if (static_cast<int>(i % static_cast<size_t>(mpi.size())) == mpi.rank()) todo.push_back(missing[i]);
   }
-  if (!setup.model) {
-    setup.model = core::load_base_model(setup.base_path);
-    setup.model->to(setup.device, setup.dtype);
-    setup.model->eval();
-  }
-  core::Evaluator ev(*setup.model, setup.scale, setup.data.eval.batch);
+  core::Evaluator ev(setup.load_model(), setup.scale, setup.data.eval.batch);
   const int64_t K = opt.points_per_batch > 0 ? opt.points_per_batch : ev.points_per_batch();
   const size_t T = setup.set_names.size(), S = scan_scores().size();
   // Rounds of K points per rank; every rank runs the same number of rounds so rank 0 can
   // collect a round's results from all ranks before writing.
   const int64_t rounds_mine = (static_cast<int64_t>(todo.size()) + K - 1) / K;
   const int64_t rounds = mpi.max_over_ranks(rounds_mine);
-  core::Progress bar(label, mpi.sum_over_ranks(static_cast<int64_t>(todo.size())), mpi.rank() == 0, "points");
+  core::Progress bar(mpi.size() > 1 ? label + " (" + std::to_string(mpi.size()) + " MPI ranks)" : label,
+                     mpi.sum_over_ranks(static_cast<int64_t>(todo.size())), mpi.rank() == 0, "points");
   int64_t finished = 0;
   for (int64_t r = 0; r < rounds; ++r) {
     std::vector<int64_t> batch;
     for (int64_t i = r * K; i < std::min<int64_t>((r + 1) * K, static_cast<int64_t>(todo.size())); ++i)
       batch.push_back(todo[static_cast<size_t>(i)]);
-    std::vector<double> values;  // (points of the batch, T, S)
-    if (!batch.empty()) {
-      std::vector<core::Adapter> adapters;
-      for (int64_t p : batch) adapters.push_back(point(p).to(setup.device));
-      ev.load_points(adapters);
-      std::vector<core::ScoreSums> sums;
-      for (const auto& ex : setup.examples) sums.push_back(ev.evaluate(ex));
-      values.resize(batch.size() * T * S);
-      for (size_t t = 0; t < T; ++t) {
-        core::ScoreSums total = sums[setup.set_members[t][0]];
-        for (size_t m = 1; m < setup.set_members[t].size(); ++m) total += sums[setup.set_members[t][m]];
-        for (size_t k = 0; k < batch.size(); ++k) {
-          const core::Scores sc = total.scores(static_cast<int64_t>(k));
-          const double v[] = {sc.loss, sc.token_acc, sc.exact_match};
-          for (size_t j = 0; j < S; ++j) values[(k * T + t) * S + j] = v[j];
-        }
-      }
-    }
+    std::vector<core::Adapter> adapters;
+    for (int64_t p : batch) adapters.push_back(point(p));
+    const std::vector<double> values = evaluate_with(ev, setup, adapters);  // (points of the batch, T, S)
     // Rank 0 gathers every rank's (points, values) of this round; a single process has itself.
     std::vector<int64_t> all_points;
     std::vector<double> all_values;

@@ -46,7 +46,9 @@ struct ScanSetup {
   core::RunConfig data;                // task data, seed, evaluation settings, device, threads
   c10::Device device{c10::kCPU};
   at::ScalarType dtype = at::kFloat;
-  core::Transformer model{nullptr};    // the base model, on `device` in `dtype`, eval mode
+  core::Transformer model{nullptr};    // the base model, on `device` in `dtype`, eval mode;
+                                       // loaded by the first evaluation (load_model)
+  std::vector<core::Task> tasks;       // every task of the data (training splits for curves)
   double scale = 1.0;                  // s = alpha/rank of the anchors
   // Reported task sets, in order: the tasks, then "union" when asked for.
   std::vector<std::string> set_names;
@@ -58,6 +60,9 @@ struct ScanSetup {
   // The parts of a scan's identity every kind shares: anchors (labels and content digests),
   // space, tasks, union, base model digest, data settings, device and dtype.
   nlohmann::json identity(const ScanOptions& opt) const;
+
+  // The base model on `device` in `dtype`, loaded on first use.
+  core::TransformerImpl& load_model();
 };
 
 // Checks the options, loads nothing twice: `anchors` already loaded (load_adapter_ref),
@@ -85,6 +90,11 @@ store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec, c
 // are and counted in d.text["non_finite"]. Returns the data as written last.
 store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::ScanData d,
                               const std::function<core::Adapter(int64_t)>& point, const std::string& label);
+
+// Values (points, task sets, scores) of the adapters, evaluated `points_per_batch` at a
+// time (0 = automatic), in this process only, under a progress bar labelled `label`.
+std::vector<double> evaluate_adapters(ScanSetup& setup, const std::vector<core::Adapter>& points,
+                                      int64_t points_per_batch, const std::string& label);
 
 // FNV-1a of an adapter's values ("fnv1a:…"): the identity of an anchor, so a resumed scan
 // never mixes points of adapters that changed under the same reference.

@@ -5,13 +5,17 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "analysis/adapter_ref.h"
 #include "analysis/geometry.h"
 #include "analysis/line_scan.h"
+#include "analysis/analyse_run.h"
+#include "analysis/curve.h"
 #include "analysis/mpi.h"
 #include "analysis/plane.h"
+#include "analysis/sharpness.h"
 #include "core/store/scan_file.h"
 #include "cli/doctor.h"
 #include "core/adapter.h"
@@ -356,6 +360,13 @@ std::pair<int, int> parse_grid(const std::string& text) {
   }
 }
 
+int cmd_scan_curve(const ScanCli& sc, analysis::CurveScanOptions opt) {
+  opt.scan = sc.options();
+  const store::ScanData d = analysis::run_curve_scan(opt, sc.data(opt.from), g_command_line);
+  if (analysis::Mpi::instance().rank() == 0) report_scan(d, opt.scan);
+  return 0;
+}
+
 int cmd_scan_plane(const ScanCli& sc, analysis::PlaneScanOptions opt, const std::string& grid) {
   opt.scan = sc.options();
   std::tie(opt.nx, opt.ny) = parse_grid(grid);
@@ -381,6 +392,31 @@ int cmd_scan_trajectory(const ScanCli& sc, analysis::TrajectoryScanOptions opt, 
   return 0;
 }
 
+// Top Hessian eigenvalues at an adapter or along a line scan (analysis/sharpness.h).
+int cmd_sharpness(const ConfigOptions& co, analysis::SharpnessOptions opt) {
+  analysis::check_sharpness_options(opt);  // before loading anything
+  const std::string ref = opt.along.empty() ? opt.at : analysis::read_line_source(opt.along).from;
+  const RunConfig data = analysis::scan_data_config(ref, co.resolve(), !co.file.empty());
+  const store::ScanData d = analysis::run_sharpness(opt, data, g_command_line);
+  std::printf("%s", analysis::sharpness_table(d).c_str());
+  if (d.text.count("non_finite")) std::printf("warning: %s\n", d.text.at("non_finite").c_str());
+  if (!opt.scan.out.empty()) std::printf("\nwrote %s (kind sharpness, docs/hdf5-schema.md)\n", opt.scan.out.c_str());
+  return 0;
+}
+
+int cmd_analyse_run(const ConfigOptions& co, analysis::AnalyseRunOptions opt) {
+  if (opt.out_dir.empty()) opt.out_dir = (fs::path(opt.run).parent_path() / "analysis").string();
+  const RunConfig data = analysis::scan_data_config(opt.run + ":", co.resolve(), !co.file.empty());
+  const auto paths = analysis::analyse_run(opt, data, g_command_line);
+  if (analysis::Mpi::instance().rank() != 0) return 0;
+  const std::string text = analysis::format_stage_paths(paths);
+  std::printf("\n%s", text.c_str());
+  const std::string summary = opt.out_dir + "/summary.txt";
+  std::ofstream(summary) << text;
+  std::printf("\nscan files and summary.txt in %s/ (open them with lorascape-gui, or `lorascape plot`)\n", opt.out_dir.c_str());
+  return 0;
+}
+
 int cmd_merge(const std::vector<std::string>& inputs, const std::string& out) {
   store::ScanData d = store::merge_scans(inputs);
   d.command_line = g_command_line;
@@ -395,6 +431,53 @@ int cmd_merge(const std::vector<std::string>& inputs, const std::string& out) {
 const std::vector<std::string> kDemoSets{"tasks.names=weekday,translate,compare,topic", "train.steps=200",
                                          "eval.max_examples=100"};
 const std::vector<std::string> kDemoMethods{"seq", "er", "ilora"};
+
+// The demo's mode-connectivity part: consecutive-stage lines of seq and ilora (analyse-run),
+// one curve and one plane, on a smaller evaluation subset so it stays quick.
+void demo_landscapes(RunConfig cfg) {
+  const std::string run = cfg.out + "/run.h5", dir = cfg.out + "/analysis";
+  cfg.eval.max_examples = std::min<int64_t>(cfg.eval.max_examples > 0 ? cfg.eval.max_examples : 40, 40);
+  fs::remove_all(dir);  // scans of the adapters trained before this run of the demo
+  std::printf("\n== mode connectivity (evaluation on %lld examples per task) ==\n",
+              static_cast<long long>(cfg.eval.max_examples));
+  std::fflush(stdout);
+  analysis::AnalyseRunOptions ar;
+  ar.run = run;
+  ar.methods = {"seq", "ilora"};
+  ar.points = 9;
+  ar.out_dir = dir;
+  const auto paths = analysis::analyse_run(ar, cfg, g_command_line);
+  const std::string text = analysis::format_stage_paths(paths);
+  std::ofstream(dir + "/summary.txt") << text;
+  std::printf("\n%s", text.c_str());
+
+  const store::RunFileData rf = store::read_run_file(run);
+  analysis::CurveScanOptions curve;
+  curve.from = run + ":seq/1";
+  curve.to = run + ":seq/2";
+  curve.points = 9;
+  curve.epochs = 1;
+  curve.scan.tasks = {rf.tasks[0], rf.tasks[1]};
+  curve.scan.union_tasks = curve.scan.tasks;
+  curve.scan.out = dir + "/curve-seq-1-2.h5";
+  std::printf("\nBezier curve between seq's stages 1 and 2, trained on both tasks (%s):\n", curve.scan.out.c_str());
+  std::fflush(stdout);
+  std::printf("%s", analysis::run_curve_scan(curve, cfg, g_command_line).text.at("summary").c_str());
+
+  const std::string last = std::to_string(rf.tasks.size());
+  analysis::PlaneScanOptions plane;
+  plane.through = {run + ":seq/" + last, run + ":er/" + last, run + ":ilora/" + last};
+  plane.nx = plane.ny = 7;
+  plane.project = {run + ":*"};
+  plane.scan.tasks = rf.tasks;
+  plane.scan.union_tasks = rf.tasks;
+  plane.scan.out = dir + "/plane-final.h5";
+  std::printf("\nPlane through the final adapters of seq, er and ilora, every stage projected (%s):\n",
+              plane.scan.out.c_str());
+  std::fflush(stdout);
+  std::printf("%s", analysis::run_plane_scan(plane, cfg, g_command_line).text.at("summary").c_str());
+  std::printf("\nThe scan files are in %s/ (docs/hdf5-schema.md, Part II).\n", dir.c_str());
+}
 
 int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
   // Demo settings first, so the user's --set still wins.
@@ -430,6 +513,7 @@ int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
       "  %s/adapters/METHOD/stage-NN-*/     PEFT adapters (I-LoRA: fast/ and slow/)\n"
       "  lorascape export-adapter %s/run.h5:ilora/2/fast --out DIR   one adapter as a PEFT folder\n",
       seq_bwt, -100.0 * seq_bwt, cfg.out.c_str(), cfg.out.c_str(), cfg.out.c_str(), cfg.out.c_str());
+  demo_landscapes(cfg);
   return 0;
 }
 
@@ -523,6 +607,31 @@ int run(int argc, char** argv) {
   geometry->add_option("--out,-o", geo_out, "also write an HDF5 scan file of kind geometry (docs/hdf5-schema.md)");
   geometry->add_option("--csv", geo_csv, "also write every pair, overall and per module, as CSV");
 
+  analysis::CurveScanOptions curve_opt;
+  ScanCli curve_cli;
+  bool curve_no_line = false;
+  auto* scan_curve = scan->add_subcommand(
+      "curve", "trains a Bezier or polygonal-chain curve between two adapters (endpoints fixed) to stay in low "
+               "loss, then evaluates it like a line and says whether it removed the straight line's barrier");
+  scan_curve->add_option("--from", curve_opt.from, "adapter at t = 0")->required();
+  scan_curve->add_option("--to", curve_opt.to, "adapter at t = 1")->required();
+  scan_curve->add_option("--kind", curve_opt.kind, "bezier | polychain")->capture_default_str();
+  scan_curve->add_option("--bends", curve_opt.bends, "trainable control points between the endpoints")
+      ->capture_default_str();
+  scan_curve->add_option("--points,-n", curve_opt.points, "evaluated points of t in [0, 1]")->capture_default_str();
+  scan_curve->add_option("--train-tasks", curve_opt.train_tasks,
+                         "tasks whose training data trains the bends (default: --union, else the evaluated tasks)")
+      ->delimiter(',');
+  scan_curve->add_option("--epochs", curve_opt.epochs, "passes over the training data")->capture_default_str();
+  scan_curve->add_option("--lr", curve_opt.lr, "Adam learning rate (flat to 50%, linear to 1% at 90%)")
+      ->capture_default_str();
+  scan_curve->add_option("--weight-decay", curve_opt.weight_decay, "L2 term 0.5·wd·‖w(t)‖² on the factors")
+      ->capture_default_str();
+  scan_curve->add_option("--batch", curve_opt.batch, "training batch (default: the configuration's train.batch)");
+  scan_curve->add_option("--seed", curve_opt.seed, "seed of t and the batches (default: the configuration's seed)");
+  scan_curve->add_flag("--no-line", curve_no_line, "do not evaluate the straight line for comparison");
+  curve_cli.add(scan_curve);
+
   analysis::PlaneScanOptions plane_opt;
   ScanCli plane_cli;
   std::string plane_grid = "21x21";
@@ -566,6 +675,48 @@ int run(int argc, char** argv) {
       ->capture_default_str();
   traj_cli.add(scan_traj);
 
+  analysis::SharpnessOptions sharp_opt;
+  ConfigOptions sharp_co;
+  auto* sharpness = app.add_subcommand(
+      "sharpness", "top Hessian eigenvalue(s) of the loss w.r.t. the LoRA parameters (power iteration on "
+                   "Hessian-vector products, as PyHessian), at one adapter or along a line scan");
+  sharp_co.add(sharpness, false);
+  sharpness->add_option("--at", sharp_opt.at, "the adapter: RUN.h5:METHOD/STAGE[/KEY] or a PEFT folder");
+  sharpness->add_option("--along", sharp_opt.along, "a line scan file (`lorascape scan line`): the points of its t axis");
+  sharpness->add_option("--every", sharp_opt.every, "with --along: every m-th point of the line")->capture_default_str();
+  sharpness->add_option("--top,-k", sharp_opt.settings.top, "eigenvalues to find, by decreasing |lambda| (deflation)")
+      ->capture_default_str();
+  sharpness->add_option("--tol", sharp_opt.settings.tol, "stop when |change of lambda| / (|lambda| + 1e-6) < tol")
+      ->capture_default_str();
+  sharpness->add_option("--max-iter", sharp_opt.settings.max_iter, "iteration cap per eigenvalue")->capture_default_str();
+  sharpness->add_option("--examples,-n", sharp_opt.examples, "examples per task the loss is taken over (0 = all)")
+      ->capture_default_str();
+  sharpness->add_option("--split", sharp_opt.split, "train | eval | test")->capture_default_str();
+  sharpness->add_option("--tasks,-t", sharp_opt.scan.tasks, "task sets (default: all of the run's; --along: the line's)")
+      ->delimiter(',');
+  sharpness->add_option("--union", sharp_opt.scan.union_tasks, "also the union of these tasks (task set 'union')")
+      ->delimiter(',');
+  sharpness->add_option("--base,-b", sharp_opt.scan.base, "base model file (default: the one the adapters name)");
+  sharpness->add_option("--seed", sharp_opt.settings.seed, "seed of the starting vectors")->capture_default_str();
+  sharpness->add_option("--dtype", sharp_opt.scan.dtype, "float32 | float64")->capture_default_str();
+  sharpness->add_option("--out,-o", sharp_opt.scan.out,
+                        "also write a scan file of kind sharpness, after every point (rerun the same command to resume)");
+
+  analysis::AnalyseRunOptions ar_opt;
+  ConfigOptions ar_co;
+  auto* analyse = app.add_subcommand(
+      "analyse-run", "the I-LoRA paper's mode-connectivity experiment: for every method, the line between consecutive "
+                     "stage minima on the old tasks and the new one; scan files plus a summary of where the "
+                     "old+new average is best and the barrier heights");
+  analyse->add_option("run", ar_opt.run, "run file (OUT/run.h5)")->required()->check(CLI::ExistingFile);
+  ar_co.add(analyse, false);
+  analyse->add_option("--methods,-m", ar_opt.methods, "methods to analyse (default: all of the run's)")->delimiter(',');
+  analyse->add_option("--points,-n", ar_opt.points, "points of each line over [0, 1]")->capture_default_str();
+  analyse->add_option("--space", ar_opt.scan.space, "factors | delta")->capture_default_str();
+  analyse->add_option("--dtype", ar_opt.scan.dtype, "float32 | bfloat16")->capture_default_str();
+  analyse->add_option("--base,-b", ar_opt.scan.base, "base model file (default: the run's, from the cache)");
+  analyse->add_option("--out-dir,-o", ar_opt.out_dir, "folder for the scan files and summary.txt (default: RUN's folder/analysis)");
+
   std::vector<std::string> merge_inputs;
   std::string merge_out;
   auto* merge = app.add_subcommand("merge", "combine the shard files of one scan into the full scan file");
@@ -600,11 +751,17 @@ int run(int argc, char** argv) {
     if (*export_adapter) return cmd_export_adapter(exp_ref, exp_out);
     if (*demo) return cmd_demo(demo_co, demo_out, demo_full);
     if (*scan_line) return cmd_scan_line(line_cli, line_opt, line_range);
+    if (*scan_curve) {
+      curve_opt.compare_line = !curve_no_line;
+      return cmd_scan_curve(curve_cli, curve_opt);
+    }
     if (*scan_plane) return cmd_scan_plane(plane_cli, plane_opt, plane_grid);
     if (*scan_rplane) return cmd_scan_random_plane(rplane_cli, rplane_opt, rplane_grid);
     if (*scan_traj) return cmd_scan_trajectory(traj_cli, traj_opt, traj_grid);
+    if (*analyse) return cmd_analyse_run(ar_co, ar_opt);
     if (*merge) return cmd_merge(merge_inputs, merge_out);
     if (*geometry) return cmd_geometry(geo_refs, geo_out, geo_csv);
+    if (*sharpness) return cmd_sharpness(sharp_co, sharp_opt);
   } catch (const lorascape::Error& e) {
     std::fprintf(stderr, "lorascape: error: %s\n", e.what());
     return 2;

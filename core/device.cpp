@@ -13,6 +13,7 @@
 namespace lorascape::core {
 
 bool cuda_available() { return torch::cuda::is_available(); }
+int64_t cuda_device_count() { return static_cast<int64_t>(torch::cuda::device_count()); }
 
 c10::Device resolve_device(const std::string& name) {
   if (name == "cpu") return c10::Device(c10::kCPU);

@@ -10,6 +10,8 @@ namespace lorascape::core {
 // "cpu", "cuda" (error when unavailable) or "auto" (cuda when available, else cpu).
 c10::Device resolve_device(const std::string& name);
 bool cuda_available();
+// Number of CUDA devices (0 without CUDA).
+int64_t cuda_device_count();
 // LibTorch intra-op threads (0 = all cores); an OpenBLAS in use gets one thread per caller
 // so the two thread pools do not oversubscribe the cores.
 void set_threads(int64_t threads);

@@ -1,7 +1,6 @@
 // End-to-end CLI behaviour: bad input gives exit code 2 and a one-line message; help and
 // listings work; a tiny train run writes its folder and can be evaluated again.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <array>
 #include <cstring>
@@ -17,33 +16,16 @@
 #include <thread>
 
 #include "core/store/scan_file.h"
+#include "tests/common/cli_util.h"
 #include "tests/common/test_util.h"
 
 namespace fs = std::filesystem;
 namespace store = lorascape::store;
 
 namespace {
-struct Result {
-  int code;
-  std::string out;
-};
-
-// Runs the CLI with stdout+stderr captured, in a private cache folder.
-Result run(const std::string& args, const std::string& cache) {
-  const std::string cmd = "LORASCAPE_CACHE='" + cache + "' '" + std::string(LORASCAPE_CLI) + "' " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = p ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-size_t lines(const std::string& s) {
-  size_t n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
+using Result = lorascape::test::CliResult;
+Result run(const std::string& args, const std::string& cache) { return lorascape::test::run_cli(args, cache); }
+size_t lines(const std::string& s) { return lorascape::test::count_lines(s); }
 
 class Cli : public ::testing::Test {
  protected:
@@ -218,6 +200,11 @@ TEST_F(Cli, DemoTrainsThreeMethodsAndPrintsTheComparison) {
   const auto cmp = r.out.substr(r.out.find("== comparison =="));
   for (const char* row : {"\nseq ", "\ner ", "\nilora ", "\nilora/fast "}) EXPECT_NE(cmp.find(row), std::string::npos) << row << cmp;
   EXPECT_TRUE(fs::exists(fs::path(out) / "compare.csv"));
+  // The mode-connectivity part: consecutive-stage lines of seq and ilora, a curve, a plane.
+  for (const char* f : {"seq-1-2.h5", "ilora-1-2.h5", "curve-seq-1-2.h5", "plane-final.h5", "summary.txt"})
+    EXPECT_TRUE(fs::exists(fs::path(out) / "analysis" / f)) << f;
+  for (const char* text : {"== mode connectivity", "best t(avg)", "Bezier curve", "Plane through"})
+    EXPECT_NE(r.out.find(text), std::string::npos) << text << r.out;
 }
 
 TEST_F(Cli, AGivenBaseModelFileDefinesTheRecordedModel) {
@@ -243,15 +230,8 @@ TEST_F(Cli, AGivenBaseModelFileDefinesTheRecordedModel) {
   EXPECT_EQ(lines(r.out), 1u) << r.out;
 }
 
-namespace {
-std::string slurp(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), {});
-}
-bool same_bits(const std::vector<double>& a, const std::vector<double>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
-}
-}  // namespace
+using lorascape::test::same_bits;
+using lorascape::test::slurp;
 
 TEST_F(Cli, LineScanResumesRefusesAnotherScanAndMergesShards) {
   const auto cfg = tiny_config();

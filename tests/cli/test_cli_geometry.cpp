@@ -1,7 +1,6 @@
 // `lorascape geometry` end to end: PEFT adapters in, tables out, a scan file of kind
 // "geometry" with the documented extras, and exit code 2 with one line on bad input.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <ATen/ATen.h>
 
@@ -14,32 +13,15 @@
 
 #include "core/adapter.h"
 #include "core/store/scan_file.h"
+#include "tests/common/cli_util.h"
 #include "tests/common/test_util.h"
 
 using namespace lorascape;
 
 namespace {
-struct Result {
-  int code;
-  std::string out;
-};
-
-// Runs the CLI with stdout+stderr captured, in a private cache folder.
-Result run(const std::string& args, const std::string& cache) {
-  const std::string cmd = "LORASCAPE_CACHE='" + cache + "' '" + std::string(LORASCAPE_CLI) + "' " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  std::array<char, 4096> buf{};
-  while (p && fgets(buf.data(), buf.size(), p)) out += buf.data();
-  const int status = p ? pclose(p) : -1;
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
-size_t lines(const std::string& s) {
-  size_t n = 0;
-  for (char c : s) n += c == '\n';
-  return n;
-}
+using Result = lorascape::test::CliResult;
+Result run(const std::string& args, const std::string& cache) { return lorascape::test::run_cli(args, cache); }
+size_t lines(const std::string& s) { return lorascape::test::count_lines(s); }
 
 class CliGeometry : public ::testing::Test {
  protected:

@@ -2,6 +2,7 @@
 // scores do not depend on the other points of its batch (what makes resumed and sharded
 // scans bit-identical).
 #include <gtest/gtest.h>
+#include <torch/cuda.h>
 #include <torch/nn/init.h>
 
 #include <cstring>
@@ -78,17 +79,21 @@ TEST_F(EvaluatorTest, EachPointGetsItsOwnAdaptersScores) {
 
 TEST_F(EvaluatorTest, ScoresDoNotDependOnTheOtherPointsOfTheBatch) {
   const auto ex = examples();
-  Evaluator ev(*model, model->lora_config().scale(), 4);
-  ev.load_points(points);
-  const ScoreSums all = ev.evaluate(ex);
-  for (size_t k = 0; k < points.size(); ++k) {
-    ev.load_points({points[k]});
-    EXPECT_TRUE(same_bits(ev.evaluate(ex).scores(0), all.scores(static_cast<int64_t>(k)))) << "point " << k;
+  for (int threads : {1, 2}) {
+    at::set_num_threads(threads);
+    Evaluator ev(*model, model->lora_config().scale(), 4);
+    ev.load_points(points);
+    const ScoreSums all = ev.evaluate(ex);
+    for (size_t k = 0; k < points.size(); ++k) {
+      ev.load_points({points[k]});
+      EXPECT_TRUE(same_bits(ev.evaluate(ex).scores(0), all.scores(static_cast<int64_t>(k)))) << "point " << k;
+    }
+    ev.load_points({points[2], points[0]});
+    const ScoreSums two = ev.evaluate(ex);
+    EXPECT_TRUE(same_bits(two.scores(0), all.scores(2))) << threads << " threads";
+    EXPECT_TRUE(same_bits(two.scores(1), all.scores(0))) << threads << " threads";
   }
-  ev.load_points({points[2], points[0]});
-  const ScoreSums two = ev.evaluate(ex);
-  EXPECT_TRUE(same_bits(two.scores(0), all.scores(2)));
-  EXPECT_TRUE(same_bits(two.scores(1), all.scores(0)));
+  at::set_num_threads(1);
 }
 
 TEST_F(EvaluatorTest, LeavesTheModelAsItWasAndRejectsForeignAdapters) {
@@ -117,5 +122,42 @@ TEST_F(EvaluatorTest, UnionSumsAddUp) {
   for (int64_t k = 0; k < 3; ++k) {
     EXPECT_NEAR(s.scores(k).loss, whole.scores(k).loss, 1e-5);
     EXPECT_DOUBLE_EQ(s.scores(k).exact_match, whole.scores(k).exact_match);
+  }
+}
+
+TEST_F(EvaluatorTest, Bfloat16ScoresAreCloseToFloat32) {
+  const auto ex = examples();
+  ScoreSums f32;
+  {
+    Evaluator ev(*model, model->lora_config().scale(), 7);
+    ev.load_points(points);
+    f32 = ev.evaluate(ex);
+  }
+  model->to(at::kBFloat16);
+  Evaluator ev(*model, model->lora_config().scale(), 7);
+  ev.load_points(points);
+  const ScoreSums b16 = ev.evaluate(ex);
+  for (int64_t k = 0; k < 3; ++k) EXPECT_NEAR(b16.scores(k).loss, f32.scores(k).loss, 0.05 * f32.scores(k).loss) << k;
+}
+
+TEST_F(EvaluatorTest, CudaMatchesCpu_CUDA) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU";
+  const auto ex = examples();
+  ScoreSums cpu;
+  {
+    Evaluator ev(*model, model->lora_config().scale(), 7);
+    ev.load_points(points);
+    cpu = ev.evaluate(ex);
+  }
+  model->to(at::Device(at::kCUDA, 0));
+  std::vector<Adapter> on_gpu;
+  for (const auto& p : points) on_gpu.push_back(p.to(at::Device(at::kCUDA, 0)));
+  for (auto dtype : {at::kFloat, at::kBFloat16}) {
+    model->to(dtype);
+    Evaluator ev(*model, model->lora_config().scale(), 7);
+    ev.load_points(on_gpu);
+    const ScoreSums gpu = ev.evaluate(ex);
+    const double tol = dtype == at::kFloat ? 1e-4 : 0.05;
+    for (int64_t k = 0; k < 3; ++k) EXPECT_NEAR(gpu.scores(k).loss, cpu.scores(k).loss, tol * cpu.scores(k).loss) << k;
   }
 }

@@ -1,0 +1,232 @@
+// The scan kinds end to end on a tiny run: curves (bends on the line give the line; trained
+// bends are kept and not retrained), planes through three adapters (anchors and in-plane
+// adapters land where they belong and the grid holds their losses), random planes (centre
+// value, filter normalisation), trajectory planes, and MPI (2 ranks = 1 process, bit for bit).
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "analysis/adapter_ref.h"
+#include "core/adapter.h"
+#include "core/store/scan_file.h"
+#include "tests/common/cli_util.h"
+#include "tests/common/test_util.h"
+
+namespace fs = std::filesystem;
+using namespace lorascape;
+using test::run_cli;
+using test::same_bits;
+
+namespace {
+
+// One tiny run with seq and er (snapshots every step) shared by every test of the file.
+class CliScans : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    tmp = new test::TempDir("cli-scans");
+    cache = tmp->file("cache");
+    const std::string cfg = tmp->write(
+        "tiny.toml",
+        "threads = 1\ndevice = \"cpu\"\n"
+        "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
+        "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
+        "[tasks]\nnames = [\"weekday\", \"arith\"]\ntrain = 40\neval = 10\ntest = 20\n"
+        "[train]\nsteps = 3\nsnapshot_every = 1\n[replay]\nbuffer = 16\n");
+    const std::string out = tmp->file("run");
+    for (const char* m : {"seq", "er"}) {
+      const auto r = run_cli("-q train --config " + cfg + " --method " + m + " --set out=" + out, cache);
+      ASSERT_EQ(r.code, 0) << r.out;
+    }
+    h5 = out + "/run.h5";
+  }
+  static void TearDownTestSuite() { delete tmp; }
+  static test::CliResult run(const std::string& args) { return run_cli(args, cache); }
+  static std::string file(const std::string& name) { return tmp->file(name); }
+  static store::ScanData scan(const std::string& args, const std::string& out) {
+    const auto r = run("-q " + args + " --out " + out);
+    EXPECT_EQ(r.code, 0) << args << "\n" << r.out;
+    return store::read_scan_file(out);
+  }
+  static double value(const store::ScanData& d, int64_t p, size_t t, size_t s) { return d.values[d.value_index(p, t, s)]; }
+
+  static test::TempDir* tmp;
+  static std::string cache, h5;
+};
+test::TempDir* CliScans::tmp = nullptr;
+std::string CliScans::cache, CliScans::h5;
+
+}  // namespace
+
+TEST_F(CliScans, CurveWithBendsOnTheLineIsTheLine) {
+  const std::string ends = " --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 -n 5";
+  const auto line = scan("scan line" + ends, file("line.h5"));
+  for (const char* kind : {"bezier", "polychain"})
+    for (const char* space : {"factors", "delta"}) {
+      const std::string args = "scan curve" + ends + " --kind " + kind + " --bends 2 --epochs 0 --no-line --space " + space;
+      const auto c = scan(args, file(std::string("c0-") + kind + space + ".h5"));
+      ASSERT_TRUE(c.complete());
+      const auto l = std::string(space) == "factors" ? line : scan("scan line" + ends + " --space delta", file("ld.h5"));
+      for (size_t k = 0; k < c.values.size(); ++k) EXPECT_NEAR(c.values[k], l.values[k], 2e-5) << kind << space << k;
+      // The straight segments of an untrained curve have the line's length.
+      const auto& dl = c.extras.at("segment_lengths").values;
+      ASSERT_EQ(dl.size(), 4u);
+      for (double x : dl) EXPECT_NEAR(x, dl[0], 1e-6 * dl[0]);
+    }
+}
+
+TEST_F(CliScans, TrainedCurveKeepsItsBendsAndComparesWithTheLine) {
+  const std::string out = file("curve.h5");
+  const std::string args = "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 5 --bends 1 --epochs 1 --batch 8";
+  auto r = run(args + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("straight line"), std::string::npos) << r.out;
+  const auto d = store::read_scan_file(out);
+  ASSERT_TRUE(d.complete());
+  EXPECT_EQ(d.spec.kind, "curve");
+  // 2 tasks × 40 examples, batch 8, one epoch: 10 steps.
+  EXPECT_EQ(d.extras.at("loss_history").values.size(), 10u);
+  EXPECT_EQ(d.extras.at("t_history").values.size(), 10u);
+  EXPECT_EQ(d.extras.at("control_points").shape.at(0), 1);
+  EXPECT_EQ(d.extras.at("line_values").shape, (std::vector<int64_t>{5, 2, 3}));
+  EXPECT_EQ(d.extras.at("length_weighted_mean").shape, (std::vector<int64_t>{2, 3}));
+  // The endpoints are fixed: the curve's and the line's values agree there.
+  const auto& lv = d.extras.at("line_values").values;
+  for (size_t k = 0; k < 6; ++k) {
+    EXPECT_NEAR(d.values[k], lv[k], 1e-5);
+    EXPECT_NEAR(d.values[4 * 6 + k], lv[4 * 6 + k], 1e-5);
+  }
+  // The bends moved off the line: the middle differs.
+  EXPECT_GT(std::abs(d.values[2 * 6] - lv[2 * 6]), 1e-6);
+  // Rerunning finds the trained bends in the file: nothing is retrained or rewritten.
+  const std::string before = test::slurp(out);
+  r = run("-q " + args + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_EQ(test::slurp(out), before);
+}
+
+TEST_F(CliScans, PlaneHoldsItsAnchorsAndProjectsInPlaneAdapters) {
+  // X = seq/1, Y = seq/2 and Z = (X + Y)/2 + 0.2·(er/2 − seq/2): Z projects between X and Y
+  // on the x axis, so with margin 0 the 2×2 grid's corners (0,0) and (dx,0) are X and Y.
+  const auto X = analysis::load_adapter_ref(h5 + ":seq/1"), Y = analysis::load_adapter_ref(h5 + ":seq/2");
+  const auto E = analysis::load_adapter_ref(h5 + ":er/2");
+  core::Adapter z = X.adapter.clone(), mid = X.adapter.clone();
+  mid.scale(0.5).axpy(0.5, Y.adapter);
+  z.scale(0.5).axpy(0.5, Y.adapter).axpy(0.2, E.adapter).axpy(-0.2, Y.adapter);
+  nlohmann::json extra = X.info;
+  extra["base_model"] = X.base_model;
+  extra["base_model_digest"] = X.base_model_digest;
+  core::save_peft_adapter(file("z"), z, X.lora, extra);
+  core::save_peft_adapter(file("mid"), mid, X.lora, extra);
+  const std::string through = " --through " + h5 + ":seq/1," + h5 + ":seq/2," + file("z");
+  const auto line = scan("scan line --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 -n 2", file("pl-line.h5"));
+  const auto d = scan("scan plane" + through + " --grid 2x2 --margin 0 --project " + h5 + ":seq/1," + file("mid") +
+                          "," + h5 + ":er/*",
+                      file("plane.h5"));
+  ASSERT_TRUE(d.complete());
+  const auto& a = d.extras.at("anchors").values;  // (3, 2)
+  const double dx = a[2], dy = a[5];
+  EXPECT_EQ(a[0], 0.0);
+  EXPECT_EQ(a[1], 0.0);
+  EXPECT_NEAR(a[3], 0.0, 1e-9);
+  EXPECT_GT(dy, 0.0);
+  EXPECT_EQ(d.spec.axes[0], (std::vector<double>{0.0, dx}));
+  EXPECT_NEAR(d.spec.axes[1][0], 0.0, 1e-12);
+  // Grid point (0,0) is X and (dx,0) is Y: their losses are the line's endpoints'.
+  for (size_t t = 0; t < 2; ++t)
+    for (size_t s = 0; s < 3; ++s) {
+      EXPECT_NEAR(value(d, 0, t, s), value(line, 0, t, s), 1e-5);
+      EXPECT_NEAR(value(d, 2, t, s), value(line, 1, t, s), 1e-5);
+    }
+  // Projections: X at the origin, the midpoint of X and Y at (dx/2, 0), both in the plane;
+  // er's stages (2 of them) off it.
+  const auto& p = d.extras.at("projected");
+  ASSERT_EQ(p.shape, (std::vector<int64_t>{4, 3}));
+  EXPECT_NEAR(p.values[0], 0.0, 1e-6 * dx);
+  EXPECT_NEAR(p.values[2], 0.0, 1e-3 * dx);
+  EXPECT_NEAR(p.values[3], dx / 2, 1e-6 * dx);
+  EXPECT_NEAR(p.values[4], 0.0, 1e-6 * dx);
+  EXPECT_NEAR(p.values[5], 0.0, 1e-3 * dx);
+  EXPECT_NE(d.text.at("projected_labels").find(":er/2/adapter"), std::string::npos);
+  // The same plane in delta space: the same anchors' losses at (0,0).
+  const auto dd = scan("scan plane" + through + " --grid 2x2 --margin 0 --space delta", file("plane-delta.h5"));
+  for (size_t s = 0; s < 3; ++s) EXPECT_NEAR(value(dd, 0, 0, s), value(d, 0, 0, s), 1e-4);
+  // Three adapters on one line do not make a plane.
+  const auto r = run("scan plane --through " + h5 + ":seq/1," + h5 + ":seq/2," + file("mid") + " --out " + file("bad.h5"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("one line"), std::string::npos) << r.out;
+}
+
+TEST_F(CliScans, RandomPlaneIsCentredAndFilterNormalised) {
+  const auto line = scan("scan line --from " + h5 + ":er/2 --to " + h5 + ":seq/2 -n 2", file("rp-line.h5"));
+  const auto d = scan("scan random-plane --center " + h5 + ":er/2 --grid 3x3 --radius 0.5 --seed 7", file("rp.h5"));
+  ASSERT_TRUE(d.complete());
+  EXPECT_EQ(d.spec.axes[0], (std::vector<double>{-0.5, 0.0, 0.5}));
+  for (size_t s = 0; s < 3; ++s) EXPECT_NEAR(value(d, 4, 0, s), value(line, 0, 0, s), 1e-5);  // centre (0,0)
+  // Every row of every direction has its centre row's norm, so the whole direction too.
+  const double c = d.extras.at("center_norm").values[0];
+  for (double n : d.extras.at("direction_norms").values) EXPECT_NEAR(n, c, 1e-4 * c);
+  // Another seed, other directions, other values.
+  const auto e = scan("scan random-plane --center " + h5 + ":er/2 --grid 3x3 --radius 0.5 --seed 8", file("rp8.h5"));
+  EXPECT_NE(value(e, 0, 0, 0), value(d, 0, 0, 0));
+}
+
+TEST_F(CliScans, TrajectoryPlaneProjectsTheTrainingPath) {
+  const auto d = scan("scan trajectory --run " + h5 + " --method seq --grid 3x3", file("traj.h5"));
+  ASSERT_TRUE(d.complete());
+  // 3 snapshots + 1 stage adapter per task, 2 tasks.
+  const auto& tr = d.extras.at("trajectory");
+  ASSERT_EQ(tr.shape, (std::vector<int64_t>{8, 3}));
+  EXPECT_EQ(tr.values[7 * 3], 0.0);  // the final adapter is the origin
+  EXPECT_EQ(tr.values[7 * 3 + 1], 0.0);
+  const auto& r = d.extras.at("explained_variance_ratio").values;
+  EXPECT_GT(r[0], 0.0);
+  EXPECT_GE(r[0], r[1]);
+  EXPECT_LE(r[0] + r[1], 1.0 + 1e-9);
+  EXPECT_NE(d.text.at("trajectory_labels").find("seq/snapshot/1"), std::string::npos);
+}
+
+TEST_F(CliScans, BadGridsAndReferencesAreOneLineErrors) {
+  for (const std::string& args :
+       {"scan plane --through " + h5 + ":seq/1," + h5 + ":seq/2 --out " + file("x.h5"),
+        "scan random-plane --center " + h5 + ":seq/1 --grid 0x3 --out " + file("x.h5"),
+        "scan random-plane --center " + h5 + ":seq/1 --grid 3y3 --out " + file("x.h5"),
+        "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":seq/9 --out " + file("x.h5"),
+        "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 --kind spline --out " + file("x.h5"),
+        "scan trajectory --run " + h5 + " --method nope --out " + file("x.h5")}) {
+    const auto r = run(args);
+    EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
+    EXPECT_EQ(test::count_lines(r.out), 1u) << args << "\n" << r.out;
+  }
+}
+
+TEST_F(CliScans, MpiRanksGiveTheSingleProcessArrays) {
+#if !LORASCAPE_TEST_MPI
+  GTEST_SKIP() << "built without MPI";
+#else
+  if (std::system("command -v mpirun > /dev/null 2>&1") != 0) GTEST_SKIP() << "mpirun not found";
+  const std::string args = "scan line --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 7 --range -0.5,1.5";
+  const auto one = scan(args, file("mpi-1.h5"));
+  const std::string mpirun =
+      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
+      "OMPI_MCA_plm=isolated OMPI_MCA_btl=self,vader mpirun -n 2 ";
+  auto r = run_cli("-q " + args + " --out " + file("mpi-2.h5"), cache, mpirun);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto two = store::read_scan_file(file("mpi-2.h5"));
+  ASSERT_TRUE(two.complete());
+  EXPECT_TRUE(same_bits(two.values, one.values));
+  EXPECT_TRUE(same_bits(two.extras.at("barrier").values, one.extras.at("barrier").values));
+  // A curve: rank 0 trains the bends, both ranks evaluate.
+  const std::string curve = "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 5 --epochs 1 --batch 16";
+  const auto c1 = scan(curve, file("mpi-c1.h5"));
+  r = run_cli("-q " + curve + " --out " + file("mpi-c2.h5"), cache, mpirun);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto c2 = store::read_scan_file(file("mpi-c2.h5"));
+  EXPECT_TRUE(same_bits(c2.values, c1.values));
+  EXPECT_TRUE(same_bits(c2.extras.at("control_points").values, c1.extras.at("control_points").values));
+#endif
+}
