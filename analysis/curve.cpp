@@ -206,19 +206,13 @@ store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfi
 
   const std::vector<double> ts = path_ts(opt.points, 0.0, 1.0);
   nlohmann::json cfg = setup.identity(opt.scan);
-  cfg["kind"] = "curve";
   cfg["curve"] = {{"kind", opt.kind}, {"bends", opt.bends}, {"train_tasks", train_names}, {"epochs", opt.epochs},
                   {"lr", opt.lr}, {"weight_decay", opt.weight_decay},
                   {"batch", opt.batch > 0 ? opt.batch : setup.data.train.batch},
                   {"seed", opt.seed != 0 ? opt.seed : static_cast<uint64_t>(setup.data.seed)},
                   {"compare_line", opt.compare_line}};
   cfg["points"] = opt.points;
-  store::ScanSpec spec;
-  spec.kind = "curve";
-  spec.config_json = cfg.dump();
-  spec.tasks = setup.set_names;
-  spec.scores = scan_scores();
-  spec.axes = {ts};
+  const store::ScanSpec spec = scan_spec("curve", setup, cfg, {ts});
   store::ScanData d = open_scan(opt.scan, spec, command_line);
   d.text["from"] = opt.from;
   d.text["to"] = opt.to;

@@ -16,16 +16,9 @@ store::ScanData run_line_scan(const LineScanOptions& opt, const core::RunConfig&
   ScanSetup setup = prepare_scan(load_adapter_refs({opt.from, opt.to}), opt.scan, data);
   const std::vector<double> ts = path_ts(opt.points, opt.t0, opt.t1);
   nlohmann::json cfg = setup.identity(opt.scan);
-  cfg["kind"] = "line";
   cfg["points"] = opt.points;
   cfg["range"] = {opt.t0, opt.t1};
-  store::ScanSpec spec;
-  spec.kind = "line";
-  spec.config_json = cfg.dump();
-  spec.tasks = setup.set_names;
-  spec.scores = scan_scores();
-  spec.axes = {ts};
-  store::ScanData d = open_scan(opt.scan, spec, command_line);
+  store::ScanData d = open_scan(opt.scan, scan_spec("line", setup, cfg, {ts}), command_line);
   d.text["from"] = opt.from;
   d.text["to"] = opt.to;
   const std::vector<core::Adapter> basis{setup.anchors[0].adapter, setup.anchors[1].adapter};

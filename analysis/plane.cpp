@@ -58,18 +58,6 @@ std::string join_lines(const std::vector<std::string>& v) {
   return s;
 }
 
-store::ScanSpec plane_spec(const std::string& kind, const ScanSetup& setup, nlohmann::json cfg,
-                           std::vector<double> xs, std::vector<double> ys) {
-  cfg["kind"] = kind;
-  store::ScanSpec spec;
-  spec.kind = kind;
-  spec.config_json = cfg.dump();
-  spec.tasks = setup.set_names;
-  spec.scores = scan_scores();
-  spec.axes = {std::move(xs), std::move(ys)};
-  return spec;
-}
-
 // Evaluates a 2-D scan whose point (x, y) is combine(space, basis, coefs(x, y)), then adds the
 // summary; writes the file when anything changed.
 store::ScanData evaluate_plane(ScanSetup& setup, const ScanOptions& opt, store::ScanData d,
@@ -252,9 +240,8 @@ store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfi
   nlohmann::json cfg = setup.identity(opt.scan);
   cfg["grid"] = {opt.nx, opt.ny};
   cfg["margin"] = opt.margin;
-  store::ScanData d = open_scan(opt.scan, plane_spec("plane", setup, cfg, grid_axis(ax, opt.margin, opt.nx),
-                                                     grid_axis(ay, opt.margin, opt.ny)),
-                                command_line);
+  const auto axes = {grid_axis(ax, opt.margin, opt.nx), grid_axis(ay, opt.margin, opt.ny)};
+  store::ScanData d = open_scan(opt.scan, scan_spec("plane", setup, cfg, axes), command_line);
   std::map<std::string, store::ScanArray> extras{{"anchors", array2(3, 2, anchors)}};
   extras["projected"] = array2(proj_refs.size(), 3, projected);
   put_extras(d, opt.scan, extras, {{"anchor_labels", join_lines(opt.through)}, {"projected_labels", join_lines(proj_refs)}});
@@ -282,9 +269,8 @@ store::ScanData run_random_plane_scan(const RandomPlaneOptions& opt, const core:
   cfg["radius"] = opt.radius;
   cfg["seed"] = opt.seed;
   cfg["normalization"] = "filter";
-  store::ScanData d = open_scan(opt.scan, plane_spec("random-plane", setup, cfg, path_ts(opt.nx, -opt.radius, opt.radius),
-                                                     path_ts(opt.ny, -opt.radius, opt.radius)),
-                                command_line);
+  const auto axes = {path_ts(opt.nx, -opt.radius, opt.radius), path_ts(opt.ny, -opt.radius, opt.radius)};
+  store::ScanData d = open_scan(opt.scan, scan_spec("random-plane", setup, cfg, axes), command_line);
   const double nx = std::sqrt(g[1][1]), ny = std::sqrt(g[2][2]);
   put_extras(d, opt.scan,
              {{"anchors", array2(1, 2, {0.0, 0.0})},
@@ -320,9 +306,8 @@ store::ScanData run_trajectory_scan(const TrajectoryScanOptions& opt, const core
   cfg["key"] = opt.key;
   cfg["grid"] = {opt.nx, opt.ny};
   cfg["margin"] = opt.margin;
-  store::ScanData d = open_scan(opt.scan, plane_spec("trajectory", setup, cfg, grid_axis(tx, opt.margin, opt.nx),
-                                                     grid_axis(ty, opt.margin, opt.ny)),
-                                command_line);
+  const auto axes = {grid_axis(tx, opt.margin, opt.nx), grid_axis(ty, opt.margin, opt.ny)};
+  store::ScanData d = open_scan(opt.scan, scan_spec("trajectory", setup, cfg, axes), command_line);
   put_extras(d, opt.scan,
              {{"trajectory", array2(n, 3, traj)},
               {"explained_variance", {{2}, {explained[0].first, explained[1].first}}},

@@ -202,6 +202,18 @@ nlohmann::json ScanSetup::identity(const ScanOptions& opt) const {
           {"device", device.type() == c10::kCUDA ? "cuda" : "cpu"}, {"dtype", opt.dtype}};
 }
 
+store::ScanSpec scan_spec(const std::string& kind, const ScanSetup& setup, nlohmann::json cfg,
+                          std::vector<std::vector<double>> axes) {
+  cfg["kind"] = kind;
+  store::ScanSpec spec;
+  spec.kind = kind;
+  spec.config_json = cfg.dump();
+  spec.tasks = setup.set_names;
+  spec.scores = scan_scores();
+  spec.axes = std::move(axes);
+  return spec;
+}
+
 store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec, const std::string& command_line) {
   // Under MPI rank 0 creates the file; the others open it once it exists.
   Mpi& mpi = Mpi::instance();

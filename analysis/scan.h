@@ -81,6 +81,11 @@ std::vector<AdapterSource> load_adapter_refs(const std::vector<std::string>& ref
 // `ref` is a run-file reference (and no --config was given), else `fallback`.
 core::RunConfig scan_data_config(const std::string& ref, const core::RunConfig& fallback, bool explicit_config);
 
+// The spec of a scan of `kind` evaluated with `setup`: cfg (identity plus the kind's
+// settings) gets "kind", tasks are the setup's task sets, scores scan_scores().
+store::ScanSpec scan_spec(const std::string& kind, const ScanSetup& setup, nlohmann::json cfg,
+                          std::vector<std::vector<double>> axes);
+
 // Opens (or resumes) the scan file of `spec` and returns it, with `text` entries added.
 store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec, const std::string& command_line);
 

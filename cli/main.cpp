@@ -311,14 +311,12 @@ void report_scan(const store::ScanData& d, const analysis::ScanOptions& opt) {
   if (d.text.count("non_finite")) std::printf("warning: %s\n", d.text.at("non_finite").c_str());
 }
 
-int cmd_scan_line(const ScanCli& sc, analysis::LineScanOptions opt, const std::string& range) {
+// Runs one scan kind (`run`, e.g. analysis::run_line_scan) with the shared options, on the
+// task data of the run file `data_ref` points into, and reports on rank 0.
+template <class Options, class Run>
+int cmd_scan(const ScanCli& sc, Options opt, const std::string& data_ref, Run run) {
   opt.scan = sc.options();
-  if (!range.empty()) {
-    const auto r = analysis::parse_numbers(range, 2, "--range");
-    opt.t0 = r[0];
-    opt.t1 = r[1];
-  }
-  const store::ScanData d = analysis::run_line_scan(opt, sc.data(opt.from), g_command_line);
+  const store::ScanData d = run(opt, sc.data(data_ref), g_command_line);
   if (analysis::Mpi::instance().rank() == 0) report_scan(d, opt.scan);
   return 0;
 }
@@ -358,38 +356,6 @@ std::pair<int, int> parse_grid(const std::string& text) {
   } catch (const std::exception&) {
     throw ConfigError("--grid '" + text + "': expected NxM (e.g. 21x21) or N");
   }
-}
-
-int cmd_scan_curve(const ScanCli& sc, analysis::CurveScanOptions opt) {
-  opt.scan = sc.options();
-  const store::ScanData d = analysis::run_curve_scan(opt, sc.data(opt.from), g_command_line);
-  if (analysis::Mpi::instance().rank() == 0) report_scan(d, opt.scan);
-  return 0;
-}
-
-int cmd_scan_plane(const ScanCli& sc, analysis::PlaneScanOptions opt, const std::string& grid) {
-  opt.scan = sc.options();
-  std::tie(opt.nx, opt.ny) = parse_grid(grid);
-  if (opt.through.empty()) throw ConfigError("--through needs three adapters X,Y,Z");
-  const store::ScanData d = analysis::run_plane_scan(opt, sc.data(opt.through[0]), g_command_line);
-  if (analysis::Mpi::instance().rank() == 0) report_scan(d, opt.scan);
-  return 0;
-}
-
-int cmd_scan_random_plane(const ScanCli& sc, analysis::RandomPlaneOptions opt, const std::string& grid) {
-  opt.scan = sc.options();
-  std::tie(opt.nx, opt.ny) = parse_grid(grid);
-  const store::ScanData d = analysis::run_random_plane_scan(opt, sc.data(opt.center), g_command_line);
-  if (analysis::Mpi::instance().rank() == 0) report_scan(d, opt.scan);
-  return 0;
-}
-
-int cmd_scan_trajectory(const ScanCli& sc, analysis::TrajectoryScanOptions opt, const std::string& grid) {
-  opt.scan = sc.options();
-  std::tie(opt.nx, opt.ny) = parse_grid(grid);
-  const store::ScanData d = analysis::run_trajectory_scan(opt, sc.data(opt.run + ":" + opt.method + "/1"), g_command_line);
-  if (analysis::Mpi::instance().rank() == 0) report_scan(d, opt.scan);
-  return 0;
 }
 
 // Top Hessian eigenvalues at an adapter or along a line scan (analysis/sharpness.h).
@@ -750,14 +716,30 @@ int run(int argc, char** argv) {
     if (*compare) return cmd_compare(cmp_paths, cmp_score, cmp_csv);
     if (*export_adapter) return cmd_export_adapter(exp_ref, exp_out);
     if (*demo) return cmd_demo(demo_co, demo_out, demo_full);
-    if (*scan_line) return cmd_scan_line(line_cli, line_opt, line_range);
+    if (*scan_line) {
+      if (!line_range.empty()) {
+        const auto r = analysis::parse_numbers(line_range, 2, "--range");
+        line_opt.t0 = r[0];
+        line_opt.t1 = r[1];
+      }
+      return cmd_scan(line_cli, line_opt, line_opt.from, analysis::run_line_scan);
+    }
     if (*scan_curve) {
       curve_opt.compare_line = !curve_no_line;
-      return cmd_scan_curve(curve_cli, curve_opt);
+      return cmd_scan(curve_cli, curve_opt, curve_opt.from, analysis::run_curve_scan);
     }
-    if (*scan_plane) return cmd_scan_plane(plane_cli, plane_opt, plane_grid);
-    if (*scan_rplane) return cmd_scan_random_plane(rplane_cli, rplane_opt, rplane_grid);
-    if (*scan_traj) return cmd_scan_trajectory(traj_cli, traj_opt, traj_grid);
+    if (*scan_plane) {
+      std::tie(plane_opt.nx, plane_opt.ny) = parse_grid(plane_grid);
+      return cmd_scan(plane_cli, plane_opt, plane_opt.through.at(0), analysis::run_plane_scan);
+    }
+    if (*scan_rplane) {
+      std::tie(rplane_opt.nx, rplane_opt.ny) = parse_grid(rplane_grid);
+      return cmd_scan(rplane_cli, rplane_opt, rplane_opt.center, analysis::run_random_plane_scan);
+    }
+    if (*scan_traj) {
+      std::tie(traj_opt.nx, traj_opt.ny) = parse_grid(traj_grid);
+      return cmd_scan(traj_cli, traj_opt, traj_opt.run + ":" + traj_opt.method + "/1", analysis::run_trajectory_scan);
+    }
     if (*analyse) return cmd_analyse_run(ar_co, ar_opt);
     if (*merge) return cmd_merge(merge_inputs, merge_out);
     if (*geometry) return cmd_geometry(geo_refs, geo_out, geo_csv);
