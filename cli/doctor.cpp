@@ -16,23 +16,6 @@
 
 namespace lorascape::cli {
 
-namespace {
-// The BLAS library actually mapped into this process (after a matmul has run).
-std::string loaded_blas() {
-  std::ifstream maps("/proc/self/maps");
-  std::string line, found;
-  while (std::getline(maps, line)) {
-    const auto pos = line.find('/');
-    if (pos == std::string::npos) continue;
-    const std::string path = line.substr(pos);
-    if (path.find("blas") != std::string::npos || path.find("mkl") != std::string::npos) {
-      if (found.find(path) == std::string::npos) found += (found.empty() ? "" : ", ") + path;
-    }
-  }
-  return found.empty() ? "none found (BLAS linked statically or not used)" : found;
-}
-}  // namespace
-
 int run_doctor() {
   std::printf("lorascape      %s (%s)\n", kVersion, kGitDescribe);
   std::printf("LibTorch       %s\n", TORCH_VERSION);
@@ -57,7 +40,7 @@ int run_doctor() {
   }
   const double gflops = 2.0 * n * n * n / best / 1e9;
   std::printf("matmul 1024²   %.1f GFLOP/s (float32, %.1f ms)\n", gflops, best * 1e3);
-  const std::string blas = loaded_blas();
+  const std::string blas = core::loaded_blas();
   std::printf("BLAS           %s\n", blas.c_str());
   const bool reference = blas.find("/blas/libblas") != std::string::npos ||
                          (blas.find("openblas") == std::string::npos && blas.find("mkl") == std::string::npos &&

@@ -12,12 +12,14 @@
 #include "analysis/geometry.h"
 #include "analysis/line_scan.h"
 #include "analysis/analyse_run.h"
+#include "analysis/bench.h"
 #include "analysis/curve.h"
 #include "analysis/mpi.h"
 #include "analysis/plane.h"
 #include "analysis/sharpness.h"
 #include "core/store/scan_file.h"
 #include "cli/doctor.h"
+#include "gui/plot_command.h"
 #include "core/adapter.h"
 #include "core/base_model.h"
 #include "core/config.h"
@@ -392,6 +394,49 @@ int cmd_merge(const std::vector<std::string>& inputs, const std::string& out) {
   return 0;
 }
 
+// `lorascape plot`: one of the desktop app's views, drawn headless into a figure file.
+int cmd_plot(const gui::PlotRequest& req) {
+  std::printf("%s\n", gui::render_plot(req).c_str());
+  return 0;
+}
+
+// The demo's figures (lorascape plot) into DIR/figures/: the valleys of seq's and ilora's first
+// path, the curve, the plane, plasticity/stability and ilora's matrix. Skipped with a note when
+// the build has no GUI.
+void demo_figures(const std::string& out) {
+  const std::string dir = out + "/figures", run = out + "/run.h5", an = out + "/analysis/";
+  if (!gui::plot_available()) {
+    std::printf("\n(no figures: this lorascape was built without the desktop app, which draws them)\n");
+    return;
+  }
+  fs::create_directories(dir);
+  std::printf("\n== figures (lorascape plot) ==\n");
+  auto plot = [&](std::vector<std::string> files, const std::string& view, const std::string& name,
+                  const std::string& score = "") {
+    for (const auto& f : files)
+      if (!fs::exists(f)) return;
+    gui::PlotRequest r;
+    r.files = std::move(files);
+    r.view = view;
+    r.score = score;
+    r.out = dir + "/" + name;
+    r.width = 1500;
+    r.height = 1000;
+    r.dpi = 150;
+    try {
+      std::printf("%s\n", gui::render_plot(r).c_str());
+    } catch (const std::exception& e) {
+      std::printf("figure %s skipped: %s\n", name.c_str(), e.what());
+    }
+  };
+  plot({an + "seq-1-2.h5", an + "ilora-1-2.h5"}, "valley", "valley-seq-vs-ilora-1-2.png");
+  plot({an + "curve-seq-1-2.h5"}, "valley", "valley-curve-seq-1-2.png");
+  plot({an + "plane-final.h5"}, "landscape", "landscape-plane-final.png");
+  plot({run}, "stability", "stability.png");
+  plot({run}, "matrix", "matrix.png");
+  std::fflush(stdout);
+}
+
 // The quick demo: three methods on four tasks with fewer steps, so it ends in minutes on two
 // cores; --full runs every method at the default configuration (docs/results.md).
 const std::vector<std::string> kDemoSets{"tasks.names=weekday,translate,compare,topic", "train.steps=200",
@@ -443,6 +488,7 @@ void demo_landscapes(RunConfig cfg) {
   std::fflush(stdout);
   std::printf("%s", analysis::run_plane_scan(plane, cfg, g_command_line).text.at("summary").c_str());
   std::printf("\nThe scan files are in %s/ (docs/hdf5-schema.md, Part II).\n", dir.c_str());
+  demo_figures(cfg.out);
 }
 
 int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
@@ -683,11 +729,66 @@ int run(int argc, char** argv) {
   analyse->add_option("--base,-b", ar_opt.scan.base, "base model file (default: the run's, from the cache)");
   analyse->add_option("--out-dir,-o", ar_opt.out_dir, "folder for the scan files and summary.txt (default: RUN's folder/analysis)");
 
+  analysis::BenchOptions bench_opt;
+  auto* bench = app.add_subcommand("bench", "throughput benchmarks on a random model, one JSON line each "
+                                            "(docs/performance.md; tests/bench/ compares with PyTorch eager)");
+  bench->require_subcommand(1);
+  auto model_flags = [&](CLI::App* b) {
+    b->add_option("--d-model", bench_opt.d_model, "model width")->capture_default_str();
+    b->add_option("--layers", bench_opt.layers, "transformer blocks")->capture_default_str();
+    b->add_option("--heads", bench_opt.heads, "attention heads")->capture_default_str();
+    b->add_option("--ffn", bench_opt.ffn, "SwiGLU hidden width")->capture_default_str();
+    b->add_option("--vocab", bench_opt.vocab, "vocabulary")->capture_default_str();
+    b->add_option("--seq-len", bench_opt.seq_len, "tokens per sequence")->capture_default_str();
+    b->add_option("--batch", bench_opt.batch, "sequences per forward")->capture_default_str();
+    b->add_option("--rank", bench_opt.rank, "LoRA rank (alpha = 2·rank, on q, k, v, o)")->capture_default_str();
+    b->add_option("--threads", bench_opt.threads, "intra-op threads (0 = all cores)")->capture_default_str();
+    b->add_option("--device", bench_opt.device, "cpu | cuda")->capture_default_str();
+    b->add_option("--dtype", bench_opt.dtype, "float32 | bfloat16")->capture_default_str();
+    b->add_option("--seed", bench_opt.seed, "seed of the weights, adapters and tokens")->capture_default_str();
+  };
+  auto* bench_scan = bench->add_subcommand("scan", "mean next-token loss of random sequences at points of the "
+                                                   "factors-space line between two random adapters");
+  model_flags(bench_scan);
+  bench_scan->add_option("--eval-seqs", bench_opt.eval_seqs, "sequences evaluated at every point")->capture_default_str();
+  bench_scan->add_option("--points", bench_opt.points, "points of the line")->capture_default_str();
+  bench_scan->add_option("--points-per-batch", bench_opt.points_per_batch, "K points per forward (0 = automatic)")
+      ->capture_default_str();
+  bench_scan->add_option("--mode", bench_opt.mode,
+                         "merged (K points merged into W, batched: what scans use) | sidepath (one point at a time "
+                         "through the LoRA side path)")
+      ->capture_default_str();
+  auto* bench_train = bench->add_subcommand("train", "LoRA training steps (AdamW) on random sequences");
+  model_flags(bench_train);
+  bench_train->add_option("--steps", bench_opt.steps, "timed optimiser steps")->capture_default_str();
+  auto* bench_gemm = bench->add_subcommand("gemm", "float32 GEMM GFLOP/s of this machine (the peak to compare with)");
+  model_flags(bench_gemm);
+
   std::vector<std::string> merge_inputs;
   std::string merge_out;
   auto* merge = app.add_subcommand("merge", "combine the shard files of one scan into the full scan file");
   merge->add_option("shards", merge_inputs, "shard scan files")->required()->check(CLI::ExistingFile);
   merge->add_option("--out,-o", merge_out, "full scan file to write")->required();
+
+  gui::PlotRequest plot_req;
+  auto* plot = app.add_subcommand("plot", "draw a view of the desktop app into a figure (PNG, PDF, SVG), headless");
+  plot->add_option("files", plot_req.files, "run file or scan file(s); several 1-D scans are overlaid")
+      ->required()
+      ->check(CLI::ExistingFile);
+  plot->add_option("--view,-v", plot_req.view, "valley | landscape | stability | matrix | geometry")->required();
+  plot->add_option("--scan", plot_req.scan, "with a run file: one of its scans (name in its analysis/ folder, or a path)");
+  plot->add_option("--out,-o", plot_req.out, "figure file: .png, .pdf or .svg")->required();
+  plot->add_option("--score", plot_req.score, "loss | token_acc | exact_match (default: loss for scans, exact_match for runs)");
+  plot->add_option("--task", plot_req.task, "valley/landscape: a task set (e.g. union) or mean (default: all / union)");
+  plot->add_option("--method", plot_req.method, "matrix: method or METHOD/LEARNER (default: the first method)");
+  plot->add_option("--metric", plot_req.metric, "geometry: delta_cosine, delta_distance, factor_cosine, factor_distance, "
+                                                "angle_in, angle_out, overlap_in, overlap_out")
+      ->capture_default_str();
+  plot->add_flag("--log", plot_req.log, "log scale (valley) or log colours (landscape)");
+  plot->add_option("--width", plot_req.width, "figure width in pixels")->capture_default_str();
+  plot->add_option("--height", plot_req.height, "figure height in pixels")->capture_default_str();
+  plot->add_option("--dpi", plot_req.dpi, "resolution: PNG pixels are width x height; PDF/SVG pages are width/dpi inches")
+      ->capture_default_str();
 
   ConfigOptions demo_co;
   std::string demo_out = "lorascape-out/demo";
@@ -716,6 +817,7 @@ int run(int argc, char** argv) {
     if (*compare) return cmd_compare(cmp_paths, cmp_score, cmp_csv);
     if (*export_adapter) return cmd_export_adapter(exp_ref, exp_out);
     if (*demo) return cmd_demo(demo_co, demo_out, demo_full);
+    if (*plot) return cmd_plot(plot_req);
     if (*scan_line) {
       if (!line_range.empty()) {
         const auto r = analysis::parse_numbers(line_range, 2, "--range");
@@ -741,6 +843,9 @@ int run(int argc, char** argv) {
       return cmd_scan(traj_cli, traj_opt, traj_opt.run + ":" + traj_opt.method + "/1", analysis::run_trajectory_scan);
     }
     if (*analyse) return cmd_analyse_run(ar_co, ar_opt);
+    if (*bench_scan) return std::printf("%s\n", analysis::bench_scan(bench_opt).dump().c_str()), 0;
+    if (*bench_train) return std::printf("%s\n", analysis::bench_train(bench_opt).dump().c_str()), 0;
+    if (*bench_gemm) return std::printf("%s\n", analysis::bench_gemm(bench_opt).dump().c_str()), 0;
     if (*merge) return cmd_merge(merge_inputs, merge_out);
     if (*geometry) return cmd_geometry(geo_refs, geo_out, geo_csv);
     if (*sharpness) return cmd_sharpness(sharp_co, sharp_opt);

@@ -6,6 +6,7 @@
 
 #include <dlfcn.h>
 
+#include <fstream>
 #include <thread>
 
 #include "core/error.h"
@@ -37,6 +38,20 @@ void set_threads(int64_t threads) {
   // caller avoids that (docs/performance.md).
   using SetThreads = void (*)(int);
   if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(1);
+}
+
+std::string loaded_blas() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line, found;
+  while (std::getline(maps, line)) {
+    const auto pos = line.find('/');
+    if (pos == std::string::npos) continue;
+    const std::string path = line.substr(pos);
+    if (path.find("blas") != std::string::npos || path.find("mkl") != std::string::npos) {
+      if (found.find(path) == std::string::npos) found += (found.empty() ? "" : ", ") + path;
+    }
+  }
+  return found.empty() ? "none found (BLAS linked statically or not used)" : found;
 }
 
 int blas_threads() {

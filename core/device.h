@@ -15,6 +15,8 @@ int64_t cuda_device_count();
 // LibTorch intra-op threads (0 = all cores); an OpenBLAS in use gets one thread per caller
 // so the two thread pools do not oversubscribe the cores.
 void set_threads(int64_t threads);
+// The BLAS libraries mapped into this process (after a matmul has run), comma-separated.
+std::string loaded_blas();
 // Threads of the OpenBLAS in use, or -1 when the BLAS is not OpenBLAS.
 int blas_threads();
 

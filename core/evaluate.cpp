@@ -163,19 +163,23 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
 }
 
 ScoreSums Evaluator::evaluate(const std::vector<Example>& examples) {
-  if (points_ == 0) throw Error("Evaluator::evaluate before load_points");
-  EvalModeGuard mode(model_);
-  torch::NoGradGuard ng;
-  const auto dev = model_device(model_);
   ScoreSums sums(points_);
   for (size_t s = 0; s < examples.size(); s += static_cast<size_t>(batch_)) {
     std::vector<const Example*> chunk;
     for (size_t i = s; i < std::min(examples.size(), s + static_cast<size_t>(batch_)); ++i) chunk.push_back(&examples[i]);
-    TokenBatch b = encode_examples(chunk, model_.config().max_seq);
-    at::Tensor input = b.input.to(dev).repeat({points_, 1});  // (K·B, T), point-major
-    sums.add(model_.forward(input), b.target.to(dev), b.mask.to(dev));
+    evaluate_batch(encode_examples(chunk, model_.config().max_seq), sums);
   }
   return sums;
+}
+
+void Evaluator::evaluate_batch(const TokenBatch& b, ScoreSums& sums) {
+  if (points_ == 0) throw Error("Evaluator::evaluate before load_points");
+  if (static_cast<int64_t>(sums.loss.size()) != points_) throw Error("Evaluator::evaluate_batch: sums of another point count");
+  EvalModeGuard mode(model_);
+  torch::NoGradGuard ng;
+  const auto dev = model_device(model_);
+  at::Tensor input = b.input.to(dev).repeat({points_, 1});  // (K·B, T), point-major
+  sums.add(model_.forward(input), b.target.to(dev), b.mask.to(dev));
 }
 
 int64_t Evaluator::points_per_batch(int64_t budget_bytes, int64_t max_points) const {

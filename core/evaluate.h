@@ -13,6 +13,7 @@
 
 #include "core/adapter.h"
 #include "core/tasks.h"
+#include "core/tokenizer.h"
 
 namespace lorascape::core {
 
@@ -74,6 +75,9 @@ class Evaluator {
   // Sums of the scores of every loaded point on all of `examples` (ScoreSums::scores(k) is
   // point k's Scores).
   ScoreSums evaluate(const std::vector<Example>& examples);
+  // The same for one batch of token sequences (input, target, mask; any device), added to
+  // `sums` (which must have one entry per loaded point).
+  void evaluate_batch(const TokenBatch& batch, ScoreSums& sums);
 
   // Points per forward that keep the merged weights of one batch of points under
   // `budget_bytes` (at least 1, at most max_points).

@@ -1,0 +1,243 @@
+#include "analysis/bench.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <sys/resource.h>
+#include <torch/cuda.h>
+#include <torch/optim/adamw.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "analysis/path.h"
+#include "core/adapter.h"
+#include "core/base_model.h"
+#include "core/device.h"
+#include "core/error.h"
+#include "core/evaluate.h"
+#include "core/tokenizer.h"
+#include "core/version.h"
+
+namespace lorascape::analysis {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
+}
+
+core::ModelConfig model_config(const BenchOptions& o) {
+  core::ModelConfig m;
+  m.d_model = o.d_model;
+  m.n_layers = o.layers;
+  m.n_heads = o.heads;
+  m.d_ff = o.ffn;
+  m.vocab = o.vocab;
+  m.max_seq = o.seq_len;
+  m.validate();
+  return m;
+}
+
+core::LoraConfig lora_config(const BenchOptions& o) {
+  core::LoraConfig l;
+  l.rank = o.rank;
+  l.alpha = 2.0 * static_cast<double>(o.rank);
+  l.targets = {"q_proj", "k_proj", "v_proj", "o_proj"};
+  l.validate();
+  return l;
+}
+
+void check(const BenchOptions& o) {
+  auto pos = [](int64_t v, const char* name) {
+    if (v < 1) throw ConfigError(std::string("--") + name + " must be >= 1");
+  };
+  pos(o.eval_seqs, "eval-seqs");
+  pos(o.batch, "batch");
+  pos(o.points, "points");
+  pos(o.steps, "steps");
+  if (o.dtype != "float32" && o.dtype != "bfloat16") throw ConfigError("--dtype must be float32 or bfloat16");
+  if (o.mode != "merged" && o.mode != "sidepath") throw ConfigError("--mode must be merged or sidepath");
+}
+
+// A random model with LoRA layers, on the device and dtype asked for.
+core::Transformer random_model(const BenchOptions& o, c10::Device dev) {
+  torch::manual_seed(o.seed);
+  core::Transformer m(model_config(o));
+  m->add_lora(lora_config(o));
+  m->to(dev, o.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
+  return m;
+}
+
+// A random adapter of the model's layout with B non-zero.
+core::Adapter random_adapter(core::TransformerImpl& m, uint64_t seed) {
+  at::Generator g = at::detail::createCPUGenerator(seed);
+  std::vector<core::Adapter::Entry> e;
+  for (auto& [name, p] : m.lora_parameters()) {
+    const double sd = 1.0 / std::sqrt(static_cast<double>(p.size(1)));
+    e.emplace_back(name, (at::randn(p.sizes(), g, at::kFloat) * sd).to(p.device(), p.scalar_type()));
+  }
+  return core::Adapter(std::move(e));
+}
+
+// Random sequences: input = tokens 0…T−1, target = tokens 1…T, every position scored.
+core::TokenBatch random_tokens(const BenchOptions& o, int64_t n, uint64_t seed) {
+  at::Generator g = at::detail::createCPUGenerator(seed);
+  at::Tensor ids = at::randint(0, o.vocab, {n, o.seq_len + 1}, g, at::kLong);
+  return {ids.narrow(1, 0, o.seq_len).contiguous(), ids.narrow(1, 1, o.seq_len).contiguous(),
+          at::ones({n, o.seq_len}, at::kFloat)};
+}
+
+core::TokenBatch slice(const core::TokenBatch& b, int64_t start, int64_t n) {
+  return {b.input.narrow(0, start, n), b.target.narrow(0, start, n), b.mask.narrow(0, start, n)};
+}
+
+nlohmann::json common(const BenchOptions& o, c10::Device dev) {
+  return {{"d_model", o.d_model}, {"layers", o.layers}, {"heads", o.heads}, {"ffn", o.ffn}, {"vocab", o.vocab},
+          {"seq_len", o.seq_len}, {"rank", o.rank}, {"threads", at::get_num_threads()},
+          {"blas", core::loaded_blas()}, {"device", dev.str()}, {"dtype", o.dtype}, {"lorascape", kVersion}};
+}
+
+}  // namespace
+
+double forward_flops_per_token(const core::ModelConfig& m) {
+  const double C = static_cast<double>(m.d_model), F = static_cast<double>(m.d_ff), T = static_cast<double>(m.max_seq);
+  return static_cast<double>(m.n_layers) * (2.0 * (4.0 * C * C + 3.0 * C * F) + 4.0 * T * C) +
+         2.0 * C * static_cast<double>(m.vocab);
+}
+
+nlohmann::json bench_scan(const BenchOptions& o) {
+  check(o);
+  core::set_threads(o.threads);
+  const c10::Device dev = core::resolve_device(o.device);
+  core::Transformer model = random_model(o, dev);
+  model->eval();
+  const core::Adapter a = random_adapter(*model, o.seed + 1), b = random_adapter(*model, o.seed + 2);
+  const core::TokenBatch data = random_tokens(o, o.eval_seqs, o.seed + 3);
+  const double scale = model->lora_config().scale();
+  const std::vector<double> ts = path_ts(static_cast<int>(o.points));
+  auto point = [&](size_t p) { return interpolate_factors(a, b, ts[p]); };
+  std::vector<double> loss(ts.size());
+  int64_t K = 1;
+  auto run = [&](size_t n_points) {
+    if (o.mode == "merged") {
+      core::Evaluator ev(*model, scale, o.batch);
+      K = o.points_per_batch > 0 ? o.points_per_batch : ev.points_per_batch();
+      for (size_t p0 = 0; p0 < n_points; p0 += static_cast<size_t>(K)) {
+        std::vector<core::Adapter> pts;
+        for (size_t p = p0; p < std::min(n_points, p0 + static_cast<size_t>(K)); ++p) pts.push_back(point(p));
+        ev.load_points(pts);
+        core::ScoreSums sums(static_cast<int64_t>(pts.size()));
+        for (int64_t s = 0; s < o.eval_seqs; s += o.batch) ev.evaluate_batch(slice(data, s, std::min(o.batch, o.eval_seqs - s)), sums);
+        for (size_t k = 0; k < pts.size(); ++k) loss[p0 + k] = sums.scores(static_cast<int64_t>(k)).loss;
+      }
+    } else {
+      torch::NoGradGuard ng;
+      for (size_t p = 0; p < n_points; ++p) {
+        point(p).load_into(*model);
+        core::ScoreSums sums;
+        for (int64_t s = 0; s < o.eval_seqs; s += o.batch) {
+          const core::TokenBatch tb = slice(data, s, std::min(o.batch, o.eval_seqs - s));
+          sums.add(model->forward(tb.input.to(dev)), tb.target.to(dev), tb.mask.to(dev));
+        }
+        loss[p] = sums.scores(0).loss;
+      }
+    }
+  };
+  run(1);  // warm-up: allocator, BLAS buffers, lazy initialisation
+  const auto t0 = Clock::now();
+  run(ts.size());
+  const double sec = seconds_since(t0);
+  const double tokens = static_cast<double>(ts.size()) * static_cast<double>(o.eval_seqs * o.seq_len);
+  nlohmann::json j = common(o, dev);
+  j["benchmark"] = "scan";
+  j["mode"] = o.mode;
+  j["points"] = o.points;
+  j["points_per_batch"] = o.mode == "merged" ? K : 1;
+  j["eval_seqs"] = o.eval_seqs;
+  j["batch"] = o.batch;
+  j["seconds"] = sec;
+  j["points_per_s"] = static_cast<double>(ts.size()) / sec;
+  j["tokens_per_s"] = tokens / sec;
+  j["gflops"] = tokens * forward_flops_per_token(model->config()) / sec / 1e9;
+  j["flops_per_token"] = forward_flops_per_token(model->config());
+  j["peak_rss_mb"] = peak_rss_mb();
+  j["loss_t0"] = loss.front();
+  j["loss_t1"] = loss.back();
+  return j;
+}
+
+nlohmann::json bench_train(const BenchOptions& o) {
+  check(o);
+  core::set_threads(o.threads);
+  const c10::Device dev = core::resolve_device(o.device);
+  core::Transformer model = random_model(o, dev);
+  model->train();
+  random_adapter(*model, o.seed + 1).load_into(*model);
+  std::vector<at::Tensor> params;
+  for (auto& [name, p] : model->lora_parameters()) params.push_back(p);
+  torch::optim::AdamW opt(params, torch::optim::AdamWOptions(1e-3).weight_decay(0.0));
+  const core::TokenBatch data = random_tokens(o, o.batch * (o.steps + 1), o.seed + 3);
+  double last = 0;
+  auto step = [&](int64_t i) {
+    const core::TokenBatch tb = slice(data, i * o.batch, o.batch);
+    opt.zero_grad();
+    at::Tensor loss = core::masked_cross_entropy(model->forward(tb.input.to(dev)).to(at::kFloat), tb.target.to(dev),
+                                                 tb.mask.to(dev));
+    loss.backward();
+    opt.step();
+    last = loss.item<double>();
+  };
+  step(o.steps);  // warm-up
+  const auto t0 = Clock::now();
+  for (int64_t i = 0; i < o.steps; ++i) step(i);
+  const double sec = seconds_since(t0);
+  const double tokens = static_cast<double>(o.steps * o.batch * o.seq_len);
+  nlohmann::json j = common(o, dev);
+  j["benchmark"] = "train";
+  j["steps"] = o.steps;
+  j["batch"] = o.batch;
+  j["seconds"] = sec;
+  j["train_tokens_per_s"] = tokens / sec;
+  j["steps_per_s"] = static_cast<double>(o.steps) / sec;
+  j["peak_rss_mb"] = peak_rss_mb();
+  j["final_loss"] = last;
+  return j;
+}
+
+nlohmann::json bench_gemm(const BenchOptions& o) {
+  core::set_threads(o.threads);
+  const c10::Device dev = core::resolve_device(o.device);
+  const auto opts = at::TensorOptions().device(dev).dtype(o.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
+  nlohmann::json shapes = nlohmann::json::array();
+  double best = 0;
+  // Square GEMMs, then the model's largest projection GEMM: (batch·seq, C) × (C, F).
+  const std::vector<std::array<int64_t, 3>> mnk{{1024, 1024, 1024}, {2048, 2048, 2048},
+                                                {o.batch * o.seq_len, o.ffn, o.d_model}};
+  for (const auto& [m, n, k] : mnk) {
+    at::Tensor x = at::randn({m, k}, opts), w = at::randn({k, n}, opts), y = at::empty({m, n}, opts);
+    at::mm_out(y, x, w);  // warm-up
+    if (dev.is_cuda()) torch::cuda::synchronize();
+    int64_t reps = 0;
+    const auto t0 = Clock::now();
+    while (seconds_since(t0) < 0.5) {
+      at::mm_out(y, x, w);
+      ++reps;
+    }
+    if (dev.is_cuda()) torch::cuda::synchronize();
+    const double gf = 2.0 * static_cast<double>(m * n * k) * static_cast<double>(reps) / seconds_since(t0) / 1e9;
+    shapes.push_back({{"m", m}, {"n", n}, {"k", k}, {"gflops", gf}});
+    best = std::max(best, gf);
+  }
+  nlohmann::json j = common(o, dev);
+  j["benchmark"] = "gemm";
+  j["shapes"] = shapes;
+  j["gemm_peak_gflops"] = best;
+  return j;
+}
+
+}  // namespace lorascape::analysis

@@ -1,0 +1,38 @@
+// `lorascape bench …`: reproducible throughput measurements on a random model (issue 6,
+// docs/performance.md). Every benchmark prints one JSON line.
+//   scan   mean next-token loss (all positions) of random sequences at `points` points of the
+//          linear factors-space path between two random adapters (B non-zero)
+//   train  LoRA training steps (AdamW) on random sequences
+//   gemm   the float32 GEMM rate of this machine (the peak the others are compared with)
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/model.h"
+
+namespace lorascape::analysis {
+
+struct BenchOptions {
+  int64_t d_model = 256, layers = 4, heads = 4, ffn = 688, vocab = 260, seq_len = 64;
+  int64_t eval_seqs = 256, batch = 32, points = 21, rank = 8;
+  int64_t threads = 0;  // 0 = all cores
+  std::string device = "cpu", dtype = "float32";
+  int64_t points_per_batch = 0;    // K; 0 = automatic
+  std::string mode = "merged";     // merged (core::Evaluator) | sidepath (LoRA side path, one point at a time)
+  int64_t steps = 20;              // train
+  uint64_t seed = 1;
+};
+
+// Forward FLOPs per token of the model with LoRA merged into the weights (what both the
+// lorascape and the PyTorch reference measurements are divided by): per layer 2·(4C² + 3CF)
+// for the projections and 4·T·C for the attention products (the full T×T, as computed),
+// plus 2·C·V for the output head.
+double forward_flops_per_token(const core::ModelConfig& m);
+
+nlohmann::json bench_scan(const BenchOptions& o);
+nlohmann::json bench_train(const BenchOptions& o);
+nlohmann::json bench_gemm(const BenchOptions& o);
+
+}  // namespace lorascape::analysis
