@@ -116,11 +116,19 @@ nlohmann::json bench_scan(const BenchOptions& o) {
   const c10::Device dev = core::resolve_device(o.device);
   core::Transformer model = random_model(o, dev);
   model->eval();
-  const core::Adapter a = random_adapter(*model, o.seed + 1), b = random_adapter(*model, o.seed + 2);
+  if (o.grid < 0) throw ConfigError("--grid must be >= 0");
+  const core::Adapter a = random_adapter(*model, o.seed + 1), b = random_adapter(*model, o.seed + 2),
+                      c = random_adapter(*model, o.seed + 4);
   const core::TokenBatch data = random_tokens(o, o.eval_seqs, o.seed + 3);
   const double scale = model->lora_config().scale();
-  const std::vector<double> ts = path_ts(static_cast<int>(o.points));
-  auto point = [&](size_t p) { return interpolate_factors(a, b, ts[p]); };
+  // Line: t along a → b. Plane: a + x(b − a) + y(c − a) over [0, 1]².
+  const std::vector<double> ts = path_ts(static_cast<int>(o.grid > 0 ? o.grid * o.grid : o.points));
+  const std::vector<double> gs = o.grid > 0 ? path_ts(static_cast<int>(o.grid)) : std::vector<double>{};
+  auto point = [&](size_t p) {
+    if (o.grid == 0) return interpolate_factors(a, b, ts[p]);
+    const double x = gs[p / gs.size()], y = gs[p % gs.size()];
+    return combine("factors", {a, b, c}, {1.0 - x - y, x, y});
+  };
   std::vector<double> loss(ts.size());
   int64_t K = 1;
   auto run = [&](size_t n_points) {
@@ -156,7 +164,8 @@ nlohmann::json bench_scan(const BenchOptions& o) {
   nlohmann::json j = common(o, dev);
   j["benchmark"] = "scan";
   j["mode"] = o.mode;
-  j["points"] = o.points;
+  j["points"] = static_cast<int64_t>(ts.size());
+  j["grid"] = o.grid;
   j["points_per_batch"] = o.mode == "merged" ? K : 1;
   j["eval_seqs"] = o.eval_seqs;
   j["batch"] = o.batch;

@@ -1,7 +1,8 @@
 // `lorascape bench …`: reproducible throughput measurements on a random model (issue 6,
 // docs/performance.md). Every benchmark prints one JSON line.
 //   scan   mean next-token loss (all positions) of random sequences at `points` points of the
-//          linear factors-space path between two random adapters (B non-zero)
+//          linear factors-space path between two random adapters (B non-zero), or on a
+//          grid×grid plane through three
 //   train  LoRA training steps (AdamW) on random sequences
 //   gemm   the float32 GEMM rate of this machine (the peak the others are compared with)
 #pragma once
@@ -17,6 +18,7 @@ namespace lorascape::analysis {
 struct BenchOptions {
   int64_t d_model = 256, layers = 4, heads = 4, ffn = 688, vocab = 260, seq_len = 64;
   int64_t eval_seqs = 256, batch = 32, points = 21, rank = 8;
+  int64_t grid = 0;  // scan: > 0 evaluates the grid×grid plane through three random adapters instead of the line
   int64_t threads = 0;  // 0 = all cores
   std::string device = "cpu", dtype = "float32";
   int64_t points_per_batch = 0;    // K; 0 = automatic
