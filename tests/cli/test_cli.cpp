@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cmath>
 #include <cstring>
 #include <cstdio>
 #include <filesystem>
@@ -278,6 +279,8 @@ TEST_F(Cli, LineScanResumesRefusesAnotherScanAndMergesShards) {
   const store::ScanData dd = store::read_scan_file(delta);
   for (size_t p : {1u, 3u})
     for (size_t k = 0; k < 9; ++k) EXPECT_NEAR(dd.values[p * 9 + k], d.values[p * 9 + k], 1e-4) << p << " " << k;
+  // … and differs from it in the middle (t = 0.5), where the factor path is quadratic in t.
+  EXPECT_GT(std::abs(dd.values[2 * 9] - d.values[2 * 9]), 1e-6);
 }
 
 TEST_F(Cli, KilledLineScanResumesToTheUninterruptedArrays) {
