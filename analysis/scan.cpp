@@ -300,7 +300,9 @@ store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::S
   core::Progress bar(mpi.size() > 1 ? label + " (" + std::to_string(mpi.size()) + " MPI ranks)" : label,
                      mpi.sum_over_ranks(static_cast<int64_t>(todo.size())), mpi.rank() == 0, "points");
   int64_t finished = 0;
+  const bool hooks = mpi.size() == 1;
   for (int64_t r = 0; r < rounds; ++r) {
+    if (hooks && opt.cancelled && opt.cancelled()) break;  // the file holds every finished batch
     std::vector<int64_t> batch;
     for (int64_t i = r * K; i < std::min<int64_t>((r + 1) * K, static_cast<int64_t>(todo.size())); ++i)
       batch.push_back(todo[static_cast<size_t>(i)]);
@@ -321,6 +323,7 @@ store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::S
     }
     finished += mpi.sum_over_ranks(static_cast<int64_t>(batch.size()));
     bar.update(finished);
+    if (hooks && opt.on_progress) opt.on_progress(finished, static_cast<int64_t>(todo.size()));
   }
   bar.finish();
   if (mpi.size() > 1) d = mpi.broadcast_scan(d, opt.out);

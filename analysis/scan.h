@@ -34,6 +34,13 @@ struct ScanOptions {
   store::Shard shard;                    // which points this process computes
   std::string dtype = "float32";         // float32 | bfloat16
   int64_t points_per_batch = 0;          // K points per forward; 0 = automatic (core::Evaluator)
+  // Optional hooks for programs that embed the engine (the desktop app's scan worker); not part
+  // of the scan's identity. on_progress(done, total) is called after every batch of points with
+  // the points of this run done so far; cancelled() is checked before every batch, and when it
+  // returns true the scan stops there: the file holds every point finished so far and resumes
+  // like a killed scan. Single process only (ignored under MPI).
+  std::function<void(int64_t done, int64_t total)> on_progress;
+  std::function<bool()> cancelled;
 };
 
 // The scores every scan stores, in this order.

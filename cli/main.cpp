@@ -19,6 +19,7 @@
 #include "analysis/sharpness.h"
 #include "core/store/scan_file.h"
 #include "cli/doctor.h"
+#include "gui/plot_command.h"
 #include "core/adapter.h"
 #include "core/base_model.h"
 #include "core/config.h"
@@ -393,6 +394,49 @@ int cmd_merge(const std::vector<std::string>& inputs, const std::string& out) {
   return 0;
 }
 
+// `lorascape plot`: one of the desktop app's views, drawn headless into a figure file.
+int cmd_plot(const gui::PlotRequest& req) {
+  std::printf("%s\n", gui::render_plot(req).c_str());
+  return 0;
+}
+
+// The demo's figures (lorascape plot) into DIR/figures/: the valleys of seq's and ilora's first
+// path, the curve, the plane, plasticity/stability and ilora's matrix. Skipped with a note when
+// the build has no GUI.
+void demo_figures(const std::string& out) {
+  const std::string dir = out + "/figures", run = out + "/run.h5", an = out + "/analysis/";
+  if (!gui::plot_available()) {
+    std::printf("\n(no figures: this lorascape was built without the desktop app, which draws them)\n");
+    return;
+  }
+  fs::create_directories(dir);
+  std::printf("\n== figures (lorascape plot) ==\n");
+  auto plot = [&](std::vector<std::string> files, const std::string& view, const std::string& name,
+                  const std::string& score = "") {
+    for (const auto& f : files)
+      if (!fs::exists(f)) return;
+    gui::PlotRequest r;
+    r.files = std::move(files);
+    r.view = view;
+    r.score = score;
+    r.out = dir + "/" + name;
+    r.width = 1500;
+    r.height = 1000;
+    r.dpi = 150;
+    try {
+      std::printf("%s\n", gui::render_plot(r).c_str());
+    } catch (const std::exception& e) {
+      std::printf("figure %s skipped: %s\n", name.c_str(), e.what());
+    }
+  };
+  plot({an + "seq-1-2.h5", an + "ilora-1-2.h5"}, "valley", "valley-seq-vs-ilora-1-2.png");
+  plot({an + "curve-seq-1-2.h5"}, "valley", "valley-curve-seq-1-2.png");
+  plot({an + "plane-final.h5"}, "landscape", "landscape-plane-final.png");
+  plot({run}, "stability", "stability.png");
+  plot({run}, "matrix", "matrix.png");
+  std::fflush(stdout);
+}
+
 // The quick demo: three methods on four tasks with fewer steps, so it ends in minutes on two
 // cores; --full runs every method at the default configuration (docs/results.md).
 const std::vector<std::string> kDemoSets{"tasks.names=weekday,translate,compare,topic", "train.steps=200",
@@ -444,6 +488,7 @@ void demo_landscapes(RunConfig cfg) {
   std::fflush(stdout);
   std::printf("%s", analysis::run_plane_scan(plane, cfg, g_command_line).text.at("summary").c_str());
   std::printf("\nThe scan files are in %s/ (docs/hdf5-schema.md, Part II).\n", dir.c_str());
+  demo_figures(cfg.out);
 }
 
 int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
@@ -727,6 +772,26 @@ int run(int argc, char** argv) {
   merge->add_option("shards", merge_inputs, "shard scan files")->required()->check(CLI::ExistingFile);
   merge->add_option("--out,-o", merge_out, "full scan file to write")->required();
 
+  gui::PlotRequest plot_req;
+  auto* plot = app.add_subcommand("plot", "draw a view of the desktop app into a figure (PNG, PDF, SVG), headless");
+  plot->add_option("files", plot_req.files, "run file or scan file(s); several 1-D scans are overlaid")
+      ->required()
+      ->check(CLI::ExistingFile);
+  plot->add_option("--view,-v", plot_req.view, "valley | landscape | stability | matrix | geometry")->required();
+  plot->add_option("--scan", plot_req.scan, "with a run file: one of its scans (name in its analysis/ folder, or a path)");
+  plot->add_option("--out,-o", plot_req.out, "figure file: .png, .pdf or .svg")->required();
+  plot->add_option("--score", plot_req.score, "loss | token_acc | exact_match (default: loss for scans, exact_match for runs)");
+  plot->add_option("--task", plot_req.task, "valley/landscape: a task set (e.g. union) or mean (default: all / union)");
+  plot->add_option("--method", plot_req.method, "matrix: method or METHOD/LEARNER (default: the first method)");
+  plot->add_option("--metric", plot_req.metric, "geometry: delta_cosine, delta_distance, factor_cosine, factor_distance, "
+                                                "angle_in, angle_out, overlap_in, overlap_out")
+      ->capture_default_str();
+  plot->add_flag("--log", plot_req.log, "log scale (valley) or log colours (landscape)");
+  plot->add_option("--width", plot_req.width, "figure width in pixels")->capture_default_str();
+  plot->add_option("--height", plot_req.height, "figure height in pixels")->capture_default_str();
+  plot->add_option("--dpi", plot_req.dpi, "resolution: PNG pixels are width x height; PDF/SVG pages are width/dpi inches")
+      ->capture_default_str();
+
   ConfigOptions demo_co;
   std::string demo_out = "lorascape-out/demo";
   bool demo_full = false;
@@ -754,6 +819,7 @@ int run(int argc, char** argv) {
     if (*compare) return cmd_compare(cmp_paths, cmp_score, cmp_csv);
     if (*export_adapter) return cmd_export_adapter(exp_ref, exp_out);
     if (*demo) return cmd_demo(demo_co, demo_out, demo_full);
+    if (*plot) return cmd_plot(plot_req);
     if (*scan_line) {
       if (!line_range.empty()) {
         const auto r = analysis::parse_numbers(line_range, 2, "--range");

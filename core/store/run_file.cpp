@@ -490,6 +490,32 @@ RunFileData read_run_file(const std::string& path) {
   return Reader(path).read();
 }
 
+namespace {
+// Opens a file only to read its root attribute "format".
+class FormatProbe : public detail::H5Reader {
+ public:
+  explicit FormatProbe(std::string file) : detail::H5Reader(std::move(file), "lorascape file") {}
+  std::string read() {
+    std::string format;
+    guard([&] {
+      H5::H5File f = open();
+      where_ = "/";
+      if (!f.attrExists("format"))
+        bad("/format", "missing root attribute, this is not a lorascape file",
+            "open a run or scan file written by lorascape");
+      format = str_attr(f, "/", "format");
+      f.close();
+    });
+    return format;
+  }
+};
+}  // namespace
+
+std::string read_file_format(const std::string& path) {
+  H5::Exception::dontPrint();
+  return FormatProbe(path).read();
+}
+
 void put_method(const std::string& path, const MethodData& method,
                 const RunFileData& header_if_new) {
   H5::Exception::dontPrint();

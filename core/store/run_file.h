@@ -102,6 +102,12 @@ void write_run_file(const std::string& path, const RunFileData& data);
 // attributes before anything else. Unknown extra groups/datasets/attributes are ignored.
 RunFileData read_run_file(const std::string& path);
 
+// The root attribute "format" of the HDF5 file at `path` ("lorascape-run", "lorascape-scan" or
+// whatever another program wrote), read without looking at anything else, so that a reader can
+// pick read_run_file or read_scan_file. FormatError when the file is missing, unreadable, not
+// HDF5 or has no "format" attribute.
+std::string read_file_format(const std::string& path);
+
 // Adds `method` to the run file at `path`, or replaces the method of the same name (keeping
 // its position), keeping all other methods. When `path` does not exist, the file is created
 // from `header_if_new` (its header fields and any methods it already holds) plus `method`.

@@ -162,8 +162,12 @@ TEST(LandscapeMath, CurveCoefficientsInterpolateAndReproduceLines) {
         }
         EXPECT_NEAR(sum, 1.0, 1e-12) << kind << m << t;
         EXPECT_NEAR(lin, t, 1e-12) << "control points on the line give the line";
-        if (t == 0.0) EXPECT_EQ(c.front(), 1.0);
-        if (t == 1.0) EXPECT_EQ(c.back(), 1.0);
+        if (t == 0.0) {
+          EXPECT_EQ(c.front(), 1.0);
+        }
+        if (t == 1.0) {
+          EXPECT_EQ(c.back(), 1.0);
+        }
       }
   // Bézier of 3 points at t = 0.5: (1/4, 1/2, 1/4); polychain of 3 at 0.25: (1/2, 1/2, 0).
   EXPECT_EQ(analysis::curve_coefs("bezier", 3, 0.5), (std::vector<double>{0.25, 0.5, 0.25}));

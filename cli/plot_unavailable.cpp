@@ -1,0 +1,21 @@
+// `lorascape plot` in a build without the desktop app (-DLORASCAPE_BUILD_GUI=OFF): the same
+// entry points as gui/plot_command.cpp, saying that figures need the GUI build.
+#include "core/error.h"
+#include "gui/plot_command.h"
+
+namespace lorascape::gui {
+
+const std::vector<std::string>& plot_views() {
+  static const std::vector<std::string> v{"valley", "landscape", "stability", "matrix", "geometry"};
+  return v;
+}
+
+bool plot_available() { return false; }
+
+std::string render_plot(const PlotRequest&) {
+  throw DeviceError(
+      "plot: this lorascape was built without the desktop app (LORASCAPE_BUILD_GUI=OFF), which draws the "
+      "figures; rebuild with -DLORASCAPE_BUILD_GUI=ON (Qt6 and QCustomPlot: docs/building.md)");
+}
+
+}  // namespace lorascape::gui

@@ -1,0 +1,65 @@
+// LandscapeView: 2-D scans (plane, random-plane, trajectory): the score of one task set (or the
+// mean of the tasks) as a heat map with a colour scale, contour lines (marching squares,
+// gui/contour.h), the anchor adapters, projected adapters and the training trajectory as
+// labelled markers; log colour scale; hover read-out; CSV export.
+#pragma once
+
+#include <QString>
+#include <memory>
+#include <vector>
+
+#include "core/store/scan_file.h"
+#include "gui/plot_panel.h"
+
+class QComboBox;
+class QCheckBox;
+class QSpinBox;
+class QMouseEvent;
+class QCPColorMap;
+
+namespace lorascape::gui {
+
+class LandscapeView : public PlotPanel {
+  Q_OBJECT
+ public:
+  explicit LandscapeView(QWidget* parent = nullptr);
+  // Shows a 2-D scan (others are refused: nothing shown).
+  void set_scan(const QString& label, std::shared_ptr<const store::ScanData> scan);
+  void set_task(const QString& task_set);  // a task set of the scan, or "mean"
+  void set_score(const QString& score);
+  void set_log_colors(bool on);
+  void set_contours(bool on, int levels = 10);
+  bool log_colors() const;
+
+  QCPColorMap* color_map() const { return map_; }
+  // The field shown: z[i·ny + j] at (xs[i], ys[j]), NaN where not done.
+  const std::vector<double>& field() const { return z_; }
+  // Number of contour levels drawn (levels with at least one line).
+  int contour_levels_drawn() const { return levels_drawn_; }
+  // Number of labelled markers (anchors, projected adapters, trajectory points).
+  int marker_count() const { return markers_; }
+  QString readout(double x, double y) const;
+
+  QString csv() const override;
+  QString title() const override;
+  bool has_data() const override { return scan_ != nullptr; }
+
+ private:
+  void rebuild();
+  void on_mouse_move(QMouseEvent* e);
+
+  QString label_;
+  std::shared_ptr<const store::ScanData> scan_;
+  std::vector<double> z_;
+  QComboBox* task_;
+  QComboBox* score_;
+  QCheckBox* log_;
+  QCheckBox* contours_;
+  QCheckBox* labels_;
+  QSpinBox* levels_;
+  QCPColorMap* map_ = nullptr;
+  int levels_drawn_ = 0;
+  int markers_ = 0;
+};
+
+}  // namespace lorascape::gui

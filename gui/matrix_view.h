@@ -1,0 +1,40 @@
+// MatrixView: the accuracy matrix R[t][i] of one method (or one of its learners) as an
+// annotated heat map: row t = after training through task t, column i = task i.
+#pragma once
+
+#include <QString>
+#include <memory>
+
+#include "core/store/run_file.h"
+#include "gui/plot_panel.h"
+
+class QComboBox;
+
+namespace lorascape::gui {
+
+class MatrixView : public PlotPanel {
+  Q_OBJECT
+ public:
+  explicit MatrixView(QWidget* parent = nullptr);
+  void set_run(const QString& label, std::shared_ptr<const store::RunFileData> run);
+  // "seq", or "ilora/fast" for a learner.
+  void set_method(const QString& method);
+  void set_score(const QString& score);
+  QString method() const;
+  // The matrix shown, row-major (T·T), NaN where missing.
+  const QVector<double>& values() const { return values_; }
+
+  QString csv() const override;
+  QString title() const override;
+  bool has_data() const override { return run_ != nullptr && !values_.isEmpty(); }
+
+ private:
+  void rebuild();
+  QString label_;
+  std::shared_ptr<const store::RunFileData> run_;
+  QComboBox* method_;
+  QComboBox* score_;
+  QVector<double> values_;
+};
+
+}  // namespace lorascape::gui

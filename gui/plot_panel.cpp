@@ -1,0 +1,73 @@
+#include "gui/plot_panel.h"
+
+#include <qcustomplot.h>
+
+#include <QApplication>
+#include <QCheckBox>
+#include <QComboBox>
+#include <QEvent>
+#include <QHBoxLayout>
+#include <QLabel>
+#include <QSignalBlocker>
+#include <QVBoxLayout>
+
+#include "gui/plot_util.h"
+
+namespace lorascape::gui {
+
+PlotPanel::PlotPanel(QWidget* parent)
+    : QWidget(parent), plot_(new QCustomPlot(this)), controls_(new QHBoxLayout), readout_(new QLabel(this)) {
+  auto* layout = new QVBoxLayout(this);
+  layout->setContentsMargins(4, 4, 4, 4);
+  controls_->setContentsMargins(0, 0, 0, 0);
+  layout->addLayout(controls_);
+  layout->addWidget(plot_, 1);
+  layout->addWidget(readout_);
+  readout_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  readout_->setMinimumHeight(readout_->fontMetrics().height() + 4);
+  plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
+  plot_->setNoAntialiasingOnDrag(true);
+  plot_->setMinimumSize(320, 240);
+  plot_->legend->setFont(QFont(font().family(), 8));
+  apply_plot_theme(plot_, is_dark(QApplication::palette()));
+}
+
+QString PlotPanel::readout_text() const { return readout_->text(); }
+
+void PlotPanel::set_readout(const QString& text) { readout_->setText(text); }
+
+QComboBox* PlotPanel::add_combo(const QString& label) {
+  controls_->addWidget(new QLabel(label, this));
+  auto* box = new QComboBox(this);
+  box->setSizeAdjustPolicy(QComboBox::AdjustToContents);
+  controls_->addWidget(box);
+  return box;
+}
+
+QCheckBox* PlotPanel::add_check(const QString& label, bool checked) {
+  auto* box = new QCheckBox(label, this);
+  box->setChecked(checked);
+  controls_->addWidget(box);
+  return box;
+}
+
+void PlotPanel::changeEvent(QEvent* e) {
+  if (e->type() == QEvent::PaletteChange || e->type() == QEvent::ApplicationPaletteChange) {
+    apply_plot_theme(plot_, is_dark(palette()));
+    plot_->replot();
+  }
+  QWidget::changeEvent(e);
+}
+
+void refill_combo(QComboBox* box, const QStringList& items, const QString& preferred) {
+  const QSignalBlocker block(box);
+  const QString keep = box->currentText();
+  box->clear();
+  box->addItems(items);
+  int k = items.indexOf(keep);
+  if (k < 0) k = items.indexOf(preferred);
+  if (k < 0) k = 0;
+  if (!items.isEmpty()) box->setCurrentIndex(k);
+}
+
+}  // namespace lorascape::gui

@@ -1,0 +1,344 @@
+// The desktop app's file model, tree and views on small fixture files, figure export, the
+// headless plot command, and broken files (a dialog, never a crash).
+#include <gtest/gtest.h>
+#include <qcustomplot.h>
+
+#include <QFile>
+#include <QImage>
+#include <QTabWidget>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.h"
+#include "gui/document.h"
+#include "gui/file_tree.h"
+#include "gui/geometry_view.h"
+#include "gui/landscape_view.h"
+#include "gui/main_window.h"
+#include "gui/matrix_view.h"
+#include "gui/plot_command.h"
+#include "gui/plot_util.h"
+#include "gui/stability_view.h"
+#include "gui/valley_view.h"
+#include "tests/gui/gui_fixtures.h"
+#include "tests/store/sample_run.h"
+
+namespace fs = std::filesystem;
+using namespace lorascape;
+using namespace lorascape::gui;
+
+namespace {
+
+// run.h5 (sample_run: seq and ilora over mc, arith, strings) with analysis/seq-1-2.h5 (a line),
+// analysis/plane.h5 and analysis/geometry.h5 next to it, written once per test binary.
+class GuiViews : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    test::gui_app();
+    tmp = new test::TempDir("gui-views");
+    run = tmp->file("run.h5");
+    store::write_run_file(run, test::sample_run());
+    fs::create_directories(tmp->file("analysis"));
+    line = tmp->file("analysis/seq-1-2.h5");
+    store::write_scan_file(line, test::sample_line(run));
+    plane = tmp->file("analysis/plane.h5");
+    store::write_scan_file(plane, test::sample_plane());
+    geo = tmp->file("analysis/geometry.h5");
+    store::write_scan_file(geo, test::sample_geometry());
+  }
+  static void TearDownTestSuite() { delete tmp; }
+  static test::TempDir* tmp;
+  static std::string run, line, plane, geo;
+};
+test::TempDir* GuiViews::tmp = nullptr;
+std::string GuiViews::run, GuiViews::line, GuiViews::plane, GuiViews::geo;
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+
+}  // namespace
+
+TEST_F(GuiViews, OpeningARunFileFillsTheTree) {
+  MainWindow w;
+  QStringList errors;
+  w.set_error_handler([&](const QString& t, const QString& m) { errors << t + m; });
+  ASSERT_TRUE(w.open_path(QString::fromStdString(run)));
+  EXPECT_TRUE(errors.isEmpty()) << errors.join("\n").toStdString();
+  // The run and the three scans next to it.
+  ASSERT_EQ(w.files().size(), 4u);
+  FileTree* tree = w.tree();
+  ASSERT_EQ(tree->topLevelItemCount(), 1);
+  QTreeWidgetItem* top = tree->topLevelItem(0);
+  EXPECT_EQ(top->text(0), "run.h5");
+  // methods → seq, ilora → 3 stages each → adapter keys.
+  QTreeWidgetItem* methods = top->child(0);
+  ASSERT_EQ(methods->text(0), "methods");
+  ASSERT_EQ(methods->childCount(), 2);
+  EXPECT_EQ(methods->child(0)->text(0), "seq");
+  EXPECT_EQ(methods->child(1)->text(0), "ilora");
+  QTreeWidgetItem* stage = methods->child(1)->child(1);
+  EXPECT_EQ(stage->text(0), "2 arith");
+  ASSERT_EQ(stage->childCount(), 2);
+  EXPECT_EQ(stage->child(0)->text(0), "fast");
+  EXPECT_EQ(stage->child(1)->text(0), "slow (reported)");
+  EXPECT_EQ(stage->child(0)->data(0, FileTree::kRefRole).toString(), QString::fromStdString(run) + ":ilora/2/fast");
+  // 3 stages x (1 + 2) adapters.
+  EXPECT_EQ(tree->all_adapters().size(), 9);
+  // Scans grouped by kind.
+  QTreeWidgetItem* scans = top->child(1);
+  ASSERT_EQ(scans->text(0), "scans");
+  QStringList kinds;
+  for (int k = 0; k < scans->childCount(); ++k) kinds << scans->child(k)->text(0);
+  EXPECT_EQ(kinds, (QStringList{"geometry", "line", "plane"}));
+  // Selecting the run shows it in the stability view with its metric table.
+  EXPECT_EQ(w.tabs()->currentWidget(), w.stability());
+  EXPECT_EQ(w.stability()->metrics_table()->rowCount(), 3);  // seq, ilora, ilora/fast
+  EXPECT_EQ(w.stability()->path_count(), 1);                 // seq-1-2: new task known
+  // Recent files remember it.
+  EXPECT_EQ(w.recent_files().value(0), QFileInfo(QString::fromStdString(run)).absoluteFilePath());
+}
+
+TEST_F(GuiViews, ValleyViewHoldsExactlyTheFilesSeriesAndValues) {
+  const auto d = std::make_shared<store::ScanData>(store::read_scan_file(line));
+  ValleyView v;
+  v.set_scans({{"seq-1-2", d}});
+  v.set_score("token_acc");
+  // weekday, arith, union, and the mean of the two tasks.
+  ASSERT_EQ(v.plot()->graphCount(), 4);
+  ASSERT_EQ(v.series().size(), 4u);
+  const char* names[] = {"weekday (old)", "arith (new)", "union"};
+  for (size_t t = 0; t < 3; ++t) {
+    QCPGraph* g = v.plot()->graph(static_cast<int>(t));
+    EXPECT_EQ(g->name(), names[t]);
+    ASSERT_EQ(g->data()->size(), 5);
+    for (int p = 0; p < 5; ++p) {
+      EXPECT_EQ(g->data()->at(p)->key, d->spec.axes[0][static_cast<size_t>(p)]);
+      EXPECT_EQ(g->data()->at(p)->value, test::line_value(p, t, 1));
+    }
+  }
+  EXPECT_EQ(v.series()[1].role, "new");
+  EXPECT_EQ(v.series()[0].role, "old");
+  QCPGraph* mean = v.plot()->graph(3);
+  for (int p = 0; p < 5; ++p)
+    EXPECT_DOUBLE_EQ(mean->data()->at(p)->value, (test::line_value(p, 0, 1) + test::line_value(p, 1, 1)) / 2);
+  // Loss: the barrier of the union series is annotated (union is linear here: no barrier), the
+  // arith bump is read out on hover.
+  v.set_score("loss");
+  v.set_task_filter("arith");
+  ASSERT_EQ(v.plot()->graphCount(), 1);
+  EXPECT_NEAR(v.barrier(), 0.5, 1e-12);  // 1 + 0.5·sin(pi/2) above the flat chord at 1
+  EXPECT_TRUE(v.readout(0.49).contains("t = 0.5")) << v.readout(0.49).toStdString();
+  EXPECT_TRUE(v.readout(0.49).contains("1.5")) << v.readout(0.49).toStdString();
+  // Overlay: two scans give two sets of series, labelled by scan.
+  v.set_task_filter("all task sets");
+  v.set_scans({{"a", d}, {"b", d}});
+  EXPECT_EQ(v.plot()->graphCount(), 8);
+  EXPECT_TRUE(v.plot()->graph(4)->name().startsWith("b · "));
+  // CSV: a header and one row per plotted value.
+  const QString csv = v.csv();
+  EXPECT_TRUE(csv.startsWith("scan,task_set,role,score,t,value\n"));
+  EXPECT_EQ(csv.count('\n'), 1 + 8 * 5);
+}
+
+TEST_F(GuiViews, LandscapeColourMapCellsEqualTheScanGrid) {
+  const auto d = std::make_shared<store::ScanData>(store::read_scan_file(plane));
+  LandscapeView v;
+  v.set_scan("plane", d);
+  v.set_task("a");
+  QCPColorMap* map = v.color_map();
+  ASSERT_NE(map, nullptr);
+  ASSERT_EQ(map->data()->keySize(), 4);
+  ASSERT_EQ(map->data()->valueSize(), 3);
+  EXPECT_EQ(map->data()->keyRange().lower, 0);
+  EXPECT_EQ(map->data()->keyRange().upper, 3);
+  EXPECT_EQ(map->data()->valueRange().lower, -1);
+  EXPECT_EQ(map->data()->valueRange().upper, 1);
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 3; ++j) {
+      const double cell = map->data()->cell(i, j);
+      if (i == 3 && j == 2) {
+        EXPECT_TRUE(std::isnan(cell));  // not done: transparent
+        continue;
+      }
+      EXPECT_EQ(cell, d->values[d->value_index(i * 3 + j, 0, 0)]) << i << "," << j;
+      // The cell's coordinates are the grid's.
+      double x = 0, y = 0;
+      map->data()->cellToCoord(i, j, &x, &y);
+      EXPECT_DOUBLE_EQ(x, d->spec.axes[0][static_cast<size_t>(i)]);
+      EXPECT_DOUBLE_EQ(y, d->spec.axes[1][static_cast<size_t>(j)]);
+    }
+  EXPECT_GT(v.contour_levels_drawn(), 0);
+  EXPECT_EQ(v.marker_count(), 5);  // 3 anchors + 2 projected adapters
+  v.set_task("b");
+  EXPECT_EQ(v.color_map()->data()->cell(2, 0), 2 * 2 - 1 + 10);
+  v.set_task("mean");  // of a and b
+  EXPECT_EQ(v.color_map()->data()->cell(1, 1), (1.0 + 12.0) / 2);
+  EXPECT_TRUE(v.readout(1.1, 0.1).contains("6.5")) << v.readout(1.1, 0.1).toStdString();
+  v.set_contours(false);
+  EXPECT_EQ(v.contour_levels_drawn(), 0);
+  EXPECT_EQ(v.csv().count('\n'), 1 + 12);
+}
+
+TEST_F(GuiViews, StabilityMatrixAndGeometryShowTheFilesNumbers) {
+  const auto r = std::make_shared<store::RunFileData>(store::read_run_file(run));
+  MatrixView m;
+  m.set_run("run", r);
+  m.set_method("ilora/fast");
+  m.set_score("exact_match");
+  const auto& R = r->find_method("ilora")->learners.at("fast").R.at("exact_match");
+  ASSERT_EQ(m.values().size(), 9);
+  for (int t = 0; t < 3; ++t)
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(m.values()[t * 3 + i], R[static_cast<size_t>(t)][static_cast<size_t>(i)]);
+  // Nine annotations, one per cell.
+  EXPECT_EQ(m.plot()->itemCount(), 9);
+
+  StabilityView s;
+  s.set_run("run", r);
+  s.set_score("exact_match");
+  // Per learner: the new task's R[t][t] and the earlier tasks' mean.
+  ASSERT_EQ(s.plot()->graphCount(), 6);
+  const auto& Rs = r->find_method("seq")->R.at("exact_match");
+  EXPECT_EQ(s.plot()->graph(0)->data()->at(2)->value, Rs[2][2]);
+  EXPECT_DOUBLE_EQ(s.plot()->graph(1)->data()->at(1)->value, (Rs[2][0] + Rs[2][1]) / 2);
+  EXPECT_EQ(s.metrics_table()->item(0, 1)->text(), "-0.250");  // BWT of seq
+
+  GeometryView g;
+  g.set_scan("geometry", std::make_shared<store::ScanData>(store::read_scan_file(geo)));
+  ASSERT_EQ(g.values().size(), 9);
+  EXPECT_DOUBLE_EQ(g.values()[2], 0.8);
+  EXPECT_TRUE(g.csv().startsWith("adapter,seq/1,seq/2,er/2\n")) << g.csv().toStdString();
+}
+
+TEST_F(GuiViews, ExportWritesFiguresOfTheRequestedSize) {
+  ValleyView v;
+  v.set_scans({{"seq-1-2", std::make_shared<store::ScanData>(store::read_scan_file(line))}});
+  const std::string png = tmp->file("fig.png"), pdf = tmp->file("fig.pdf"), svg = tmp->file("fig.svg");
+  export_plot(v.plot(), QString::fromStdString(png), 640, 480, 96);
+  QImage img(QString::fromStdString(png));
+  ASSERT_FALSE(img.isNull());
+  EXPECT_EQ(img.size(), QSize(640, 480));
+  // At 300 dpi: the same pixel count, and the DPI recorded.
+  export_plot(v.plot(), QString::fromStdString(png), 900, 600, 300);
+  img.load(QString::fromStdString(png));
+  EXPECT_EQ(img.size(), QSize(900, 600));
+  EXPECT_NEAR(img.dotsPerMeterX() * 0.0254, 300, 1);
+  // PDF: a page of width/dpi x height/dpi inches = 640·72/96 x 480·72/96 points.
+  export_plot(v.plot(), QString::fromStdString(pdf), 640, 480, 96);
+  const std::string p = slurp(pdf);
+  ASSERT_GT(p.size(), 1000u);
+  EXPECT_EQ(p.substr(0, 5), "%PDF-");
+  const auto box = p.find("/MediaBox [");
+  ASSERT_NE(box, std::string::npos);
+  double x0 = -1, y0 = -1, x1 = 0, y1 = 0;
+  ASSERT_EQ(std::sscanf(p.c_str() + box, "/MediaBox [%lf %lf %lf %lf]", &x0, &y0, &x1, &y1), 4);
+  EXPECT_EQ(x0, 0);
+  EXPECT_EQ(y0, 0);
+  EXPECT_NEAR(x1, 480, 0.01);
+  EXPECT_NEAR(y1, 360, 0.01);
+  export_plot(v.plot(), QString::fromStdString(svg), 640, 480, 96);
+  const std::string s = slurp(svg);
+  ASSERT_GT(s.size(), 1000u);
+  EXPECT_NE(s.find("<svg"), std::string::npos);
+  EXPECT_NE(s.find("viewBox=\"0 0 640 480\""), std::string::npos);
+  // Bad requests are refused with a message, and nothing is written.
+  EXPECT_THROW(export_plot(v.plot(), QString::fromStdString(tmp->file("fig.bmp")), 640, 480), ConfigError);
+  EXPECT_THROW(export_plot(v.plot(), QString::fromStdString(tmp->file("small.png")), 4, 4), ConfigError);
+  EXPECT_THROW(export_plot(v.plot(), "/nonexistent/folder/fig.png", 640, 480), FormatError);
+}
+
+TEST_F(GuiViews, PlotCommandDrawsEveryViewHeadless) {
+  struct Case {
+    std::vector<std::string> files;
+    std::string view, scan, out;
+  };
+  const std::vector<Case> cases{{{line}, "valley", "", "valley.png"},
+                                {{run}, "valley", "seq-1-2", "valley-by-id.svg"},
+                                {{plane}, "landscape", "", "landscape.pdf"},
+                                {{run}, "stability", "", "stability.png"},
+                                {{run}, "matrix", "", "matrix.png"},
+                                {{geo}, "geometry", "", "geometry.png"}};
+  for (const auto& c : cases) {
+    PlotRequest r;
+    r.files = c.files;
+    r.view = c.view;
+    r.scan = c.scan;
+    r.out = tmp->file(c.out);
+    r.width = 500;
+    r.height = 300;
+    const std::string said = render_plot(r);
+    EXPECT_NE(said.find("wrote"), std::string::npos) << said;
+    ASSERT_TRUE(fs::exists(r.out)) << c.out;
+    EXPECT_GT(fs::file_size(r.out), 500u) << c.out;
+  }
+  QImage img(QString::fromStdString(tmp->file("matrix.png")));
+  EXPECT_EQ(img.size(), QSize(500, 300));
+  // Wrong inputs: a message naming what to give.
+  PlotRequest r;
+  r.files = {line};
+  r.view = "landscape";
+  r.out = tmp->file("x.png");
+  EXPECT_THROW(render_plot(r), ConfigError);
+  r.view = "contour";
+  EXPECT_THROW(render_plot(r), ConfigError);
+  r.view = "valley";
+  r.files = {run};
+  r.scan = "nonexistent";
+  try {
+    render_plot(r);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("seq-1-2"), std::string::npos) << e.what();  // lists the known scans
+  }
+}
+
+TEST_F(GuiViews, BrokenFilesRaiseTheErrorDialogNotACrash) {
+  MainWindow w;
+  QStringList titles, texts;
+  w.set_error_handler([&](const QString& t, const QString& m) { titles << t, texts << m; });
+  // Not HDF5 at all, a truncated HDF5 file, a missing file, a results.json, an empty file.
+  const std::string text = tmp->write("notes.h5", "this is not HDF5\n");
+  const std::string full = slurp(line);
+  const std::string cut = tmp->write("truncated.h5", full.substr(0, full.size() / 2));
+  const std::string json = tmp->write("results.json", "{\"result\": {}}");
+  const std::string empty = tmp->write("empty.h5", "");
+  for (const auto& p : {text, cut, tmp->file("missing.h5"), json, empty})
+    EXPECT_FALSE(w.open_path(QString::fromStdString(p))) << p;
+  ASSERT_EQ(texts.size(), 5);
+  EXPECT_TRUE(texts[0].contains("notes.h5")) << texts[0].toStdString();
+  EXPECT_TRUE(texts[0].contains("not an HDF5 file")) << texts[0].toStdString();
+  EXPECT_TRUE(texts[0].contains("How to fix")) << texts[0].toStdString();
+  EXPECT_TRUE(texts[1].contains("truncated.h5")) << texts[1].toStdString();
+  EXPECT_TRUE(texts[2].contains("does not exist")) << texts[2].toStdString();
+  EXPECT_TRUE(texts[3].contains("run.h5 next to this")) << texts[3].toStdString();
+  EXPECT_TRUE(w.files().empty());
+  // A valid HDF5 file of another program: named, with the hint.
+  store::write_scan_file(tmp->file("ok.h5"), test::sample_line());
+  EXPECT_TRUE(w.open_path(QString::fromStdString(tmp->file("ok.h5"))));
+  EXPECT_EQ(w.files().size(), 1u);
+  // A broken file next to a run file is listed as unreadable; the run still opens.
+  test::TempDir dir("gui-broken-neighbour");
+  store::write_run_file(dir.file("run.h5"), test::sample_run());
+  dir.write("bad.h5", "garbage");
+  MainWindow w2;
+  w2.set_error_handler([&](const QString& t, const QString& m) { titles << t, texts << m; });
+  EXPECT_TRUE(w2.open_path(QString::fromStdString(dir.file("run.h5"))));
+  EXPECT_EQ(w2.tree()->topLevelItemCount(), 2);
+  EXPECT_TRUE(w2.tree()->topLevelItem(1)->text(0).contains("unreadable"));
+  // The message helper gives the lock case its own advice.
+  const std::string m = explain_open_error("x.h5", "x.h5: HDF5 cannot open it (unable to lock file, errno = 11)");
+  EXPECT_NE(m.find("Another program has the file open"), std::string::npos);
+}
+
+TEST_F(GuiViews, CsvAndFigureExportOfTheCurrentView) {
+  MainWindow w;
+  ASSERT_TRUE(w.open_path(QString::fromStdString(line)));
+  EXPECT_EQ(w.tabs()->currentWidget(), w.valley());
+  EXPECT_TRUE(w.current_csv().startsWith("scan,"));
+  w.export_current(QString::fromStdString(tmp->file("current.png")), 320, 200, 96);
+  EXPECT_EQ(QImage(QString::fromStdString(tmp->file("current.png"))).size(), QSize(320, 200));
+  w.tabs()->setCurrentWidget(w.geometry());  // empty: refused
+  EXPECT_THROW(w.export_current(QString::fromStdString(tmp->file("empty.png")), 320, 200, 96), ConfigError);
+}
