@@ -5,6 +5,8 @@
 #   ./lorascape.sh test      install what is missing, build, run the whole test suite (ctest)
 #   ./lorascape.sh setup     only install the Debian packages the project needs
 #   ./lorascape.sh build     set-up + configure + build (Release, ccache, precompiled headers)
+#   ./lorascape.sh bench     set-up + build + python3-torch, then lorascape against PyTorch eager
+#                            (tests/bench/compare.py; its options follow, e.g. --quick)
 #   ./lorascape.sh ARGS...   set-up + build, then run `lorascape ARGS...`
 #
 # Environment: BUILD_DIR (default ./build), LORASCAPE_BUILD_GUI (ON/OFF, default ON),
@@ -23,7 +25,7 @@ PACKAGES=(
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
   libgtest-dev
   libopenmpi-dev openmpi-bin
-  qt6-base-dev libqcustomplot-dev libgl-dev xvfb xauth
+  qt6-base-dev qt6-svg-dev libqcustomplot-dev libgl-dev xvfb xauth
 )
 
 log() { printf '[lorascape] %s\n' "$*" >&2; }
@@ -68,6 +70,18 @@ case "$cmd" in
     shift || true
     build
     exec "$BUILD_DIR/cli/lorascape" demo "$@"
+    ;;
+  bench)
+    shift || true
+    build
+    # The PyTorch-eager reference only: not needed to build, test or use lorascape.
+    if ! dpkg-query -W -f='${Status}' python3-torch 2>/dev/null | grep -q "install ok installed"; then
+      log "installing python3-torch for the PyTorch-eager reference"
+      SUDO=""
+      [ "$(id -u)" -ne 0 ] && SUDO=sudo
+      $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-torch >/dev/null
+    fi
+    exec /usr/bin/python3 "$ROOT/tests/bench/compare.py" --lorascape "$BUILD_DIR/cli/lorascape" "$@"
     ;;
   test)
     shift || true

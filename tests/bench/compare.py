@@ -56,8 +56,8 @@ def main():
     gemm = run_json(ls + ["bench", "gemm", "--threads", str(a.threads)])
     peak = gemm["gemm_peak_gflops"]
     print(f"machine: {os.cpu_count()} cores, {a.threads} threads, BLAS {gemm['blas'].split(',')[0]}")
-    print(f"float32 GEMM peak (best of {', '.join(f'{s['m']}x{s['k']}x{s['n']}' for s in gemm['shapes'])}): "
-          f"{peak:.1f} GFLOP/s\n")
+    shapes = ", ".join("%dx%dx%d" % (s["m"], s["k"], s["n"]) for s in gemm["shapes"])
+    print(f"float32 GEMM peak (best of {shapes}): {peak:.1f} GFLOP/s\n")
 
     print("| d_model | workload | lorascape | PyTorch eager | ratio | lorascape % of peak | reference % of peak |")
     print("|---|---|---|---|---|---|---|")
