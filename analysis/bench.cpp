@@ -1,7 +1,9 @@
 #include "analysis/bench.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/Parallel.h>
 #include <sys/resource.h>
+#include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/cuda.h>
 #include <torch/optim/adamw.h>
 
@@ -130,19 +132,25 @@ nlohmann::json bench_scan(const BenchOptions& o) {
     return combine("factors", {a, b, c}, {1.0 - x - y, x, y});
   };
   std::vector<double> loss(ts.size());
-  int64_t K = 1;
+  int64_t K = 1, W = 1;
   auto run = [&](size_t n_points) {
     if (o.mode == "merged") {
-      core::Evaluator ev(*model, scale, o.batch);
-      K = o.points_per_batch > 0 ? o.points_per_batch : ev.points_per_batch();
-      for (size_t p0 = 0; p0 < n_points; p0 += static_cast<size_t>(K)) {
+      // As scans evaluate: K points per forward, the CPU's cores splitting the points.
+      core::EvaluatorPool pool(*model, scale, o.batch, dev.is_cpu() ? at::get_num_threads() : 1);
+      K = o.points_per_batch > 0 ? o.points_per_batch
+          : dev.is_cpu()         ? 1
+                                 : core::Evaluator(*model, scale, o.batch).points_per_batch();
+      W = pool.workers();
+      const auto chunks = static_cast<int64_t>((n_points + static_cast<size_t>(K) - 1) / static_cast<size_t>(K));
+      pool.for_each(chunks, [&](core::Evaluator& ev, int64_t c) {
+        const size_t p0 = static_cast<size_t>(c * K);
         std::vector<core::Adapter> pts;
         for (size_t p = p0; p < std::min(n_points, p0 + static_cast<size_t>(K)); ++p) pts.push_back(point(p));
         ev.load_points(pts);
         core::ScoreSums sums(static_cast<int64_t>(pts.size()));
         for (int64_t s = 0; s < o.eval_seqs; s += o.batch) ev.evaluate_batch(slice(data, s, std::min(o.batch, o.eval_seqs - s)), sums);
         for (size_t k = 0; k < pts.size(); ++k) loss[p0 + k] = sums.scores(static_cast<int64_t>(k)).loss;
-      }
+      });
     } else {
       torch::NoGradGuard ng;
       for (size_t p = 0; p < n_points; ++p) {
@@ -158,7 +166,12 @@ nlohmann::json bench_scan(const BenchOptions& o) {
   };
   run(1);  // warm-up: allocator, BLAS buffers, lazy initialisation
   const auto t0 = Clock::now();
-  run(ts.size());
+  if (!o.profile.empty()) {
+    torch::autograd::profiler::RecordProfile prof(o.profile);  // op by op, tests/bench/profile.py sums it
+    run(ts.size());
+  } else {
+    run(ts.size());
+  }
   const double sec = seconds_since(t0);
   const double tokens = static_cast<double>(ts.size()) * static_cast<double>(o.eval_seqs * o.seq_len);
   nlohmann::json j = common(o, dev);
@@ -167,6 +180,7 @@ nlohmann::json bench_scan(const BenchOptions& o) {
   j["points"] = static_cast<int64_t>(ts.size());
   j["grid"] = o.grid;
   j["points_per_batch"] = o.mode == "merged" ? K : 1;
+  j["workers"] = W;
   j["eval_seqs"] = o.eval_seqs;
   j["batch"] = o.batch;
   j["seconds"] = sec;
@@ -219,7 +233,7 @@ nlohmann::json bench_train(const BenchOptions& o) {
 }
 
 nlohmann::json bench_gemm(const BenchOptions& o) {
-  core::set_threads(o.threads);
+  core::set_threads(o.threads, /*blas_threads=*/0);  // one GEMM on every core: the machine's peak
   const c10::Device dev = core::resolve_device(o.device);
   const auto opts = at::TensorOptions().device(dev).dtype(o.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
   nlohmann::json shapes = nlohmann::json::array();

@@ -25,6 +25,7 @@ struct BenchOptions {
   std::string mode = "merged";     // merged (core::Evaluator) | sidepath (LoRA side path, one point at a time)
   int64_t steps = 20;              // train
   uint64_t seed = 1;
+  std::string profile;             // scan: write a chrome://tracing profile of the timed run here
 };
 
 // Forward FLOPs per token of the model with LoRA merged into the weights (what both the

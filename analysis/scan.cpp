@@ -1,5 +1,7 @@
 #include "analysis/scan.h"
 
+#include <ATen/Parallel.h>
+
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -260,18 +262,48 @@ std::vector<double> evaluate_with(core::Evaluator& ev, const ScanSetup& setup, c
 
 }  // namespace
 
+namespace {
+
+// Values (points, T, S) of the adapters: chunks of K points spread over the pool's workers.
+std::vector<double> evaluate_points(core::EvaluatorPool& pool, const ScanSetup& setup,
+                                    const std::vector<core::Adapter>& adapters, int64_t K) {
+  const size_t width = setup.set_names.size() * scan_scores().size();
+  std::vector<double> values(adapters.size() * width);
+  const auto chunks = static_cast<int64_t>((adapters.size() + static_cast<size_t>(K) - 1) / static_cast<size_t>(K));
+  pool.for_each(chunks, [&](core::Evaluator& ev, int64_t c) {
+    const size_t from = static_cast<size_t>(c * K), to = std::min(adapters.size(), from + static_cast<size_t>(K));
+    const std::vector<core::Adapter> chunk(adapters.begin() + static_cast<std::ptrdiff_t>(from),
+                                           adapters.begin() + static_cast<std::ptrdiff_t>(to));
+    const std::vector<double> v = evaluate_with(ev, setup, chunk);
+    std::copy(v.begin(), v.end(), values.begin() + static_cast<std::ptrdiff_t>(from * width));
+  });
+  return values;
+}
+
+}  // namespace
+
+int64_t ScanSetup::workers() const { return device.is_cpu() ? at::get_num_threads() : 1; }
+
+int64_t ScanSetup::points_per_batch(int64_t requested) {
+  if (requested > 0) return requested;
+  // On CPUs batching points does not pay (docs/performance.md): one point per forward, and
+  // the cores split the points (workers). On a GPU, as many points as fit the budget.
+  return device.is_cpu() ? 1 : core::Evaluator(load_model(), scale, data.eval.batch).points_per_batch();
+}
+
 std::vector<double> evaluate_adapters(ScanSetup& setup, const std::vector<core::Adapter>& points, int64_t points_per_batch,
                                       const std::string& label) {
+  core::EvaluatorPool pool(setup.load_model(), setup.scale, setup.data.eval.batch, static_cast<int>(setup.workers()));
+  const int64_t K = setup.points_per_batch(points_per_batch);
+  const auto round = static_cast<size_t>(K * pool.workers());
   core::Progress bar(label, static_cast<int64_t>(points.size()), true, "points");
-  core::Evaluator ev(setup.load_model(), setup.scale, setup.data.eval.batch);
-  const auto K = static_cast<size_t>(points_per_batch > 0 ? points_per_batch : ev.points_per_batch());
   std::vector<double> out;
-  for (size_t i = 0; i < points.size(); i += K) {
-    const std::vector<core::Adapter> chunk(points.begin() + static_cast<std::ptrdiff_t>(i),
-                                           points.begin() + static_cast<std::ptrdiff_t>(std::min(points.size(), i + K)));
-    const auto v = evaluate_with(ev, setup, chunk);
+  for (size_t i = 0; i < points.size(); i += round) {
+    const std::vector<core::Adapter> part(points.begin() + static_cast<std::ptrdiff_t>(i),
+                                          points.begin() + static_cast<std::ptrdiff_t>(std::min(points.size(), i + round)));
+    const auto v = evaluate_points(pool, setup, part, K);
     out.insert(out.end(), v.begin(), v.end());
-    bar.update(static_cast<int64_t>(i + chunk.size()));
+    bar.update(static_cast<int64_t>(i + part.size()));
   }
   bar.finish();
   return out;
@@ -290,8 +322,9 @@ store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::S
     for (size_t i = 0; i < missing.size(); ++i)
       if (static_cast<int>(i % static_cast<size_t>(mpi.size())) == mpi.rank()) todo.push_back(missing[i]);
   }
-  core::Evaluator ev(setup.load_model(), setup.scale, setup.data.eval.batch);
-  const int64_t K = opt.points_per_batch > 0 ? opt.points_per_batch : ev.points_per_batch();
+  core::EvaluatorPool pool(setup.load_model(), setup.scale, setup.data.eval.batch, static_cast<int>(setup.workers()));
+  const int64_t per_forward = setup.points_per_batch(opt.points_per_batch);
+  const int64_t K = per_forward * pool.workers();  // points per round of this rank
   const size_t T = setup.set_names.size(), S = scan_scores().size();
   // Rounds of K points per rank; every rank runs the same number of rounds so rank 0 can
   // collect a round's results from all ranks before writing.
@@ -308,7 +341,7 @@ store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::S
       batch.push_back(todo[static_cast<size_t>(i)]);
     std::vector<core::Adapter> adapters;
     for (int64_t p : batch) adapters.push_back(point(p));
-    const std::vector<double> values = evaluate_with(ev, setup, adapters);  // (points of the batch, T, S)
+    const std::vector<double> values = evaluate_points(pool, setup, adapters, per_forward);  // (points, T, S)
     // Rank 0 gathers every rank's (points, values) of this round; a single process has itself.
     std::vector<int64_t> all_points;
     std::vector<double> all_values;

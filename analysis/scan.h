@@ -33,7 +33,7 @@ struct ScanOptions {
   std::string out;                       // the scan file
   store::Shard shard;                    // which points this process computes
   std::string dtype = "float32";         // float32 | bfloat16
-  int64_t points_per_batch = 0;          // K points per forward; 0 = automatic (core::Evaluator)
+  int64_t points_per_batch = 0;          // K points per forward; 0 = automatic (ScanSetup::points_per_batch)
   // Optional hooks for programs that embed the engine (the desktop app's scan worker); not part
   // of the scan's identity. on_progress(done, total) is called after every batch of points with
   // the points of this run done so far; cancelled() is checked before every batch, and when it
@@ -70,6 +70,11 @@ struct ScanSetup {
 
   // The base model on `device` in `dtype`, loaded on first use.
   core::TransformerImpl& load_model();
+  // CPU threads that evaluate points side by side (core::EvaluatorPool): the intra-op thread
+  // count on a CPU, 1 on a GPU.
+  int64_t workers() const;
+  // Points per forward: `requested` when > 0, else 1 on a CPU and what fits on a GPU.
+  int64_t points_per_batch(int64_t requested);
 };
 
 // Checks the options, loads nothing twice: `anchors` already loaded (load_adapter_ref),

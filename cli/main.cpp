@@ -760,6 +760,8 @@ int run(int argc, char** argv) {
                          "merged (K points merged into W, batched: what scans use) | sidepath (one point at a time "
                          "through the LoRA side path)")
       ->capture_default_str();
+  bench_scan->add_option("--profile", bench_opt.profile,
+                         "write a chrome://tracing profile of the timed run (summarise: tests/bench/profile.py)");
   auto* bench_train = bench->add_subcommand("train", "LoRA training steps (AdamW) on random sequences");
   model_flags(bench_train);
   bench_train->add_option("--steps", bench_opt.steps, "timed optimiser steps")->capture_default_str();

@@ -29,7 +29,7 @@ c10::Device resolve_device(const std::string& name) {
   throw ConfigError("device '" + name + "' is not one of cpu, cuda, auto");
 }
 
-void set_threads(int64_t threads) {
+void set_threads(int64_t threads, int blas_threads) {
   int n = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::thread::hardware_concurrency());
   if (n < 1) n = 1;
   at::set_num_threads(n);
@@ -37,7 +37,8 @@ void set_threads(int64_t threads) {
   // pool oversubscribes the cores: training ran 2.3x slower on 2 cores. One BLAS thread per
   // caller avoids that (docs/performance.md).
   using SetThreads = void (*)(int);
-  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(1);
+  if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    f(blas_threads > 0 ? blas_threads : n);
 }
 
 std::string loaded_blas() {

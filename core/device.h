@@ -12,9 +12,11 @@ c10::Device resolve_device(const std::string& name);
 bool cuda_available();
 // Number of CUDA devices (0 without CUDA).
 int64_t cuda_device_count();
-// LibTorch intra-op threads (0 = all cores); an OpenBLAS in use gets one thread per caller
-// so the two thread pools do not oversubscribe the cores.
-void set_threads(int64_t threads);
+// LibTorch intra-op threads (0 = all cores); an OpenBLAS in use gets `blas_threads` per
+// caller (0 = as many as intra-op threads): one by default, so that the two thread pools do
+// not oversubscribe the cores (docs/performance.md). The GEMM probe (bench gemm) gives BLAS
+// all threads, to measure the machine's peak.
+void set_threads(int64_t threads, int blas_threads = 1);
 // The BLAS libraries mapped into this process (after a matmul has run), comma-separated.
 std::string loaded_blas();
 // Threads of the OpenBLAS in use, or -1 when the BLAS is not OpenBLAS.

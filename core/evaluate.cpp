@@ -1,6 +1,9 @@
 #include "core/evaluate.h"
 
+#include <ATen/Parallel.h>
+
 #include <algorithm>
+#include <thread>
 
 #include "core/error.h"
 #include "core/model.h"
@@ -187,6 +190,48 @@ int64_t Evaluator::points_per_batch(int64_t budget_bytes, int64_t max_points) co
   for (auto& [name, layer] : model_.projections())
     per_point += layer->weight.numel() * static_cast<int64_t>(layer->weight.element_size());
   return std::max<int64_t>(1, std::min(max_points, budget_bytes / std::max<int64_t>(per_point, 1)));
+}
+
+EvaluatorPool::EvaluatorPool(TransformerImpl& model, double scale, int64_t batch, int workers) {
+  if (workers <= 1 || !model_device(model).is_cpu()) {
+    evaluators_.push_back(std::make_unique<Evaluator>(model, scale, batch));
+    return;
+  }
+  torch::NoGradGuard ng;
+  for (int w = 0; w < workers; ++w) {
+    Transformer r(model.config());
+    auto src = model.base_parameters();
+    auto dst = r->base_parameters();
+    for (size_t i = 0; i < dst.size(); ++i) dst[i].second.copy_(src.at(i).second);
+    r->to(model.lm_head->weight.scalar_type());
+    r->eval();
+    replicas_.push_back(r.ptr());
+    evaluators_.push_back(std::make_unique<Evaluator>(*r, scale, batch));
+  }
+}
+
+void EvaluatorPool::for_each(int64_t n, const std::function<void(Evaluator&, int64_t)>& fn) {
+  const int W = workers();
+  if (W == 1) {
+    for (int64_t i = 0; i < n; ++i) fn(*evaluators_[0], i);
+    return;
+  }
+  const int threads = at::get_num_threads();
+  std::vector<std::exception_ptr> errors(static_cast<size_t>(W));
+  std::vector<std::thread> pool;
+  for (int w = 0; w < W; ++w)
+    pool.emplace_back([&, w] {
+      try {
+        at::set_num_threads(1);  // this worker's forwards run on its own thread only
+        for (int64_t i = w; i < n; i += W) fn(*evaluators_[static_cast<size_t>(w)], i);
+      } catch (...) {
+        errors[static_cast<size_t>(w)] = std::current_exception();
+      }
+    });
+  for (auto& t : pool) t.join();
+  at::set_num_threads(threads);
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
 }
 
 }  // namespace lorascape::core

@@ -8,6 +8,8 @@
 
 #include <ATen/ATen.h>
 
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -89,6 +91,26 @@ class Evaluator {
   double scale_;
   int64_t batch_;
   int64_t points_ = 0;
+};
+
+// Evaluators on several CPU threads: `workers` copies of the base model, each driven by its
+// own thread with one intra-op thread. On the small models of this project one forward uses
+// two cores poorly (element-wise ops and small GEMMs do not split well), while independent
+// single-threaded forwards of different points scale with the cores (docs/performance.md:
+// 1.9× on 2 cores). Each point is evaluated by one worker alone, single-threaded, so its
+// scores do not depend on the worker count or on which worker took it. With one worker (or
+// on a GPU) the caller's model is used directly, with its thread setting.
+class EvaluatorPool {
+ public:
+  EvaluatorPool(TransformerImpl& model, double scale, int64_t batch, int workers);
+  int workers() const { return static_cast<int>(evaluators_.size()); }
+  // Calls fn(evaluator, i) for every i in [0, n), item i on worker i % workers, and waits; the
+  // first exception thrown by any worker is rethrown here.
+  void for_each(int64_t n, const std::function<void(Evaluator&, int64_t)>& fn);
+
+ private:
+  std::vector<std::shared_ptr<TransformerImpl>> replicas_;  // the workers' copies of the model
+  std::vector<std::unique_ptr<Evaluator>> evaluators_;
 };
 
 }  // namespace lorascape::core

@@ -54,6 +54,8 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
 
 at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
   at::Tensor rms = at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps_);  // (..., 1)
+  // Without autograd (evaluation) the same arithmetic in place: one temporary less.
+  if (!at::GradMode::is_enabled()) return (x * rms).mul_(weight);
   return x * rms * weight;
 }
 
@@ -82,12 +84,21 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
   at::Tensor q = heads(q_proj(x));
   at::Tensor k = heads(k_proj(x));
   at::Tensor v = heads(v_proj(x));
-  q = q * cos + rotate_half(q) * sin;
-  k = k * cos + rotate_half(k) * sin;
-  at::Tensor att = at::matmul(q, k.transpose(-2, -1)) * (1.0 / std::sqrt(static_cast<double>(D)));  // (B, H, T, T)
+  if (at::GradMode::is_enabled()) {
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+  } else {  // the same arithmetic in place
+    q = (q * cos).add_(rotate_half(q).mul_(sin));
+    k = (k * cos).add_(rotate_half(k).mul_(sin));
+  }
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  const float neg_inf = -std::numeric_limits<float>::infinity();
   at::Tensor causal = at::ones({T, T}, x.options().dtype(at::kBool)).triu(1);
-  att = att.masked_fill(causal, -std::numeric_limits<float>::infinity());
-  att = at::softmax(att, -1);
+  at::Tensor att = at::matmul(q, k.transpose(-2, -1));  // (B, H, T, T)
+  if (at::GradMode::is_enabled())
+    att = at::softmax((att * scale).masked_fill(causal, neg_inf), -1);
+  else  // the same arithmetic in place
+    att = at::softmax(att.mul_(scale).masked_fill_(causal, neg_inf), -1);
   at::Tensor y = at::matmul(att, v);                        // (B, H, T, D)
   y = y.transpose(1, 2).contiguous().view({B, T, H * D});  // (B, T, C)
   return o_proj(y);
@@ -102,6 +113,10 @@ MlpImpl::MlpImpl(const ModelConfig& cfg) {
 }
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
+  if (!at::GradMode::is_enabled()) {  // the same arithmetic in place
+    at::Tensor g = gate_proj(x);
+    return down_proj(at::silu_(g).mul_(up_proj(x)));
+  }
   return down_proj(at::silu(gate_proj(x)) * up_proj(x));  // (B, T, F) -> (B, T, C)
 }
 

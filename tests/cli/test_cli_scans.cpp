@@ -204,6 +204,13 @@ TEST_F(CliScans, BadGridsAndReferencesAreOneLineErrors) {
   }
 }
 
+TEST_F(CliScans, TwoWorkerThreadsGiveTheOneThreadArrays) {
+  const std::string args = "scan plane --through " + h5 + ":seq/1," + h5 + ":seq/2," + h5 + ":er/2 --grid 3x3";
+  const auto one = scan(args + " --set threads=1", file("w1.h5"));
+  const auto two = scan(args + " --set threads=2", file("w2.h5"));
+  EXPECT_TRUE(same_bits(two.values, one.values));
+}
+
 TEST_F(CliScans, MpiRanksGiveTheSingleProcessArrays) {
 #if !LORASCAPE_TEST_MPI
   GTEST_SKIP() << "built without MPI";

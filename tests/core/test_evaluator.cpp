@@ -2,6 +2,7 @@
 // scores do not depend on the other points of its batch (what makes resumed and sharded
 // scans bit-identical).
 #include <gtest/gtest.h>
+#include <ATen/Parallel.h>
 #include <torch/cuda.h>
 #include <torch/nn/init.h>
 
@@ -160,4 +161,30 @@ TEST_F(EvaluatorTest, CudaMatchesCpu_CUDA) {
     const double tol = dtype == at::kFloat ? 1e-4 : 0.05;
     for (int64_t k = 0; k < 3; ++k) EXPECT_NEAR(gpu.scores(k).loss, cpu.scores(k).loss, tol * cpu.scores(k).loss) << k;
   }
+}
+
+TEST_F(EvaluatorTest, PoolWorkersGiveTheSingleThreadedScoresBitForBit) {
+  const auto ex = examples();
+  std::vector<Scores> one;
+  for (const auto& p : points) {
+    Evaluator ev(*model, model->lora_config().scale(), 3);
+    ev.load_points({p});
+    one.push_back(ev.evaluate(ex).scores(0));
+  }
+  at::set_num_threads(2);
+  EvaluatorPool pool(*model, model->lora_config().scale(), 3, 2);
+  EXPECT_EQ(pool.workers(), 2);
+  std::vector<Scores> got(points.size());
+  pool.for_each(static_cast<int64_t>(points.size()), [&](Evaluator& ev, int64_t i) {
+    ev.load_points({points[static_cast<size_t>(i)]});
+    got[static_cast<size_t>(i)] = ev.evaluate(ex).scores(0);
+  });
+  EXPECT_EQ(at::get_num_threads(), 2) << "the caller's thread setting is restored";
+  for (size_t k = 0; k < points.size(); ++k) EXPECT_TRUE(same_bits(got[k], one[k])) << k;
+  // A worker's error reaches the caller.
+  EXPECT_THROW(pool.for_each(2, [](Evaluator&, int64_t i) {
+                 if (i == 1) throw lorascape::ConfigError("boom");
+               }),
+               lorascape::ConfigError);
+  at::set_num_threads(1);
 }
