@@ -8,6 +8,7 @@
 #include <torch/optim/adamw.h>
 
 #include <chrono>
+#include <memory>
 #include <cmath>
 
 #include "analysis/path.h"
@@ -101,6 +102,7 @@ core::TokenBatch slice(const core::TokenBatch& b, int64_t start, int64_t n) {
 nlohmann::json common(const BenchOptions& o, c10::Device dev) {
   return {{"d_model", o.d_model}, {"layers", o.layers}, {"heads", o.heads}, {"ffn", o.ffn}, {"vocab", o.vocab},
           {"seq_len", o.seq_len}, {"rank", o.rank}, {"threads", at::get_num_threads()},
+          {"blas_threads", core::blas_threads()},
           {"blas", core::loaded_blas()}, {"device", dev.str()}, {"dtype", o.dtype}, {"lorascape", kVersion}};
 }
 
@@ -114,7 +116,7 @@ double forward_flops_per_token(const core::ModelConfig& m) {
 
 nlohmann::json bench_scan(const BenchOptions& o) {
   check(o);
-  core::set_threads(o.threads);
+  core::set_threads(o.threads, o.blas_threads < 0 ? 1 : static_cast<int>(o.blas_threads));
   const c10::Device dev = core::resolve_device(o.device);
   core::Transformer model = random_model(o, dev);
   model->eval();
@@ -166,10 +168,9 @@ nlohmann::json bench_scan(const BenchOptions& o) {
   };
   run(1);  // warm-up: allocator, BLAS buffers, lazy initialisation
   const auto t0 = Clock::now();
-  if (!o.profile.empty()) {
-    torch::autograd::profiler::RecordProfile prof(o.profile);  // op by op, tests/bench/profile.py sums it
-    run(ts.size());
-  } else {
+  {
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> prof;  // op by op; tests/bench/profile.py sums it
+    if (!o.profile.empty()) prof = std::make_unique<torch::autograd::profiler::RecordProfile>(o.profile);
     run(ts.size());
   }
   const double sec = seconds_since(t0);
@@ -196,7 +197,10 @@ nlohmann::json bench_scan(const BenchOptions& o) {
 
 nlohmann::json bench_train(const BenchOptions& o) {
   check(o);
-  core::set_threads(o.threads);
+  if (o.blas_threads < 0)
+    core::set_training_threads(o.threads, o.d_model);
+  else
+    core::set_threads(o.threads, static_cast<int>(o.blas_threads));
   const c10::Device dev = core::resolve_device(o.device);
   core::Transformer model = random_model(o, dev);
   model->train();
@@ -217,7 +221,11 @@ nlohmann::json bench_train(const BenchOptions& o) {
   };
   step(o.steps);  // warm-up
   const auto t0 = Clock::now();
-  for (int64_t i = 0; i < o.steps; ++i) step(i);
+  {
+    std::unique_ptr<torch::autograd::profiler::RecordProfile> prof;
+    if (!o.profile.empty()) prof = std::make_unique<torch::autograd::profiler::RecordProfile>(o.profile);
+    for (int64_t i = 0; i < o.steps; ++i) step(i);
+  }
   const double sec = seconds_since(t0);
   const double tokens = static_cast<double>(o.steps * o.batch * o.seq_len);
   nlohmann::json j = common(o, dev);

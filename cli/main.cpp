@@ -743,6 +743,8 @@ int run(int argc, char** argv) {
     b->add_option("--batch", bench_opt.batch, "sequences per forward")->capture_default_str();
     b->add_option("--rank", bench_opt.rank, "LoRA rank (alpha = 2·rank, on q, k, v, o)")->capture_default_str();
     b->add_option("--threads", bench_opt.threads, "intra-op threads (0 = all cores)")->capture_default_str();
+    b->add_option("--blas-threads", bench_opt.blas_threads, "OpenBLAS threads per caller (0 = --threads, -1 = as scans and training use)")
+        ->capture_default_str();
     b->add_option("--device", bench_opt.device, "cpu | cuda")->capture_default_str();
     b->add_option("--dtype", bench_opt.dtype, "float32 | bfloat16")->capture_default_str();
     b->add_option("--seed", bench_opt.seed, "seed of the weights, adapters and tokens")->capture_default_str();
@@ -765,6 +767,7 @@ int run(int argc, char** argv) {
   auto* bench_train = bench->add_subcommand("train", "LoRA training steps (AdamW) on random sequences");
   model_flags(bench_train);
   bench_train->add_option("--steps", bench_opt.steps, "timed optimiser steps")->capture_default_str();
+  bench_train->add_option("--profile", bench_opt.profile, "write a chrome://tracing profile of the timed steps");
   auto* bench_gemm = bench->add_subcommand("gemm", "float32 GEMM GFLOP/s of this machine (the peak to compare with)");
   model_flags(bench_gemm);
 

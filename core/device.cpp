@@ -6,6 +6,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <fstream>
 #include <thread>
 
@@ -39,6 +40,12 @@ void set_threads(int64_t threads, int blas_threads) {
   using SetThreads = void (*)(int);
   if (auto f = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
     f(blas_threads > 0 ? blas_threads : n);
+}
+
+void set_training_threads(int64_t threads, int64_t d_model) {
+  if (d_model < 256) return set_threads(threads);
+  const int n = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::thread::hardware_concurrency());
+  set_threads(1, std::max(n, 1));
 }
 
 std::string loaded_blas() {

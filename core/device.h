@@ -19,6 +19,11 @@ int64_t cuda_device_count();
 void set_threads(int64_t threads, int blas_threads = 1);
 // The BLAS libraries mapped into this process (after a matmul has run), comma-separated.
 std::string loaded_blas();
+// Threads for training a model of width d_model: below 256, set_threads(threads) (intra-op
+// threads, one BLAS thread); from 256 on, one intra-op thread and every thread to BLAS, whose
+// GEMMs then dominate a training step (docs/performance.md: +11% at d_model 256, +24% at 512,
+// but −10% at 128).
+void set_training_threads(int64_t threads, int64_t d_model);
 // Threads of the OpenBLAS in use, or -1 when the BLAS is not OpenBLAS.
 int blas_threads();
 

@@ -78,6 +78,7 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
 
   const std::string base_path = ensure_base_model(cfg, device);
   Transformer model = load_base_model(base_path);
+  set_training_threads(cfg.threads, model->config().d_model);
   if (cfg.base != "auto")
     cfg.model = model->config();  // a given base model file defines the model: record its dimensions
   else if (!(model->config() == cfg.model))
