@@ -801,7 +801,8 @@ int run(int argc, char** argv) {
   std::string demo_out = "lorascape-out/demo";
   bool demo_full = false;
   auto* demo = app.add_subcommand("demo", "end-to-end: pretrain (cached), then seq, er and ilora on four built-in tasks, "
-                                          "R and the comparison table");
+                                          "R and the comparison table, then lines, a curve and a plane between "
+                                          "their adapters, and figures");
   demo_co.add(demo, false);
   demo->add_option("--out,-o", demo_out, "output folder")->capture_default_str();
   demo->add_flag("--full", demo_full, "every method over all eight tasks at the default settings (about an hour on 2 cores)");
