@@ -34,11 +34,7 @@ class Cli : public ::testing::Test {
   // A one-layer model, two short tasks, three steps per task: seconds per run.
   std::string tiny_config() {
     return write("tiny.toml",
-                 "threads = 1\ndevice = \"cpu\"\n"
-                 "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
-                 "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
-                 "[tasks]\nnames = [\"weekday\", \"arith\"]\ntrain = 40\neval = 10\ntest = 20\n"
-                 "[train]\nsteps = 3\n[replay]\nbuffer = 16\n");
+                 lorascape::test::tiny_run_toml("", "[replay]\nbuffer = 16\n"));
   }
   lorascape::test::TempDir tmp{::testing::UnitTest::GetInstance()->current_test_info()->name()};
   const fs::path& dir = tmp.path();

@@ -32,11 +32,7 @@ class CliScans : public ::testing::Test {
     cache = tmp->file("cache");
     const std::string cfg = tmp->write(
         "tiny.toml",
-        "threads = 1\ndevice = \"cpu\"\n"
-        "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
-        "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
-        "[tasks]\nnames = [\"weekday\", \"arith\"]\ntrain = 40\neval = 10\ntest = 20\n"
-        "[train]\nsteps = 3\nsnapshot_every = 1\n[replay]\nbuffer = 16\n");
+        test::tiny_run_toml("snapshot_every = 1\n", "[replay]\nbuffer = 16\n"));
     const std::string out = tmp->file("run");
     for (const char* m : {"seq", "er"}) {
       const auto r = run_cli("-q train --config " + cfg + " --method " + m + " --set out=" + out, cache);

@@ -28,11 +28,7 @@ class CliSharpness : public ::testing::Test {
   std::string train_tiny_run() {
     const std::string cfg =
         tmp.write("tiny.toml",
-                  "threads = 1\ndevice = \"cpu\"\n"
-                  "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
-                  "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
-                  "[tasks]\nnames = [\"weekday\", \"arith\"]\ntrain = 40\neval = 10\ntest = 20\n"
-                  "[train]\nsteps = 3\n");
+                  lorascape::test::tiny_run_toml());
     const std::string out = tmp.file("run");
     const Result r = run("-q train --config " + cfg + " --set out=" + out, cache);
     EXPECT_EQ(r.code, 0) << r.out;

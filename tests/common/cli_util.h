@@ -30,6 +30,18 @@ inline CliResult run_cli(const std::string& args, const std::string& cache, cons
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
+// The configuration of a tiny run: a one-layer model, two short tasks (weekday, arith), three
+// steps per task, one thread: seconds per run. `train_extra` goes into its [train] section,
+// `more` after it (further sections).
+inline std::string tiny_run_toml(const std::string& train_extra = "", const std::string& more = "") {
+  return "threads = 1\ndevice = \"cpu\"\n"
+         "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
+         "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
+         "[tasks]\nnames = [\"weekday\", \"arith\"]\ntrain = 40\neval = 10\ntest = 20\n"
+         "[train]\nsteps = 3\n" +
+         train_extra + more;
+}
+
 inline size_t count_lines(const std::string& s) {
   size_t n = 0;
   for (char c : s) n += c == '\n';

@@ -30,11 +30,7 @@ class GuiScan : public ::testing::Test {
     const std::string cache = tmp->file("cache");
     const std::string cfg = tmp->write(
         "tiny.toml",
-        "threads = 1\ndevice = \"cpu\"\n"
-        "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
-        "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"
-        "[tasks]\nnames = [\"weekday\", \"arith\"]\ntrain = 40\neval = 10\ntest = 20\n"
-        "[train]\nsteps = 3\n");
+        test::tiny_run_toml());
     const auto r = test::run_cli("-q train --config " + cfg + " --method seq --set out=" + tmp->file("run"), cache);
     ASSERT_EQ(r.code, 0) << r.out;
     run = tmp->file("run/run.h5");
