@@ -871,6 +871,7 @@ int run(int argc, char** argv) {
 }
 
 int main(int argc, char** argv) {
+  core::keep_freed_memory();
   analysis::Mpi::init(&argc, &argv);
   const int rc = run(argc, argv);
   if (rc != 0 && analysis::Mpi::instance().size() > 1) analysis::Mpi::abort(rc);  // never leave ranks waiting

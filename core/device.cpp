@@ -5,6 +5,7 @@
 #include <torch/cuda.h>
 
 #include <dlfcn.h>
+#include <malloc.h>
 
 #include <algorithm>
 #include <fstream>
@@ -48,6 +49,11 @@ void set_training_threads(int64_t threads, int64_t d_model) {
   set_threads(1, std::max(n, 1));
 }
 
+void keep_freed_memory() {
+  mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
 std::string loaded_blas() {
   std::ifstream maps("/proc/self/maps");
   std::string line, found;
@@ -60,6 +66,11 @@ std::string loaded_blas() {
     }
   }
   return found.empty() ? "none found (BLAS linked statically or not used)" : found;
+}
+
+SgemmFn blas_sgemm() {
+  static const auto f = reinterpret_cast<SgemmFn>(dlsym(RTLD_DEFAULT, "sgemm_"));
+  return f;
 }
 
 int blas_threads() {

@@ -17,6 +17,13 @@ int64_t cuda_device_count();
 // not oversubscribe the cores (docs/performance.md). The GEMM probe (bench gemm) gives BLAS
 // all threads, to measure the machine's peak.
 void set_threads(int64_t threads, int blas_threads = 1);
+// Keeps freed memory in the process instead of returning it to the system after every large
+// tensor: glibc maps blocks over its (adaptive, at most 32 MiB) threshold with mmap and unmaps
+// them on free, so every step of a forward/backward pass page-faults its activations in afresh
+// (11% of training time at d_model 512). Raises the mmap threshold to 256 MiB and the trim
+// threshold to 1 GiB (docs/performance.md: +4.5% training throughput at d_model 512). Call
+// once at start-up; peak memory is unchanged, it is only kept until exit.
+void keep_freed_memory();
 // The BLAS libraries mapped into this process (after a matmul has run), comma-separated.
 std::string loaded_blas();
 // Threads for training a model of width d_model: below 256, set_threads(threads) (intra-op
@@ -24,6 +31,13 @@ std::string loaded_blas();
 // GEMMs then dominate a training step (docs/performance.md: +11% at d_model 256, +24% at 512,
 // but −10% at 128).
 void set_training_threads(int64_t threads, int64_t d_model);
+// The Fortran sgemm_ of the BLAS LibTorch is linked to, looked up at run time (column-major:
+// C = alpha·op(A)·op(B) + beta·C); null when no such symbol is visible (e.g. a LibTorch with a
+// statically linked MKL), in which case callers use ATen.
+using SgemmFn = void (*)(const char* transa, const char* transb, const int* m, const int* n, const int* k,
+                         const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
+                         const float* beta, float* c, const int* ldc);
+SgemmFn blas_sgemm();
 // Threads of the OpenBLAS in use, or -1 when the BLAS is not OpenBLAS.
 int blas_threads();
 

@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <map>
 #include <thread>
 
 #include "core/error.h"
@@ -130,6 +131,11 @@ Evaluator::~Evaluator() { clear(); }
 
 void Evaluator::clear() {
   for (auto& [name, layer] : model_.projections()) layer->set_point_weights({});
+  for (size_t i = 0; i < model_.model->layers->size(); ++i) {
+    auto block = model_.model->layers[i]->as<Block>();
+    block->self_attn->qkv_point_weights = at::Tensor();
+    block->mlp->gate_up_point_weights = at::Tensor();
+  }
   points_ = 0;
 }
 
@@ -138,6 +144,8 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
   if (points.empty()) return;
   torch::NoGradGuard ng;
   const std::string a_suffix = ".lora_A.weight", b_suffix = ".lora_B.weight";
+  const auto K = static_cast<int64_t>(points.size());
+  std::map<std::string, at::Tensor> merged;  // module -> (K, out, in)
   for (auto& [module, layer] : model_.projections()) {
     std::vector<at::Tensor> ws;
     for (const Adapter& p : points) {
@@ -160,9 +168,46 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
     }
     if (ws.empty()) continue;
     if (ws.size() != points.size()) throw FormatError("the points adapt different projections (" + module + ")");
-    layer->set_point_weights(at::stack(ws));
+    merged[module] = at::stack(ws);
   }
-  points_ = static_cast<int64_t>(points.size());
+  // q|k|v and gate|up side by side, so that each group is one GEMM per point (model.h); the
+  // projections' own point weights become views into them. A group without adapters gets its
+  // base weights side by side, shared by all points.
+  auto fuse = [&](const std::string& prefix, const std::vector<std::pair<std::string, LoraLinear>>& group) {
+    bool adapted = false;
+    for (const auto& [name, layer] : group) adapted = adapted || merged.count(prefix + name) > 0;
+    std::vector<at::Tensor> ws;
+    if (!adapted) {  // the base weights, shared by all points: (1, rows, in)
+      for (const auto& [name, layer] : group) ws.push_back(layer->weight);
+      return at::cat(ws, 0).unsqueeze(0);
+    }
+    for (const auto& [name, layer] : group) {
+      auto it = merged.find(prefix + name);
+      ws.push_back(it != merged.end() ? it->second : layer->weight.unsqueeze(0).expand({K, -1, -1}));
+    }
+    at::Tensor fused = at::cat(ws, 1);
+    int64_t row = 0;
+    for (const auto& [name, layer] : group) {
+      auto it = merged.find(prefix + name);
+      if (it != merged.end()) it->second = fused.narrow(1, row, layer->weight.size(0));
+      row += layer->weight.size(0);
+    }
+    return fused;
+  };
+  for (size_t i = 0; i < model_.model->layers->size(); ++i) {
+    auto block = model_.model->layers[i]->as<Block>();
+    const std::string prefix = "model.layers." + std::to_string(i) + ".";
+    auto att = block->self_attn;
+    auto mlp = block->mlp;
+    att->qkv_point_weights =
+        fuse(prefix + "self_attn.", {{"q_proj", att->q_proj}, {"k_proj", att->k_proj}, {"v_proj", att->v_proj}});
+    mlp->gate_up_point_weights = fuse(prefix + "mlp.", {{"gate_proj", mlp->gate_proj}, {"up_proj", mlp->up_proj}});
+  }
+  for (auto& [module, layer] : model_.projections()) {
+    auto it = merged.find(module);
+    if (it != merged.end()) layer->set_point_weights(it->second);
+  }
+  points_ = K;
 }
 
 ScoreSums Evaluator::evaluate(const std::vector<Example>& examples) {

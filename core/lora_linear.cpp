@@ -28,6 +28,14 @@ void LoraConfig::validate() const {
   }
 }
 
+at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w) {
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = w.size(1);
+  // (K·B, T, in) -> (K, B·T, in) x (K, in, out) -> (K·B, T, out)
+  if (w.size(0) == 1) return at::matmul(x, w.select(0, 0).t());  // one weight for all points
+  return at::bmm(x.reshape({w.size(0), -1, w.size(2)}), w.transpose(1, 2)).view(shape);
+}
+
 LoraLinearImpl::LoraLinearImpl(int64_t in_features, int64_t out_features)
     : in_(in_features), out_(out_features) {
   weight = register_parameter("weight", at::empty({out_features, in_features}));
@@ -64,18 +72,17 @@ void LoraLinearImpl::freeze_into_past() {
 }
 
 at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
-  if (point_weights_.defined()) {
-    const int64_t K = point_weights_.size(0);
-    std::vector<int64_t> shape = x.sizes().vec();
-    shape.back() = out_;
-    // (K·B, T, in) -> (K, B·T, in) x (K, in, out) -> (K·B, T, out)
-    return at::bmm(x.reshape({K, -1, in_}), point_weights_.transpose(1, 2)).view(shape);
-  }
-  at::Tensor y = at::matmul(x, weight.t());  // (..., out)
+  if (point_weights_.defined()) return point_linear(x, point_weights_);
+  return add_side_path(at::matmul(x, weight.t()), x);  // (..., out)
+}
+
+at::Tensor LoraLinearImpl::add_side_path(at::Tensor y, const at::Tensor& x) {
   if (has_lora() && !merged_) {
+    // The scale applied to the rank-r intermediate, not to the (…, out) output: one
+    // element-wise pass over r instead of `out` values per row, forward and backward.
     at::Tensor h = lora_dropout->options.p() > 0 ? lora_dropout(x) : x;
-    y = y + scale_ * lora_B(lora_A(h));
-    if (frozen_A_.defined()) y = y + scale_ * at::matmul(at::matmul(x, frozen_A_.t()), frozen_B_.t());
+    y = y + lora_B(lora_A(h).mul(scale_));
+    if (frozen_A_.defined()) y = y + at::matmul(at::matmul(x, frozen_A_.t()).mul(scale_), frozen_B_.t());
   }
   return y;
 }

@@ -33,11 +33,18 @@ struct LoraConfig {
 // All module names LoRA can target, in model order.
 const std::vector<std::string>& lora_target_names();
 
+// y_k = x_k W_kᵀ for each of the K points of a point-batched forward: x (K·B, …, in) point-major,
+// w (K, out, in) -> (K·B, …, out). A w of (1, out, in) applies to all points.
+at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w);
+
 class LoraLinearImpl : public torch::nn::Module {
  public:
   LoraLinearImpl(int64_t in_features, int64_t out_features);
 
   at::Tensor forward(const at::Tensor& x);  // (..., in) -> (..., out)
+  // y + the LoRA side path of x (y itself when there is none or it is merged): forward's second
+  // half, for callers that computed y = x Wᵀ together with other projections' (model.cpp).
+  at::Tensor add_side_path(at::Tensor y, const at::Tensor& x);
 
   // Adds LoRA factors (A Kaiming-uniform, B zero). Call at most once.
   void enable_lora(int64_t rank, double alpha, double dropout);

@@ -1,12 +1,17 @@
 #include "core/model.h"
 
+#include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/nn/init.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "core/device.h"
 #include "core/error.h"
+#include "core/fused_ops.h"
+#include "core/kernels.h"
 
 namespace lorascape::core {
 
@@ -48,24 +53,81 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
   return c;
 }
 
-RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
-  weight = register_parameter("weight", at::ones({dim}));
-}
-
-at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
-  at::Tensor rms = at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps_);  // (..., 1)
-  // Without autograd (evaluation) the same arithmetic in place: one temporary less.
-  if (!at::GradMode::is_enabled()) return (x * rms).mul_(weight);
-  return x * rms * weight;
-}
-
 namespace {
 // Llama's rotate_half: (x1, x2) -> (-x2, x1) on the two halves of the head dimension.
 at::Tensor rotate_half(const at::Tensor& x) {
   const int64_t h = x.size(-1) / 2;
   return at::cat({-x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1);
 }
+
+// x·cos + rotate_half(x)·sin in place on one head's vector of D values.
+inline void rotate_inplace(float* x, const float* cos, const float* sin, int64_t D) {
+  const int64_t h = D / 2;
+  for (int64_t j = 0; j < h; ++j) {
+    const float x1 = x[j], x2 = x[j + h];
+    x[j] = x1 * cos[j] - x2 * sin[j];
+    x[j + h] = x2 * cos[j + h] + x1 * sin[j + h];
+  }
+}
+
+// Row-major C (m×n, ldc) = alpha·A Bᵀ (tb) or alpha·A B through the column-major BLAS.
+// A (m×k, lda), B (n×k, ldb) when tb, else (k×n, ldb).
+inline void gemm_rowmajor(SgemmFn sgemm, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+                          int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
+  // Row-major C = A op(B) is column-major Cᵀ = op(B)ᵀ Aᵀ.
+  const int M = static_cast<int>(n), N = static_cast<int>(m), Kd = static_cast<int>(k);
+  const int la = static_cast<int>(ldb), lb = static_cast<int>(lda), lc = static_cast<int>(ldc);
+  const float beta = 0.0f;
+  sgemm(tb ? "T" : "N", "N", &M, &N, &Kd, &alpha, b, &la, a, &lb, &beta, c, &lc);
+}
+
+// Causal attention of H heads without autograd, on a CPU in float32. q, k, v: (B, T, C) with
+// unit stride along C; rows may be strided (views into one fused q|k|v projection). q and k
+// are rotated in place. Per (sequence, head): one BLAS GEMM for the scaled scores, the causal
+// softmax of each row while the T×T block is in cache, one GEMM for the output, on pointers
+// into q, k, v and the output: no per-head copies, transposes, masks or per-matrix tensor
+// dispatch (which dominate ATen's batched matmul at a head dimension of 32,
+// docs/performance.md). Returns (B, T, C).
+at::Tensor causal_attention_cpu(SgemmFn sgemm, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                const at::Tensor& cos, const at::Tensor& sin, int64_t H) {
+  RECORD_FUNCTION("lorascape::causal_attention", std::vector<c10::IValue>());  // for profiles
+  const int64_t B = q.size(0), T = q.size(1), C = q.size(2), D = C / H;
+  const int64_t qb = q.stride(0), qs = q.stride(1), kb = k.stride(0), ks = k.stride(1);
+  const int64_t vb = v.stride(0), vs = v.stride(1);
+  float* Q = q.data_ptr<float>();
+  float* K = k.data_ptr<float>();
+  const float* V = v.data_ptr<float>();
+  const at::Tensor cc = cos.contiguous(), sc = sin.contiguous();
+  const float* cp = cc.data_ptr<float>();
+  const float* sp = sc.data_ptr<float>();
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  at::Tensor out = at::empty({B, T, C}, q.options());
+  float* O = out.data_ptr<float>();
+  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> S(static_cast<size_t>(T * T));  // one (sequence, head)'s scores
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t b = i / H, h = i % H;
+      float* qi = Q + b * qb + h * D;
+      float* ki = K + b * kb + h * D;
+      for (int64_t t = 0; t < T; ++t) {
+        rotate_inplace(qi + t * qs, cp + t * D, sp + t * D, D);
+        rotate_inplace(ki + t * ks, cp + t * D, sp + t * D, D);
+      }
+      gemm_rowmajor(sgemm, true, T, T, D, scale, qi, qs, ki, ks, S.data(), T);  // scale·q kᵀ (T×T)
+      for (int64_t r = 0; r < T; ++r) kernels::causal_softmax_row(S.data() + r * T, r + 1, T);
+      gemm_rowmajor(sgemm, false, T, D, T, 1.0f, S.data(), T, V + b * vb + h * D, vs, O + b * T * C + h * D, C);
+    }
+  });
+  return out;
+}
+
 }  // namespace
+
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
+  weight = register_parameter("weight", at::ones({dim}));
+}
+
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) { return rms_norm(x, weight, eps_); }
 
 AttentionImpl::AttentionImpl(const ModelConfig& cfg)
     : n_heads_(cfg.n_heads), head_dim_(cfg.head_dim()) {
@@ -79,12 +141,29 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg)
 }
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  const int64_t B = x.size(0), T = x.size(1), H = n_heads_, D = head_dim_;
+  const int64_t B = x.size(0), T = x.size(1), H = n_heads_, D = head_dim_, C = H * D;
+  // q, k and v in one GEMM: per point with the merged weights of a point-batched forward, else
+  // with the base weights side by side (each projection then adds its own LoRA side path).
+  at::Tensor q, k, v;
+  if (qkv_point_weights.defined()) {
+    const at::Tensor qkv = point_linear(x, qkv_point_weights);  // (B, T, 3C)
+    q = qkv.narrow(2, 0, C);
+    k = qkv.narrow(2, C, C);
+    v = qkv.narrow(2, 2 * C, C);
+  } else {
+    const auto qkv = at::matmul(x, at::cat({q_proj->weight, k_proj->weight, v_proj->weight}).t()).split(C, -1);
+    q = q_proj->add_side_path(qkv[0], x);
+    k = k_proj->add_side_path(qkv[1], x);
+    v = v_proj->add_side_path(qkv[2], x);
+  }
+  const bool grad = at::GradMode::is_enabled();
+  if (!grad && x.is_cpu() && x.scalar_type() == at::kFloat && cos.scalar_type() == at::kFloat)
+    if (SgemmFn sgemm = blas_sgemm()) return o_proj(causal_attention_cpu(sgemm, q, k, v, cos, sin, H));
   auto heads = [&](const at::Tensor& t) { return t.view({B, T, H, D}).transpose(1, 2); };  // (B, H, T, D)
-  at::Tensor q = heads(q_proj(x));
-  at::Tensor k = heads(k_proj(x));
-  at::Tensor v = heads(v_proj(x));
-  if (at::GradMode::is_enabled()) {
+  q = heads(q);
+  k = heads(k);
+  v = heads(v);
+  if (grad) {
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
   } else {  // the same arithmetic in place
@@ -95,7 +174,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
   const float neg_inf = -std::numeric_limits<float>::infinity();
   at::Tensor causal = at::ones({T, T}, x.options().dtype(at::kBool)).triu(1);
   at::Tensor att = at::matmul(q, k.transpose(-2, -1));  // (B, H, T, T)
-  if (at::GradMode::is_enabled())
+  if (grad)
     att = at::softmax((att * scale).masked_fill(causal, neg_inf), -1);
   else  // the same arithmetic in place
     att = at::softmax(att.mul_(scale).masked_fill_(causal, neg_inf), -1);
@@ -113,11 +192,19 @@ MlpImpl::MlpImpl(const ModelConfig& cfg) {
 }
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
-  if (!at::GradMode::is_enabled()) {  // the same arithmetic in place
-    at::Tensor g = gate_proj(x);
-    return down_proj(at::silu_(g).mul_(up_proj(x)));
+  // gate and up in one GEMM, as q, k and v in AttentionImpl::forward.
+  at::Tensor g, u;
+  if (gate_up_point_weights.defined()) {
+    const at::Tensor gu = point_linear(x, gate_up_point_weights);  // (B, T, 2F)
+    const int64_t F = gu.size(2) / 2;
+    g = gu.narrow(2, 0, F);
+    u = gu.narrow(2, F, F);
+  } else {
+    const auto gu = at::matmul(x, at::cat({gate_proj->weight, up_proj->weight}).t()).split(gate_proj->weight.size(0), -1);
+    g = gate_proj->add_side_path(gu[0], x);
+    u = up_proj->add_side_path(gu[1], x);
   }
-  return down_proj(at::silu(gate_proj(x)) * up_proj(x));  // (B, T, F) -> (B, T, C)
+  return down_proj(swiglu(g, u));  // (B, T, F) -> (B, T, C)
 }
 
 BlockImpl::BlockImpl(const ModelConfig& cfg) {
@@ -129,6 +216,10 @@ BlockImpl::BlockImpl(const ModelConfig& cfg) {
 }
 
 at::Tensor BlockImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  if (!at::GradMode::is_enabled()) {  // the same sums in place
+    at::Tensor h = self_attn(input_layernorm(x), cos, sin).add_(x);
+    return mlp(post_attention_layernorm(h)).add_(h);
+  }
   at::Tensor h = x + self_attn(input_layernorm(x), cos, sin);
   return h + mlp(post_attention_layernorm(h));
 }

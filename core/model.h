@@ -61,6 +61,10 @@ class AttentionImpl : public torch::nn::Module {
   // x (B, T, C); cos/sin (T, D) rotary tables.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
   LoraLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
+  // Point-batched evaluation (core::Evaluator): the per-point weights of q, k and v side by
+  // side, (K, 3C, C); q/k/v_proj's point weights are views into it. When defined, forward
+  // computes the three projections as one GEMM per point.
+  at::Tensor qkv_point_weights;
  private:
   int64_t n_heads_, head_dim_;
 };
@@ -71,6 +75,8 @@ class MlpImpl : public torch::nn::Module {
   explicit MlpImpl(const ModelConfig& cfg);
   at::Tensor forward(const at::Tensor& x);  // (B, T, C) -> (B, T, C), SwiGLU
   LoraLinear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
+  // As AttentionImpl::qkv_point_weights for gate and up: (K, 2F, C), one GEMM per point.
+  at::Tensor gate_up_point_weights;
 };
 TORCH_MODULE(Mlp);
 

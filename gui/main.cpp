@@ -8,6 +8,7 @@
 #include <QTimer>
 #include <cstdio>
 
+#include "core/device.h"
 #include "gui/main_window.h"
 #include "gui/file_tree.h"
 
@@ -61,6 +62,7 @@ void prepare_screenshots(MainWindow& w) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  lorascape::core::keep_freed_memory();  // the scans it runs allocate as the CLI's do
   QApplication app(argc, argv);
   QApplication::setApplicationName("lorascape-gui");
   QApplication::setOrganizationName("lorascape");

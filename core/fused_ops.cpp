@@ -1,0 +1,154 @@
+#include "core/fused_ops.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include "core/kernels.h"
+
+#include <algorithm>
+#include <functional>
+
+namespace lorascape::core {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+bool rows_for_kernels(const at::Tensor& t) {
+  if (!t.is_cpu() || t.scalar_type() != at::kFloat || t.dim() < 2 || t.stride(-1) != 1) return false;
+  for (int64_t d = t.dim() - 2; d > 0; --d)
+    if (t.stride(d - 1) != t.size(d) * t.stride(d)) return false;
+  return true;
+}
+
+at::Tensor rms_norm_aten(const at::Tensor& x, const at::Tensor& w, double eps) {
+  at::Tensor rms = at::rsqrt(x.pow(2).mean(-1, /*keepdim=*/true) + eps);  // (..., 1)
+  // Without autograd the same arithmetic in place: one temporary less.
+  if (!at::GradMode::is_enabled()) return (x * rms).mul_(w);
+  return x * rms * w;
+}
+
+at::Tensor swiglu_aten(const at::Tensor& g, const at::Tensor& u) {
+  // (ATen's in-place silu_ on a strided view is 8x slower than silu into a new tensor.)
+  if (!at::GradMode::is_enabled()) return at::silu(g).mul_(u);
+  return at::silu(g) * u;
+}
+
+namespace {
+
+// Splits `rows` rows of `width` values over LibTorch's intra-op threads (none inside a
+// single-threaded scan worker), in chunks of at least 32k values as ATen's element-wise ops.
+void for_rows(int64_t rows, int64_t width, const std::function<void(int64_t, int64_t)>& fn) {
+  at::parallel_for(0, rows, std::max<int64_t>(1, 32768 / std::max<int64_t>(width, 1)), fn);
+}
+
+// The forward kernels on tensors; inv, when given, receives each row's 1 / rms.
+at::Tensor rms_norm_kernel(const at::Tensor& x, const at::Tensor& w, double eps, at::Tensor* inv) {
+  const int64_t C = x.size(-1), rows = x.numel() / C;
+  at::Tensor y = at::empty_like(x);
+  if (inv) *inv = at::empty({rows}, x.options());
+  const float* xp = x.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  float* ip = inv ? inv->data_ptr<float>() : nullptr;
+  for_rows(rows, C, [&](int64_t r0, int64_t r1) {
+    kernels::rms_norm(xp + r0 * C, w.data_ptr<float>(), yp + r0 * C, ip ? ip + r0 : nullptr, r1 - r0, C,
+                      static_cast<float>(eps));
+  });
+  return y;
+}
+
+at::Tensor swiglu_kernel(const at::Tensor& g, const at::Tensor& u) {
+  const int64_t F = g.size(-1), gs = g.stride(-2), us = u.stride(-2);
+  at::Tensor h = at::empty(g.sizes(), g.options());
+  const float *gp = g.data_ptr<float>(), *up = u.data_ptr<float>();
+  float* hp = h.data_ptr<float>();
+  for_rows(g.numel() / F, F, [&](int64_t r0, int64_t r1) {
+    kernels::swiglu(gp + r0 * gs, gs, up + r0 * us, us, hp + r0 * F, r1 - r0, F);
+  });
+  return h;
+}
+
+struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, double eps) {
+    at::Tensor inv;
+    at::Tensor y = rms_norm_kernel(x, w, eps, &inv);
+    ctx->save_for_backward({x, w, inv});
+    ctx->saved_data["eps"] = eps;
+    return y;
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &x = saved[0], &w = saved[1], &inv = saved[2];
+    const at::Tensor dy = grads[0].contiguous();
+    const bool need_w = ctx->needs_input_grad(1);
+    if (at::GradMode::is_enabled()) {  // differentiable formulas (create_graph)
+      const at::Tensor r = at::rsqrt(x.pow(2).mean(-1, true) + ctx->saved_data["eps"].toDouble());
+      const at::Tensor dyw = dy * w;
+      at::Tensor dx = dyw * r - x * r.pow(3) * (dyw * x).mean(-1, true);
+      at::Tensor dw = need_w ? (dy * x * r).reshape({-1, x.size(-1)}).sum(0) : at::Tensor();
+      return {dx, dw, at::Tensor()};
+    }
+    const int64_t C = x.size(-1), rows = x.numel() / C;
+    at::Tensor dx = at::empty_like(x);
+    at::Tensor dw = need_w ? at::zeros({C}, w.options()) : at::Tensor();
+    const float *dyp = dy.data_ptr<float>(), *xp = x.data_ptr<float>(), *ip = inv.data_ptr<float>();
+    float* dxp = dx.data_ptr<float>();
+    auto run = [&](int64_t r0, int64_t r1) {
+      kernels::rms_norm_backward(dyp + r0 * C, xp + r0 * C, w.data_ptr<float>(), ip + r0, dxp + r0 * C,
+                                 need_w ? dw.data_ptr<float>() : nullptr, r1 - r0, C);
+    };
+    if (need_w)
+      run(0, rows);  // dw sums over all rows: one thread (base-model training only)
+    else
+      for_rows(rows, C, run);
+    return {dx, dw, at::Tensor()};
+  }
+};
+
+struct SwigluFn : public torch::autograd::Function<SwigluFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& g, const at::Tensor& u) {
+    ctx->save_for_backward({g, u});
+    return swiglu_kernel(g, u);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &g = saved[0], &u = saved[1];
+    const at::Tensor dh = grads[0].contiguous();
+    if (at::GradMode::is_enabled()) {  // differentiable formulas (create_graph)
+      const at::Tensor sig = at::sigmoid(g);
+      return {dh * u * sig * (1 + g * (1 - sig)), dh * g * sig};
+    }
+    const int64_t F = g.size(-1), gs = g.stride(-2), us = u.stride(-2);
+    at::Tensor dg = at::empty(g.sizes(), g.options()), du = at::empty(u.sizes(), u.options());
+    const float *dhp = dh.data_ptr<float>(), *gp = g.data_ptr<float>(), *up = u.data_ptr<float>();
+    float *dgp = dg.data_ptr<float>(), *dup = du.data_ptr<float>();
+    for_rows(g.numel() / F, F, [&](int64_t r0, int64_t r1) {
+      kernels::swiglu_backward(dhp + r0 * F, gp + r0 * gs, gs, up + r0 * us, us, dgp + r0 * F, dup + r0 * F, r1 - r0,
+                               F);
+    });
+    return {dg, du};
+  }
+};
+
+bool fits(const at::Tensor& x, const at::Tensor& w) {
+  return rows_for_kernels(x) && x.is_contiguous() && w.is_cpu() && w.scalar_type() == at::kFloat &&
+         w.is_contiguous() && w.dim() == 1 && w.size(0) == x.size(-1);
+}
+
+}  // namespace
+
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
+  if (!fits(x, w)) return rms_norm_aten(x, w, eps);
+  if (at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) return RmsNormFn::apply(x, w, eps);
+  return rms_norm_kernel(x, w, eps, nullptr);
+}
+
+at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u) {
+  if (!rows_for_kernels(g) || !rows_for_kernels(u) || g.sizes() != u.sizes()) return swiglu_aten(g, u);
+  if (at::GradMode::is_enabled() && (g.requires_grad() || u.requires_grad())) return SwigluFn::apply(g, u);
+  return swiglu_kernel(g, u);
+}
+
+}  // namespace lorascape::core

@@ -1,0 +1,26 @@
+// The model's RMSNorm and SwiGLU (core/model.cpp) as single passes over rows: on a CPU in
+// float32 they run the fused kernels of core/kernels.h, with autograd through custom
+// functions whose backward is one fused kernel too (docs/performance.md, issue 6); elsewhere
+// (GPU, bfloat16) the same arithmetic in ATen ops. A backward that is itself differentiated
+// (create_graph, as Hessian-vector products do) switches to ATen formulas, so second
+// derivatives stay exact.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace lorascape::core {
+
+// x / sqrt(mean(x², last dim) + eps) · w.
+at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
+// silu(g) · u; g and u may be views into one fused gate|up projection.
+at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u);
+
+// The same in ATen ops only: the reference the fused paths are tested against.
+at::Tensor rms_norm_aten(const at::Tensor& x, const at::Tensor& w, double eps);
+at::Tensor swiglu_aten(const at::Tensor& g, const at::Tensor& u);
+
+// Whether t (…, n) is float32 on a CPU with rows of unit stride, evenly spaced: what the fused
+// kernels take.
+bool rows_for_kernels(const at::Tensor& t);
+
+}  // namespace lorascape::core

@@ -1,0 +1,122 @@
+// The fused CPU kernels (core/kernels.h) and the ops built on them (core/fused_ops.h) against
+// the ATen arithmetic they replace: values, first derivatives (the custom backward kernels)
+// and second derivatives (create_graph, as Hessian-vector products use), and the model's
+// fast float32 evaluation forward against the same model in float64 through ATen alone.
+#include <gtest/gtest.h>
+#include <ATen/ATen.h>
+#include <torch/autograd.h>
+
+#include <cmath>
+
+#include "core/fused_ops.h"
+#include "core/kernels.h"
+#include "core/model.h"
+#include "tests/common/tiny_model.h"
+
+using namespace lorascape::core;
+
+namespace {
+
+void expect_close(const at::Tensor& a, const at::Tensor& b, double rtol, double atol, const char* what) {
+  ASSERT_EQ(a.sizes(), b.sizes()) << what;
+  const double err = (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+  const double scale = b.to(at::kDouble).abs().max().item<double>();
+  EXPECT_LE(err, atol + rtol * scale) << what << ": max |diff| " << err << " (max |ref| " << scale << ")";
+}
+
+}  // namespace
+
+TEST(Kernels, ExpMatchesStdExpToTwoUlp) {
+  double worst = 0;
+  for (float x = -87.0f; x < 88.0f; x += 0.0173f)
+    worst = std::max(worst, std::fabs(kernels::exp_approx(x) / std::exp(static_cast<double>(x)) - 1.0));
+  EXPECT_LT(worst, 2.5e-7);  // two float ulps at 1 are 2.4e-7
+  EXPECT_EQ(kernels::exp_approx(0.0f), 1.0f);
+  EXPECT_LT(kernels::exp_approx(-1000.0f), 1e-37f);  // clamped, not NaN
+  EXPECT_TRUE(std::isfinite(kernels::exp_approx(1000.0f)));
+}
+
+TEST(Kernels, CausalSoftmaxRowMatchesMaskedSoftmax) {
+  torch::manual_seed(3);
+  for (int64_t T : {1, 7, 16, 37, 64}) {
+    at::Tensor s = at::randn({T, T}) * 4;
+    at::Tensor mask = at::ones({T, T}, at::kBool).triu(1);
+    at::Tensor ref = at::softmax(s.masked_fill(mask, -INFINITY), -1);
+    at::Tensor got = s.clone();
+    for (int64_t r = 0; r < T; ++r) kernels::causal_softmax_row(got.data_ptr<float>() + r * T, r + 1, T);
+    expect_close(got, ref, 1e-6, 1e-7, "softmax");
+    EXPECT_TRUE(got.masked_select(mask).eq(0).all().item<bool>()) << "future positions must be exactly 0";
+  }
+}
+
+TEST(FusedOps, RmsNormMatchesAtenWithAndWithoutAutograd) {
+  torch::manual_seed(1);
+  const at::Tensor x0 = at::randn({3, 5, 40}), w0 = at::randn({40});
+  {
+    at::NoGradGuard ng;
+    expect_close(rms_norm(x0, w0, 1e-5), rms_norm_aten(x0, w0, 1e-5), 1e-6, 0, "no-grad forward");
+  }
+  // Gradients of a random projection of the output, for x and w (as in base-model training).
+  const at::Tensor probe = at::randn({3, 5, 40});
+  auto grads = [&](bool fused) {
+    at::Tensor x = x0.clone().requires_grad_(true), w = w0.clone().requires_grad_(true);
+    at::Tensor y = fused ? rms_norm(x, w, 1e-5) : rms_norm_aten(x, w, 1e-5);
+    auto g = torch::autograd::grad({(y * probe).sum()}, {x, w});
+    return std::make_tuple(y.detach(), g[0], g[1]);
+  };
+  auto [yf, dxf, dwf] = grads(true);
+  auto [ya, dxa, dwa] = grads(false);
+  expect_close(yf, ya, 1e-6, 0, "forward");
+  expect_close(dxf, dxa, 1e-5, 1e-7, "dx");
+  expect_close(dwf, dwa, 1e-5, 1e-7, "dw");
+}
+
+TEST(FusedOps, SwigluOnViewsOfOneProjectionMatchesAten) {
+  torch::manual_seed(2);
+  const at::Tensor gu0 = at::randn({2, 6, 2 * 24}) * 3;  // gate | up side by side, as the model computes them
+  {
+    at::NoGradGuard ng;
+    auto parts = gu0.split(24, -1);
+    expect_close(swiglu(parts[0], parts[1]), swiglu_aten(parts[0], parts[1]), 1e-6, 1e-7, "no-grad forward");
+  }
+  const at::Tensor probe = at::randn({2, 6, 24});
+  auto grads = [&](bool fused) {
+    at::Tensor gu = gu0.clone().requires_grad_(true);
+    auto parts = gu.split(24, -1);
+    at::Tensor h = fused ? swiglu(parts[0], parts[1]) : swiglu_aten(parts[0], parts[1]);
+    return std::make_pair(h.detach(), torch::autograd::grad({(h * probe).sum()}, {gu})[0]);
+  };
+  auto [hf, df] = grads(true);
+  auto [ha, da] = grads(false);
+  expect_close(hf, ha, 1e-6, 1e-7, "forward");
+  expect_close(df, da, 1e-5, 1e-7, "d(gate|up)");
+}
+
+TEST(FusedOps, SecondDerivativesMatchAten) {
+  // A Hessian-vector product through both ops (double backward), fused against ATen.
+  torch::manual_seed(4);
+  const at::Tensor x0 = at::randn({4, 16}), w = at::randn({16}), v = at::randn({4, 16});
+  auto hvp = [&](bool fused) {
+    at::Tensor x = x0.clone().requires_grad_(true);
+    at::Tensor n = fused ? rms_norm(x, w, 1e-5) : rms_norm_aten(x, w, 1e-5);
+    auto parts = n.split(8, -1);
+    at::Tensor h = fused ? swiglu(parts[0], parts[1]) : swiglu_aten(parts[0], parts[1]);
+    at::Tensor g = torch::autograd::grad({h.pow(2).sum()}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+    return torch::autograd::grad({(g * v).sum()}, {x})[0];
+  };
+  expect_close(hvp(true), hvp(false), 1e-5, 1e-6, "Hessian-vector product");
+}
+
+TEST(FusedOps, FastEvaluationForwardMatchesFloat64Aten) {
+  // Float32 without autograd takes the fused path (one-GEMM q|k|v and gate|up, the BLAS
+  // attention kernel, fused norm and SwiGLU); float64 takes ATen's ops throughout.
+  torch::manual_seed(5);
+  Transformer m(lorascape::test::tiny_model());
+  m->eval();
+  const at::Tensor ids = at::randint(0, 260, {3, 20}, at::kLong);
+  at::NoGradGuard ng;
+  const at::Tensor fast = m->forward(ids);
+  m->to(at::kDouble);
+  const at::Tensor ref = m->forward(ids);
+  expect_close(fast, ref, 1e-5, 1e-6, "logits");
+}
