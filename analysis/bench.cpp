@@ -7,8 +7,10 @@
 #include <torch/cuda.h>
 #include <torch/optim/adamw.h>
 
+#include <array>
 #include <chrono>
 #include <memory>
+#include <thread>
 #include <cmath>
 
 #include "analysis/path.h"
@@ -268,6 +270,46 @@ nlohmann::json bench_gemm(const BenchOptions& o) {
   j["benchmark"] = "gemm";
   j["shapes"] = shapes;
   j["gemm_peak_gflops"] = best;
+  if (!dev.is_cuda()) {
+    // The model's projection GEMMs as a CPU scan runs them: every core a single-threaded
+    // worker doing one forward's q|k|v, o, gate|up, down and head products on batch·seq rows.
+    // Their rate bounds what a scan can reach (its attention and element-wise work aside).
+    core::set_threads(o.threads, 1);
+    const int W = at::get_num_threads();
+    const int64_t M = o.batch * o.seq_len, C = o.d_model, F = o.ffn;
+    std::vector<std::array<int64_t, 3>> forward;  // (m, n, k) of every product, in order
+    for (int64_t l = 0; l < o.layers; ++l)
+      for (const auto& nk : std::vector<std::array<int64_t, 2>>{{3 * C, C}, {C, C}, {2 * F, C}, {C, F}})
+        forward.push_back({M, nk[0], nk[1]});
+    forward.push_back({M, o.vocab, C});
+    double flops = 0;
+    for (const auto& [m, n, k] : forward) flops += 2.0 * static_cast<double>(m * n * k);
+    std::vector<double> rates(static_cast<size_t>(W));
+    std::vector<std::thread> pool;
+    for (int w = 0; w < W; ++w)
+      pool.emplace_back([&, w] {
+        at::set_num_threads(1);
+        std::vector<std::pair<at::Tensor, at::Tensor>> ops;  // (input, weight) per product
+        for (const auto& [m, n, k] : forward) ops.emplace_back(at::randn({m, k}, opts), at::randn({n, k}, opts));
+        auto run = [&] {
+          for (const auto& [x, wt] : ops) at::matmul(x, wt.t());
+        };
+        run();  // warm-up
+        int64_t reps = 0;
+        const auto t0 = Clock::now();
+        while (seconds_since(t0) < 1.0) {
+          run();
+          ++reps;
+        }
+        rates[static_cast<size_t>(w)] = flops * static_cast<double>(reps) / seconds_since(t0) / 1e9;
+      });
+    for (auto& t : pool) t.join();
+    double total = 0;
+    for (double r : rates) total += r;
+    j["model_gemm_gflops"] = total;
+    j["model_gemm_share_of_peak"] = total / best;
+    j["model_gemm_workers"] = W;
+  }
   return j;
 }
 

@@ -768,7 +768,9 @@ int run(int argc, char** argv) {
   model_flags(bench_train);
   bench_train->add_option("--steps", bench_opt.steps, "timed optimiser steps")->capture_default_str();
   bench_train->add_option("--profile", bench_opt.profile, "write a chrome://tracing profile of the timed steps");
-  auto* bench_gemm = bench->add_subcommand("gemm", "float32 GEMM GFLOP/s of this machine (the peak to compare with)");
+  auto* bench_gemm = bench->add_subcommand(
+      "gemm", "float32 GEMM GFLOP/s of this machine (the peak to compare with), and of the model's projection "
+              "GEMMs run as a CPU scan runs them (model_gemm_gflops: a scan's ceiling)");
   model_flags(bench_gemm);
 
   std::vector<std::string> merge_inputs;

@@ -4,8 +4,10 @@
 Runs `lorascape bench gemm` for the machine's float32 GEMM peak, then for every model size
 alternates lorascape and the reference (--repeats times each, medians reported) on the
 scan and the training workload, and prints Markdown tables for docs/performance.md: the
-ratios, the achieved GFLOP/s as a fraction of the peak, and the cost of 11/21/41 points and
-of 11×11/21×21 planes with the peak memory of each.
+ratios, the achieved GFLOP/s as a fraction of the peak, the rate of each size's projection
+GEMMs alone run as a scan runs them (`bench gemm`'s model_gemm_gflops: the ceiling of a scan
+before attention and element-wise work), and the cost of 11/21/41 points and of 11×11/21×21
+planes with the peak memory of each.
 
   /usr/bin/python3 tests/bench/compare.py [--lorascape build/cli/lorascape] [--repeats 3]
                                           [--sizes 128,256,512] [--threads N] [--quick]
@@ -59,9 +61,11 @@ def main():
     shapes = ", ".join("%dx%dx%d" % (s["m"], s["k"], s["n"]) for s in gemm["shapes"])
     print(f"float32 GEMM peak (best of {shapes}): {peak:.1f} GFLOP/s\n")
 
-    print("| d_model | workload | lorascape | PyTorch eager | ratio | lorascape % of peak | reference % of peak |")
-    print("|---|---|---|---|---|---|---|")
+    print("| d_model | workload | lorascape | PyTorch eager | ratio | lorascape % of peak | reference % of peak "
+          "| the model's GEMMs alone, % of peak |")
+    print("|---|---|---|---|---|---|---|---|")
     for d in [int(x) for x in a.sizes.split(",")]:
+        model_gemm = run_json(ls + ["bench", "gemm", "--threads", str(a.threads)] + flags(d, {}))["model_gemm_gflops"]
         runs = {"ls": [], "ref": []}
         for _ in range(a.repeats):  # alternate, so both see the same machine state
             runs["ls"].append(run_json(ls + ["bench", "scan"] + flags(d, scan_args)))
@@ -69,14 +73,15 @@ def main():
         m_ls, m_ref = (medians(runs[k], ["points_per_s", "gflops"]) for k in ("ls", "ref"))
         print(f"| {d} | scan (points/s) | {m_ls['points_per_s']:.3f} | {m_ref['points_per_s']:.3f} | "
               f"**{m_ls['points_per_s'] / m_ref['points_per_s']:.2f}×** | {100 * m_ls['gflops'] / peak:.0f}% "
-              f"({m_ls['gflops']:.1f} GFLOP/s) | {100 * m_ref['gflops'] / peak:.0f}% ({m_ref['gflops']:.1f}) |")
+              f"({m_ls['gflops']:.1f} GFLOP/s) | {100 * m_ref['gflops'] / peak:.0f}% ({m_ref['gflops']:.1f}) | "
+              f"{100 * model_gemm / peak:.0f}% ({model_gemm:.1f}) |")
         runs = {"ls": [], "ref": []}
         for _ in range(a.repeats):
             runs["ls"].append(run_json(ls + ["bench", "train"] + flags(d, train_args)))
             runs["ref"].append(run_json(ref + ["train"] + flags(d, train_args)))
         t_ls, t_ref = (medians(runs[k], ["train_tokens_per_s"]) for k in ("ls", "ref"))
         print(f"| {d} | train (tokens/s) | {t_ls['train_tokens_per_s']:.0f} | {t_ref['train_tokens_per_s']:.0f} | "
-              f"**{t_ls['train_tokens_per_s'] / t_ref['train_tokens_per_s']:.2f}×** | | |")
+              f"**{t_ls['train_tokens_per_s'] / t_ref['train_tokens_per_s']:.2f}×** | | | |")
 
     print("\nCost against size (lorascape, d_model 256):\n")
     print("| scan | points | seconds | seconds / point | peak RSS (MB) |")
