@@ -62,8 +62,9 @@ class AttentionImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
   LoraLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   // Point-batched evaluation (core::Evaluator): the per-point weights of q, k and v side by
-  // side, (K, 3C, C); q/k/v_proj's point weights are views into it. When defined, forward
-  // computes the three projections as one GEMM per point.
+  // side, (K, 3C, C), or (1, 3C, C) shared by all points; q/k/v_proj's point weights are
+  // views into it. When defined, forward computes the three projections as one GEMM per point
+  // (otherwise as one GEMM with the base weights side by side, docs/model.md).
   at::Tensor qkv_point_weights;
  private:
   int64_t n_heads_, head_dim_;
