@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <torch/cuda.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -13,6 +14,7 @@
 
 #include "analysis/adapter_ref.h"
 #include "core/adapter.h"
+#include "core/store/run_file.h"
 #include "core/store/scan_file.h"
 #include "tests/common/cli_util.h"
 #include "tests/common/test_util.h"
@@ -232,4 +234,47 @@ TEST_F(CliScans, MpiRanksGiveTheSingleProcessArrays) {
   EXPECT_TRUE(same_bits(c2.values, c1.values));
   EXPECT_TRUE(same_bits(c2.extras.at("control_points").values, c1.extras.at("control_points").values));
 #endif
+}
+
+// On a GPU (skipped without one): a line and a curve in float32 give the CPU's values to float
+// rounding, bfloat16 to its precision; training the tiny run there gives the CPU run's
+// scores to within what a different summation order makes of a few steps; the benchmarks run.
+TEST_F(CliScans, ScansAndTrainingOnTheGpuMatchTheCpu_CUDA) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU";
+  const std::string line = "scan line --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 5 --range -0.5,1.5";
+  const auto cpu = scan(line, file("cuda-line-cpu.h5"));
+  const auto gpu = scan(line + " --device cuda", file("cuda-line-gpu.h5"));
+  const auto b16 = scan(line + " --device cuda --dtype bfloat16", file("cuda-line-b16.h5"));
+  ASSERT_TRUE(gpu.complete() && b16.complete());
+  ASSERT_EQ(gpu.values.size(), cpu.values.size());
+  for (size_t i = 0; i < cpu.values.size(); ++i) {
+    EXPECT_NEAR(gpu.values[i], cpu.values[i], 1e-4 * std::max(1.0, std::fabs(cpu.values[i]))) << i;
+    EXPECT_NEAR(b16.values[i], cpu.values[i], 0.05 * std::max(1.0, std::fabs(cpu.values[i]))) << i;
+  }
+  const std::string curve = "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 5 --epochs 1 --batch 16";
+  const auto ccpu = scan(curve, file("cuda-curve-cpu.h5"));
+  const auto cgpu = scan(curve + " --device cuda", file("cuda-curve-gpu.h5"));
+  ASSERT_TRUE(cgpu.complete());
+  for (size_t i = 0; i < ccpu.values.size(); ++i)
+    EXPECT_NEAR(cgpu.values[i], ccpu.values[i], 0.02 * std::max(1.0, std::fabs(ccpu.values[i]))) << i;
+
+  const std::string cfg = tmp->write("cuda.toml", test::tiny_run_toml());
+  for (const char* device : {"cpu", "cuda"}) {
+    const auto r = run("-q train --config " + cfg + " --method seq --set out=" + file(std::string("cuda-run-") + device) +
+                       " --set device=" + device);
+    ASSERT_EQ(r.code, 0) << device << "\n" << r.out;
+  }
+  const auto rc = store::read_run_file(file("cuda-run-cpu") + "/run.h5");
+  const auto rg = store::read_run_file(file("cuda-run-cuda") + "/run.h5");
+  const auto& lc = rc.find_method("seq")->R.at("loss");
+  const auto& lg = rg.find_method("seq")->R.at("loss");
+  for (size_t t = 0; t < lc.size(); ++t)
+    for (size_t i = 0; i < lc[t].size(); ++i) EXPECT_NEAR(lg[t][i], lc[t][i], 0.05 * lc[t][i]) << t << "," << i;
+
+  for (const std::string bench : {"bench scan --points 3 --eval-seqs 32", "bench train --steps 3"})
+    for (const char* dtype : {"float32", "bfloat16"}) {
+      const auto r = run(bench + " --d-model 128 --ffn 344 --device cuda --dtype " + dtype);
+      EXPECT_EQ(r.code, 0) << bench << " " << dtype << "\n" << r.out;
+      EXPECT_NE(r.out.find("\"device\":\"cuda"), std::string::npos) << r.out;
+    }
 }
