@@ -35,11 +35,7 @@ inline float exp_inline(float x) {
   p = p * r * r + r + 1.0f;
   return p * __builtin_bit_cast(float, (static_cast<int32_t>(n) + 127) << 23);
 }
-}  // namespace
 
-float exp_approx(float x) { return exp_inline(x); }
-
-namespace {
 // Σ a[i]·b[i] over n values, in kLanes partial sums (so that it vectorises).
 inline float dot(const float* a, const float* b, int64_t n) {
   float acc[kLanes] = {};
@@ -52,6 +48,8 @@ inline float dot(const float* a, const float* b, int64_t n) {
   return sum;
 }
 }  // namespace
+
+float exp_approx(float x) { return exp_inline(x); }
 
 LORASCAPE_CLONES
 void rms_norm(const float* x, const float* w, float* y, float* inv, int64_t rows, int64_t C, float eps) {

@@ -29,10 +29,10 @@ void LoraConfig::validate() const {
 }
 
 at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w) {
+  if (w.size(0) == 1) return at::matmul(x, w.select(0, 0).t());  // one weight for all points
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = w.size(1);
   // (K·B, T, in) -> (K, B·T, in) x (K, in, out) -> (K·B, T, out)
-  if (w.size(0) == 1) return at::matmul(x, w.select(0, 0).t());  // one weight for all points
   return at::bmm(x.reshape({w.size(0), -1, w.size(2)}), w.transpose(1, 2)).view(shape);
 }
 
