@@ -243,6 +243,8 @@ nlohmann::json bench_train(const BenchOptions& o) {
 }
 
 nlohmann::json bench_gemm(const BenchOptions& o) {
+  check(o);
+  model_config(o).validate();  // the model shapes its GEMMs are measured at
   core::set_threads(o.threads, /*blas_threads=*/0);  // one GEMM on every core: the machine's peak
   const c10::Device dev = core::resolve_device(o.device);
   const auto opts = at::TensorOptions().device(dev).dtype(o.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);

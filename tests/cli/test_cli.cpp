@@ -1,5 +1,6 @@
 // End-to-end CLI behaviour: bad input gives exit code 2 and a one-line message; help and
-// listings work; a tiny train run writes its folder and can be evaluated again.
+// listings work; a tiny train run writes its folder and can be evaluated again; the benchmarks
+// print their JSON line.
 #include <gtest/gtest.h>
 
 #include <array>
@@ -15,6 +16,9 @@
 
 #include <chrono>
 #include <thread>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "core/store/scan_file.h"
 #include "tests/common/cli_util.h"
@@ -326,4 +330,40 @@ TEST_F(Cli, KilledLineScanResumesToTheUninterruptedArrays) {
   ASSERT_TRUE(got.complete());
   EXPECT_TRUE(same_bits(got.values, want.values));
   EXPECT_TRUE(same_bits(got.extras.at("barrier").values, want.extras.at("barrier").values));
+}
+
+TEST_F(Cli, BenchmarksPrintOneJsonLineAndRefuseBadInput) {
+  const std::string small = " --d-model 32 --layers 1 --heads 2 --ffn 64 --seq-len 16 --batch 4 --threads 1";
+  auto json_of = [&](const std::string& args) {
+    const Result r = run(args + small, cache);
+    EXPECT_EQ(r.code, 0) << args << "\n" << r.out;
+    std::string last;
+    std::istringstream in(r.out);
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) last = line;
+    return nlohmann::json::parse(last);
+  };
+  const auto merged = json_of("bench scan --points 3 --eval-seqs 8");
+  for (const char* key : {"points_per_s", "tokens_per_s", "gflops", "seconds", "threads", "blas"})
+    EXPECT_TRUE(merged.contains(key)) << key;
+  EXPECT_EQ(merged.at("points").get<int>(), 3);
+  EXPECT_GT(merged.at("points_per_s").get<double>(), 0);
+  // The merged per-point weights with the fused CPU path against the LoRA side path, one
+  // point at a time: the same losses at both ends of the line.
+  const auto side = json_of("bench scan --points 3 --eval-seqs 8 --mode sidepath");
+  for (const char* key : {"loss_t0", "loss_t1"})
+    EXPECT_NEAR(merged.at(key).get<double>(), side.at(key).get<double>(), 1e-5 * side.at(key).get<double>()) << key;
+  const auto train = json_of("bench train --steps 2");
+  EXPECT_GT(train.at("train_tokens_per_s").get<double>(), 0);
+  EXPECT_TRUE(std::isfinite(train.at("final_loss").get<double>()));
+  const auto gemm = json_of("bench gemm");
+  EXPECT_EQ(gemm.at("shapes").size(), 3u);
+  EXPECT_GT(gemm.at("gemm_peak_gflops").get<double>(), 0);
+  EXPECT_GT(gemm.at("model_gemm_gflops").get<double>(), 0);
+  for (const char* bad : {"bench scan --points 0", "bench gemm --ffn 0", "bench train --dtype float16",
+                          "bench scan --heads 3"}) {
+    const Result r = run(std::string(bad), cache);
+    EXPECT_EQ(r.code, 2) << bad << "\n" << r.out;
+    EXPECT_EQ(lines(r.out), 1u) << bad << "\n" << r.out;
+  }
 }
