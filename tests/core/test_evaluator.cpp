@@ -51,6 +51,12 @@ class EvaluatorTest : public ::testing::Test {
     model->add_lora(lora);
     for (uint64_t s = 0; s < 3; ++s) points.push_back(random_adapter(*model, 10 + s));
   }
+  // Sums of `pts` on examples(), by a fresh Evaluator over the model as it is now.
+  ScoreSums evaluate(const std::vector<Adapter>& pts, int64_t batch) {
+    Evaluator ev(*model, model->lora_config().scale(), batch);
+    ev.load_points(pts);
+    return ev.evaluate(examples());
+  }
   Transformer model{nullptr};
   std::vector<Adapter> points;
 };
@@ -59,12 +65,7 @@ class EvaluatorTest : public ::testing::Test {
 
 TEST_F(EvaluatorTest, EachPointGetsItsOwnAdaptersScores) {
   const auto ex = examples();
-  ScoreSums sums;
-  {
-    Evaluator ev(*model, model->lora_config().scale(), 3);
-    ev.load_points(points);
-    sums = ev.evaluate(ex);
-  }
+  const ScoreSums sums = evaluate(points, 3);
   for (size_t k = 0; k < points.size(); ++k) {
     points[k].load_into(*model);
     const Scores direct = evaluate_examples(*model, ex, 0, 3);
@@ -127,37 +128,21 @@ TEST_F(EvaluatorTest, UnionSumsAddUp) {
 }
 
 TEST_F(EvaluatorTest, Bfloat16ScoresAreCloseToFloat32) {
-  const auto ex = examples();
-  ScoreSums f32;
-  {
-    Evaluator ev(*model, model->lora_config().scale(), 7);
-    ev.load_points(points);
-    f32 = ev.evaluate(ex);
-  }
+  const ScoreSums f32 = evaluate(points, 7);
   model->to(at::kBFloat16);
-  Evaluator ev(*model, model->lora_config().scale(), 7);
-  ev.load_points(points);
-  const ScoreSums b16 = ev.evaluate(ex);
+  const ScoreSums b16 = evaluate(points, 7);
   for (int64_t k = 0; k < 3; ++k) EXPECT_NEAR(b16.scores(k).loss, f32.scores(k).loss, 0.05 * f32.scores(k).loss) << k;
 }
 
 TEST_F(EvaluatorTest, CudaMatchesCpu_CUDA) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU";
-  const auto ex = examples();
-  ScoreSums cpu;
-  {
-    Evaluator ev(*model, model->lora_config().scale(), 7);
-    ev.load_points(points);
-    cpu = ev.evaluate(ex);
-  }
+  const ScoreSums cpu = evaluate(points, 7);
   model->to(at::Device(at::kCUDA, 0));
   std::vector<Adapter> on_gpu;
   for (const auto& p : points) on_gpu.push_back(p.to(at::Device(at::kCUDA, 0)));
   for (auto dtype : {at::kFloat, at::kBFloat16}) {
     model->to(dtype);
-    Evaluator ev(*model, model->lora_config().scale(), 7);
-    ev.load_points(on_gpu);
-    const ScoreSums gpu = ev.evaluate(ex);
+    const ScoreSums gpu = evaluate(on_gpu, 7);
     const double tol = dtype == at::kFloat ? 1e-4 : 0.05;
     for (int64_t k = 0; k < 3; ++k) EXPECT_NEAR(gpu.scores(k).loss, cpu.scores(k).loss, tol * cpu.scores(k).loss) << k;
   }
@@ -166,11 +151,7 @@ TEST_F(EvaluatorTest, CudaMatchesCpu_CUDA) {
 TEST_F(EvaluatorTest, PoolWorkersGiveTheSingleThreadedScoresBitForBit) {
   const auto ex = examples();
   std::vector<Scores> one;
-  for (const auto& p : points) {
-    Evaluator ev(*model, model->lora_config().scale(), 3);
-    ev.load_points({p});
-    one.push_back(ev.evaluate(ex).scores(0));
-  }
+  for (const auto& p : points) one.push_back(evaluate({p}, 3).scores(0));
   at::set_num_threads(2);
   EvaluatorPool pool(*model, model->lora_config().scale(), 3, 2);
   EXPECT_EQ(pool.workers(), 2);
