@@ -9,6 +9,7 @@
 
 #include <array>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <cmath>
@@ -19,6 +20,8 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/evaluate.h"
+#include "core/fused_ops.h"
+#include "core/gemm.h"
 #include "core/tokenizer.h"
 #include "core/version.h"
 
@@ -67,6 +70,8 @@ void check(const BenchOptions& o) {
   pos(o.steps, "steps");
   if (o.dtype != "float32" && o.dtype != "bfloat16") throw ConfigError("--dtype must be float32 or bfloat16");
   if (o.mode != "merged" && o.mode != "sidepath") throw ConfigError("--mode must be merged or sidepath");
+  if (o.gemm != "auto" && o.gemm != "blas") throw ConfigError("--gemm must be auto or blas");
+  core::kernels::set_gemm_enabled(o.gemm == "auto");
 }
 
 // A random model with LoRA layers, on the device and dtype asked for.
@@ -105,7 +110,8 @@ nlohmann::json common(const BenchOptions& o, c10::Device dev) {
   return {{"d_model", o.d_model}, {"layers", o.layers}, {"heads", o.heads}, {"ffn", o.ffn}, {"vocab", o.vocab},
           {"seq_len", o.seq_len}, {"rank", o.rank}, {"threads", at::get_num_threads()},
           {"blas_threads", core::blas_threads()},
-          {"blas", core::loaded_blas()}, {"device", dev.str()}, {"dtype", o.dtype}, {"lorascape", kVersion}};
+          {"blas", core::loaded_blas()}, {"gemm", core::kernels::gemm_available() ? "lorascape-avx512" : "blas"},
+          {"device", dev.str()}, {"dtype", o.dtype}, {"lorascape", kVersion}};
 }
 
 }  // namespace
@@ -253,20 +259,29 @@ nlohmann::json bench_gemm(const BenchOptions& o) {
   // Square GEMMs, then the model's largest projection GEMM: (batch·seq, C) × (C, F).
   const std::vector<std::array<int64_t, 3>> mnk{{1024, 1024, 1024}, {2048, 2048, 2048},
                                                 {o.batch * o.seq_len, o.ffn, o.d_model}};
-  for (const auto& [m, n, k] : mnk) {
-    at::Tensor x = at::randn({m, k}, opts), w = at::randn({k, n}, opts), y = at::empty({m, n}, opts);
-    at::mm_out(y, x, w);  // warm-up
+  auto probe = [&](int64_t m, int64_t n, int64_t k, const char* gemm, const std::function<void()>& product) {
+    product();  // warm-up
     if (dev.is_cuda()) torch::cuda::synchronize();
     int64_t reps = 0;
     const auto t0 = Clock::now();
     while (seconds_since(t0) < 0.5) {
-      at::mm_out(y, x, w);
+      product();
       ++reps;
     }
     if (dev.is_cuda()) torch::cuda::synchronize();
     const double gf = 2.0 * static_cast<double>(m * n * k) * static_cast<double>(reps) / seconds_since(t0) / 1e9;
-    shapes.push_back({{"m", m}, {"n", n}, {"k", k}, {"gflops", gf}});
+    shapes.push_back({{"m", m}, {"n", n}, {"k", k}, {"gemm", gemm}, {"gflops", gf}});
     best = std::max(best, gf);
+  };
+  if (!dev.is_cuda() && core::kernels::gemm_available()) {  // the model's GEMM by lorascape's own, on every core
+    // (first: OpenBLAS's threads keep spinning for a while after its own products)
+    const auto& [m, n, k] = mnk.back();
+    at::Tensor x = at::randn({m, k}, opts), w = at::randn({n, k}, opts);
+    probe(m, n, k, "lorascape-avx512", [&] { core::apply_weight(x, w); });
+  }
+  for (const auto& [m, n, k] : mnk) {
+    at::Tensor x = at::randn({m, k}, opts), w = at::randn({k, n}, opts), y = at::empty({m, n}, opts);
+    probe(m, n, k, "blas", [&] { at::mm_out(y, x, w); });
   }
   nlohmann::json j = common(o, dev);
   j["benchmark"] = "gemm";
@@ -294,7 +309,7 @@ nlohmann::json bench_gemm(const BenchOptions& o) {
         std::vector<std::pair<at::Tensor, at::Tensor>> ops;  // (input, weight) per product
         for (const auto& [m, n, k] : forward) ops.emplace_back(at::randn({m, k}, opts), at::randn({n, k}, opts));
         auto run = [&] {
-          for (const auto& [x, wt] : ops) at::matmul(x, wt.t());
+          for (const auto& [x, wt] : ops) core::apply_weight(x, wt);  // as the model does
         };
         run();  // warm-up
         int64_t reps = 0;

@@ -747,6 +747,10 @@ int run(int argc, char** argv) {
         ->capture_default_str();
     b->add_option("--device", bench_opt.device, "cpu | cuda")->capture_default_str();
     b->add_option("--dtype", bench_opt.dtype, "float32 | bfloat16")->capture_default_str();
+    b->add_option("--gemm", bench_opt.gemm,
+                  "auto (lorascape's own float32 GEMM for evaluation forwards on AVX-512 CPUs) | blas (the BLAS "
+                  "only, for comparison)")
+        ->capture_default_str();
     b->add_option("--seed", bench_opt.seed, "seed of the weights, adapters and tokens")->capture_default_str();
   };
   auto* bench_scan = bench->add_subcommand("scan", "mean next-token loss of random sequences at points of the "

@@ -4,6 +4,7 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "core/gemm.h"
 #include "core/kernels.h"
 
 #include <algorithm>
@@ -149,6 +150,23 @@ at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u) {
   if (!rows_for_kernels(g) || !rows_for_kernels(u) || g.sizes() != u.sizes()) return swiglu_aten(g, u);
   if (at::GradMode::is_enabled() && (g.requires_grad() || u.requires_grad())) return SwigluFn::apply(g, u);
   return swiglu_kernel(g, u);
+}
+
+at::Tensor apply_weight(const at::Tensor& x, const at::Tensor& w) {
+  if ((at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) || !kernels::gemm_available() ||
+      !rows_for_kernels(x) || !w.is_cpu() || w.scalar_type() != at::kFloat || w.dim() != 2 || w.stride(1) != 1 ||
+      w.size(1) != x.size(-1))
+    return at::matmul(x, w.t());
+  const int64_t K = x.size(-1), N = w.size(0), M = x.numel() / K, lda = x.stride(-2);
+  std::vector<int64_t> shape = x.sizes().vec();
+  shape.back() = N;
+  at::Tensor y = at::empty(shape, x.options());
+  const float *xp = x.data_ptr<float>(), *wp = w.data_ptr<float>();
+  float* yp = y.data_ptr<float>();
+  at::parallel_for(0, M, 256, [&](int64_t r0, int64_t r1) {
+    kernels::gemm(r1 - r0, N, K, 1.0f, xp + r0 * lda, lda, wp, 1, w.stride(0), yp + r0 * N, N);
+  });
+  return y;
 }
 
 }  // namespace lorascape::core

@@ -1,4 +1,4 @@
-// The model's RMSNorm and SwiGLU (core/model.cpp) as single passes over rows: on a CPU in
+// The model's linear maps, RMSNorm and SwiGLU (core/model.cpp). RMSNorm and SwiGLU as single passes over rows: on a CPU in
 // float32 they run the fused kernels of core/kernels.h, with autograd through custom
 // functions whose backward is one fused kernel too (docs/performance.md, issue 6); elsewhere
 // (GPU, bfloat16) the same arithmetic in ATen ops. A backward that is itself differentiated
@@ -14,6 +14,9 @@ namespace lorascape::core {
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 // silu(g) · u; g and u may be views into one fused gate|up projection.
 at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u);
+// x · wᵀ for a weight w (out × in): without autograd, on a CPU in float32, by lorascape's GEMM
+// (core/gemm.h) where it runs; otherwise at::matmul.
+at::Tensor apply_weight(const at::Tensor& x, const at::Tensor& w);
 
 // The same in ATen ops only: the reference the fused paths are tested against.
 at::Tensor rms_norm_aten(const at::Tensor& x, const at::Tensor& w, double eps);

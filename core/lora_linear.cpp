@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/fused_ops.h"
 
 namespace lorascape::core {
 
@@ -29,7 +30,7 @@ void LoraConfig::validate() const {
 }
 
 at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w) {
-  if (w.size(0) == 1) return at::matmul(x, w.select(0, 0).t());  // one weight for all points
+  if (w.size(0) == 1) return apply_weight(x, w.select(0, 0));  // one weight for all points
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = w.size(1);
   // (K·B, T, in) -> (K, B·T, in) x (K, in, out) -> (K·B, T, out)
@@ -73,7 +74,7 @@ void LoraLinearImpl::freeze_into_past() {
 
 at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
   if (point_weights_.defined()) return point_linear(x, point_weights_);
-  return add_side_path(at::matmul(x, weight.t()), x);  // (..., out)
+  return add_side_path(apply_weight(x, weight), x);  // (..., out)
 }
 
 at::Tensor LoraLinearImpl::add_side_path(at::Tensor y, const at::Tensor& x) {

@@ -11,6 +11,7 @@
 #include "core/device.h"
 #include "core/error.h"
 #include "core/fused_ops.h"
+#include "core/gemm.h"
 #include "core/kernels.h"
 
 namespace lorascape::core {
@@ -83,11 +84,13 @@ inline void gemm_rowmajor(SgemmFn sgemm, bool tb, int64_t m, int64_t n, int64_t 
 
 // Causal attention of H heads without autograd, on a CPU in float32. q, k, v: (B, T, C) with
 // unit stride along C; rows may be strided (views into one fused q|k|v projection). q and k
-// are rotated in place. Per (sequence, head): one BLAS GEMM for the scaled scores, the causal
+// are rotated in place. Per (sequence, head): one GEMM for the scaled scores, the causal
 // softmax of each row while the T×T block is in cache, one GEMM for the output, on pointers
 // into q, k, v and the output: no per-head copies, transposes, masks or per-matrix tensor
 // dispatch (which dominate ATen's batched matmul at a head dimension of 32,
-// docs/performance.md). Returns (B, T, C).
+// docs/performance.md). The GEMMs are lorascape's (core/gemm.h), which skip the blocks the
+// causal mask discards, where they run; else the BLAS's `sgemm` (which must then be given).
+// Returns (B, T, C).
 at::Tensor causal_attention_cpu(SgemmFn sgemm, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                 const at::Tensor& cos, const at::Tensor& sin, int64_t H) {
   RECORD_FUNCTION("lorascape::causal_attention", std::vector<c10::IValue>());  // for profiles
@@ -101,6 +104,7 @@ at::Tensor causal_attention_cpu(SgemmFn sgemm, const at::Tensor& q, const at::Te
   const float* cp = cc.data_ptr<float>();
   const float* sp = sc.data_ptr<float>();
   const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  const bool own = kernels::gemm_available();
   at::Tensor out = at::empty({B, T, C}, q.options());
   float* O = out.data_ptr<float>();
   at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
@@ -109,13 +113,21 @@ at::Tensor causal_attention_cpu(SgemmFn sgemm, const at::Tensor& q, const at::Te
       const int64_t b = i / H, h = i % H;
       float* qi = Q + b * qb + h * D;
       float* ki = K + b * kb + h * D;
+      const float* vi = V + b * vb + h * D;
+      float* oi = O + b * T * C + h * D;
       for (int64_t t = 0; t < T; ++t) {
         rotate_inplace(qi + t * qs, cp + t * D, sp + t * D, D);
         rotate_inplace(ki + t * ks, cp + t * D, sp + t * D, D);
       }
-      gemm_rowmajor(sgemm, true, T, T, D, scale, qi, qs, ki, ks, S.data(), T);  // scale·q kᵀ (T×T)
+      if (own)  // scale·q kᵀ (T×T), row t needed up to column t
+        kernels::gemm(T, T, D, scale, qi, qs, ki, 1, ks, S.data(), T, kernels::Causal::upper_c);
+      else
+        gemm_rowmajor(sgemm, true, T, T, D, scale, qi, qs, ki, ks, S.data(), T);
       for (int64_t r = 0; r < T; ++r) kernels::causal_softmax_row(S.data() + r * T, r + 1, T);
-      gemm_rowmajor(sgemm, false, T, D, T, 1.0f, S.data(), T, V + b * vb + h * D, vs, O + b * T * C + h * D, C);
+      if (own)  // P v (T×D), row t of P zero beyond column t
+        kernels::gemm(T, D, T, 1.0f, S.data(), T, vi, vs, 1, oi, C, kernels::Causal::lower_a);
+      else
+        gemm_rowmajor(sgemm, false, T, D, T, 1.0f, S.data(), T, vi, vs, oi, C);
     }
   });
   return out;
@@ -151,14 +163,15 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
     k = qkv.narrow(2, C, C);
     v = qkv.narrow(2, 2 * C, C);
   } else {
-    const auto qkv = at::matmul(x, at::cat({q_proj->weight, k_proj->weight, v_proj->weight}).t()).split(C, -1);
+    const auto qkv = apply_weight(x, at::cat({q_proj->weight, k_proj->weight, v_proj->weight})).split(C, -1);
     q = q_proj->add_side_path(qkv[0], x);
     k = k_proj->add_side_path(qkv[1], x);
     v = v_proj->add_side_path(qkv[2], x);
   }
   const bool grad = at::GradMode::is_enabled();
   if (!grad && x.is_cpu() && x.scalar_type() == at::kFloat && cos.scalar_type() == at::kFloat)
-    if (SgemmFn sgemm = blas_sgemm()) return o_proj(causal_attention_cpu(sgemm, q, k, v, cos, sin, H));
+    if (SgemmFn sgemm = blas_sgemm(); sgemm || kernels::gemm_available())
+      return o_proj(causal_attention_cpu(sgemm, q, k, v, cos, sin, H));
   auto heads = [&](const at::Tensor& t) { return t.view({B, T, H, D}).transpose(1, 2); };  // (B, H, T, D)
   q = heads(q);
   k = heads(k);
@@ -200,7 +213,7 @@ at::Tensor MlpImpl::forward(const at::Tensor& x) {
     g = gu.narrow(2, 0, F);
     u = gu.narrow(2, F, F);
   } else {
-    const auto gu = at::matmul(x, at::cat({gate_proj->weight, up_proj->weight}).t()).split(gate_proj->weight.size(0), -1);
+    const auto gu = apply_weight(x, at::cat({gate_proj->weight, up_proj->weight})).split(gate_proj->weight.size(0), -1);
     g = gate_proj->add_side_path(gu[0], x);
     u = up_proj->add_side_path(gu[1], x);
   }
@@ -278,7 +291,7 @@ at::Tensor TransformerImpl::forward_impl(const at::Tensor& ids, std::vector<at::
   }
   x = model->norm(x);
   if (hidden) hidden->push_back(x);
-  return lm_head(x);  // (B, T, V)
+  return apply_weight(x, lm_head->weight);  // lm_head (bias-free): (B, T, V)
 }
 
 void TransformerImpl::add_lora(const LoraConfig& lora) {

@@ -356,12 +356,18 @@ TEST_F(Cli, BenchmarksPrintOneJsonLineAndRefuseBadInput) {
   const auto train = json_of("bench train --steps 2");
   EXPECT_GT(train.at("train_tokens_per_s").get<double>(), 0);
   EXPECT_TRUE(std::isfinite(train.at("final_loss").get<double>()));
+  // lorascape's own GEMM (on AVX-512 CPUs) against the BLAS alone: the same losses.
+  const auto blas = json_of("bench scan --points 3 --eval-seqs 8 --gemm blas");
+  EXPECT_EQ(blas.at("gemm"), "blas");
+  for (const char* key : {"loss_t0", "loss_t1"})
+    EXPECT_NEAR(merged.at(key).get<double>(), blas.at(key).get<double>(), 1e-5 * blas.at(key).get<double>()) << key;
   const auto gemm = json_of("bench gemm");
-  EXPECT_EQ(gemm.at("shapes").size(), 3u);
+  // 1024³, 2048³ and the model's GEMM by the BLAS, and the model's by lorascape's where it runs.
+  EXPECT_EQ(gemm.at("shapes").size(), gemm.at("gemm") == "blas" ? 3u : 4u);
   EXPECT_GT(gemm.at("gemm_peak_gflops").get<double>(), 0);
   EXPECT_GT(gemm.at("model_gemm_gflops").get<double>(), 0);
   for (const char* bad : {"bench scan --points 0", "bench gemm --ffn 0", "bench train --dtype float16",
-                          "bench scan --heads 3"}) {
+                          "bench scan --heads 3", "bench gemm --gemm mkl"}) {
     const Result r = run(std::string(bad), cache);
     EXPECT_EQ(r.code, 2) << bad << "\n" << r.out;
     EXPECT_EQ(lines(r.out), 1u) << bad << "\n" << r.out;
