@@ -152,21 +152,52 @@ at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u) {
   return swiglu_kernel(g, u);
 }
 
-at::Tensor apply_weight(const at::Tensor& x, const at::Tensor& w) {
-  if ((at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) || !kernels::gemm_available() ||
-      !rows_for_kernels(x) || !w.is_cpu() || w.scalar_type() != at::kFloat || w.dim() != 2 || w.stride(1) != 1 ||
-      w.size(1) != x.size(-1))
-    return at::matmul(x, w.t());
-  const int64_t K = x.size(-1), N = w.size(0), M = x.numel() / K, lda = x.stride(-2);
+namespace {
+// Whether x · wᵀ goes to lorascape's GEMM: no autograd graph to record, float32 on a CPU with
+// AVX-512, rows of x evenly spaced, w (out × in) with unit column stride.
+bool own_gemm_fits(const at::Tensor& x, const at::Tensor& w) {
+  return !(at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) && kernels::gemm_available() &&
+         rows_for_kernels(x) && w.is_cpu() && w.scalar_type() == at::kFloat && w.dim() == 2 && w.stride(1) == 1 &&
+         w.size(1) == x.size(-1);
+}
+
+// An empty (…, n) result for the rows of x, and the rows in chunks over LibTorch's threads.
+at::Tensor rows_of(const at::Tensor& x, int64_t n) {
   std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = N;
-  at::Tensor y = at::empty(shape, x.options());
+  shape.back() = n;
+  return at::empty(shape, x.options());
+}
+void for_row_blocks(int64_t rows, const std::function<void(int64_t, int64_t)>& fn) {
+  at::parallel_for(0, rows, 256, fn);
+}
+}  // namespace
+
+at::Tensor apply_weight(const at::Tensor& x, const at::Tensor& w) {
+  if (!own_gemm_fits(x, w)) return at::matmul(x, w.t());
+  const int64_t K = x.size(-1), N = w.size(0), lda = x.stride(-2);
+  at::Tensor y = rows_of(x, N);
   const float *xp = x.data_ptr<float>(), *wp = w.data_ptr<float>();
   float* yp = y.data_ptr<float>();
-  at::parallel_for(0, M, 256, [&](int64_t r0, int64_t r1) {
+  for_row_blocks(x.numel() / K, [&](int64_t r0, int64_t r1) {
     kernels::gemm(r1 - r0, N, K, 1.0f, xp + r0 * lda, lda, wp, 1, w.stride(0), yp + r0 * N, N);
   });
   return y;
+}
+
+at::Tensor apply_weight_swiglu(const at::Tensor& x, const at::Tensor& w) {
+  const int64_t K = x.size(-1), F = w.size(0) / 2;
+  if (!own_gemm_fits(x, w) || K > kernels::kSwigluMaxK || w.size(0) % 2 != 0) {
+    const at::Tensor gu = apply_weight(x, w);
+    return swiglu(gu.narrow(-1, 0, F), gu.narrow(-1, F, F));
+  }
+  const int64_t lda = x.stride(-2);
+  at::Tensor h = rows_of(x, F);
+  const float *xp = x.data_ptr<float>(), *wp = w.data_ptr<float>();
+  float* hp = h.data_ptr<float>();
+  for_row_blocks(x.numel() / K, [&](int64_t r0, int64_t r1) {
+    kernels::gemm_swiglu(r1 - r0, F, K, xp + r0 * lda, lda, wp, w.stride(0), hp + r0 * F, F);
+  });
+  return h;
 }
 
 }  // namespace lorascape::core

@@ -17,6 +17,10 @@ at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u);
 // x · wᵀ for a weight w (out × in): without autograd, on a CPU in float32, by lorascape's GEMM
 // (core/gemm.h) where it runs; otherwise at::matmul.
 at::Tensor apply_weight(const at::Tensor& x, const at::Tensor& w);
+// silu(x · w_gᵀ) · (x · w_uᵀ) for w = [w_g; w_u] (2F × in): the MLP's gate|up projection and its
+// SwiGLU. One pass of lorascape's GEMM where apply_weight would use it (for in ≤
+// kernels::kSwigluMaxK), without writing the 2F-wide projection; else apply_weight, then swiglu.
+at::Tensor apply_weight_swiglu(const at::Tensor& x, const at::Tensor& w);
 
 // The same in ATen ops only: the reference the fused paths are tested against.
 at::Tensor rms_norm_aten(const at::Tensor& x, const at::Tensor& w, double eps);

@@ -32,4 +32,14 @@ enum class Causal {
 void gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda, const float* b, int64_t b_k,
           int64_t b_n, float* c, int64_t ldc, Causal causal = Causal::none);
 
+// The largest K gemm_swiglu takes: its sums must be complete in one pass over k.
+constexpr int64_t kSwigluMaxK = 512;
+
+// h (M × F, rows ldh apart) = silu(A·W_gᵀ) · (A·W_uᵀ), the gate|up projection of the model's
+// MLP and its SwiGLU in one pass: W = [W_g; W_u] is 2F × K (rows ldw apart, unit column
+// stride), and each tile's SwiGLU is computed while its sums are in registers, so the 2F-wide
+// projection is never written. A as for gemm(); K ≤ kSwigluMaxK. Requires gemm_available().
+void gemm_swiglu(int64_t M, int64_t F, int64_t K, const float* a, int64_t lda, const float* w, int64_t ldw, float* h,
+                 int64_t ldh);
+
 }  // namespace lorascape::core::kernels

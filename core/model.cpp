@@ -205,7 +205,10 @@ MlpImpl::MlpImpl(const ModelConfig& cfg) {
 }
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
-  // gate and up in one GEMM, as q, k and v in AttentionImpl::forward.
+  // gate and up in one GEMM, as q, k and v in AttentionImpl::forward; with one weight for all
+  // rows, the SwiGLU inside that GEMM where it can be (fused_ops.h).
+  if (gate_up_point_weights.defined() && gate_up_point_weights.size(0) == 1)
+    return down_proj(apply_weight_swiglu(x, gate_up_point_weights.select(0, 0)));
   at::Tensor g, u;
   if (gate_up_point_weights.defined()) {
     const at::Tensor gu = point_linear(x, gate_up_point_weights);  // (B, T, 2F)

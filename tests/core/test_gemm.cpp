@@ -121,6 +121,46 @@ TEST(Gemm, CausalVariantsSkipOnlyWhatTheMaskDiscards) {
   for (size_t i = 0; i < dense.size(); ++i) ASSERT_EQ(lower[i], dense[i]) << i;
 }
 
+TEST(Gemm, SwigluInsideTheGemmMatchesFloat64) {
+  REQUIRE_GEMM();
+  for (int64_t M : {1, 15, 57})
+    for (int64_t F : {1, 16, 23, 70})
+      for (int64_t K : {1, 33, 512}) {
+        const int64_t lda = K + 1, ldw = K + 2, ldh = F + 3;
+        const auto a = random_values(static_cast<size_t>(M * lda), static_cast<uint32_t>(M + F + K));
+        const auto w = random_values(static_cast<size_t>(2 * F * ldw), static_cast<uint32_t>(F * K));
+        const float sentinel = -7.0f;
+        std::vector<float> h(static_cast<size_t>(M * ldh), sentinel);
+        kernels::gemm_swiglu(M, F, K, a.data(), lda, w.data(), ldw, h.data(), ldh);
+        for (int64_t i = 0; i < M; ++i) {
+          for (int64_t j = 0; j < F; ++j) {
+            double g = 0, u = 0, mag = 0;
+            for (int64_t k = 0; k < K; ++k) {
+              const double x = a[static_cast<size_t>(i * lda + k)];
+              g += x * w[static_cast<size_t>(j * ldw + k)];
+              u += x * w[static_cast<size_t>((F + j) * ldw + k)];
+              mag += std::fabs(x * w[static_cast<size_t>(j * ldw + k)]) + std::fabs(x * w[static_cast<size_t>((F + j) * ldw + k)]);
+            }
+            const double ref = g / (1.0 + std::exp(-g)) * u;
+            ASSERT_NEAR(h[static_cast<size_t>(i * ldh + j)], ref, 1e-6 * mag * (1.0 + std::fabs(u) + std::fabs(g)) + 1e-30)
+                << "M " << M << " F " << F << " K " << K << " at " << i << "," << j;
+          }
+          for (int64_t j = F; j < ldh; ++j) ASSERT_EQ(h[static_cast<size_t>(i * ldh + j)], sentinel);
+        }
+      }
+  EXPECT_THROW(kernels::gemm_swiglu(1, 1, kernels::kSwigluMaxK + 1, nullptr, 1, nullptr, 1, nullptr, 1),
+               std::invalid_argument);
+  // The op on tensors against ATen's SwiGLU of the projection, fused and not (wider inputs).
+  torch::manual_seed(9);
+  at::NoGradGuard ng;
+  for (int64_t in : {int64_t{48}, kernels::kSwigluMaxK + 8}) {
+    const at::Tensor x = at::randn({2, 30, in}), w = at::randn({2 * 40, in}) / std::sqrt(static_cast<double>(in));
+    const at::Tensor gu = at::matmul(x.to(at::kDouble), w.to(at::kDouble).t());
+    const at::Tensor ref = swiglu_aten(gu.narrow(-1, 0, 40), gu.narrow(-1, 40, 40));
+    EXPECT_LT((apply_weight_swiglu(x, w).to(at::kDouble) - ref).abs().max().item<double>(), 1e-5) << in;
+  }
+}
+
 TEST(Gemm, ApplyWeightMatchesMatmulOnViewsAndKeepsAutograd) {
   REQUIRE_GEMM();
   torch::manual_seed(7);
