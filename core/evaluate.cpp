@@ -3,10 +3,12 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <thread>
 
 #include "core/error.h"
+#include "core/kernels.h"
 #include "core/model.h"
 #include "core/tokenizer.h"
 
@@ -33,9 +35,24 @@ void ScoreSums::add(const at::Tensor& logits_in, const at::Tensor& target, const
   at::Tensor logits = logits_in.to(at::kFloat).view({K, B, target.size(1), -1});  // (K, B, T, V)
   const int64_t V = logits.size(-1);
   at::Tensor tk = target.unsqueeze(0).expand({K, B, target.size(1)});
-  at::Tensor ce = at::cross_entropy_loss(logits.reshape({-1, V}), tk.reshape({-1}), {}, at::Reduction::None)
-                      .view({K, B, -1});                             // (K, B, T)
-  at::Tensor hit = (logits.argmax(-1) == tk).to(at::kFloat) * mask;  // (K, B, T)
+  at::Tensor ce, hit;  // per position: cross-entropy, and 1 where the arg-max is the target (K, B, T)
+  if (logits.is_cpu() && logits.is_contiguous() && tk.scalar_type() == at::kLong) {  // one pass per row
+    const at::Tensor t = tk.contiguous();
+    ce = at::empty(t.sizes(), logits.options());
+    hit = at::empty(t.sizes(), logits.options());
+    const float* lp = logits.data_ptr<float>();
+    const int64_t* tp = t.data_ptr<int64_t>();
+    float *cp = ce.data_ptr<float>(), *hp = hit.data_ptr<float>();
+    std::atomic<bool> valid{true};
+    at::parallel_for(0, t.numel(), 256, [&](int64_t r0, int64_t r1) {
+      if (!kernels::token_scores(lp + r0 * V, r1 - r0, V, tp + r0, cp + r0, hp + r0)) valid = false;
+    });
+    if (!valid) throw DataError("a target token lies outside the model's vocabulary of " + std::to_string(V));
+  } else {
+    ce = at::cross_entropy_loss(logits.reshape({-1, V}), tk.reshape({-1}), {}, at::Reduction::None).view({K, B, -1});
+    hit = (logits.argmax(-1) == tk).to(at::kFloat);
+  }
+  hit.mul_(mask);
   // An example is exact when its scored positions are all hits.
   at::Tensor ex = (hit.sum(2) == mask.sum(1)).to(at::kFloat).sum(1);  // (K)
   at::Tensor l = (ce * mask).view({K, -1}).sum(1), c = hit.view({K, -1}).sum(1);

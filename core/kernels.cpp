@@ -139,4 +139,39 @@ void causal_softmax_row(float* s, int64_t n, int64_t T) {
   for (int64_t j = 0; j < T; ++j) s[j] *= inv;
 }
 
+LORASCAPE_CLONES
+bool token_scores(const float* logits, int64_t rows, int64_t V, const int64_t* target, float* ce, float* hit) {
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const int64_t full = V - V % kLanes;
+  bool valid = true;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* x = logits + r * V;
+    float mx[kLanes];
+    std::fill(mx, mx + kLanes, neg_inf);
+    for (int64_t j = 0; j < full; j += kLanes)
+      for (int l = 0; l < kLanes; ++l) mx[l] = x[j + l] > mx[l] ? x[j + l] : mx[l];
+    float m = neg_inf;
+    for (int l = 0; l < kLanes; ++l) m = mx[l] > m ? mx[l] : m;
+    for (int64_t j = full; j < V; ++j) m = x[j] > m ? x[j] : m;
+    int64_t arg = 0;  // the first index holding the maximum, as argmax
+    while (arg < V - 1 && !(x[arg] == m)) ++arg;
+    float acc[kLanes] = {};
+    for (int64_t j = 0; j < full; j += kLanes)
+      for (int l = 0; l < kLanes; ++l) acc[l] += exp_inline(x[j + l] - m);
+    float sum = 0;
+    for (int l = 0; l < kLanes; ++l) sum += acc[l];
+    for (int64_t j = full; j < V; ++j) sum += exp_inline(x[j] - m);
+    const int64_t t = target[r];
+    if (t < 0 || t >= V) {
+      valid = false;
+      ce[r] = std::numeric_limits<float>::quiet_NaN();
+      hit[r] = 0.0f;
+      continue;
+    }
+    ce[r] = m + std::log(sum) - x[t];
+    hit[r] = arg == t ? 1.0f : 0.0f;
+  }
+  return valid;
+}
+
 }  // namespace lorascape::core::kernels

@@ -31,6 +31,11 @@ void swiglu_backward(const float* dh, const float* g, int64_t g_stride, const fl
 // causal attention scores (query n − 1).
 void causal_softmax_row(float* s, int64_t n, int64_t T);
 
+// Per row of V logits: ce = logsumexp(row) − row[target] (the cross-entropy of the target
+// token) and hit = 1 when the row's first maximum is at the target, else 0 (argmax's rule).
+// Returns false when a target lies outside [0, V) (its ce is NaN).
+bool token_scores(const float* logits, int64_t rows, int64_t V, const int64_t* target, float* ce, float* hit);
+
 // e^x for float arguments (Cephes' polynomial, ≤ 2 ulp; x below −87.3 gives 0): the kernels'
 // exponential, exposed for tests.
 float exp_approx(float x);

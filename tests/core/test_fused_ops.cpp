@@ -49,6 +49,31 @@ TEST(Kernels, CausalSoftmaxRowMatchesMaskedSoftmax) {
   }
 }
 
+TEST(Kernels, TokenScoresMatchCrossEntropyAndArgmax) {
+  torch::manual_seed(6);
+  for (int64_t V : {7, 16, 260}) {
+    at::Tensor logits = at::randn({50, V}) * 3;
+    logits[3].fill_(1.5);                        // ties: argmax takes the first
+    logits[4].narrow(0, V / 2, V - V / 2).fill_(20.0);
+    const at::Tensor target = at::randint(0, V, {50}, at::kLong);
+    target[3] = 0;
+    target[4] = V / 2;
+    at::Tensor ce = at::empty({50}), hit = at::empty({50});
+    ASSERT_TRUE(kernels::token_scores(logits.data_ptr<float>(), 50, V, target.data_ptr<int64_t>(),
+                                      ce.data_ptr<float>(), hit.data_ptr<float>()));
+    const at::Tensor ref = at::cross_entropy_loss(logits.to(at::kDouble), target, {}, at::Reduction::None);
+    expect_close(ce, ref, 1e-6, 1e-6, "cross-entropy");
+    EXPECT_TRUE(at::equal(hit, (logits.argmax(-1) == target).to(at::kFloat))) << V;
+    EXPECT_EQ(hit[3].item<float>(), 1.0f);
+    EXPECT_EQ(hit[4].item<float>(), 1.0f);
+  }
+  const at::Tensor logits = at::randn({2, 8}), bad = at::tensor({3, 8}, at::kLong);
+  at::Tensor ce = at::empty({2}), hit = at::empty({2});
+  EXPECT_FALSE(kernels::token_scores(logits.data_ptr<float>(), 2, 8, bad.data_ptr<int64_t>(), ce.data_ptr<float>(),
+                                     hit.data_ptr<float>()));
+  EXPECT_TRUE(std::isnan(ce[1].item<float>()));
+}
+
 TEST(FusedOps, RmsNormMatchesAtenWithAndWithoutAutograd) {
   torch::manual_seed(1);
   const at::Tensor x0 = at::randn({3, 5, 40}), w0 = at::randn({40});
