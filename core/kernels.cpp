@@ -108,22 +108,24 @@ void swiglu_backward(const float* dh, const float* g, int64_t g_stride, const fl
 
 LORASCAPE_CLONES
 void causal_softmax_row(float* s, int64_t n, int64_t T) {
-  // Every pass runs over all T values, masking j >= n by selects: rows are short (T of 64 is
-  // four AVX-512 vectors), and whole vectors beat scalar remainders.
+  // The passes run over whole vectors up to the one holding value n − 1, masking j >= n by
+  // selects (rows are short: T of 64 is four AVX-512 vectors, and whole vectors beat scalar
+  // remainders); the values after them are only zeroed.
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const int64_t full = T - T % kLanes;
+  const int64_t vec_end = std::min(full, (n + kLanes - 1) / kLanes * kLanes);
   float mx[kLanes];
   std::fill(mx, mx + kLanes, neg_inf);
-  for (int64_t j = 0; j < full; j += kLanes)
+  for (int64_t j = 0; j < vec_end; j += kLanes)
     for (int l = 0; l < kLanes; ++l) {
       const float v = j + l < n ? s[j + l] : neg_inf;
       mx[l] = v > mx[l] ? v : mx[l];
     }
   float m = neg_inf;
   for (int l = 0; l < kLanes; ++l) m = mx[l] > m ? mx[l] : m;
-  for (int64_t j = full; j < n; ++j) m = s[j] > m ? s[j] : m;
+  for (int64_t j = vec_end; j < n; ++j) m = s[j] > m ? s[j] : m;
   float acc[kLanes] = {};
-  for (int64_t j = 0; j < full; j += kLanes)
+  for (int64_t j = 0; j < vec_end; j += kLanes)
     for (int l = 0; l < kLanes; ++l) {
       const float e = exp_inline(s[j + l] - m);
       s[j + l] = j + l < n ? e : 0.0f;
@@ -131,12 +133,25 @@ void causal_softmax_row(float* s, int64_t n, int64_t T) {
     }
   float sum = 0;
   for (int l = 0; l < kLanes; ++l) sum += acc[l];
-  for (int64_t j = full; j < T; ++j) {
-    s[j] = j < n ? exp_inline(s[j] - m) : 0.0f;
+  for (int64_t j = vec_end; j < n; ++j) {
+    s[j] = exp_inline(s[j] - m);
     sum += s[j];
   }
+  const int64_t end = std::max(vec_end, n);
   const float inv = 1.0f / sum;
-  for (int64_t j = 0; j < T; ++j) s[j] *= inv;
+  for (int64_t j = 0; j < end; ++j) s[j] *= inv;
+  std::fill(s + end, s + T, 0.0f);
+}
+
+LORASCAPE_CLONES
+void rotary_rows(float* x, int64_t stride, int64_t rows, const float* cos, const float* sin, int64_t D) {
+  const int64_t h = D / 2;
+  for (int64_t t = 0; t < rows; ++t, x += stride, cos += D, sin += D)
+    for (int64_t j = 0; j < h; ++j) {
+      const float x1 = x[j], x2 = x[j + h];
+      x[j] = x1 * cos[j] - x2 * sin[j];
+      x[j + h] = x2 * cos[j + h] + x1 * sin[j + h];
+    }
 }
 
 LORASCAPE_CLONES

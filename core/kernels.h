@@ -31,6 +31,11 @@ void swiglu_backward(const float* dh, const float* g, int64_t g_stride, const fl
 // causal attention scores (query n − 1).
 void causal_softmax_row(float* s, int64_t n, int64_t T);
 
+// Llama's rotary embedding in place on `rows` vectors of D values, `stride` apart (one head
+// of consecutive positions): x·cos + rotate_half(x)·sin, rotate_half(x1, x2) = (−x2, x1) on the
+// two halves; cos and sin hold D values per position (contiguous rows).
+void rotary_rows(float* x, int64_t stride, int64_t rows, const float* cos, const float* sin, int64_t D);
+
 // Per row of V logits: ce = logsumexp(row) − row[target] (the cross-entropy of the target
 // token) and hit = 1 when the row's first maximum is at the target, else 0 (argmax's rule).
 // Returns false when a target lies outside [0, V) (its ce is NaN).

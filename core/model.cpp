@@ -61,16 +61,6 @@ at::Tensor rotate_half(const at::Tensor& x) {
   return at::cat({-x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1);
 }
 
-// x·cos + rotate_half(x)·sin in place on one head's vector of D values.
-inline void rotate_inplace(float* x, const float* cos, const float* sin, int64_t D) {
-  const int64_t h = D / 2;
-  for (int64_t j = 0; j < h; ++j) {
-    const float x1 = x[j], x2 = x[j + h];
-    x[j] = x1 * cos[j] - x2 * sin[j];
-    x[j + h] = x2 * cos[j + h] + x1 * sin[j + h];
-  }
-}
-
 // Row-major C (m×n, ldc) = alpha·A Bᵀ (tb) or alpha·A B through the column-major BLAS.
 // A (m×k, lda), B (n×k, ldb) when tb, else (k×n, ldb).
 inline void gemm_rowmajor(SgemmFn sgemm, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
@@ -115,10 +105,8 @@ at::Tensor causal_attention_cpu(SgemmFn sgemm, const at::Tensor& q, const at::Te
       float* ki = K + b * kb + h * D;
       const float* vi = V + b * vb + h * D;
       float* oi = O + b * T * C + h * D;
-      for (int64_t t = 0; t < T; ++t) {
-        rotate_inplace(qi + t * qs, cp + t * D, sp + t * D, D);
-        rotate_inplace(ki + t * ks, cp + t * D, sp + t * D, D);
-      }
+      kernels::rotary_rows(qi, qs, T, cp, sp, D);
+      kernels::rotary_rows(ki, ks, T, cp, sp, D);
       if (own)  // scale·q kᵀ (T×T), row t needed up to column t
         kernels::gemm(T, T, D, scale, qi, qs, ki, 1, ks, S.data(), T, kernels::Causal::upper_c);
       else

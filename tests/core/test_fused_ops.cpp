@@ -49,6 +49,19 @@ TEST(Kernels, CausalSoftmaxRowMatchesMaskedSoftmax) {
   }
 }
 
+TEST(Kernels, RotaryRowsMatchRotateHalf) {
+  torch::manual_seed(7);
+  const int64_t T = 9, D = 32, stride = 3 * D;  // one head's rows inside a q|k|v projection
+  const at::Tensor qkv = at::randn({T, stride}), cos = at::randn({T, D}), sin = at::randn({T, D});
+  const at::Tensor x = qkv.narrow(1, D, D);
+  const at::Tensor ref = x * cos + at::cat({-x.narrow(1, D / 2, D / 2), x.narrow(1, 0, D / 2)}, 1) * sin;
+  at::Tensor got = qkv.clone();
+  kernels::rotary_rows(got.data_ptr<float>() + D, stride, T, cos.data_ptr<float>(), sin.data_ptr<float>(), D);
+  expect_close(got.narrow(1, D, D), ref, 1e-6, 1e-6, "rotary");
+  EXPECT_TRUE(at::equal(got.narrow(1, 0, D), qkv.narrow(1, 0, D)));  // the other heads untouched
+  EXPECT_TRUE(at::equal(got.narrow(1, 2 * D, D), qkv.narrow(1, 2 * D, D)));
+}
+
 TEST(Kernels, TokenScoresMatchCrossEntropyAndArgmax) {
   torch::manual_seed(6);
   for (int64_t V : {7, 16, 260}) {
