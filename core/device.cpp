@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/gemm.h"
 
 namespace lorascape::core {
 
@@ -44,7 +45,7 @@ void set_threads(int64_t threads, int blas_threads) {
 }
 
 void set_training_threads(int64_t threads, int64_t d_model) {
-  if (d_model < 256) return set_threads(threads);
+  if (d_model < 256 || kernels::gemm_available()) return set_threads(threads);
   const int n = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::thread::hardware_concurrency());
   set_threads(1, std::max(n, 1));
 }
@@ -75,8 +76,8 @@ SgemmFn blas_sgemm() {
 
 int blas_threads() {
   using GetThreads = int (*)();
-  if (auto f = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) return f();
-  return -1;
+  static const auto f = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return f ? f() : -1;
 }
 
 }  // namespace lorascape::core

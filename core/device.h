@@ -26,10 +26,11 @@ void set_threads(int64_t threads, int blas_threads = 1);
 void keep_freed_memory();
 // The BLAS libraries mapped into this process (after a matmul has run), comma-separated.
 std::string loaded_blas();
-// Threads for training a model of width d_model: below 256, set_threads(threads) (intra-op
-// threads, one BLAS thread); from 256 on, one intra-op thread and every thread to BLAS, whose
-// GEMMs then dominate a training step (docs/performance.md: +11% at d_model 256, +24% at 512,
-// but −10% at 128).
+// Threads for training a model of width d_model. Where lorascape's own GEMM runs (AVX-512,
+// core/gemm.h), set_threads(threads): the frozen weights' products go to it on the intra-op
+// threads. Otherwise, below 256 the same; from 256 on, one intra-op thread and every thread to
+// BLAS, whose GEMMs then dominate a training step (docs/performance.md: +11% at d_model 256,
+// +24% at 512, but −10% at 128).
 void set_training_threads(int64_t threads, int64_t d_model);
 // The Fortran sgemm_ of the BLAS LibTorch is linked to, looked up at run time (column-major:
 // C = alpha·op(A)·op(B) + beta·C); null when no such symbol is visible (e.g. a LibTorch with a

@@ -2,8 +2,10 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <omp.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include "core/device.h"
 #include "core/gemm.h"
 #include "core/kernels.h"
 
@@ -153,27 +155,35 @@ at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u) {
 }
 
 namespace {
-// Whether x · wᵀ goes to lorascape's GEMM: no autograd graph to record, float32 on a CPU with
-// AVX-512, rows of x evenly spaced, w (out × in) with unit column stride.
+// Whether x · wᵀ goes to lorascape's GEMM: float32 on a CPU with AVX-512, rows of x evenly
+// spaced, w (out × in) with unit column stride and no gradient of its own (a frozen or merged
+// weight).
 bool own_gemm_fits(const at::Tensor& x, const at::Tensor& w) {
-  return !(at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) && kernels::gemm_available() &&
-         rows_for_kernels(x) && w.is_cpu() && w.scalar_type() == at::kFloat && w.dim() == 2 && w.stride(1) == 1 &&
-         w.size(1) == x.size(-1);
+  return kernels::gemm_available() && rows_for_kernels(x) && w.is_cpu() && w.scalar_type() == at::kFloat &&
+         w.dim() == 2 && w.stride(1) == 1 && w.size(1) == x.size(-1) &&
+         !(at::GradMode::is_enabled() && w.requires_grad());
 }
 
-// An empty (…, n) result for the rows of x, and the rows in chunks over LibTorch's threads.
+// Runs fn over row ranges on as many threads as a GEMM gets here: the larger of LibTorch's
+// intra-op threads and the BLAS's (one each inside a scan worker; both cores while training
+// gives the BLAS the cores, core::set_training_threads). Rows are independent, so the split
+// does not change results.
+void for_row_blocks(int64_t rows, const std::function<void(int64_t, int64_t)>& fn) {
+  const int64_t n = std::min<int64_t>(std::max(blas_threads(), at::get_num_threads()), (rows + 255) / 256);
+  if (n <= 1 || omp_in_parallel()) return fn(0, rows);
+#pragma omp parallel for num_threads(static_cast<int>(n)) schedule(static, 1)
+  for (int64_t t = 0; t < n; ++t) fn(rows * t / n, rows * (t + 1) / n);
+}
+
+// An empty (…, n) result for the rows of x.
 at::Tensor rows_of(const at::Tensor& x, int64_t n) {
   std::vector<int64_t> shape = x.sizes().vec();
   shape.back() = n;
   return at::empty(shape, x.options());
 }
-void for_row_blocks(int64_t rows, const std::function<void(int64_t, int64_t)>& fn) {
-  at::parallel_for(0, rows, 256, fn);
-}
-}  // namespace
 
-at::Tensor apply_weight(const at::Tensor& x, const at::Tensor& w) {
-  if (!own_gemm_fits(x, w)) return at::matmul(x, w.t());
+// x · wᵀ by lorascape's GEMM, no autograd.
+at::Tensor gemm_xwt(const at::Tensor& x, const at::Tensor& w) {
   const int64_t K = x.size(-1), N = w.size(0), lda = x.stride(-2);
   at::Tensor y = rows_of(x, N);
   const float *xp = x.data_ptr<float>(), *wp = w.data_ptr<float>();
@@ -184,9 +194,41 @@ at::Tensor apply_weight(const at::Tensor& x, const at::Tensor& w) {
   return y;
 }
 
+// x · wᵀ for a weight without a gradient, with x's gradient dy · w by lorascape's GEMM too: the
+// frozen base weights of LoRA training. A backward that is itself differentiated (create_graph)
+// takes at::matmul.
+struct FrozenLinearFn : public torch::autograd::Function<FrozenLinearFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w) {
+    ctx->save_for_backward({w});
+    return gemm_xwt(x, w);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const at::Tensor w = ctx->get_saved_variables()[0];
+    const at::Tensor dy = grads[0].contiguous();
+    if (at::GradMode::is_enabled() || !kernels::gemm_available()) return {at::matmul(dy, w), at::Tensor()};
+    const int64_t N = w.size(0), K = w.size(1), ldw = w.stride(0);
+    at::Tensor dx = rows_of(dy, K);
+    const float *dyp = dy.data_ptr<float>(), *wp = w.data_ptr<float>();
+    float* dxp = dx.data_ptr<float>();
+    for_row_blocks(dy.numel() / N, [&](int64_t r0, int64_t r1) {  // dx = dy (rows × N) · w (N × K)
+      kernels::gemm(r1 - r0, K, N, 1.0f, dyp + r0 * N, N, wp, ldw, 1, dxp + r0 * K, K);
+    });
+    return {dx, at::Tensor()};
+  }
+};
+}  // namespace
+
+at::Tensor apply_weight(const at::Tensor& x, const at::Tensor& w) {
+  if (!own_gemm_fits(x, w)) return at::matmul(x, w.t());
+  if (at::GradMode::is_enabled() && x.requires_grad()) return FrozenLinearFn::apply(x, w);
+  return gemm_xwt(x, w);
+}
+
 at::Tensor apply_weight_swiglu(const at::Tensor& x, const at::Tensor& w) {
   const int64_t K = x.size(-1), F = w.size(0) / 2;
-  if (!own_gemm_fits(x, w) || K > kernels::kSwigluMaxK || w.size(0) % 2 != 0) {
+  if (!own_gemm_fits(x, w) || (at::GradMode::is_enabled() && x.requires_grad()) || K > kernels::kSwigluMaxK ||
+      w.size(0) % 2 != 0) {
     const at::Tensor gu = apply_weight(x, w);
     return swiglu(gu.narrow(-1, 0, F), gu.narrow(-1, F, F));
   }

@@ -14,8 +14,9 @@ namespace lorascape::core {
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 // silu(g) · u; g and u may be views into one fused gate|up projection.
 at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u);
-// x · wᵀ for a weight w (out × in): without autograd, on a CPU in float32, by lorascape's GEMM
-// (core/gemm.h) where it runs; otherwise at::matmul.
+// x · wᵀ for a weight w (out × in): on a CPU in float32, for a weight without a gradient (a
+// frozen or merged one), by lorascape's GEMM (core/gemm.h) where it runs, forward and x's
+// gradient; otherwise at::matmul.
 at::Tensor apply_weight(const at::Tensor& x, const at::Tensor& w);
 // silu(x · w_gᵀ) · (x · w_uᵀ) for w = [w_g; w_u] (2F × in): the MLP's gate|up projection and its
 // SwiGLU. One pass of lorascape's GEMM where apply_weight would use it (for in ≤
