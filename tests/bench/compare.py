@@ -11,6 +11,7 @@ planes with the peak memory of each.
 
   /usr/bin/python3 tests/bench/compare.py [--lorascape build/cli/lorascape] [--repeats 3]
                                           [--sizes 128,256,512] [--threads N] [--quick]
+                                          [--gemm auto|blas]
 (./lorascape.sh bench installs python3-torch and runs this.)
 """
 import argparse
@@ -48,27 +49,30 @@ def main():
     p.add_argument("--sizes", default="128,256,512")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--quick", action="store_true", help="fewer sequences and steps (a smoke test, not a record)")
+    p.add_argument("--gemm", default="auto", help="lorascape's --gemm: auto (its own GEMM on AVX-512 CPUs) | blas")
     a = p.parse_args()
     ls = [a.lorascape]
+    ls_gemm = ["--gemm", a.gemm]
     ref = [sys.executable, os.path.join(HERE, "reference.py")]
     common = {"threads": a.threads}
     scan_args = dict(common, **({"eval-seqs": 64, "points": 5} if a.quick else {}))
     train_args = dict(common, steps=5 if a.quick else 20)
 
-    gemm = run_json(ls + ["bench", "gemm", "--threads", str(a.threads)])
+    gemm = run_json(ls + ["bench", "gemm", "--threads", str(a.threads)] + ls_gemm)
     peak = gemm["gemm_peak_gflops"]
     print(f"machine: {os.cpu_count()} cores, {a.threads} threads, BLAS {gemm['blas'].split(',')[0]}")
-    shapes = ", ".join("%dx%dx%d" % (s["m"], s["k"], s["n"]) for s in gemm["shapes"])
+    shapes = ", ".join("%dx%dx%d (%s)" % (s["m"], s["k"], s["n"], s["gemm"]) for s in gemm["shapes"])
     print(f"float32 GEMM peak (best of {shapes}): {peak:.1f} GFLOP/s\n")
 
     print("| d_model | workload | lorascape | PyTorch eager | ratio | lorascape % of peak | reference % of peak "
           "| the model's GEMMs alone, % of peak |")
     print("|---|---|---|---|---|---|---|---|")
     for d in [int(x) for x in a.sizes.split(",")]:
-        model_gemm = run_json(ls + ["bench", "gemm", "--threads", str(a.threads)] + flags(d, {}))["model_gemm_gflops"]
+        model_gemm = run_json(ls + ["bench", "gemm", "--threads", str(a.threads)] + flags(d, {}) + ls_gemm)[
+            "model_gemm_gflops"]
         runs = {"ls": [], "ref": []}
         for _ in range(a.repeats):  # alternate, so both see the same machine state
-            runs["ls"].append(run_json(ls + ["bench", "scan"] + flags(d, scan_args)))
+            runs["ls"].append(run_json(ls + ["bench", "scan"] + flags(d, scan_args) + ls_gemm))
             runs["ref"].append(run_json(ref + ["scan"] + flags(d, scan_args)))
         m_ls, m_ref = (medians(runs[k], ["points_per_s", "gflops"]) for k in ("ls", "ref"))
         print(f"| {d} | scan (points/s) | {m_ls['points_per_s']:.3f} | {m_ref['points_per_s']:.3f} | "
@@ -77,7 +81,7 @@ def main():
               f"{100 * model_gemm / peak:.0f}% ({model_gemm:.1f}) |")
         runs = {"ls": [], "ref": []}
         for _ in range(a.repeats):
-            runs["ls"].append(run_json(ls + ["bench", "train"] + flags(d, train_args)))
+            runs["ls"].append(run_json(ls + ["bench", "train"] + flags(d, train_args) + ls_gemm))
             runs["ref"].append(run_json(ref + ["train"] + flags(d, train_args)))
         t_ls, t_ref = (medians(runs[k], ["train_tokens_per_s"]) for k in ("ls", "ref"))
         print(f"| {d} | train (tokens/s) | {t_ls['train_tokens_per_s']:.0f} | {t_ref['train_tokens_per_s']:.0f} | "
@@ -90,7 +94,7 @@ def main():
                          ("plane 11×11", {"grid": 11}), ("plane 21×21", {"grid": 21})]:
         if a.quick and "grid" in extra:
             extra = {"grid": extra["grid"] // 4}
-        r = run_json(ls + ["bench", "scan"] + flags(256, dict(scan_args, **extra)))
+        r = run_json(ls + ["bench", "scan"] + flags(256, dict(scan_args, **extra)) + ls_gemm)
         print(f"| {label} | {r['points']} | {r['seconds']:.1f} | {r['seconds'] / r['points']:.3f} | "
               f"{r['peak_rss_mb']:.0f} |")
 
