@@ -1,5 +1,7 @@
 #include "core/kernels.h"
 
+#include "core/exp_poly.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -21,17 +23,14 @@ constexpr int kLanes = 16;
 // polynomial; 2^n built in the exponent bits. Branch-free and call-free, so that loops over it
 // vectorise (rounding by adding and subtracting 1.5·2²³, clamping by selects).
 inline float exp_inline(float x) {
-  x = x < -87.3f ? -87.3f : x;
-  x = x > 88.3f ? 88.3f : x;
+  using namespace exp_poly;
+  x = x < kMin ? kMin : x;
+  x = x > kMax ? kMax : x;
   const float round = 12582912.0f;  // 1.5·2²³
-  const float n = (x * 1.44269504088896341f + round) - round;
-  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
+  const float n = (x * kLog2e + round) - round;
+  const float r = x - n * kLn2Hi - n * kLn2Lo;
+  float p = kP[0];
+  for (int i = 1; i < 6; ++i) p = p * r + kP[i];
   p = p * r * r + r + 1.0f;
   return p * __builtin_bit_cast(float, (static_cast<int32_t>(n) + 127) << 23);
 }

@@ -146,8 +146,9 @@ TEST(FusedOps, SecondDerivativesMatchAten) {
 }
 
 TEST(FusedOps, FastEvaluationForwardMatchesFloat64Aten) {
-  // Float32 without autograd takes the fused path (one-GEMM q|k|v and gate|up, the BLAS
-  // attention kernel, fused norm and SwiGLU); float64 takes ATen's ops throughout.
+  // Float32 without autograd takes the fused path (one-GEMM q|k|v and gate|up by lorascape's
+  // GEMM, the attention kernel, fused norm, SwiGLU and rotary); float64 takes ATen's ops
+  // throughout.
   torch::manual_seed(5);
   Transformer m(lorascape::test::tiny_model());
   m->eval();
