@@ -110,7 +110,7 @@ nlohmann::json common(const BenchOptions& o, c10::Device dev) {
   return {{"d_model", o.d_model}, {"layers", o.layers}, {"heads", o.heads}, {"ffn", o.ffn}, {"vocab", o.vocab},
           {"seq_len", o.seq_len}, {"rank", o.rank}, {"threads", at::get_num_threads()},
           {"blas_threads", core::blas_threads()},
-          {"blas", core::loaded_blas()}, {"gemm", core::kernels::gemm_available() ? "lorascape-avx512" : "blas"},
+          {"blas", core::loaded_blas()}, {"gemm", dev.is_cuda() ? "cublas" : core::kernels::gemm_available() ? "lorascape-avx512" : "blas"},
           {"device", dev.str()}, {"dtype", o.dtype}, {"lorascape", kVersion}};
 }
 
