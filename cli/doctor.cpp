@@ -12,6 +12,7 @@
 
 #include "core/base_model.h"
 #include "core/device.h"
+#include "core/gemm.h"
 #include "core/version.h"
 
 namespace lorascape::cli {
@@ -42,6 +43,9 @@ int run_doctor() {
   std::printf("matmul 1024²   %.1f GFLOP/s (float32, %.1f ms)\n", gflops, best * 1e3);
   const std::string blas = core::loaded_blas();
   std::printf("BLAS           %s\n", blas.c_str());
+  std::printf("own GEMM       %s\n", core::kernels::gemm_available()
+                                      ? "AVX-512: merged and frozen weights' float32 products (docs/model.md)"
+                                      : "not on this CPU (no AVX-512): every product goes to the BLAS");
   const bool reference = blas.find("/blas/libblas") != std::string::npos ||
                          (blas.find("openblas") == std::string::npos && blas.find("mkl") == std::string::npos &&
                           blas.find("blis") == std::string::npos && blas.find("libblas") != std::string::npos);

@@ -87,6 +87,13 @@ TEST_F(Cli, HelpListsCommandsAndConfigListsKeys) {
   EXPECT_NE(r.out.find("weekday"), std::string::npos);
 }
 
+TEST_F(Cli, DoctorReportsTheBlasAndTheGemm) {
+  const Result r = run("doctor", cache);
+  EXPECT_EQ(r.code, 0) << r.out;
+  for (const char* line : {"LibTorch", "threads", "matmul 1024²", "BLAS", "own GEMM"})
+    EXPECT_NE(r.out.find(line), std::string::npos) << line << "\n" << r.out;
+}
+
 TEST_F(Cli, TinyTrainRunWritesFolderAndEvalReproducesIt) {
   const auto cfg = tiny_config();
   const std::string out = (dir / "run").string();
