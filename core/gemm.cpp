@@ -158,7 +158,7 @@ __attribute__((target("avx512f"))) void run_panels(int64_t M, int64_t K, int64_t
           const __mmask16 mask0 = lane_mask(cols), mask1 = lane_mask(cols - 16);
           for (int64_t i = m0; i < m1; i += kMR) {
             const int64_t rows = std::min(kMR, m1 - i), last = i + rows - 1;
-            if (causal == Causal::upper_c && p * kNR > last) continue;
+            if (causal == Causal::upper_c && p * out_cols > last) continue;
             const int64_t kend = causal == Causal::lower_a ? std::min(k1, last + 1) : k1;
             if (kend <= k0) continue;  // (only for lower_a past the first k block: adds nothing)
             kTiles<E>[static_cast<size_t>(rows - 1)](a + i * lda + k0, lda, packed + p * K * kNR + k0 * kNR,
@@ -187,8 +187,8 @@ void gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t 
   float* packed = packing_buffer(P, K);
   for (int64_t p = 0; p < P; ++p)
     for (int64_t half = 0; half < 2; ++half) {
-      const int64_t n0 = p * kNR + half * 16;
-      pack16(b + n0 * b_n, b_k, b_n, K, N - n0, packed + p * K * kNR + half * 16);
+      const int64_t n0 = p * kNR + half * 16;  // (a half past N is zeros: nothing read)
+      pack16(n0 < N ? b + n0 * b_n : b, b_k, b_n, K, N - n0, packed + p * K * kNR + half * 16);
     }
   if (K <= 0) {
     for (int64_t i = 0; i < M; ++i) std::fill(c + i * ldc, c + i * ldc + N, 0.0f);

@@ -1,5 +1,6 @@
-// lorascape's own float32 GEMM for evaluation forwards on AVX-512 CPUs (docs/performance.md,
-// issue 6). The model's products have an inner dimension of d_model or d_ff (128–1376), where
+// lorascape's own float32 GEMM on AVX-512 CPUs, for the products with merged or frozen
+// weights of scans, evaluation and LoRA training (core/fused_ops.h apply_weight; docs/model.md,
+// docs/performance.md). The model's products have an inner dimension of d_model or d_ff (128–1376), where
 // a BLAS spends a large share of its time packing both operands and clearing C. Here only the
 // right-hand operand is packed (N × K values, against M·N·K multiply-adds; M is thousands of
 // token rows), the left-hand rows are read in place, and C is written once. The 14×32
