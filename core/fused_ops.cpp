@@ -2,10 +2,8 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
-#include <omp.h>
 #include <torch/csrc/autograd/custom_function.h>
 
-#include "core/device.h"
 #include "core/gemm.h"
 #include "core/kernels.h"
 
@@ -164,15 +162,10 @@ bool own_gemm_fits(const at::Tensor& x, const at::Tensor& w) {
          !(at::GradMode::is_enabled() && w.requires_grad());
 }
 
-// Runs fn over row ranges on as many threads as a GEMM gets here: the larger of LibTorch's
-// intra-op threads and the BLAS's (one each inside a scan worker; both cores while training
-// gives the BLAS the cores, core::set_training_threads). Rows are independent, so the split
-// does not change results.
+// Runs fn over row ranges on LibTorch's intra-op threads (none inside a single-threaded scan
+// worker), at least 256 rows each. Rows are independent, so the split does not change results.
 void for_row_blocks(int64_t rows, const std::function<void(int64_t, int64_t)>& fn) {
-  const int64_t n = std::min<int64_t>(std::max(blas_threads(), at::get_num_threads()), (rows + 255) / 256);
-  if (n <= 1 || omp_in_parallel()) return fn(0, rows);
-#pragma omp parallel for num_threads(static_cast<int>(n)) schedule(static, 1)
-  for (int64_t t = 0; t < n; ++t) fn(rows * t / n, rows * (t + 1) / n);
+  at::parallel_for(0, rows, 256, fn);
 }
 
 // An empty (…, n) result for the rows of x.
