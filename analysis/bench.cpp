@@ -60,7 +60,9 @@ core::LoraConfig lora_config(const BenchOptions& o) {
   return l;
 }
 
-void check(const BenchOptions& o) {
+// Validates the flags (ConfigError, exit code 2) and applies the one with a process-wide effect:
+// --gemm, lorascape's own GEMM or the BLAS only.
+void check_and_apply(const BenchOptions& o) {
   auto pos = [](int64_t v, const char* name) {
     if (v < 1) throw ConfigError(std::string("--") + name + " must be >= 1");
   };
@@ -123,7 +125,7 @@ double forward_flops_per_token(const core::ModelConfig& m) {
 }
 
 nlohmann::json bench_scan(const BenchOptions& o) {
-  check(o);
+  check_and_apply(o);
   core::set_threads(o.threads, o.blas_threads < 0 ? 1 : static_cast<int>(o.blas_threads));
   const c10::Device dev = core::resolve_device(o.device);
   core::Transformer model = random_model(o, dev);
@@ -204,7 +206,7 @@ nlohmann::json bench_scan(const BenchOptions& o) {
 }
 
 nlohmann::json bench_train(const BenchOptions& o) {
-  check(o);
+  check_and_apply(o);
   if (o.blas_threads < 0)
     core::set_training_threads(o.threads, o.d_model);
   else
@@ -249,7 +251,7 @@ nlohmann::json bench_train(const BenchOptions& o) {
 }
 
 nlohmann::json bench_gemm(const BenchOptions& o) {
-  check(o);
+  check_and_apply(o);
   model_config(o).validate();  // the model shapes its GEMMs are measured at
   core::set_threads(o.threads, /*blas_threads=*/0);  // one GEMM on every core: the machine's peak
   const c10::Device dev = core::resolve_device(o.device);
