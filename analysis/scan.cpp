@@ -78,7 +78,8 @@ std::vector<AdapterSource> load_adapter_refs(const std::vector<std::string>& ref
   return out;
 }
 
-core::RunConfig scan_data_config(const std::string& ref, const core::RunConfig& fallback, bool explicit_config) {
+core::RunConfig scan_data_config(const std::string& ref, const core::RunConfig& fallback,
+                                 bool explicit_config, const std::vector<std::string>& overrides) {
   const auto colon = ref.rfind(".h5:");
   if (explicit_config || colon == std::string::npos) return fallback;
   const std::string path = ref.substr(0, colon + 3);
@@ -90,9 +91,12 @@ core::RunConfig scan_data_config(const std::string& ref, const core::RunConfig& 
     throw FormatError(path + ": /config_json is not valid JSON (pass --config to give the task data)");
   }
   core::RunConfig cfg = core::config_from_json(j, path + ": /config_json");
-  // Device, threads and evaluation sizes are this machine's and this command's settings.
+  // The command's own settings win: its overrides (e.g. eval.max_examples), then the device
+  // and threads of this machine.
+  for (const auto& o : overrides) core::apply_override(cfg, o);
   cfg.device = fallback.device;
   cfg.threads = fallback.threads;
+  cfg.validate();
   return cfg;
 }
 

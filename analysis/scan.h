@@ -89,9 +89,13 @@ void check_adapters(const std::vector<AdapterSource>& adapters);
 // Loads the references in order (ConfigError / FormatError naming the bad one).
 std::vector<AdapterSource> load_adapter_refs(const std::vector<std::string>& refs);
 
-// The task data, seed and evaluation settings of a scan: the run file's configuration when
-// `ref` is a run-file reference (and no --config was given), else `fallback`.
-core::RunConfig scan_data_config(const std::string& ref, const core::RunConfig& fallback, bool explicit_config);
+// The task data, seed and evaluation settings of a scan: when `ref` is a run-file reference
+// (and no --config was given), the run file's configuration with `overrides` ("key=value",
+// as --set gives them: e.g. eval.max_examples, eval.split) applied over it and the device and
+// threads of `fallback`; else `fallback`.
+core::RunConfig scan_data_config(const std::string& ref, const core::RunConfig& fallback,
+                                 bool explicit_config,
+                                 const std::vector<std::string>& overrides = {});
 
 // The spec of a scan of `kind` evaluated with `setup`: cfg (identity plus the kind's
 // settings) gets "kind", tasks are the setup's task sets, scores scan_scores().

@@ -299,7 +299,9 @@ struct ScanCli {
     o.shard = analysis::parse_shard(shard);
     return o;
   }
-  RunConfig data(const std::string& ref) const { return analysis::scan_data_config(ref, co.resolve(), !co.file.empty()); }
+  RunConfig data(const std::string& ref) const {
+    return analysis::scan_data_config(ref, co.resolve(), !co.file.empty(), co.sets);
+  }
 };
 
 // What every scan command prints at the end: progress of the file and, once complete, its
@@ -364,7 +366,7 @@ std::pair<int, int> parse_grid(const std::string& text) {
 int cmd_sharpness(const ConfigOptions& co, analysis::SharpnessOptions opt) {
   analysis::check_sharpness_options(opt);  // before loading anything
   const std::string ref = opt.along.empty() ? opt.at : analysis::read_line_source(opt.along).from;
-  const RunConfig data = analysis::scan_data_config(ref, co.resolve(), !co.file.empty());
+  const RunConfig data = analysis::scan_data_config(ref, co.resolve(), !co.file.empty(), co.sets);
   const store::ScanData d = analysis::run_sharpness(opt, data, g_command_line);
   std::printf("%s", analysis::sharpness_table(d).c_str());
   if (d.text.count("non_finite")) std::printf("warning: %s\n", d.text.at("non_finite").c_str());
@@ -374,7 +376,8 @@ int cmd_sharpness(const ConfigOptions& co, analysis::SharpnessOptions opt) {
 
 int cmd_analyse_run(const ConfigOptions& co, analysis::AnalyseRunOptions opt) {
   if (opt.out_dir.empty()) opt.out_dir = (fs::path(opt.run).parent_path() / "analysis").string();
-  const RunConfig data = analysis::scan_data_config(opt.run + ":", co.resolve(), !co.file.empty());
+  const RunConfig data =
+      analysis::scan_data_config(opt.run + ":", co.resolve(), !co.file.empty(), co.sets);
   const auto paths = analysis::analyse_run(opt, data, g_command_line);
   if (analysis::Mpi::instance().rank() != 0) return 0;
   const std::string text = analysis::format_stage_paths(paths);

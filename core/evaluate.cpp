@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/fused_ops.h"
 #include "core/kernels.h"
 #include "core/model.h"
 #include "core/tokenizer.h"
@@ -29,15 +30,17 @@ c10::Device model_device(TransformerImpl& m) { return m.lm_head->weight.device()
 ScoreSums::ScoreSums(int64_t points)
     : loss(static_cast<size_t>(points)), correct(static_cast<size_t>(points)), exact(static_cast<size_t>(points)) {}
 
-void ScoreSums::add(const at::Tensor& logits_in, const at::Tensor& target, const at::Tensor& mask) {
-  const auto K = static_cast<int64_t>(loss.size());
-  const int64_t B = target.size(0);
-  at::Tensor logits = logits_in.to(at::kFloat).view({K, B, target.size(1), -1});  // (K, B, T, V)
+namespace {
+// Sums of one point's scores on a batch: logits (B, T, V), target and mask (B, T) -> (3) =
+// (loss over masked positions, hits over masked positions, exact examples), float.
+at::Tensor point_sums(const at::Tensor& logits_in, const at::Tensor& target,
+                      const at::Tensor& mask) {
+  const at::Tensor logits = logits_in.to(at::kFloat);
   const int64_t V = logits.size(-1);
-  at::Tensor tk = target.unsqueeze(0).expand({K, B, target.size(1)});
-  at::Tensor ce, hit;  // per position: cross-entropy, and 1 where the arg-max is the target (K, B, T)
-  if (logits.is_cpu() && logits.is_contiguous() && tk.scalar_type() == at::kLong) {  // one pass per row
-    const at::Tensor t = tk.contiguous();
+  at::Tensor ce, hit;  // per position: cross-entropy, and 1 where the arg-max is the target (B, T)
+  // One pass per row on a CPU.
+  if (logits.is_cpu() && logits.is_contiguous() && target.scalar_type() == at::kLong) {
+    const at::Tensor t = target.contiguous();
     ce = at::empty(t.sizes(), logits.options());
     hit = at::empty(t.sizes(), logits.options());
     const float* lp = logits.data_ptr<float>();
@@ -49,22 +52,33 @@ void ScoreSums::add(const at::Tensor& logits_in, const at::Tensor& target, const
     });
     if (!valid) throw DataError("a target token lies outside the model's vocabulary of " + std::to_string(V));
   } else {
-    ce = at::cross_entropy_loss(logits.reshape({-1, V}), tk.reshape({-1}), {}, at::Reduction::None).view({K, B, -1});
-    hit = (logits.argmax(-1) == tk).to(at::kFloat);
+    ce = at::cross_entropy_loss(logits.reshape({-1, V}), target.reshape({-1}), {},
+                                at::Reduction::None)
+             .view(target.sizes());
+    hit = (logits.argmax(-1) == target).to(at::kFloat);
   }
   hit.mul_(mask);
   // An example is exact when its scored positions are all hits.
-  at::Tensor ex = (hit.sum(2) == mask.sum(1)).to(at::kFloat).sum(1);  // (K)
-  at::Tensor l = (ce * mask).view({K, -1}).sum(1), c = hit.view({K, -1}).sum(1);
-  at::Tensor all = at::stack({l, c, ex}).to(at::kDouble).cpu().contiguous();  // (3, K)
+  const at::Tensor exact = (hit.sum(1) == mask.sum(1)).to(at::kFloat).sum();
+  return at::stack({(ce * mask).sum(), hit.sum(), exact});
+}
+}  // namespace
+
+void ScoreSums::add(const at::Tensor& logits, const at::Tensor& target, const at::Tensor& mask) {
+  const auto K = static_cast<int64_t>(loss.size());
+  // One point at a time (fused_ops.h per_point): a point's sums are the lone point's, whatever K.
+  auto sums = [&](const at::Tensor& lp, int64_t) {
+    return point_sums(lp, target, mask).unsqueeze(0);
+  };
+  const at::Tensor all = per_point(logits, K, sums).to(at::kDouble).cpu().contiguous();  // (K, 3)
   const double* p = all.data_ptr<double>();
   for (int64_t k = 0; k < K; ++k) {
-    loss[k] += p[k];
-    correct[k] += p[K + k];
-    exact[k] += p[2 * K + k];
+    loss[k] += p[3 * k];
+    correct[k] += p[3 * k + 1];
+    exact[k] += p[3 * k + 2];
   }
   tokens += mask.sum().item<double>();
-  examples += B;
+  examples += target.size(0);
 }
 
 Scores ScoreSums::scores(int64_t point) const {
@@ -153,6 +167,7 @@ void Evaluator::clear() {
     block->self_attn->qkv_point_weights = at::Tensor();
     block->mlp->gate_up_point_weights = at::Tensor();
   }
+  model_.set_points(1);
   points_ = 0;
 }
 
@@ -188,25 +203,20 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
     merged[module] = at::stack(ws);
   }
   // q|k|v and gate|up side by side, so that each group is one GEMM per point (model.h); the
-  // projections' own point weights become views into them. A group without adapters gets its
-  // base weights side by side, shared by all points.
-  auto fuse = [&](const std::string& prefix, const std::vector<std::pair<std::string, LoraLinear>>& group) {
-    bool adapted = false;
-    for (const auto& [name, layer] : group) adapted = adapted || merged.count(prefix + name) > 0;
+  // projections' own point weights become views into them. A projection no point adapts gets
+  // its base weight expanded to K (a view): every product runs per point (fused_ops.h per_point).
+  auto point_weights = [&](const std::string& module, const LoraLinear& layer) {  // (K, out, in)
+    auto it = merged.find(module);
+    return it != merged.end() ? it->second : layer->weight.unsqueeze(0).expand({K, -1, -1});
+  };
+  auto fuse = [&](const std::string& prefix,
+                  const std::vector<std::pair<std::string, LoraLinear>>& group) {
     std::vector<at::Tensor> ws;
-    if (!adapted) {  // the base weights, shared by all points: (1, rows, in)
-      for (const auto& [name, layer] : group) ws.push_back(layer->weight);
-      return at::cat(ws, 0).unsqueeze(0);
-    }
-    for (const auto& [name, layer] : group) {
-      auto it = merged.find(prefix + name);
-      ws.push_back(it != merged.end() ? it->second : layer->weight.unsqueeze(0).expand({K, -1, -1}));
-    }
+    for (const auto& [name, layer] : group) ws.push_back(point_weights(prefix + name, layer));
     at::Tensor fused = at::cat(ws, 1);
     int64_t row = 0;
     for (const auto& [name, layer] : group) {
-      auto it = merged.find(prefix + name);
-      if (it != merged.end()) it->second = fused.narrow(1, row, layer->weight.size(0));
+      merged[prefix + name] = fused.narrow(1, row, layer->weight.size(0));
       row += layer->weight.size(0);
     }
     return fused;
@@ -220,10 +230,9 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
         fuse(prefix + "self_attn.", {{"q_proj", att->q_proj}, {"k_proj", att->k_proj}, {"v_proj", att->v_proj}});
     mlp->gate_up_point_weights = fuse(prefix + "mlp.", {{"gate_proj", mlp->gate_proj}, {"up_proj", mlp->up_proj}});
   }
-  for (auto& [module, layer] : model_.projections()) {
-    auto it = merged.find(module);
-    if (it != merged.end()) layer->set_point_weights(it->second);
-  }
+  for (auto& [module, layer] : model_.projections())
+    layer->set_point_weights(point_weights(module, layer));
+  model_.set_points(K);
   points_ = K;
 }
 

@@ -29,7 +29,8 @@ struct Scores {
 };
 
 // Per-point sums of a batch's scores, accumulated over batches: logits (K·B, T, V) of K
-// points on the same B sequences (point-major), target and mask (B, T).
+// points on the same B sequences (point-major), target and mask (B, T); each point's sums
+// are computed from its own logits alone.
 struct ScoreSums {
   explicit ScoreSums(int64_t points = 1);
   void add(const at::Tensor& logits, const at::Tensor& target, const at::Tensor& mask);
@@ -54,12 +55,14 @@ double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& ex
 //
 // Each point's ΔW_k = s·B_k·A_k is merged into its own copy of every adapted projection,
 // W_k = W + ΔW_k (K, out, in), and the model runs once on the examples repeated K times
-// (batch K·B, point-major), each projection applying W_k to its point's rows with a batched
-// matmul (LoraLinear::set_point_weights). Merging costs 2·out·in·r flops per projection and
-// point, far less than the low-rank side path over every token. Every operation of the
-// forward acts on one point's rows alone, so a point's scores do not depend on which other
-// points share its batch: a resumed, sharded or MPI-split scan gives bit-identical values
-// (tested).
+// (batch K·B, point-major; TransformerImpl::set_points). Merging costs 2·out·in·r flops per
+// projection and point, far less than the low-rank side path over every token. Every product,
+// the attention and every reduction run on one point's rows at a time through the routine a
+// lone point uses, on tensors of the lone point's shapes (per_point, fused_ops.h); only
+// operations that treat each row or element by itself span points. So a point's scores are
+// bit for bit the same whether it is evaluated alone or with any other points, with
+// lorascape's GEMM or any BLAS kernel set, on a CPU or a GPU: a resumed, sharded or MPI-split
+// scan, or one with another --points-per-batch, gives the same values (tested).
 class Evaluator {
  public:
   // `model`: the base model, on its device and dtype (its own LoRA factors, if any, are

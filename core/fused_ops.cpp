@@ -4,11 +4,14 @@
 #include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
-#include "core/gemm.h"
-#include "core/kernels.h"
-
 #include <algorithm>
 #include <functional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/gemm.h"
+#include "core/kernels.h"
 
 namespace lorascape::core {
 
@@ -233,6 +236,29 @@ at::Tensor apply_weight_swiglu(const at::Tensor& x, const at::Tensor& w) {
     kernels::gemm_swiglu(r1 - r0, F, K, xp + r0 * lda, lda, wp, w.stride(0), hp + r0 * F, F);
   });
   return h;
+}
+
+at::Tensor per_point(const at::Tensor& x, int64_t K,
+                     const std::function<at::Tensor(const at::Tensor&, int64_t)>& f) {
+  if (K == 1) return f(x, 0);
+  if (K < 1 || x.size(0) % K != 0)
+    throw Error("per_point: " + std::to_string(x.size(0)) + " rows are not " + std::to_string(K) +
+                " points' equal shares");
+  const int64_t B = x.size(0) / K;
+  std::vector<at::Tensor> parts;
+  parts.reserve(static_cast<size_t>(K));
+  for (int64_t k = 0; k < K; ++k) parts.push_back(f(x.narrow(0, k * B, B), k));
+  return at::cat(parts, 0);
+}
+
+at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w) {
+  return per_point(x, w.size(0),
+                   [&](const at::Tensor& xk, int64_t k) { return apply_weight(xk, w[k]); });
+}
+
+at::Tensor point_linear_swiglu(const at::Tensor& x, const at::Tensor& w) {
+  return per_point(x, w.size(0),
+                   [&](const at::Tensor& xk, int64_t k) { return apply_weight_swiglu(xk, w[k]); });
 }
 
 }  // namespace lorascape::core

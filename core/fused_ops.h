@@ -8,6 +8,8 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <functional>
+
 namespace lorascape::core {
 
 // x / sqrt(mean(x², last dim) + eps) · w.
@@ -22,6 +24,21 @@ at::Tensor apply_weight(const at::Tensor& x, const at::Tensor& w);
 // SwiGLU. One pass of lorascape's GEMM where apply_weight would use it (for in ≤
 // kernels::kSwigluMaxK), without writing the 2F-wide projection; else apply_weight, then swiglu.
 at::Tensor apply_weight_swiglu(const at::Tensor& x, const at::Tensor& w);
+
+// Point-batched evaluation (core::Evaluator): the leading dimension of x holds the rows of K
+// points, point-major (K·B, …). per_point applies f to each point's rows alone, f(x_k, k), and
+// concatenates the results along dim 0 (with K = 1, f(x, 0) itself). Every product and every
+// reduction over a point's rows goes through it, so a point's arithmetic is the lone point's —
+// the same routine on tensors of the same shape — whatever K is, on every BLAS, GEMM setting
+// and device (issue 13); only operations that treat each row or element by itself may span
+// points.
+at::Tensor per_point(const at::Tensor& x, int64_t K,
+                     const std::function<at::Tensor(const at::Tensor&, int64_t)>& f);
+// y_k = x_k · w_kᵀ per point by apply_weight: w (K, out, in), one weight per point (a shared
+// weight expanded to K); x (K·B, …, in) -> (K·B, …, out).
+at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w);
+// apply_weight_swiglu per point: w (K, 2F, in) -> (K·B, …, F).
+at::Tensor point_linear_swiglu(const at::Tensor& x, const at::Tensor& w);
 
 // The same in ATen ops only: the reference the fused paths are tested against.
 at::Tensor rms_norm_aten(const at::Tensor& x, const at::Tensor& w, double eps);

@@ -29,14 +29,6 @@ void LoraConfig::validate() const {
   }
 }
 
-at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w) {
-  if (w.size(0) == 1) return apply_weight(x, w.select(0, 0));  // one weight for all points
-  std::vector<int64_t> shape = x.sizes().vec();
-  shape.back() = w.size(1);
-  // (K·B, T, in) -> (K, B·T, in) x (K, in, out) -> (K·B, T, out)
-  return at::bmm(x.reshape({w.size(0), -1, w.size(2)}), w.transpose(1, 2)).view(shape);
-}
-
 LoraLinearImpl::LoraLinearImpl(int64_t in_features, int64_t out_features)
     : in_(in_features), out_(out_features) {
   weight = register_parameter("weight", at::empty({out_features, in_features}));

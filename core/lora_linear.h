@@ -33,10 +33,6 @@ struct LoraConfig {
 // All module names LoRA can target, in model order.
 const std::vector<std::string>& lora_target_names();
 
-// y_k = x_k W_kᵀ for each of the K points of a point-batched forward: x (K·B, …, in) point-major,
-// w (K, out, in) -> (K·B, …, out). A w of (1, out, in) applies to all points.
-at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w);
-
 class LoraLinearImpl : public torch::nn::Module {
  public:
   LoraLinearImpl(int64_t in_features, int64_t out_features);
@@ -63,10 +59,10 @@ class LoraLinearImpl : public torch::nn::Module {
   bool merged() const { return merged_; }
   double scale() const { return scale_; }
 
-  // Point-batched evaluation (core/evaluate.h, Evaluator): with per-point weights W_k (K, out, in) set,
-  // forward treats its input's leading dimension as K·B, point-major, and computes
-  // y_k = x_k W_kᵀ for each point k (the LoRA side path is skipped: W_k already holds the
-  // merged W + ΔW_k). An undefined tensor switches the mode off.
+  // Point-batched evaluation (core/evaluate.h, Evaluator): with per-point weights W_k (K, out, in)
+  // set, forward treats its input's leading dimension as K·B, point-major, and computes y_k = x_k
+  // W_kᵀ for each point k on its rows alone (point_linear, fused_ops.h; the LoRA side path is
+  // skipped: W_k already holds the merged W + ΔW_k). An undefined tensor switches the mode off.
   void set_point_weights(at::Tensor w) { point_weights_ = std::move(w); }
   const at::Tensor& point_weights() const { return point_weights_; }
 

@@ -140,26 +140,12 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg)
   o_proj->weight.mul_(1.0 / std::sqrt(2.0 * static_cast<double>(cfg.n_layers)));
 }
 
-at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
-  const int64_t B = x.size(0), T = x.size(1), H = n_heads_, D = head_dim_, C = H * D;
-  // q, k and v in one GEMM: per point with the merged weights of a point-batched forward, else
-  // with the base weights side by side (each projection then adds its own LoRA side path).
-  at::Tensor q, k, v;
-  if (qkv_point_weights.defined()) {
-    const at::Tensor qkv = point_linear(x, qkv_point_weights);  // (B, T, 3C)
-    q = qkv.narrow(2, 0, C);
-    k = qkv.narrow(2, C, C);
-    v = qkv.narrow(2, 2 * C, C);
-  } else {
-    const auto qkv = apply_weight(x, at::cat({q_proj->weight, k_proj->weight, v_proj->weight})).split(C, -1);
-    q = q_proj->add_side_path(qkv[0], x);
-    k = k_proj->add_side_path(qkv[1], x);
-    v = v_proj->add_side_path(qkv[2], x);
-  }
+namespace {
+// Causal attention in ATen ops (autograd, GPUs, bfloat16): q, k, v (B, T, C) -> (B, T, C).
+at::Tensor causal_attention_aten(at::Tensor q, at::Tensor k, at::Tensor v, const at::Tensor& cos,
+                                 const at::Tensor& sin, int64_t H) {
+  const int64_t B = q.size(0), T = q.size(1), C = q.size(2), D = C / H;
   const bool grad = at::GradMode::is_enabled();
-  if (!grad && x.is_cpu() && x.scalar_type() == at::kFloat && cos.scalar_type() == at::kFloat)
-    if (SgemmFn sgemm = blas_sgemm(); sgemm || kernels::gemm_available())
-      return o_proj(causal_attention_cpu(sgemm, q, k, v, cos, sin, H));
   auto heads = [&](const at::Tensor& t) { return t.view({B, T, H, D}).transpose(1, 2); };  // (B, H, T, D)
   q = heads(q);
   k = heads(k);
@@ -173,15 +159,45 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   const float neg_inf = -std::numeric_limits<float>::infinity();
-  at::Tensor causal = at::ones({T, T}, x.options().dtype(at::kBool)).triu(1);
+  at::Tensor causal = at::ones({T, T}, q.options().dtype(at::kBool)).triu(1);
   at::Tensor att = at::matmul(q, k.transpose(-2, -1));  // (B, H, T, T)
   if (grad)
     att = at::softmax((att * scale).masked_fill(causal, neg_inf), -1);
   else  // the same arithmetic in place
     att = at::softmax(att.mul_(scale).masked_fill_(causal, neg_inf), -1);
-  at::Tensor y = at::matmul(att, v);                        // (B, H, T, D)
-  y = y.transpose(1, 2).contiguous().view({B, T, H * D});  // (B, T, C)
-  return o_proj(y);
+  at::Tensor y = at::matmul(att, v);                      // (B, H, T, D)
+  return y.transpose(1, 2).contiguous().view({B, T, C});  // (B, T, C)
+}
+}  // namespace
+
+at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                                  int64_t points) {
+  const int64_t H = n_heads_, C = H * head_dim_;
+  // q, k and v in one GEMM: per point with the merged weights of a point-batched forward, else
+  // with the base weights side by side (each projection then adds its own LoRA side path).
+  at::Tensor q, k, v;
+  if (qkv_point_weights.defined()) {
+    const at::Tensor qkv = point_linear(x, qkv_point_weights);  // (K·B, T, 3C)
+    q = qkv.narrow(2, 0, C);
+    k = qkv.narrow(2, C, C);
+    v = qkv.narrow(2, 2 * C, C);
+  } else {
+    const auto qkv =
+        apply_weight(x, at::cat({q_proj->weight, k_proj->weight, v_proj->weight})).split(C, -1);
+    q = q_proj->add_side_path(qkv[0], x);
+    k = k_proj->add_side_path(qkv[1], x);
+    v = v_proj->add_side_path(qkv[2], x);
+  }
+  // Each (sequence, head) by itself: the fused CPU kernel may take every point's sequences at once.
+  if (!at::GradMode::is_enabled() && x.is_cpu() && x.scalar_type() == at::kFloat &&
+      cos.scalar_type() == at::kFloat)
+    if (SgemmFn sgemm = blas_sgemm(); sgemm || kernels::gemm_available())
+      return o_proj(causal_attention_cpu(sgemm, q, k, v, cos, sin, H));
+  // ATen's batched products: one point's sequences at a time.
+  return o_proj(per_point(q, points, [&](const at::Tensor& qp, int64_t p) {
+    const int64_t B = qp.size(0);
+    return causal_attention_aten(qp, k.narrow(0, p * B, B), v.narrow(0, p * B, B), cos, sin, H);
+  }));
 }
 
 MlpImpl::MlpImpl(const ModelConfig& cfg) {
@@ -194,20 +210,12 @@ MlpImpl::MlpImpl(const ModelConfig& cfg) {
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
   // gate and up in one GEMM, as q, k and v in AttentionImpl::forward; with one weight for all
-  // rows, the SwiGLU inside that GEMM where it can be (fused_ops.h).
-  if (gate_up_point_weights.defined() && gate_up_point_weights.size(0) == 1)
-    return down_proj(apply_weight_swiglu(x, gate_up_point_weights.select(0, 0)));
-  at::Tensor g, u;
-  if (gate_up_point_weights.defined()) {
-    const at::Tensor gu = point_linear(x, gate_up_point_weights);  // (B, T, 2F)
-    const int64_t F = gu.size(2) / 2;
-    g = gu.narrow(2, 0, F);
-    u = gu.narrow(2, F, F);
-  } else {
-    const auto gu = apply_weight(x, at::cat({gate_proj->weight, up_proj->weight})).split(gate_proj->weight.size(0), -1);
-    g = gate_proj->add_side_path(gu[0], x);
-    u = up_proj->add_side_path(gu[1], x);
-  }
+  // rows (each point's merged weight), the SwiGLU inside that GEMM where it can be (fused_ops.h).
+  if (gate_up_point_weights.defined())
+    return down_proj(point_linear_swiglu(x, gate_up_point_weights));
+  const auto gu = apply_weight(x, at::cat({gate_proj->weight, up_proj->weight}))
+                      .split(gate_proj->weight.size(0), -1);
+  const at::Tensor g = gate_proj->add_side_path(gu[0], x), u = up_proj->add_side_path(gu[1], x);
   return down_proj(swiglu(g, u));  // (B, T, F) -> (B, T, C)
 }
 
@@ -219,13 +227,18 @@ BlockImpl::BlockImpl(const ModelConfig& cfg) {
   mlp = register_module("mlp", Mlp(cfg));
 }
 
-at::Tensor BlockImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+at::Tensor BlockImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                              int64_t points) {
+  // RMSNorm's mean over each row, one point's rows at a time (fused_ops.h per_point).
+  auto norm = [points](RMSNorm& n, const at::Tensor& t) {
+    return per_point(t, points, [&](const at::Tensor& tp, int64_t) { return n(tp); });
+  };
   if (!at::GradMode::is_enabled()) {  // the same sums in place
-    at::Tensor h = self_attn(input_layernorm(x), cos, sin).add_(x);
-    return mlp(post_attention_layernorm(h)).add_(h);
+    at::Tensor h = self_attn->forward(norm(input_layernorm, x), cos, sin, points).add_(x);
+    return mlp(norm(post_attention_layernorm, h)).add_(h);
   }
-  at::Tensor h = x + self_attn(input_layernorm(x), cos, sin);
-  return h + mlp(post_attention_layernorm(h));
+  at::Tensor h = x + self_attn->forward(norm(input_layernorm, x), cos, sin, points);
+  return h + mlp(norm(post_attention_layernorm, h));
 }
 
 DecoderImpl::DecoderImpl(const ModelConfig& cfg) {
@@ -277,12 +290,20 @@ at::Tensor TransformerImpl::forward_impl(const at::Tensor& ids, std::vector<at::
   if (hidden) hidden->push_back(x);
   const size_t L = model->layers->size();
   for (size_t l = 0; l < L; ++l) {
-    x = model->layers[l]->as<Block>()->forward(x, cos, sin);
+    x = model->layers[l]->as<Block>()->forward(x, cos, sin, points_);
     if (hidden && l + 1 < L) hidden->push_back(x);
   }
-  x = model->norm(x);
+  // The final norm and lm_head (bias-free), one point's rows at a time.
+  x = per_point(x, points_, [&](const at::Tensor& xp, int64_t) { return model->norm(xp); });
   if (hidden) hidden->push_back(x);
-  return apply_weight(x, lm_head->weight);  // lm_head (bias-free): (B, T, V)
+  return per_point(x, points_, [&](const at::Tensor& xp, int64_t) {
+    return apply_weight(xp, lm_head->weight);
+  });  // (B, T, V)
+}
+
+void TransformerImpl::set_points(int64_t points) {
+  if (points < 1) throw Error("TransformerImpl::set_points: " + std::to_string(points) + " points");
+  points_ = points;
 }
 
 void TransformerImpl::add_lora(const LoraConfig& lora) {

@@ -58,13 +58,16 @@ TORCH_MODULE(RMSNorm);
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const ModelConfig& cfg);
-  // x (B, T, C); cos/sin (T, D) rotary tables.
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+  // x (B, T, C); cos/sin (T, D) rotary tables. In a point-batched forward, B = K·B' rows of
+  // `points` = K points, point-major (TransformerImpl::set_points).
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                     int64_t points = 1);
   LoraLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   // Point-batched evaluation (core::Evaluator): the per-point weights of q, k and v side by
-  // side, (K, 3C, C), or (1, 3C, C) shared by all points; q/k/v_proj's point weights are
-  // views into it. When defined, forward computes the three projections as one GEMM per point
-  // (otherwise as one GEMM with the base weights side by side, docs/model.md).
+  // side, (K, 3C, C) (the base weights expanded to K where no point adapts them); q/k/v_proj's
+  // point weights are views into it. When defined, forward computes the three projections as
+  // one GEMM per point (otherwise as one GEMM with the base weights side by side,
+  // docs/model.md).
   at::Tensor qkv_point_weights;
  private:
   int64_t n_heads_, head_dim_;
@@ -84,7 +87,8 @@ TORCH_MODULE(Mlp);
 class BlockImpl : public torch::nn::Module {
  public:
   explicit BlockImpl(const ModelConfig& cfg);
-  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
+                     int64_t points = 1);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   Mlp mlp{nullptr};
@@ -125,6 +129,12 @@ class TransformerImpl : public torch::nn::Module {
   std::vector<std::pair<std::string, at::Tensor>> lora_parameters();
   void merge_lora();
   void unmerge_lora();
+  // Point-batched evaluation (core::Evaluator, which also sets every projection's per-point
+  // weights): the batch's rows belong to `points` points, point-major; products, attention and
+  // every reduction over a point's values run on one point's rows at a time (per_point,
+  // fused_ops.h), so a point's logits do not depend on the other points of its batch. 1 = off.
+  void set_points(int64_t points);
+  int64_t points() const { return points_; }
 
   Decoder model{nullptr};
   torch::nn::Linear lm_head{nullptr};
@@ -135,6 +145,7 @@ class TransformerImpl : public torch::nn::Module {
   ModelConfig cfg_;
   LoraConfig lora_;
   bool has_lora_ = false;
+  int64_t points_ = 1;
   at::Tensor inv_freq_;  // (D/2)
 };
 TORCH_MODULE(Transformer);

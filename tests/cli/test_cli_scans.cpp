@@ -51,6 +51,14 @@ class CliScans : public ::testing::Test {
     return store::read_scan_file(out);
   }
   static double value(const store::ScanData& d, int64_t p, size_t t, size_t s) { return d.values[d.value_index(p, t, s)]; }
+  // The prefix that runs a command on two MPI ranks; empty when built without MPI or when
+  // mpirun is missing.
+  static std::string mpirun_2() {
+    if (!LORASCAPE_TEST_MPI || std::system("command -v mpirun > /dev/null 2>&1") != 0) return "";
+    return "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+           "OMPI_MCA_rmaps_base_oversubscribe=1 "
+           "OMPI_MCA_plm=isolated OMPI_MCA_btl=self,vader mpirun -n 2 ";
+  }
 
   static test::TempDir* tmp;
   static std::string cache, h5;
@@ -210,15 +218,10 @@ TEST_F(CliScans, TwoWorkerThreadsGiveTheOneThreadArrays) {
 }
 
 TEST_F(CliScans, MpiRanksGiveTheSingleProcessArrays) {
-#if !LORASCAPE_TEST_MPI
-  GTEST_SKIP() << "built without MPI";
-#else
-  if (std::system("command -v mpirun > /dev/null 2>&1") != 0) GTEST_SKIP() << "mpirun not found";
+  const std::string mpirun = mpirun_2();
+  if (mpirun.empty()) GTEST_SKIP() << "built without MPI, or mpirun not found";
   const std::string args = "scan line --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 7 --range -0.5,1.5";
   const auto one = scan(args, file("mpi-1.h5"));
-  const std::string mpirun =
-      "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1 "
-      "OMPI_MCA_plm=isolated OMPI_MCA_btl=self,vader mpirun -n 2 ";
   auto r = run_cli("-q " + args + " --out " + file("mpi-2.h5"), cache, mpirun);
   ASSERT_EQ(r.code, 0) << r.out;
   const auto two = store::read_scan_file(file("mpi-2.h5"));
@@ -233,7 +236,78 @@ TEST_F(CliScans, MpiRanksGiveTheSingleProcessArrays) {
   const auto c2 = store::read_scan_file(file("mpi-c2.h5"));
   EXPECT_TRUE(same_bits(c2.values, c1.values));
   EXPECT_TRUE(same_bits(c2.extras.at("control_points").values, c1.extras.at("control_points").values));
-#endif
+}
+
+// A point's values do not depend on the points evaluated with it (issue 13), on a model as
+// wide as the default one, where a change in the order of a sum shows: any --points-per-batch,
+// shards whose last forward holds a single point, and MPI ranks give the arrays of the default
+// single-process scan, bit for bit.
+TEST_F(CliScans, PointsPerBatchShardsAndMpiRanksGiveTheSingleProcessArrays) {
+  std::string toml = test::tiny_run_toml();
+  const std::string tiny_model = "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n";
+  ASSERT_NE(toml.find(tiny_model), std::string::npos);
+  toml.replace(toml.find(tiny_model), tiny_model.size(),
+               "[model]\nd_model = 128\nn_layers = 1\nn_heads = 4\nd_ff = 344\n");
+  const std::string out = file("wide-run");
+  auto r = run("-q train --config " + tmp->write("wide.toml", toml) + " --set out=" + out);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const std::string w = out + "/run.h5";
+  const std::string line =
+      "scan line --from " + w + ":seq/1 --to " + w + ":seq/2 -n 7 --range -0.5,1.5";
+  const auto one = scan(line, file("ppb-default.h5"));
+  ASSERT_TRUE(one.complete());
+  for (int K : {1, 2, 3, 8}) {
+    const auto d = scan(line + " --points-per-batch " + std::to_string(K),
+                        file("ppb-" + std::to_string(K) + ".h5"));
+    EXPECT_TRUE(same_bits(d.values, one.values)) << K << " points per batch";
+  }
+  // Shard 1/2 holds points 0–3: a forward of three points, then one alone.
+  for (const char* s : {"1/2", "2/2"}) {
+    r = run("-q " + line + " --points-per-batch 3 --shard " + s + " --out " +
+            file(std::string("ppb-shard") + s[0] + ".h5"));
+    ASSERT_EQ(r.code, 0) << r.out;
+  }
+  r = run("merge " + file("ppb-shard1.h5") + " " + file("ppb-shard2.h5") + " --out " +
+          file("ppb-merged.h5"));
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto merged = store::read_scan_file(file("ppb-merged.h5"));
+  EXPECT_TRUE(same_bits(merged.values, one.values));
+  EXPECT_TRUE(same_bits(merged.extras.at("barrier").values, one.extras.at("barrier").values));
+  const std::string mpirun = mpirun_2();
+  if (mpirun.empty()) GTEST_SKIP() << "built without MPI, or mpirun not found";
+  r = run_cli("-q " + line + " --points-per-batch 3 --out " + file("ppb-mpi.h5"), cache, mpirun);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto mpi = store::read_scan_file(file("ppb-mpi.h5"));
+  ASSERT_TRUE(mpi.complete());
+  EXPECT_TRUE(same_bits(mpi.values, one.values));
+}
+
+// `--set eval.*` applies to scans of run references: the run's configuration with the
+// override gives what the same settings in a --config file give; 7 examples per task.
+TEST_F(CliScans, EvaluationOverridesApplyToRunReferences) {
+  const std::string line = "scan line --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 3";
+  const auto seven = scan(line + " --set eval.max_examples=7", file("max7.h5"));
+  const auto all =
+      scan(line, file("max-all.h5"));  // the run's setting: every one of the 20 test examples
+  const auto cfg = scan(line + " --config " + tmp->file("tiny.toml") + " --set eval.max_examples=7",
+                        file("max7-cfg.h5"));
+  ASSERT_TRUE(seven.complete() && all.complete() && cfg.complete());
+  EXPECT_EQ(nlohmann::json::parse(seven.spec.config_json)["data"]["max_examples"], 7);
+  EXPECT_TRUE(same_bits(seven.values, cfg.values));
+  EXPECT_FALSE(same_bits(seven.values, all.values));
+  // Exact match is a count of the 7 examples.
+  for (int64_t p = 0; p < 3; ++p)
+    for (size_t t = 0; t < seven.spec.tasks.size(); ++t) {
+      const double em = value(seven, p, t, 2) * 7;
+      EXPECT_NEAR(em, std::round(em), 1e-9) << p << " " << t;
+    }
+  // The evaluation split too; a bad override is one line and exit code 2.
+  const auto eval = scan(line + " --set eval.split=eval", file("split-eval.h5"));
+  EXPECT_EQ(nlohmann::json::parse(eval.spec.config_json)["data"]["split"], "eval");
+  EXPECT_FALSE(same_bits(eval.values, all.values));
+  const auto bad = run(line + " --set eval.split=nope --out " + file("bad.h5"));
+  EXPECT_EQ(bad.code, 2) << bad.out;
+  EXPECT_EQ(test::count_lines(bad.out), 1u) << bad.out;
 }
 
 // On a GPU (skipped without one): a line and a curve in float32 give the CPU's values to float

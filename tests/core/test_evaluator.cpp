@@ -1,8 +1,8 @@
 // Evaluator: K adapters in one batched forward give each adapter's own scores, and a point's
 // scores do not depend on the other points of its batch (what makes resumed and sharded
 // scans bit-identical).
-#include <gtest/gtest.h>
 #include <ATen/Parallel.h>
+#include <gtest/gtest.h>
 #include <torch/cuda.h>
 #include <torch/nn/init.h>
 
@@ -11,6 +11,7 @@
 #include "core/adapter.h"
 #include "core/error.h"
 #include "core/evaluate.h"
+#include "core/gemm.h"
 #include "core/model.h"
 #include "tests/common/tiny_model.h"
 
@@ -96,6 +97,106 @@ TEST_F(EvaluatorTest, ScoresDoNotDependOnTheOtherPointsOfTheBatch) {
     EXPECT_TRUE(same_bits(two.scores(1), all.scores(0))) << threads << " threads";
   }
   at::set_num_threads(1);
+}
+
+namespace {
+
+// A model as wide as the default one (d_model 128, d_ff 344), where a change in the order of
+// a sum shows in the scores (the tiny model above is too small for that), with LoRA on q, v
+// and down: the other projections keep the base weights, shared by all points.
+class WideEvaluatorTest : public EvaluatorTest {
+ protected:
+  void SetUp() override {
+    at::set_num_threads(1);
+    torch::manual_seed(5);
+    ModelConfig c = lorascape::test::tiny_model();
+    c.d_model = 128;
+    c.n_heads = 4;
+    c.d_ff = 344;
+    c.max_seq = 32;
+    model = Transformer(c);
+    LoraConfig lora;
+    lora.rank = 4;
+    lora.alpha = 8;
+    lora.targets = {"q_proj", "v_proj", "down_proj"};
+    model->add_lora(lora);
+    for (uint64_t s = 0; s < 8; ++s) points.push_back(random_adapter(*model, 20 + s));
+    for (int i = 0; i < 10; ++i)
+      ex.push_back(
+          {"copy " + std::string(static_cast<size_t>(1 + i % 6), static_cast<char>('a' + i)),
+           std::to_string(i * 37)});
+  }
+  void TearDown() override { kernels::set_gemm_enabled(true); }
+
+  // Every point's scores, evaluated K points per forward (the last forward takes the rest), as
+  // a scan evaluates them; examples in forwards of 4.
+  std::vector<Scores> in_forwards_of(size_t K, const std::vector<Adapter>& pts) {
+    Evaluator ev(*model, model->lora_config().scale(), 4);
+    std::vector<Scores> out;
+    for (size_t i = 0; i < pts.size(); i += K) {
+      ev.load_points(std::vector<Adapter>(
+          pts.begin() + static_cast<std::ptrdiff_t>(i),
+          pts.begin() + static_cast<std::ptrdiff_t>(std::min(pts.size(), i + K))));
+      const ScoreSums s = ev.evaluate(ex);
+      for (size_t k = 0; k + i < std::min(pts.size(), i + K); ++k)
+        out.push_back(s.scores(static_cast<int64_t>(k)));
+    }
+    return out;
+  }
+  // Checks that 2, 3 and 8 points per forward give every point the bits it gets alone; returns
+  // the lone points' scores.
+  std::vector<Scores> expect_independent_of_the_batch(const std::vector<Adapter>& pts,
+                                                      const std::string& label) {
+    const std::vector<Scores> lone = in_forwards_of(1, pts);
+    for (size_t K : {2, 3, 8}) {
+      const std::vector<Scores> got = in_forwards_of(K, pts);
+      EXPECT_EQ(got.size(), lone.size());
+      for (size_t k = 0; k < std::min(got.size(), lone.size()); ++k)
+        EXPECT_TRUE(same_bits(got[k], lone[k]))
+            << label << ", " << K << " points per forward, point " << k << ": " << got[k].loss
+            << " vs " << lone[k].loss;
+    }
+    return lone;
+  }
+
+  std::vector<Example> ex;
+};
+
+}  // namespace
+
+// The property that makes resumed, sharded and MPI-split scans, and scans with any
+// --points-per-batch, give the same values: with lorascape's GEMM (where this CPU has it) and
+// with the BLAS, whichever kernels the BLAS runs here (OPENBLAS_CORETYPE as the machine sets it).
+TEST_F(WideEvaluatorTest, ScoresDoNotDependOnHowManyPointsShareTheForward) {
+  std::vector<Scores> own;
+  if (kernels::gemm_available()) own = expect_independent_of_the_batch(points, "lorascape's GEMM");
+  kernels::set_gemm_enabled(false);
+  const std::vector<Scores> blas = expect_independent_of_the_batch(points, "BLAS");
+  // The two GEMMs sum in different orders and, at this width, that changes the scores' bits:
+  // the comparisons above can see a change of summation order.
+  if (!own.empty()) {
+    bool differ = false;
+    for (size_t k = 0; k < own.size(); ++k) differ = differ || !same_bits(own[k], blas[k]);
+    EXPECT_TRUE(differ) << "lorascape's GEMM and the BLAS gave the same bits for every point";
+  }
+}
+
+// bfloat16 on a CPU runs ATen's attention and RMSNorm (not the fused float32 kernels).
+TEST_F(WideEvaluatorTest, Bfloat16ScoresDoNotDependOnHowManyPointsShareTheForward) {
+  model->to(at::kBFloat16);
+  expect_independent_of_the_batch(points, "bfloat16");
+}
+
+TEST_F(WideEvaluatorTest, GpuScoresDoNotDependOnHowManyPointsShareTheForward_CUDA) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU";
+  const at::Device gpu(at::kCUDA, 0);
+  model->to(gpu);
+  std::vector<Adapter> on_gpu;
+  for (const auto& p : points) on_gpu.push_back(p.to(gpu));
+  for (auto dtype : {at::kFloat, at::kBFloat16}) {
+    model->to(dtype);
+    expect_independent_of_the_batch(on_gpu, dtype == at::kFloat ? "cuda float32" : "cuda bfloat16");
+  }
 }
 
 TEST_F(EvaluatorTest, LeavesTheModelAsItWasAndRejectsForeignAdapters) {
