@@ -41,16 +41,19 @@ bool same_bits(const Scores& a, const Scores& b) {
 
 class EvaluatorTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { build(lorascape::test::tiny_model(), 3, 3, 10); }
+  // The model `c` (seeded with `seed`) with LoRA on q, v and down, and `n` random adapters
+  // seeded from `first` on.
+  void build(const ModelConfig& c, uint64_t seed, uint64_t n, uint64_t first) {
     at::set_num_threads(1);
-    torch::manual_seed(3);
-    model = Transformer(lorascape::test::tiny_model());
+    torch::manual_seed(seed);
+    model = Transformer(c);
     LoraConfig lora;
     lora.rank = 4;
     lora.alpha = 8;
     lora.targets = {"q_proj", "v_proj", "down_proj"};
     model->add_lora(lora);
-    for (uint64_t s = 0; s < 3; ++s) points.push_back(random_adapter(*model, 10 + s));
+    for (uint64_t s = 0; s < n; ++s) points.push_back(random_adapter(*model, first + s));
   }
   // Sums of `pts` on examples(), by a fresh Evaluator over the model as it is now.
   ScoreSums evaluate(const std::vector<Adapter>& pts, int64_t batch) {
@@ -107,20 +110,12 @@ namespace {
 class WideEvaluatorTest : public EvaluatorTest {
  protected:
   void SetUp() override {
-    at::set_num_threads(1);
-    torch::manual_seed(5);
     ModelConfig c = lorascape::test::tiny_model();
     c.d_model = 128;
     c.n_heads = 4;
     c.d_ff = 344;
     c.max_seq = 32;
-    model = Transformer(c);
-    LoraConfig lora;
-    lora.rank = 4;
-    lora.alpha = 8;
-    lora.targets = {"q_proj", "v_proj", "down_proj"};
-    model->add_lora(lora);
-    for (uint64_t s = 0; s < 8; ++s) points.push_back(random_adapter(*model, 20 + s));
+    build(c, 5, 8, 20);
     for (int i = 0; i < 10; ++i)
       ex.push_back(
           {"copy " + std::string(static_cast<size_t>(1 + i % 6), static_cast<char>('a' + i)),
