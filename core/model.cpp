@@ -258,8 +258,9 @@ TransformerImpl::TransformerImpl(const ModelConfig& cfg) : cfg_(cfg) {
   torch::NoGradGuard ng;
   torch::nn::init::normal_(lm_head->weight, 0.0, 0.02);
   const int64_t D = cfg_.head_dim();
-  inv_freq_ = at::pow(cfg_.rope_theta, -at::arange(0, D, 2, at::kDouble) / static_cast<double>(D))
-                  .to(at::kFloat);  // (D/2)
+  // 1 / theta^(2i/D) in float32, as transformers' LlamaRotaryEmbedding computes it.
+  inv_freq_ = 1.0 / at::pow(cfg_.rope_theta, at::arange(0, D, 2, at::kLong).to(at::kFloat) /
+                                                 static_cast<double>(D));  // (D/2)
 }
 
 std::pair<at::Tensor, at::Tensor> TransformerImpl::rotary(int64_t T, const at::Device& device) {
