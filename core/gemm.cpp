@@ -13,6 +13,10 @@
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define LORASCAPE_GEMM_AVX512 1
 #include <immintrin.h>
+// GCC 12's unmasked AVX-512 intrinsics (_mm512_max_ps, _mm512_rcp14_ps, …) start from
+// _mm512_undefined_ps(), which it then reports as "used uninitialized" wherever they are
+// inlined (GCC bug 105593, fixed in GCC 13): a false positive, silenced for this file only.
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
 namespace lorascape::core::kernels {
