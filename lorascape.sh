@@ -2,7 +2,8 @@
 # lorascape.sh — set-up, build and run lorascape in one step.
 #
 #   ./lorascape.sh demo      install what is missing, build, run the end-to-end demo
-#   ./lorascape.sh test      install what is missing, build, run the whole test suite (ctest)
+#   ./lorascape.sh test      install what is missing, build, check the C++ formatting, run the
+#                            whole test suite (ctest)
 #   ./lorascape.sh setup     only install the Debian packages the project needs
 #   ./lorascape.sh build     set-up + configure + build (Release, ccache, precompiled headers)
 #   ./lorascape.sh bench     set-up + build + python3-torch, then lorascape against PyTorch eager
@@ -19,7 +20,7 @@ JOBS="${LORASCAPE_JOBS:-$(nproc)}"
 
 # Every Debian 12 package the project needs. Keep in sync with docs/building.md.
 PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config
+  build-essential cmake ninja-build ccache pkg-config clang-format
   libtorch-dev libopenblas0-pthread
   libeigen3-dev libhdf5-dev hdf5-tools
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
@@ -57,9 +58,21 @@ build() {
   command -v ninja >/dev/null && gen=(-G Ninja)
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
     cmake -S "$ROOT" -B "$BUILD_DIR" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
-      -DLORASCAPE_BUILD_GUI="$GUI" -DLORASCAPE_BUILD_TESTS=ON >&2
+      -DLORASCAPE_BUILD_GUI="$GUI" -DLORASCAPE_BUILD_TESTS=ON -DLORASCAPE_WERROR=ON >&2
   fi
   cmake --build "$BUILD_DIR" -j "$JOBS" >&2
+}
+
+# Every C++ file of the repository formatted by the committed .clang-format (Debian 12's
+# clang-format 14); names the files that are not and how to fix them.
+check_format() {
+  local bad
+  bad=$(cd "$ROOT" && git ls-files '*.cpp' '*.h' 2>/dev/null | while read -r f; do
+    clang-format --dry-run --Werror "$f" >/dev/null 2>&1 || echo "$f"; done)
+  if [ -n "$bad" ]; then
+    log "not formatted by .clang-format (fix: clang-format -i FILE):" $bad
+    exit 1
+  fi
 }
 
 cmd="${1:-demo}"
@@ -86,6 +99,7 @@ case "$cmd" in
   test)
     shift || true
     build
+    check_format
     cd "$BUILD_DIR"
     # GUI tests run on Qt's offscreen platform; no display needed.
     QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j "$JOBS" "$@"

@@ -12,9 +12,12 @@ namespace lorascape::analysis {
 
 namespace {
 
-const char* kRefHelp = "expected RUN.h5:METHOD/STAGE[/KEY] (e.g. run.h5:seq/2, run.h5:ilora/arith/fast) or a PEFT folder";
+const char* kRefHelp =
+    "expected RUN.h5:METHOD/STAGE[/KEY] (e.g. run.h5:seq/2, run.h5:ilora/arith/fast) or a PEFT "
+    "folder";
 
-const store::MethodData& find_method(const store::RunFileData& run, const std::string& path, const std::string& name) {
+const store::MethodData& find_method(const store::RunFileData& run, const std::string& path,
+                                     const std::string& name) {
   const store::MethodData* m = run.find_method(name);
   if (!m) {
     std::string known;
@@ -25,8 +28,8 @@ const store::MethodData& find_method(const store::RunFileData& run, const std::s
 }
 
 // A source for an adapter of a run file.
-AdapterSource run_source(const store::RunFileData& run, const store::AdapterData& data, const std::string& label,
-                         nlohmann::json info) {
+AdapterSource run_source(const store::RunFileData& run, const store::AdapterData& data,
+                         const std::string& label, nlohmann::json info) {
   AdapterSource s;
   s.adapter = core::from_store(data);
   core::LoraConfig lora;
@@ -51,7 +54,8 @@ AdapterSource from_run_file(const std::string& ref, size_t colon) {
   const store::RunFileData run = store::read_run_file(path);
   const store::MethodData* m = &find_method(run, path, parts[0]);
   const store::StageData* stage = nullptr;
-  const bool by_index = std::all_of(parts[1].begin(), parts[1].end(), ::isdigit) && parts[1].size() < 6;
+  const bool by_index =
+      std::all_of(parts[1].begin(), parts[1].end(), ::isdigit) && parts[1].size() < 6;
   for (const auto& st : m->stages)
     if ((by_index && std::stoi(parts[1]) == st.stage + 1) || st.task == parts[1]) stage = &st;
   if (!stage)
@@ -62,11 +66,15 @@ AdapterSource from_run_file(const std::string& ref, size_t colon) {
   if (it == stage->adapters.end()) {
     std::string keys;
     for (const auto& kv : stage->adapters) keys += (keys.empty() ? "" : ", ") + kv.first;
-    throw ConfigError(path + ": stage " + parts[1] + " of '" + parts[0] + "' has no adapter '" + key +
-                      "' (it has: " + keys + ")");
+    throw ConfigError(path + ": stage " + parts[1] + " of '" + parts[0] + "' has no adapter '" +
+                      key + "' (it has: " + keys + ")");
   }
   return run_source(run, it->second, ref,
-                    {{"run_file", path}, {"method", m->name}, {"stage", stage->stage + 1}, {"task", stage->task}, {"key", key}});
+                    {{"run_file", path},
+                     {"method", m->name},
+                     {"stage", stage->stage + 1},
+                     {"task", stage->task},
+                     {"key", key}});
 }
 
 }  // namespace
@@ -88,7 +96,8 @@ AdapterSource load_adapter_ref(const std::string& ref) {
 
 std::vector<std::string> expand_adapter_refs(const std::string& pattern) {
   const auto colon = pattern.rfind(".h5:");
-  const bool all = colon != std::string::npos && pattern.compare(colon + 3, std::string::npos, ":*") == 0;
+  const bool all =
+      colon != std::string::npos && pattern.compare(colon + 3, std::string::npos, ":*") == 0;
   const bool one = colon != std::string::npos && !all && pattern.size() > 2 &&
                    pattern.compare(pattern.size() - 2, 2, "/*") == 0;
   if (!all && !one) return {pattern};
@@ -98,7 +107,8 @@ std::vector<std::string> expand_adapter_refs(const std::string& pattern) {
   if (all)
     for (const auto& m : run.methods) methods.push_back(&m);
   else
-    methods.push_back(&find_method(run, path, pattern.substr(colon + 4, pattern.size() - colon - 6)));
+    methods.push_back(
+        &find_method(run, path, pattern.substr(colon + 4, pattern.size() - colon - 6)));
   std::vector<std::string> out;
   for (const auto* m : methods)
     for (const auto& st : m->stages)
@@ -107,7 +117,8 @@ std::vector<std::string> expand_adapter_refs(const std::string& pattern) {
   return out;
 }
 
-std::vector<AdapterSource> load_trajectory(const std::string& run_path, const std::string& method, const std::string& key_in) {
+std::vector<AdapterSource> load_trajectory(const std::string& run_path, const std::string& method,
+                                           const std::string& key_in) {
   const store::RunFileData run = store::read_run_file(run_path);
   const store::MethodData& m = find_method(run, run_path, method);
   const std::string key = key_in.empty() ? m.reported : key_in;
@@ -117,15 +128,23 @@ std::vector<AdapterSource> load_trajectory(const std::string& run_path, const st
     if (with_snapshots)
       for (const auto& snap : m.snapshots)
         if (snap.task == st.stage)
-          out.push_back(run_source(run, snap.adapter, run_path + ":" + method + "/snapshot/" + std::to_string(snap.step),
-                                   {{"run_file", run_path}, {"method", method}, {"step", snap.step}, {"task", st.task}}));
+          out.push_back(run_source(
+              run, snap.adapter, run_path + ":" + method + "/snapshot/" + std::to_string(snap.step),
+              {{"run_file", run_path},
+               {"method", method},
+               {"step", snap.step},
+               {"task", st.task}}));
     auto it = st.adapters.find(key);
     if (it == st.adapters.end())
-      throw ConfigError(run_path + ": stage " + std::to_string(st.stage + 1) + " of '" + method + "' has no adapter '" +
-                        key + "'");
-    out.push_back(run_source(run, it->second, run_path + ":" + method + "/" + std::to_string(st.stage + 1) + "/" + key,
-                             {{"run_file", run_path}, {"method", method}, {"stage", st.stage + 1}, {"task", st.task},
-                              {"key", key}}));
+      throw ConfigError(run_path + ": stage " + std::to_string(st.stage + 1) + " of '" + method +
+                        "' has no adapter '" + key + "'");
+    out.push_back(run_source(
+        run, it->second, run_path + ":" + method + "/" + std::to_string(st.stage + 1) + "/" + key,
+        {{"run_file", run_path},
+         {"method", method},
+         {"stage", st.stage + 1},
+         {"task", st.task},
+         {"key", key}}));
   }
   return out;
 }
@@ -135,10 +154,12 @@ void check_same_space(const std::vector<AdapterSource>& sources) {
     const AdapterSource& a = sources[0];
     const AdapterSource& b = sources[i];
     auto differ = [&](const std::string& what) {
-      throw ConfigError("adapters '" + a.label + "' and '" + b.label + "' differ in " + what +
-                        " (every adapter of one scan must come from the same base model and LoRA setup)");
+      throw ConfigError(
+          "adapters '" + a.label + "' and '" + b.label + "' differ in " + what +
+          " (every adapter of one scan must come from the same base model and LoRA setup)");
     };
-    if (!a.base_model_digest.empty() && !b.base_model_digest.empty() && a.base_model_digest != b.base_model_digest)
+    if (!a.base_model_digest.empty() && !b.base_model_digest.empty() &&
+        a.base_model_digest != b.base_model_digest)
       differ("base model (digest " + a.base_model_digest + " vs " + b.base_model_digest + ")");
     std::vector<std::string> ta = a.lora.targets, tb = b.lora.targets;
     std::sort(ta.begin(), ta.end());

@@ -24,7 +24,9 @@ StagePath summarise(const store::ScanData& d, StagePath p) {
     for (size_t t = 0; t < n_old; ++t) sum += at(point, t, score);
     return sum / static_cast<double>(n_old);
   };
-  auto avg = [&](size_t point, size_t score) { return (old(point, score) + at(point, neu, score)) / 2; };
+  auto avg = [&](size_t point, size_t score) {
+    return (old(point, score) + at(point, neu, score)) / 2;
+  };
   size_t bl = 0, be = 0;
   for (size_t i = 1; i < ts.size(); ++i) {
     if (avg(i, 0) < avg(bl, 0)) bl = i;
@@ -52,7 +54,8 @@ std::vector<StagePath> analyse_run(const AnalyseRunOptions& opt, const core::Run
   if (opt.points < 2) throw ConfigError("--points must be >= 2");
   if (opt.out_dir.empty()) throw ConfigError("--out-dir DIR is required");
   const store::RunFileData run = store::read_run_file(opt.run);
-  if (run.tasks.size() < 2) throw ConfigError(opt.run + ": the run has one task; consecutive stages need at least two");
+  if (run.tasks.size() < 2)
+    throw ConfigError(opt.run + ": the run has one task; consecutive stages need at least two");
   std::vector<std::string> methods = opt.methods;
   if (methods.empty())
     for (const auto& m : run.methods) methods.push_back(m.name);
@@ -67,9 +70,12 @@ std::vector<StagePath> analyse_run(const AnalyseRunOptions& opt, const core::Run
       line.from = opt.run + ":" + name + "/" + std::to_string(t);
       line.to = opt.run + ":" + name + "/" + std::to_string(t + 1);
       line.points = opt.points;
-      line.scan.tasks.assign(run.tasks.begin(), run.tasks.begin() + static_cast<std::ptrdiff_t>(t + 1));
-      line.scan.union_tasks.assign(run.tasks.begin(), run.tasks.begin() + static_cast<std::ptrdiff_t>(t));
-      line.scan.out = opt.out_dir + "/" + name + "-" + std::to_string(t) + "-" + std::to_string(t + 1) + ".h5";
+      line.scan.tasks.assign(run.tasks.begin(),
+                             run.tasks.begin() + static_cast<std::ptrdiff_t>(t + 1));
+      line.scan.union_tasks.assign(run.tasks.begin(),
+                                   run.tasks.begin() + static_cast<std::ptrdiff_t>(t));
+      line.scan.out =
+          opt.out_dir + "/" + name + "-" + std::to_string(t) + "-" + std::to_string(t + 1) + ".h5";
       std::fprintf(stderr, "%s: stage %zu -> %zu\n", name.c_str(), t, t + 1);
       const store::ScanData d = run_line_scan(line, data, command_line);
       if (!d.complete()) continue;  // another shard's share
@@ -87,21 +93,28 @@ std::vector<StagePath> analyse_run(const AnalyseRunOptions& opt, const core::Run
 
 std::string format_stage_paths(const std::vector<StagePath>& paths) {
   std::ostringstream s;
-  s << "Lines between consecutive stage minima θ_{t−1} → θ_t (the I-LoRA paper's mode-connectivity\n"
-       "experiment). old = mean over tasks 1…t−1, new = task t, avg = (old + new) / 2, exact match;\n"
-       "barriers are loss barriers (max above the chord) of the old tasks' union and of the new task.\n\n";
+  s << "Lines between consecutive stage minima θ_{t−1} → θ_t (the I-LoRA paper's "
+       "mode-connectivity\n"
+       "experiment). old = mean over tasks 1…t−1, new = task t, avg = (old + new) / 2, exact "
+       "match;\n"
+       "barriers are loss barriers (max above the chord) of the old tasks' union and of the new "
+       "task.\n\n";
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%-10s %-5s %-10s %11s %11s %9s %9s %11s %11s %9s %9s\n", "method", "t", "new task",
-                "old@t-1", "new@t-1", "old@t", "new@t", "best t(avg)", "avg there", "old barr", "new barr");
+  std::snprintf(buf, sizeof buf, "%-10s %-5s %-10s %11s %11s %9s %9s %11s %11s %9s %9s\n", "method",
+                "t", "new task", "old@t-1", "new@t-1", "old@t", "new@t", "best t(avg)", "avg there",
+                "old barr", "new barr");
   s << buf;
   for (const auto& p : paths) {
-    std::snprintf(buf, sizeof buf, "%-10s %-5d %-10s %11.3f %11.3f %9.3f %9.3f %11.2f %11.3f %+9.4f %+9.4f\n",
-                  p.method.c_str(), p.stage, p.new_task.c_str(), p.exact_old_from, p.exact_new_from, p.exact_old_to,
-                  p.exact_new_to, p.best_t_exact, p.exact_best, p.old_barrier, p.new_barrier);
+    std::snprintf(
+        buf, sizeof buf, "%-10s %-5d %-10s %11.3f %11.3f %9.3f %9.3f %11.2f %11.3f %+9.4f %+9.4f\n",
+        p.method.c_str(), p.stage, p.new_task.c_str(), p.exact_old_from, p.exact_new_from,
+        p.exact_old_to, p.exact_new_to, p.best_t_exact, p.exact_best, p.old_barrier, p.new_barrier);
     s << buf;
   }
-  s << "\nbest t(avg) strictly inside (0, 1) means a point between the two minima beats both on the average of\n"
-       "old and new tasks: the minima are linearly connected and interpolating trades plasticity for stability.\n";
+  s << "\nbest t(avg) strictly inside (0, 1) means a point between the two minima beats both on "
+       "the average of\n"
+       "old and new tasks: the minima are linearly connected and interpolating trades plasticity "
+       "for stability.\n";
   return s.str();
 }
 

@@ -23,11 +23,12 @@ struct AnalyseRunOptions {
 // One consecutive-stage path of one method, summarised.
 struct StagePath {
   std::string method, old_tasks, new_task, file;
-  int stage = 0;                // t (1-based): the path runs from stage t−1 to t
-  double best_t_loss = 0;       // t minimising (mean old loss + new loss) / 2
-  double best_t_exact = 0;      // t maximising (mean old exact match + new exact match) / 2
-  double exact_old_from = 0, exact_new_from = 0, exact_old_to = 0, exact_new_to = 0;  // at θ_{t−1}, θ_t
-  double exact_best = 0;        // the average at best_t_exact
+  int stage = 0;            // t (1-based): the path runs from stage t−1 to t
+  double best_t_loss = 0;   // t minimising (mean old loss + new loss) / 2
+  double best_t_exact = 0;  // t maximising (mean old exact match + new exact match) / 2
+  double exact_old_from = 0, exact_new_from = 0, exact_old_to = 0,
+         exact_new_to = 0;                  // at θ_{t−1}, θ_t
+  double exact_best = 0;                    // the average at best_t_exact
   double old_barrier = 0, new_barrier = 0;  // loss barriers of the old union and of the new task
 };
 

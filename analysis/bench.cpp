@@ -9,10 +9,10 @@
 
 #include <array>
 #include <chrono>
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <thread>
-#include <cmath>
 
 #include "analysis/path.h"
 #include "core/adapter.h"
@@ -31,7 +31,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
 
 double peak_rss_mb() {
   rusage u{};
@@ -70,8 +72,10 @@ void check_and_apply(const BenchOptions& o) {
   pos(o.batch, "batch");
   pos(o.points, "points");
   pos(o.steps, "steps");
-  if (o.dtype != "float32" && o.dtype != "bfloat16") throw ConfigError("--dtype must be float32 or bfloat16");
-  if (o.mode != "merged" && o.mode != "sidepath") throw ConfigError("--mode must be merged or sidepath");
+  if (o.dtype != "float32" && o.dtype != "bfloat16")
+    throw ConfigError("--dtype must be float32 or bfloat16");
+  if (o.mode != "merged" && o.mode != "sidepath")
+    throw ConfigError("--mode must be merged or sidepath");
   if (o.gemm != "auto" && o.gemm != "blas") throw ConfigError("--gemm must be auto or blas");
   core::kernels::set_gemm_enabled(o.gemm == "auto");
 }
@@ -91,7 +95,8 @@ core::Adapter random_adapter(core::TransformerImpl& m, uint64_t seed) {
   std::vector<core::Adapter::Entry> e;
   for (auto& [name, p] : m.lora_parameters()) {
     const double sd = 1.0 / std::sqrt(static_cast<double>(p.size(1)));
-    e.emplace_back(name, (at::randn(p.sizes(), g, at::kFloat) * sd).to(p.device(), p.scalar_type()));
+    e.emplace_back(name,
+                   (at::randn(p.sizes(), g, at::kFloat) * sd).to(p.device(), p.scalar_type()));
   }
   return core::Adapter(std::move(e));
 }
@@ -109,17 +114,29 @@ core::TokenBatch slice(const core::TokenBatch& b, int64_t start, int64_t n) {
 }
 
 nlohmann::json common(const BenchOptions& o, c10::Device dev) {
-  return {{"d_model", o.d_model}, {"layers", o.layers}, {"heads", o.heads}, {"ffn", o.ffn}, {"vocab", o.vocab},
-          {"seq_len", o.seq_len}, {"rank", o.rank}, {"threads", at::get_num_threads()},
+  return {{"d_model", o.d_model},
+          {"layers", o.layers},
+          {"heads", o.heads},
+          {"ffn", o.ffn},
+          {"vocab", o.vocab},
+          {"seq_len", o.seq_len},
+          {"rank", o.rank},
+          {"threads", at::get_num_threads()},
           {"blas_threads", core::blas_threads()},
-          {"blas", core::loaded_blas()}, {"gemm", dev.is_cuda() ? "cublas" : core::kernels::gemm_available() ? "lorascape-avx512" : "blas"},
-          {"device", dev.str()}, {"dtype", o.dtype}, {"lorascape", kVersion}};
+          {"blas", core::loaded_blas()},
+          {"gemm", dev.is_cuda()                     ? "cublas"
+                   : core::kernels::gemm_available() ? "lorascape-avx512"
+                                                     : "blas"},
+          {"device", dev.str()},
+          {"dtype", o.dtype},
+          {"lorascape", kVersion}};
 }
 
 }  // namespace
 
 double forward_flops_per_token(const core::ModelConfig& m) {
-  const double C = static_cast<double>(m.d_model), F = static_cast<double>(m.d_ff), T = static_cast<double>(m.max_seq);
+  const double C = static_cast<double>(m.d_model), F = static_cast<double>(m.d_ff),
+               T = static_cast<double>(m.max_seq);
   return static_cast<double>(m.n_layers) * (2.0 * (4.0 * C * C + 3.0 * C * F) + 4.0 * T * C) +
          2.0 * C * static_cast<double>(m.vocab);
 }
@@ -131,13 +148,15 @@ nlohmann::json bench_scan(const BenchOptions& o) {
   core::Transformer model = random_model(o, dev);
   model->eval();
   if (o.grid < 0) throw ConfigError("--grid must be >= 0");
-  const core::Adapter a = random_adapter(*model, o.seed + 1), b = random_adapter(*model, o.seed + 2),
+  const core::Adapter a = random_adapter(*model, o.seed + 1),
+                      b = random_adapter(*model, o.seed + 2),
                       c = random_adapter(*model, o.seed + 4);
   const core::TokenBatch data = random_tokens(o, o.eval_seqs, o.seed + 3);
   const double scale = model->lora_config().scale();
   // Line: t along a → b. Plane: a + x(b − a) + y(c − a) over [0, 1]².
   const std::vector<double> ts = path_ts(static_cast<int>(o.grid > 0 ? o.grid * o.grid : o.points));
-  const std::vector<double> gs = o.grid > 0 ? path_ts(static_cast<int>(o.grid)) : std::vector<double>{};
+  const std::vector<double> gs =
+      o.grid > 0 ? path_ts(static_cast<int>(o.grid)) : std::vector<double>{};
   auto point = [&](size_t p) {
     if (o.grid == 0) return interpolate_factors(a, b, ts[p]);
     const double x = gs[p / gs.size()], y = gs[p % gs.size()];
@@ -153,15 +172,19 @@ nlohmann::json bench_scan(const BenchOptions& o) {
           : dev.is_cpu()         ? 1
                                  : core::Evaluator(*model, scale, o.batch).points_per_batch();
       W = pool.workers();
-      const auto chunks = static_cast<int64_t>((n_points + static_cast<size_t>(K) - 1) / static_cast<size_t>(K));
+      const auto chunks =
+          static_cast<int64_t>((n_points + static_cast<size_t>(K) - 1) / static_cast<size_t>(K));
       pool.for_each(chunks, [&](core::Evaluator& ev, int64_t c) {
         const size_t p0 = static_cast<size_t>(c * K);
         std::vector<core::Adapter> pts;
-        for (size_t p = p0; p < std::min(n_points, p0 + static_cast<size_t>(K)); ++p) pts.push_back(point(p));
+        for (size_t p = p0; p < std::min(n_points, p0 + static_cast<size_t>(K)); ++p)
+          pts.push_back(point(p));
         ev.load_points(pts);
         core::ScoreSums sums(static_cast<int64_t>(pts.size()));
-        for (int64_t s = 0; s < o.eval_seqs; s += o.batch) ev.evaluate_batch(slice(data, s, std::min(o.batch, o.eval_seqs - s)), sums);
-        for (size_t k = 0; k < pts.size(); ++k) loss[p0 + k] = sums.scores(static_cast<int64_t>(k)).loss;
+        for (int64_t s = 0; s < o.eval_seqs; s += o.batch)
+          ev.evaluate_batch(slice(data, s, std::min(o.batch, o.eval_seqs - s)), sums);
+        for (size_t k = 0; k < pts.size(); ++k)
+          loss[p0 + k] = sums.scores(static_cast<int64_t>(k)).loss;
       });
     } else {
       torch::NoGradGuard ng;
@@ -179,12 +202,15 @@ nlohmann::json bench_scan(const BenchOptions& o) {
   run(1);  // warm-up: allocator, BLAS buffers, lazy initialisation
   const auto t0 = Clock::now();
   {
-    std::unique_ptr<torch::autograd::profiler::RecordProfile> prof;  // op by op; tests/bench/profile.py sums it
-    if (!o.profile.empty()) prof = std::make_unique<torch::autograd::profiler::RecordProfile>(o.profile);
+    std::unique_ptr<torch::autograd::profiler::RecordProfile>
+        prof;  // op by op; tests/bench/profile.py sums it
+    if (!o.profile.empty())
+      prof = std::make_unique<torch::autograd::profiler::RecordProfile>(o.profile);
     run(ts.size());
   }
   const double sec = seconds_since(t0);
-  const double tokens = static_cast<double>(ts.size()) * static_cast<double>(o.eval_seqs * o.seq_len);
+  const double tokens =
+      static_cast<double>(ts.size()) * static_cast<double>(o.eval_seqs * o.seq_len);
   nlohmann::json j = common(o, dev);
   j["benchmark"] = "scan";
   j["mode"] = o.mode;
@@ -223,8 +249,8 @@ nlohmann::json bench_train(const BenchOptions& o) {
   auto step = [&](int64_t i) {
     const core::TokenBatch tb = slice(data, i * o.batch, o.batch);
     opt.zero_grad();
-    at::Tensor loss = core::masked_cross_entropy(model->forward(tb.input.to(dev)).to(at::kFloat), tb.target.to(dev),
-                                                 tb.mask.to(dev));
+    at::Tensor loss = core::masked_cross_entropy(model->forward(tb.input.to(dev)).to(at::kFloat),
+                                                 tb.target.to(dev), tb.mask.to(dev));
     loss.backward();
     opt.step();
     last = loss.item<double>();
@@ -233,7 +259,8 @@ nlohmann::json bench_train(const BenchOptions& o) {
   const auto t0 = Clock::now();
   {
     std::unique_ptr<torch::autograd::profiler::RecordProfile> prof;
-    if (!o.profile.empty()) prof = std::make_unique<torch::autograd::profiler::RecordProfile>(o.profile);
+    if (!o.profile.empty())
+      prof = std::make_unique<torch::autograd::profiler::RecordProfile>(o.profile);
     for (int64_t i = 0; i < o.steps; ++i) step(i);
   }
   const double sec = seconds_since(t0);
@@ -252,16 +279,18 @@ nlohmann::json bench_train(const BenchOptions& o) {
 
 nlohmann::json bench_gemm(const BenchOptions& o) {
   check_and_apply(o);
-  model_config(o).validate();  // the model shapes its GEMMs are measured at
+  model_config(o).validate();                        // the model shapes its GEMMs are measured at
   core::set_threads(o.threads, /*blas_threads=*/0);  // one GEMM on every core: the machine's peak
   const c10::Device dev = core::resolve_device(o.device);
-  const auto opts = at::TensorOptions().device(dev).dtype(o.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
+  const auto opts =
+      at::TensorOptions().device(dev).dtype(o.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat);
   nlohmann::json shapes = nlohmann::json::array();
   double best = 0;
   // Square GEMMs, then the model's largest projection GEMM: (batch·seq, C) × (C, F).
-  const std::vector<std::array<int64_t, 3>> mnk{{1024, 1024, 1024}, {2048, 2048, 2048},
-                                                {o.batch * o.seq_len, o.ffn, o.d_model}};
-  auto probe = [&](int64_t m, int64_t n, int64_t k, const char* gemm, const std::function<void()>& product) {
+  const std::vector<std::array<int64_t, 3>> mnk{
+      {1024, 1024, 1024}, {2048, 2048, 2048}, {o.batch * o.seq_len, o.ffn, o.d_model}};
+  auto probe = [&](int64_t m, int64_t n, int64_t k, const char* gemm,
+                   const std::function<void()>& product) {
     product();  // warm-up
     if (dev.is_cuda()) torch::cuda::synchronize();
     int64_t reps = 0;
@@ -271,18 +300,21 @@ nlohmann::json bench_gemm(const BenchOptions& o) {
       ++reps;
     }
     if (dev.is_cuda()) torch::cuda::synchronize();
-    const double gf = 2.0 * static_cast<double>(m * n * k) * static_cast<double>(reps) / seconds_since(t0) / 1e9;
+    const double gf =
+        2.0 * static_cast<double>(m * n * k) * static_cast<double>(reps) / seconds_since(t0) / 1e9;
     shapes.push_back({{"m", m}, {"n", n}, {"k", k}, {"gemm", gemm}, {"gflops", gf}});
     best = std::max(best, gf);
   };
-  if (!dev.is_cuda() && core::kernels::gemm_available()) {  // the model's GEMM by lorascape's own, on every core
+  if (!dev.is_cuda() &&
+      core::kernels::gemm_available()) {  // the model's GEMM by lorascape's own, on every core
     // (first: OpenBLAS's threads keep spinning for a while after its own products)
     const auto& [m, n, k] = mnk.back();
     at::Tensor x = at::randn({m, k}, opts), w = at::randn({n, k}, opts);
     probe(m, n, k, "lorascape-avx512", [&] { core::apply_weight(x, w); });
   }
   for (const auto& [m, n, k] : mnk) {
-    at::Tensor x = at::randn({m, k}, opts), w = at::randn({k, n}, opts), y = at::empty({m, n}, opts);
+    at::Tensor x = at::randn({m, k}, opts), w = at::randn({k, n}, opts),
+               y = at::empty({m, n}, opts);
     probe(m, n, k, "blas", [&] { at::mm_out(y, x, w); });
   }
   nlohmann::json j = common(o, dev);
@@ -298,7 +330,8 @@ nlohmann::json bench_gemm(const BenchOptions& o) {
     const int64_t M = o.batch * o.seq_len, C = o.d_model, F = o.ffn;
     std::vector<std::array<int64_t, 3>> forward;  // (m, n, k) of every product, in order
     for (int64_t l = 0; l < o.layers; ++l)
-      for (const auto& nk : std::vector<std::array<int64_t, 2>>{{3 * C, C}, {C, C}, {2 * F, C}, {C, F}})
+      for (const auto& nk :
+           std::vector<std::array<int64_t, 2>>{{3 * C, C}, {C, C}, {2 * F, C}, {C, F}})
         forward.push_back({M, nk[0], nk[1]});
     forward.push_back({M, o.vocab, C});
     double flops = 0;
@@ -309,7 +342,8 @@ nlohmann::json bench_gemm(const BenchOptions& o) {
       pool.emplace_back([&, w] {
         at::set_num_threads(1);
         std::vector<std::pair<at::Tensor, at::Tensor>> ops;  // (input, weight) per product
-        for (const auto& [m, n, k] : forward) ops.emplace_back(at::randn({m, k}, opts), at::randn({n, k}, opts));
+        for (const auto& [m, n, k] : forward)
+          ops.emplace_back(at::randn({m, k}, opts), at::randn({n, k}, opts));
         auto run = [&] {
           for (const auto& [x, wt] : ops) core::apply_weight(x, wt);  // as the model does
         };

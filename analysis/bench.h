@@ -18,17 +18,21 @@ namespace lorascape::analysis {
 struct BenchOptions {
   int64_t d_model = 256, layers = 4, heads = 4, ffn = 688, vocab = 260, seq_len = 64;
   int64_t eval_seqs = 256, batch = 32, points = 21, rank = 8;
-  int64_t grid = 0;  // scan: > 0 evaluates the grid×grid plane through three random adapters instead of the line
-  int64_t threads = 0;       // 0 = all cores
-  int64_t blas_threads = -1;  // OpenBLAS threads per caller (0 = as many as threads; −1 = what lorascape's
-                              // scans and training use: core::set_threads / set_training_threads)
+  int64_t grid = 0;     // scan: > 0 evaluates the grid×grid plane through three random adapters
+                        // instead of the line
+  int64_t threads = 0;  // 0 = all cores
+  int64_t blas_threads =
+      -1;  // OpenBLAS threads per caller (0 = as many as threads; −1 = what lorascape's
+           // scans and training use: core::set_threads / set_training_threads)
   std::string device = "cpu", dtype = "float32";
-  std::string gemm = "auto";       // auto (lorascape's GEMM where the CPU has AVX-512, core/gemm.h) | blas
-  int64_t points_per_batch = 0;    // K; 0 = automatic
-  std::string mode = "merged";     // merged (core::Evaluator) | sidepath (LoRA side path, one point at a time)
-  int64_t steps = 20;              // train
+  std::string gemm =
+      "auto";  // auto (lorascape's GEMM where the CPU has AVX-512, core/gemm.h) | blas
+  int64_t points_per_batch = 0;  // K; 0 = automatic
+  std::string mode =
+      "merged";        // merged (core::Evaluator) | sidepath (LoRA side path, one point at a time)
+  int64_t steps = 20;  // train
   uint64_t seed = 1;
-  std::string profile;             // write a chrome://tracing profile of the timed run here
+  std::string profile;  // write a chrome://tracing profile of the timed run here
 };
 
 // Forward FLOPs per token of the model with LoRA merged into the weights (what both the

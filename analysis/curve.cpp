@@ -39,12 +39,15 @@ std::vector<double> curve_coefs(const std::string& kind, int m, double t) {
 
 namespace {
 
-bool is_a(const std::string& name) { return name.find(".lora_A.") != std::string::npos; }
+bool is_a(const std::string& name) {
+  return name.find(".lora_A.") != std::string::npos;
+}
 
 // The same ΔW at twice the rank: A gets zero rows, B zero columns.
 core::Adapter pad_rank(const core::Adapter& a) {
   std::vector<core::Adapter::Entry> out;
-  for (const auto& [name, t] : a.entries()) out.emplace_back(name, at::cat({t, at::zeros_like(t)}, is_a(name) ? 0 : 1));
+  for (const auto& [name, t] : a.entries())
+    out.emplace_back(name, at::cat({t, at::zeros_like(t)}, is_a(name) ? 0 : 1));
   return core::Adapter(std::move(out));
 }
 
@@ -58,20 +61,25 @@ std::vector<double> flat_values(const std::vector<core::Adapter>& bends) {
 }
 
 // Bends of the layout of `like` from the stored (n, numel) array.
-std::vector<core::Adapter> unflat(const core::Adapter& like, const store::ScanArray& a, int n, const std::string& file) {
+std::vector<core::Adapter> unflat(const core::Adapter& like, const store::ScanArray& a, int n,
+                                  const std::string& file) {
   const int64_t numel = like.numel();
   if (a.shape != std::vector<int64_t>{n, numel})
-    throw FormatError(file + ": /extras/control_points has the wrong shape for this curve (delete the file to retrain)");
+    throw FormatError(
+        file +
+        ": /extras/control_points has the wrong shape for this curve (delete the file to retrain)");
   std::vector<core::Adapter> out;
   size_t off = 0;
   for (int j = 0; j < n; ++j) {
     std::vector<core::Adapter::Entry> e;
     for (const auto& [name, t] : like.entries()) {
-      at::Tensor x = at::tensor(std::vector<double>(a.values.begin() + static_cast<std::ptrdiff_t>(off),
-                                                    a.values.begin() + static_cast<std::ptrdiff_t>(off) + t.numel()),
-                                at::kDouble)
-                         .view(t.sizes())
-                         .to(t.scalar_type());
+      at::Tensor x =
+          at::tensor(
+              std::vector<double>(a.values.begin() + static_cast<std::ptrdiff_t>(off),
+                                  a.values.begin() + static_cast<std::ptrdiff_t>(off) + t.numel()),
+              at::kDouble)
+              .view(t.sizes())
+              .to(t.scalar_type());
       off += static_cast<size_t>(t.numel());
       e.emplace_back(name, x);
     }
@@ -92,17 +100,20 @@ struct Trained {
 };
 
 // Trains cps[1 … m−2] in place (cps[0] and cps[m−1] fixed).
-Trained train_bends(const ScanSetup& setup, const CurveScanOptions& opt, std::vector<core::Adapter>& cps,
+Trained train_bends(const ScanSetup& setup, const CurveScanOptions& opt,
+                    std::vector<core::Adapter>& cps,
                     const std::vector<const core::Example*>& pool) {
   const int m = static_cast<int>(cps.size());
   const std::string& space = opt.scan.space;
   core::Transformer model = core::load_base_model(setup.base_path);
-  core::LoraConfig lc = core::lora_config_of(setup.anchors[0].lora, combine(space, cps, curve_coefs(opt.kind, m, 0.5)));
+  core::LoraConfig lc = core::lora_config_of(setup.anchors[0].lora,
+                                             combine(space, cps, curve_coefs(opt.kind, m, 0.5)));
   lc.dropout = 0;
   model->add_lora(lc);
   model->to(setup.device);
   model->train();
-  const int64_t block = cps[0].entries()[0].second.size(0);  // rows of one control point's A (delta space)
+  const int64_t block =
+      cps[0].entries()[0].second.size(0);  // rows of one control point's A (delta space)
   std::vector<at::Tensor> params;
   for (int j = 1; j + 1 < m; ++j)
     for (const auto& [name, t] : cps[static_cast<size_t>(j)].entries()) {
@@ -112,7 +123,8 @@ Trained train_bends(const ScanSetup& setup, const CurveScanOptions& opt, std::ve
     }
   torch::optim::Adam adam(params, torch::optim::AdamOptions(opt.lr));
   const int64_t batch = opt.batch > 0 ? opt.batch : setup.data.train.batch;
-  const auto per_epoch = static_cast<int64_t>((pool.size() + static_cast<size_t>(batch) - 1) / static_cast<size_t>(batch));
+  const auto per_epoch = static_cast<int64_t>((pool.size() + static_cast<size_t>(batch) - 1) /
+                                              static_cast<size_t>(batch));
   const int64_t steps = opt.epochs * per_epoch;
   std::mt19937_64 rng(opt.seed != 0 ? opt.seed : static_cast<uint64_t>(setup.data.seed));
   std::uniform_real_distribution<double> unif(0.0, 1.0);
@@ -125,7 +137,8 @@ Trained train_bends(const ScanSetup& setup, const CurveScanOptions& opt, std::ve
     const int64_t in_epoch = step % per_epoch;
     if (in_epoch == 0) std::shuffle(order.begin(), order.end(), rng);
     for (auto& g : adam.param_groups())
-      static_cast<torch::optim::AdamOptions&>(g.options()).lr(opt.lr * lr_factor(static_cast<double>(step) / steps));
+      static_cast<torch::optim::AdamOptions&>(g.options())
+          .lr(opt.lr * lr_factor(static_cast<double>(step) / steps));
     const double t = unif(rng);
     const std::vector<double> c = curve_coefs(opt.kind, m, t);
     {
@@ -134,19 +147,22 @@ Trained train_bends(const ScanSetup& setup, const CurveScanOptions& opt, std::ve
       size_t k = 0;
       for (int j = 1; j + 1 < m; ++j) {
         std::vector<core::Adapter::Entry> e;
-        for (const auto& [name, x] : cps[static_cast<size_t>(j)].entries()) e.emplace_back(name, params[k++].detach());
+        for (const auto& [name, x] : cps[static_cast<size_t>(j)].entries())
+          e.emplace_back(name, params[k++].detach());
         now[static_cast<size_t>(j)] = core::Adapter(std::move(e));
       }
       combine(space, now, c).to(setup.device).load_into(*model, "curve point");
     }
     std::vector<const core::Example*> b;
-    for (int64_t i = in_epoch * batch; i < std::min<int64_t>((in_epoch + 1) * batch, static_cast<int64_t>(pool.size())); ++i)
+    for (int64_t i = in_epoch * batch;
+         i < std::min<int64_t>((in_epoch + 1) * batch, static_cast<int64_t>(pool.size())); ++i)
       b.push_back(pool[order[static_cast<size_t>(i)]]);
     model->zero_grad();
     at::Tensor loss = core::examples_loss(*model, b, setup.device);
     const double ce = loss.item<double>();
     if (opt.weight_decay > 0)
-      for (auto& [name, p] : model->lora_parameters()) loss = loss + 0.5 * opt.weight_decay * p.pow(2).sum();
+      for (auto& [name, p] : model->lora_parameters())
+        loss = loss + 0.5 * opt.weight_decay * p.pow(2).sum();
     loss.backward();
     std::map<std::string, at::Tensor> grad;
     for (auto& [name, p] : model->lora_parameters()) grad[name] = p.grad();
@@ -158,7 +174,7 @@ Trained train_bends(const ScanSetup& setup, const CurveScanOptions& opt, std::ve
         const at::Tensor& g = grad.at(name);
         at::Tensor gj = space == "factors" ? c[static_cast<size_t>(j)] * g
                         : is_a(name)       ? g.narrow(0, j * block, block).clone()
-                                           : c[static_cast<size_t>(j)] * g.narrow(1, j * block, block);
+                                     : c[static_cast<size_t>(j)] * g.narrow(1, j * block, block);
         params[k].mutable_grad() = gj;
       }
     adam.step();
@@ -179,11 +195,14 @@ Trained train_bends(const ScanSetup& setup, const CurveScanOptions& opt, std::ve
   return hist;
 }
 
-store::ScanArray vec_array(const std::vector<double>& v) { return {{static_cast<int64_t>(v.size())}, v}; }
+store::ScanArray vec_array(const std::vector<double>& v) {
+  return {{static_cast<int64_t>(v.size())}, v};
+}
 
 }  // namespace
 
-store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfig& data, const std::string& command_line) {
+store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfig& data,
+                               const std::string& command_line) {
   curve_coefs(opt.kind, 3, 0.5);  // checks the kind
   if (opt.bends < 1) throw ConfigError("--bends must be >= 1");
   if (opt.points < 2) throw ConfigError("--points must be >= 2 for a curve");
@@ -198,16 +217,22 @@ store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfi
       if (n != "union") train_names.push_back(n);
   std::vector<const core::Example*> pool;
   for (const auto& n : train_names) {
-    auto it = std::find_if(setup.tasks.begin(), setup.tasks.end(), [&](const core::Task& t) { return t.name == n; });
+    auto it = std::find_if(setup.tasks.begin(), setup.tasks.end(),
+                           [&](const core::Task& t) { return t.name == n; });
     if (it == setup.tasks.end()) throw ConfigError("--train-tasks: unknown task '" + n + "'");
     for (const auto& ex : it->train) pool.push_back(&ex);
   }
-  if (pool.empty() && opt.epochs > 0) throw ConfigError("the curve's training tasks have no training examples");
+  if (pool.empty() && opt.epochs > 0)
+    throw ConfigError("the curve's training tasks have no training examples");
 
   const std::vector<double> ts = path_ts(opt.points, 0.0, 1.0);
   nlohmann::json cfg = setup.identity(opt.scan);
-  cfg["curve"] = {{"kind", opt.kind}, {"bends", opt.bends}, {"train_tasks", train_names}, {"epochs", opt.epochs},
-                  {"lr", opt.lr}, {"weight_decay", opt.weight_decay},
+  cfg["curve"] = {{"kind", opt.kind},
+                  {"bends", opt.bends},
+                  {"train_tasks", train_names},
+                  {"epochs", opt.epochs},
+                  {"lr", opt.lr},
+                  {"weight_decay", opt.weight_decay},
                   {"batch", opt.batch > 0 ? opt.batch : setup.data.train.batch},
                   {"seed", opt.seed != 0 ? opt.seed : static_cast<uint64_t>(setup.data.seed)},
                   {"compare_line", opt.compare_line}};
@@ -232,20 +257,23 @@ store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfi
     }
     if (mpi.rank() == 0) {
       const Trained h = train_bends(setup, opt, cps, pool);
-      d.extras["control_points"] = {{opt.bends, cps[1].numel()},
-                                    flat_values(std::vector<core::Adapter>(cps.begin() + 1, cps.end() - 1))};
+      d.extras["control_points"] = {
+          {opt.bends, cps[1].numel()},
+          flat_values(std::vector<core::Adapter>(cps.begin() + 1, cps.end() - 1))};
       d.extras["loss_history"] = vec_array(h.loss);
       d.extras["t_history"] = vec_array(h.t);
       store::write_scan_file(opt.scan.out, d);
     }
     d = mpi.broadcast_scan(d, opt.scan.out);
   }
-  const std::vector<core::Adapter> bends = unflat(cps.front(), d.extras.at("control_points"), opt.bends, opt.scan.out);
+  const std::vector<core::Adapter> bends =
+      unflat(cps.front(), d.extras.at("control_points"), opt.bends, opt.scan.out);
   std::copy(bends.begin(), bends.end(), cps.begin() + 1);
 
-  d = evaluate_scan(setup, opt.scan, std::move(d),
-                    [&](int64_t p) { return combine(opt.scan.space, cps, curve_coefs(opt.kind, m, ts[p])); },
-                    "scan curve");
+  d = evaluate_scan(
+      setup, opt.scan, std::move(d),
+      [&](int64_t p) { return combine(opt.scan.space, cps, curve_coefs(opt.kind, m, ts[p])); },
+      "scan curve");
   if (!d.complete() || d.extras.count("barrier")) return d;
 
   // Lengths along the curve and length-weighted means (DMC's "int").
@@ -266,8 +294,10 @@ store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfi
     for (size_t s = 0; s < S; ++s) {
       double acc = 0;
       for (size_t i = 1; i < ts.size(); ++i)
-        acc += 0.5 * (d.values[d.value_index(static_cast<int64_t>(i), t, s)] +
-                      d.values[d.value_index(static_cast<int64_t>(i - 1), t, s)]) * dl[i - 1];
+        acc += 0.5 *
+               (d.values[d.value_index(static_cast<int64_t>(i), t, s)] +
+                d.values[d.value_index(static_cast<int64_t>(i - 1), t, s)]) *
+               dl[i - 1];
       lw.values.push_back(total > 0 ? acc / total : std::nan(""));
     }
   d.extras["segment_lengths"] = vec_array(dl);
@@ -278,19 +308,22 @@ store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfi
     std::vector<core::Adapter> line;
     for (double t : ts) line.push_back(combine(opt.scan.space, {a0, a1}, {1.0 - t, t}));
     store::ScanData l = d;
-    if (mpi.rank() == 0) l.values = evaluate_adapters(setup, line, opt.scan.points_per_batch, "straight line");
-    d.extras["line_values"] = {{static_cast<int64_t>(ts.size()), static_cast<int64_t>(T), static_cast<int64_t>(S)}, l.values};
+    if (mpi.rank() == 0)
+      l.values = evaluate_adapters(setup, line, opt.scan.points_per_batch, "straight line");
+    d.extras["line_values"] = {
+        {static_cast<int64_t>(ts.size()), static_cast<int64_t>(T), static_cast<int64_t>(S)},
+        l.values};
     const store::ScanArray lb = line_barriers(l), cb = d.extras.at("barrier");
     d.extras["line_barrier"] = lb;
     char buf[200];
     for (size_t t = 0; t < T; ++t) {
       const double lbv = lb.values[t * S], cbv = cb.values[t * S];
-      const char* verdict = lbv <= 0.01 ? "the straight line had no barrier"
+      const char* verdict = lbv <= 0.01        ? "the straight line had no barrier"
                             : cbv <= 0.1 * lbv ? "removed"
-                            : cbv < lbv ? "reduced"
-                                        : "not reduced";
-      std::snprintf(buf, sizeof buf, "%-12s loss barrier: straight line %+.4f, curve %+.4f: %s\n", spec.tasks[t].c_str(),
-                    lbv, cbv, verdict);
+                            : cbv < lbv        ? "reduced"
+                                               : "not reduced";
+      std::snprintf(buf, sizeof buf, "%-12s loss barrier: straight line %+.4f, curve %+.4f: %s\n",
+                    spec.tasks[t].c_str(), lbv, cbv, verdict);
       verdicts += buf;
     }
   }

@@ -30,15 +30,16 @@ struct CurveScanOptions {
   int epochs = 2;                        // passes over the training union
   double lr = 3e-3;
   double weight_decay = 0.0;
-  int64_t batch = 0;                     // 0 = the data configuration's train.batch
-  uint64_t seed = 0;                     // 0 = the data configuration's seed
-  bool compare_line = true;              // also evaluate the straight line at the same t
+  int64_t batch = 0;         // 0 = the data configuration's train.batch
+  uint64_t seed = 0;         // 0 = the data configuration's seed
+  bool compare_line = true;  // also evaluate the straight line at the same t
 };
 
 // Coefficients c_j(t) of the m control points.
 std::vector<double> curve_coefs(const std::string& kind, int m, double t);
 
 // Runs (or resumes: trained bends are kept in the file) the scan.
-store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfig& data, const std::string& command_line);
+store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfig& data,
+                               const std::string& command_line);
 
 }  // namespace lorascape::analysis

@@ -28,9 +28,9 @@ bool ends_with(const std::string& s, const std::string& tail) {
 
 // One adapter's factors of one module, in double on the CPU, with what every pair reuses.
 struct ModuleFactors {
-  at::Tensor A, B;          // (r, in), (out, r)
-  at::Tensor theta;         // A and B flattened, in adapter order
-  at::Tensor q_in, q_out;   // orthonormal bases of row(A) (in, k) and col(B) (out, k)
+  at::Tensor A, B;         // (r, in), (out, r)
+  at::Tensor theta;        // A and B flattened, in adapter order
+  at::Tensor q_in, q_out;  // orthonormal bases of row(A) (in, k) and col(B) (out, k)
   double scale = 1.0;
   double factor_norm = 0.0, delta_norm = 0.0;
 };
@@ -48,7 +48,9 @@ at::Tensor column_basis(const at::Tensor& x) {
 }
 
 // R of the thin QR of x (d, a): x = Q R, so ‖x·y‖ = ‖R·y‖ for any y.
-at::Tensor qr_r(const at::Tensor& x) { return std::get<1>(at::linalg_qr(x, "reduced")); }
+at::Tensor qr_r(const at::Tensor& x) {
+  return std::get<1>(at::linalg_qr(x, "reduced"));
+}
 
 // ‖b·a‖_F for b (out, k), a (k, in) without forming b·a: with b = Q_b R_b and aᵀ = Q_a R_a
 // (thin QRs), b·a = Q_b (R_b R_aᵀ) Q_aᵀ and the Q's have orthonormal columns.
@@ -60,7 +62,7 @@ std::vector<double> angles_between_bases(at::Tensor qi, at::Tensor qj) {
   if (qi.size(1) == 0 || qj.size(1) == 0) return {};
   if (qi.size(1) < qj.size(1)) std::swap(qi, qj);  // qi spans at least as many directions
   const at::Tensor m = at::matmul(qi.t(), qj);     // (ki, kj): singular values = cosines
-  const at::Tensor cos = at::linalg_svdvals(m).clamp(0.0, 1.0).contiguous();        // descending
+  const at::Tensor cos = at::linalg_svdvals(m).clamp(0.0, 1.0).contiguous();  // descending
   const at::Tensor sin = at::linalg_svdvals(qj - at::matmul(qi, m)).clamp(0.0, 1.0).contiguous();
   const int64_t k = qj.size(1);
   const double* c = cos.data_ptr<double>();
@@ -109,8 +111,9 @@ std::string csv_field(const std::string& s) {
 }  // namespace
 
 const std::vector<std::string>& geometry_metrics() {
-  static const std::vector<std::string> names{"factor_distance", "factor_cosine", "delta_distance", "delta_cosine",
-                                              "angle_in",        "angle_out",     "overlap_in",     "overlap_out"};
+  static const std::vector<std::string> names{"factor_distance", "factor_cosine", "delta_distance",
+                                              "delta_cosine",    "angle_in",      "angle_out",
+                                              "overlap_in",      "overlap_out"};
   return names;
 }
 
@@ -128,7 +131,8 @@ std::vector<std::string> lora_modules(const core::Adapter& adapter, const std::s
   for (const auto& [name, t] : adapter.entries()) {
     const bool is_a = ends_with(name, kA), is_b = ends_with(name, kB);
     if (!is_a && !is_b)
-      throw FormatError(origin + ": tensor '" + name + "' is not a LoRA factor (…lora_A.weight or …lora_B.weight)");
+      throw FormatError(origin + ": tensor '" + name +
+                        "' is not a LoRA factor (…lora_A.weight or …lora_B.weight)");
     const std::string mod = name.substr(0, name.size() - kA.size());
     auto [it, fresh] = factors.emplace(mod, std::make_pair(nullptr, nullptr));
     if (fresh) modules.push_back(mod);
@@ -140,19 +144,20 @@ std::vector<std::string> lora_modules(const core::Adapter& adapter, const std::s
       throw FormatError(origin + ": module '" + mod + "' has no " + (a ? "lora_B" : "lora_A") +
                         " factor; an adapter holds both factors of every module");
     if (a->dim() != 2 || b->dim() != 2 || a->size(0) != b->size(1))
-      throw FormatError(origin + ": module '" + mod + "': lora_A " + std::to_string(a->dim()) + "-D " +
-                        (a->dim() == 2 ? std::to_string(a->size(0)) + "x" + std::to_string(a->size(1)) : "") +
-                        " and lora_B " +
-                        (b->dim() == 2 ? std::to_string(b->size(0)) + "x" + std::to_string(b->size(1)) : "") +
-                        " do not fit as (r, in) and (out, r)");
+      throw FormatError(
+          origin + ": module '" + mod + "': lora_A " + std::to_string(a->dim()) + "-D " +
+          (a->dim() == 2 ? std::to_string(a->size(0)) + "x" + std::to_string(a->size(1)) : "") +
+          " and lora_B " +
+          (b->dim() == 2 ? std::to_string(b->size(0)) + "x" + std::to_string(b->size(1)) : "") +
+          " do not fit as (r, in) and (out, r)");
   }
   return modules;
 }
 
 std::vector<double> principal_angles(const at::Tensor& x, const at::Tensor& y) {
   if (x.size(0) != y.size(0))
-    throw ConfigError("principal_angles: the subspaces live in R^" + std::to_string(x.size(0)) + " and R^" +
-                      std::to_string(y.size(0)));
+    throw ConfigError("principal_angles: the subspaces live in R^" + std::to_string(x.size(0)) +
+                      " and R^" + std::to_string(y.size(0)));
   return angles_between_bases(column_basis(x.to(at::kDouble)), column_basis(y.to(at::kDouble)));
 }
 
@@ -167,8 +172,9 @@ Geometry compute_geometry(const std::vector<AdapterSource>& sources) {
     for (const auto& [name, t] : s.adapter.entries()) {
       const int64_t bad = t.numel() - at::isfinite(t).sum().item<int64_t>();
       if (bad > 0)
-        throw ConfigError("adapter '" + s.label + "': tensor '" + name + "' holds " + std::to_string(bad) +
-                          " NaN or inf values (did its training diverge?); geometry needs finite weights");
+        throw ConfigError(
+            "adapter '" + s.label + "': tensor '" + name + "' holds " + std::to_string(bad) +
+            " NaN or inf values (did its training diverge?); geometry needs finite weights");
     }
     g.labels.push_back(s.label);
     g.scales.push_back(s.lora.scale());
@@ -240,8 +246,10 @@ Geometry compute_geometry(const std::vector<AdapterSource>& sources) {
         double v[8];
         const double fdot_m = at::dot(x.theta, y.theta).item<double>();
         const double ddot_m =
-            x.scale * y.scale * (at::matmul(x.B.t(), y.B) * at::matmul(x.A, y.A.t())).sum().item<double>();
-        const bool same = i == j || (x.scale == y.scale && at::equal(x.A, y.A) && at::equal(x.B, y.B));
+            x.scale * y.scale *
+            (at::matmul(x.B.t(), y.B) * at::matmul(x.A, y.A.t())).sum().item<double>();
+        const bool same =
+            i == j || (x.scale == y.scale && at::equal(x.A, y.A) && at::equal(x.B, y.B));
         all_same = all_same && same;
         if (same) {
           // The same module: by definition, rather than up to rounding.
@@ -257,7 +265,8 @@ Geometry compute_geometry(const std::vector<AdapterSource>& sources) {
           v[kFD] = (x.theta - y.theta).norm().item<double>();
           v[kFC] = cosine(fdot_m, x.factor_norm, y.factor_norm);
           // ΔW_i − ΔW_j = [s_i B_i | −s_j B_j] · [A_i; A_j], a rank-2r product.
-          v[kDD] = lowrank_norm(at::cat({x.B * x.scale, y.B * (-y.scale)}, 1), at::cat({x.A, y.A}, 0));
+          v[kDD] =
+              lowrank_norm(at::cat({x.B * x.scale, y.B * (-y.scale)}, 1), at::cat({x.A, y.A}, 0));
           v[kDC] = cosine(ddot_m, x.delta_norm, y.delta_norm);
           const std::vector<double> ain = angles_between_bases(x.q_in, y.q_in);
           const std::vector<double> aout = angles_between_bases(x.q_out, y.q_out);
@@ -304,18 +313,21 @@ std::string format_geometry(const Geometry& g) {
   char buf[512];
   // "  [i] label      " and blanks of the same width.
   auto head = [&](size_t i) {
-    std::snprintf(buf, sizeof buf, "  [%*zu] %-*s", iw, i, static_cast<int>(width), short_label(g.labels[i], width).c_str());
+    std::snprintf(buf, sizeof buf, "  [%*zu] %-*s", iw, i, static_cast<int>(width),
+                  short_label(g.labels[i], width).c_str());
     return std::string(buf);
   };
   const std::string blank(static_cast<size_t>(iw) + width + 5, ' ');
   std::string out;
   std::snprintf(buf, sizeof buf, "%zu adapters, %zu modules\n", N, g.m());
   out += buf;
-  std::snprintf(buf, sizeof buf, "%s %12s %12s %8s\n", blank.c_str(), "factor norm", "delta norm", "scale");
+  std::snprintf(buf, sizeof buf, "%s %12s %12s %8s\n", blank.c_str(), "factor norm", "delta norm",
+                "scale");
   out += buf;
   for (size_t i = 0; i < N; ++i) {
     out += head(i);
-    std::snprintf(buf, sizeof buf, " %12.6g %12.6g %8.4g\n", g.factor_norm[i], g.delta_norm[i], g.scales[i]);
+    std::snprintf(buf, sizeof buf, " %12.6g %12.6g %8.4g\n", g.factor_norm[i], g.delta_norm[i],
+                  g.scales[i]);
     out += buf;
   }
   struct Table {
@@ -328,8 +340,12 @@ std::string format_geometry(const Geometry& g) {
       {"factor_cosine", "factor-space cosine", "%11.4f"},
       {"delta_distance", "delta-space distance |dW_i - dW_j|_F (dW = s*B*A)", "%11.5g"},
       {"delta_cosine", "delta-space cosine <dW_i, dW_j>_F / (|dW_i| |dW_j|)", "%11.4f"},
-      {"angle_in", "mean principal angle (degrees) between the input subspaces row(A), mean over modules", "%11.2f"},
-      {"angle_out", "mean principal angle (degrees) between the output subspaces col(B), mean over modules", "%11.2f"},
+      {"angle_in",
+       "mean principal angle (degrees) between the input subspaces row(A), mean over modules",
+       "%11.2f"},
+      {"angle_out",
+       "mean principal angle (degrees) between the output subspaces col(B), mean over modules",
+       "%11.2f"},
   };
   for (const auto& t : tables) {
     out += "\n" + std::string(t.title) + "\n" + blank;
@@ -361,8 +377,8 @@ std::string geometry_csv(const Geometry& g) {
   out += "\n";
   char buf[40];
   auto row = [&](const std::string& module, size_t i, size_t j, auto&& value) {
-    out += csv_field(module) + "," + std::to_string(i) + "," + std::to_string(j) + "," + csv_field(g.labels[i]) + "," +
-           csv_field(g.labels[j]);
+    out += csv_field(module) + "," + std::to_string(i) + "," + std::to_string(j) + "," +
+           csv_field(g.labels[i]) + "," + csv_field(g.labels[j]);
     for (const auto& k : metrics) {
       std::snprintf(buf, sizeof buf, ",%.10g", value(k));
       out += buf;
@@ -370,7 +386,8 @@ std::string geometry_csv(const Geometry& g) {
     out += "\n";
   };
   for (size_t i = 0; i < g.n(); ++i)
-    for (size_t j = i + 1; j < g.n(); ++j) row("overall", i, j, [&](const std::string& k) { return g.at(k, i, j); });
+    for (size_t j = i + 1; j < g.n(); ++j)
+      row("overall", i, j, [&](const std::string& k) { return g.at(k, i, j); });
   for (size_t m = 0; m < g.m(); ++m)
     for (size_t i = 0; i < g.n(); ++i)
       for (size_t j = i + 1; j < g.n(); ++j)
@@ -378,7 +395,8 @@ std::string geometry_csv(const Geometry& g) {
   return out;
 }
 
-store::ScanData geometry_scan(const Geometry& g, const std::string& config_json, const std::string& command_line) {
+store::ScanData geometry_scan(const Geometry& g, const std::string& config_json,
+                              const std::string& command_line) {
   const auto N = static_cast<int64_t>(g.n()), M = static_cast<int64_t>(g.m());
   store::ScanSpec spec;
   spec.kind = "geometry";
@@ -420,7 +438,8 @@ void check_geometry_out(const std::string& path) {
     try {
       kind = store::read_scan_file(path).spec.kind;
     } catch (const Error&) {
-      throw ConfigError(path + ": exists and is not a scan file; not overwriting it (pick another --out)");
+      throw ConfigError(path +
+                        ": exists and is not a scan file; not overwriting it (pick another --out)");
     }
     if (kind != "geometry")
       throw ConfigError(path + ": holds a scan of kind '" + kind +
@@ -436,8 +455,13 @@ void write_geometry_file(const std::string& path, const store::ScanData& d) {
 std::string geometry_config_json(const std::vector<AdapterSource>& sources) {
   nlohmann::json adapters = nlohmann::json::array();
   for (const auto& s : sources)
-    adapters.push_back({{"ref", s.label}, {"digest", adapter_digest(s.adapter)}, {"rank", s.lora.rank}, {"alpha", s.lora.alpha}});
-  return nlohmann::json{{"kind", "geometry"}, {"adapters", adapters}, {"metrics", geometry_metrics()},
+    adapters.push_back({{"ref", s.label},
+                        {"digest", adapter_digest(s.adapter)},
+                        {"rank", s.lora.rank},
+                        {"alpha", s.lora.alpha}});
+  return nlohmann::json{{"kind", "geometry"},
+                        {"adapters", adapters},
+                        {"metrics", geometry_metrics()},
                         {"rank_tolerance", "max(rows, cols) * FLT_EPSILON * sigma_max"}}
       .dump();
 }

@@ -101,7 +101,8 @@ std::string geometry_csv(const Geometry& g);
 std::string geometry_config_json(const std::vector<AdapterSource>& sources);
 
 // The header's software_version is this build's.
-store::ScanData geometry_scan(const Geometry& g, const std::string& config_json, const std::string& command_line);
+store::ScanData geometry_scan(const Geometry& g, const std::string& config_json,
+                              const std::string& command_line);
 
 // ConfigError unless `path` is free or holds a scan file of kind geometry: any other file
 // (a run file, another scan, something unreadable) is never replaced.

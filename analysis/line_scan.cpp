@@ -11,7 +11,8 @@
 
 namespace lorascape::analysis {
 
-store::ScanData run_line_scan(const LineScanOptions& opt, const core::RunConfig& data, const std::string& command_line) {
+store::ScanData run_line_scan(const LineScanOptions& opt, const core::RunConfig& data,
+                              const std::string& command_line) {
   if (opt.points < 1) throw ConfigError("--points must be >= 1");
   ScanSetup setup = prepare_scan(load_adapter_refs({opt.from, opt.to}), opt.scan, data);
   const std::vector<double> ts = path_ts(opt.points, opt.t0, opt.t1);
@@ -22,8 +23,12 @@ store::ScanData run_line_scan(const LineScanOptions& opt, const core::RunConfig&
   d.text["from"] = opt.from;
   d.text["to"] = opt.to;
   const std::vector<core::Adapter> basis{setup.anchors[0].adapter, setup.anchors[1].adapter};
-  d = evaluate_scan(setup, opt.scan, std::move(d),
-                    [&](int64_t p) { return combine(opt.scan.space, basis, {1.0 - ts[p], ts[p]}); }, "scan line");
+  d = evaluate_scan(
+      setup, opt.scan, std::move(d),
+      [&](int64_t p) {
+        return combine(opt.scan.space, basis, {1.0 - ts[p], ts[p]});
+      },
+      "scan line");
   if (finish_path_scan(d) && Mpi::instance().rank() == 0) store::write_scan_file(opt.scan.out, d);
   return d;
 }
@@ -70,9 +75,11 @@ std::string line_summary(const store::ScanData& d) {
     size_t best = 0;
     for (size_t p = 1; p < ts.size(); ++p)
       if (d.values[(p * T + t) * S + L] < d.values[(best * T + t) * S + L]) best = p;
-    std::snprintf(buf, sizeof buf, "%-12s loss barrier %+.4f, lowest loss %.4f at t = %+.3f; exact-match barrier %+.3f\n",
-                  d.spec.tasks[t].c_str(), b.values[t * S + L], d.values[(best * T + t) * S + L], ts[best],
-                  b.values[t * S + E]);
+    std::snprintf(
+        buf, sizeof buf,
+        "%-12s loss barrier %+.4f, lowest loss %.4f at t = %+.3f; exact-match barrier %+.3f\n",
+        d.spec.tasks[t].c_str(), b.values[t * S + L], d.values[(best * T + t) * S + L], ts[best],
+        b.values[t * S + E]);
     s << buf;
   }
   return s.str();

@@ -18,7 +18,8 @@ struct LineScanOptions {
 };
 
 // Runs (or resumes) the scan; returns the file's data as written last.
-store::ScanData run_line_scan(const LineScanOptions& opt, const core::RunConfig& data, const std::string& command_line);
+store::ScanData run_line_scan(const LineScanOptions& opt, const core::RunConfig& data,
+                              const std::string& command_line);
 
 // Barrier per task set and score of a complete 1-D scan (a line or a curve): for loss
 // max_t [L(t) − chord(t)], for accuracies max_t [chord(t) − acc(t)] (a drop is the

@@ -114,10 +114,10 @@ void Mpi::gather_to_root(const std::vector<int64_t>& points, const std::vector<d
   }
   all_points.assign(static_cast<size_t>(total), 0);
   all_values.assign(static_cast<size_t>(vtotal), 0.0);
-  MPI_Gatherv(points.data(), n, MPI_INT64_T, all_points.data(), counts.data(), displs.data(), MPI_INT64_T, 0,
-              MPI_COMM_WORLD);
-  MPI_Gatherv(values.data(), static_cast<int>(values.size()), MPI_DOUBLE, all_values.data(), vcounts.data(),
-              vdispls.data(), MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  MPI_Gatherv(points.data(), n, MPI_INT64_T, all_points.data(), counts.data(), displs.data(),
+              MPI_INT64_T, 0, MPI_COMM_WORLD);
+  MPI_Gatherv(values.data(), static_cast<int>(values.size()), MPI_DOUBLE, all_values.data(),
+              vcounts.data(), vdispls.data(), MPI_DOUBLE, 0, MPI_COMM_WORLD);
 #endif
 }
 

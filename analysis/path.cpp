@@ -28,11 +28,13 @@ void check_basis(const std::vector<core::Adapter>& basis, const std::vector<doub
     throw ConfigError("combine: " + std::to_string(coefs->size()) + " coefficients for " +
                       std::to_string(basis.size()) + " adapters");
   for (const auto& b : basis) {
-    if (b.size() != basis[0].size()) throw ConfigError("the adapters hold different numbers of LoRA tensors");
+    if (b.size() != basis[0].size())
+      throw ConfigError("the adapters hold different numbers of LoRA tensors");
     for (size_t e = 0; e < b.size(); ++e)
       if (b.entries()[e].first != basis[0].entries()[e].first ||
           b.entries()[e].second.sizes() != basis[0].entries()[e].second.sizes())
-        throw ConfigError("tensor '" + basis[0].entries()[e].first + "' differs between the adapters");
+        throw ConfigError("tensor '" + basis[0].entries()[e].first +
+                          "' differs between the adapters");
   }
 }
 }  // namespace
@@ -59,7 +61,8 @@ core::Adapter combine(const std::string& space, const std::vector<core::Adapter>
   return core::Adapter(std::move(out));
 }
 
-std::vector<std::vector<double>> gram(const std::string& space, const std::vector<core::Adapter>& basis, double scale) {
+std::vector<std::vector<double>> gram(const std::string& space,
+                                      const std::vector<core::Adapter>& basis, double scale) {
   check_space(space, "space");
   check_basis(basis, nullptr);
   const size_t m = basis.size();
@@ -90,7 +93,10 @@ std::vector<std::vector<double>> gram(const std::string& space, const std::vecto
       for (size_t j = i; j < m; ++j) {
         const auto bi = static_cast<int64_t>(i) * r, bj = static_cast<int64_t>(j) * r;
         // tr(A_i A_jᵀ B_jᵀ B_i) = Σ_{k,l} (A_iA_jᵀ)[k,l]·(B_jᵀB_i)[l,k] = Σ (A_iA_jᵀ) ⊙ (B_iᵀB_j)
-        const double v = (aa.narrow(0, bi, r).narrow(1, bj, r) * bb.narrow(0, bi, r).narrow(1, bj, r)).sum().item<double>();
+        const double v =
+            (aa.narrow(0, bi, r).narrow(1, bj, r) * bb.narrow(0, bi, r).narrow(1, bj, r))
+                .sum()
+                .item<double>();
         g[i][j] += scale * scale * v;
         if (i != j) g[j][i] += scale * scale * v;
       }
@@ -107,17 +113,20 @@ core::Adapter interpolate_delta(const core::Adapter& from, const core::Adapter& 
 }
 
 double barrier(const std::vector<double>& ts, const std::vector<double>& values) {
-  if (ts.size() != values.size()) throw ConfigError("barrier: " + std::to_string(ts.size()) + " ts but " +
-                                                    std::to_string(values.size()) + " values");
+  if (ts.size() != values.size())
+    throw ConfigError("barrier: " + std::to_string(ts.size()) + " ts but " +
+                      std::to_string(values.size()) + " values");
   auto at_t = [&](double t) {
     for (size_t i = 0; i < ts.size(); ++i)
       if (std::abs(ts[i] - t) < 1e-12) return values[i];
-    throw ConfigError("barrier: the path has no point at t = " + std::to_string(static_cast<int>(t)) +
-                      " (choose a range and point count that include 0 and 1)");
+    throw ConfigError(
+        "barrier: the path has no point at t = " + std::to_string(static_cast<int>(t)) +
+        " (choose a range and point count that include 0 and 1)");
   };
   const double f0 = at_t(0.0), f1 = at_t(1.0);
   double best = -std::numeric_limits<double>::infinity();
-  for (size_t i = 0; i < ts.size(); ++i) best = std::max(best, values[i] - ((1.0 - ts[i]) * f0 + ts[i] * f1));
+  for (size_t i = 0; i < ts.size(); ++i)
+    best = std::max(best, values[i] - ((1.0 - ts[i]) * f0 + ts[i] * f1));
   return best;
 }
 

@@ -28,8 +28,8 @@ core::Adapter combine(const std::string& space, const std::vector<core::Adapter>
 
 // Gram matrix G[i][j] = ⟨basis[i], basis[j]⟩ in `space`, in double precision; `scale` is s
 // (used by delta only).
-std::vector<std::vector<double>> gram(const std::string& space, const std::vector<core::Adapter>& basis,
-                                      double scale);
+std::vector<std::vector<double>> gram(const std::string& space,
+                                      const std::vector<core::Adapter>& basis, double scale);
 
 // n evenly spaced values from a to b inclusive (n >= 2), or {a} for n = 1.
 std::vector<double> path_ts(int n, double a = 0.0, double b = 1.0);

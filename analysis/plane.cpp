@@ -49,7 +49,8 @@ std::vector<double> grid_axis(const std::vector<double>& coords, double margin, 
 
 void check_grid(int nx, int ny) {
   if (nx < 1 || ny < 1)
-    throw ConfigError("--grid must be NxM with N, M >= 1 (got " + std::to_string(nx) + "x" + std::to_string(ny) + ")");
+    throw ConfigError("--grid must be NxM with N, M >= 1 (got " + std::to_string(nx) + "x" +
+                      std::to_string(ny) + ")");
 }
 
 std::string join_lines(const std::vector<std::string>& v) {
@@ -62,15 +63,17 @@ std::string join_lines(const std::vector<std::string>& v) {
 // summary; writes the file when anything changed.
 store::ScanData evaluate_plane(ScanSetup& setup, const ScanOptions& opt, store::ScanData d,
                                const std::vector<core::Adapter>& basis,
-                               const std::function<Vec(double, double)>& coefs, const std::string& label) {
+                               const std::function<Vec(double, double)>& coefs,
+                               const std::string& label) {
   const auto xs = d.spec.axes[0], ys = d.spec.axes[1];
   const size_t M = ys.size();
-  d = evaluate_scan(setup, opt, std::move(d),
-                    [&](int64_t p) {
-                      const auto i = static_cast<size_t>(p) / M, j = static_cast<size_t>(p) % M;
-                      return combine(opt.space, basis, coefs(xs[i], ys[j]));
-                    },
-                    label);
+  d = evaluate_scan(
+      setup, opt, std::move(d),
+      [&](int64_t p) {
+        const auto i = static_cast<size_t>(p) / M, j = static_cast<size_t>(p) % M;
+        return combine(opt.space, basis, coefs(xs[i], ys[j]));
+      },
+      label);
   if (d.complete() && !d.text.count("summary")) {
     d.text["summary"] = plane_summary(d);
     if (Mpi::instance().rank() == 0) store::write_scan_file(opt.out, d);
@@ -80,7 +83,8 @@ store::ScanData evaluate_plane(ScanSetup& setup, const ScanOptions& opt, store::
 
 // Writes extras/text that are not in the file yet or differ (projections can change between
 // runs of the same scan).
-void put_extras(store::ScanData& d, const ScanOptions& opt, const std::map<std::string, store::ScanArray>& extras,
+void put_extras(store::ScanData& d, const ScanOptions& opt,
+                const std::map<std::string, store::ScanArray>& extras,
                 const std::map<std::string, std::string>& text) {
   bool changed = false;
   for (const auto& [k, v] : extras) {
@@ -110,7 +114,9 @@ std::vector<core::Adapter> adapters_of(const std::vector<AdapterSource>& s, size
 
 }  // namespace
 
-std::vector<double> PlaneFrame::coefs(double x, double y) const { return axpy(axpy(origin, x, u), y, v); }
+std::vector<double> PlaneFrame::coefs(double x, double y) const {
+  return axpy(axpy(origin, x, u), y, v);
+}
 
 PlaneFrame::Projection PlaneFrame::project(const std::vector<double>& c) const {
   const Vec d = axpy(c, -1.0, origin);
@@ -129,12 +135,16 @@ PlaneFrame plane_through(const Mat& gram) {
   f.origin = unit(n, 0);
   const Vec d1 = axpy(unit(n, 1), -1.0, f.origin), d2 = axpy(unit(n, 2), -1.0, f.origin);
   const double dx = std::sqrt(std::max(0.0, dot(gram, d1, d1)));
-  if (!(dx > 0)) throw ConfigError("the first two adapters of the plane are the same point; pick three distinct adapters");
+  if (!(dx > 0))
+    throw ConfigError(
+        "the first two adapters of the plane are the same point; pick three distinct adapters");
   f.u = axpy(Vec(n, 0.0), 1.0 / dx, d1);
   const Vec w = axpy(d2, -dot(gram, f.u, d2), f.u);
-  const double dy = std::sqrt(std::max(0.0, dot(gram, w, w))), dz = std::sqrt(std::max(0.0, dot(gram, d2, d2)));
+  const double dy = std::sqrt(std::max(0.0, dot(gram, w, w))),
+               dz = std::sqrt(std::max(0.0, dot(gram, d2, d2)));
   if (!(dy > 1e-6 * std::max(dz, dx)))
-    throw ConfigError("the three adapters of the plane lie (almost) on one line; pick three that span a plane");
+    throw ConfigError(
+        "the three adapters of the plane lie (almost) on one line; pick three that span a plane");
   f.v = axpy(Vec(n, 0.0), 1.0 / dy, w);
   return f;
 }
@@ -142,11 +152,12 @@ PlaneFrame plane_through(const Mat& gram) {
 PlaneFrame trajectory_pca(const Mat& gram, std::vector<std::pair<double, double>>& explained) {
   const size_t n = gram.size();
   if (n < 4)
-    throw ConfigError("a trajectory plane needs at least 4 adapters (the method has " + std::to_string(n) +
-                      "); train more tasks or set train.snapshot_every");
+    throw ConfigError("a trajectory plane needs at least 4 adapters (the method has " +
+                      std::to_string(n) + "); train more tasks or set train.snapshot_every");
   const size_t m = n - 1;
   // Rows r_i = e_i − e_last, centred.
-  Eigen::MatrixXd R = Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(n));
+  Eigen::MatrixXd R =
+      Eigen::MatrixXd::Zero(static_cast<Eigen::Index>(m), static_cast<Eigen::Index>(n));
   for (size_t i = 0; i < m; ++i) {
     R(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(i)) = 1.0;
     R(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(n - 1)) = -1.0;
@@ -154,14 +165,17 @@ PlaneFrame trajectory_pca(const Mat& gram, std::vector<std::pair<double, double>
   R.rowwise() -= R.colwise().mean();
   Eigen::MatrixXd G(static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(n));
   for (size_t i = 0; i < n; ++i)
-    for (size_t j = 0; j < n; ++j) G(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = gram[i][j];
+    for (size_t j = 0; j < n; ++j)
+      G(static_cast<Eigen::Index>(i), static_cast<Eigen::Index>(j)) = gram[i][j];
   const Eigen::MatrixXd K = R * G * R.transpose();
   Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> es(K);
   const Eigen::VectorXd lam = es.eigenvalues();  // ascending
   const auto last = static_cast<Eigen::Index>(m) - 1;
   const double l1 = lam(last), l2 = lam(last - 1), total = std::max(lam.sum(), 0.0);
   if (!(l1 > 0) || !(l2 > 1e-12 * l1))
-    throw ConfigError("the trajectory does not span two dimensions (its adapters lie on a line); nothing to plot in a plane");
+    throw ConfigError(
+        "the trajectory does not span two dimensions (its adapters lie on a line); nothing to plot "
+        "in a plane");
   PlaneFrame f;
   f.gram = gram;
   f.origin = unit(n, n - 1);
@@ -176,16 +190,20 @@ PlaneFrame trajectory_pca(const Mat& gram, std::vector<std::pair<double, double>
   return f;
 }
 
-core::Adapter filter_normalized_direction(const core::Adapter& center, const std::string& space, uint64_t seed) {
+core::Adapter filter_normalized_direction(const core::Adapter& center, const std::string& space,
+                                          uint64_t seed) {
   check_space(space, "space");
   at::Generator gen = at::detail::createCPUGenerator(seed);
   const auto opts = at::TensorOptions().dtype(at::kFloat);
-  auto row_norms = [](const at::Tensor& t) { return t.to(at::kFloat).norm(2, {1}, true); };  // (rows, 1)
+  auto row_norms = [](const at::Tensor& t) {
+    return t.to(at::kFloat).norm(2, {1}, true);
+  };  // (rows, 1)
   std::vector<core::Adapter::Entry> out;
   if (space == "factors") {
     for (const auto& [name, c] : center.entries()) {
       at::Tensor d = at::randn(c.sizes(), gen, opts);
-      out.emplace_back(name, (d * row_norms(c).cpu() / (row_norms(d) + 1e-10)).to(c.device(), c.scalar_type()));
+      out.emplace_back(
+          name, (d * row_norms(c).cpu() / (row_norms(d) + 1e-10)).to(c.device(), c.scalar_type()));
     }
     return core::Adapter(std::move(out));
   }
@@ -204,15 +222,20 @@ core::Adapter filter_normalized_direction(const core::Adapter& center, const std
     const std::string a_name = module + ".lora_A.weight";
     if (!a_of.count(module)) throw ConfigError("adapter has " + name + " without " + a_name);
     const at::Tensor bd = draws[name], ad = draws[a_name];
-    const at::Tensor target = row_norms(at::matmul(c.to(at::kFloat), a_of[module].to(at::kFloat))).cpu();
-    out.emplace_back(name, (bd * target / (row_norms(at::matmul(bd, ad)) + 1e-10)).to(c.device(), c.scalar_type()));
+    const at::Tensor target =
+        row_norms(at::matmul(c.to(at::kFloat), a_of[module].to(at::kFloat))).cpu();
+    out.emplace_back(
+        name,
+        (bd * target / (row_norms(at::matmul(bd, ad)) + 1e-10)).to(c.device(), c.scalar_type()));
   }
   return core::Adapter(std::move(out));
 }
 
-store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfig& data, const std::string& command_line) {
+store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfig& data,
+                               const std::string& command_line) {
   if (opt.through.size() != 3)
-    throw ConfigError("--through needs exactly three adapters X,Y,Z (got " + std::to_string(opt.through.size()) + ")");
+    throw ConfigError("--through needs exactly three adapters X,Y,Z (got " +
+                      std::to_string(opt.through.size()) + ")");
   check_grid(opt.nx, opt.ny);
   if (!(opt.margin >= 0)) throw ConfigError("--margin must be >= 0");
   ScanSetup setup = prepare_scan(load_adapter_refs(opt.through), opt.scan, data);
@@ -244,15 +267,18 @@ store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfi
   store::ScanData d = open_scan(opt.scan, scan_spec("plane", setup, cfg, axes), command_line);
   std::map<std::string, store::ScanArray> extras{{"anchors", array2(3, 2, anchors)}};
   extras["projected"] = array2(proj_refs.size(), 3, projected);
-  put_extras(d, opt.scan, extras, {{"anchor_labels", join_lines(opt.through)}, {"projected_labels", join_lines(proj_refs)}});
+  put_extras(
+      d, opt.scan, extras,
+      {{"anchor_labels", join_lines(opt.through)}, {"projected_labels", join_lines(proj_refs)}});
   const std::vector<core::Adapter> xyz = adapters_of(all, 3);
-  return evaluate_plane(setup, opt.scan, std::move(d), xyz,
-                        [&](double x, double y) {
-                          Vec c = f.coefs(x, y);
-                          c.resize(3);  // the frame only involves X, Y and Z
-                          return c;
-                        },
-                        "scan plane");
+  return evaluate_plane(
+      setup, opt.scan, std::move(d), xyz,
+      [&](double x, double y) {
+        Vec c = f.coefs(x, y);
+        c.resize(3);  // the frame only involves X, Y and Z
+        return c;
+      },
+      "scan plane");
 }
 
 store::ScanData run_random_plane_scan(const RandomPlaneOptions& opt, const core::RunConfig& data,
@@ -261,16 +287,19 @@ store::ScanData run_random_plane_scan(const RandomPlaneOptions& opt, const core:
   if (!(opt.radius > 0)) throw ConfigError("--radius must be > 0");
   ScanSetup setup = prepare_scan(load_adapter_refs({opt.center}), opt.scan, data);
   const core::Adapter& c = setup.anchors[0].adapter;
-  const std::vector<core::Adapter> basis{c, filter_normalized_direction(c, opt.scan.space, opt.seed),
-                                         filter_normalized_direction(c, opt.scan.space, opt.seed + 1)};
+  const std::vector<core::Adapter> basis{
+      c, filter_normalized_direction(c, opt.scan.space, opt.seed),
+      filter_normalized_direction(c, opt.scan.space, opt.seed + 1)};
   const Mat g = gram(opt.scan.space, basis, setup.scale);
   nlohmann::json cfg = setup.identity(opt.scan);
   cfg["grid"] = {opt.nx, opt.ny};
   cfg["radius"] = opt.radius;
   cfg["seed"] = opt.seed;
   cfg["normalization"] = "filter";
-  const auto axes = {path_ts(opt.nx, -opt.radius, opt.radius), path_ts(opt.ny, -opt.radius, opt.radius)};
-  store::ScanData d = open_scan(opt.scan, scan_spec("random-plane", setup, cfg, axes), command_line);
+  const auto axes = {path_ts(opt.nx, -opt.radius, opt.radius),
+                     path_ts(opt.ny, -opt.radius, opt.radius)};
+  store::ScanData d =
+      open_scan(opt.scan, scan_spec("random-plane", setup, cfg, axes), command_line);
   const double nx = std::sqrt(g[1][1]), ny = std::sqrt(g[2][2]);
   put_extras(d, opt.scan,
              {{"anchors", array2(1, 2, {0.0, 0.0})},
@@ -278,8 +307,12 @@ store::ScanData run_random_plane_scan(const RandomPlaneOptions& opt, const core:
               {"direction_cosine", {{}, {g[1][2] / (nx * ny)}}},
               {"center_norm", {{}, {std::sqrt(g[0][0])}}}},
              {{"anchor_labels", opt.center + "\n"}});
-  return evaluate_plane(setup, opt.scan, std::move(d), basis, [](double x, double y) { return Vec{1.0, x, y}; },
-                        "scan random-plane");
+  return evaluate_plane(
+      setup, opt.scan, std::move(d), basis,
+      [](double x, double y) {
+        return Vec{1.0, x, y};
+      },
+      "scan random-plane");
 }
 
 store::ScanData run_trajectory_scan(const TrajectoryScanOptions& opt, const core::RunConfig& data,
@@ -313,8 +346,9 @@ store::ScanData run_trajectory_scan(const TrajectoryScanOptions& opt, const core
               {"explained_variance", {{2}, {explained[0].first, explained[1].first}}},
               {"explained_variance_ratio", {{2}, {explained[0].second, explained[1].second}}}},
              {{"trajectory_labels", join_lines(labels)}});
-  return evaluate_plane(setup, opt.scan, std::move(d), basis, [&](double x, double y) { return f.coefs(x, y); },
-                        "scan trajectory");
+  return evaluate_plane(
+      setup, opt.scan, std::move(d), basis, [&](double x, double y) { return f.coefs(x, y); },
+      "scan trajectory");
 }
 
 std::string plane_summary(const store::ScanData& d) {
@@ -328,7 +362,8 @@ std::string plane_summary(const store::ScanData& d) {
     for (int64_t p = 1; p < d.num_points(); ++p)
       if (d.values[d.value_index(p, t, 0)] < d.values[d.value_index(best, t, 0)]) best = p;
     const auto i = static_cast<size_t>(best) / ys.size(), j = static_cast<size_t>(best) % ys.size();
-    std::snprintf(buf, sizeof buf, "%-12s lowest loss %.4f at (%+.4g, %+.4g); exact match there %.3f\n",
+    std::snprintf(buf, sizeof buf,
+                  "%-12s lowest loss %.4f at (%+.4g, %+.4g); exact match there %.3f\n",
                   d.spec.tasks[t].c_str(), d.values[d.value_index(best, t, 0)], xs[i], ys[j],
                   d.values[d.value_index(best, t, 2)]);
     s << buf;

@@ -43,13 +43,15 @@ PlaneFrame plane_through(const std::vector<std::vector<double>>& gram);
 // centred as sklearn's PCA does: frame with origin θ_last and u, v the first two principal
 // directions; `explained` gets (variance, ratio) of the two. ConfigError with fewer than three
 // adapters or a trajectory that does not span two dimensions.
-PlaneFrame trajectory_pca(const std::vector<std::vector<double>>& gram, std::vector<std::pair<double, double>>& explained);
+PlaneFrame trajectory_pca(const std::vector<std::vector<double>>& gram,
+                          std::vector<std::pair<double, double>>& explained);
 
 // Filter-normalised Gaussian direction around `center` (seeded by `seed`): factors space,
 // each row k of every LoRA factor d_k ← d_k·‖c_k‖/(‖d_k‖ + 1e−10); delta space, a random
 // rank-r ΔD = B_d·A_d per module whose rows are rescaled to the norms of the rows of the
 // centre's ΔW (by scaling the rows of B_d). Rows of zero norm in the centre get zero.
-core::Adapter filter_normalized_direction(const core::Adapter& center, const std::string& space, uint64_t seed);
+core::Adapter filter_normalized_direction(const core::Adapter& center, const std::string& space,
+                                          uint64_t seed);
 
 struct PlaneScanOptions {
   ScanOptions scan;
@@ -58,7 +60,8 @@ struct PlaneScanOptions {
   double margin = 0.2;               // fraction of the anchors' extent added on every side
   std::vector<std::string> project;  // references (or patterns, expand_adapter_refs) to place
 };
-store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfig& data, const std::string& command_line);
+store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfig& data,
+                               const std::string& command_line);
 
 struct RandomPlaneOptions {
   ScanOptions scan;

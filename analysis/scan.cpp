@@ -50,11 +50,13 @@ store::Shard parse_shard(const std::string& text) {
   }
   if (used_k != slash || used_n != text.size() - slash - 1)
     throw ConfigError("--shard '" + text + "': expected k/N (e.g. 2/4)");
-  if (s.count < 1 || s.index < 1 || s.index > s.count) throw ConfigError("--shard k/N needs 1 <= k <= N (got " + text + ")");
+  if (s.count < 1 || s.index < 1 || s.index > s.count)
+    throw ConfigError("--shard k/N needs 1 <= k <= N (got " + text + ")");
   return s;
 }
 
-std::vector<double> parse_numbers(const std::string& text, size_t count, const std::string& option) {
+std::vector<double> parse_numbers(const std::string& text, size_t count,
+                                  const std::string& option) {
   std::vector<double> out;
   std::stringstream ss(text);
   for (std::string item; std::getline(ss, item, ',');) {
@@ -68,7 +70,8 @@ std::vector<double> parse_numbers(const std::string& text, size_t count, const s
       throw ConfigError(option + " '" + text + "': '" + item + "' is not a number");
   }
   if (out.size() != count)
-    throw ConfigError(option + " '" + text + "': expected " + std::to_string(count) + " comma-separated numbers");
+    throw ConfigError(option + " '" + text + "': expected " + std::to_string(count) +
+                      " comma-separated numbers");
   return out;
 }
 
@@ -88,7 +91,8 @@ core::RunConfig scan_data_config(const std::string& ref, const core::RunConfig& 
   try {
     j = nlohmann::json::parse(run.config_json);
   } catch (const nlohmann::json::exception&) {
-    throw FormatError(path + ": /config_json is not valid JSON (pass --config to give the task data)");
+    throw FormatError(path +
+                      ": /config_json is not valid JSON (pass --config to give the task data)");
   }
   core::RunConfig cfg = core::config_from_json(j, path + ": /config_json");
   // The command's own settings win: its overrides (e.g. eval.max_examples), then the device
@@ -104,15 +108,16 @@ namespace {
 
 std::string base_model_for(const ScanOptions& opt, const AdapterSource& a) {
   if (!opt.base.empty()) {
-    if (!std::filesystem::exists(opt.base)) throw ConfigError("--base " + opt.base + ": no such file");
+    if (!std::filesystem::exists(opt.base))
+      throw ConfigError("--base " + opt.base + ": no such file");
     return opt.base;
   }
   if (a.base_model.empty())
     throw ConfigError("'" + a.label + "' does not name its base model; pass --base FILE");
   const std::string path = core::cache_dir() + "/" + a.base_model;
   if (!std::filesystem::exists(path))
-    throw ConfigError("base model '" + a.base_model + "' of '" + a.label + "' is not in the cache (" +
-                      core::cache_dir() + "); pass --base FILE");
+    throw ConfigError("base model '" + a.base_model + "' of '" + a.label +
+                      "' is not in the cache (" + core::cache_dir() + "); pass --base FILE");
   return path;
 }
 
@@ -123,17 +128,20 @@ void check_adapters(const std::vector<AdapterSource>& adapters) {
   for (const auto& s : adapters)
     for (const auto& [name, t] : s.adapter.entries())
       if (!at::isfinite(t).all().item<bool>())
-        throw ConfigError("'" + s.label + "': tensor " + name + " holds NaN or inf values; a scan needs finite adapters");
+        throw ConfigError("'" + s.label + "': tensor " + name +
+                          " holds NaN or inf values; a scan needs finite adapters");
 }
 
-ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& opt, const core::RunConfig& data) {
+ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& opt,
+                       const core::RunConfig& data) {
   check_space(opt.space);
   if (opt.out.empty()) throw ConfigError("--out FILE.h5 is required");
   if (opt.shard.count < 1 || opt.shard.index < 1 || opt.shard.index > opt.shard.count)
     throw ConfigError("--shard k/N needs 1 <= k <= N");
   if (opt.dtype != "float32" && opt.dtype != "bfloat16")
     throw ConfigError("--dtype must be float32 or bfloat16 (got '" + opt.dtype + "')");
-  if (opt.points_per_batch < 0) throw ConfigError("--points-per-batch must be >= 0 (0 = automatic)");
+  if (opt.points_per_batch < 0)
+    throw ConfigError("--points-per-batch must be >= 0 (0 = automatic)");
   if (anchors.empty()) throw ConfigError("a scan needs at least one adapter");
   check_adapters(anchors);
 
@@ -142,8 +150,9 @@ ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& op
   s.base_digest = core::file_digest(s.base_path);
   for (const AdapterSource& a : anchors)
     if (!a.base_model_digest.empty() && a.base_model_digest != s.base_digest)
-      throw ConfigError("base model " + s.base_path + " (digest " + s.base_digest + ") is not the one '" + a.label +
-                        "' was trained on (" + a.base_model_digest + "); pass the right --base");
+      throw ConfigError("base model " + s.base_path + " (digest " + s.base_digest +
+                        ") is not the one '" + a.label + "' was trained on (" +
+                        a.base_model_digest + "); pass the right --base");
   s.scale = anchors[0].lora.scale();
   s.anchors = std::move(anchors);
   s.data = data;
@@ -151,8 +160,9 @@ ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& op
   s.device = core::resolve_device(data.device);
   // MPI ranks on a GPU node share its GPUs: local rank % devices.
   if (s.device.is_cuda() && Mpi::instance().size() > 1)
-    s.device = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(Mpi::instance().local_rank() %
-                                                                     std::max<int64_t>(1, core::cuda_device_count())));
+    s.device = c10::Device(
+        c10::kCUDA, static_cast<c10::DeviceIndex>(Mpi::instance().local_rank() %
+                                                  std::max<int64_t>(1, core::cuda_device_count())));
   s.dtype = opt.dtype == "bfloat16" ? at::kBFloat16 : at::kFloat;
 
   const std::vector<core::Task> all = core::load_tasks(data);
@@ -161,7 +171,8 @@ ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& op
       if (all[i].name == name) return i;
     std::string known;
     for (const auto& t : all) known += (known.empty() ? "" : ", ") + t.name;
-    throw ConfigError("unknown task '" + name + "' in --tasks/--union (the data has: " + known + ")");
+    throw ConfigError("unknown task '" + name + "' in --tasks/--union (the data has: " + known +
+                      ")");
   };
   std::vector<size_t> evaluated;  // task indices, in order of first use
   auto slot = [&](const std::string& name) {
@@ -186,9 +197,12 @@ ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& op
   s.tasks = all;
   for (size_t t : evaluated) {
     const auto& ex = core::eval_split(all[t], data);
-    const size_t n = data.eval.max_examples > 0 ? std::min(ex.size(), static_cast<size_t>(data.eval.max_examples))
-                                                : ex.size();
-    if (n == 0) throw ConfigError("task '" + all[t].name + "' has no " + data.eval.split + " examples to evaluate");
+    const size_t n = data.eval.max_examples > 0
+                         ? std::min(ex.size(), static_cast<size_t>(data.eval.max_examples))
+                         : ex.size();
+    if (n == 0)
+      throw ConfigError("task '" + all[t].name + "' has no " + data.eval.split +
+                        " examples to evaluate");
     s.examples.emplace_back(ex.begin(), ex.begin() + static_cast<std::ptrdiff_t>(n));
   }
   return s;
@@ -200,12 +214,23 @@ nlohmann::json ScanSetup::identity(const ScanOptions& opt) const {
     refs.push_back(a.label);
     digests.push_back(adapter_digest(a.adapter));
   }
-  return {{"adapters", refs}, {"adapter_digests", digests}, {"space", opt.space}, {"tasks", set_names},
-          {"union", opt.union_tasks}, {"base_model_digest", base_digest},
-          {"data", {{"seed", data.seed}, {"source", data.tasks.source}, {"train", data.tasks.train},
-                    {"eval", data.tasks.eval}, {"test", data.tasks.test}, {"split", data.eval.split},
-                    {"max_examples", data.eval.max_examples}, {"batch", data.eval.batch}}},
-          {"device", device.type() == c10::kCUDA ? "cuda" : "cpu"}, {"dtype", opt.dtype}};
+  return {{"adapters", refs},
+          {"adapter_digests", digests},
+          {"space", opt.space},
+          {"tasks", set_names},
+          {"union", opt.union_tasks},
+          {"base_model_digest", base_digest},
+          {"data",
+           {{"seed", data.seed},
+            {"source", data.tasks.source},
+            {"train", data.tasks.train},
+            {"eval", data.tasks.eval},
+            {"test", data.tasks.test},
+            {"split", data.eval.split},
+            {"max_examples", data.eval.max_examples},
+            {"batch", data.eval.batch}}},
+          {"device", device.type() == c10::kCUDA ? "cuda" : "cpu"},
+          {"dtype", opt.dtype}};
 }
 
 store::ScanSpec scan_spec(const std::string& kind, const ScanSetup& setup, nlohmann::json cfg,
@@ -220,13 +245,16 @@ store::ScanSpec scan_spec(const std::string& kind, const ScanSetup& setup, nlohm
   return spec;
 }
 
-store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec, const std::string& command_line) {
+store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec,
+                          const std::string& command_line) {
   // Under MPI rank 0 creates the file; the others open it once it exists.
   Mpi& mpi = Mpi::instance();
   store::ScanData d;
-  if (mpi.rank() == 0) d = store::open_or_create_scan(opt.out, spec, opt.shard, kVersion, command_line);
+  if (mpi.rank() == 0)
+    d = store::open_or_create_scan(opt.out, spec, opt.shard, kVersion, command_line);
   mpi.barrier();
-  if (mpi.rank() != 0) d = store::open_or_create_scan(opt.out, spec, opt.shard, kVersion, command_line);
+  if (mpi.rank() != 0)
+    d = store::open_or_create_scan(opt.out, spec, opt.shard, kVersion, command_line);
   d.text["space"] = opt.space;
   return d;
 }
@@ -243,7 +271,8 @@ core::TransformerImpl& ScanSetup::load_model() {
 namespace {
 
 // Values (points, T, S) of the adapters with the points loaded into `ev` at once.
-std::vector<double> evaluate_with(core::Evaluator& ev, const ScanSetup& setup, const std::vector<core::Adapter>& adapters) {
+std::vector<double> evaluate_with(core::Evaluator& ev, const ScanSetup& setup,
+                                  const std::vector<core::Adapter>& adapters) {
   const size_t T = setup.set_names.size(), S = scan_scores().size();
   std::vector<double> values(adapters.size() * T * S);
   if (adapters.empty()) return values;
@@ -273,9 +302,11 @@ std::vector<double> evaluate_points(core::EvaluatorPool& pool, const ScanSetup& 
                                     const std::vector<core::Adapter>& adapters, int64_t K) {
   const size_t width = setup.set_names.size() * scan_scores().size();
   std::vector<double> values(adapters.size() * width);
-  const auto chunks = static_cast<int64_t>((adapters.size() + static_cast<size_t>(K) - 1) / static_cast<size_t>(K));
+  const auto chunks =
+      static_cast<int64_t>((adapters.size() + static_cast<size_t>(K) - 1) / static_cast<size_t>(K));
   pool.for_each(chunks, [&](core::Evaluator& ev, int64_t c) {
-    const size_t from = static_cast<size_t>(c * K), to = std::min(adapters.size(), from + static_cast<size_t>(K));
+    const size_t from = static_cast<size_t>(c * K),
+                 to = std::min(adapters.size(), from + static_cast<size_t>(K));
     const std::vector<core::Adapter> chunk(adapters.begin() + static_cast<std::ptrdiff_t>(from),
                                            adapters.begin() + static_cast<std::ptrdiff_t>(to));
     const std::vector<double> v = evaluate_with(ev, setup, chunk);
@@ -286,25 +317,30 @@ std::vector<double> evaluate_points(core::EvaluatorPool& pool, const ScanSetup& 
 
 }  // namespace
 
-int64_t ScanSetup::workers() const { return device.is_cpu() ? at::get_num_threads() : 1; }
+int64_t ScanSetup::workers() const {
+  return device.is_cpu() ? at::get_num_threads() : 1;
+}
 
 int64_t ScanSetup::points_per_batch(int64_t requested) {
   if (requested > 0) return requested;
   // On CPUs batching points does not pay (docs/performance.md): one point per forward, and
   // the cores split the points (workers). On a GPU, as many points as fit the budget.
-  return device.is_cpu() ? 1 : core::Evaluator(load_model(), scale, data.eval.batch).points_per_batch();
+  return device.is_cpu() ? 1
+                         : core::Evaluator(load_model(), scale, data.eval.batch).points_per_batch();
 }
 
-std::vector<double> evaluate_adapters(ScanSetup& setup, const std::vector<core::Adapter>& points, int64_t points_per_batch,
-                                      const std::string& label) {
-  core::EvaluatorPool pool(setup.load_model(), setup.scale, setup.data.eval.batch, static_cast<int>(setup.workers()));
+std::vector<double> evaluate_adapters(ScanSetup& setup, const std::vector<core::Adapter>& points,
+                                      int64_t points_per_batch, const std::string& label) {
+  core::EvaluatorPool pool(setup.load_model(), setup.scale, setup.data.eval.batch,
+                           static_cast<int>(setup.workers()));
   const int64_t K = setup.points_per_batch(points_per_batch);
   const auto round = static_cast<size_t>(K * pool.workers());
   core::Progress bar(label, static_cast<int64_t>(points.size()), true, "points");
   std::vector<double> out;
   for (size_t i = 0; i < points.size(); i += round) {
-    const std::vector<core::Adapter> part(points.begin() + static_cast<std::ptrdiff_t>(i),
-                                          points.begin() + static_cast<std::ptrdiff_t>(std::min(points.size(), i + round)));
+    const std::vector<core::Adapter> part(
+        points.begin() + static_cast<std::ptrdiff_t>(i),
+        points.begin() + static_cast<std::ptrdiff_t>(std::min(points.size(), i + round)));
     const auto v = evaluate_points(pool, setup, part, K);
     out.insert(out.end(), v.begin(), v.end());
     bar.update(static_cast<int64_t>(i + part.size()));
@@ -314,7 +350,8 @@ std::vector<double> evaluate_adapters(ScanSetup& setup, const std::vector<core::
 }
 
 store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::ScanData d,
-                              const std::function<core::Adapter(int64_t)>& point, const std::string& label) {
+                              const std::function<core::Adapter(int64_t)>& point,
+                              const std::string& label) {
   Mpi& mpi = Mpi::instance();
   // MPI: every rank takes an interleaved share of this shard's points; rank 0 writes.
   std::vector<int64_t> todo;
@@ -324,9 +361,11 @@ store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::S
     for (int64_t p : mine)
       if (!d.done[static_cast<size_t>(p)]) missing.push_back(p);
     for (size_t i = 0; i < missing.size(); ++i)
-      if (static_cast<int>(i % static_cast<size_t>(mpi.size())) == mpi.rank()) todo.push_back(missing[i]);
+      if (static_cast<int>(i % static_cast<size_t>(mpi.size())) == mpi.rank())
+        todo.push_back(missing[i]);
   }
-  core::EvaluatorPool pool(setup.load_model(), setup.scale, setup.data.eval.batch, static_cast<int>(setup.workers()));
+  core::EvaluatorPool pool(setup.load_model(), setup.scale, setup.data.eval.batch,
+                           static_cast<int>(setup.workers()));
   const int64_t per_forward = setup.points_per_batch(opt.points_per_batch);
   const int64_t K = per_forward * pool.workers();  // points per round of this rank
   const size_t T = setup.set_names.size(), S = scan_scores().size();
@@ -334,18 +373,21 @@ store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::S
   // collect a round's results from all ranks before writing.
   const int64_t rounds_mine = (static_cast<int64_t>(todo.size()) + K - 1) / K;
   const int64_t rounds = mpi.max_over_ranks(rounds_mine);
-  core::Progress bar(mpi.size() > 1 ? label + " (" + std::to_string(mpi.size()) + " MPI ranks)" : label,
-                     mpi.sum_over_ranks(static_cast<int64_t>(todo.size())), mpi.rank() == 0, "points");
+  core::Progress bar(
+      mpi.size() > 1 ? label + " (" + std::to_string(mpi.size()) + " MPI ranks)" : label,
+      mpi.sum_over_ranks(static_cast<int64_t>(todo.size())), mpi.rank() == 0, "points");
   int64_t finished = 0;
   const bool hooks = mpi.size() == 1;
   for (int64_t r = 0; r < rounds; ++r) {
     if (hooks && opt.cancelled && opt.cancelled()) break;  // the file holds every finished batch
     std::vector<int64_t> batch;
-    for (int64_t i = r * K; i < std::min<int64_t>((r + 1) * K, static_cast<int64_t>(todo.size())); ++i)
+    for (int64_t i = r * K; i < std::min<int64_t>((r + 1) * K, static_cast<int64_t>(todo.size()));
+         ++i)
       batch.push_back(todo[static_cast<size_t>(i)]);
     std::vector<core::Adapter> adapters;
     for (int64_t p : batch) adapters.push_back(point(p));
-    const std::vector<double> values = evaluate_points(pool, setup, adapters, per_forward);  // (points, T, S)
+    const std::vector<double> values =
+        evaluate_points(pool, setup, adapters, per_forward);  // (points, T, S)
     // Rank 0 gathers every rank's (points, values) of this round; a single process has itself.
     std::vector<int64_t> all_points;
     std::vector<double> all_values;
@@ -370,7 +412,8 @@ store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::S
       for (size_t j = 0; j < T * S; ++j)
         if (!std::isfinite(d.values[p * T * S + j])) ++bad;
   if (bad > 0) {
-    const std::string note = std::to_string(bad) + " stored values are NaN or inf (a diverged evaluation)";
+    const std::string note =
+        std::to_string(bad) + " stored values are NaN or inf (a diverged evaluation)";
     if (d.text["non_finite"] != note) {
       d.text["non_finite"] = note;
       if (mpi.rank() == 0) store::write_scan_file(opt.out, d);

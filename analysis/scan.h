@@ -29,11 +29,12 @@ struct ScanOptions {
   std::string space = "factors";         // factors | delta (path.h)
   std::vector<std::string> tasks;        // evaluated tasks; empty = every task of the data config
   std::vector<std::string> union_tasks;  // non-empty: also the task set "union" of these tasks
-  std::string base;                      // base model file; empty = the one the adapters name (cache)
-  std::string out;                       // the scan file
-  store::Shard shard;                    // which points this process computes
-  std::string dtype = "float32";         // float32 | bfloat16
-  int64_t points_per_batch = 0;          // K points per forward; 0 = automatic (ScanSetup::points_per_batch)
+  std::string base;               // base model file; empty = the one the adapters name (cache)
+  std::string out;                // the scan file
+  store::Shard shard;             // which points this process computes
+  std::string dtype = "float32";  // float32 | bfloat16
+  int64_t points_per_batch =
+      0;  // K points per forward; 0 = automatic (ScanSetup::points_per_batch)
   // Optional hooks for programs that embed the engine (the desktop app's scan worker); not part
   // of the scan's identity. on_progress(done, total) is called after every batch of points with
   // the points of this run done so far; cancelled() is checked before every batch, and when it
@@ -50,13 +51,13 @@ const std::vector<std::string>& scan_scores();
 struct ScanSetup {
   std::vector<AdapterSource> anchors;  // the adapters the scan is built from (same space)
   std::string base_path, base_digest;
-  core::RunConfig data;                // task data, seed, evaluation settings, device, threads
+  core::RunConfig data;  // task data, seed, evaluation settings, device, threads
   c10::Device device{c10::kCPU};
   at::ScalarType dtype = at::kFloat;
-  core::Transformer model{nullptr};    // the base model, on `device` in `dtype`, eval mode;
-                                       // loaded by the first evaluation (load_model)
-  std::vector<core::Task> tasks;       // every task of the data (training splits for curves)
-  double scale = 1.0;                  // s = alpha/rank of the anchors
+  core::Transformer model{nullptr};  // the base model, on `device` in `dtype`, eval mode;
+                                     // loaded by the first evaluation (load_model)
+  std::vector<core::Task> tasks;     // every task of the data (training splits for curves)
+  double scale = 1.0;                // s = alpha/rank of the anchors
   // Reported task sets, in order: the tasks, then "union" when asked for.
   std::vector<std::string> set_names;
   // Evaluated example sets (the tasks and any union member not among them) and, per reported
@@ -80,7 +81,8 @@ struct ScanSetup {
 // Checks the options, loads nothing twice: `anchors` already loaded (load_adapter_ref),
 // checked to share one space and to hold only finite values; the base model (from --base or
 // the cache), checked against the anchors' digest; the task data of `data`.
-ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& opt, const core::RunConfig& data);
+ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& opt,
+                       const core::RunConfig& data);
 
 // Every adapter must share one space (check_same_space) and hold only finite values
 // (ConfigError naming the reference and tensor).
@@ -103,14 +105,16 @@ store::ScanSpec scan_spec(const std::string& kind, const ScanSetup& setup, nlohm
                           std::vector<std::vector<double>> axes);
 
 // Opens (or resumes) the scan file of `spec` and returns it, with `text` entries added.
-store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec, const std::string& command_line);
+store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec,
+                          const std::string& command_line);
 
 // Evaluates every point of opt.shard that `d` does not have yet, K at a time, with the
 // point → adapter function `point`, writing the file after every batch of points; shows a
 // progress bar labelled `label` with points/s and ETA. Non-finite values are stored as they
 // are and counted in d.text["non_finite"]. Returns the data as written last.
 store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::ScanData d,
-                              const std::function<core::Adapter(int64_t)>& point, const std::string& label);
+                              const std::function<core::Adapter(int64_t)>& point,
+                              const std::string& label);
 
 // Values (points, task sets, scores) of the adapters, evaluated `points_per_batch` at a
 // time (0 = automatic), in this process only, under a progress bar labelled `label`.

@@ -32,8 +32,8 @@ std::string fmt(const char* f, double v) {
 // ---------------------------------------------------------------------------------------
 // LossHessian
 
-LossHessian::LossHessian(core::TransformerImpl& model, const std::vector<const core::Example*>& examples,
-                         int64_t batch)
+LossHessian::LossHessian(core::TransformerImpl& model,
+                         const std::vector<const core::Example*>& examples, int64_t batch)
     : model_(model) {
   if (!model.has_lora()) throw Error("LossHessian: the model carries no LoRA factors (add_lora)");
   if (batch < 1) throw ConfigError("sharpness: the batch (eval.batch) must be >= 1");
@@ -64,8 +64,8 @@ std::vector<at::Tensor> LossHessian::params() {
 at::Tensor LossHessian::batch_loss(const core::TokenBatch& b) {
   const at::Tensor logits = model_.forward(b.input);  // (B, T, V)
   const int64_t V = logits.size(-1);
-  const at::Tensor ce =
-      at::cross_entropy_loss(logits.reshape({-1, V}), b.target.reshape({-1}), {}, at::Reduction::None);  // (B·T)
+  const at::Tensor ce = at::cross_entropy_loss(logits.reshape({-1, V}), b.target.reshape({-1}), {},
+                                               at::Reduction::None);  // (B·T)
   return (ce * b.mask.reshape({-1})).sum() / tokens_;
 }
 
@@ -83,8 +83,9 @@ namespace {
 at::Tensor flatten_sum(const std::vector<at::Tensor>& acc, const std::vector<at::Tensor>& ps) {
   std::vector<at::Tensor> parts;
   for (size_t i = 0; i < ps.size(); ++i)
-    parts.push_back(acc[i].defined() ? acc[i].reshape({-1})
-                                     : at::zeros({ps[i].numel()}, ps[i].options().dtype(at::kDouble)));
+    parts.push_back(acc[i].defined()
+                        ? acc[i].reshape({-1})
+                        : at::zeros({ps[i].numel()}, ps[i].options().dtype(at::kDouble)));
   return at::cat(parts).to(at::kCPU).contiguous();
 }
 
@@ -103,7 +104,8 @@ at::Tensor LossHessian::gradient() {
   const std::vector<at::Tensor> ps = params();
   std::vector<at::Tensor> acc(ps.size());
   for (const auto& b : batches_)
-    accumulate(acc, torch::autograd::grad({batch_loss(b)}, ps, {}, false, false, /*allow_unused=*/true));
+    accumulate(acc,
+               torch::autograd::grad({batch_loss(b)}, ps, {}, false, false, /*allow_unused=*/true));
   return flatten_sum(acc, ps);
 }
 
@@ -144,14 +146,16 @@ at::Tensor LossHessian::hvp(const at::Tensor& v) {
 // ---------------------------------------------------------------------------------------
 // Power iteration
 
-Eigenpairs top_eigenvalues(const LinearOperator& op, int64_t dim, int k, double tol, int max_iter, uint64_t seed,
-                           const IterationCallback& on_iteration) {
+Eigenpairs top_eigenvalues(const LinearOperator& op, int64_t dim, int k, double tol, int max_iter,
+                           uint64_t seed, const IterationCallback& on_iteration) {
   if (dim < 1) throw ConfigError("power iteration needs a space of dimension >= 1");
   if (k < 1 || k > dim)
-    throw ConfigError("--top must be between 1 and the number of parameters (" + std::to_string(dim) + "), got " +
-                      std::to_string(k));
-  if (!(tol > 0) || !std::isfinite(tol)) throw ConfigError("--tol must be > 0 (got " + fmt("%g", tol) + ")");
-  if (max_iter < 1) throw ConfigError("--max-iter must be >= 1 (got " + std::to_string(max_iter) + ")");
+    throw ConfigError("--top must be between 1 and the number of parameters (" +
+                      std::to_string(dim) + "), got " + std::to_string(k));
+  if (!(tol > 0) || !std::isfinite(tol))
+    throw ConfigError("--tol must be > 0 (got " + fmt("%g", tol) + ")");
+  if (max_iter < 1)
+    throw ConfigError("--max-iter must be >= 1 (got " + std::to_string(max_iter) + ")");
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto f64 = at::TensorOptions().dtype(at::kDouble);
   Eigenpairs out;
@@ -167,7 +171,8 @@ Eigenpairs top_eigenvalues(const LinearOperator& op, int64_t dim, int k, double 
       // orthnormal, modified Gram-Schmidt).
       for (const at::Tensor& u : out.vectors) v = v - at::dot(v, u) * u;
       const double vn = v.norm().item<double>();
-      if (!(vn > 0)) {  // v fell into the span of the found vectors (k = dim): the operator's rest is 0
+      if (!(vn >
+            0)) {  // v fell into the span of the found vectors (k = dim): the operator's rest is 0
         lambda = 0;
         converged = true;
         break;
@@ -175,8 +180,8 @@ Eigenpairs top_eigenvalues(const LinearOperator& op, int64_t dim, int k, double 
       v = v / vn;
       const at::Tensor hv = op(v).to(at::kCPU, at::kDouble).reshape({-1});
       if (hv.numel() != dim)
-        throw Error("power iteration: the operator returned " + std::to_string(hv.numel()) + " values, expected " +
-                    std::to_string(dim));
+        throw Error("power iteration: the operator returned " + std::to_string(hv.numel()) +
+                    " values, expected " + std::to_string(dim));
       const double l = at::dot(hv, v).item<double>();  // Rayleigh quotient, signed
       const double hn = hv.norm().item<double>();
       if (on_iteration) on_iteration(j, it, l);
@@ -209,8 +214,8 @@ Eigenpairs top_eigenvalues(const LinearOperator& op, int64_t dim, int k, double 
 // ---------------------------------------------------------------------------------------
 // One point
 
-core::Transformer sharpness_model(const std::string& base_path, core::LoraConfig lora, const c10::Device& device,
-                                  at::ScalarType dtype) {
+core::Transformer sharpness_model(const std::string& base_path, core::LoraConfig lora,
+                                  const c10::Device& device, at::ScalarType dtype) {
   core::Transformer m = core::load_base_model(base_path);
   lora.dropout = 0.0;
   m->add_lora(lora);
@@ -220,14 +225,14 @@ core::Transformer sharpness_model(const std::string& base_path, core::LoraConfig
 }
 
 PointSharpness sharpness_at(core::TransformerImpl& model, const core::Adapter& adapter,
-                            const std::vector<const core::Example*>& examples, const SharpnessSettings& s,
-                            const IterationCallback& on_iteration) {
+                            const std::vector<const core::Example*>& examples,
+                            const SharpnessSettings& s, const IterationCallback& on_iteration) {
   adapter.load_into(model, "sharpness");
   LossHessian h(model, examples, s.batch);
   PointSharpness r;
   r.loss = h.loss();
-  r.eig = top_eigenvalues([&](const at::Tensor& v) { return h.hvp(v); }, h.dim(), s.top, s.tol, s.max_iter, s.seed,
-                          on_iteration);
+  r.eig = top_eigenvalues([&](const at::Tensor& v) { return h.hvp(v); }, h.dim(), s.top, s.tol,
+                          s.max_iter, s.seed, on_iteration);
   return r;
 }
 
@@ -239,38 +244,49 @@ void check_sharpness_options(const SharpnessOptions& opt) {
     throw ConfigError("sharpness: give exactly one of --at ADAPTER or --along LINE.h5");
   const SharpnessSettings& s = opt.settings;
   if (s.top < 1) throw ConfigError("--top must be >= 1 (got " + std::to_string(s.top) + ")");
-  if (!(s.tol > 0) || !std::isfinite(s.tol)) throw ConfigError("--tol must be > 0 (got " + fmt("%g", s.tol) + ")");
-  if (s.max_iter < 1) throw ConfigError("--max-iter must be >= 1 (got " + std::to_string(s.max_iter) + ")");
-  if (opt.every < 1) throw ConfigError("--every must be >= 1 (got " + std::to_string(opt.every) + ")");
-  if (opt.examples < 0) throw ConfigError("--examples must be >= 0 (0 = all; got " + std::to_string(opt.examples) + ")");
+  if (!(s.tol > 0) || !std::isfinite(s.tol))
+    throw ConfigError("--tol must be > 0 (got " + fmt("%g", s.tol) + ")");
+  if (s.max_iter < 1)
+    throw ConfigError("--max-iter must be >= 1 (got " + std::to_string(s.max_iter) + ")");
+  if (opt.every < 1)
+    throw ConfigError("--every must be >= 1 (got " + std::to_string(opt.every) + ")");
+  if (opt.examples < 0)
+    throw ConfigError("--examples must be >= 0 (0 = all; got " + std::to_string(opt.examples) +
+                      ")");
   if (opt.split != "train" && opt.split != "eval" && opt.split != "test")
     throw ConfigError("--split must be train, eval or test (got '" + opt.split + "')");
   if (opt.scan.dtype != "float32" && opt.scan.dtype != "float64")
-    throw ConfigError("--dtype must be float32 or float64 for sharpness (got '" + opt.scan.dtype + "')");
+    throw ConfigError("--dtype must be float32 or float64 for sharpness (got '" + opt.scan.dtype +
+                      "')");
 }
 
 LineSource read_line_source(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
-    throw ConfigError("--along " + path + ": no such file (give a line scan file from `lorascape scan line`)");
+    throw ConfigError("--along " + path +
+                      ": no such file (give a line scan file from `lorascape scan line`)");
   const store::ScanData d = store::read_scan_file(path);
   if (d.spec.kind != "line")
     throw ConfigError("--along " + path + ": a scan of kind '" + d.spec.kind +
                       "', not a line scan (give a file from `lorascape scan line`)");
   LineSource s;
   for (const char* key : {"from", "to", "space"})
-    if (!d.text.count(key)) throw FormatError(path + ": line scan without text '" + key + "' (rerun `lorascape scan line`)");
+    if (!d.text.count(key))
+      throw FormatError(path + ": line scan without text '" + key +
+                        "' (rerun `lorascape scan line`)");
   s.from = d.text.at("from");
   s.to = d.text.at("to");
   s.space = d.text.at("space");
-  if (d.spec.axes.size() != 1 || d.spec.axes[0].empty()) throw FormatError(path + ": a line scan needs one t axis");
+  if (d.spec.axes.size() != 1 || d.spec.axes[0].empty())
+    throw FormatError(path + ": a line scan needs one t axis");
   s.ts = d.spec.axes[0];
   try {
     const nlohmann::json cfg = nlohmann::json::parse(d.spec.config_json);
     if (cfg.contains("union")) s.union_tasks = cfg.at("union").get<std::vector<std::string>>();
     s.tasks = d.spec.tasks;
     if (!s.union_tasks.empty() && !s.tasks.empty() && s.tasks.back() == "union") s.tasks.pop_back();
-    if (cfg.contains("adapter_digests")) s.adapter_digests = cfg.at("adapter_digests").get<std::vector<std::string>>();
+    if (cfg.contains("adapter_digests"))
+      s.adapter_digests = cfg.at("adapter_digests").get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(path + ": config_json is not a line scan's configuration (" + e.what() + ")");
   }
@@ -281,20 +297,24 @@ namespace {
 
 // The first `n` (0 = all) training examples of every evaluated example set of `setup`, in
 // its order (slot k of setup.examples is the task named by the set that uses it).
-std::vector<std::vector<core::Example>> train_examples(const ScanSetup& setup, const ScanOptions& opt,
+std::vector<std::vector<core::Example>> train_examples(const ScanSetup& setup,
+                                                       const ScanOptions& opt,
                                                        const core::RunConfig& data, int64_t n) {
   std::vector<std::string> slot_task(setup.examples.size());
   const size_t plain = setup.set_names.size() - (opt.union_tasks.empty() ? 0 : 1);
   for (size_t t = 0; t < plain; ++t) slot_task[setup.set_members[t][0]] = setup.set_names[t];
   if (!opt.union_tasks.empty())
-    for (size_t m = 0; m < opt.union_tasks.size(); ++m) slot_task[setup.set_members.back()[m]] = opt.union_tasks[m];
+    for (size_t m = 0; m < opt.union_tasks.size(); ++m)
+      slot_task[setup.set_members.back()[m]] = opt.union_tasks[m];
   const std::vector<core::Task> all = core::load_tasks(data);
   std::vector<std::vector<core::Example>> out;
   for (const std::string& name : slot_task) {
-    const auto it = std::find_if(all.begin(), all.end(), [&](const core::Task& t) { return t.name == name; });
+    const auto it =
+        std::find_if(all.begin(), all.end(), [&](const core::Task& t) { return t.name == name; });
     if (it == all.end()) throw ConfigError("unknown task '" + name + "'");
     const size_t k = n > 0 ? std::min(it->train.size(), static_cast<size_t>(n)) : it->train.size();
-    if (k == 0) throw ConfigError("task '" + name + "' has no train examples to take the loss over");
+    if (k == 0)
+      throw ConfigError("task '" + name + "' has no train examples to take the loss over");
     out.emplace_back(it->train.begin(), it->train.begin() + static_cast<std::ptrdiff_t>(k));
   }
   return out;
@@ -346,20 +366,23 @@ store::ScanData run_sharpness(const SharpnessOptions& opt_in, const core::RunCon
   if (along && line.adapter_digests.size() == 2)
     for (size_t i = 0; i < 2; ++i)
       if (adapter_digest(setup.anchors[i].adapter) != line.adapter_digests[i])
-        throw ConfigError("--along " + opt.along + ": adapter '" + refs[i] +
-                          "' is not the one the line scan used (its values changed); rerun the line scan");
+        throw ConfigError(
+            "--along " + opt.along + ": adapter '" + refs[i] +
+            "' is not the one the line scan used (its values changed); rerun the line scan");
   if (opt.split == "train") setup.examples = train_examples(setup, opt.scan, data, opt.examples);
 
   // The points.
   std::vector<double> axis;
   if (along)
-    for (size_t i = 0; i < line.ts.size(); i += static_cast<size_t>(opt.every)) axis.push_back(line.ts[i]);
+    for (size_t i = 0; i < line.ts.size(); i += static_cast<size_t>(opt.every))
+      axis.push_back(line.ts[i]);
   else
     axis = {0.0};
   auto point = [&](int64_t p) -> core::Adapter {
     if (!along) return setup.anchors[0].adapter;
     const double t = axis[static_cast<size_t>(p)];
-    return combine(opt.scan.space, {setup.anchors[0].adapter, setup.anchors[1].adapter}, {1.0 - t, t});
+    return combine(opt.scan.space, {setup.anchors[0].adapter, setup.anchors[1].adapter},
+                   {1.0 - t, t});
   };
 
   // The scan's identity: everything that changes the numbers.
@@ -409,9 +432,9 @@ store::ScanData run_sharpness(const SharpnessOptions& opt_in, const core::RunCon
     if (!d.done[static_cast<size_t>(p)]) todo.push_back(p);
   if (!todo.empty()) {
     const at::ScalarType dtype = opt.scan.dtype == "float64" ? at::kDouble : at::kFloat;
-    core::Transformer model =
-        sharpness_model(setup.base_path, core::lora_config_of(setup.anchors[0].lora, point(todo[0])), setup.device,
-                        dtype);
+    core::Transformer model = sharpness_model(
+        setup.base_path, core::lora_config_of(setup.anchors[0].lora, point(todo[0])), setup.device,
+        dtype);
     std::vector<std::vector<const core::Example*>> sets(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t)
       for (size_t m : setup.set_members[static_cast<size_t>(t)])
@@ -423,10 +446,11 @@ store::ScanData run_sharpness(const SharpnessOptions& opt_in, const core::RunCon
       const core::Adapter a = point(p).to(setup.device);
       for (int64_t t = 0; t < T; ++t) {
         const std::string& name = setup.set_names[static_cast<size_t>(t)];
-        const PointSharpness r = sharpness_at(*model, a, sets[static_cast<size_t>(t)], s, [&](int j, int it, double l) {
-          bar.update(finished, name + " lambda_" + std::to_string(j + 1) + " " + fmt("%.4g", l) + " (it " +
-                                   std::to_string(it) + ")");
-        });
+        const PointSharpness r =
+            sharpness_at(*model, a, sets[static_cast<size_t>(t)], s, [&](int j, int it, double l) {
+              bar.update(finished, name + " lambda_" + std::to_string(j + 1) + " " +
+                                       fmt("%.4g", l) + " (it " + std::to_string(it) + ")");
+            });
         d.extras["loss"].values[static_cast<size_t>(p * T + t)] = r.loss;
         for (int64_t j = 0; j < K; ++j) {
           const auto i = static_cast<size_t>((p * T + t) * K + j);
@@ -437,7 +461,8 @@ store::ScanData run_sharpness(const SharpnessOptions& opt_in, const core::RunCon
         bar.update(++finished);
       }
       d.done[static_cast<size_t>(p)] = 1;
-      if (to_file) store::write_scan_file(opt.scan.out, d);  // atomic: a kill loses at most this point
+      if (to_file)
+        store::write_scan_file(opt.scan.out, d);  // atomic: a kill loses at most this point
     }
     bar.finish();
   }
@@ -446,7 +471,8 @@ store::ScanData run_sharpness(const SharpnessOptions& opt_in, const core::RunCon
   for (size_t p = 0; p < d.done.size(); ++p)
     if (d.done[p])
       for (int64_t j = 0; j < T * K; ++j)
-        if (!std::isfinite(d.values[p * static_cast<size_t>(T * K) + static_cast<size_t>(j)])) ++bad;
+        if (!std::isfinite(d.values[p * static_cast<size_t>(T * K) + static_cast<size_t>(j)]))
+          ++bad;
   if (bad > 0) {
     const std::string note = std::to_string(bad) + " eigenvalues are NaN or inf (a diverged loss)";
     if (d.text["non_finite"] != note) {
@@ -463,9 +489,11 @@ store::ScanData run_sharpness(const SharpnessOptions& opt_in, const core::RunCon
 }
 
 std::string sharpness_table(const store::ScanData& d) {
-  if (d.spec.kind != "sharpness") throw FormatError("not a sharpness scan (kind '" + d.spec.kind + "')");
+  if (d.spec.kind != "sharpness")
+    throw FormatError("not a sharpness scan (kind '" + d.spec.kind + "')");
   const bool along = d.text.count("along") > 0;
-  const size_t P = static_cast<size_t>(d.num_points()), T = d.spec.tasks.size(), K = d.spec.scores.size();
+  const size_t P = static_cast<size_t>(d.num_points()), T = d.spec.tasks.size(),
+               K = d.spec.scores.size();
   auto extra = [&](const char* name, size_t i) {
     const auto it = d.extras.find(name);
     return it != d.extras.end() && i < it->second.values.size() ? it->second.values[i] : kNaN;
@@ -473,17 +501,21 @@ std::string sharpness_table(const store::ScanData& d) {
   std::ostringstream s;
   char buf[256];
   if (along)
-    s << "sharpness along " << d.text.at("along") << " (" << (d.text.count("from") ? d.text.at("from") : "?")
-      << " -> " << (d.text.count("to") ? d.text.at("to") : "?") << ", "
+    s << "sharpness along " << d.text.at("along") << " ("
+      << (d.text.count("from") ? d.text.at("from") : "?") << " -> "
+      << (d.text.count("to") ? d.text.at("to") : "?") << ", "
       << (d.text.count("space") ? d.text.at("space") : "?") << " space)\n";
   else
     s << "sharpness at " << (d.text.count("at") ? d.text.at("at") : "?") << "\n";
   try {
     const nlohmann::json cfg = nlohmann::json::parse(d.spec.config_json);
     const int64_t n = cfg.at("data").at("max_examples").get<int64_t>();
-    std::snprintf(buf, sizeof buf, "loss over %s %s examples per task; top %lld by |lambda|, tol %g, at most %d iterations\n",
-                  n > 0 ? std::to_string(n).c_str() : "all", cfg.at("data").at("split").get<std::string>().c_str(),
-                  static_cast<long long>(K), cfg.at("tol").get<double>(), cfg.at("max_iter").get<int>());
+    std::snprintf(
+        buf, sizeof buf,
+        "loss over %s %s examples per task; top %lld by |lambda|, tol %g, at most %d iterations\n",
+        n > 0 ? std::to_string(n).c_str() : "all",
+        cfg.at("data").at("split").get<std::string>().c_str(), static_cast<long long>(K),
+        cfg.at("tol").get<double>(), cfg.at("max_iter").get<int>());
     s << buf;
   } catch (const nlohmann::json::exception&) {
   }
@@ -506,18 +538,20 @@ std::string sharpness_table(const store::ScanData& d) {
         s << buf;
       }
       if (!d.done[p]) {
-        std::snprintf(buf, sizeof buf, "%-*s (not computed)\n", static_cast<int>(width), d.spec.tasks[t].c_str());
+        std::snprintf(buf, sizeof buf, "%-*s (not computed)\n", static_cast<int>(width),
+                      d.spec.tasks[t].c_str());
         s << buf;
         continue;
       }
-      std::snprintf(buf, sizeof buf, "%-*s %10.4f", static_cast<int>(width), d.spec.tasks[t].c_str(),
-                    extra("loss", p * T + t));
+      std::snprintf(buf, sizeof buf, "%-*s %10.4f", static_cast<int>(width),
+                    d.spec.tasks[t].c_str(), extra("loss", p * T + t));
       s << buf;
       for (size_t j = 0; j < K; ++j) {
         const size_t i = (p * T + t) * K + j;
         const bool ok = extra("converged", i) == 1.0;
         unconverged = unconverged || !ok;
-        std::snprintf(buf, sizeof buf, "  %11.5g%s %5.0f", d.values[i], ok ? " " : "*", extra("iterations", i));
+        std::snprintf(buf, sizeof buf, "  %11.5g%s %5.0f", d.values[i], ok ? " " : "*",
+                      extra("iterations", i));
         s << buf;
       }
       s << "\n";

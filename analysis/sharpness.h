@@ -49,7 +49,8 @@ namespace lorascape::analysis {
 // the products are those at the new point.
 class LossHessian {
  public:
-  LossHessian(core::TransformerImpl& model, const std::vector<const core::Example*>& examples, int64_t batch);
+  LossHessian(core::TransformerImpl& model, const std::vector<const core::Example*>& examples,
+              int64_t batch);
 
   int64_t dim() const { return dim_; }
   double tokens() const { return tokens_; }  // N, the scored tokens of the set
@@ -71,10 +72,11 @@ class LossHessian {
 using LinearOperator = std::function<at::Tensor(const at::Tensor&)>;
 
 struct Eigenpairs {
-  std::vector<double> values;      // (k) signed eigenvalues, in the order found (|λ| descending, usually)
-  std::vector<at::Tensor> vectors; // (k) unit eigenvector estimates, (dim) float64
-  std::vector<int> iterations;     // (k) operator applications spent on each
-  std::vector<bool> converged;     // (k) whether the stopping rule was met within max_iter
+  std::vector<double>
+      values;  // (k) signed eigenvalues, in the order found (|λ| descending, usually)
+  std::vector<at::Tensor> vectors;  // (k) unit eigenvector estimates, (dim) float64
+  std::vector<int> iterations;      // (k) operator applications spent on each
+  std::vector<bool> converged;      // (k) whether the stopping rule was met within max_iter
 };
 
 // Called after every iteration with (eigenvalue index j = 0…k−1, iteration 1…, current λ).
@@ -91,8 +93,8 @@ using IterationCallback = std::function<void(int, int, double)>;
 // −λ) leave the iterate a fixed mixture of both, whose Rayleigh quotient is some value in
 // (−|λ|, |λ|) that the stopping rule accepts. An operator that maps v to 0 gives λ = 0,
 // converged. ConfigError unless 1 <= k <= dim, tol > 0 and max_iter >= 1.
-Eigenpairs top_eigenvalues(const LinearOperator& op, int64_t dim, int k, double tol, int max_iter, uint64_t seed,
-                           const IterationCallback& on_iteration = {});
+Eigenpairs top_eigenvalues(const LinearOperator& op, int64_t dim, int k, double tol, int max_iter,
+                           uint64_t seed, const IterationCallback& on_iteration = {});
 
 // The settings of one sharpness computation.
 struct SharpnessSettings {
@@ -112,14 +114,14 @@ struct PointSharpness {
 // A base model carrying LoRA of `lora` (dropout off), on `device` in `dtype`, eval mode: the
 // model sharpness_at works on. `lora` must have the rank of the adapters to load
 // (core::lora_config_of).
-core::Transformer sharpness_model(const std::string& base_path, core::LoraConfig lora, const c10::Device& device,
-                                  at::ScalarType dtype);
+core::Transformer sharpness_model(const std::string& base_path, core::LoraConfig lora,
+                                  const c10::Device& device, at::ScalarType dtype);
 
 // Loads `adapter` into `model` (Adapter::load_into: names and shapes must match) and computes
 // L and the top-k eigenvalues of its Hessian on `examples`.
 PointSharpness sharpness_at(core::TransformerImpl& model, const core::Adapter& adapter,
-                            const std::vector<const core::Example*>& examples, const SharpnessSettings& s,
-                            const IterationCallback& on_iteration = {});
+                            const std::vector<const core::Example*>& examples,
+                            const SharpnessSettings& s, const IterationCallback& on_iteration = {});
 
 // `lorascape sharpness`.
 struct SharpnessOptions {

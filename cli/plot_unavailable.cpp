@@ -10,11 +10,14 @@ const std::vector<std::string>& plot_views() {
   return v;
 }
 
-bool plot_available() { return false; }
+bool plot_available() {
+  return false;
+}
 
 std::string render_plot(const PlotRequest&) {
   throw DeviceError(
-      "plot: this lorascape was built without the desktop app (LORASCAPE_BUILD_GUI=OFF), which draws the "
+      "plot: this lorascape was built without the desktop app (LORASCAPE_BUILD_GUI=OFF), which "
+      "draws the "
       "figures; rebuild with -DLORASCAPE_BUILD_GUI=ON (Qt6 and QCustomPlot: docs/building.md)");
 }
 

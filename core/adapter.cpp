@@ -33,7 +33,8 @@ void Adapter::load_into(TransformerImpl& model, const std::string& origin) const
   for (auto& [name, p] : params) {
     auto it = by_name.find(name);
     if (it == by_name.end())
-      throw FormatError(origin + ": tensor '" + name + "' missing (adapter made for another model?)");
+      throw FormatError(origin + ": tensor '" + name +
+                        "' missing (adapter made for another model?)");
     const at::Tensor& t = *it->second;
     if (t.sizes() != p.sizes())
       throw FormatError(origin + ": tensor '" + name + "' has shape " + c10::str(t.sizes()) +
@@ -72,7 +73,8 @@ void Adapter::check_compatible(const Adapter& o, const char* op) const {
   if (o.entries_.size() != entries_.size())
     throw Error(std::string("Adapter::") + op + ": adapters have different tensor counts");
   for (size_t i = 0; i < entries_.size(); ++i)
-    if (entries_[i].first != o.entries_[i].first || entries_[i].second.sizes() != o.entries_[i].second.sizes())
+    if (entries_[i].first != o.entries_[i].first ||
+        entries_[i].second.sizes() != o.entries_[i].second.sizes())
       throw Error(std::string("Adapter::") + op + ": tensor '" + entries_[i].first +
                   "' differs in name or shape");
 }
@@ -94,11 +96,15 @@ double Adapter::dot(const Adapter& x) const {
   check_compatible(x, "dot");
   double s = 0.0;
   for (size_t i = 0; i < entries_.size(); ++i)
-    s += (entries_[i].second.to(at::kDouble) * x.entries_[i].second.to(at::kDouble)).sum().item<double>();
+    s += (entries_[i].second.to(at::kDouble) * x.entries_[i].second.to(at::kDouble))
+             .sum()
+             .item<double>();
   return s;
 }
 
-double Adapter::norm() const { return std::sqrt(dot(*this)); }
+double Adapter::norm() const {
+  return std::sqrt(dot(*this));
+}
 
 at::Tensor Adapter::flatten() const {
   std::vector<at::Tensor> parts;
@@ -109,16 +115,20 @@ at::Tensor Adapter::flatten() const {
 bool Adapter::equal(const Adapter& o) const {
   if (o.entries_.size() != entries_.size()) return false;
   for (size_t i = 0; i < entries_.size(); ++i)
-    if (entries_[i].first != o.entries_[i].first || !at::equal(entries_[i].second, o.entries_[i].second))
+    if (entries_[i].first != o.entries_[i].first ||
+        !at::equal(entries_[i].second, o.entries_[i].second))
       return false;
   return true;
 }
 
-std::string to_peft_key(const std::string& name) { return kPeftPrefix + name; }
+std::string to_peft_key(const std::string& name) {
+  return kPeftPrefix + name;
+}
 
 std::string from_peft_key(const std::string& key, const std::string& origin) {
   if (key.rfind(kPeftPrefix, 0) != 0 || !is_lora_parameter(key))
-    throw FormatError(origin + ": key '" + key + "' is not a PEFT LoRA key (expected '" + kPeftPrefix +
+    throw FormatError(origin + ": key '" + key + "' is not a PEFT LoRA key (expected '" +
+                      kPeftPrefix +
                       "model.layers.N.<module>.lora_A.weight'); is this a LoRA adapter file?");
   return key.substr(kPeftPrefix.size());
 }
@@ -138,21 +148,25 @@ void save_peft_adapter(const std::string& dir, const Adapter& adapter, const Lor
                        const nlohmann::json& extra) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) throw FormatError("cannot create adapter folder " + dir + ": " + ec.message() + " (check the path and permissions)");
+  if (ec)
+    throw FormatError("cannot create adapter folder " + dir + ": " + ec.message() +
+                      " (check the path and permissions)");
   NamedTensors tensors;
-  for (const auto& [n, t] : adapter.entries()) tensors.emplace_back(to_peft_key(n), t.detach().to(at::kCPU).contiguous());
+  for (const auto& [n, t] : adapter.entries())
+    tensors.emplace_back(to_peft_key(n), t.detach().to(at::kCPU).contiguous());
   write_safetensors(dir + "/adapter_model.safetensors", tensors, {{"format", "pt"}});
-  nlohmann::json cfg = {{"peft_type", "LORA"},
-                        {"task_type", "CAUSAL_LM"},
-                        {"r", lora.rank},
-                        {"lora_alpha", lora.alpha},
-                        {"lora_dropout", lora.dropout},
-                        {"target_modules", lora.targets},
-                        {"bias", "none"},
-                        {"fan_in_fan_out", false},
-                        {"inference_mode", true},
-                        {"base_model_name_or_path", extra.value("base_model", std::string("lorascape-base"))},
-                        {"lorascape", extra}};
+  nlohmann::json cfg = {
+      {"peft_type", "LORA"},
+      {"task_type", "CAUSAL_LM"},
+      {"r", lora.rank},
+      {"lora_alpha", lora.alpha},
+      {"lora_dropout", lora.dropout},
+      {"target_modules", lora.targets},
+      {"bias", "none"},
+      {"fan_in_fan_out", false},
+      {"inference_mode", true},
+      {"base_model_name_or_path", extra.value("base_model", std::string("lorascape-base"))},
+      {"lorascape", extra}};
   const std::string path = dir + "/adapter_config.json";
   const std::string tmp = path + ".tmp";
   {
@@ -171,9 +185,13 @@ PeftAdapter load_peft_adapter(const std::string& path) {
   fs::path st = fs::is_directory(p) ? p / "adapter_model.safetensors" : p;
   fs::path cj = dir / "adapter_config.json";
   if (!fs::exists(st))
-    throw FormatError(st.string() + ": no such file (an adapter folder holds adapter_model.safetensors and adapter_config.json)");
+    throw FormatError(st.string() +
+                      ": no such file (an adapter folder holds adapter_model.safetensors and "
+                      "adapter_config.json)");
   if (!fs::exists(cj))
-    throw FormatError(cj.string() + ": no such file (an adapter folder holds adapter_model.safetensors and adapter_config.json)");
+    throw FormatError(cj.string() +
+                      ": no such file (an adapter folder holds adapter_model.safetensors and "
+                      "adapter_config.json)");
   PeftAdapter out;
   nlohmann::json cfg;
   {
@@ -186,7 +204,8 @@ PeftAdapter load_peft_adapter(const std::string& path) {
   }
   try {
     if (cfg.value("peft_type", std::string("LORA")) != "LORA")
-      throw FormatError(cj.string() + ": peft_type is '" + cfg["peft_type"].get<std::string>() + "', only LORA is supported");
+      throw FormatError(cj.string() + ": peft_type is '" + cfg["peft_type"].get<std::string>() +
+                        "', only LORA is supported");
     out.lora.rank = cfg.at("r").get<int64_t>();
     out.lora.alpha = cfg.at("lora_alpha").get<double>();
     out.lora.dropout = cfg.value("lora_dropout", 0.0);
@@ -204,13 +223,14 @@ PeftAdapter load_peft_adapter(const std::string& path) {
   std::vector<Adapter::Entry> entries;
   for (auto& [key, t] : data.tensors) {
     if (t.scalar_type() != at::kFloat)
-      throw FormatError(st.string() + ": tensor '" + key + "' has dtype " + std::string(c10::toString(t.scalar_type())) +
-                        ", expected F32");
+      throw FormatError(st.string() + ": tensor '" + key + "' has dtype " +
+                        std::string(c10::toString(t.scalar_type())) + ", expected F32");
     const std::string name = from_peft_key(key, st.string());
     const bool is_a = name.find(".lora_A.") != std::string::npos;
     if (t.dim() != 2 || (is_a ? t.size(0) : t.size(1)) != out.lora.rank)
       throw FormatError(st.string() + ": tensor '" + key + "' has shape " + c10::str(t.sizes()) +
-                        " which does not match r=" + std::to_string(out.lora.rank) + " of adapter_config.json");
+                        " which does not match r=" + std::to_string(out.lora.rank) +
+                        " of adapter_config.json");
     entries.emplace_back(name, t);
   }
   // Entries stay in file order (model order for files we write); load_into matches by name.

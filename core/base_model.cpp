@@ -24,7 +24,8 @@ namespace lorascape::core {
 
 namespace fs = std::filesystem;
 
-double scheduled_lr(int64_t step, int64_t total, double peak, double warmup, const std::string& schedule) {
+double scheduled_lr(int64_t step, int64_t total, double peak, double warmup,
+                    const std::string& schedule) {
   const int64_t w = static_cast<int64_t>(std::floor(warmup * static_cast<double>(total)));
   if (step < w) return peak * static_cast<double>(step + 1) / static_cast<double>(w);
   if (schedule == "constant" || total - w <= 1) return peak;
@@ -38,10 +39,12 @@ void set_lr(torch::optim::Optimizer& opt, double lr) {
   for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
 }
 
-at::Tensor masked_cross_entropy(const at::Tensor& logits, const at::Tensor& target, const at::Tensor& mask) {
+at::Tensor masked_cross_entropy(const at::Tensor& logits, const at::Tensor& target,
+                                const at::Tensor& mask) {
   const int64_t V = logits.size(-1);
-  at::Tensor ce = at::cross_entropy_loss(logits.reshape({-1, V}).to(at::kFloat), target.reshape({-1}), {},
-                                         at::Reduction::None);  // (B*T)
+  at::Tensor ce =
+      at::cross_entropy_loss(logits.reshape({-1, V}).to(at::kFloat), target.reshape({-1}), {},
+                             at::Reduction::None);  // (B*T)
   at::Tensor m = mask.reshape({-1});
   return (ce * m).sum() / m.sum().clamp_min(1.0);
 }
@@ -54,7 +57,8 @@ Transformer pretrain_base_model(const ModelConfig& mcfg, const PretrainConfig& p
   model->train();
   const auto corpus = generic_corpus(derive_seed(static_cast<uint64_t>(seed), "pretrain-corpus"),
                                      static_cast<int>(pre.corpus_lines));
-  torch::optim::AdamW opt(model->parameters(), torch::optim::AdamWOptions(pre.lr).weight_decay(0.01));
+  torch::optim::AdamW opt(model->parameters(),
+                          torch::optim::AdamWOptions(pre.lr).weight_decay(0.01));
   ShuffledCycle order(corpus.size(), derive_seed(static_cast<uint64_t>(seed), "pretrain-order"));
   PretrainReport rep;
   const auto t0 = std::chrono::steady_clock::now();
@@ -66,8 +70,8 @@ Transformer pretrain_base_model(const ModelConfig& mcfg, const PretrainConfig& p
     TokenBatch batch = encode_texts(lines, mcfg.max_seq);
     set_lr(opt, scheduled_lr(step, pre.steps, pre.lr, pre.warmup, "cosine"));
     opt.zero_grad();
-    at::Tensor loss = masked_cross_entropy(model->forward(batch.input.to(device)), batch.target.to(device),
-                                           batch.mask.to(device));
+    at::Tensor loss = masked_cross_entropy(model->forward(batch.input.to(device)),
+                                           batch.target.to(device), batch.mask.to(device));
     loss.backward();
     torch::nn::utils::clip_grad_norm_(model->parameters(), 1.0);
     opt.step();
@@ -91,7 +95,8 @@ Transformer pretrain_base_model(const ModelConfig& mcfg, const PretrainConfig& p
 
 void save_base_model(const std::string& path, TransformerImpl& model, const nlohmann::json& info) {
   NamedTensors tensors;
-  for (auto& [name, p] : model.base_parameters()) tensors.emplace_back(name, p.detach().to(at::kCPU).contiguous());
+  for (auto& [name, p] : model.base_parameters())
+    tensors.emplace_back(name, p.detach().to(at::kCPU).contiguous());
   std::map<std::string, std::string> meta{{"format", "lorascape-base"},
                                           {"model_config", model.config().to_json().dump()},
                                           {"lorascape_version", kVersion},
@@ -108,7 +113,9 @@ Transformer load_base_model(const std::string& path) {
   SafetensorsData d = read_safetensors(path);
   auto it = d.metadata.find("model_config");
   if (it == d.metadata.end())
-    throw FormatError(path + ": no 'model_config' in the safetensors metadata (not a lorascape base model; create one with `lorascape pretrain`)");
+    throw FormatError(path +
+                      ": no 'model_config' in the safetensors metadata (not a lorascape base "
+                      "model; create one with `lorascape pretrain`)");
   ModelConfig mc;
   try {
     mc = ModelConfig::from_json(nlohmann::json::parse(it->second));
@@ -127,17 +134,21 @@ Transformer load_base_model(const std::string& path) {
   for (auto& [name, p] : params) {
     expected.insert(name);
     const at::Tensor* t = d.find(name);
-    if (!t) throw FormatError(path + ": tensor '" + name + "' is missing (file made for another model layout?)");
+    if (!t)
+      throw FormatError(path + ": tensor '" + name +
+                        "' is missing (file made for another model layout?)");
     if (t->scalar_type() != at::kFloat)
-      throw FormatError(path + ": tensor '" + name + "' has dtype " + std::string(c10::toString(t->scalar_type())) + ", expected F32");
+      throw FormatError(path + ": tensor '" + name + "' has dtype " +
+                        std::string(c10::toString(t->scalar_type())) + ", expected F32");
     if (t->sizes() != p.sizes())
-      throw FormatError(path + ": tensor '" + name + "' has shape " + c10::str(t->sizes()) + ", model_config implies " +
-                        c10::str(p.sizes()));
+      throw FormatError(path + ": tensor '" + name + "' has shape " + c10::str(t->sizes()) +
+                        ", model_config implies " + c10::str(p.sizes()));
     p.copy_(*t);
   }
   for (const auto& [name, t] : d.tensors)
     if (!expected.count(name))
-      throw FormatError(path + ": unexpected tensor '" + name + "' (a base model file holds only base weights)");
+      throw FormatError(path + ": unexpected tensor '" + name +
+                        "' (a base model file holds only base weights)");
   model->eval();
   return model;
 }
@@ -169,7 +180,8 @@ std::string cache_dir() {
 std::string ensure_base_model(const RunConfig& cfg, const c10::Device& device) {
   if (cfg.base != "auto") {
     if (!fs::exists(cfg.base))
-      throw ConfigError("base: file '" + cfg.base + "' does not exist (run `lorascape pretrain --out " + cfg.base +
+      throw ConfigError("base: file '" + cfg.base +
+                        "' does not exist (run `lorascape pretrain --out " + cfg.base +
                         "` or set base = \"auto\")");
     return cfg.base;
   }
@@ -192,7 +204,8 @@ std::string ensure_base_model(const RunConfig& cfg, const c10::Device& device) {
       (void)load_base_model(path);
       return path;
     } catch (const FormatError& e) {
-      std::cerr << "[lorascape] cached base model is damaged, pretraining again: " << e.what() << "\n";
+      std::cerr << "[lorascape] cached base model is damaged, pretraining again: " << e.what()
+                << "\n";
     }
   }
   std::cerr << "[lorascape] pretraining the base model (cached afterwards in " << path << ")\n";

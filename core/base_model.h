@@ -16,13 +16,15 @@ namespace lorascape::core {
 
 // Learning rate at `step` (0-based) of `total`: linear warm-up over warmup·total steps, then
 // cosine / linear decay to 10% of peak, or constant.
-double scheduled_lr(int64_t step, int64_t total, double peak, double warmup, const std::string& schedule);
+double scheduled_lr(int64_t step, int64_t total, double peak, double warmup,
+                    const std::string& schedule);
 
 // Sets the learning rate of every parameter group of an AdamW optimiser.
 void set_lr(torch::optim::Optimizer& opt, double lr);
 
 // Mean cross-entropy over scored positions. logits (B, T, V), target (B, T), mask (B, T).
-at::Tensor masked_cross_entropy(const at::Tensor& logits, const at::Tensor& target, const at::Tensor& mask);
+at::Tensor masked_cross_entropy(const at::Tensor& logits, const at::Tensor& target,
+                                const at::Tensor& mask);
 
 struct PretrainReport {
   double first_loss = 0, final_loss = 0, seconds = 0;

@@ -26,7 +26,8 @@ std::vector<Field> fields(RunConfig& c) {
   return {
       {"seed", Kind::Int, &c.seed, "random seed for data, initialisation and shuffling"},
       {"out", Kind::String, &c.out, "output folder of a run"},
-      {"base", Kind::String, &c.base, "base model .safetensors, or \"auto\" (pretrain once, then cache)"},
+      {"base", Kind::String, &c.base,
+       "base model .safetensors, or \"auto\" (pretrain once, then cache)"},
       {"device", Kind::String, &c.device, "cpu | cuda | auto"},
       {"threads", Kind::Int, &c.threads, "intra-op CPU threads; 0 = all cores"},
       {"model.vocab", Kind::Int, &c.model.vocab, "vocabulary size (>= 260: bytes + 4 specials)"},
@@ -40,51 +41,77 @@ std::vector<Field> fields(RunConfig& c) {
       {"pretrain.steps", Kind::Int, &c.pretrain.steps, "base-model pretraining steps"},
       {"pretrain.batch", Kind::Int, &c.pretrain.batch, "pretraining batch size"},
       {"pretrain.lr", Kind::Double, &c.pretrain.lr, "pretraining peak learning rate"},
-      {"pretrain.warmup", Kind::Double, &c.pretrain.warmup, "fraction of pretraining steps warming up"},
-      {"pretrain.corpus_lines", Kind::Int, &c.pretrain.corpus_lines, "lines of generic text generated"},
+      {"pretrain.warmup", Kind::Double, &c.pretrain.warmup,
+       "fraction of pretraining steps warming up"},
+      {"pretrain.corpus_lines", Kind::Int, &c.pretrain.corpus_lines,
+       "lines of generic text generated"},
       {"lora.rank", Kind::Int, &c.lora.rank, "LoRA rank r"},
       {"lora.alpha", Kind::Double, &c.lora.alpha, "LoRA alpha (scale = alpha / r)"},
       {"lora.dropout", Kind::Double, &c.lora.dropout, "dropout on the LoRA input"},
-      {"lora.targets", Kind::StringList, &c.lora.targets, "projections with LoRA (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)"},
+      {"lora.targets", Kind::StringList, &c.lora.targets,
+       "projections with LoRA (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)"},
       {"tasks.source", Kind::String, &c.tasks.source, "\"builtin\" or a TRACE/LLMCL data root"},
       {"tasks.names", Kind::StringList, &c.tasks.names, "task order; [] = all tasks of the source"},
       {"tasks.train", Kind::Int, &c.tasks.train, "built-in suite: train examples per task"},
       {"tasks.eval", Kind::Int, &c.tasks.eval, "built-in suite: eval examples per task"},
       {"tasks.test", Kind::Int, &c.tasks.test, "built-in suite: test examples per task"},
-      {"train.method", Kind::String, &c.train.method, "continual-learning method: seq | one | mtl | er | ewc | agem | gem | olora | ilora"},
+      {"train.method", Kind::String, &c.train.method,
+       "continual-learning method: seq | one | mtl | er | ewc | agem | gem | olora | ilora"},
       {"train.epochs", Kind::Int, &c.train.epochs, "epochs per task (when train.steps = 0)"},
       {"train.steps", Kind::Int, &c.train.steps, "optimiser steps per task; 0 = use epochs"},
       {"train.batch", Kind::Int, &c.train.batch, "batch size"},
       {"train.lr", Kind::Double, &c.train.lr, "AdamW peak learning rate"},
-      {"train.warmup", Kind::Double, &c.train.warmup, "fraction of a task's steps warming up linearly"},
-      {"train.schedule", Kind::String, &c.train.schedule, "cosine | linear | constant after warm-up"},
+      {"train.warmup", Kind::Double, &c.train.warmup,
+       "fraction of a task's steps warming up linearly"},
+      {"train.schedule", Kind::String, &c.train.schedule,
+       "cosine | linear | constant after warm-up"},
       {"train.clip", Kind::Double, &c.train.clip, "gradient-norm clipping; 0 = off"},
       {"train.weight_decay", Kind::Double, &c.train.weight_decay, "AdamW weight decay"},
-      {"train.snapshot_every", Kind::Int, &c.train.snapshot_every, "keep the adapter every N steps in run.h5 (trajectories); 0 = off"},
-      {"replay.buffer", Kind::Int, &c.replay.buffer, "replay memory (er, agem, ilora): reservoir of past-task examples"},
-      {"ewc.lambda", Kind::Double, &c.ewc.lambda, "EWC penalty weight: lambda/2 * sum F (theta - theta*)^2"},
-      {"ewc.fisher_batches", Kind::Int, &c.ewc.fisher_batches, "EWC: batches of a finished task used to estimate the Fisher"},
-      {"gem.memory", Kind::Int, &c.gem.memory, "GEM: episodic memory per finished task, in examples"},
-      {"gem.margin", Kind::Double, &c.gem.margin, "GEM: memory strength (lower bound of the QP's dual variables)"},
-      {"olora.lambda1", Kind::Double, &c.olora.lambda1, "O-LoRA: orthogonality weight, lambda1 * sum |A_past A_new^T|"},
-      {"olora.lambda2", Kind::Double, &c.olora.lambda2, "O-LoRA: L2 weight on the new factors, lambda2 * sum ||.||_2"},
-      {"ilora.lambda", Kind::Double, &c.ilora.lambda, "I-LoRA: slow-learner interpolation, theta_slow <- l*theta_slow + (1-l)*theta_fast, l = min(1-1/(step+1), lambda)"},
-      {"ilora.gamma", Kind::Double, &c.ilora.gamma, "I-LoRA: weight of the consistency loss on replay samples"},
-      {"ilora.target", Kind::String, &c.ilora.target, "I-LoRA: consistency target, slow (the slow learner's states) | max (elementwise max of fast and slow, as LLMCL)"},
-      {"ilora.layers", Kind::String, &c.ilora.layers, "I-LoRA: hidden states compared, all (embeddings + every layer) | last"},
-      {"ilora.report", Kind::String, &c.ilora.report, "I-LoRA: learner reported as the method's model, slow | fast"},
+      {"train.snapshot_every", Kind::Int, &c.train.snapshot_every,
+       "keep the adapter every N steps in run.h5 (trajectories); 0 = off"},
+      {"replay.buffer", Kind::Int, &c.replay.buffer,
+       "replay memory (er, agem, ilora): reservoir of past-task examples"},
+      {"ewc.lambda", Kind::Double, &c.ewc.lambda,
+       "EWC penalty weight: lambda/2 * sum F (theta - theta*)^2"},
+      {"ewc.fisher_batches", Kind::Int, &c.ewc.fisher_batches,
+       "EWC: batches of a finished task used to estimate the Fisher"},
+      {"gem.memory", Kind::Int, &c.gem.memory,
+       "GEM: episodic memory per finished task, in examples"},
+      {"gem.margin", Kind::Double, &c.gem.margin,
+       "GEM: memory strength (lower bound of the QP's dual variables)"},
+      {"olora.lambda1", Kind::Double, &c.olora.lambda1,
+       "O-LoRA: orthogonality weight, lambda1 * sum |A_past A_new^T|"},
+      {"olora.lambda2", Kind::Double, &c.olora.lambda2,
+       "O-LoRA: L2 weight on the new factors, lambda2 * sum ||.||_2"},
+      {"ilora.lambda", Kind::Double, &c.ilora.lambda,
+       "I-LoRA: slow-learner interpolation, theta_slow <- l*theta_slow + (1-l)*theta_fast, l = "
+       "min(1-1/(step+1), lambda)"},
+      {"ilora.gamma", Kind::Double, &c.ilora.gamma,
+       "I-LoRA: weight of the consistency loss on replay samples"},
+      {"ilora.target", Kind::String, &c.ilora.target,
+       "I-LoRA: consistency target, slow (the slow learner's states) | max (elementwise max of "
+       "fast and slow, as LLMCL)"},
+      {"ilora.layers", Kind::String, &c.ilora.layers,
+       "I-LoRA: hidden states compared, all (embeddings + every layer) | last"},
+      {"ilora.report", Kind::String, &c.ilora.report,
+       "I-LoRA: learner reported as the method's model, slow | fast"},
       {"eval.split", Kind::String, &c.eval.split, "split evaluated after each task: eval | test"},
-      {"eval.max_examples", Kind::Int, &c.eval.max_examples, "examples per task evaluated; 0 = all"},
+      {"eval.max_examples", Kind::Int, &c.eval.max_examples,
+       "examples per task evaluated; 0 = all"},
       {"eval.batch", Kind::Int, &c.eval.batch, "evaluation batch size"},
   };
 }
 
 const char* kind_name(Kind k) {
   switch (k) {
-    case Kind::Int: return "integer";
-    case Kind::Double: return "number";
-    case Kind::String: return "string";
-    case Kind::StringList: return "list of strings";
+    case Kind::Int:
+      return "integer";
+    case Kind::Double:
+      return "number";
+    case Kind::String:
+      return "string";
+    case Kind::StringList:
+      return "list of strings";
   }
   return "?";
 }
@@ -104,9 +131,15 @@ std::string shortest_double(double v) {
 std::string value_toml(const Field& f) {
   std::ostringstream s;
   switch (f.kind) {
-    case Kind::Int: s << *static_cast<int64_t*>(f.ptr); break;
-    case Kind::Double: s << shortest_double(*static_cast<double*>(f.ptr)); break;
-    case Kind::String: s << toml::value<std::string>(*static_cast<std::string*>(f.ptr)); break;
+    case Kind::Int:
+      s << *static_cast<int64_t*>(f.ptr);
+      break;
+    case Kind::Double:
+      s << shortest_double(*static_cast<double*>(f.ptr));
+      break;
+    case Kind::String:
+      s << toml::value<std::string>(*static_cast<std::string*>(f.ptr));
+      break;
     case Kind::StringList: {
       toml::array a;
       for (const auto& x : *static_cast<std::vector<std::string>*>(f.ptr)) a.push_back(x);
@@ -122,7 +155,8 @@ void assign(const Field& f, const toml::node& node, const std::string& where) {
   auto bad = [&]() {
     std::ostringstream v;
     node.visit([&](auto&& n) { v << n; });
-    throw ConfigError(where + ": key '" + f.key + "' must be a " + kind_name(f.kind) + " (got " + v.str() + ")");
+    throw ConfigError(where + ": key '" + f.key + "' must be a " + kind_name(f.kind) + " (got " +
+                      v.str() + ")");
   };
   switch (f.kind) {
     case Kind::Int:
@@ -130,9 +164,12 @@ void assign(const Field& f, const toml::node& node, const std::string& where) {
       *static_cast<int64_t*>(f.ptr) = node.as_integer()->get();
       break;
     case Kind::Double:
-      if (node.is_integer()) *static_cast<double*>(f.ptr) = static_cast<double>(node.as_integer()->get());
-      else if (node.is_floating_point()) *static_cast<double*>(f.ptr) = node.as_floating_point()->get();
-      else bad();
+      if (node.is_integer())
+        *static_cast<double*>(f.ptr) = static_cast<double>(node.as_integer()->get());
+      else if (node.is_floating_point())
+        *static_cast<double*>(f.ptr) = node.as_floating_point()->get();
+      else
+        bad();
       break;
     case Kind::String:
       if (!node.is_string()) bad();
@@ -162,7 +199,8 @@ std::string known_keys_hint(const std::vector<Field>& fs, const std::string& key
   const std::string section = dot == std::string::npos ? "" : key.substr(0, dot + 1);
   std::string keys;
   for (const auto& f : fs) {
-    const bool same = section.empty() ? f.key.find('.') == std::string::npos : f.key.rfind(section, 0) == 0;
+    const bool same =
+        section.empty() ? f.key.find('.') == std::string::npos : f.key.rfind(section, 0) == 0;
     if (same) keys += (keys.empty() ? "" : ", ") + f.key;
   }
   if (keys.empty()) {
@@ -185,7 +223,9 @@ void walk(const toml::table& t, const std::string& prefix, const std::vector<Fie
     } else if (node.is_table()) {
       bool any = false;
       for (const auto& x : fs) any = any || x.key.rfind(key + ".", 0) == 0;
-      if (!any) throw ConfigError(where + ": unknown section [" + key + "] (" + known_keys_hint(fs, key) + ")");
+      if (!any)
+        throw ConfigError(where + ": unknown section [" + key + "] (" + known_keys_hint(fs, key) +
+                          ")");
       walk(*node.as_table(), key + ".", fs, where);
     } else {
       throw ConfigError(where + ": unknown key '" + key + "' (" + known_keys_hint(fs, key) + ")");
@@ -201,11 +241,14 @@ void RunConfig::validate() const {
   auto need = [](bool ok, const std::string& msg) {
     if (!ok) throw ConfigError(msg);
   };
-  need(device == "cpu" || device == "cuda" || device == "auto", "device must be cpu, cuda or auto (got '" + device + "')");
+  need(device == "cpu" || device == "cuda" || device == "auto",
+       "device must be cpu, cuda or auto (got '" + device + "')");
   need(threads >= 0, "threads must be >= 0");
-  need(pretrain.steps >= 0 && pretrain.batch >= 1 && pretrain.lr > 0, "pretrain: steps >= 0, batch >= 1, lr > 0 required");
+  need(pretrain.steps >= 0 && pretrain.batch >= 1 && pretrain.lr > 0,
+       "pretrain: steps >= 0, batch >= 1, lr > 0 required");
   need(pretrain.corpus_lines >= 1, "pretrain.corpus_lines must be >= 1");
-  need(tasks.train >= 1 && tasks.eval >= 1 && tasks.test >= 1, "tasks.train/eval/test must be >= 1");
+  need(tasks.train >= 1 && tasks.eval >= 1 && tasks.test >= 1,
+       "tasks.train/eval/test must be >= 1");
   need(train.epochs >= 0 && train.steps >= 0 && (train.epochs > 0 || train.steps > 0),
        "train: set train.epochs or train.steps to a positive number");
   need(train.batch >= 1, "train.batch must be >= 1");
@@ -214,19 +257,26 @@ void RunConfig::validate() const {
        "train.warmup and pretrain.warmup must be in [0, 1)");
   need(train.schedule == "cosine" || train.schedule == "linear" || train.schedule == "constant",
        "train.schedule must be cosine, linear or constant (got '" + train.schedule + "')");
-  need(train.clip >= 0 && train.weight_decay >= 0, "train.clip and train.weight_decay must be >= 0");
+  need(train.clip >= 0 && train.weight_decay >= 0,
+       "train.clip and train.weight_decay must be >= 0");
   need(train.snapshot_every >= 0, "train.snapshot_every must be >= 0");
   need(replay.buffer >= 1, "replay.buffer must be >= 1");
-  need(ewc.lambda >= 0 && ewc.fisher_batches >= 1, "ewc.lambda >= 0 and ewc.fisher_batches >= 1 required");
+  need(ewc.lambda >= 0 && ewc.fisher_batches >= 1,
+       "ewc.lambda >= 0 and ewc.fisher_batches >= 1 required");
   need(gem.memory >= 1 && gem.margin >= 0, "gem.memory >= 1 and gem.margin >= 0 required");
   need(olora.lambda1 >= 0 && olora.lambda2 >= 0, "olora.lambda1 and olora.lambda2 must be >= 0");
   need(ilora.lambda >= 0 && ilora.lambda < 1, "ilora.lambda must be in [0, 1)");
   need(ilora.gamma >= 0, "ilora.gamma must be >= 0");
-  need(ilora.target == "max" || ilora.target == "slow", "ilora.target must be max or slow (got '" + ilora.target + "')");
-  need(ilora.layers == "all" || ilora.layers == "last", "ilora.layers must be all or last (got '" + ilora.layers + "')");
-  need(ilora.report == "slow" || ilora.report == "fast", "ilora.report must be slow or fast (got '" + ilora.report + "')");
-  need(eval.split == "eval" || eval.split == "test", "eval.split must be eval or test (got '" + eval.split + "')");
-  need(eval.max_examples >= 0 && eval.batch >= 1, "eval.max_examples >= 0 and eval.batch >= 1 required");
+  need(ilora.target == "max" || ilora.target == "slow",
+       "ilora.target must be max or slow (got '" + ilora.target + "')");
+  need(ilora.layers == "all" || ilora.layers == "last",
+       "ilora.layers must be all or last (got '" + ilora.layers + "')");
+  need(ilora.report == "slow" || ilora.report == "fast",
+       "ilora.report must be slow or fast (got '" + ilora.report + "')");
+  need(eval.split == "eval" || eval.split == "test",
+       "eval.split must be eval or test (got '" + eval.split + "')");
+  need(eval.max_examples >= 0 && eval.batch >= 1,
+       "eval.max_examples >= 0 and eval.batch >= 1 required");
 }
 
 nlohmann::json RunConfig::to_json() const {
@@ -235,10 +285,18 @@ nlohmann::json RunConfig::to_json() const {
   for (const auto& f : fields(copy)) {
     nlohmann::json v;
     switch (f.kind) {
-      case Kind::Int: v = *static_cast<int64_t*>(f.ptr); break;
-      case Kind::Double: v = *static_cast<double*>(f.ptr); break;
-      case Kind::String: v = *static_cast<std::string*>(f.ptr); break;
-      case Kind::StringList: v = *static_cast<std::vector<std::string>*>(f.ptr); break;
+      case Kind::Int:
+        v = *static_cast<int64_t*>(f.ptr);
+        break;
+      case Kind::Double:
+        v = *static_cast<double*>(f.ptr);
+        break;
+      case Kind::String:
+        v = *static_cast<std::string*>(f.ptr);
+        break;
+      case Kind::StringList:
+        v = *static_cast<std::vector<std::string>*>(f.ptr);
+        break;
     }
     j[nlohmann::json::json_pointer("/" + [&] {
       std::string p = f.key;
@@ -261,14 +319,22 @@ RunConfig config_from_json(const nlohmann::json& j, const std::string& origin) {
     const nlohmann::json& v = j.at(ptr);
     try {
       switch (f.kind) {
-        case Kind::Int: *static_cast<int64_t*>(f.ptr) = v.get<int64_t>(); break;
-        case Kind::Double: *static_cast<double*>(f.ptr) = v.get<double>(); break;
-        case Kind::String: *static_cast<std::string*>(f.ptr) = v.get<std::string>(); break;
-        case Kind::StringList: *static_cast<std::vector<std::string>*>(f.ptr) = v.get<std::vector<std::string>>(); break;
+        case Kind::Int:
+          *static_cast<int64_t*>(f.ptr) = v.get<int64_t>();
+          break;
+        case Kind::Double:
+          *static_cast<double*>(f.ptr) = v.get<double>();
+          break;
+        case Kind::String:
+          *static_cast<std::string*>(f.ptr) = v.get<std::string>();
+          break;
+        case Kind::StringList:
+          *static_cast<std::vector<std::string>*>(f.ptr) = v.get<std::vector<std::string>>();
+          break;
       }
     } catch (const nlohmann::json::exception&) {
-      throw FormatError(origin + ": configuration key '" + f.key + "' should be " + kind_name(f.kind) +
-                        " (the file was not written by lorascape?)");
+      throw FormatError(origin + ": configuration key '" + f.key + "' should be " +
+                        kind_name(f.kind) + " (the file was not written by lorascape?)");
     }
   }
   c.validate();
@@ -286,7 +352,8 @@ std::string RunConfig::to_toml() const {
       s << "\n[" << sec << "]\n";
       section = sec;
     }
-    s << (dot == std::string::npos ? f.key : f.key.substr(dot + 1)) << " = " << value_toml(f) << "\n";
+    s << (dot == std::string::npos ? f.key : f.key.substr(dot + 1)) << " = " << value_toml(f)
+      << "\n";
   }
   return s.str();
 }
@@ -298,8 +365,8 @@ RunConfig load_config(const std::string& path) {
     t = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     const auto& src = e.source();
-    throw ConfigError(path + ":" + std::to_string(src.begin.line) + ": " + std::string(e.description()) +
-                      " (fix the TOML syntax)");
+    throw ConfigError(path + ":" + std::to_string(src.begin.line) + ": " +
+                      std::string(e.description()) + " (fix the TOML syntax)");
   }
   walk(t, "", fields(cfg), path);
   return cfg;

@@ -14,10 +14,10 @@
 namespace lorascape::core {
 
 struct PretrainConfig {
-  int64_t steps = 500;          // optimiser steps on the generic corpus
+  int64_t steps = 500;  // optimiser steps on the generic corpus
   int64_t batch = 32;
   double lr = 3e-3;
-  double warmup = 0.05;         // fraction of steps with linear warm-up
+  double warmup = 0.05;  // fraction of steps with linear warm-up
   int64_t corpus_lines = 20000;
 };
 
@@ -31,13 +31,13 @@ struct TaskConfig {
 
 struct TrainConfig {
   std::string method = "seq";  // seq | one | mtl | er | ewc | agem | gem | olora | ilora
-  int64_t epochs = 12;       // epochs per task (used when steps = 0)
-  int64_t steps = 0;         // optimiser steps per task; 0 = epochs × ⌈train / batch⌉
+  int64_t epochs = 12;         // epochs per task (used when steps = 0)
+  int64_t steps = 0;           // optimiser steps per task; 0 = epochs × ⌈train / batch⌉
   int64_t batch = 32;
   double lr = 3e-3;
-  double warmup = 0.1;       // fraction of a task's steps with linear warm-up
+  double warmup = 0.1;              // fraction of a task's steps with linear warm-up
   std::string schedule = "cosine";  // cosine | linear | constant (after warm-up)
-  double clip = 1.0;         // max global gradient norm; 0 = off
+  double clip = 1.0;                // max global gradient norm; 0 = off
   double weight_decay = 0.0;
   int64_t snapshot_every = 0;  // store the adapter every N steps in the run file; 0 = off
 };
@@ -63,9 +63,10 @@ struct OLoraConfig {
 };
 
 struct ILoraConfig {
-  double lambda = 0.9;          // slow-learner interpolation weight (lambda' = min(1 - 1/(step+1), lambda))
-  double gamma = 0.1;           // consistency-loss weight
-  std::string target = "slow";  // slow | max: MSE target on replay samples (max ratchets: docs/methods.md)
+  double lambda = 0.9;  // slow-learner interpolation weight (lambda' = min(1 - 1/(step+1), lambda))
+  double gamma = 0.1;   // consistency-loss weight
+  std::string target =
+      "slow";  // slow | max: MSE target on replay samples (max ratchets: docs/methods.md)
   std::string layers = "all";   // all | last: hidden states in the consistency loss
   std::string report = "slow";  // slow | fast: the learner reported as the method's model
 };

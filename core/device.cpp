@@ -1,11 +1,10 @@
 #include "core/device.h"
 
-#include <ATen/Parallel.h>
 #include <ATen/Context.h>
-#include <torch/cuda.h>
-
+#include <ATen/Parallel.h>
 #include <dlfcn.h>
 #include <malloc.h>
+#include <torch/cuda.h>
 
 #include <algorithm>
 #include <fstream>
@@ -16,16 +15,21 @@
 
 namespace lorascape::core {
 
-bool cuda_available() { return torch::cuda::is_available(); }
-int64_t cuda_device_count() { return static_cast<int64_t>(torch::cuda::device_count()); }
+bool cuda_available() {
+  return torch::cuda::is_available();
+}
+int64_t cuda_device_count() {
+  return static_cast<int64_t>(torch::cuda::device_count());
+}
 
 c10::Device resolve_device(const std::string& name) {
   if (name == "cpu") return c10::Device(c10::kCPU);
   if (name == "cuda") {
     if (!cuda_available())
-      throw DeviceError("device 'cuda' requested but no CUDA GPU is usable (this LibTorch build " +
-                        std::string(at::hasCUDA() ? "has CUDA but finds no GPU" : "has no CUDA support") +
-                        "; use --device cpu or build against a CUDA LibTorch, see docs/building.md)");
+      throw DeviceError(
+          "device 'cuda' requested but no CUDA GPU is usable (this LibTorch build " +
+          std::string(at::hasCUDA() ? "has CUDA but finds no GPU" : "has no CUDA support") +
+          "; use --device cpu or build against a CUDA LibTorch, see docs/building.md)");
     return c10::Device(c10::kCUDA, 0);
   }
   if (name == "auto") return cuda_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);
@@ -33,7 +37,8 @@ c10::Device resolve_device(const std::string& name) {
 }
 
 void set_threads(int64_t threads, int blas_threads) {
-  int n = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::thread::hardware_concurrency());
+  int n = threads > 0 ? static_cast<int>(threads)
+                      : static_cast<int>(std::thread::hardware_concurrency());
   if (n < 1) n = 1;
   at::set_num_threads(n);
   // LibTorch parallelises over its own (OpenMP) threads; an OpenBLAS that also starts its own
@@ -46,7 +51,8 @@ void set_threads(int64_t threads, int blas_threads) {
 
 void set_training_threads(int64_t threads, int64_t d_model) {
   if (d_model < 256 || kernels::gemm_available()) return set_threads(threads);
-  const int n = threads > 0 ? static_cast<int>(threads) : static_cast<int>(std::thread::hardware_concurrency());
+  const int n = threads > 0 ? static_cast<int>(threads)
+                            : static_cast<int>(std::thread::hardware_concurrency());
   set_threads(1, std::max(n, 1));
 }
 
@@ -76,7 +82,8 @@ SgemmFn blas_sgemm() {
 
 int blas_threads() {
   using GetThreads = int (*)();
-  static const auto f = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  static const auto f =
+      reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
   return f ? f() : -1;
 }
 

@@ -35,9 +35,10 @@ void set_training_threads(int64_t threads, int64_t d_model);
 // The Fortran sgemm_ of the BLAS LibTorch is linked to, looked up at run time (column-major:
 // C = alpha·op(A)·op(B) + beta·C); null when no such symbol is visible (e.g. a LibTorch with a
 // statically linked MKL), in which case callers use ATen.
-using SgemmFn = void (*)(const char* transa, const char* transb, const int* m, const int* n, const int* k,
-                         const float* alpha, const float* a, const int* lda, const float* b, const int* ldb,
-                         const float* beta, float* c, const int* ldc);
+using SgemmFn = void (*)(const char* transa, const char* transb, const int* m, const int* n,
+                         const int* k, const float* alpha, const float* a, const int* lda,
+                         const float* b, const int* ldb, const float* beta, float* c,
+                         const int* ldc);
 SgemmFn blas_sgemm();
 // Threads of the OpenBLAS in use, or -1 when the BLAS is not OpenBLAS.
 int blas_threads();

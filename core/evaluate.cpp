@@ -24,11 +24,15 @@ struct EvalModeGuard {
   bool was_training_;
 };
 
-c10::Device model_device(TransformerImpl& m) { return m.lm_head->weight.device(); }
+c10::Device model_device(TransformerImpl& m) {
+  return m.lm_head->weight.device();
+}
 }  // namespace
 
 ScoreSums::ScoreSums(int64_t points)
-    : loss(static_cast<size_t>(points)), correct(static_cast<size_t>(points)), exact(static_cast<size_t>(points)) {}
+    : loss(static_cast<size_t>(points)),
+      correct(static_cast<size_t>(points)),
+      exact(static_cast<size_t>(points)) {}
 
 namespace {
 // Sums of one point's scores on a batch: logits (B, T, V), target and mask (B, T) -> (3) =
@@ -50,7 +54,8 @@ at::Tensor point_sums(const at::Tensor& logits_in, const at::Tensor& target,
     at::parallel_for(0, t.numel(), 256, [&](int64_t r0, int64_t r1) {
       if (!kernels::token_scores(lp + r0 * V, r1 - r0, V, tp + r0, cp + r0, hp + r0)) valid = false;
     });
-    if (!valid) throw DataError("a target token lies outside the model's vocabulary of " + std::to_string(V));
+    if (!valid)
+      throw DataError("a target token lies outside the model's vocabulary of " + std::to_string(V));
   } else {
     ce = at::cross_entropy_loss(logits.reshape({-1, V}), target.reshape({-1}), {},
                                 at::Reduction::None)
@@ -109,11 +114,13 @@ Scores evaluate_examples(TransformerImpl& model, const std::vector<Example>& exa
   EvalModeGuard mode(model);
   torch::NoGradGuard ng;
   const auto dev = model_device(model);
-  const size_t n = max_examples > 0 ? std::min(examples.size(), static_cast<size_t>(max_examples)) : examples.size();
+  const size_t n = max_examples > 0 ? std::min(examples.size(), static_cast<size_t>(max_examples))
+                                    : examples.size();
   ScoreSums sums;
   for (size_t s = 0; s < n; s += static_cast<size_t>(batch)) {
     std::vector<const Example*> chunk;
-    for (size_t i = s; i < std::min(n, s + static_cast<size_t>(batch)); ++i) chunk.push_back(&examples[i]);
+    for (size_t i = s; i < std::min(n, s + static_cast<size_t>(batch)); ++i)
+      chunk.push_back(&examples[i]);
     TokenBatch b = encode_examples(chunk, model.config().max_seq);
     sums.add(model.forward(b.input.to(dev)), b.target.to(dev), b.mask.to(dev));
   }
@@ -139,8 +146,10 @@ std::string greedy_generate(TransformerImpl& model, const std::string& prompt, i
   return decode_bytes(out);
 }
 
-double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& examples, int64_t max_examples) {
-  const size_t n = max_examples > 0 ? std::min(examples.size(), static_cast<size_t>(max_examples)) : examples.size();
+double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& examples,
+                          int64_t max_examples) {
+  const size_t n = max_examples > 0 ? std::min(examples.size(), static_cast<size_t>(max_examples))
+                                    : examples.size();
   if (n == 0) return 0;
   double hits = 0;
   for (size_t i = 0; i < n; ++i) {
@@ -158,7 +167,9 @@ Evaluator::Evaluator(TransformerImpl& model, double scale, int64_t batch)
   if (batch < 1) throw ConfigError("evaluation batch must be >= 1");
 }
 
-Evaluator::~Evaluator() { clear(); }
+Evaluator::~Evaluator() {
+  clear();
+}
 
 void Evaluator::clear() {
   for (auto& [name, layer] : model_.projections()) layer->set_point_weights({});
@@ -195,11 +206,13 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
                           std::to_string(b.size(0)) + "x" + std::to_string(b.size(1)) + " and " +
                           std::to_string(a.size(0)) + "x" + std::to_string(a.size(1)) + ")");
       // W + s·BA in float, then the model's dtype.
-      ws.push_back(at::addmm(w.to(at::kFloat), b.to(w.device(), at::kFloat), a.to(w.device(), at::kFloat), 1.0, scale_)
+      ws.push_back(at::addmm(w.to(at::kFloat), b.to(w.device(), at::kFloat),
+                             a.to(w.device(), at::kFloat), 1.0, scale_)
                        .to(w.scalar_type()));
     }
     if (ws.empty()) continue;
-    if (ws.size() != points.size()) throw FormatError("the points adapt different projections (" + module + ")");
+    if (ws.size() != points.size())
+      throw FormatError("the points adapt different projections (" + module + ")");
     merged[module] = at::stack(ws);
   }
   // q|k|v and gate|up side by side, so that each group is one GEMM per point (model.h); the
@@ -227,8 +240,10 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
     auto att = block->self_attn;
     auto mlp = block->mlp;
     att->qkv_point_weights =
-        fuse(prefix + "self_attn.", {{"q_proj", att->q_proj}, {"k_proj", att->k_proj}, {"v_proj", att->v_proj}});
-    mlp->gate_up_point_weights = fuse(prefix + "mlp.", {{"gate_proj", mlp->gate_proj}, {"up_proj", mlp->up_proj}});
+        fuse(prefix + "self_attn.",
+             {{"q_proj", att->q_proj}, {"k_proj", att->k_proj}, {"v_proj", att->v_proj}});
+    mlp->gate_up_point_weights =
+        fuse(prefix + "mlp.", {{"gate_proj", mlp->gate_proj}, {"up_proj", mlp->up_proj}});
   }
   for (auto& [module, layer] : model_.projections())
     layer->set_point_weights(point_weights(module, layer));
@@ -240,7 +255,8 @@ ScoreSums Evaluator::evaluate(const std::vector<Example>& examples) {
   ScoreSums sums(points_);
   for (size_t s = 0; s < examples.size(); s += static_cast<size_t>(batch_)) {
     std::vector<const Example*> chunk;
-    for (size_t i = s; i < std::min(examples.size(), s + static_cast<size_t>(batch_)); ++i) chunk.push_back(&examples[i]);
+    for (size_t i = s; i < std::min(examples.size(), s + static_cast<size_t>(batch_)); ++i)
+      chunk.push_back(&examples[i]);
     evaluate_batch(encode_examples(chunk, model_.config().max_seq), sums);
   }
   return sums;
@@ -248,7 +264,8 @@ ScoreSums Evaluator::evaluate(const std::vector<Example>& examples) {
 
 void Evaluator::evaluate_batch(const TokenBatch& b, ScoreSums& sums) {
   if (points_ == 0) throw Error("Evaluator::evaluate before load_points");
-  if (static_cast<int64_t>(sums.loss.size()) != points_) throw Error("Evaluator::evaluate_batch: sums of another point count");
+  if (static_cast<int64_t>(sums.loss.size()) != points_)
+    throw Error("Evaluator::evaluate_batch: sums of another point count");
   EvalModeGuard mode(model_);
   torch::NoGradGuard ng;
   const auto dev = model_device(model_);

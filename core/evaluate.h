@@ -34,7 +34,7 @@ struct Scores {
 struct ScoreSums {
   explicit ScoreSums(int64_t points = 1);
   void add(const at::Tensor& logits, const at::Tensor& target, const at::Tensor& mask);
-  Scores scores(int64_t point) const;  // means over everything added
+  Scores scores(int64_t point) const;         // means over everything added
   ScoreSums& operator+=(const ScoreSums& o);  // the sums of both example sets (same points)
   std::vector<double> loss, correct, exact;
   double tokens = 0;
@@ -46,10 +46,12 @@ Scores evaluate_examples(TransformerImpl& model, const std::vector<Example>& exa
                          int64_t max_examples, int64_t batch);
 
 // Greedy decoding of up to max_new bytes after [BOS] prompt [SEP]; stops at EOS.
-std::string greedy_generate(TransformerImpl& model, const std::string& prompt, int64_t max_new = 32);
+std::string greedy_generate(TransformerImpl& model, const std::string& prompt,
+                            int64_t max_new = 32);
 
 // Exact match by greedy decoding (slow; used to check the teacher-forced score).
-double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& examples, int64_t max_examples);
+double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& examples,
+                          int64_t max_examples);
 
 // Evaluator: the same scores for K adapters in one batched forward.
 //

@@ -19,7 +19,8 @@ using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
 bool rows_for_kernels(const at::Tensor& t) {
-  if (!t.is_cpu() || t.scalar_type() != at::kFloat || t.dim() < 2 || t.stride(-1) != 1) return false;
+  if (!t.is_cpu() || t.scalar_type() != at::kFloat || t.dim() < 2 || t.stride(-1) != 1)
+    return false;
   for (int64_t d = t.dim() - 2; d > 0; --d)
     if (t.stride(d - 1) != t.size(d) * t.stride(d)) return false;
   return true;
@@ -55,8 +56,8 @@ at::Tensor rms_norm_kernel(const at::Tensor& x, const at::Tensor& w, double eps,
   float* yp = y.data_ptr<float>();
   float* ip = inv ? inv->data_ptr<float>() : nullptr;
   for_rows(rows, C, [&](int64_t r0, int64_t r1) {
-    kernels::rms_norm(xp + r0 * C, w.data_ptr<float>(), yp + r0 * C, ip ? ip + r0 : nullptr, r1 - r0, C,
-                      static_cast<float>(eps));
+    kernels::rms_norm(xp + r0 * C, w.data_ptr<float>(), yp + r0 * C, ip ? ip + r0 : nullptr,
+                      r1 - r0, C, static_cast<float>(eps));
   });
   return y;
 }
@@ -73,7 +74,8 @@ at::Tensor swiglu_kernel(const at::Tensor& g, const at::Tensor& u) {
 }
 
 struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w, double eps) {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
+                            double eps) {
     at::Tensor inv;
     at::Tensor y = rms_norm_kernel(x, w, eps, &inv);
     ctx->save_for_backward({x, w, inv});
@@ -99,8 +101,8 @@ struct RmsNormFn : public torch::autograd::Function<RmsNormFn> {
     const float *dyp = dy.data_ptr<float>(), *xp = x.data_ptr<float>(), *ip = inv.data_ptr<float>();
     float* dxp = dx.data_ptr<float>();
     auto run = [&](int64_t r0, int64_t r1) {
-      kernels::rms_norm_backward(dyp + r0 * C, xp + r0 * C, w.data_ptr<float>(), ip + r0, dxp + r0 * C,
-                                 need_w ? dw.data_ptr<float>() : nullptr, r1 - r0, C);
+      kernels::rms_norm_backward(dyp + r0 * C, xp + r0 * C, w.data_ptr<float>(), ip + r0,
+                                 dxp + r0 * C, need_w ? dw.data_ptr<float>() : nullptr, r1 - r0, C);
     };
     if (need_w)
       run(0, rows);  // dw sums over all rows: one thread (base-model training only)
@@ -129,8 +131,8 @@ struct SwigluFn : public torch::autograd::Function<SwigluFn> {
     const float *dhp = dh.data_ptr<float>(), *gp = g.data_ptr<float>(), *up = u.data_ptr<float>();
     float *dgp = dg.data_ptr<float>(), *dup = du.data_ptr<float>();
     for_rows(g.numel() / F, F, [&](int64_t r0, int64_t r1) {
-      kernels::swiglu_backward(dhp + r0 * F, gp + r0 * gs, gs, up + r0 * us, us, dgp + r0 * F, dup + r0 * F, r1 - r0,
-                               F);
+      kernels::swiglu_backward(dhp + r0 * F, gp + r0 * gs, gs, up + r0 * us, us, dgp + r0 * F,
+                               dup + r0 * F, r1 - r0, F);
     });
     return {dg, du};
   }
@@ -145,13 +147,16 @@ bool fits(const at::Tensor& x, const at::Tensor& w) {
 
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps) {
   if (!fits(x, w)) return rms_norm_aten(x, w, eps);
-  if (at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad())) return RmsNormFn::apply(x, w, eps);
+  if (at::GradMode::is_enabled() && (x.requires_grad() || w.requires_grad()))
+    return RmsNormFn::apply(x, w, eps);
   return rms_norm_kernel(x, w, eps, nullptr);
 }
 
 at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u) {
-  if (!rows_for_kernels(g) || !rows_for_kernels(u) || g.sizes() != u.sizes()) return swiglu_aten(g, u);
-  if (at::GradMode::is_enabled() && (g.requires_grad() || u.requires_grad())) return SwigluFn::apply(g, u);
+  if (!rows_for_kernels(g) || !rows_for_kernels(u) || g.sizes() != u.sizes())
+    return swiglu_aten(g, u);
+  if (at::GradMode::is_enabled() && (g.requires_grad() || u.requires_grad()))
+    return SwigluFn::apply(g, u);
   return swiglu_kernel(g, u);
 }
 
@@ -160,9 +165,9 @@ namespace {
 // spaced, w (out × in) with unit column stride and no gradient of its own (a frozen or merged
 // weight).
 bool own_gemm_fits(const at::Tensor& x, const at::Tensor& w) {
-  return kernels::gemm_available() && rows_for_kernels(x) && w.is_cpu() && w.scalar_type() == at::kFloat &&
-         w.dim() == 2 && w.stride(1) == 1 && w.size(1) == x.size(-1) &&
-         !(at::GradMode::is_enabled() && w.requires_grad());
+  return kernels::gemm_available() && rows_for_kernels(x) && w.is_cpu() &&
+         w.scalar_type() == at::kFloat && w.dim() == 2 && w.stride(1) == 1 &&
+         w.size(1) == x.size(-1) && !(at::GradMode::is_enabled() && w.requires_grad());
 }
 
 // Runs fn over row ranges on LibTorch's intra-op threads (none inside a single-threaded scan
@@ -202,7 +207,8 @@ struct FrozenLinearFn : public torch::autograd::Function<FrozenLinearFn> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const at::Tensor w = ctx->get_saved_variables()[0];
     const at::Tensor dy = grads[0].contiguous();
-    if (at::GradMode::is_enabled() || !kernels::gemm_available()) return {at::matmul(dy, w), at::Tensor()};
+    if (at::GradMode::is_enabled() || !kernels::gemm_available())
+      return {at::matmul(dy, w), at::Tensor()};
     const int64_t N = w.size(0), K = w.size(1), ldw = w.stride(0);
     at::Tensor dx = rows_of(dy, K);
     const float *dyp = dy.data_ptr<float>(), *wp = w.data_ptr<float>();
@@ -223,8 +229,8 @@ at::Tensor apply_weight(const at::Tensor& x, const at::Tensor& w) {
 
 at::Tensor apply_weight_swiglu(const at::Tensor& x, const at::Tensor& w) {
   const int64_t K = x.size(-1), F = w.size(0) / 2;
-  if (!own_gemm_fits(x, w) || (at::GradMode::is_enabled() && x.requires_grad()) || K > kernels::kSwigluMaxK ||
-      w.size(0) % 2 != 0) {
+  if (!own_gemm_fits(x, w) || (at::GradMode::is_enabled() && x.requires_grad()) ||
+      K > kernels::kSwigluMaxK || w.size(0) % 2 != 0) {
     const at::Tensor gu = apply_weight(x, w);
     return swiglu(gu.narrow(-1, 0, F), gu.narrow(-1, F, F));
   }

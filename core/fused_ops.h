@@ -1,8 +1,8 @@
-// The model's linear maps, RMSNorm and SwiGLU (core/model.cpp). RMSNorm and SwiGLU as single passes over rows: on a CPU in
-// float32 they run the fused kernels of core/kernels.h, with autograd through custom
-// functions whose backward is one fused kernel too (docs/performance.md, issue 6); elsewhere
-// (GPU, bfloat16) the same arithmetic in ATen ops. A backward that is itself differentiated
-// (create_graph, as Hessian-vector products do) switches to ATen formulas, so second
+// The model's linear maps, RMSNorm and SwiGLU (core/model.cpp). RMSNorm and SwiGLU as single passes
+// over rows: on a CPU in float32 they run the fused kernels of core/kernels.h, with autograd
+// through custom functions whose backward is one fused kernel too (docs/performance.md, issue 6);
+// elsewhere (GPU, bfloat16) the same arithmetic in ATen ops. A backward that is itself
+// differentiated (create_graph, as Hessian-vector products do) switches to ATen formulas, so second
 // derivatives stay exact.
 #pragma once
 

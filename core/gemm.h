@@ -1,7 +1,7 @@
 // lorascape's own float32 GEMM on AVX-512 CPUs, for the products with merged or frozen
 // weights of scans, evaluation and LoRA training (core/fused_ops.h apply_weight; docs/model.md,
-// docs/performance.md). The model's products have an inner dimension of d_model or d_ff (128–1376), where
-// a BLAS spends a large share of its time packing both operands and clearing C. Here only the
+// docs/performance.md). The model's products have an inner dimension of d_model or d_ff (128–1376),
+// where a BLAS spends a large share of its time packing both operands and clearing C. Here only the
 // right-hand operand is packed (N × K values, against M·N·K multiply-adds; M is thousands of
 // token rows), the left-hand rows are read in place, and C is written once. The 14×32
 // register tile keeps both FMA units busy. Each C element is one sum over k in order, so
@@ -30,8 +30,8 @@ enum class Causal {
 // column stride. B is K × N with element (k, n) at b[k·b_k + n·b_n]: b_k = 1, b_n = K for the
 // transpose of a row-major (N × K) weight (y = x·Wᵀ), b_k = ldb, b_n = 1 for a row-major
 // K × N matrix. Requires gemm_available().
-void gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda, const float* b, int64_t b_k,
-          int64_t b_n, float* c, int64_t ldc, Causal causal = Causal::none);
+void gemm(int64_t M, int64_t N, int64_t K, float alpha, const float* a, int64_t lda, const float* b,
+          int64_t b_k, int64_t b_n, float* c, int64_t ldc, Causal causal = Causal::none);
 
 // The largest K gemm_swiglu takes: its sums must be complete in one pass over k.
 constexpr int64_t kSwigluMaxK = 512;
@@ -40,7 +40,7 @@ constexpr int64_t kSwigluMaxK = 512;
 // MLP and its SwiGLU in one pass: W = [W_g; W_u] is 2F × K (rows ldw apart, unit column
 // stride), and each tile's SwiGLU is computed while its sums are in registers, so the 2F-wide
 // projection is never written. A as for gemm(); K ≤ kSwigluMaxK. Requires gemm_available().
-void gemm_swiglu(int64_t M, int64_t F, int64_t K, const float* a, int64_t lda, const float* w, int64_t ldw, float* h,
-                 int64_t ldh);
+void gemm_swiglu(int64_t M, int64_t F, int64_t K, const float* a, int64_t lda, const float* w,
+                 int64_t ldw, float* h, int64_t ldh);
 
 }  // namespace lorascape::core::kernels

@@ -1,10 +1,10 @@
 #include "core/kernels.h"
 
-#include "core/exp_poly.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include "core/exp_poly.h"
 
 // One clone per instruction set, picked at load time; the loops below are written so that the
 // compiler vectorises them (reductions over 16 independent partial sums, no calls in loops).
@@ -48,10 +48,13 @@ inline float dot(const float* a, const float* b, int64_t n) {
 }
 }  // namespace
 
-float exp_approx(float x) { return exp_inline(x); }
+float exp_approx(float x) {
+  return exp_inline(x);
+}
 
 LORASCAPE_CLONES
-void rms_norm(const float* x, const float* w, float* y, float* inv, int64_t rows, int64_t C, float eps) {
+void rms_norm(const float* x, const float* w, float* y, float* inv, int64_t rows, int64_t C,
+              float eps) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * C;
     float* yr = y + r * C;
@@ -62,8 +65,8 @@ void rms_norm(const float* x, const float* w, float* y, float* inv, int64_t rows
 }
 
 LORASCAPE_CLONES
-void rms_norm_backward(const float* dy, const float* x, const float* w, const float* inv, float* dx, float* dw,
-                       int64_t rows, int64_t C) {
+void rms_norm_backward(const float* dy, const float* x, const float* w, const float* inv, float* dx,
+                       float* dw, int64_t rows, int64_t C) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* dyr = dy + r * C;
     const float* xr = x + r * C;
@@ -78,8 +81,8 @@ void rms_norm_backward(const float* dy, const float* x, const float* w, const fl
 }
 
 LORASCAPE_CLONES
-void swiglu(const float* g, int64_t g_stride, const float* u, int64_t u_stride, float* out, int64_t rows,
-            int64_t F) {
+void swiglu(const float* g, int64_t g_stride, const float* u, int64_t u_stride, float* out,
+            int64_t rows, int64_t F) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* gr = g + r * g_stride;
     const float* ur = u + r * u_stride;
@@ -89,8 +92,8 @@ void swiglu(const float* g, int64_t g_stride, const float* u, int64_t u_stride, 
 }
 
 LORASCAPE_CLONES
-void swiglu_backward(const float* dh, const float* g, int64_t g_stride, const float* u, int64_t u_stride,
-                     float* dg, float* du, int64_t rows, int64_t F) {
+void swiglu_backward(const float* dh, const float* g, int64_t g_stride, const float* u,
+                     int64_t u_stride, float* dg, float* du, int64_t rows, int64_t F) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* dhr = dh + r * F;
     const float* gr = g + r * g_stride;
@@ -143,7 +146,8 @@ void causal_softmax_row(float* s, int64_t n, int64_t T) {
 }
 
 LORASCAPE_CLONES
-void rotary_rows(float* x, int64_t stride, int64_t rows, const float* cos, const float* sin, int64_t D) {
+void rotary_rows(float* x, int64_t stride, int64_t rows, const float* cos, const float* sin,
+                 int64_t D) {
   const int64_t h = D / 2;
   for (int64_t t = 0; t < rows; ++t, x += stride, cos += D, sin += D)
     for (int64_t j = 0; j < h; ++j) {
@@ -154,7 +158,8 @@ void rotary_rows(float* x, int64_t stride, int64_t rows, const float* cos, const
 }
 
 LORASCAPE_CLONES
-bool token_scores(const float* logits, int64_t rows, int64_t V, const int64_t* target, float* ce, float* hit) {
+bool token_scores(const float* logits, int64_t rows, int64_t V, const int64_t* target, float* ce,
+                  float* hit) {
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const int64_t full = V - V % kLanes;
   bool valid = true;

@@ -11,7 +11,7 @@
 namespace lorascape::core {
 
 const std::vector<std::string>& lora_target_names() {
-  static const std::vector<std::string> names{"q_proj", "k_proj", "v_proj", "o_proj",
+  static const std::vector<std::string> names{"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                               "gate_proj", "up_proj", "down_proj"};
   return names;
 }
@@ -20,7 +20,8 @@ void LoraConfig::validate() const {
   if (rank < 1) throw ConfigError("lora.rank must be >= 1 (got " + std::to_string(rank) + ")");
   if (!(alpha > 0)) throw ConfigError("lora.alpha must be > 0");
   if (dropout < 0 || dropout >= 1) throw ConfigError("lora.dropout must be in [0, 1)");
-  if (targets.empty()) throw ConfigError("lora.targets is empty (name at least one of q_proj ... down_proj)");
+  if (targets.empty())
+    throw ConfigError("lora.targets is empty (name at least one of q_proj ... down_proj)");
   for (const auto& t : targets) {
     const auto& all = lora_target_names();
     if (std::find(all.begin(), all.end(), t) == all.end())
@@ -40,8 +41,10 @@ void LoraLinearImpl::enable_lora(int64_t rank, double alpha, double dropout) {
   if (has_lora()) throw Error("LoraLinear::enable_lora called twice");
   scale_ = alpha / static_cast<double>(rank);
   lora_dropout = register_module("lora_dropout", torch::nn::Dropout(dropout));
-  lora_A = register_module("lora_A", torch::nn::Linear(torch::nn::LinearOptions(in_, rank).bias(false)));
-  lora_B = register_module("lora_B", torch::nn::Linear(torch::nn::LinearOptions(rank, out_).bias(false)));
+  lora_A =
+      register_module("lora_A", torch::nn::Linear(torch::nn::LinearOptions(in_, rank).bias(false)));
+  lora_B = register_module("lora_B",
+                           torch::nn::Linear(torch::nn::LinearOptions(rank, out_).bias(false)));
   reset_lora();
   lora_A->weight.set_requires_grad(true);
   lora_B->weight.set_requires_grad(true);
@@ -75,7 +78,8 @@ at::Tensor LoraLinearImpl::add_side_path(at::Tensor y, const at::Tensor& x) {
     // element-wise pass over r instead of `out` values per row, forward and backward.
     at::Tensor h = lora_dropout->options.p() > 0 ? lora_dropout(x) : x;
     y = y + lora_B(lora_A(h).mul(scale_));
-    if (frozen_A_.defined()) y = y + at::matmul(at::matmul(x, frozen_A_.t()).mul(scale_), frozen_B_.t());
+    if (frozen_A_.defined())
+      y = y + at::matmul(at::matmul(x, frozen_A_.t()).mul(scale_), frozen_B_.t());
   }
   return y;
 }

@@ -12,10 +12,9 @@
 #include <torch/nn/modules/dropout.h>
 #include <torch/nn/modules/linear.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace lorascape::core {
 
@@ -23,8 +22,9 @@ struct LoraConfig {
   int64_t rank = 8;
   double alpha = 16.0;
   double dropout = 0.0;
-  // Module names that get an adapter (any of q_proj k_proj v_proj o_proj gate_proj up_proj down_proj).
-  std::vector<std::string> targets{"q_proj", "k_proj", "v_proj", "o_proj",
+  // Module names that get an adapter (any of q_proj k_proj v_proj o_proj gate_proj up_proj
+  // down_proj).
+  std::vector<std::string> targets{"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                    "gate_proj", "up_proj", "down_proj"};
   double scale() const { return alpha / static_cast<double>(rank); }
   void validate() const;  // throws ConfigError
@@ -66,7 +66,7 @@ class LoraLinearImpl : public torch::nn::Module {
   void set_point_weights(at::Tensor w) { point_weights_ = std::move(w); }
   const at::Tensor& point_weights() const { return point_weights_; }
 
-  at::Tensor weight;                 // (out, in)
+  at::Tensor weight;                  // (out, in)
   torch::nn::Linear lora_A{nullptr};  // weight (r, in)
   torch::nn::Linear lora_B{nullptr};  // weight (out, r)
   torch::nn::Dropout lora_dropout{nullptr};

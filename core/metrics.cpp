@@ -9,7 +9,8 @@
 namespace lorascape::core {
 
 const std::vector<std::string>& metric_names() {
-  static const std::vector<std::string> names{"OP", "BWT", "FWT", "forgetting", "plasticity", "stability"};
+  static const std::vector<std::string> names{"OP",         "BWT",        "FWT",
+                                              "forgetting", "plasticity", "stability"};
   return names;
 }
 
@@ -62,7 +63,8 @@ ClMetrics compute_metrics(const std::vector<std::vector<double>>& R, const std::
   return m;
 }
 
-ClMetrics compute_loss_metrics(const std::vector<std::vector<double>>& R, const std::vector<double>& b) {
+ClMetrics compute_loss_metrics(const std::vector<std::vector<double>>& R,
+                               const std::vector<double>& b) {
   // Forgetting of a loss is the forgetting of its negation; the rest is formula-identical.
   std::vector<std::vector<double>> neg = R;
   for (auto& row : neg)

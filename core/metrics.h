@@ -31,7 +31,8 @@ ClMetrics compute_metrics(const std::vector<std::vector<double>>& R, const std::
 // the same formulas (so BWT > 0 means forgetting, FWT < 0 positive transfer); forgetting is
 // mean_{i<T-1} (R[T-1][i] − min_{t<T-1} R[t][i]) (≥ 0 is forgetting, as for accuracies);
 // stability, a ratio of accuracies, is NaN.
-ClMetrics compute_loss_metrics(const std::vector<std::vector<double>>& R, const std::vector<double>& b);
+ClMetrics compute_loss_metrics(const std::vector<std::vector<double>>& R,
+                               const std::vector<double>& b);
 
 // compute_loss_metrics for "loss", compute_metrics for every other score.
 ClMetrics compute_score_metrics(const std::string& score, const std::vector<std::vector<double>>& R,

@@ -31,8 +31,8 @@ void ModelConfig::validate() const {
 }
 
 nlohmann::json ModelConfig::to_json() const {
-  return {{"vocab", vocab},       {"d_model", d_model},       {"n_layers", n_layers},
-          {"n_heads", n_heads},   {"d_ff", d_ff},             {"max_seq", max_seq},
+  return {{"vocab", vocab},           {"d_model", d_model},  {"n_layers", n_layers},
+          {"n_heads", n_heads},       {"d_ff", d_ff},        {"max_seq", max_seq},
           {"rope_theta", rope_theta}, {"norm_eps", norm_eps}};
 }
 
@@ -48,8 +48,9 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
     c.rope_theta = j.at("rope_theta").get<double>();
     c.norm_eps = j.at("norm_eps").get<double>();
   } catch (const nlohmann::json::exception& e) {
-    throw FormatError(std::string("model config: ") + e.what() +
-                      " (the base model file lacks a valid model_config; re-run `lorascape pretrain`)");
+    throw FormatError(
+        std::string("model config: ") + e.what() +
+        " (the base model file lacks a valid model_config; re-run `lorascape pretrain`)");
   }
   return c;
 }
@@ -63,8 +64,9 @@ at::Tensor rotate_half(const at::Tensor& x) {
 
 // Row-major C (m×n, ldc) = alpha·A Bᵀ (tb) or alpha·A B through the column-major BLAS.
 // A (m×k, lda), B (n×k, ldb) when tb, else (k×n, ldb).
-inline void gemm_rowmajor(SgemmFn sgemm, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
-                          int64_t lda, const float* b, int64_t ldb, float* c, int64_t ldc) {
+inline void gemm_rowmajor(SgemmFn sgemm, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                          const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                          int64_t ldc) {
   // Row-major C = A op(B) is column-major Cᵀ = op(B)ᵀ Aᵀ.
   const int M = static_cast<int>(n), N = static_cast<int>(m), Kd = static_cast<int>(k);
   const int la = static_cast<int>(ldb), lb = static_cast<int>(lda), lc = static_cast<int>(ldc);
@@ -81,8 +83,9 @@ inline void gemm_rowmajor(SgemmFn sgemm, bool tb, int64_t m, int64_t n, int64_t 
 // docs/performance.md). The GEMMs are lorascape's (core/gemm.h), which skip the blocks the
 // causal mask discards, where they run; else the BLAS's `sgemm` (which must then be given).
 // Returns (B, T, C).
-at::Tensor causal_attention_cpu(SgemmFn sgemm, const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                const at::Tensor& cos, const at::Tensor& sin, int64_t H) {
+at::Tensor causal_attention_cpu(SgemmFn sgemm, const at::Tensor& q, const at::Tensor& k,
+                                const at::Tensor& v, const at::Tensor& cos, const at::Tensor& sin,
+                                int64_t H) {
   RECORD_FUNCTION("lorascape::causal_attention", std::vector<c10::IValue>());  // for profiles
   const int64_t B = q.size(0), T = q.size(1), C = q.size(2), D = C / H;
   const int64_t qb = q.stride(0), qs = q.stride(1), kb = k.stride(0), ks = k.stride(1);
@@ -127,7 +130,9 @@ RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
   weight = register_parameter("weight", at::ones({dim}));
 }
 
-at::Tensor RMSNormImpl::forward(const at::Tensor& x) { return rms_norm(x, weight, eps_); }
+at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
+  return rms_norm(x, weight, eps_);
+}
 
 AttentionImpl::AttentionImpl(const ModelConfig& cfg)
     : n_heads_(cfg.n_heads), head_dim_(cfg.head_dim()) {
@@ -146,7 +151,9 @@ at::Tensor causal_attention_aten(at::Tensor q, at::Tensor k, at::Tensor v, const
                                  const at::Tensor& sin, int64_t H) {
   const int64_t B = q.size(0), T = q.size(1), C = q.size(2), D = C / H;
   const bool grad = at::GradMode::is_enabled();
-  auto heads = [&](const at::Tensor& t) { return t.view({B, T, H, D}).transpose(1, 2); };  // (B, H, T, D)
+  auto heads = [&](const at::Tensor& t) {
+    return t.view({B, T, H, D}).transpose(1, 2);
+  };  // (B, H, T, D)
   q = heads(q);
   k = heads(k);
   v = heads(v);

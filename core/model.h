@@ -49,7 +49,7 @@ class RMSNormImpl : public torch::nn::Module {
  public:
   RMSNormImpl(int64_t dim, double eps);
   at::Tensor forward(const at::Tensor& x);  // (..., C)
-  at::Tensor weight;                         // (C)
+  at::Tensor weight;                        // (C)
  private:
   double eps_;
 };
@@ -69,6 +69,7 @@ class AttentionImpl : public torch::nn::Module {
   // one GEMM per point (otherwise as one GEMM with the base weights side by side,
   // docs/model.md).
   at::Tensor qkv_point_weights;
+
  private:
   int64_t n_heads_, head_dim_;
 };

@@ -19,7 +19,8 @@ class ReservoirBuffer {
     if (items_.size() < capacity_) {
       items_.push_back(ex);
     } else {
-      const uint64_t j = static_cast<uint64_t>(rng_.uniform_int(0, static_cast<int64_t>(seen_) - 1));
+      const uint64_t j =
+          static_cast<uint64_t>(rng_.uniform_int(0, static_cast<int64_t>(seen_) - 1));
       if (j < capacity_) items_[j] = ex;
     }
   }
@@ -28,7 +29,9 @@ class ReservoirBuffer {
     std::vector<size_t> idx(items_.size());
     for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
     const size_t n = std::min(k, idx.size());
-    for (size_t i = 0; i < n; ++i) std::swap(idx[i], idx[i + static_cast<size_t>(rng_.uniform_int(0, static_cast<int64_t>(idx.size() - i) - 1))]);
+    for (size_t i = 0; i < n; ++i)
+      std::swap(idx[i], idx[i + static_cast<size_t>(rng_.uniform_int(
+                                    0, static_cast<int64_t>(idx.size() - i) - 1))]);
     std::vector<const Example*> out;
     for (size_t i = 0; i < n; ++i) out.push_back(items_[idx[i]]);
     return out;

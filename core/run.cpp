@@ -1,5 +1,7 @@
 #include "core/run.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -8,7 +10,6 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
-#include <unistd.h>
 
 #include "core/base_model.h"
 #include "core/device.h"
@@ -59,7 +60,8 @@ std::string now_iso() {
 
 nlohmann::json metrics_json(const ClMetrics& m) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [name, v] : named(m)) j[name] = std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
+  for (const auto& [name, v] : named(m))
+    j[name] = std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
   return j;
 }
 }  // namespace
@@ -80,9 +82,11 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
   Transformer model = load_base_model(base_path);
   set_training_threads(cfg.threads, model->config().d_model);
   if (cfg.base != "auto")
-    cfg.model = model->config();  // a given base model file defines the model: record its dimensions
+    cfg.model =
+        model->config();  // a given base model file defines the model: record its dimensions
   else if (!(model->config() == cfg.model))
-    throw Error("cached base model does not match model config (delete the cache: " + cache_dir() + ")");
+    throw Error("cached base model does not match model config (delete the cache: " + cache_dir() +
+                ")");
   write_text_atomic(cfg.out + "/config.toml", "# resolved configuration of this run (lorascape " +
                                                   std::string(kVersion) + ")\n" + cfg.to_toml());
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
@@ -92,9 +96,9 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
   nlohmann::json identity = {{"base_model", fs::path(base_path).filename().string()},
                              {"base_model_digest", file_digest(base_path)},
                              {"lorascape_version", kVersion}};
-  std::cerr << "[lorascape] training " << cfg.train.method << " over " << tasks.size() << " tasks on "
-            << device.str() << " (" << model->lora_parameters().size() << " LoRA tensors, rank "
-            << cfg.lora.rank << ")\n";
+  std::cerr << "[lorascape] training " << cfg.train.method << " over " << tasks.size()
+            << " tasks on " << device.str() << " (" << model->lora_parameters().size()
+            << " LoRA tensors, rank " << cfg.lora.rank << ")\n";
   RunOutput out;
   out.out_dir = cfg.out;
   out.result = train_continual(cfg, *model, tasks, cfg.out, identity);
@@ -119,7 +123,8 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
   return out;
 }
 
-std::string format_matrix(const RunResult& r, const std::string& score, const std::string& learner) {
+std::string format_matrix(const RunResult& r, const std::string& score,
+                          const std::string& learner) {
   std::ostringstream s;
   const std::string key = learner.empty() ? r.reported : learner;
   const auto m = r.matrix(score, key);
@@ -152,8 +157,8 @@ std::string format_matrix(const RunResult& r, const std::string& score, const st
 std::string format_metrics(const ClMetrics& m) {
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "OP %.3f  BWT %+.3f  FWT %+.3f  forgetting %.3f  plasticity %.3f  stability %.3f", m.op,
-                m.bwt, m.fwt, m.forgetting, m.plasticity, m.stability);
+                "OP %.3f  BWT %+.3f  FWT %+.3f  forgetting %.3f  plasticity %.3f  stability %.3f",
+                m.op, m.bwt, m.fwt, m.forgetting, m.plasticity, m.stability);
   return buf;
 }
 

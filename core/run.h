@@ -28,7 +28,8 @@ RunOutput run_training(const RunConfig& cfg, const std::string& command_line);
 
 // R[t][i] of one score as an aligned text table, with the base row and the metrics.
 // `learner`: an adapter key of r.learners; default the reported one.
-std::string format_matrix(const RunResult& r, const std::string& score, const std::string& learner = "");
+std::string format_matrix(const RunResult& r, const std::string& score,
+                          const std::string& learner = "");
 std::string format_metrics(const ClMetrics& m);
 
 // Writes text to path atomically (temporary file + rename); FormatError on failure.

@@ -32,11 +32,13 @@ store::MethodData method_record(const RunConfig& cfg, const RunResult& result) {
   m.name = cfg.train.method;
   m.config_json = cfg.to_json().dump();
   m.reported = result.reported;
-  for (const char* score : {"exact_match", "token_acc", "loss"}) m.base[score] = result.base_row(score);
+  for (const char* score : {"exact_match", "token_acc", "loss"})
+    m.base[score] = result.base_row(score);
   for (const auto& [key, learner] : result.learners) {
     auto& R = key == result.reported ? m.R : m.learners[key].R;
     auto& metrics = key == result.reported ? m.metrics : m.learners[key].metrics;
-    for (const char* score : {"exact_match", "token_acc", "loss"}) R[score] = result.matrix(score, key);
+    for (const char* score : {"exact_match", "token_acc", "loss"})
+      R[score] = result.matrix(score, key);
     for (const char* score : {"exact_match", "token_acc", "loss"})
       for (const auto& [name, v] : named(result.metrics(score, key))) metrics[score][name] = v;
     for (size_t t = 0; t < learner.stages.size(); ++t) {
@@ -48,7 +50,8 @@ store::MethodData method_record(const RunConfig& cfg, const RunResult& result) {
       m.stages[t].adapters[key] = to_store(learner.stages[t]);
     }
   }
-  for (const auto& s : result.snapshots) m.snapshots.push_back({s.step, s.task, to_store(s.adapter)});
+  for (const auto& s : result.snapshots)
+    m.snapshots.push_back({s.step, s.task, to_store(s.adapter)});
   return m;
 }
 

@@ -18,7 +18,8 @@ class SeqStrategy : public Strategy {
 at::Tensor flat_grads(const std::vector<at::Tensor>& params) {
   std::vector<at::Tensor> parts;
   for (const auto& p : params)
-    parts.push_back(p.grad().defined() ? p.grad().reshape({-1}) : at::zeros({p.numel()}, p.options()));
+    parts.push_back(p.grad().defined() ? p.grad().reshape({-1})
+                                       : at::zeros({p.numel()}, p.options()));
   return at::cat(parts);
 }
 
@@ -27,8 +28,10 @@ void set_flat_grads(const std::vector<at::Tensor>& params, const at::Tensor& fla
   for (const auto& p : params) {
     const int64_t n = p.numel();
     at::Tensor g = flat.narrow(0, off, n).view_as(p);
-    if (p.grad().defined()) p.mutable_grad().copy_(g);
-    else p.mutable_grad() = g.clone();
+    if (p.grad().defined())
+      p.mutable_grad().copy_(g);
+    else
+      p.mutable_grad() = g.clone();
     off += n;
   }
 }
@@ -58,7 +61,8 @@ class OneStrategy : public Strategy {
 }  // namespace
 
 const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names{"seq", "one", "mtl", "er", "ewc", "agem", "gem", "olora", "ilora"};
+  static const std::vector<std::string> names{"seq",  "one", "mtl",   "er",   "ewc",
+                                              "agem", "gem", "olora", "ilora"};
   return names;
 }
 
@@ -79,7 +83,8 @@ std::unique_ptr<Strategy> make_strategy(const RunConfig& cfg) {
 }
 
 ReplayStrategy::ReplayStrategy(const RunConfig& cfg)
-    : buffer_(static_cast<size_t>(cfg.replay.buffer), derive_seed(static_cast<uint64_t>(cfg.seed), "replay-buffer")),
+    : buffer_(static_cast<size_t>(cfg.replay.buffer),
+              derive_seed(static_cast<uint64_t>(cfg.seed), "replay-buffer")),
       seed_(derive_seed(static_cast<uint64_t>(cfg.seed), "replay-offer")) {}
 
 void ReplayStrategy::after_task(TrainContext& ctx) {
@@ -111,20 +116,23 @@ void AgemStrategy::after_backward(TrainContext& ctx) {
   if (buffer_.size() == 0) return;
   at::Tensor g = flat_grads(ctx.params).clone();
   zero_grads(ctx.params);
-  examples_loss(ctx.model, buffer_.sample(static_cast<size_t>(ctx.cfg.train.batch)), ctx.device).backward();
+  examples_loss(ctx.model, buffer_.sample(static_cast<size_t>(ctx.cfg.train.batch)), ctx.device)
+      .backward();
   at::Tensor g_ref = flat_grads(ctx.params);
   set_flat_grads(ctx.params, project(g, g_ref));
 }
 
 // ---- MTL -----------------------------------------------------------------------------
 
-MtlStrategy::MtlStrategy(const RunConfig& cfg) : seed_(derive_seed(static_cast<uint64_t>(cfg.seed), "mtl")) {}
+MtlStrategy::MtlStrategy(const RunConfig& cfg)
+    : seed_(derive_seed(static_cast<uint64_t>(cfg.seed), "mtl")) {}
 
 void MtlStrategy::before_task(TrainContext& ctx) {
   if (pool_.empty())
     for (const auto& task : ctx.tasks)
       for (const auto& ex : task.train) pool_.push_back(&ex);
-  order_ = std::make_unique<ShuffledCycle>(pool_.size(), derive_seed(seed_, std::to_string(ctx.task)));
+  order_ =
+      std::make_unique<ShuffledCycle>(pool_.size(), derive_seed(seed_, std::to_string(ctx.task)));
 }
 
 std::vector<const Example*> MtlStrategy::draw(size_t n) {
@@ -151,7 +159,8 @@ void GemStrategy::after_task(TrainContext& ctx) {
   const auto& train = ctx.tasks[ctx.task].train;
   ShuffledCycle order(train.size(), derive_seed(seed_, ctx.tasks[ctx.task].name));
   std::vector<const Example*> mem;
-  for (size_t i = 0; i < std::min(train.size(), static_cast<size_t>(memory_)); ++i) mem.push_back(&train[order.next()]);
+  for (size_t i = 0; i < std::min(train.size(), static_cast<size_t>(memory_)); ++i)
+    mem.push_back(&train[order.next()]);
   memories_.push_back(std::move(mem));
 }
 
@@ -164,7 +173,8 @@ void GemStrategy::after_backward(TrainContext& ctx) {
     // A batch of the task's memory (all of it when it is no larger than a batch).
     std::vector<const Example*> batch = mem;
     for (size_t i = 0; i < std::min(B, batch.size()); ++i)
-      std::swap(batch[i], batch[i + static_cast<size_t>(rng_.uniform_int(0, static_cast<int64_t>(batch.size() - i) - 1))]);
+      std::swap(batch[i], batch[i + static_cast<size_t>(rng_.uniform_int(
+                                        0, static_cast<int64_t>(batch.size() - i) - 1))]);
     batch.resize(std::min(B, batch.size()));
     zero_grads(ctx.params);
     examples_loss(ctx.model, batch, ctx.device).backward();
@@ -173,7 +183,8 @@ void GemStrategy::after_backward(TrainContext& ctx) {
   set_flat_grads(ctx.params, project(g, at::stack(rows), margin_));
 }
 
-Eigen::VectorXd GemStrategy::solve_dual(const Eigen::MatrixXd& P, const Eigen::VectorXd& q, double lower) {
+Eigen::VectorXd GemStrategy::solve_dual(const Eigen::MatrixXd& P, const Eigen::VectorXd& q,
+                                        double lower) {
   const Eigen::Index n = q.size();
   Eigen::VectorXd v = Eigen::VectorXd::Constant(n, lower);
   Eigen::VectorXd grad = P * v + q;  // kept up to date
@@ -200,8 +211,9 @@ at::Tensor GemStrategy::project(const at::Tensor& g, const at::Tensor& G, double
   if (dots.min().item<double>() >= 0) return g;
   const int64_t k = G.size(0);
   at::Tensor Pt = at::mm(Gd, Gd.t()).contiguous();
-  Eigen::MatrixXd P = Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
-      Pt.data_ptr<double>(), k, k);
+  Eigen::MatrixXd P =
+      Eigen::Map<const Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>>(
+          Pt.data_ptr<double>(), k, k);
   Eigen::VectorXd q = Eigen::Map<const Eigen::VectorXd>(dots.data_ptr<double>(), k);
   // A tiny ridge keeps P definite when memory gradients are (nearly) parallel.
   P.diagonal().array() += 1e-10 * std::max(P.diagonal().maxCoeff(), 1e-300);
@@ -228,7 +240,8 @@ at::Tensor OLoraStrategy::penalty(TransformerImpl& model) const {
     at::Tensor term = at::zeros({}, layer->lora_A->weight.options().requires_grad(false));
     if (lambda1_ > 0 && layer->frozen_A().defined())
       term = term + lambda1_ * at::matmul(layer->frozen_A(), layer->lora_A->weight.t()).abs().sum();
-    if (lambda2_ > 0) term = term + lambda2_ * (layer->lora_A->weight.norm() + layer->lora_B->weight.norm());
+    if (lambda2_ > 0)
+      term = term + lambda2_ * (layer->lora_A->weight.norm() + layer->lora_B->weight.norm());
     total = total.defined() ? total + term : term;
   }
   return total;
@@ -243,7 +256,8 @@ at::Tensor OLoraStrategy::loss(TrainContext& ctx, const std::vector<const Exampl
 Adapter OLoraStrategy::stored(TrainContext& ctx, const Adapter& learner) {
   std::map<std::string, LoraLinear> layers;
   for (auto& [n, layer] : ctx.model.lora_layers()) layers.emplace(n, layer);
-  const int64_t r = ctx.model.lora_config().rank, total = r * static_cast<int64_t>(ctx.tasks.size());
+  const int64_t r = ctx.model.lora_config().rank,
+                total = r * static_cast<int64_t>(ctx.tasks.size());
   std::vector<Adapter::Entry> out;
   for (const auto& [name, t] : learner.entries()) {
     const bool is_a = name.find(".lora_A.") != std::string::npos;
@@ -281,11 +295,14 @@ double ILoraStrategy::interpolation_weight(int64_t step, double lambda) {
   return std::min(1.0 - 1.0 / (static_cast<double>(step) + 1.0), lambda);
 }
 
-at::Tensor ILoraStrategy::consistency(const std::vector<at::Tensor>& fast, const std::vector<at::Tensor>& slow,
-                                      const at::Tensor& valid, const std::string& target) {
-  if (fast.empty() || fast.size() != slow.size()) throw Error("I-LoRA consistency: hidden states do not pair up");
-  at::Tensor m = valid.unsqueeze(-1);                              // (B, T, 1)
-  const double denom = std::max(valid.sum().item<double>(), 1.0) * static_cast<double>(fast[0].size(-1));
+at::Tensor ILoraStrategy::consistency(const std::vector<at::Tensor>& fast,
+                                      const std::vector<at::Tensor>& slow, const at::Tensor& valid,
+                                      const std::string& target) {
+  if (fast.empty() || fast.size() != slow.size())
+    throw Error("I-LoRA consistency: hidden states do not pair up");
+  at::Tensor m = valid.unsqueeze(-1);  // (B, T, 1)
+  const double denom =
+      std::max(valid.sum().item<double>(), 1.0) * static_cast<double>(fast[0].size(-1));
   at::Tensor total;
   for (size_t l = 0; l < fast.size(); ++l) {
     at::Tensor s = slow[l].detach();
@@ -305,7 +322,8 @@ at::Tensor ILoraStrategy::loss(TrainContext& ctx, const std::vector<const Exampl
   if (gamma_ == 0) return examples_loss(ctx.model, joint, ctx.device);
   TokenBatch b = encode_examples(joint, ctx.model.config().max_seq);
   at::Tensor input = b.input.to(ctx.device);
-  const int64_t B = static_cast<int64_t>(batch.size()), nrep = static_cast<int64_t>(joint.size()) - B;
+  const int64_t B = static_cast<int64_t>(batch.size()),
+                nrep = static_cast<int64_t>(joint.size()) - B;
   at::Tensor replay_input = input.narrow(0, B, nrep);
   std::vector<at::Tensor> slow_states;
   {
@@ -343,9 +361,11 @@ std::vector<std::pair<std::string, Adapter>> ILoraStrategy::learners(TrainContex
 // ---- EWC ------------------------------------------------------------------------------
 
 at::Tensor EwcStrategy::penalty(const std::vector<at::Tensor>& params) const {
-  at::Tensor total = at::zeros({}, params.empty() ? at::TensorOptions() : params[0].options().requires_grad(false));
+  at::Tensor total = at::zeros(
+      {}, params.empty() ? at::TensorOptions() : params[0].options().requires_grad(false));
   for (const auto& a : anchors_)
-    for (size_t i = 0; i < params.size(); ++i) total = total + (a.fisher[i] * (params[i] - a.theta[i]).pow(2)).sum();
+    for (size_t i = 0; i < params.size(); ++i)
+      total = total + (a.fisher[i] * (params[i] - a.theta[i]).pow(2)).sum();
   return 0.5 * lambda_ * total;
 }
 
@@ -358,12 +378,15 @@ void EwcStrategy::after_task(TrainContext& ctx) {
   // F = mean over batches of the squared gradient of the task loss (empirical Fisher).
   const auto& train = ctx.tasks[ctx.task].train;
   Anchor a;
-  for (const auto& p : ctx.params) a.fisher.push_back(at::zeros_like(p, at::TensorOptions().requires_grad(false)));
+  for (const auto& p : ctx.params)
+    a.fisher.push_back(at::zeros_like(p, at::TensorOptions().requires_grad(false)));
   const size_t B = static_cast<size_t>(ctx.cfg.train.batch);
   int64_t used = 0;
-  for (int64_t b = 0; b < fisher_batches_ && static_cast<size_t>(b) * B < train.size(); ++b, ++used) {
+  for (int64_t b = 0; b < fisher_batches_ && static_cast<size_t>(b) * B < train.size();
+       ++b, ++used) {
     std::vector<const Example*> batch;
-    for (size_t i = static_cast<size_t>(b) * B; i < std::min(train.size(), (static_cast<size_t>(b) + 1) * B); ++i)
+    for (size_t i = static_cast<size_t>(b) * B;
+         i < std::min(train.size(), (static_cast<size_t>(b) + 1) * B); ++i)
       batch.push_back(&train[i]);
     zero_grads(ctx.params);
     examples_loss(ctx.model, batch, ctx.device).backward();

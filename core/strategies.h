@@ -18,7 +18,6 @@
 #pragma once
 
 #include <Eigen/Dense>
-
 #include <memory>
 #include <string>
 #include <vector>
@@ -97,7 +96,8 @@ class GemStrategy : public Strategy {
   static at::Tensor project(const at::Tensor& g, const at::Tensor& G, double margin);
   // The box-constrained QP min ½ vᵀPv + qᵀv, v ≥ lower, by cyclic coordinate descent
   // (P symmetric positive definite; exact to ~1e-12 relative).
-  static Eigen::VectorXd solve_dual(const Eigen::MatrixXd& P, const Eigen::VectorXd& q, double lower);
+  static Eigen::VectorXd solve_dual(const Eigen::MatrixXd& P, const Eigen::VectorXd& q,
+                                    double lower);
   const std::vector<std::vector<const Example*>>& memories() const { return memories_; }
 
  private:
@@ -110,7 +110,8 @@ class GemStrategy : public Strategy {
 
 class OLoraStrategy : public Strategy {
  public:
-  explicit OLoraStrategy(const RunConfig& cfg) : lambda1_(cfg.olora.lambda1), lambda2_(cfg.olora.lambda2) {}
+  explicit OLoraStrategy(const RunConfig& cfg)
+      : lambda1_(cfg.olora.lambda1), lambda2_(cfg.olora.lambda2) {}
   std::string name() const override { return "olora"; }
   void before_task(TrainContext& ctx) override;
   at::Tensor loss(TrainContext& ctx, const std::vector<const Example*>& batch) override;
@@ -137,8 +138,9 @@ class ILoraStrategy : public ReplayStrategy {
   static double interpolation_weight(int64_t step, double lambda);
   // Mean over the given hidden-state pairs of the masked MSE between fast and its target:
   // max(fast, slow) elementwise ("max") or slow ("slow"). valid: (B, T) float, 1 on real tokens.
-  static at::Tensor consistency(const std::vector<at::Tensor>& fast, const std::vector<at::Tensor>& slow,
-                                const at::Tensor& valid, const std::string& target);
+  static at::Tensor consistency(const std::vector<at::Tensor>& fast,
+                                const std::vector<at::Tensor>& slow, const at::Tensor& valid,
+                                const std::string& target);
   const Adapter& slow() const { return slow_; }
 
  private:
@@ -149,7 +151,8 @@ class ILoraStrategy : public ReplayStrategy {
 
 class EwcStrategy : public Strategy {
  public:
-  explicit EwcStrategy(const RunConfig& cfg) : lambda_(cfg.ewc.lambda), fisher_batches_(cfg.ewc.fisher_batches) {}
+  explicit EwcStrategy(const RunConfig& cfg)
+      : lambda_(cfg.ewc.lambda), fisher_batches_(cfg.ewc.fisher_batches) {}
   std::string name() const override { return "ewc"; }
   at::Tensor loss(TrainContext& ctx, const std::vector<const Example*>& batch) override;
   void after_task(TrainContext& ctx) override;

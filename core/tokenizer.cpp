@@ -30,7 +30,8 @@ std::vector<int64_t> encode_prompt(const std::string& prompt) {
 namespace {
 
 // Packs sequences (with the index from which targets are scored) into a padded batch.
-TokenBatch pack(const std::vector<std::vector<int64_t>>& seqs, const std::vector<int64_t>& score_from) {
+TokenBatch pack(const std::vector<std::vector<int64_t>>& seqs,
+                const std::vector<int64_t>& score_from) {
   const int64_t B = static_cast<int64_t>(seqs.size());
   int64_t T = 1;
   for (const auto& s : seqs) T = std::max<int64_t>(T, static_cast<int64_t>(s.size()) - 1);

@@ -15,9 +15,11 @@
 
 namespace lorascape::core {
 
-at::Tensor examples_loss(TransformerImpl& model, const std::vector<const Example*>& batch, const c10::Device& device) {
+at::Tensor examples_loss(TransformerImpl& model, const std::vector<const Example*>& batch,
+                         const c10::Device& device) {
   TokenBatch b = encode_examples(batch, model.config().max_seq);
-  return masked_cross_entropy(model.forward(b.input.to(device)), b.target.to(device), b.mask.to(device));
+  return masked_cross_entropy(model.forward(b.input.to(device)), b.target.to(device),
+                              b.mask.to(device));
 }
 
 at::Tensor Strategy::loss(TrainContext& ctx, const std::vector<const Example*>& batch) {
@@ -34,7 +36,10 @@ const std::vector<Example>& eval_split(const Task& task, const RunConfig& cfg) {
 
 nlohmann::json RunResult::to_json() const {
   auto scores = [](const Scores& s) {
-    return nlohmann::json{{"loss", s.loss}, {"token_acc", s.token_acc}, {"exact_match", s.exact_match}, {"examples", s.examples}};
+    return nlohmann::json{{"loss", s.loss},
+                          {"token_acc", s.token_acc},
+                          {"exact_match", s.exact_match},
+                          {"examples", s.examples}};
   };
   nlohmann::json j;
   j["tasks"] = tasks;
@@ -54,7 +59,8 @@ nlohmann::json RunResult::to_json() const {
   j["reported"] = reported;
   if (learners.size() > 1) {
     j["learners"] = nlohmann::json::object();
-    for (const auto& [key, l] : learners) j["learners"][key] = {{"R", matrix(l)}, {"adapters", l.dirs}};
+    for (const auto& [key, l] : learners)
+      j["learners"][key] = {{"R", matrix(l)}, {"adapters", l.dirs}};
   }
   j["final_train_loss"] = final_train_loss;
   j["seconds"] = seconds;
@@ -70,7 +76,8 @@ double pick(const Scores& s, const std::string& score) {
 }
 }  // namespace
 
-std::vector<std::vector<double>> RunResult::matrix(const std::string& score, const std::string& learner) const {
+std::vector<std::vector<double>> RunResult::matrix(const std::string& score,
+                                                   const std::string& learner) const {
   std::vector<std::vector<double>> m;
   for (const auto& row : learners.at(learner.empty() ? reported : learner).R) {
     m.emplace_back();
@@ -95,7 +102,8 @@ Scores evaluate_task(TransformerImpl& model, const Task& task, const RunConfig& 
   return evaluate_examples(model, eval_split(task, cfg), cfg.eval.max_examples, cfg.eval.batch);
 }
 
-std::vector<Scores> evaluate_all(TransformerImpl& model, const std::vector<Task>& tasks, const RunConfig& cfg) {
+std::vector<Scores> evaluate_all(TransformerImpl& model, const std::vector<Task>& tasks,
+                                 const RunConfig& cfg) {
   std::vector<Scores> row;
   for (const auto& t : tasks) row.push_back(evaluate_task(model, t, cfg));
   return row;
@@ -109,8 +117,9 @@ std::string stage_dir(const std::string& method, size_t t, const std::string& ta
 
 // Row t of R for one learner: every task evaluated with the learner, or (task-aware methods)
 // task i with the learner's stage min(t, i) adapter. Leaves the learner loaded.
-std::vector<Scores> evaluate_stage(TransformerImpl& model, const std::vector<Task>& tasks, const RunConfig& cfg,
-                                   const Adapter& learner, const RunResult::Learner& history, bool task_aware) {
+std::vector<Scores> evaluate_stage(TransformerImpl& model, const std::vector<Task>& tasks,
+                                   const RunConfig& cfg, const Adapter& learner,
+                                   const RunResult::Learner& history, bool task_aware) {
   const size_t t = history.stages.size() - 1;
   if (!task_aware) {
     learner.load_into(model);
@@ -127,10 +136,12 @@ std::vector<Scores> evaluate_stage(TransformerImpl& model, const std::vector<Tas
 
 }  // namespace
 
-RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const std::vector<Task>& tasks,
-                          const std::string& out_dir, const nlohmann::json& identity) {
+RunResult train_continual(const RunConfig& cfg, TransformerImpl& model,
+                          const std::vector<Task>& tasks, const std::string& out_dir,
+                          const nlohmann::json& identity) {
   if (!model.has_lora()) throw Error("train_continual: the model carries no LoRA adapter");
-  if (tasks.empty()) throw ConfigError("tasks: the task sequence is empty (set tasks.names or tasks.source)");
+  if (tasks.empty())
+    throw ConfigError("tasks: the task sequence is empty (set tasks.names or tasks.source)");
   const auto t_start = std::chrono::steady_clock::now();
   auto strategy = make_strategy(cfg);
   const c10::Device device = model.lm_head->weight.device();
@@ -153,20 +164,24 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const st
     ctx.task_steps = cfg.train.steps > 0 ? cfg.train.steps : cfg.train.epochs * per_epoch;
     strategy->before_task(ctx);
     // A fresh optimiser and schedule per task, as the reference trainers do.
-    torch::optim::AdamW opt(params, torch::optim::AdamWOptions(cfg.train.lr).weight_decay(cfg.train.weight_decay));
+    torch::optim::AdamW opt(
+        params, torch::optim::AdamWOptions(cfg.train.lr).weight_decay(cfg.train.weight_decay));
     ctx.optimizer = &opt;
     ShuffledCycle order(task.train.size(),
-                        derive_seed(static_cast<uint64_t>(cfg.seed), "order:" + std::to_string(ti) + ":" + task.name));
+                        derive_seed(static_cast<uint64_t>(cfg.seed),
+                                    "order:" + std::to_string(ti) + ":" + task.name));
     model.train();
     char label[96];
-    std::snprintf(label, sizeof label, "task %zu/%zu %-10s", ti + 1, tasks.size(), task.name.c_str());
+    std::snprintf(label, sizeof label, "task %zu/%zu %-10s", ti + 1, tasks.size(),
+                  task.name.c_str());
     Progress bar(label, ctx.task_steps);
     double ema = 0;
     for (int64_t step = 0; step < ctx.task_steps; ++step) {
       ctx.step = step;
       std::vector<const Example*> batch_ex;
       for (int64_t b = 0; b < cfg.train.batch; ++b) batch_ex.push_back(&task.train[order.next()]);
-      set_lr(opt, scheduled_lr(step, ctx.task_steps, cfg.train.lr, cfg.train.warmup, cfg.train.schedule));
+      set_lr(opt, scheduled_lr(step, ctx.task_steps, cfg.train.lr, cfg.train.warmup,
+                               cfg.train.schedule));
       opt.zero_grad();
       at::Tensor loss = strategy->loss(ctx, batch_ex);
       loss.backward();
@@ -176,7 +191,8 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const st
       strategy->after_step(ctx);
       ++ctx.global_step;
       if (cfg.train.snapshot_every > 0 && ctx.global_step % cfg.train.snapshot_every == 0)
-        res.snapshots.push_back({ctx.global_step, static_cast<int>(ti), strategy->stored(ctx, Adapter::from_model(model))});
+        res.snapshots.push_back({ctx.global_step, static_cast<int>(ti),
+                                 strategy->stored(ctx, Adapter::from_model(model))});
       const double l = loss.item<double>();
       ema = step == 0 ? l : 0.9 * ema + 0.1 * l;
       char info[48];
@@ -202,14 +218,16 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const st
       extra["learner"] = key;
       RunResult::Learner& l = res.learners[key];
       l.stages.push_back(strategy->stored(ctx, learner));
-      save_peft_adapter(out_dir + "/" + rel, l.stages.back(), lora_config_of(model.lora_config(), l.stages.back()), extra);
+      save_peft_adapter(out_dir + "/" + rel, l.stages.back(),
+                        lora_config_of(model.lora_config(), l.stages.back()), extra);
       l.dirs.push_back(rel);
       l.R.push_back(evaluate_stage(model, tasks, cfg, learner, l, strategy->task_aware()));
     }
     trained.load_into(model);  // training goes on from the trained learner
   }
   res.reported = strategy->reported();
-  if (!res.learners.count(res.reported)) throw Error("strategy reports learner '" + res.reported + "' it never produced");
+  if (!res.learners.count(res.reported))
+    throw Error("strategy reports learner '" + res.reported + "' it never produced");
   res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
   return res;
 }

@@ -30,16 +30,17 @@ struct TrainContext {
   const RunConfig& cfg;
   const std::vector<Task>& tasks;
   c10::Device device;
-  size_t task = 0;            // index of the task being trained
-  int64_t step = 0;           // step within the task
-  int64_t task_steps = 0;     // steps of this task
-  int64_t global_step = 0;    // steps since the start of the run
+  size_t task = 0;          // index of the task being trained
+  int64_t step = 0;         // step within the task
+  int64_t task_steps = 0;   // steps of this task
+  int64_t global_step = 0;  // steps since the start of the run
   torch::optim::AdamW* optimizer = nullptr;
   std::vector<at::Tensor> params;  // the trainable LoRA factors
 };
 
 // Mean answer-token cross-entropy of the model on a batch of examples.
-at::Tensor examples_loss(TransformerImpl& model, const std::vector<const Example*>& batch, const c10::Device& device);
+at::Tensor examples_loss(TransformerImpl& model, const std::vector<const Example*>& batch,
+                         const c10::Device& device);
 
 class Strategy {
  public:
@@ -68,30 +69,30 @@ class Strategy {
   virtual bool task_aware() const { return false; }
 };
 
-
 struct RunResult {
   std::vector<std::string> tasks;
-  std::vector<Scores> base;                // b[i]: the base model (B = 0) on task i
+  std::vector<Scores> base;  // b[i]: the base model (B = 0) on task i
   struct Learner {
-    std::vector<std::vector<Scores>> R;    // R[t][i]: after training through task t, on task i
-    std::vector<Adapter> stages;           // the stored adapter at the end of each task
-    std::vector<std::string> dirs;         // its PEFT folder per stage, relative to the run folder
+    std::vector<std::vector<Scores>> R;  // R[t][i]: after training through task t, on task i
+    std::vector<Adapter> stages;         // the stored adapter at the end of each task
+    std::vector<std::string> dirs;       // its PEFT folder per stage, relative to the run folder
   };
   std::map<std::string, Learner> learners;  // by adapter key ("adapter", or "fast"/"slow")
   std::string reported = "adapter";         // the key of the method's reported learner
   const Learner& main() const { return learners.at(reported); }
-  std::vector<double> final_train_loss;    // smoothed training loss at the end of each task
+  std::vector<double> final_train_loss;  // smoothed training loss at the end of each task
   struct Snapshot {
     int64_t step;
     int task;
     Adapter adapter;
   };
-  std::vector<Snapshot> snapshots;         // every train.snapshot_every steps (0 = none)
+  std::vector<Snapshot> snapshots;  // every train.snapshot_every steps (0 = none)
   double seconds = 0;
   nlohmann::json to_json() const;
   // Matrix of one score ("exact_match" | "token_acc" | "loss") of a learner (default: the
   // reported one).
-  std::vector<std::vector<double>> matrix(const std::string& score, const std::string& learner = "") const;
+  std::vector<std::vector<double>> matrix(const std::string& score,
+                                          const std::string& learner = "") const;
   std::vector<double> base_row(const std::string& score) const;
   // The continual-learning metrics of one score (core/metrics.h).
   ClMetrics metrics(const std::string& score, const std::string& learner = "") const;
@@ -100,8 +101,9 @@ struct RunResult {
 // Trains `model` (which must carry LoRA) through `tasks`, saving the adapter after each task
 // under out_dir/adapters/ and evaluating every task after every task. `identity` (base model
 // digest, command line …) is stored in each adapter's config.
-RunResult train_continual(const RunConfig& cfg, TransformerImpl& model, const std::vector<Task>& tasks,
-                          const std::string& out_dir, const nlohmann::json& identity);
+RunResult train_continual(const RunConfig& cfg, TransformerImpl& model,
+                          const std::vector<Task>& tasks, const std::string& out_dir,
+                          const nlohmann::json& identity);
 
 // The split a RunConfig evaluates on.
 const std::vector<Example>& eval_split(const Task& task, const RunConfig& cfg);

@@ -51,13 +51,32 @@ std::vector<ContourSegment> contour_segments(const std::vector<double>& xs,
       auto left = [&] { return crossing(x0, y0, za, x0, y1, zd, level); };    // a-d
       auto add = [&](Point p, Point q) { out.push_back({p.x, p.y, q.x, q.y}); };
       switch (code) {
-        case 1: case 14: add(left(), bottom()); break;
-        case 2: case 13: add(bottom(), right()); break;
-        case 3: case 12: add(left(), right()); break;
-        case 4: case 11: add(right(), top()); break;
-        case 6: case 9: add(bottom(), top()); break;
-        case 7: case 8: add(left(), top()); break;
-        case 5: case 10: {
+        case 1:
+        case 14:
+          add(left(), bottom());
+          break;
+        case 2:
+        case 13:
+          add(bottom(), right());
+          break;
+        case 3:
+        case 12:
+          add(left(), right());
+          break;
+        case 4:
+        case 11:
+          add(right(), top());
+          break;
+        case 6:
+        case 9:
+          add(bottom(), top());
+          break;
+        case 7:
+        case 8:
+          add(left(), top());
+          break;
+        case 5:
+        case 10: {
           // Saddle: a and c on one side, b and d on the other. The cell centre decides which
           // pair is connected through the middle.
           const bool centre_above = (za + zb + zc + zd) / 4 >= level;
@@ -71,7 +90,8 @@ std::vector<ContourSegment> contour_segments(const std::vector<double>& xs,
           }
           break;
         }
-        default: break;
+        default:
+          break;
       }
     }
   return out;
@@ -120,8 +140,10 @@ std::vector<std::vector<double>> join_segments(const std::vector<ContourSegment>
         used[k] = true;
         const ContourSegment& g = segments[k];
         const Key other = (e % 2 == 0) ? Key{g.x1, g.y1} : Key{g.x0, g.y0};
-        if (dir == 0) pts.push_back(other);
-        else pts.insert(pts.begin(), other);
+        if (dir == 0)
+          pts.push_back(other);
+        else
+          pts.insert(pts.begin(), other);
       }
     }
     std::vector<double> flat;

@@ -11,7 +11,9 @@ namespace lorascape::gui {
 
 namespace fs = std::filesystem;
 
-std::string file_name(const std::string& path) { return fs::path(path).filename().string(); }
+std::string file_name(const std::string& path) {
+  return fs::path(path).filename().string();
+}
 
 std::string OpenedFile::label() const {
   if (type == Type::Run) return file_name(path);
@@ -20,7 +22,8 @@ std::string OpenedFile::label() const {
   if (shape.size() == 1) l += ", " + std::to_string(shape[0]) + " points";
   if (shape.size() == 2) l += ", " + std::to_string(shape[0]) + "x" + std::to_string(shape[1]);
   if (!scan->complete())
-    l += ", " + std::to_string(scan->num_done()) + "/" + std::to_string(scan->num_points()) + " done";
+    l += ", " + std::to_string(scan->num_done()) + "/" + std::to_string(scan->num_points()) +
+         " done";
   return l + ")";
 }
 
@@ -47,20 +50,24 @@ std::string explain_open_error(const std::string& path, const std::string& messa
   auto has = [&](const char* s) { return message.find(s) != std::string::npos; };
   std::string fix;
   if (has("lock"))
-    fix = "Another program has the file open for writing. Close it there, or wait for it to "
-          "finish; on file systems without locking set HDF5_USE_FILE_LOCKING=FALSE.";
+    fix =
+        "Another program has the file open for writing. Close it there, or wait for it to "
+        "finish; on file systems without locking set HDF5_USE_FILE_LOCKING=FALSE.";
   else if (has("newer than this lorascape"))
     fix = "The file was written by a newer lorascape: upgrade lorascape to open it.";
   else if (has("not an HDF5 file") && path.size() >= 5 && path.substr(path.size() - 5) == ".json")
-    fix = "The app reads run files (run.h5) and scan files: open the run.h5 next to this "
-          "results.json.";
+    fix =
+        "The app reads run files (run.h5) and scan files: open the run.h5 next to this "
+        "results.json.";
   else if (has("not an HDF5 file"))
-    fix = "The app opens lorascape run files (run.h5 from `lorascape train`) and scan files "
-          "(from `lorascape scan`, `geometry`, `sharpness`). A truncated file cannot be "
-          "repaired: run the command that wrote it again.";
+    fix =
+        "The app opens lorascape run files (run.h5 from `lorascape train`) and scan files "
+        "(from `lorascape scan`, `geometry`, `sharpness`). A truncated file cannot be "
+        "repaired: run the command that wrote it again.";
   else if (has("does not exist"))
-    fix = "Check the path; the file may have been moved or deleted (it is removed from the "
-          "recent files).";
+    fix =
+        "Check the path; the file may have been moved or deleted (it is removed from the "
+        "recent files).";
   if (!fix.empty()) text += "\n\nHow to fix: " + fix;
   return text;
 }
@@ -92,7 +99,8 @@ std::string short_ref(const std::string& ref) {
     // "seq/3/adapter" -> "seq/3": "adapter" is the only key of single-learner methods.
     std::string r = ref.substr(colon + 4);
     const std::string key = "/adapter";
-    if (r.size() > key.size() && r.compare(r.size() - key.size(), key.size(), key) == 0) r.resize(r.size() - key.size());
+    if (r.size() > key.size() && r.compare(r.size() - key.size(), key.size(), key) == 0)
+      r.resize(r.size() - key.size());
     return r;
   }
   std::string r = ref;
@@ -138,6 +146,8 @@ bool is_path_kind(const store::ScanData& d) {
   return d.spec.axes.size() == 1 && d.spec.kind != "geometry";
 }
 
-bool is_plane_kind(const store::ScanData& d) { return d.spec.axes.size() == 2; }
+bool is_plane_kind(const store::ScanData& d) {
+  return d.spec.axes.size() == 2;
+}
 
 }  // namespace lorascape::gui

@@ -33,7 +33,8 @@ FileTree::FileTree(QWidget* parent) : QTreeWidget(parent) {
   setMinimumWidth(220);
 }
 
-void FileTree::rebuild(const std::vector<OpenedFile>& files, const std::vector<std::vector<int>>& scans_of,
+void FileTree::rebuild(const std::vector<OpenedFile>& files,
+                       const std::vector<std::vector<int>>& scans_of,
                        const std::vector<std::pair<std::string, std::string>>& broken) {
   clear();
   std::vector<bool> nested(files.size(), false);
@@ -55,12 +56,14 @@ void FileTree::rebuild(const std::vector<OpenedFile>& files, const std::vector<s
     const OpenedFile& f = files[i];
     if (f.type == OpenedFile::Type::Scan) {
       if (nested[i]) continue;
-      auto* it = node(invisibleRootItem(), QString::fromStdString(f.label()), "scan", static_cast<int>(i));
+      auto* it =
+          node(invisibleRootItem(), QString::fromStdString(f.label()), "scan", static_cast<int>(i));
       it->setToolTip(0, QString::fromStdString(f.path + "\n" + f.scan->command_line));
       continue;
     }
     const QString path = QString::fromStdString(f.path);
-    auto* top = node(invisibleRootItem(), QString::fromStdString(f.label()), "run", static_cast<int>(i));
+    auto* top =
+        node(invisibleRootItem(), QString::fromStdString(f.label()), "run", static_cast<int>(i));
     top->setToolTip(0, path + "\n" + QString::fromStdString(f.run->command_line));
     auto* methods = node(top, "methods", "group", static_cast<int>(i));
     for (const auto& m : f.run->methods) {
@@ -68,33 +71,41 @@ void FileTree::rebuild(const std::vector<OpenedFile>& files, const std::vector<s
       auto* mi = node(methods, mname, "method", static_cast<int>(i), mname);
       QString tip;
       if (m.metrics.count("exact_match"))
-        for (const auto& [k, v] : m.metrics.at("exact_match")) tip += QString("%1 %2  ").arg(QString::fromStdString(k)).arg(v, 0, 'f', 3);
+        for (const auto& [k, v] : m.metrics.at("exact_match"))
+          tip += QString("%1 %2  ").arg(QString::fromStdString(k)).arg(v, 0, 'f', 3);
       mi->setToolTip(0, "exact match: " + tip);
       for (const auto& s : m.stages) {
         const QString stage = QString::number(s.stage + 1);
-        const QString reported = path + ":" + mname + "/" + stage + "/" + QString::fromStdString(m.reported);
+        const QString reported =
+            path + ":" + mname + "/" + stage + "/" + QString::fromStdString(m.reported);
         auto* si = node(mi, stage_name(s), "stage", static_cast<int>(i), reported);
         for (const auto& [key, a] : s.adapters) {
           const QString ref = path + ":" + mname + "/" + stage + "/" + QString::fromStdString(key);
-          auto* ai = node(si, QString::fromStdString(key) + (key == m.reported && s.adapters.size() > 1 ? " (reported)" : ""),
+          auto* ai = node(si,
+                          QString::fromStdString(key) +
+                              (key == m.reported && s.adapters.size() > 1 ? " (reported)" : ""),
                           "adapter", static_cast<int>(i), ref);
           ai->setToolTip(0, ref + QString("\n%1 tensors").arg(a.tensors.size()));
         }
       }
     }
-    if (i < scans_of.size() && !scans_of[i].empty()) add_scans(node(top, "scans", "group", static_cast<int>(i)), scans_of[i]);
+    if (i < scans_of.size() && !scans_of[i].empty())
+      add_scans(node(top, "scans", "group", static_cast<int>(i)), scans_of[i]);
     top->setExpanded(true);
     methods->setExpanded(true);
   }
   for (const auto& [path, err] : broken) {
-    auto* it = node(invisibleRootItem(), QString::fromStdString(file_name(path)) + " (unreadable)", "error", -1);
+    auto* it = node(invisibleRootItem(), QString::fromStdString(file_name(path)) + " (unreadable)",
+                    "error", -1);
     it->setToolTip(0, QString::fromStdString(err));
     it->setForeground(0, QBrush(Qt::gray));
   }
   for (int k = 0; k < topLevelItemCount(); ++k)
     walk(topLevelItem(k), [](QTreeWidgetItem* it) {
-      if (it->data(0, kNodeRole).toString() == "group" && it->text(0) == "scans") it->setExpanded(true);
-      if (it->data(0, kNodeRole).toString() == "group" && it->parent() && it->parent()->text(0) == "scans")
+      if (it->data(0, kNodeRole).toString() == "group" && it->text(0) == "scans")
+        it->setExpanded(true);
+      if (it->data(0, kNodeRole).toString() == "group" && it->parent() &&
+          it->parent()->text(0) == "scans")
         it->setExpanded(true);
     });
 }
@@ -129,14 +140,16 @@ QTreeWidgetItem* FileTree::item_of_file(int index) const {
   for (int k = 0; k < topLevelItemCount() && !found; ++k)
     walk(topLevelItem(k), [&](QTreeWidgetItem* it) {
       const QString kind = it->data(0, kNodeRole).toString();
-      if (!found && (kind == "run" || kind == "scan") && it->data(0, kFileRole).toInt() == index) found = it;
+      if (!found && (kind == "run" || kind == "scan") && it->data(0, kFileRole).toInt() == index)
+        found = it;
     });
   return found;
 }
 
 int FileTree::count_items() const {
   int n = 0;
-  for (int k = 0; k < topLevelItemCount(); ++k) walk(topLevelItem(k), [&](QTreeWidgetItem*) { ++n; });
+  for (int k = 0; k < topLevelItemCount(); ++k)
+    walk(topLevelItem(k), [&](QTreeWidgetItem*) { ++n; });
   return n;
 }
 

@@ -16,8 +16,8 @@ class FileTree : public QTreeWidget {
  public:
   enum Role {
     kFileRole = Qt::UserRole,  // int: index into the window's files (-1: a grouping node)
-    kNodeRole,                 // QString: "run", "method", "stage", "adapter", "scan", "group", "error"
-    kRefRole,                  // QString: adapter reference RUN.h5:METHOD/STAGE/KEY, or method name
+    kNodeRole,  // QString: "run", "method", "stage", "adapter", "scan", "group", "error"
+    kRefRole,   // QString: adapter reference RUN.h5:METHOD/STAGE/KEY, or method name
   };
   explicit FileTree(QWidget* parent = nullptr);
 

@@ -74,18 +74,21 @@ void GeometryView::rebuild() {
     p->clearPlottables();
     p->clearItems();
     p->replot();
-    set_readout(scan_ ? "This geometry file has no such matrix." : "Select a geometry scan (lorascape geometry --out) in the tree.");
+    set_readout(scan_ ? "This geometry file has no such matrix."
+                      : "Select a geometry scan (lorascape geometry --out) in the tree.");
     return;
   }
   const size_t off = module < 0 ? 0 : static_cast<size_t>(module) * static_cast<size_t>(n * n);
   for (int64_t k = 0; k < n * n; ++k) values_ << a->values[off + static_cast<size_t>(k)];
   const QStringList refs = lines(scan_->text, "labels");
   for (int64_t k = 0; k < n; ++k)
-    labels_ << (k < refs.size() ? QString::fromStdString(short_ref(refs[static_cast<int>(k)].toStdString()))
-                                : QString::number(k));
+    labels_ << (k < refs.size()
+                    ? QString::fromStdString(short_ref(refs[static_cast<int>(k)].toStdString()))
+                    : QString::number(k));
   const bool degrees = metric.rfind("angle", 0) == 0;
-  draw_heat_map(p, values_, static_cast<int>(n), static_cast<int>(n), labels_, labels_, "adapter", "adapter",
-                metric_->currentText() + (degrees ? " (degrees)" : ""), true, true, degrees ? 1 : 2);
+  draw_heat_map(p, values_, static_cast<int>(n), static_cast<int>(n), labels_, labels_, "adapter",
+                "adapter", metric_->currentText() + (degrees ? " (degrees)" : ""), true, true,
+                degrees ? 1 : 2);
   apply_plot_theme(p, p->property("lorascape_dark").toBool());
   p->replot();
   set_readout(QString("%1 between %2 adapters, %3 (docs/user-guide.md, Adapter geometry)")

@@ -48,8 +48,10 @@ LandscapeView::LandscapeView(QWidget* parent) : PlotPanel(parent) {
   controls()->addWidget(levels_);
   labels_ = add_check("labels", true);
   controls()->addStretch(1);
-  for (QComboBox* b : {task_, score_}) connect(b, &QComboBox::currentTextChanged, this, [this] { rebuild(); });
-  for (QCheckBox* b : {log_, contours_, labels_}) connect(b, &QCheckBox::toggled, this, [this] { rebuild(); });
+  for (QComboBox* b : {task_, score_})
+    connect(b, &QComboBox::currentTextChanged, this, [this] { rebuild(); });
+  for (QCheckBox* b : {log_, contours_, labels_})
+    connect(b, &QCheckBox::toggled, this, [this] { rebuild(); });
   connect(levels_, qOverload<int>(&QSpinBox::valueChanged), this, [this] { rebuild(); });
   connect(plot(), &QCustomPlot::mouseMove, this, &LandscapeView::on_mouse_move);
 }
@@ -93,7 +95,9 @@ void LandscapeView::set_contours(bool on, int levels) {
   rebuild();
 }
 
-bool LandscapeView::log_colors() const { return log_->isChecked(); }
+bool LandscapeView::log_colors() const {
+  return log_->isChecked();
+}
 
 void LandscapeView::rebuild() {
   QCustomPlot* p = plot();
@@ -130,7 +134,8 @@ void LandscapeView::rebuild() {
       if (t >= 0) {
         v = d.values[d.value_index(pnt, static_cast<size_t>(t), static_cast<size_t>(s))];
       } else {
-        for (size_t k : mean_of) v += d.values[(static_cast<size_t>(pnt) * d.spec.tasks.size() + k) * S + s];
+        for (size_t k : mean_of)
+          v += d.values[(static_cast<size_t>(pnt) * d.spec.tasks.size() + k) * S + s];
         v /= static_cast<double>(std::max<size_t>(mean_of.size(), 1));
       }
       z_[i * ny + j] = v;
@@ -142,14 +147,17 @@ void LandscapeView::rebuild() {
   map_->data()->setSize(static_cast<int>(nx), static_cast<int>(ny));
   map_->data()->setRange(QCPRange(xs.front(), xs.back()), QCPRange(ys.front(), ys.back()));
   for (size_t i = 0; i < nx; ++i)
-    for (size_t j = 0; j < ny; ++j) map_->data()->setCell(static_cast<int>(i), static_cast<int>(j), z_[i * ny + j]);
+    for (size_t j = 0; j < ny; ++j)
+      map_->data()->setCell(static_cast<int>(i), static_cast<int>(j), z_[i * ny + j]);
   QCPColorGradient g = viridis_gradient();
-  if (score_->currentText() != "loss" && !score_->currentText().startsWith("lambda")) g = g.inverted();
+  if (score_->currentText() != "loss" && !score_->currentText().startsWith("lambda"))
+    g = g.inverted();
   map_->setInterpolate(false);
   map_->setName(task + " " + score_->currentText());
   map_->removeFromLegend();
   QCPColorScale* scale = nullptr;
-  if (p->plotLayout()->hasElement(0, 1)) scale = qobject_cast<QCPColorScale*>(p->plotLayout()->element(0, 1));
+  if (p->plotLayout()->hasElement(0, 1))
+    scale = qobject_cast<QCPColorScale*>(p->plotLayout()->element(0, 1));
   if (!scale) {
     scale = new QCPColorScale(p);
     p->plotLayout()->addElement(0, 1, scale);
@@ -163,8 +171,10 @@ void LandscapeView::rebuild() {
   map_->setColorScale(scale);
   scale->setGradient(g);  // the scale owns the gradient and range of its maps
   scale->setDataScaleType(log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
-  if (log) scale->axis()->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-  else scale->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+  if (log)
+    scale->axis()->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+  else
+    scale->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
   scale->axis()->setLabel(task + " " + score_->currentText());
   if (std::isfinite(lo)) scale->setDataRange(QCPRange(lo, hi > lo ? hi : lo + 1e-12));
 
@@ -200,8 +210,8 @@ void LandscapeView::rebuild() {
     l->setBrush(QBrush(QColor(255, 255, 255, 200)));
     l->setClipToAxisRect(true);
   };
-  auto markers = [&](const char* extra, const char* labels_key, QCPScatterStyle style, const QString& legend,
-                     bool connect_line) {
+  auto markers = [&](const char* extra, const char* labels_key, QCPScatterStyle style,
+                     const QString& legend, bool connect_line) {
     if (!d.extras.count(extra)) return;
     const auto& a = d.extras.at(extra);
     if (a.shape.size() != 2 || a.shape[1] < 2) return;
@@ -224,20 +234,27 @@ void LandscapeView::rebuild() {
     c->setScatterStyle(style);
   };
   markers("trajectory", "trajectory_labels",
-          QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(Qt::white, 1.2), QBrush(QColor(255, 127, 14)), 6),
+          QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(Qt::white, 1.2),
+                          QBrush(QColor(255, 127, 14)), 6),
           "trajectory", true);
   markers("projected", "projected_labels",
-          QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(Qt::black, 1), QBrush(QColor(255, 255, 255)), 8),
+          QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(Qt::black, 1),
+                          QBrush(QColor(255, 255, 255)), 8),
           "projected adapters", false);
   markers("anchors", "anchor_labels",
-          QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(Qt::white, 2), QBrush(QColor(214, 39, 40)), 11),
+          QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(Qt::white, 2),
+                          QBrush(QColor(214, 39, 40)), 11),
           "anchors", false);
   p->legend->setVisible(markers_ > 0);
   p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
 
   const std::string kind = d.spec.kind;
-  p->xAxis->setLabel(kind == "random-plane" ? "α (direction 1)" : kind == "trajectory" ? "PC 1" : "x (towards the 2nd anchor)");
-  p->yAxis->setLabel(kind == "random-plane" ? "β (direction 2)" : kind == "trajectory" ? "PC 2" : "y");
+  p->xAxis->setLabel(kind == "random-plane" ? "α (direction 1)"
+                     : kind == "trajectory" ? "PC 1"
+                                            : "x (towards the 2nd anchor)");
+  p->yAxis->setLabel(kind == "random-plane" ? "β (direction 2)"
+                     : kind == "trajectory" ? "PC 2"
+                                            : "y");
   for (QCPAxis* a : {p->xAxis, p->yAxis}) {
     a->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
     a->setRangeReversed(false);
@@ -250,10 +267,11 @@ void LandscapeView::rebuild() {
   p->xAxis->setRange(xs.front() - hx, xs.back() + hx);
   p->yAxis->setRange(ys.front() - hy, ys.back() + hy);
   p->replot();
-  set_readout(d.complete() ? "Hover over the map to read the values."
-                           : QString("Partial scan: %1 of %2 points done (resume it with the same command).")
-                                 .arg(d.num_done())
-                                 .arg(d.num_points()));
+  set_readout(d.complete()
+                  ? "Hover over the map to read the values."
+                  : QString("Partial scan: %1 of %2 points done (resume it with the same command).")
+                        .arg(d.num_done())
+                        .arg(d.num_points()));
 }
 
 QString LandscapeView::readout(double x, double y) const {
@@ -277,7 +295,8 @@ QString LandscapeView::readout(double x, double y) const {
 
 void LandscapeView::on_mouse_move(QMouseEvent* e) {
   if (!scan_) return;
-  set_readout(readout(plot()->xAxis->pixelToCoord(e->position().x()), plot()->yAxis->pixelToCoord(e->position().y())));
+  set_readout(readout(plot()->xAxis->pixelToCoord(e->position().x()),
+                      plot()->yAxis->pixelToCoord(e->position().y())));
 }
 
 QString LandscapeView::csv() const {
@@ -296,7 +315,9 @@ QString LandscapeView::csv() const {
 }
 
 QString LandscapeView::title() const {
-  return scan_ ? "landscape: " + label_ + " (" + task_->currentText() + ", " + score_->currentText() + ")" : "landscape";
+  return scan_ ? "landscape: " + label_ + " (" + task_->currentText() + ", " +
+                     score_->currentText() + ")"
+               : "landscape";
 }
 
 }  // namespace lorascape::gui

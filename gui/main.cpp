@@ -9,8 +9,8 @@
 #include <cstdio>
 
 #include "core/device.h"
-#include "gui/main_window.h"
 #include "gui/file_tree.h"
+#include "gui/main_window.h"
 
 using lorascape::gui::MainWindow;
 using lorascape::gui::OpenedFile;
@@ -32,7 +32,8 @@ void prepare_screenshots(MainWindow& w) {
     }
     const std::string& kind = f.scan->spec.kind;
     if (kind == "line") lines.push_back(static_cast<int>(i));
-    if ((kind == "plane" || kind == "random-plane" || kind == "trajectory") && plane < 0) plane = static_cast<int>(i);
+    if ((kind == "plane" || kind == "random-plane" || kind == "trajectory") && plane < 0)
+      plane = static_cast<int>(i);
     if (kind == "geometry" && geo < 0) geo = static_cast<int>(i);
   }
   // Lines named METHOD-A-B.h5: the first pair with the same A-B.
@@ -40,7 +41,8 @@ void prepare_screenshots(MainWindow& w) {
   for (size_t a = 0; a < lines.size() && overlay.empty(); ++a)
     for (size_t b = a + 1; b < lines.size(); ++b) {
       auto tail = [&](int k) {
-        const QString n = QFileInfo(QString::fromStdString(files[static_cast<size_t>(k)].path)).completeBaseName();
+        const QString n = QFileInfo(QString::fromStdString(files[static_cast<size_t>(k)].path))
+                              .completeBaseName();
         return n.section('-', 1);
       };
       if (tail(lines[a]) == tail(lines[b])) {
@@ -68,7 +70,9 @@ int main(int argc, char** argv) {
   QApplication::setOrganizationName("lorascape");
   QApplication::setStyle(QStyleFactory::create("Fusion"));
   QCommandLineParser cli;
-  cli.setApplicationDescription("lorascape desktop app: loss valleys, landscapes and plasticity/stability of run and scan files");
+  cli.setApplicationDescription(
+      "lorascape desktop app: loss valleys, landscapes and plasticity/stability of run and scan "
+      "files");
   cli.addHelpOption();
   cli.addPositionalArgument("files", "run files (run.h5) and scan files to open");
   QCommandLineOption shots("screenshots", "write one PNG per view into DIR and quit", "DIR");

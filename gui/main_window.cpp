@@ -47,7 +47,9 @@ std::string absolute(const std::string& p) {
   return ec ? p : a.string();
 }
 
-QString stem(const OpenedFile& f) { return QString::fromStdString(fs::path(f.path).stem().string()); }
+QString stem(const OpenedFile& f) {
+  return QString::fromStdString(fs::path(f.path).stem().string());
+}
 }  // namespace
 
 MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
@@ -73,7 +75,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   setCentralWidget(splitter_);
   status_ = new QLabel(this);
   statusBar()->addWidget(status_, 1);
-  status_->setText("Open a run file (run.h5) or a scan file: File → Open (Ctrl+O), or drop it here.");
+  status_->setText(
+      "Open a run file (run.h5) or a scan file: File → Open (Ctrl+O), or drop it here.");
   connect(tree_, &QTreeWidget::itemSelectionChanged, this, &MainWindow::on_selection);
   connect(tabs_, &QTabWidget::currentChanged, this, [this] {
     if (PlotPanel* v = current_view()) status_->setText(v->title());
@@ -86,7 +89,8 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   resize(1200, 780);
   if (s.contains("window/geometry")) restoreGeometry(s.value("window/geometry").toByteArray());
   if (s.contains("window/state")) restoreState(s.value("window/state").toByteArray());
-  if (s.contains("window/splitter")) splitter_->restoreState(s.value("window/splitter").toByteArray());
+  if (s.contains("window/splitter"))
+    splitter_->restoreState(s.value("window/splitter").toByteArray());
   tabs_->setCurrentIndex(s.value("window/tab", 0).toInt());
   update_recent_menu();
 }
@@ -100,49 +104,58 @@ void MainWindow::build_menus() {
   file->addAction("&Reload files", QKeySequence::Refresh, this, [this] {
     std::vector<std::string> paths;
     for (size_t i = 0; i < files_.size(); ++i)
-      if (files_[i].type == OpenedFile::Type::Run || run_of(static_cast<int>(i)) < 0) paths.push_back(files_[i].path);
+      if (files_[i].type == OpenedFile::Type::Run || run_of(static_cast<int>(i)) < 0)
+        paths.push_back(files_[i].path);
     close_all();
     for (const auto& p : paths) open_path(QString::fromStdString(p));
   });
   file->addAction("&Close all", QKeySequence::Close, this, &MainWindow::close_all);
   file->addSeparator();
-  file->addAction("&Export figure…", QKeySequence(Qt::CTRL | Qt::Key_E), this, &MainWindow::export_dialog);
+  file->addAction("&Export figure…", QKeySequence(Qt::CTRL | Qt::Key_E), this,
+                  &MainWindow::export_dialog);
   file->addAction("Export &data as CSV…", QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_E), this,
                   &MainWindow::export_csv_dialog);
   file->addSeparator();
   file->addAction("&Quit", QKeySequence::Quit, this, &QWidget::close);
 
   QMenu* view = menuBar()->addMenu("&View");
-  const char* names[] = {"Loss &valley", "&Landscape", "&Plasticity / stability", "Accuracy &matrix", "&Geometry"};
+  const char* names[] = {"Loss &valley", "&Landscape", "&Plasticity / stability",
+                         "Accuracy &matrix", "&Geometry"};
   for (int k = 0; k < 5; ++k)
-    view->addAction(names[k], QKeySequence(Qt::CTRL | (Qt::Key_1 + k)), this, [this, k] { tabs_->setCurrentIndex(k); });
+    view->addAction(names[k], QKeySequence(Qt::CTRL | (Qt::Key_1 + k)), this,
+                    [this, k] { tabs_->setCurrentIndex(k); });
   view->addSeparator();
   view->addAction("Reset &zoom", QKeySequence(Qt::CTRL | Qt::Key_0), this, [this] {
     if (PlotPanel* v = current_view()) {
       // Rebuilding restores each view's own ranges.
-      if (v == valley_) valley_->set_score(valley_->score());
-      else if (v == landscape_) landscape_->set_contours(true);
-      else v->plot()->replot();
+      if (v == valley_)
+        valley_->set_score(valley_->score());
+      else if (v == landscape_)
+        landscape_->set_contours(true);
+      else
+        v->plot()->replot();
     }
   });
   view->addAction("Toggle &log scale", QKeySequence(Qt::CTRL | Qt::Key_L), this, [this] {
     if (current_view() == valley_) valley_->set_log_scale(!valley_->log_scale());
     if (current_view() == landscape_) landscape_->set_log_colors(!landscape_->log_colors());
   });
-  view->addAction("&Focus the file tree", QKeySequence(Qt::CTRL | Qt::Key_T), this, [this] { tree_->setFocus(); });
+  view->addAction("&Focus the file tree", QKeySequence(Qt::CTRL | Qt::Key_T), this,
+                  [this] { tree_->setFocus(); });
 
   QMenu* analysis = menuBar()->addMenu("&Analysis");
   analysis->addAction("&New scan…", QKeySequence::New, this, [this] { new_scan_dialog()->show(); });
 
   QMenu* help = menuBar()->addMenu("&Help");
   help->addAction("&Keyboard shortcuts", QKeySequence::HelpContents, this, [this] {
-    QMessageBox::information(this, "Keyboard shortcuts",
-                             "Ctrl+O  open a run or scan file\nCtrl+W  close all files\nF5  reload the files\n"
-                             "Ctrl+E  export the figure (PNG, PDF, SVG)\nCtrl+Shift+E  export the data (CSV)\n"
-                             "Ctrl+1…5  valley, landscape, plasticity/stability, matrix, geometry\n"
-                             "Ctrl+L  log scale\nCtrl+0  reset zoom\nCtrl+T  focus the file tree\n"
-                             "Ctrl+N  new scan\nCtrl+Q  quit\n\nMouse: drag to pan, wheel to zoom; "
-                             "Ctrl+click in the tree to overlay several scans.");
+    QMessageBox::information(
+        this, "Keyboard shortcuts",
+        "Ctrl+O  open a run or scan file\nCtrl+W  close all files\nF5  reload the files\n"
+        "Ctrl+E  export the figure (PNG, PDF, SVG)\nCtrl+Shift+E  export the data (CSV)\n"
+        "Ctrl+1…5  valley, landscape, plasticity/stability, matrix, geometry\n"
+        "Ctrl+L  log scale\nCtrl+0  reset zoom\nCtrl+T  focus the file tree\n"
+        "Ctrl+N  new scan\nCtrl+Q  quit\n\nMouse: drag to pan, wheel to zoom; "
+        "Ctrl+click in the tree to overlay several scans.");
   });
   help->addAction("&About", this, [this] {
     QMessageBox::about(this, "lorascape",
@@ -157,7 +170,9 @@ void MainWindow::error(const QString& title, const QString& text) {
   if (error_handler_) error_handler_(title, text);
 }
 
-PlotPanel* MainWindow::current_view() const { return qobject_cast<PlotPanel*>(tabs_->currentWidget()); }
+PlotPanel* MainWindow::current_view() const {
+  return qobject_cast<PlotPanel*>(tabs_->currentWidget());
+}
 
 int MainWindow::index_of_path(const QString& path) const {
   const std::string a = absolute(path.toStdString());
@@ -268,12 +283,15 @@ std::vector<int> MainWindow::path_scans_of(int run) const {
   std::vector<int> out;
   if (run < 0 || static_cast<size_t>(run) >= scans_of_.size()) return out;
   for (int k : scans_of_[static_cast<size_t>(run)])
-    if (files_[static_cast<size_t>(k)].scan->spec.kind == "line" && new_task_index(*files_[static_cast<size_t>(k)].scan) >= 0)
+    if (files_[static_cast<size_t>(k)].scan->spec.kind == "line" &&
+        new_task_index(*files_[static_cast<size_t>(k)].scan) >= 0)
       out.push_back(k);
   return out;
 }
 
-void MainWindow::select_file(int index) { select_files({index}); }
+void MainWindow::select_file(int index) {
+  select_files({index});
+}
 
 void MainWindow::select_files(const std::vector<int>& indices) {
   tree_->clearSelection();
@@ -333,19 +351,22 @@ void MainWindow::on_selection() {
   QTreeWidgetItem* it = items.last();
   const QString kind = it->data(0, FileTree::kNodeRole).toString();
   const int file = it->data(0, FileTree::kFileRole).toInt();
-  if (file >= 0 && kind != "scan" && kind != "error" && files_[static_cast<size_t>(file)].type == OpenedFile::Type::Run) {
+  if (file >= 0 && kind != "scan" && kind != "error" &&
+      files_[static_cast<size_t>(file)].type == OpenedFile::Type::Run) {
     const OpenedFile& f = files_[static_cast<size_t>(file)];
     stability_->set_run(stem(f), f.run);
     std::vector<StabilityView::Path> sp;
-    for (int k : path_scans_of(file)) sp.push_back({stem(files_[static_cast<size_t>(k)]), files_[static_cast<size_t>(k)].scan});
+    for (int k : path_scans_of(file))
+      sp.push_back({stem(files_[static_cast<size_t>(k)]), files_[static_cast<size_t>(k)].scan});
     stability_->set_paths(sp);
     matrix_->set_run(stem(f), f.run);
     // The method of the selected item (method, stage or adapter).
     QTreeWidgetItem* m = it;
     while (m && m->data(0, FileTree::kNodeRole).toString() != "method") m = m->parent();
     if (m) matrix_->set_method(m->data(0, FileTree::kRefRole).toString());
-    show = (kind == "run" || kind == "group") ? static_cast<QWidget*>(stability_)
-                                             : (kind == "method" ? static_cast<QWidget*>(matrix_) : nullptr);
+    show = (kind == "run" || kind == "group")
+               ? static_cast<QWidget*>(stability_)
+               : (kind == "method" ? static_cast<QWidget*>(matrix_) : nullptr);
     setWindowTitle("lorascape — " + QString::fromStdString(f.path));
   }
   if (show) tabs_->setCurrentWidget(show);
@@ -354,7 +375,9 @@ void MainWindow::on_selection() {
 
 void MainWindow::export_current(const QString& path, int width, int height, double dpi) {
   PlotPanel* v = current_view();
-  if (!v || !v->has_data()) throw ConfigError("nothing to export: the current view is empty; select a file in the tree first");
+  if (!v || !v->has_data())
+    throw ConfigError(
+        "nothing to export: the current view is empty; select a file in the tree first");
   export_plot(v->plot(), path, width, height, dpi);
 }
 
@@ -398,7 +421,9 @@ void MainWindow::export_dialog() {
   form->addRow("width", w);
   form->addRow("height", h);
   form->addRow("DPI", dpi);
-  form->addRow(new QLabel("PNG: exactly width × height pixels. PDF, SVG: a page of width/DPI × height/DPI inches.", &dlg));
+  form->addRow(new QLabel(
+      "PNG: exactly width × height pixels. PDF, SVG: a page of width/DPI × height/DPI inches.",
+      &dlg));
   auto* bb = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dlg);
   form->addRow(bb);
   connect(bb, &QDialogButtonBox::accepted, &dlg, &QDialog::accept);
@@ -409,7 +434,8 @@ void MainWindow::export_dialog() {
   s.setValue("export/dpi", dpi->value());
   QString name = v->title().section(':', 0, 0);
   const QString path = QFileDialog::getSaveFileName(
-      this, "Export figure", s.value("paths/export_dir", QDir::currentPath()).toString() + "/" + name + ".pdf",
+      this, "Export figure",
+      s.value("paths/export_dir", QDir::currentPath()).toString() + "/" + name + ".pdf",
       "PDF (*.pdf);;PNG (*.png);;SVG (*.svg)");
   if (path.isEmpty()) return;
   s.setValue("paths/export_dir", QFileInfo(path).absolutePath());
@@ -428,9 +454,9 @@ void MainWindow::export_csv_dialog() {
     return;
   }
   QSettings s;
-  const QString path = QFileDialog::getSaveFileName(this, "Export data",
-                                                    s.value("paths/export_dir", QDir::currentPath()).toString() + "/data.csv",
-                                                    "CSV (*.csv)");
+  const QString path = QFileDialog::getSaveFileName(
+      this, "Export data",
+      s.value("paths/export_dir", QDir::currentPath()).toString() + "/data.csv", "CSV (*.csv)");
   if (path.isEmpty()) return;
   try {
     write_text_file(path, csv);
@@ -456,7 +482,9 @@ void MainWindow::on_scan_finished(const QString& path, bool complete, const QStr
   status_->setText((complete ? "Scan complete: " : "Scan cancelled (partial, resumable): ") + path);
 }
 
-QStringList MainWindow::recent_files() const { return QSettings().value("recent/files").toStringList(); }
+QStringList MainWindow::recent_files() const {
+  return QSettings().value("recent/files").toStringList();
+}
 
 void MainWindow::add_recent(const QString& path) {
   QStringList r = recent_files();
@@ -481,7 +509,8 @@ void MainWindow::update_recent_menu() {
   const QStringList r = recent_files();
   for (int k = 0; k < r.size(); ++k) {
     const QString p = r[k];
-    auto* a = recent_menu_->addAction(QString("&%1 %2").arg((k + 1) % 10).arg(p), this, [this, p] { open_path(p); });
+    auto* a = recent_menu_->addAction(QString("&%1 %2").arg((k + 1) % 10).arg(p), this,
+                                      [this, p] { open_path(p); });
     a->setToolTip(p);
   }
   recent_menu_->setEnabled(!r.isEmpty());

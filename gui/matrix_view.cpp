@@ -46,7 +46,9 @@ void MatrixView::set_score(const QString& score) {
   rebuild();
 }
 
-QString MatrixView::method() const { return method_->currentText(); }
+QString MatrixView::method() const {
+  return method_->currentText();
+}
 
 void MatrixView::rebuild() {
   values_.clear();
@@ -69,7 +71,8 @@ void MatrixView::rebuild() {
     p->clearPlottables();
     p->clearItems();
     p->replot();
-    set_readout(run_ ? "This method has no matrix of this score." : "Select a run file or a method in the tree.");
+    set_readout(run_ ? "This method has no matrix of this score."
+                     : "Select a run file or a method in the tree.");
     return;
   }
   const int T = static_cast<int>(run_->tasks.size());
@@ -80,14 +83,16 @@ void MatrixView::rebuild() {
   }
   for (int t = 0; t < T; ++t)
     for (int i = 0; i < T; ++i)
-      values_ << ((static_cast<size_t>(t) < R->size() && static_cast<size_t>(i) < (*R)[static_cast<size_t>(t)].size())
+      values_ << ((static_cast<size_t>(t) < R->size() &&
+                   static_cast<size_t>(i) < (*R)[static_cast<size_t>(t)].size())
                       ? (*R)[static_cast<size_t>(t)][static_cast<size_t>(i)]
                       : NAN);
   draw_heat_map(p, values_, T, T, rows, cols, "stage (trained through task)", "evaluated task",
                 name + " " + score_->currentText(), true, true, score == "loss" ? 2 : 2);
   apply_plot_theme(p, p->property("lorascape_dark").toBool());
   p->replot();
-  set_readout(QString("R[t][i] of %1: %2 on task i after training through task t (diagonal: the task just learned).")
+  set_readout(QString("R[t][i] of %1: %2 on task i after training through task t (diagonal: the "
+                      "task just learned).")
                   .arg(name, score_->currentText()));
 }
 
@@ -106,7 +111,9 @@ QString MatrixView::csv() const {
 }
 
 QString MatrixView::title() const {
-  return run_ ? "matrix: " + label_ + " " + method_->currentText() + " (" + score_->currentText() + ")" : "matrix";
+  return run_ ? "matrix: " + label_ + " " + method_->currentText() + " (" + score_->currentText() +
+                    ")"
+              : "matrix";
 }
 
 }  // namespace lorascape::gui

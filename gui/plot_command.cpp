@@ -25,7 +25,9 @@ const std::vector<std::string>& plot_views() {
   return v;
 }
 
-bool plot_available() { return true; }
+bool plot_available() {
+  return true;
+}
 
 namespace {
 
@@ -37,7 +39,8 @@ void ensure_application() {
   // A command-line tool: Qt's warnings about the desktop session (XDG_RUNTIME_DIR, fonts) are
   // noise here; critical messages still reach stderr.
   qInstallMessageHandler([](QtMsgType type, const QMessageLogContext&, const QString& msg) {
-    if (type == QtCriticalMsg || type == QtFatalMsg) std::fprintf(stderr, "lorascape: qt: %s\n", qPrintable(msg));
+    if (type == QtCriticalMsg || type == QtFatalMsg)
+      std::fprintf(stderr, "lorascape: qt: %s\n", qPrintable(msg));
   });
   static int argc = 1;
   static char name[] = "lorascape";
@@ -54,20 +57,24 @@ std::string find_scan(const std::string& run, const std::string& id) {
     if (p.filename() == id || p.stem() == id) return path;
   }
   std::string known;
-  for (const auto& path : scans_near(run)) known += (known.empty() ? "" : ", ") + fs::path(path).stem().string();
+  for (const auto& path : scans_near(run))
+    known += (known.empty() ? "" : ", ") + fs::path(path).stem().string();
   throw ConfigError("--scan " + id + ": no such scan next to " + run + " (" +
                     (known.empty() ? std::string("it has none") : "known: " + known) +
                     "); give a scan file's name or path");
 }
 
-QString label_of(const OpenedFile& f) { return QString::fromStdString(fs::path(f.path).stem().string()); }
+QString label_of(const OpenedFile& f) {
+  return QString::fromStdString(fs::path(f.path).stem().string());
+}
 
 }  // namespace
 
 std::string render_plot(const PlotRequest& r) {
   const auto& views = plot_views();
   if (std::find(views.begin(), views.end(), r.view) == views.end())
-    throw ConfigError("--view " + r.view + ": unknown view; use valley, landscape, stability, matrix or geometry");
+    throw ConfigError("--view " + r.view +
+                      ": unknown view; use valley, landscape, stability, matrix or geometry");
   if (r.files.empty()) throw ConfigError("plot: no input file; give a run file or a scan file");
   if (r.out.empty()) throw ConfigError("plot: --out is required (FIG.png, FIG.pdf or FIG.svg)");
   std::vector<OpenedFile> files;
@@ -80,7 +87,9 @@ std::string render_plot(const PlotRequest& r) {
     if (f.type == OpenedFile::Type::Scan) scans.push_back(f);
   }
   if (!r.scan.empty()) {
-    if (!run) throw ConfigError("--scan " + r.scan + ": needs a run file as input (the scan is looked up next to it)");
+    if (!run)
+      throw ConfigError("--scan " + r.scan +
+                        ": needs a run file as input (the scan is looked up next to it)");
     scans.insert(scans.begin(), open_file(find_scan(run->path, r.scan)));
   }
   const QString score = QString::fromStdString(r.score);
@@ -93,20 +102,27 @@ std::string render_plot(const PlotRequest& r) {
     std::vector<ValleyView::Entry> entries;
     for (const auto& s : scans)
       if (is_path_kind(*s.scan)) entries.push_back({label_of(s), s.scan});
-    need(!entries.empty(), "needs a 1-D scan file (line, curve, sharpness --along), or a run file with --scan");
+    need(!entries.empty(),
+         "needs a 1-D scan file (line, curve, sharpness --along), or a run file with --scan");
     auto v = std::make_unique<ValleyView>();
     v->set_scans(entries);
     if (!score.isEmpty()) v->set_score(score);
     if (!r.task.empty()) v->set_task_filter(QString::fromStdString(r.task));
     v->set_log_scale(r.log);
-    need(v->has_data(), "nothing to draw for score '" + r.score + "' and task set '" + r.task + "'");
-    what = std::to_string(entries.size()) + " scan(s), " + std::to_string(v->series().size()) + " series";
+    need(v->has_data(),
+         "nothing to draw for score '" + r.score + "' and task set '" + r.task + "'");
+    what = std::to_string(entries.size()) + " scan(s), " + std::to_string(v->series().size()) +
+           " series";
     view = std::move(v);
   } else if (r.view == "landscape") {
     const OpenedFile* s = nullptr;
     for (const auto& f : scans)
-      if (is_plane_kind(*f.scan)) { s = &f; break; }
-    need(s != nullptr, "needs a 2-D scan file (plane, random-plane, trajectory), or a run file with --scan");
+      if (is_plane_kind(*f.scan)) {
+        s = &f;
+        break;
+      }
+    need(s != nullptr,
+         "needs a 2-D scan file (plane, random-plane, trajectory), or a run file with --scan");
     auto v = std::make_unique<LandscapeView>();
     v->set_scan(label_of(*s), s->scan);
     if (!r.task.empty()) v->set_task(QString::fromStdString(r.task));
@@ -124,7 +140,8 @@ std::string render_plot(const PlotRequest& r) {
       for (const auto& path : scans_near(run->path)) {
         try {
           OpenedFile f = open_file(path);
-          if (f.type == OpenedFile::Type::Scan && f.scan->spec.kind == "line" && new_task_index(*f.scan) >= 0)
+          if (f.type == OpenedFile::Type::Scan && f.scan->spec.kind == "line" &&
+              new_task_index(*f.scan) >= 0)
             paths.push_back({label_of(f), f.scan});
         } catch (const Error&) {  // a broken neighbour does not spoil the figure
         }
@@ -134,7 +151,8 @@ std::string render_plot(const PlotRequest& r) {
     }
     v->set_paths(paths);
     if (!score.isEmpty()) v->set_score(score);
-    what = std::to_string(run->run->methods.size()) + " methods, " + std::to_string(v->path_count()) + " paths";
+    what = std::to_string(run->run->methods.size()) + " methods, " +
+           std::to_string(v->path_count()) + " paths";
     view = std::move(v);
   } else if (r.view == "matrix") {
     need(run != nullptr, "needs a run file");
@@ -143,16 +161,21 @@ std::string render_plot(const PlotRequest& r) {
     v->set_run(label_of(*run), run->run);
     if (!r.method.empty()) {
       v->set_method(QString::fromStdString(r.method));
-      need(v->method() == QString::fromStdString(r.method), "--method " + r.method + ": not in the run file");
+      need(v->method() == QString::fromStdString(r.method),
+           "--method " + r.method + ": not in the run file");
     }
     if (!score.isEmpty()) v->set_score(score);
-    need(v->has_data(), "no matrix of score '" + r.score + "' for method " + v->method().toStdString());
+    need(v->has_data(),
+         "no matrix of score '" + r.score + "' for method " + v->method().toStdString());
     what = "R of " + v->method().toStdString();
     view = std::move(v);
   } else {
     const OpenedFile* s = nullptr;
     for (const auto& f : scans)
-      if (f.scan->spec.kind == "geometry") { s = &f; break; }
+      if (f.scan->spec.kind == "geometry") {
+        s = &f;
+        break;
+      }
     need(s != nullptr, "needs a geometry scan file (lorascape geometry … --out F.h5)");
     auto v = std::make_unique<GeometryView>();
     v->set_scan(label_of(*s), s->scan);

@@ -14,11 +14,11 @@ struct PlotRequest {
   std::string scan;                // with a run file: one of its scans (file name or stem in its
                                    // folder or analysis/ folder, or a path)
   std::string out;                 // FIG.png | FIG.pdf | FIG.svg
-  std::string score;               // loss | token_acc | exact_match | lambda_1 …; "" = the view's default
-  std::string task;                // landscape/valley: a task set, or "mean"; "" = default
-  std::string method;              // matrix: "seq", "ilora/fast"; "" = the first method
-  std::string metric;              // geometry: delta_cosine (default), angle_in, …
-  bool log = false;                // log scale (valley) / log colours (landscape)
+  std::string score;   // loss | token_acc | exact_match | lambda_1 …; "" = the view's default
+  std::string task;    // landscape/valley: a task set, or "mean"; "" = default
+  std::string method;  // matrix: "seq", "ilora/fast"; "" = the first method
+  std::string metric;  // geometry: delta_cosine (default), angle_in, …
+  bool log = false;    // log scale (valley) / log colours (landscape)
   int width = 1200, height = 800;  // pixels
   double dpi = 96;
 };

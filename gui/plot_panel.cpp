@@ -16,7 +16,10 @@
 namespace lorascape::gui {
 
 PlotPanel::PlotPanel(QWidget* parent)
-    : QWidget(parent), plot_(new QCustomPlot(this)), controls_(new QHBoxLayout), readout_(new QLabel(this)) {
+    : QWidget(parent),
+      plot_(new QCustomPlot(this)),
+      controls_(new QHBoxLayout),
+      readout_(new QLabel(this)) {
   auto* layout = new QVBoxLayout(this);
   layout->setContentsMargins(4, 4, 4, 4);
   controls_->setContentsMargins(0, 0, 0, 0);
@@ -32,9 +35,13 @@ PlotPanel::PlotPanel(QWidget* parent)
   apply_plot_theme(plot_, is_dark(QApplication::palette()));
 }
 
-QString PlotPanel::readout_text() const { return readout_->text(); }
+QString PlotPanel::readout_text() const {
+  return readout_->text();
+}
 
-void PlotPanel::set_readout(const QString& text) { readout_->setText(text); }
+void PlotPanel::set_readout(const QString& text) {
+  readout_->setText(text);
+}
 
 QComboBox* PlotPanel::add_combo(const QString& label) {
   controls_->addWidget(new QLabel(label, this));

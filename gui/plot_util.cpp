@@ -13,7 +13,9 @@
 
 namespace lorascape::gui {
 
-bool is_dark(const QPalette& palette) { return palette.color(QPalette::Window).lightness() < 128; }
+bool is_dark(const QPalette& palette) {
+  return palette.color(QPalette::Window).lightness() < 128;
+}
 
 namespace {
 void theme_axis(QCPAxis* a, const QColor& fg, const QColor& grid) {
@@ -41,16 +43,17 @@ void apply_plot_theme(QCustomPlot* plot, bool dark) {
   plot->legend->setBorderPen(QPen(grid));
   plot->legend->setTextColor(fg);
   for (int i = 0; i < plot->plotLayout()->elementCount(); ++i)
-    if (auto* t = qobject_cast<QCPTextElement*>(plot->plotLayout()->elementAt(i))) t->setTextColor(fg);
+    if (auto* t = qobject_cast<QCPTextElement*>(plot->plotLayout()->elementAt(i)))
+      t->setTextColor(fg);
   plot->setProperty("lorascape_dark", dark);
 }
 
 QColor series_color(int index, int count) {
   // Tableau-like qualitative colours first, then evenly spread hues.
-  static const QColor kColors[] = {QColor(31, 119, 180), QColor(255, 127, 14), QColor(44, 160, 44),
-                                   QColor(214, 39, 40),  QColor(148, 103, 189), QColor(140, 86, 75),
-                                   QColor(227, 119, 194), QColor(127, 127, 127), QColor(188, 189, 34),
-                                   QColor(23, 190, 207)};
+  static const QColor kColors[] = {
+      QColor(31, 119, 180),  QColor(255, 127, 14), QColor(44, 160, 44),   QColor(214, 39, 40),
+      QColor(148, 103, 189), QColor(140, 86, 75),  QColor(227, 119, 194), QColor(127, 127, 127),
+      QColor(188, 189, 34),  QColor(23, 190, 207)};
   if (index < 10 && count <= 10) return kColors[index];
   return QColor::fromHsv((index * 360 / std::max(count, 1)) % 360, 200, 210);
 }
@@ -148,9 +151,11 @@ HeatMap draw_heat_map(QCustomPlot* plot, const QVector<double>& values, int rows
 void export_plot(QCustomPlot* plot, const QString& path, int width, int height, double dpi) {
   if (width < 16 || height < 16 || width > 20000 || height > 20000)
     throw ConfigError(path.toStdString() + ": figure size " + std::to_string(width) + "x" +
-                      std::to_string(height) + " is out of range; give --width and --height in 16..20000 pixels");
+                      std::to_string(height) +
+                      " is out of range; give --width and --height in 16..20000 pixels");
   if (!(dpi >= 10 && dpi <= 2400))
-    throw ConfigError(path.toStdString() + ": dpi " + std::to_string(dpi) + " is out of range; use 10..2400 (e.g. 300)");
+    throw ConfigError(path.toStdString() + ": dpi " + std::to_string(dpi) +
+                      " is out of range; use 10..2400 (e.g. 300)");
   const QString suffix = QFileInfo(path).suffix().toLower();
   if (suffix != "png" && suffix != "pdf" && suffix != "svg")
     throw ConfigError(path.toStdString() + ": unknown figure format '" + suffix.toStdString() +
@@ -190,7 +195,8 @@ void export_plot(QCustomPlot* plot, const QString& path, int width, int height, 
       painter.setMode(QCPPainter::pmVectorized);
       painter.setMode(QCPPainter::pmNoCaching);
       const QRect page = pdf.pageLayout().paintRectPixels(pdf.resolution());
-      painter.scale(static_cast<double>(page.width()) / lw, static_cast<double>(page.height()) / lh);
+      painter.scale(static_cast<double>(page.width()) / lw,
+                    static_cast<double>(page.height()) / lh);
       plot->toPainter(&painter, lw, lh);
       ok = painter.end();
     }
@@ -215,7 +221,8 @@ void export_plot(QCustomPlot* plot, const QString& path, int width, int height, 
   apply_plot_theme(plot, dark);
   plot->replot();
   if (!ok || !QFileInfo(path).exists() || QFileInfo(path).size() == 0)
-    throw FormatError(path.toStdString() + ": cannot write the figure; check that the folder exists and is writable");
+    throw FormatError(path.toStdString() +
+                      ": cannot write the figure; check that the folder exists and is writable");
 }
 
 void write_text_file(const QString& path, const QString& text) {

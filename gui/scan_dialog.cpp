@@ -24,8 +24,9 @@ ScanDialog::ScanDialog(const QStringList& adapters, const QStringList& selected,
   auto* form = new QFormLayout;
   kind_ = new QComboBox(this);
   kind_->addItems({"line", "curve", "plane"});
-  kind_->setToolTip("line: the straight path between two adapters; curve: a trained Bézier bend between them;\n"
-                    "plane: the plane through three adapters");
+  kind_->setToolTip(
+      "line: the straight path between two adapters; curve: a trained Bézier bend between them;\n"
+      "plane: the plane through three adapters");
   form->addRow("kind", kind_);
   const char* names[3] = {"from", "to", "third (plane)"};
   for (int k = 0; k < 3; ++k) {
@@ -33,8 +34,10 @@ ScanDialog::ScanDialog(const QStringList& adapters, const QStringList& selected,
     refs_[k]->addItems(adapters);
     refs_[k]->setEditable(true);
     refs_[k]->setMinimumContentsLength(40);
-    if (k < selected.size()) refs_[k]->setCurrentText(selected[k]);
-    else if (adapters.size() > k) refs_[k]->setCurrentIndex(k);
+    if (k < selected.size())
+      refs_[k]->setCurrentText(selected[k]);
+    else if (adapters.size() > k)
+      refs_[k]->setCurrentIndex(k);
     ref_labels_[k] = new QLabel(names[k], this);
     form->addRow(ref_labels_[k], refs_[k]);
   }
@@ -60,7 +63,8 @@ ScanDialog::ScanDialog(const QStringList& adapters, const QStringList& selected,
   form->addRow("curve epochs", epochs_);
   space_ = new QComboBox(this);
   space_->addItems({"factors", "delta"});
-  space_->setToolTip("factors: interpolate A and B separately; delta: interpolate ΔW = s·B·A (docs/methods.md)");
+  space_->setToolTip(
+      "factors: interpolate A and B separately; delta: interpolate ΔW = s·B·A (docs/methods.md)");
   form->addRow("space", space_);
   examples_ = new QSpinBox(this);
   examples_->setRange(0, 100000);
@@ -89,7 +93,8 @@ ScanDialog::ScanDialog(const QStringList& adapters, const QStringList& selected,
   connect(cancel_, &QPushButton::clicked, this, &ScanDialog::cancel_scan);
   connect(close, &QPushButton::clicked, this, &ScanDialog::reject);
   connect(kind_, &QComboBox::currentTextChanged, this, [this] { update_fields(); });
-  for (QComboBox* r : refs_) connect(r, &QComboBox::currentTextChanged, this, [this] { suggest_out(); });
+  for (QComboBox* r : refs_)
+    connect(r, &QComboBox::currentTextChanged, this, [this] { suggest_out(); });
   connect(space_, &QComboBox::currentTextChanged, this, [this] { suggest_out(); });
   connect(out_, &QLineEdit::textEdited, this, [this] { out_edited_ = true; });
   update_fields();
@@ -121,7 +126,8 @@ void ScanDialog::suggest_out() {
   // <run folder>/analysis/<kind>-<method><stage>-<method><stage>[-…]-<space>.h5
   const QString first = refs_[0]->currentText();
   const int colon = first.lastIndexOf(".h5:");
-  const QString dir = colon >= 0 ? QFileInfo(first.left(colon + 3)).absolutePath() + "/analysis" : QDir::currentPath();
+  const QString dir = colon >= 0 ? QFileInfo(first.left(colon + 3)).absolutePath() + "/analysis"
+                                 : QDir::currentPath();
   const int n = kind_->currentText() == "plane" ? 3 : 2;
   QString name = kind_->currentText();
   for (int k = 0; k < n; ++k) {
@@ -153,10 +159,18 @@ ScanRequest ScanDialog::request() const {
   return r;
 }
 
-void ScanDialog::set_kind(const QString& kind) { kind_->setCurrentText(kind); }
-void ScanDialog::set_points(int n) { points_->setValue(n); }
-void ScanDialog::set_grid(int nx, int ny) { nx_->setValue(nx), ny_->setValue(ny); }
-void ScanDialog::set_max_examples(int n) { examples_->setValue(n); }
+void ScanDialog::set_kind(const QString& kind) {
+  kind_->setCurrentText(kind);
+}
+void ScanDialog::set_points(int n) {
+  points_->setValue(n);
+}
+void ScanDialog::set_grid(int nx, int ny) {
+  nx_->setValue(nx), ny_->setValue(ny);
+}
+void ScanDialog::set_max_examples(int n) {
+  examples_->setValue(n);
+}
 void ScanDialog::set_out(const QString& path) {
   out_->setText(path);
   out_edited_ = true;
@@ -186,7 +200,8 @@ void ScanDialog::start() {
   });
   connect(worker_, &ScanWorker::finished, this, &ScanDialog::on_finished);
   progress_->setRange(0, 0);  // busy until the first batch (model loading, curve training)
-  status_->setText(r.kind == "curve" ? "Training the curve's bend, then evaluating…" : "Loading the model…");
+  status_->setText(r.kind == "curve" ? "Training the curve's bend, then evaluating…"
+                                     : "Loading the model…");
   run_->setEnabled(false);
   cancel_->setEnabled(true);
   thread_->start();
@@ -210,9 +225,13 @@ void ScanDialog::on_finished(const QString& out, bool complete, const QString& e
   cancel_->setEnabled(false);
   progress_->setRange(0, 1);
   progress_->setValue(complete ? 1 : 0);
-  if (!error.isEmpty()) status_->setText("The scan failed: " + error);
-  else if (complete) status_->setText("Done: " + out);
-  else status_->setText("Cancelled: " + out + " holds the points finished so far; Run again to resume it.");
+  if (!error.isEmpty())
+    status_->setText("The scan failed: " + error);
+  else if (complete)
+    status_->setText("Done: " + out);
+  else
+    status_->setText("Cancelled: " + out +
+                     " holds the points finished so far; Run again to resume it.");
   emit scan_finished(out, complete, error);
 }
 

@@ -1,5 +1,7 @@
 // The only GUI file that reaches into the analysis engine (and so LibTorch). LibTorch comes
-// first: its headers use the names `slots` and `signals`, which Qt's headers define as macros.
+// first: its headers use the names `slots` and `signals`, which Qt's headers define as macros
+// (clang-format would move gui/scan_worker.h first).
+// clang-format off
 #include <c10/util/Exception.h>
 
 #include "analysis/curve.h"
@@ -10,6 +12,7 @@
 #include "core/error.h"
 #include "core/progress.h"
 #include "gui/scan_worker.h"
+// clang-format on
 
 namespace lorascape::gui {
 
@@ -30,7 +33,8 @@ std::string scan_command_line(const ScanRequest& r) {
   return c + " --out " + r.out + "  (from lorascape-gui)";
 }
 
-ScanWorker::ScanWorker(ScanRequest request, QObject* parent) : QObject(parent), request_(std::move(request)) {}
+ScanWorker::ScanWorker(ScanRequest request, QObject* parent)
+    : QObject(parent), request_(std::move(request)) {}
 
 void ScanWorker::run() {
   const ScanRequest& r = request_;
@@ -81,7 +85,8 @@ void ScanWorker::run() {
       o.project = r.project;
       d = analysis::run_plane_scan(o, data, cmd);
     } else {
-      throw ConfigError("scan kind '" + r.kind + "' is not offered by the app; use line, curve or plane");
+      throw ConfigError("scan kind '" + r.kind +
+                        "' is not offered by the app; use line, curve or plane");
     }
     complete = d.complete();
   } catch (const Error& e) {

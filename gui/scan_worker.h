@@ -13,17 +13,18 @@
 namespace lorascape::gui {
 
 struct ScanRequest {
-  std::string kind = "line";       // line | curve | plane
-  std::vector<std::string> refs;   // line/curve: from, to; plane: X, Y, Z (RUN.h5:METHOD/STAGE[/KEY])
-  std::string out;                 // the scan file (resumed when it holds the same scan)
-  std::string space = "factors";   // factors | delta
-  int points = 11;                 // line/curve: points of t
-  int nx = 11, ny = 11;            // plane: grid
-  double margin = 0.2;             // plane: margin around the anchors
+  std::string kind = "line";  // line | curve | plane
+  std::vector<std::string>
+      refs;         // line/curve: from, to; plane: X, Y, Z (RUN.h5:METHOD/STAGE[/KEY])
+  std::string out;  // the scan file (resumed when it holds the same scan)
+  std::string space = "factors";     // factors | delta
+  int points = 11;                   // line/curve: points of t
+  int nx = 11, ny = 11;              // plane: grid
+  double margin = 0.2;               // plane: margin around the anchors
   std::vector<std::string> project;  // plane: adapters (patterns) to project, e.g. "RUN.h5:*"
-  int epochs = 1;                  // curve: training epochs of the bend
-  int64_t max_examples = 40;       // examples per task at each point; 0 = the run's setting
-  bool with_union = true;          // also the pooled task set "union" of all evaluated tasks
+  int epochs = 1;                    // curve: training epochs of the bend
+  int64_t max_examples = 40;         // examples per task at each point; 0 = the run's setting
+  bool with_union = true;            // also the pooled task set "union" of all evaluated tasks
 };
 
 // The `lorascape scan …` command that computes the same scan (recorded in the file, so that

@@ -76,7 +76,8 @@ void StabilityView::set_run(const QString& label, std::shared_ptr<const store::R
 void StabilityView::set_paths(std::vector<Path> paths) {
   paths_.clear();
   for (auto& p : paths)
-    if (p.scan && p.scan->spec.axes.size() == 1 && new_task_index(*p.scan) >= 0) paths_.push_back(std::move(p));
+    if (p.scan && p.scan->spec.axes.size() == 1 && new_task_index(*p.scan) >= 0)
+      paths_.push_back(std::move(p));
   rebuild();
 }
 
@@ -138,7 +139,8 @@ void StabilityView::rebuild() {
   }
   QSharedPointer<QCPAxisTickerText> ticks(new QCPAxisTickerText);
   for (size_t t = 0; t < T; ++t)
-    ticks->addTick(static_cast<double>(t + 1), QString("%1\n%2").arg(t + 1).arg(QString::fromStdString(run_->tasks[t])));
+    ticks->addTick(static_cast<double>(t + 1),
+                   QString("%1\n%2").arg(t + 1).arg(QString::fromStdString(run_->tasks[t])));
   lx->setTicker(ticks);
   lx->setRange(0.6, static_cast<double>(T) + 0.4);
   ly->rescale();
@@ -163,9 +165,11 @@ void StabilityView::rebuild() {
     for (size_t i = 0; i < ts.size(); ++i) {
       if (!d.done[i]) continue;
       double o = 0;
-      for (size_t t : old) o += d.values[d.value_index(static_cast<int64_t>(i), t, static_cast<size_t>(s))];
+      for (size_t t : old)
+        o += d.values[d.value_index(static_cast<int64_t>(i), t, static_cast<size_t>(s))];
       idx << ts[i];
-      nx << d.values[d.value_index(static_cast<int64_t>(i), static_cast<size_t>(neu), static_cast<size_t>(s))];
+      nx << d.values[d.value_index(static_cast<int64_t>(i), static_cast<size_t>(neu),
+                                   static_cast<size_t>(s))];
       oy << o / static_cast<double>(old.size());
     }
     if (idx.isEmpty()) continue;
@@ -182,7 +186,8 @@ void StabilityView::rebuild() {
       t->position->setAxes(rx, ry);
       t->position->setCoords(nx[end], oy[end]);
       t->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
-      t->setText(QString("%1 t=%2").arg(end == 0 ? paths_[e].label : QString()).arg(idx[end], 0, 'g', 3));
+      t->setText(
+          QString("%1 t=%2").arg(end == 0 ? paths_[e].label : QString()).arg(idx[end], 0, 'g', 3));
       t->setFont(QFont(font().family(), 8));
       t->setColor(c);
     }
@@ -244,6 +249,8 @@ QString StabilityView::csv() const {
   return out;
 }
 
-QString StabilityView::title() const { return run_ ? "stability: " + label_ + " (" + score_->currentText() + ")" : "stability"; }
+QString StabilityView::title() const {
+  return run_ ? "stability: " + label_ + " (" + score_->currentText() + ")" : "stability";
+}
 
 }  // namespace lorascape::gui

@@ -24,7 +24,9 @@ QStringList to_qt(const std::vector<std::string>& v) {
   return out;
 }
 
-bool higher_is_better(const QString& score) { return score == "token_acc" || score == "exact_match"; }
+bool higher_is_better(const QString& score) {
+  return score == "token_acc" || score == "exact_match";
+}
 }  // namespace
 
 ValleyView::ValleyView(QWidget* parent) : PlotPanel(parent) {
@@ -83,9 +85,13 @@ void ValleyView::set_show_line(bool on) {
   rebuild();
 }
 
-QString ValleyView::score() const { return score_->currentText(); }
+QString ValleyView::score() const {
+  return score_->currentText();
+}
 
-bool ValleyView::log_scale() const { return log_->isChecked(); }
+bool ValleyView::log_scale() const {
+  return log_->isChecked();
+}
 
 void ValleyView::rebuild() {
   QCustomPlot* p = plot();
@@ -104,8 +110,8 @@ void ValleyView::rebuild() {
     const size_t T = d.spec.tasks.size();
     const int neu = new_task_index(d);
     const QString prefix = overlay ? scans_[e].label + " · " : QString();
-    auto make = [&](const std::vector<double>& vals, int task, const QString& role, const QString& name,
-                    bool use_done) {
+    auto make = [&](const std::vector<double>& vals, int task, const QString& role,
+                    const QString& name, bool use_done) {
       Series sr;
       sr.scan = static_cast<int>(e);
       sr.task = task;
@@ -130,7 +136,10 @@ void ValleyView::rebuild() {
     for (size_t t = 0; t < T; ++t) {
       const QString name = QString::fromStdString(d.spec.tasks[t]);
       if (!want_all && filter != name) continue;
-      QString role = name == "union" ? "union" : neu < 0 ? "task" : static_cast<int>(t) == neu ? "new" : "old";
+      QString role = name == "union"              ? "union"
+                     : neu < 0                    ? "task"
+                     : static_cast<int>(t) == neu ? "new"
+                                                  : "old";
       QString label = prefix + name;
       if (role == "new") label += " (new)";
       if (role == "old") label += " (old)";
@@ -152,8 +161,10 @@ void ValleyView::rebuild() {
           const QString name = QString::fromStdString(d.spec.tasks[t]);
           if (!want_all && filter != name) continue;
           std::vector<double> vals(ts.size());
-          for (size_t i = 0; i < ts.size(); ++i) vals[i] = lv.values[(i * T + t) * d.spec.scores.size() + s];
-          series_.push_back(make(vals, static_cast<int>(t), "line", prefix + name + " (straight line)", true));
+          for (size_t i = 0; i < ts.size(); ++i)
+            vals[i] = lv.values[(i * T + t) * d.spec.scores.size() + s];
+          series_.push_back(
+              make(vals, static_cast<int>(t), "line", prefix + name + " (straight line)", true));
         }
     }
   }
@@ -170,28 +181,35 @@ void ValleyView::rebuild() {
     g->setName(sr.name);
     g->setData(sr.t, sr.v, true);
     QColor c = overlay ? series_color(sr.scan, static_cast<int>(scans_.size()))
-                       : (sr.role == "union" || sr.role == "mean") ? fg
-                       : sr.role == "new" ? QColor(214, 39, 40)
-                                          : series_color(sr.task, std::max(n_tasks, 1));
+               : (sr.role == "union" || sr.role == "mean") ? fg
+               : sr.role == "new"                          ? QColor(214, 39, 40)
+                                  : series_color(sr.task, std::max(n_tasks, 1));
     if (!overlay && sr.role == "old" && c == QColor(214, 39, 40)) c = QColor(23, 190, 207);
     QPen pen(c, 1.6);
     if (sr.role == "new") pen.setWidthF(3.0);
     if (sr.role == "old") pen.setStyle(Qt::DashLine);
-    if (sr.role == "union") pen.setWidthF(overlay ? 2.2 : 2.6), pen.setStyle(overlay ? Qt::DashDotLine : Qt::SolidLine);
+    if (sr.role == "union")
+      pen.setWidthF(overlay ? 2.2 : 2.6), pen.setStyle(overlay ? Qt::DashDotLine : Qt::SolidLine);
     if (sr.role == "mean") pen.setStyle(Qt::DotLine), pen.setWidthF(2.2);
-    if (sr.role == "line") pen.setStyle(Qt::DotLine), pen.setColor(c.lighter(130)), pen.setWidthF(1.2);
+    if (sr.role == "line")
+      pen.setStyle(Qt::DotLine), pen.setColor(c.lighter(130)), pen.setWidthF(1.2);
     if (overlay && sr.role == "task") pen.setStyle(Qt::SolidLine);
     g->setPen(pen);
-    g->setScatterStyle(QCPScatterStyle(sr.role == "line" ? QCPScatterStyle::ssNone : QCPScatterStyle::ssDisc,
-                                       sr.role == "new" ? 6 : 4));
+    g->setScatterStyle(
+        QCPScatterStyle(sr.role == "line" ? QCPScatterStyle::ssNone : QCPScatterStyle::ssDisc,
+                        sr.role == "new" ? 6 : 4));
   }
   // Axes.
   const bool log = log_->isChecked();
   p->yAxis->setScaleType(log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
-  if (log) p->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
-  else p->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+  if (log)
+    p->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+  else
+    p->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
   p->yAxis->setLabel(score.isEmpty() ? QString() : score);
-  p->xAxis->setLabel(scans_.empty() ? "t" : QString("t (") + QString::fromStdString(scans_[0].scan->spec.kind) + ")");
+  p->xAxis->setLabel(scans_.empty() ? "t"
+                                    : QString("t (") +
+                                          QString::fromStdString(scans_[0].scan->spec.kind) + ")");
   p->rescaleAxes();
   if (!series_.empty()) {
     QCPRange x = p->xAxis->range(), y = p->yAxis->range();
@@ -235,7 +253,10 @@ void ValleyView::rebuild() {
         if (sr.scan == 0 && sr.role == "mean") target = &sr;
     if (!target)
       for (const auto& sr : series_)
-        if (sr.scan == 0 && sr.role != "line") { target = &sr; break; }
+        if (sr.scan == 0 && sr.role != "line") {
+          target = &sr;
+          break;
+        }
     if (target) {
       int i0 = -1, i1 = -1;
       for (int i = 0; i < target->t.size(); ++i) {
@@ -308,12 +329,15 @@ QString ValleyView::csv() const {
   QString out = "scan,task_set,role,score,t,value\n";
   for (const auto& sr : series_) {
     const store::ScanData& d = *scans_[static_cast<size_t>(sr.scan)].scan;
-    const QString set = sr.task < 0 ? QString("mean") : QString::fromStdString(d.spec.tasks[static_cast<size_t>(sr.task)]);
+    const QString set = sr.task < 0
+                            ? QString("mean")
+                            : QString::fromStdString(d.spec.tasks[static_cast<size_t>(sr.task)]);
     for (int i = 0; i < sr.t.size(); ++i)
-      out += QString("%1,%2,%3,%4,%5,%6\n")
-                 .arg(scans_[static_cast<size_t>(sr.scan)].label, set, sr.role, score_->currentText())
-                 .arg(sr.t[i], 0, 'g', 17)
-                 .arg(sr.v[i], 0, 'g', 17);
+      out +=
+          QString("%1,%2,%3,%4,%5,%6\n")
+              .arg(scans_[static_cast<size_t>(sr.scan)].label, set, sr.role, score_->currentText())
+              .arg(sr.t[i], 0, 'g', 17)
+              .arg(sr.v[i], 0, 'g', 17);
   }
   return out;
 }

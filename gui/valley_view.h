@@ -28,9 +28,9 @@ class ValleyView : public PlotPanel {
   // One plotted series: graph k of plot() shows series()[k].
   struct Series {
     QString name;
-    int scan = 0;       // index into the entries
-    int task = -1;      // task set index in the scan; -1 = mean of the tasks
-    QString role;       // "new", "old", "union", "mean", "task" (no known new task), "line"
+    int scan = 0;   // index into the entries
+    int task = -1;  // task set index in the scan; -1 = mean of the tasks
+    QString role;   // "new", "old", "union", "mean", "task" (no known new task), "line"
     QVector<double> t, v;
   };
 

@@ -35,15 +35,17 @@ TEST_F(AdapterRef, RunFileStagesByIndexOrTaskAndByKey) {
   EXPECT_EQ(fast.base_model_digest, "sha256:0123456789abcdef");
   // A PEFT folder written from it loads back as the same point.
   const std::string dir = tmp.file("peft");
-  core::save_peft_adapter(dir, fast.adapter, fast.lora, {{"base_model_digest", fast.base_model_digest}});
+  core::save_peft_adapter(dir, fast.adapter, fast.lora,
+                          {{"base_model_digest", fast.base_model_digest}});
   auto back = load_adapter_ref(dir);
   EXPECT_TRUE(back.adapter.equal(fast.adapter));
   EXPECT_NO_THROW(analysis::check_same_space({slow, fast, back}));
 }
 
 TEST_F(AdapterRef, BadReferencesAreOneLineErrors) {
-  for (const std::string& bad : {h5 + ":nope/1", h5 + ":seq/9", h5 + ":seq/weekday", h5 + ":seq", h5 + ":seq/1/slow",
-                                 h5 + ":ilora/1/x/y", std::string(""), tmp.file("missing-folder")}) {
+  for (const std::string& bad :
+       {h5 + ":nope/1", h5 + ":seq/9", h5 + ":seq/weekday", h5 + ":seq", h5 + ":seq/1/slow",
+        h5 + ":ilora/1/x/y", std::string(""), tmp.file("missing-folder")}) {
     try {
       load_adapter_ref(bad);
       ADD_FAILURE() << bad << " was accepted";

@@ -1,11 +1,10 @@
 // Geometry of adapters: distances, cosines and principal angles against hand-computed
 // values, invariance under the LoRA reparametrisation B → BR, A → R⁻¹A, and the undefined
 // (NaN) cases of rank-deficient factors.
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
-
-#include <ATen/CPUGeneratorImpl.h>
 
 #include "analysis/geometry.h"
 #include "core/error.h"
@@ -19,7 +18,8 @@ using analysis::Geometry;
 
 namespace {
 
-const std::vector<std::string> kModules{"model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj"};
+const std::vector<std::string> kModules{"model.layers.0.self_attn.q_proj",
+                                        "model.layers.0.self_attn.v_proj"};
 
 // (A, B) per module of kModules; tensors as given (the tests use double for exact algebra).
 AdapterSource make(const std::vector<std::pair<at::Tensor, at::Tensor>>& factors, double alpha,
@@ -49,12 +49,15 @@ at::Tensor randn(int64_t rows, int64_t cols, uint64_t seed) {
 
 // A random two-module adapter: r = 4, in = 16, out = 12 and 10.
 AdapterSource random_adapter(uint64_t seed, const std::string& label) {
-  return make({{randn(4, 16, seed), randn(12, 4, seed + 1)}, {randn(4, 16, seed + 2), randn(10, 4, seed + 3)}}, 8.0,
-              label);
+  return make({{randn(4, 16, seed), randn(12, 4, seed + 1)},
+               {randn(4, 16, seed + 2), randn(10, 4, seed + 3)}},
+              8.0, label);
 }
 
 // Entry k of an adapter's tensors (A, B, A, B, … in module order).
-at::Tensor e(const AdapterSource& s, size_t k) { return s.adapter.entries().at(k).second; }
+at::Tensor e(const AdapterSource& s, size_t k) {
+  return s.adapter.entries().at(k).second;
+}
 
 }  // namespace
 
@@ -116,7 +119,8 @@ TEST(Geometry, IdenticalAdaptersAreAtDistanceZeroAndAngleZero) {
   EXPECT_EQ(g.at("angle_out", 0, 1), 0.0);
   EXPECT_EQ(g.at("overlap_in", 0, 1), 1.0);
   // The same ΔW from other factors (3A, B/3) takes the numerical route, which gives ~0 too.
-  const Geometry h = compute_geometry({a, make({{e(a, 0) * 3.0, e(a, 1) / 3.0}, {e(a, 2), e(a, 3)}}, 8.0, "a3")});
+  const Geometry h =
+      compute_geometry({a, make({{e(a, 0) * 3.0, e(a, 1) / 3.0}, {e(a, 2), e(a, 3)}}, 8.0, "a3")});
   EXPECT_NEAR(h.at("delta_distance", 0, 1), 0.0, 1e-12 * h.delta_norm[0]);
   EXPECT_NEAR(h.at("delta_cosine", 0, 1), 1.0, 1e-12);
   EXPECT_NEAR(h.at("angle_in", 0, 1), 0.0, 1e-9);
@@ -153,10 +157,13 @@ TEST(Geometry, ReparametrisationChangesFactorsButNotDeltaOrSubspaces) {
   EXPECT_NEAR(g.at("angle_out", 0, 1), 0.0, 1e-6);
   EXPECT_NEAR(g.delta_norm[1], dn, 1e-12 * dn);
   // Relative to a third adapter nothing in the delta space or the subspaces moves.
-  for (const std::string k : {"delta_distance", "delta_cosine", "angle_in", "angle_out", "overlap_in", "overlap_out"}) {
+  for (const std::string k :
+       {"delta_distance", "delta_cosine", "angle_in", "angle_out", "overlap_in", "overlap_out"}) {
     EXPECT_NEAR(g.at(k, 0, 2), g.at(k, 1, 2), 1e-9 * std::max(1.0, std::abs(g.at(k, 0, 2)))) << k;
     for (size_t m = 0; m < g.m(); ++m)
-      EXPECT_NEAR(g.at(k, m, 0, 2), g.at(k, m, 1, 2), 1e-9 * std::max(1.0, std::abs(g.at(k, m, 0, 2)))) << k << m;
+      EXPECT_NEAR(g.at(k, m, 0, 2), g.at(k, m, 1, 2),
+                  1e-9 * std::max(1.0, std::abs(g.at(k, m, 0, 2))))
+          << k << m;
   }
   EXPECT_GT(std::abs(g.at("factor_distance", 0, 2) - g.at("factor_distance", 1, 2)), 1e-3);
 }
@@ -213,7 +220,8 @@ TEST(Geometry, RankDeficientFactorsGiveNaNWhereUndefined) {
 
   // A rank-1 subspace inside a rank-2 one is at angle 0 (min(k_i, k_j) angles).
   const at::Tensor a2 = at::cat({row, randn(1, 8, 12)}, 0);
-  const Geometry h = compute_geometry({d, make({{a2, bd}, {randn(2, 8, 10), randn(6, 2, 11)}}, 2.0, "e")});
+  const Geometry h =
+      compute_geometry({d, make({{a2, bd}, {randn(2, 8, 10), randn(6, 2, 11)}}, 2.0, "e")});
   EXPECT_NEAR(h.at("angle_in", 0, 0, 1), 0.0, 1e-6);
   EXPECT_NEAR(h.at("overlap_in", 0, 0, 1), 1.0, 1e-12);
 }
@@ -235,15 +243,18 @@ TEST(Geometry, BadInputIsAnError) {
     EXPECT_NE(std::string(e.what()).find("q_proj.lora_B"), std::string::npos) << e.what();
   }
   // Another rank: not one space.
-  const AdapterSource r2 = make({{randn(2, 16, 1), randn(12, 2, 2)}, {randn(2, 16, 3), randn(10, 2, 4)}}, 8.0, "r2");
+  const AdapterSource r2 =
+      make({{randn(2, 16, 1), randn(12, 2, 2)}, {randn(2, 16, 3), randn(10, 2, 4)}}, 8.0, "r2");
   EXPECT_THROW(compute_geometry({a, r2}), ConfigError);
   EXPECT_THROW(compute_geometry({}), ConfigError);
   // A lone factor.
-  EXPECT_THROW(analysis::lora_modules(core::Adapter({{"m.lora_A.weight", randn(2, 3, 1)}}), "x"), FormatError);
+  EXPECT_THROW(analysis::lora_modules(core::Adapter({{"m.lora_A.weight", randn(2, 3, 1)}}), "x"),
+               FormatError);
 }
 
 TEST(Geometry, ScanFileAndCsv) {
-  const Geometry g = compute_geometry({random_adapter(61, "a"), random_adapter(71, "b,\"c\""), random_adapter(81, "d")});
+  const Geometry g = compute_geometry(
+      {random_adapter(61, "a"), random_adapter(71, "b,\"c\""), random_adapter(81, "d")});
   test::TempDir tmp("geometry");
   const std::string path = tmp.file("geo.h5");
   store::write_scan_file(path, analysis::geometry_scan(g, R"({"kind":"geometry"})", "test"));

@@ -27,7 +27,8 @@ core::Adapter random_adapter(uint64_t seed) {
 // s·ΔW of every module, flattened and concatenated (double).
 at::Tensor delta_vector(const core::Adapter& a, double s) {
   const auto& e = a.entries();
-  return at::cat({(s * at::matmul(e[1].second, e[0].second)).flatten(), (s * at::matmul(e[3].second, e[2].second)).flatten()})
+  return at::cat({(s * at::matmul(e[1].second, e[0].second)).flatten(),
+                  (s * at::matmul(e[3].second, e[2].second)).flatten()})
       .to(at::kDouble);
 }
 
@@ -39,8 +40,12 @@ TEST(LandscapeMath, GramMatchesExplicitInnerProductsInBothSpaces) {
   const auto gf = gram("factors", b, s), gd = gram("delta", b, s);
   for (size_t i = 0; i < 3; ++i)
     for (size_t j = 0; j < 3; ++j) {
-      EXPECT_NEAR(gf[i][j], at::dot(b[i].flatten().to(at::kDouble), b[j].flatten().to(at::kDouble)).item<double>(), 1e-9);
-      EXPECT_NEAR(gd[i][j], at::dot(delta_vector(b[i], s), delta_vector(b[j], s)).item<double>(), 1e-6 * std::abs(gd[i][i]));
+      EXPECT_NEAR(
+          gf[i][j],
+          at::dot(b[i].flatten().to(at::kDouble), b[j].flatten().to(at::kDouble)).item<double>(),
+          1e-9);
+      EXPECT_NEAR(gd[i][j], at::dot(delta_vector(b[i], s), delta_vector(b[j], s)).item<double>(),
+                  1e-6 * std::abs(gd[i][i]));
     }
 }
 
@@ -49,7 +54,8 @@ TEST(LandscapeMath, DeltaCombinationIsTheCombinationOfDeltas) {
   const std::vector<double> c{0.2, -0.7, 1.5};
   const core::Adapter p = combine("delta", b, c);
   EXPECT_EQ(p.entries()[0].second.size(0), 6) << "rank 3·r";
-  at::Tensor want = c[0] * delta_vector(b[0], 1) + c[1] * delta_vector(b[1], 1) + c[2] * delta_vector(b[2], 1);
+  at::Tensor want =
+      c[0] * delta_vector(b[0], 1) + c[1] * delta_vector(b[1], 1) + c[2] * delta_vector(b[2], 1);
   EXPECT_TRUE(at::allclose(delta_vector(p, 1), want, 1e-5, 1e-5));
   EXPECT_THROW(combine("weights", b, c), ConfigError);
   EXPECT_THROW(combine("delta", b, {1.0, 2.0}), ConfigError);
@@ -85,7 +91,8 @@ TEST(LandscapeMath, PlaneThroughThreeAdaptersHoldsThemAndProjectsInPlanePoints) 
       for (size_t i = 0; i < 3; ++i) EXPECT_NEAR(c[i], e[i], 1e-9) << space << a << i;
     }
     // The in-plane Q: residual 0, and its coordinates rebuild it.
-    std::vector<double> q = space == "factors" ? std::vector<double>{0, 0, 0, 1} : std::vector<double>{1.1, 0.3, -0.4};
+    std::vector<double> q =
+        space == "factors" ? std::vector<double>{0, 0, 0, 1} : std::vector<double>{1.1, 0.3, -0.4};
     const auto pq = f.project(q);
     EXPECT_NEAR(pq.residual, 0.0, 1e-3 * std::sqrt(dot(q, q)));
     auto c = f.coefs(pq.x, pq.y);
@@ -109,7 +116,8 @@ TEST(LandscapeMath, TrajectoryPcaFindsThePlaneOfAPlanarPath) {
   const core::Adapter X = random_adapter(1), Y = random_adapter(2), Z = random_adapter(3);
   std::vector<core::Adapter> traj;
   const double a[] = {0.0, 0.4, 0.1, 0.9, 0.5}, b[] = {0.0, 0.1, 0.7, 0.3, 0.5};
-  for (int i = 0; i < 5; ++i) traj.push_back(combine("factors", {X, Y, Z}, {1 - a[i] - b[i], a[i], b[i]}));
+  for (int i = 0; i < 5; ++i)
+    traj.push_back(combine("factors", {X, Y, Z}, {1 - a[i] - b[i], a[i], b[i]}));
   std::vector<std::pair<double, double>> ex;
   const auto f = analysis::trajectory_pca(gram("factors", traj, 1.0), ex);
   for (int i = 0; i < 5; ++i) {
@@ -131,12 +139,16 @@ TEST(LandscapeMath, TrajectoryPcaFindsThePlaneOfAPlanarPath) {
 TEST(LandscapeMath, FilterNormalisedDirectionsMatchTheCentresRowNorms) {
   core::Adapter c = random_adapter(4);
   // A row of zero norm in the centre gets a zero row.
-  core::Adapter cz({{c.entries()[0].first, c.entries()[0].second},
-                    {c.entries()[1].first, at::cat({at::zeros({1, 2}), c.entries()[1].second.narrow(0, 1, 4)})},
-                    c.entries()[2], c.entries()[3]});
+  core::Adapter cz(
+      {{c.entries()[0].first, c.entries()[0].second},
+       {c.entries()[1].first, at::cat({at::zeros({1, 2}), c.entries()[1].second.narrow(0, 1, 4)})},
+       c.entries()[2],
+       c.entries()[3]});
   const core::Adapter d = analysis::filter_normalized_direction(cz, "factors", 5);
   for (size_t e = 0; e < d.size(); ++e)
-    EXPECT_TRUE(at::allclose(d.entries()[e].second.norm(2, {1}), cz.entries()[e].second.norm(2, {1}), 1e-5, 1e-6)) << e;
+    EXPECT_TRUE(at::allclose(d.entries()[e].second.norm(2, {1}),
+                             cz.entries()[e].second.norm(2, {1}), 1e-5, 1e-6))
+        << e;
   EXPECT_FALSE(d.equal(analysis::filter_normalized_direction(cz, "factors", 6)));
   EXPECT_TRUE(d.equal(analysis::filter_normalized_direction(cz, "factors", 5)));
   // Delta space: the rows of B_d·A_d have the norms of the rows of B·A.
@@ -145,7 +157,8 @@ TEST(LandscapeMath, FilterNormalisedDirectionsMatchTheCentresRowNorms) {
     const auto& de = dd.entries();
     const auto& ce = cz.entries();
     EXPECT_TRUE(at::allclose(at::matmul(de[2 * m + 1].second, de[2 * m].second).norm(2, {1}),
-                             at::matmul(ce[2 * m + 1].second, ce[2 * m].second).norm(2, {1}), 1e-4, 1e-5))
+                             at::matmul(ce[2 * m + 1].second, ce[2 * m].second).norm(2, {1}), 1e-4,
+                             1e-5))
         << m;
   }
 }

@@ -17,8 +17,10 @@ TEST(Path, TsAreEvenAndInclusive) {
 }
 
 TEST(Path, FactorInterpolationHitsEndpointsAndMidpoint) {
-  core::Adapter a({{"l.lora_A.weight", at::full({2, 3}, 1.0f)}, {"l.lora_B.weight", at::zeros({4, 2})}});
-  core::Adapter b({{"l.lora_A.weight", at::full({2, 3}, 3.0f)}, {"l.lora_B.weight", at::ones({4, 2})}});
+  core::Adapter a(
+      {{"l.lora_A.weight", at::full({2, 3}, 1.0f)}, {"l.lora_B.weight", at::zeros({4, 2})}});
+  core::Adapter b(
+      {{"l.lora_A.weight", at::full({2, 3}, 3.0f)}, {"l.lora_B.weight", at::ones({4, 2})}});
   EXPECT_TRUE(analysis::interpolate_factors(a, b, 0.0).equal(a));
   EXPECT_TRUE(analysis::interpolate_factors(a, b, 1.0).equal(b));
   auto mid = analysis::interpolate_factors(a, b, 0.5);
@@ -32,16 +34,19 @@ TEST(Path, DeltaInterpolationIsLinearInWeightSpace) {
   torch::manual_seed(1);
   core::Adapter a({{"l.lora_A.weight", at::randn({2, 5})}, {"l.lora_B.weight", at::randn({3, 2})}});
   core::Adapter b({{"l.lora_A.weight", at::randn({2, 5})}, {"l.lora_B.weight", at::randn({3, 2})}});
-  auto delta = [](const core::Adapter& x) { return at::matmul(x.entries()[1].second, x.entries()[0].second); };
+  auto delta = [](const core::Adapter& x) {
+    return at::matmul(x.entries()[1].second, x.entries()[0].second);
+  };
   for (double t : {-0.5, 0.0, 0.3, 1.0, 1.25}) {
     core::Adapter p = analysis::interpolate_delta(a, b, t);
     EXPECT_EQ(p.entries()[0].second.sizes(), (c10::IntArrayRef{4, 5})) << "rank 2r";
     EXPECT_TRUE(at::allclose(delta(p), (1 - t) * delta(a) + t * delta(b), 1e-5, 1e-6)) << t;
   }
   // Invariant to the factor rescaling B -> 2B, A -> A/2, unlike the factors path.
-  core::Adapter b2({{"l.lora_A.weight", b.entries()[0].second / 2}, {"l.lora_B.weight", b.entries()[1].second * 2}});
-  EXPECT_TRUE(at::allclose(delta(analysis::interpolate_delta(a, b2, 0.5)), delta(analysis::interpolate_delta(a, b, 0.5)),
-                           1e-5, 1e-6));
+  core::Adapter b2({{"l.lora_A.weight", b.entries()[0].second / 2},
+                    {"l.lora_B.weight", b.entries()[1].second * 2}});
+  EXPECT_TRUE(at::allclose(delta(analysis::interpolate_delta(a, b2, 0.5)),
+                           delta(analysis::interpolate_delta(a, b, 0.5)), 1e-5, 1e-6));
   EXPECT_FALSE(at::allclose(delta(analysis::interpolate_factors(a, b2, 0.5)),
                             delta(analysis::interpolate_factors(a, b, 0.5)), 1e-3, 1e-4));
 }

@@ -2,10 +2,9 @@
 // of known spectrum, and on a tiny model the Hessian-vector products against the dense
 // Hessian built by autograd on one batch of the whole set (issue 4's required check: the top
 // eigenvalue from power iteration matches the dense Hessian's largest-|λ| eigenvalue).
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
 #include <torch/autograd.h>
 
 #include <algorithm>
@@ -26,10 +25,12 @@ using namespace lorascape::analysis;
 namespace {
 
 // Q·diag(λ)·Qᵀ with a random orthogonal Q (float64); also returns Q.
-at::Tensor symmetric(const std::vector<double>& lambdas, uint64_t seed, at::Tensor* q_out = nullptr) {
+at::Tensor symmetric(const std::vector<double>& lambdas, uint64_t seed,
+                     at::Tensor* q_out = nullptr) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto n = static_cast<int64_t>(lambdas.size());
-  at::Tensor q = std::get<0>(at::linalg_qr(at::randn({n, n}, gen, at::TensorOptions().dtype(at::kDouble))));
+  at::Tensor q =
+      std::get<0>(at::linalg_qr(at::randn({n, n}, gen, at::TensorOptions().dtype(at::kDouble))));
   if (q_out) *q_out = q;
   return at::matmul(q * at::tensor(lambdas, at::kDouble), q.t());
 }
@@ -40,7 +41,8 @@ LinearOperator matrix_op(const at::Tensor& m) {
 
 // λ_1…λ_n of a random spectrum with the given leading values; the rest in (−0.5, 0.5).
 std::vector<double> spectrum(std::vector<double> lead, int n) {
-  for (int i = static_cast<int>(lead.size()); i < n; ++i) lead.push_back(0.9 * (i % 2 ? 0.5 : -0.5) / (1 + i % 7));
+  for (int i = static_cast<int>(lead.size()); i < n; ++i)
+    lead.push_back(0.9 * (i % 2 ? 0.5 : -0.5) / (1 + i % 7));
   return lead;
 }
 
@@ -62,7 +64,8 @@ TEST(PowerIteration, TopOneAndTopThreeOfAPositiveSpectrum) {
     EXPECT_NEAR(three.values[j], want[j], 1e-8) << j;
     // The vectors are the eigenvectors (up to sign) and orthonormal.
     EXPECT_NEAR(std::abs(at::dot(three.vectors[j], q.select(1, j)).item<double>()), 1.0, 1e-6) << j;
-    for (int i = 0; i < j; ++i) EXPECT_NEAR(at::dot(three.vectors[j], three.vectors[i]).item<double>(), 0.0, 1e-6);
+    for (int i = 0; i < j; ++i)
+      EXPECT_NEAR(at::dot(three.vectors[j], three.vectors[i]).item<double>(), 0.0, 1e-6);
   }
 }
 
@@ -77,7 +80,8 @@ TEST(PowerIteration, ANegativeDominantEigenvalueComesOutWithItsSign) {
   EXPECT_NEAR(three.values[1], 4.0, 1e-8);
   EXPECT_NEAR(three.values[2], 2.0, 1e-8);
   // A mixed spectrum where a negative eigenvalue is second by magnitude.
-  const Eigenpairs mixed = top_eigenvalues(matrix_op(symmetric(spectrum({6, -3, 1.5}, 20), 4)), 20, 3, 1e-12, 2000, 5);
+  const Eigenpairs mixed =
+      top_eigenvalues(matrix_op(symmetric(spectrum({6, -3, 1.5}, 20), 4)), 20, 3, 1e-12, 2000, 5);
   EXPECT_NEAR(mixed.values[0], 6.0, 1e-8);
   EXPECT_NEAR(mixed.values[1], -3.0, 1e-8);
   EXPECT_NEAR(mixed.values[2], 1.5, 1e-8);
@@ -90,14 +94,16 @@ TEST(PowerIteration, CapSeedZeroOperatorAndBadArguments) {
   EXPECT_EQ(capped.iterations[0], 4);
   // The same seed gives the same numbers; the callback sees every iteration.
   int calls = 0;
-  const Eigenpairs again = top_eigenvalues(matrix_op(m), 20, 1, 1e-12, 4, 1, [&](int j, int it, double) {
-    EXPECT_EQ(j, 0);
-    EXPECT_EQ(it, ++calls);
-  });
+  const Eigenpairs again =
+      top_eigenvalues(matrix_op(m), 20, 1, 1e-12, 4, 1, [&](int j, int it, double) {
+        EXPECT_EQ(j, 0);
+        EXPECT_EQ(it, ++calls);
+      });
   EXPECT_EQ(calls, 4);
   EXPECT_EQ(again.values[0], capped.values[0]);
   // The zero operator: λ = 0, converged at once.
-  const Eigenpairs zero = top_eigenvalues([](const at::Tensor& v) { return at::zeros_like(v); }, 5, 2, 1e-3, 10, 1);
+  const Eigenpairs zero =
+      top_eigenvalues([](const at::Tensor& v) { return at::zeros_like(v); }, 5, 2, 1e-3, 10, 1);
   EXPECT_EQ(zero.values, (std::vector<double>{0.0, 0.0}));
   EXPECT_TRUE(zero.converged[0] && zero.converged[1]);
   // k = dim: the last eigenvalue is the one left over.
@@ -136,7 +142,8 @@ class TinyHessian : public ::testing::Test {
     model->eval();
     // Non-zero B, so every factor has curvature of its own.
     std::vector<core::Adapter::Entry> e;
-    for (auto& [name, t] : model->lora_parameters()) e.emplace_back(name, at::randn(t.sizes(), at::kDouble) * 0.5);
+    for (auto& [name, t] : model->lora_parameters())
+      e.emplace_back(name, at::randn(t.sizes(), at::kDouble) * 0.5);
     core::Adapter(std::move(e)).load_into(*model);
     for (const auto& x : ex) ptrs.push_back(&x);
   }
@@ -148,8 +155,8 @@ class TinyHessian : public ::testing::Test {
     for (auto& [n, p] : model->lora_parameters()) ps.push_back(p);
     const core::TokenBatch b = core::encode_examples(ptrs, model->config().max_seq);
     const at::Tensor logits = model->forward(b.input);
-    const at::Tensor ce = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}), b.target.reshape({-1}), {},
-                                                 at::Reduction::None);
+    const at::Tensor ce = at::cross_entropy_loss(logits.reshape({-1, logits.size(-1)}),
+                                                 b.target.reshape({-1}), {}, at::Reduction::None);
     const at::Tensor mask = b.mask.reshape({-1}).to(at::kDouble);
     const at::Tensor loss = (ce * mask).sum() / mask.sum();
     std::vector<at::Tensor> g = torch::autograd::grad({loss}, ps, {}, true, true);
@@ -181,7 +188,8 @@ TEST_F(TinyHessian, ProductsEqualTheDenseHessianAcrossBatches) {
   // The loss is the one the scans report (core::evaluate_examples).
   const double l = h.loss();
   EXPECT_NEAR(l, core::evaluate_examples(*model, ex, 0, 4).loss, 1e-5);
-  EXPECT_LT(at::max(at::abs(h.gradient() - g_ref)).item<double>(), 1e-10 * at::max(at::abs(g_ref)).item<double>());
+  EXPECT_LT(at::max(at::abs(h.gradient() - g_ref)).item<double>(),
+            1e-10 * at::max(at::abs(g_ref)).item<double>());
   // Column by column.
   std::vector<at::Tensor> cols;
   for (int64_t i = 0; i < h.dim(); ++i) {
@@ -206,8 +214,10 @@ TEST_F(TinyHessian, PowerIterationMatchesTheDenseTopEigenvalue) {
   const at::Tensor h_ref = dense_hessian();
   const at::Tensor evals = std::get<0>(at::linalg_eigh(h_ref));  // ascending
   std::vector<double> by_mag(static_cast<size_t>(evals.numel()));
-  for (int64_t i = 0; i < evals.numel(); ++i) by_mag[static_cast<size_t>(i)] = evals[i].item<double>();
-  std::sort(by_mag.begin(), by_mag.end(), [](double a, double b) { return std::abs(a) > std::abs(b); });
+  for (int64_t i = 0; i < evals.numel(); ++i)
+    by_mag[static_cast<size_t>(i)] = evals[i].item<double>();
+  std::sort(by_mag.begin(), by_mag.end(),
+            [](double a, double b) { return std::abs(a) > std::abs(b); });
 
   LossHessian h(*model, ptrs, 4);
   const LinearOperator op = [&](const at::Tensor& v) { return h.hvp(v); };
@@ -215,10 +225,11 @@ TEST_F(TinyHessian, PowerIterationMatchesTheDenseTopEigenvalue) {
   const Eigenpairs quick = top_eigenvalues(op, h.dim(), 1, 1e-3, 100, 1);
   // Tight: two eigenvalues.
   const Eigenpairs tight = top_eigenvalues(op, h.dim(), 2, 1e-10, 1000, 1);
-  std::printf("dense: lambda_1 %.10g, lambda_2 %.10g, lambda_3 %.10g (of %lld)\n", by_mag[0], by_mag[1], by_mag[2],
-              static_cast<long long>(evals.numel()));
-  std::printf("power: tol 1e-3 -> %.10g in %d iterations; tol 1e-10 -> %.10g (%d), %.10g (%d)\n", quick.values[0],
-              quick.iterations[0], tight.values[0], tight.iterations[0], tight.values[1], tight.iterations[1]);
+  std::printf("dense: lambda_1 %.10g, lambda_2 %.10g, lambda_3 %.10g (of %lld)\n", by_mag[0],
+              by_mag[1], by_mag[2], static_cast<long long>(evals.numel()));
+  std::printf("power: tol 1e-3 -> %.10g in %d iterations; tol 1e-10 -> %.10g (%d), %.10g (%d)\n",
+              quick.values[0], quick.iterations[0], tight.values[0], tight.iterations[0],
+              tight.values[1], tight.iterations[1]);
   EXPECT_TRUE(quick.converged[0]);
   EXPECT_NEAR(quick.values[0], by_mag[0], 1e-2 * std::abs(by_mag[0]));
   ASSERT_TRUE(tight.converged[0]);
@@ -230,7 +241,8 @@ TEST_F(TinyHessian, PowerIterationMatchesTheDenseTopEigenvalue) {
 TEST_F(TinyHessian, SharpnessAtLoadsTheAdapterAndAgreesInFloat32) {
   const at::Tensor h_ref = dense_hessian();
   const at::Tensor evals = std::get<0>(at::linalg_eigh(h_ref));
-  const double top = std::max(std::abs(evals[0].item<double>()), std::abs(evals[-1].item<double>()));
+  const double top =
+      std::max(std::abs(evals[0].item<double>()), std::abs(evals[-1].item<double>()));
   const core::Adapter a = core::Adapter::from_model(*model);
   // A float32 model of the same layout, other factors loaded: sharpness_at loads `a`.
   torch::manual_seed(5);
@@ -260,6 +272,7 @@ TEST_F(TinyHessian, SharpnessAtLoadsTheAdapterAndAgreesInFloat32) {
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(9);
   const at::Tensor u = at::randn({h32.dim()}, gen, at::TensorOptions().dtype(at::kDouble));
   const at::Tensor v = at::randn({h32.dim()}, gen, at::TensorOptions().dtype(at::kDouble));
-  const double uhv = at::dot(u, h32.hvp(v)).item<double>(), vhu = at::dot(v, h32.hvp(u)).item<double>();
+  const double uhv = at::dot(u, h32.hvp(v)).item<double>(),
+               vhu = at::dot(v, h32.hvp(u)).item<double>();
   EXPECT_NEAR(uhv, vhu, 1e-4 * std::abs(uhv) + 1e-6);
 }

@@ -2,23 +2,20 @@
 // listings work; a tiny train run writes its folder and can be evaluated again; the benchmarks
 // print their JSON line.
 #include <gtest/gtest.h>
-
-#include <array>
-#include <cmath>
-#include <cstring>
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <string>
-
 #include <signal.h>
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
-#include <thread>
-#include <sstream>
-
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
 
 #include "core/store/scan_file.h"
 #include "tests/common/cli_util.h"
@@ -29,16 +26,21 @@ namespace store = lorascape::store;
 
 namespace {
 using Result = lorascape::test::CliResult;
-Result run(const std::string& args, const std::string& cache) { return lorascape::test::run_cli(args, cache); }
-size_t lines(const std::string& s) { return lorascape::test::count_lines(s); }
+Result run(const std::string& args, const std::string& cache) {
+  return lorascape::test::run_cli(args, cache);
+}
+size_t lines(const std::string& s) {
+  return lorascape::test::count_lines(s);
+}
 
 class Cli : public ::testing::Test {
  protected:
-  std::string write(const std::string& name, const std::string& text) { return tmp.write(name, text); }
+  std::string write(const std::string& name, const std::string& text) {
+    return tmp.write(name, text);
+  }
   // A one-layer model, two short tasks, three steps per task: seconds per run.
   std::string tiny_config() {
-    return write("tiny.toml",
-                 lorascape::test::tiny_run_toml("", "[replay]\nbuffer = 16\n"));
+    return write("tiny.toml", lorascape::test::tiny_run_toml("", "[replay]\nbuffer = 16\n"));
   }
   lorascape::test::TempDir tmp{::testing::UnitTest::GetInstance()->current_test_info()->name()};
   const fs::path& dir = tmp.path();
@@ -108,14 +110,16 @@ TEST_F(Cli, TinyTrainRunWritesFolderAndEvalReproducesIt) {
   EXPECT_TRUE(fs::exists(ad / "adapter_model.safetensors"));
   EXPECT_TRUE(fs::exists(ad / "adapter_config.json"));
   // The resolved config reloads and eval finds the cached base model by itself.
-  r = run("eval --config " + (fs::path(out) / "config.toml").string() + " --adapter " + ad.string(), cache);
+  r = run("eval --config " + (fs::path(out) / "config.toml").string() + " --adapter " + ad.string(),
+          cache);
   EXPECT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("arith"), std::string::npos) << r.out;
   r = run("generate --adapter " + ad.string() + " --prompt 'weekday: mon+1'", cache);
   EXPECT_EQ(r.code, 0) << r.out;
   // A damaged adapter is a clean error, not a crash.
   std::ofstream(ad / "adapter_model.safetensors", std::ios::trunc) << "garbage";
-  r = run("eval --config " + (fs::path(out) / "config.toml").string() + " --adapter " + ad.string(), cache);
+  r = run("eval --config " + (fs::path(out) / "config.toml").string() + " --adapter " + ad.string(),
+          cache);
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_EQ(lines(r.out), 1u) << r.out;
 }
@@ -152,14 +156,15 @@ TEST_F(Cli, TwoMethodsShareOneRunFileAndCompareExportWork) {
   ASSERT_EQ(r.code, 0) << r.out;
   std::ifstream a(exp + "/adapter_model.safetensors", std::ios::binary);
   std::ifstream b(out + "/adapters/er/stage-02-arith/adapter_model.safetensors", std::ios::binary);
-  const std::string sa((std::istreambuf_iterator<char>(a)), {}), sb((std::istreambuf_iterator<char>(b)), {});
+  const std::string sa((std::istreambuf_iterator<char>(a)), {}),
+      sb((std::istreambuf_iterator<char>(b)), {});
   EXPECT_FALSE(sa.empty());
   EXPECT_EQ(sa, sb) << "the run file keeps the adapter bit-identically";
   r = run("eval --config " + out + "/config.toml --adapter " + exp, cache);
   EXPECT_EQ(r.code, 0) << r.out;
   // Bad references are one-line errors with exit code 2.
-  for (const std::string& bad :
-       std::vector<std::string>{h5 + ":nope/1", h5 + ":er/9", h5 + "-no-method", (dir / "x.h5").string() + ":seq/1"}) {
+  for (const std::string& bad : std::vector<std::string>{
+           h5 + ":nope/1", h5 + ":er/9", h5 + "-no-method", (dir / "x.h5").string() + ":seq/1"}) {
     r = run("export-adapter " + bad + " --out " + (dir / "bad").string(), cache);
     EXPECT_EQ(r.code, 2) << bad << ": " << r.out;
     EXPECT_EQ(lines(r.out), 1u) << r.out;
@@ -178,17 +183,23 @@ TEST_F(Cli, TwoLearnerAndGrowingRankMethodsRoundTripThroughTheRunFile) {
   EXPECT_NE(r.out.find("learner fast"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("slow  (reported)"), std::string::npos) << r.out;
   for (const char* key : {"fast", "slow"})
-    EXPECT_TRUE(fs::exists(fs::path(out) / "adapters/ilora/stage-02-arith" / key / "adapter_model.safetensors")) << key;
-  ASSERT_EQ(run("-q train --config " + cfg + " --set out=" + out + " --method olora", cache).code, 0);
+    EXPECT_TRUE(fs::exists(fs::path(out) / "adapters/ilora/stage-02-arith" / key /
+                           "adapter_model.safetensors"))
+        << key;
+  ASSERT_EQ(run("-q train --config " + cfg + " --set out=" + out + " --method olora", cache).code,
+            0);
   const std::string h5 = out + "/run.h5";
   r = run("compare " + h5, cache);
   ASSERT_EQ(r.code, 0) << r.out;
-  for (const char* row : {"\nilora ", "\nilora/fast ", "\nolora "}) EXPECT_NE(r.out.find(row), std::string::npos) << row << r.out;
+  for (const char* row : {"\nilora ", "\nilora/fast ", "\nolora "})
+    EXPECT_NE(r.out.find(row), std::string::npos) << row << r.out;
   // Both I-LoRA learners export; the slow one is the default (reported) adapter.
   r = run("export-adapter " + h5 + ":ilora/2 --out " + (dir / "slow").string(), cache);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("adapter slow"), std::string::npos) << r.out;
-  ASSERT_EQ(run("export-adapter " + h5 + ":ilora/2/fast --out " + (dir / "fast").string(), cache).code, 0);
+  ASSERT_EQ(
+      run("export-adapter " + h5 + ":ilora/2/fast --out " + (dir / "fast").string(), cache).code,
+      0);
   // O-LoRA's stored adapter has rank T·r = 16 with alpha scaled, and evaluates like the run.
   r = run("export-adapter " + h5 + ":olora/2 --out " + (dir / "olora").string(), cache);
   ASSERT_EQ(r.code, 0) << r.out;
@@ -203,22 +214,27 @@ TEST_F(Cli, TwoLearnerAndGrowingRankMethodsRoundTripThroughTheRunFile) {
 TEST_F(Cli, DemoTrainsThreeMethodsAndPrintsTheComparison) {
   const auto cfg = tiny_config();
   const std::string out = (dir / "demo").string();
-  Result r = run("-q demo --config " + cfg + " --out " + out + " --set train.steps=2 --set tasks.names=weekday,arith", cache);
+  Result r = run("-q demo --config " + cfg + " --out " + out +
+                     " --set train.steps=2 --set tasks.names=weekday,arith",
+                 cache);
   ASSERT_EQ(r.code, 0) << r.out;
   const auto cmp = r.out.substr(r.out.find("== comparison =="));
-  for (const char* row : {"\nseq ", "\ner ", "\nilora ", "\nilora/fast "}) EXPECT_NE(cmp.find(row), std::string::npos) << row << cmp;
+  for (const char* row : {"\nseq ", "\ner ", "\nilora ", "\nilora/fast "})
+    EXPECT_NE(cmp.find(row), std::string::npos) << row << cmp;
   EXPECT_TRUE(fs::exists(fs::path(out) / "compare.csv"));
   // The mode-connectivity part: consecutive-stage lines of seq and ilora, a curve, a plane.
-  for (const char* f : {"seq-1-2.h5", "ilora-1-2.h5", "curve-seq-1-2.h5", "plane-final.h5", "summary.txt"})
+  for (const char* f :
+       {"seq-1-2.h5", "ilora-1-2.h5", "curve-seq-1-2.h5", "plane-final.h5", "summary.txt"})
     EXPECT_TRUE(fs::exists(fs::path(out) / "analysis" / f)) << f;
   for (const char* text : {"== mode connectivity", "best t(avg)", "Bezier curve", "Plane through"})
     EXPECT_NE(r.out.find(text), std::string::npos) << text << r.out;
 }
 
 TEST_F(Cli, AGivenBaseModelFileDefinesTheRecordedModel) {
-  const auto cfg = write("tiny.toml",
-                         "threads = 1\n[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
-                         "[pretrain]\nsteps = 3\ncorpus_lines = 50\n");
+  const auto cfg =
+      write("tiny.toml",
+            "threads = 1\n[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
+            "[pretrain]\nsteps = 3\ncorpus_lines = 50\n");
   const std::string base = (dir / "base.safetensors").string();
   Result r = run("-q pretrain --config " + cfg + " --out " + base, cache);
   ASSERT_EQ(r.code, 0) << r.out;
@@ -233,7 +249,8 @@ TEST_F(Cli, AGivenBaseModelFileDefinesTheRecordedModel) {
   std::ifstream f(out + "/config.toml");
   const std::string toml((std::istreambuf_iterator<char>(f)), {});
   EXPECT_NE(toml.find("d_model = 32"), std::string::npos) << toml;
-  r = run("-q train --config " + empty + " --set base=" + (dir / "missing.safetensors").string(), cache);
+  r = run("-q train --config " + empty + " --set base=" + (dir / "missing.safetensors").string(),
+          cache);
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_EQ(lines(r.out), 1u) << r.out;
 }
@@ -246,7 +263,8 @@ TEST_F(Cli, LineScanResumesRefusesAnotherScanAndMergesShards) {
   const std::string out = (dir / "run").string();
   ASSERT_EQ(run("-q train --config " + cfg + " --set out=" + out, cache).code, 0);
   const std::string h5 = out + "/run.h5";
-  const std::string line = "-q scan line --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 -n 5 --range -0.5,1.5 --union weekday,arith";
+  const std::string line = "-q scan line --from " + h5 + ":seq/1 --to " + h5 +
+                           ":seq/2 -n 5 --range -0.5,1.5 --union weekday,arith";
   const std::string full = (dir / "full.h5").string();
   Result r = run(line + " --out " + full, cache);
   ASSERT_EQ(r.code, 0) << r.out;
@@ -257,7 +275,8 @@ TEST_F(Cli, LineScanResumesRefusesAnotherScanAndMergesShards) {
   EXPECT_EQ(d.spec.axes.at(0), (std::vector<double>{-0.5, 0, 0.5, 1, 1.5}));
   ASSERT_TRUE(d.complete());
   ASSERT_TRUE(d.extras.count("barrier"));
-  for (size_t t = 0; t < 3; ++t) EXPECT_GE(d.extras.at("barrier").values[t * 3], 0.0) << "loss barrier is >= 0";
+  for (size_t t = 0; t < 3; ++t)
+    EXPECT_GE(d.extras.at("barrier").values[t * 3], 0.0) << "loss barrier is >= 0";
   // Rerunning the finished scan computes nothing and leaves the file untouched.
   const std::string before = slurp(full);
   r = run(line + " --out " + full, cache);
@@ -269,7 +288,8 @@ TEST_F(Cli, LineScanResumesRefusesAnotherScanAndMergesShards) {
   EXPECT_EQ(lines(r.out), 1u) << r.out;
   EXPECT_EQ(slurp(full), before);
   // Two shards merge into the single-process result, bit for bit.
-  const std::string s1 = (dir / "s1.h5").string(), s2 = (dir / "s2.h5").string(), merged = (dir / "m.h5").string();
+  const std::string s1 = (dir / "s1.h5").string(), s2 = (dir / "s2.h5").string(),
+                    merged = (dir / "m.h5").string();
   ASSERT_EQ(run(line + " --shard 1/2 --out " + s1, cache).code, 0);
   r = run("merge " + s1 + " --out " + merged, cache);
   EXPECT_EQ(r.code, 2) << "a missing shard is refused: " << r.out;
@@ -285,7 +305,8 @@ TEST_F(Cli, LineScanResumesRefusesAnotherScanAndMergesShards) {
   ASSERT_EQ(run(line + " --space delta --out " + delta, cache).code, 0);
   const store::ScanData dd = store::read_scan_file(delta);
   for (size_t p : {1u, 3u})
-    for (size_t k = 0; k < 9; ++k) EXPECT_NEAR(dd.values[p * 9 + k], d.values[p * 9 + k], 1e-4) << p << " " << k;
+    for (size_t k = 0; k < 9; ++k)
+      EXPECT_NEAR(dd.values[p * 9 + k], d.values[p * 9 + k], 1e-4) << p << " " << k;
   // … and differs from it in the middle (t = 0.5), where the factor path is quadratic in t.
   EXPECT_GT(std::abs(dd.values[2 * 9] - d.values[2 * 9]), 1e-6);
 }
@@ -295,14 +316,15 @@ TEST_F(Cli, KilledLineScanResumesToTheUninterruptedArrays) {
   const std::string out = (dir / "run").string();
   ASSERT_EQ(run("-q train --config " + cfg + " --set out=" + out, cache).code, 0);
   const std::string h5 = out + "/run.h5";
-  const std::string line = "-q scan line --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 -n 150 --range -1,2";
+  const std::string line =
+      "-q scan line --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 -n 150 --range -1,2";
   const std::string ref = (dir / "ref.h5").string(), killed = (dir / "killed.h5").string();
   ASSERT_EQ(run(line + " --out " + ref, cache).code, 0);
   const store::ScanData want = store::read_scan_file(ref);
   int kills = 0;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    const std::string cmd = "LORASCAPE_CACHE='" + cache + "' exec '" + std::string(LORASCAPE_CLI) + "' " + line +
-                            " --out " + killed + " > /dev/null 2>&1";
+    const std::string cmd = "LORASCAPE_CACHE='" + cache + "' exec '" + std::string(LORASCAPE_CLI) +
+                            "' " + line + " --out " + killed + " > /dev/null 2>&1";
     const pid_t pid = fork();
     ASSERT_GE(pid, 0);
     if (pid == 0) {
@@ -340,7 +362,8 @@ TEST_F(Cli, KilledLineScanResumesToTheUninterruptedArrays) {
 }
 
 TEST_F(Cli, BenchmarksPrintOneJsonLineAndRefuseBadInput) {
-  const std::string small = " --d-model 32 --layers 1 --heads 2 --ffn 64 --seq-len 16 --batch 4 --threads 1";
+  const std::string small =
+      " --d-model 32 --layers 1 --heads 2 --ffn 64 --seq-len 16 --batch 4 --threads 1";
   auto json_of = [&](const std::string& args) {
     const Result r = run(args + small, cache);
     EXPECT_EQ(r.code, 0) << args << "\n" << r.out;
@@ -359,7 +382,9 @@ TEST_F(Cli, BenchmarksPrintOneJsonLineAndRefuseBadInput) {
   // point at a time: the same losses at both ends of the line.
   const auto side = json_of("bench scan --points 3 --eval-seqs 8 --mode sidepath");
   for (const char* key : {"loss_t0", "loss_t1"})
-    EXPECT_NEAR(merged.at(key).get<double>(), side.at(key).get<double>(), 1e-5 * side.at(key).get<double>()) << key;
+    EXPECT_NEAR(merged.at(key).get<double>(), side.at(key).get<double>(),
+                1e-5 * side.at(key).get<double>())
+        << key;
   const auto train = json_of("bench train --steps 2");
   EXPECT_GT(train.at("train_tokens_per_s").get<double>(), 0);
   EXPECT_TRUE(std::isfinite(train.at("final_loss").get<double>()));
@@ -367,14 +392,17 @@ TEST_F(Cli, BenchmarksPrintOneJsonLineAndRefuseBadInput) {
   const auto blas = json_of("bench scan --points 3 --eval-seqs 8 --gemm blas");
   EXPECT_EQ(blas.at("gemm"), "blas");
   for (const char* key : {"loss_t0", "loss_t1"})
-    EXPECT_NEAR(merged.at(key).get<double>(), blas.at(key).get<double>(), 1e-5 * blas.at(key).get<double>()) << key;
+    EXPECT_NEAR(merged.at(key).get<double>(), blas.at(key).get<double>(),
+                1e-5 * blas.at(key).get<double>())
+        << key;
   const auto gemm = json_of("bench gemm");
   // 1024³, 2048³ and the model's GEMM by the BLAS, and the model's by lorascape's where it runs.
   EXPECT_EQ(gemm.at("shapes").size(), gemm.at("gemm") == "blas" ? 3u : 4u);
   EXPECT_GT(gemm.at("gemm_peak_gflops").get<double>(), 0);
   EXPECT_GT(gemm.at("model_gemm_gflops").get<double>(), 0);
-  for (const char* bad : {"bench scan --points 0", "bench gemm --ffn 0", "bench train --dtype float16",
-                          "bench scan --heads 3", "bench gemm --gemm mkl"}) {
+  for (const char* bad :
+       {"bench scan --points 0", "bench gemm --ffn 0", "bench train --dtype float16",
+        "bench scan --heads 3", "bench gemm --gemm mkl"}) {
     const Result r = run(std::string(bad), cache);
     EXPECT_EQ(r.code, 2) << bad << "\n" << r.out;
     EXPECT_EQ(lines(r.out), 1u) << bad << "\n" << r.out;

@@ -1,8 +1,7 @@
 // `lorascape geometry` end to end: PEFT adapters in, tables out, a scan file of kind
 // "geometry" with the documented extras, and exit code 2 with one line on bad input.
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 
 #include <array>
 #include <cmath>
@@ -20,8 +19,12 @@ using namespace lorascape;
 
 namespace {
 using Result = lorascape::test::CliResult;
-Result run(const std::string& args, const std::string& cache) { return lorascape::test::run_cli(args, cache); }
-size_t lines(const std::string& s) { return lorascape::test::count_lines(s); }
+Result run(const std::string& args, const std::string& cache) {
+  return lorascape::test::run_cli(args, cache);
+}
+size_t lines(const std::string& s) {
+  return lorascape::test::count_lines(s);
+}
 
 class CliGeometry : public ::testing::Test {
  protected:
@@ -41,7 +44,8 @@ class CliGeometry : public ::testing::Test {
     lora.alpha = 2.0 * static_cast<double>(r);
     lora.targets = {"q_proj", "v_proj"};
     const std::string dir = tmp.file(name);
-    core::save_peft_adapter(dir, core::Adapter(std::move(entries)), lora, {{"base_model_digest", "fnv1a:0123"}});
+    core::save_peft_adapter(dir, core::Adapter(std::move(entries)), lora,
+                            {{"base_model_digest", "fnv1a:0123"}});
     return dir;
   }
   test::TempDir tmp{::testing::UnitTest::GetInstance()->current_test_info()->name()};
@@ -52,7 +56,8 @@ class CliGeometry : public ::testing::Test {
 TEST_F(CliGeometry, TablesScanFileAndCsv) {
   const std::string a = adapter("a", 1), b = adapter("b", 2), c = adapter("c", 1);  // c == a
   const std::string out = tmp.file("geo.h5"), csv = tmp.file("geo.csv");
-  const Result r = run("geometry " + a + " " + b + " " + c + " --out " + out + " --csv " + csv, cache);
+  const Result r =
+      run("geometry " + a + " " + b + " " + c + " --out " + out + " --csv " + csv, cache);
   ASSERT_EQ(r.code, 0) << r.out;
   for (const char* title : {"factor-space distance", "factor-space cosine", "delta-space distance",
                             "delta-space cosine", "input subspaces", "output subspaces"})
@@ -66,8 +71,8 @@ TEST_F(CliGeometry, TablesScanFileAndCsv) {
   EXPECT_EQ(d.spec.scores, (std::vector<std::string>{"factor_norm", "delta_norm"}));
   EXPECT_EQ(d.spec.axes, (std::vector<std::vector<double>>{{0, 1, 2}}));
   EXPECT_NE(d.spec.config_json.find(b), std::string::npos);
-  for (const std::string k : {"factor_distance", "factor_cosine", "delta_distance", "delta_cosine", "angle_in",
-                              "angle_out", "overlap_in", "overlap_out"}) {
+  for (const std::string k : {"factor_distance", "factor_cosine", "delta_distance", "delta_cosine",
+                              "angle_in", "angle_out", "overlap_in", "overlap_out"}) {
     ASSERT_TRUE(d.extras.count(k)) << k;
     EXPECT_EQ(d.extras.at(k).shape, (std::vector<int64_t>{3, 3})) << k;
     ASSERT_TRUE(d.extras.count("module_" + k)) << k;
@@ -75,7 +80,9 @@ TEST_F(CliGeometry, TablesScanFileAndCsv) {
   }
   EXPECT_EQ(d.extras.at("rank_in").shape, (std::vector<int64_t>{4, 3}));
   // a and c are the same adapter: distance 0, cosine 1, angles 0; b is elsewhere.
-  auto at = [&](const std::string& k, int i, int j) { return d.extras.at(k).values.at(static_cast<size_t>(i * 3 + j)); };
+  auto at = [&](const std::string& k, int i, int j) {
+    return d.extras.at(k).values.at(static_cast<size_t>(i * 3 + j));
+  };
   EXPECT_EQ(at("factor_distance", 0, 2), 0.0);
   EXPECT_NEAR(at("delta_distance", 0, 2), 0.0, 1e-9 * d.values[d.value_index(0, 0, 1)]);
   EXPECT_NEAR(at("delta_cosine", 0, 2), 1.0, 1e-12);
@@ -100,10 +107,10 @@ TEST_F(CliGeometry, TablesScanFileAndCsv) {
 TEST_F(CliGeometry, BadInputExitsTwoWithOneLine) {
   const std::string a = adapter("a", 1), b = adapter("b", 2);
   for (const std::string& args :
-       {"geometry " + a,                                      // fewer than two
-        "geometry " + a + " " + tmp.file("missing"),         // no such adapter
-        "geometry " + a + " " + adapter("r2", 3, 2),          // another rank
-        "geometry " + a + " " + adapter("nan", 4, 4, true),   // NaN in the weights
+       {"geometry " + a,                                           // fewer than two
+        "geometry " + a + " " + tmp.file("missing"),               // no such adapter
+        "geometry " + a + " " + adapter("r2", 3, 2),               // another rank
+        "geometry " + a + " " + adapter("nan", 4, 4, true),        // NaN in the weights
         "geometry " + a + " " + tmp.file("run.h5") + ":seq/1"}) {  // no such run file
     const Result r = run(args, cache);
     EXPECT_EQ(r.code, 2) << args << "\n" << r.out;

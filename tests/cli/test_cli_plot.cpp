@@ -21,7 +21,8 @@ store::ScanData small_line() {
   spec.axes = {{0.0, 0.5, 1.0}};
   store::ScanData d = store::new_scan(spec, {}, "test", "test");
   for (int64_t p = 0; p < 3; ++p) {
-    for (size_t k = 0; k < 4; ++k) d.values[static_cast<size_t>(p) * 4 + k] = 1.0 + static_cast<double>(p * 4 + k);
+    for (size_t k = 0; k < 4; ++k)
+      d.values[static_cast<size_t>(p) * 4 + k] = 1.0 + static_cast<double>(p * 4 + k);
     d.done[static_cast<size_t>(p)] = 1;
   }
   d.text["from"] = "run.h5:seq/1";
@@ -35,7 +36,9 @@ TEST(CliPlot, WritesTheFigureOrSaysWhy) {
   const std::string scan = tmp.file("line.h5");
   store::write_scan_file(scan, small_line());
   const std::string out = tmp.file("valley.png");
-  auto r = test::run_cli("plot " + scan + " --view valley --out " + out + " --width 400 --height 300", tmp.file("cache"));
+  auto r =
+      test::run_cli("plot " + scan + " --view valley --out " + out + " --width 400 --height 300",
+                    tmp.file("cache"));
   if (r.code == 2 && r.out.find("built without the desktop app") != std::string::npos)
     GTEST_SKIP() << "built without the GUI: " << r.out;
   ASSERT_EQ(r.code, 0) << r.out;
@@ -45,20 +48,24 @@ TEST(CliPlot, WritesTheFigureOrSaysWhy) {
   // PDF and SVG by suffix.
   for (const char* ext : {"pdf", "svg"}) {
     const std::string f = tmp.file(std::string("valley.") + ext);
-    r = test::run_cli("plot " + scan + " -v valley -o " + f + " --score exact_match --log", tmp.file("cache"));
+    r = test::run_cli("plot " + scan + " -v valley -o " + f + " --score exact_match --log",
+                      tmp.file("cache"));
     ASSERT_EQ(r.code, 0) << r.out;
     EXPECT_GT(fs::file_size(f), 500u);
   }
   // Errors: one line, exit 2, nothing written.
   const std::string junk = tmp.write("junk.h5", "not hdf5");
-  r = test::run_cli("plot " + junk + " --view valley --out " + tmp.file("x.png"), tmp.file("cache"));
+  r = test::run_cli("plot " + junk + " --view valley --out " + tmp.file("x.png"),
+                    tmp.file("cache"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("not an HDF5 file"), std::string::npos) << r.out;
   EXPECT_EQ(test::count_lines(r.out), 1u) << r.out;
-  r = test::run_cli("plot " + scan + " --view landscape --out " + tmp.file("x.png"), tmp.file("cache"));
+  r = test::run_cli("plot " + scan + " --view landscape --out " + tmp.file("x.png"),
+                    tmp.file("cache"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("needs a 2-D scan"), std::string::npos) << r.out;
-  r = test::run_cli("plot " + scan + " --view valley --out " + tmp.file("x.bmp"), tmp.file("cache"));
+  r = test::run_cli("plot " + scan + " --view valley --out " + tmp.file("x.bmp"),
+                    tmp.file("cache"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_FALSE(fs::exists(tmp.file("x.png")));
   EXPECT_FALSE(fs::exists(tmp.file("x.bmp")));

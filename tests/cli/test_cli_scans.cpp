@@ -2,9 +2,8 @@
 // bends are kept and not retrained), planes through three adapters (anchors and in-plane
 // adapters land where they belong and the grid holds their losses), random planes (centre
 // value, filter normalisation), trajectory planes, and MPI (2 ranks = 1 process, bit for bit).
-#include <gtest/gtest.h>
-
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 #include <torch/cuda.h>
 
 #include <cmath>
@@ -33,11 +32,11 @@ class CliScans : public ::testing::Test {
     tmp = new test::TempDir("cli-scans");
     cache = tmp->file("cache");
     const std::string cfg = tmp->write(
-        "tiny.toml",
-        test::tiny_run_toml("snapshot_every = 1\n", "[replay]\nbuffer = 16\n"));
+        "tiny.toml", test::tiny_run_toml("snapshot_every = 1\n", "[replay]\nbuffer = 16\n"));
     const std::string out = tmp->file("run");
     for (const char* m : {"seq", "er"}) {
-      const auto r = run_cli("-q train --config " + cfg + " --method " + m + " --set out=" + out, cache);
+      const auto r =
+          run_cli("-q train --config " + cfg + " --method " + m + " --set out=" + out, cache);
       ASSERT_EQ(r.code, 0) << r.out;
     }
     h5 = out + "/run.h5";
@@ -50,7 +49,9 @@ class CliScans : public ::testing::Test {
     EXPECT_EQ(r.code, 0) << args << "\n" << r.out;
     return store::read_scan_file(out);
   }
-  static double value(const store::ScanData& d, int64_t p, size_t t, size_t s) { return d.values[d.value_index(p, t, s)]; }
+  static double value(const store::ScanData& d, int64_t p, size_t t, size_t s) {
+    return d.values[d.value_index(p, t, s)];
+  }
   // The prefix that runs a command on two MPI ranks; empty when built without MPI or when
   // mpirun is missing.
   static std::string mpirun_2() {
@@ -73,11 +74,15 @@ TEST_F(CliScans, CurveWithBendsOnTheLineIsTheLine) {
   const auto line = scan("scan line" + ends, file("line.h5"));
   for (const char* kind : {"bezier", "polychain"})
     for (const char* space : {"factors", "delta"}) {
-      const std::string args = "scan curve" + ends + " --kind " + kind + " --bends 2 --epochs 0 --no-line --space " + space;
+      const std::string args = "scan curve" + ends + " --kind " + kind +
+                               " --bends 2 --epochs 0 --no-line --space " + space;
       const auto c = scan(args, file(std::string("c0-") + kind + space + ".h5"));
       ASSERT_TRUE(c.complete());
-      const auto l = std::string(space) == "factors" ? line : scan("scan line" + ends + " --space delta", file("ld.h5"));
-      for (size_t k = 0; k < c.values.size(); ++k) EXPECT_NEAR(c.values[k], l.values[k], 2e-5) << kind << space << k;
+      const auto l = std::string(space) == "factors"
+                         ? line
+                         : scan("scan line" + ends + " --space delta", file("ld.h5"));
+      for (size_t k = 0; k < c.values.size(); ++k)
+        EXPECT_NEAR(c.values[k], l.values[k], 2e-5) << kind << space << k;
       // The straight segments of an untrained curve have the line's length.
       const auto& dl = c.extras.at("segment_lengths").values;
       ASSERT_EQ(dl.size(), 4u);
@@ -87,7 +92,8 @@ TEST_F(CliScans, CurveWithBendsOnTheLineIsTheLine) {
 
 TEST_F(CliScans, TrainedCurveKeepsItsBendsAndComparesWithTheLine) {
   const std::string out = file("curve.h5");
-  const std::string args = "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 5 --bends 1 --epochs 1 --batch 8";
+  const std::string args =
+      "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 5 --bends 1 --epochs 1 --batch 8";
   auto r = run(args + " --out " + out);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("straight line"), std::string::npos) << r.out;
@@ -118,7 +124,8 @@ TEST_F(CliScans, TrainedCurveKeepsItsBendsAndComparesWithTheLine) {
 TEST_F(CliScans, PlaneHoldsItsAnchorsAndProjectsInPlaneAdapters) {
   // X = seq/1, Y = seq/2 and Z = (X + Y)/2 + 0.2·(er/2 − seq/2): Z projects between X and Y
   // on the x axis, so with margin 0 the 2×2 grid's corners (0,0) and (dx,0) are X and Y.
-  const auto X = analysis::load_adapter_ref(h5 + ":seq/1"), Y = analysis::load_adapter_ref(h5 + ":seq/2");
+  const auto X = analysis::load_adapter_ref(h5 + ":seq/1"),
+             Y = analysis::load_adapter_ref(h5 + ":seq/2");
   const auto E = analysis::load_adapter_ref(h5 + ":er/2");
   core::Adapter z = X.adapter.clone(), mid = X.adapter.clone();
   mid.scale(0.5).axpy(0.5, Y.adapter);
@@ -129,9 +136,10 @@ TEST_F(CliScans, PlaneHoldsItsAnchorsAndProjectsInPlaneAdapters) {
   core::save_peft_adapter(file("z"), z, X.lora, extra);
   core::save_peft_adapter(file("mid"), mid, X.lora, extra);
   const std::string through = " --through " + h5 + ":seq/1," + h5 + ":seq/2," + file("z");
-  const auto line = scan("scan line --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 -n 2", file("pl-line.h5"));
-  const auto d = scan("scan plane" + through + " --grid 2x2 --margin 0 --project " + h5 + ":seq/1," + file("mid") +
-                          "," + h5 + ":er/*",
+  const auto line =
+      scan("scan line --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 -n 2", file("pl-line.h5"));
+  const auto d = scan("scan plane" + through + " --grid 2x2 --margin 0 --project " + h5 +
+                          ":seq/1," + file("mid") + "," + h5 + ":er/*",
                       file("plane.h5"));
   ASSERT_TRUE(d.complete());
   const auto& a = d.extras.at("anchors").values;  // (3, 2)
@@ -159,25 +167,31 @@ TEST_F(CliScans, PlaneHoldsItsAnchorsAndProjectsInPlaneAdapters) {
   EXPECT_NEAR(p.values[5], 0.0, 1e-3 * dx);
   EXPECT_NE(d.text.at("projected_labels").find(":er/2/adapter"), std::string::npos);
   // The same plane in delta space: the same anchors' losses at (0,0).
-  const auto dd = scan("scan plane" + through + " --grid 2x2 --margin 0 --space delta", file("plane-delta.h5"));
+  const auto dd =
+      scan("scan plane" + through + " --grid 2x2 --margin 0 --space delta", file("plane-delta.h5"));
   for (size_t s = 0; s < 3; ++s) EXPECT_NEAR(value(dd, 0, 0, s), value(d, 0, 0, s), 1e-4);
   // Three adapters on one line do not make a plane.
-  const auto r = run("scan plane --through " + h5 + ":seq/1," + h5 + ":seq/2," + file("mid") + " --out " + file("bad.h5"));
+  const auto r = run("scan plane --through " + h5 + ":seq/1," + h5 + ":seq/2," + file("mid") +
+                     " --out " + file("bad.h5"));
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_NE(r.out.find("one line"), std::string::npos) << r.out;
 }
 
 TEST_F(CliScans, RandomPlaneIsCentredAndFilterNormalised) {
-  const auto line = scan("scan line --from " + h5 + ":er/2 --to " + h5 + ":seq/2 -n 2", file("rp-line.h5"));
-  const auto d = scan("scan random-plane --center " + h5 + ":er/2 --grid 3x3 --radius 0.5 --seed 7", file("rp.h5"));
+  const auto line =
+      scan("scan line --from " + h5 + ":er/2 --to " + h5 + ":seq/2 -n 2", file("rp-line.h5"));
+  const auto d = scan("scan random-plane --center " + h5 + ":er/2 --grid 3x3 --radius 0.5 --seed 7",
+                      file("rp.h5"));
   ASSERT_TRUE(d.complete());
   EXPECT_EQ(d.spec.axes[0], (std::vector<double>{-0.5, 0.0, 0.5}));
-  for (size_t s = 0; s < 3; ++s) EXPECT_NEAR(value(d, 4, 0, s), value(line, 0, 0, s), 1e-5);  // centre (0,0)
+  for (size_t s = 0; s < 3; ++s)
+    EXPECT_NEAR(value(d, 4, 0, s), value(line, 0, 0, s), 1e-5);  // centre (0,0)
   // Every row of every direction has its centre row's norm, so the whole direction too.
   const double c = d.extras.at("center_norm").values[0];
   for (double n : d.extras.at("direction_norms").values) EXPECT_NEAR(n, c, 1e-4 * c);
   // Another seed, other directions, other values.
-  const auto e = scan("scan random-plane --center " + h5 + ":er/2 --grid 3x3 --radius 0.5 --seed 8", file("rp8.h5"));
+  const auto e = scan("scan random-plane --center " + h5 + ":er/2 --grid 3x3 --radius 0.5 --seed 8",
+                      file("rp8.h5"));
   EXPECT_NE(value(e, 0, 0, 0), value(d, 0, 0, 0));
 }
 
@@ -202,7 +216,8 @@ TEST_F(CliScans, BadGridsAndReferencesAreOneLineErrors) {
         "scan random-plane --center " + h5 + ":seq/1 --grid 0x3 --out " + file("x.h5"),
         "scan random-plane --center " + h5 + ":seq/1 --grid 3y3 --out " + file("x.h5"),
         "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":seq/9 --out " + file("x.h5"),
-        "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 --kind spline --out " + file("x.h5"),
+        "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 --kind spline --out " +
+            file("x.h5"),
         "scan trajectory --run " + h5 + " --method nope --out " + file("x.h5")}) {
     const auto r = run(args);
     EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
@@ -211,7 +226,8 @@ TEST_F(CliScans, BadGridsAndReferencesAreOneLineErrors) {
 }
 
 TEST_F(CliScans, TwoWorkerThreadsGiveTheOneThreadArrays) {
-  const std::string args = "scan plane --through " + h5 + ":seq/1," + h5 + ":seq/2," + h5 + ":er/2 --grid 3x3";
+  const std::string args =
+      "scan plane --through " + h5 + ":seq/1," + h5 + ":seq/2," + h5 + ":er/2 --grid 3x3";
   const auto one = scan(args + " --set threads=1", file("w1.h5"));
   const auto two = scan(args + " --set threads=2", file("w2.h5"));
   EXPECT_TRUE(same_bits(two.values, one.values));
@@ -220,7 +236,8 @@ TEST_F(CliScans, TwoWorkerThreadsGiveTheOneThreadArrays) {
 TEST_F(CliScans, MpiRanksGiveTheSingleProcessArrays) {
   const std::string mpirun = mpirun_2();
   if (mpirun.empty()) GTEST_SKIP() << "built without MPI, or mpirun not found";
-  const std::string args = "scan line --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 7 --range -0.5,1.5";
+  const std::string args =
+      "scan line --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 7 --range -0.5,1.5";
   const auto one = scan(args, file("mpi-1.h5"));
   auto r = run_cli("-q " + args + " --out " + file("mpi-2.h5"), cache, mpirun);
   ASSERT_EQ(r.code, 0) << r.out;
@@ -229,13 +246,15 @@ TEST_F(CliScans, MpiRanksGiveTheSingleProcessArrays) {
   EXPECT_TRUE(same_bits(two.values, one.values));
   EXPECT_TRUE(same_bits(two.extras.at("barrier").values, one.extras.at("barrier").values));
   // A curve: rank 0 trains the bends, both ranks evaluate.
-  const std::string curve = "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 5 --epochs 1 --batch 16";
+  const std::string curve =
+      "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 5 --epochs 1 --batch 16";
   const auto c1 = scan(curve, file("mpi-c1.h5"));
   r = run_cli("-q " + curve + " --out " + file("mpi-c2.h5"), cache, mpirun);
   ASSERT_EQ(r.code, 0) << r.out;
   const auto c2 = store::read_scan_file(file("mpi-c2.h5"));
   EXPECT_TRUE(same_bits(c2.values, c1.values));
-  EXPECT_TRUE(same_bits(c2.extras.at("control_points").values, c1.extras.at("control_points").values));
+  EXPECT_TRUE(
+      same_bits(c2.extras.at("control_points").values, c1.extras.at("control_points").values));
 }
 
 // A point's values do not depend on the points evaluated with it (issue 13), on a model as
@@ -315,7 +334,8 @@ TEST_F(CliScans, EvaluationOverridesApplyToRunReferences) {
 // scores to within what a different summation order makes of a few steps; the benchmarks run.
 TEST_F(CliScans, ScansAndTrainingOnTheGpuMatchTheCpu_CUDA) {
   if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA GPU";
-  const std::string line = "scan line --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 5 --range -0.5,1.5";
+  const std::string line =
+      "scan line --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 5 --range -0.5,1.5";
   const auto cpu = scan(line, file("cuda-line-cpu.h5"));
   const auto gpu = scan(line + " --device cuda", file("cuda-line-gpu.h5"));
   const auto b16 = scan(line + " --device cuda --dtype bfloat16", file("cuda-line-b16.h5"));
@@ -325,17 +345,19 @@ TEST_F(CliScans, ScansAndTrainingOnTheGpuMatchTheCpu_CUDA) {
     EXPECT_NEAR(gpu.values[i], cpu.values[i], 1e-4 * std::max(1.0, std::fabs(cpu.values[i]))) << i;
     EXPECT_NEAR(b16.values[i], cpu.values[i], 0.05 * std::max(1.0, std::fabs(cpu.values[i]))) << i;
   }
-  const std::string curve = "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 5 --epochs 1 --batch 16";
+  const std::string curve =
+      "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 5 --epochs 1 --batch 16";
   const auto ccpu = scan(curve, file("cuda-curve-cpu.h5"));
   const auto cgpu = scan(curve + " --device cuda", file("cuda-curve-gpu.h5"));
   ASSERT_TRUE(cgpu.complete());
   for (size_t i = 0; i < ccpu.values.size(); ++i)
-    EXPECT_NEAR(cgpu.values[i], ccpu.values[i], 0.02 * std::max(1.0, std::fabs(ccpu.values[i]))) << i;
+    EXPECT_NEAR(cgpu.values[i], ccpu.values[i], 0.02 * std::max(1.0, std::fabs(ccpu.values[i])))
+        << i;
 
   const std::string cfg = tmp->write("cuda.toml", test::tiny_run_toml());
   for (const char* device : {"cpu", "cuda"}) {
-    const auto r = run("-q train --config " + cfg + " --method seq --set out=" + file(std::string("cuda-run-") + device) +
-                       " --set device=" + device);
+    const auto r = run("-q train --config " + cfg + " --method seq --set out=" +
+                       file(std::string("cuda-run-") + device) + " --set device=" + device);
     ASSERT_EQ(r.code, 0) << device << "\n" << r.out;
   }
   const auto rc = store::read_run_file(file("cuda-run-cpu") + "/run.h5");
@@ -343,7 +365,8 @@ TEST_F(CliScans, ScansAndTrainingOnTheGpuMatchTheCpu_CUDA) {
   const auto& lc = rc.find_method("seq")->R.at("loss");
   const auto& lg = rg.find_method("seq")->R.at("loss");
   for (size_t t = 0; t < lc.size(); ++t)
-    for (size_t i = 0; i < lc[t].size(); ++i) EXPECT_NEAR(lg[t][i], lc[t][i], 0.05 * lc[t][i]) << t << "," << i;
+    for (size_t i = 0; i < lc[t].size(); ++i)
+      EXPECT_NEAR(lg[t][i], lc[t][i], 0.05 * lc[t][i]) << t << "," << i;
 
   for (const std::string bench : {"bench scan --points 3 --eval-seqs 32", "bench train --steps 3"})
     for (const char* dtype : {"float32", "bfloat16"}) {

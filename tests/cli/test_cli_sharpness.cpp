@@ -18,17 +18,19 @@ namespace store = lorascape::store;
 
 namespace {
 using Result = lorascape::test::CliResult;
-Result run(const std::string& args, const std::string& cache) { return lorascape::test::run_cli(args, cache); }
-size_t lines(const std::string& s) { return lorascape::test::count_lines(s); }
+Result run(const std::string& args, const std::string& cache) {
+  return lorascape::test::run_cli(args, cache);
+}
+size_t lines(const std::string& s) {
+  return lorascape::test::count_lines(s);
+}
 using lorascape::test::slurp;
 
 class CliSharpness : public ::testing::Test {
  protected:
   // A one-layer model, two short tasks, three steps per task: a run in about a second.
   std::string train_tiny_run() {
-    const std::string cfg =
-        tmp.write("tiny.toml",
-                  lorascape::test::tiny_run_toml());
+    const std::string cfg = tmp.write("tiny.toml", lorascape::test::tiny_run_toml());
     const std::string out = tmp.file("run");
     const Result r = run("-q train --config " + cfg + " --set out=" + out, cache);
     EXPECT_EQ(r.code, 0) << r.out;
@@ -41,11 +43,13 @@ class CliSharpness : public ::testing::Test {
 
 TEST_F(CliSharpness, AtAnAdapterAndAlongALine) {
   const std::string h5 = train_tiny_run();
-  const std::string at = "-q sharpness --at " + h5 + ":seq/1 --top 2 --examples 4 --max-iter 30 --union weekday,arith";
+  const std::string at =
+      "-q sharpness --at " + h5 + ":seq/1 --top 2 --examples 4 --max-iter 30 --union weekday,arith";
   const std::string s = tmp.file("s.h5");
   Result r = run(at + " --out " + s, cache);
   ASSERT_EQ(r.code, 0) << r.out;
-  for (const char* word : {"sharpness at", "lambda_1", "lambda_2", "weekday", "arith", "union", "wrote"})
+  for (const char* word :
+       {"sharpness at", "lambda_1", "lambda_2", "weekday", "arith", "union", "wrote"})
     EXPECT_NE(r.out.find(word), std::string::npos) << word << "\n" << r.out;
 
   const store::ScanData d = store::read_scan_file(s);
@@ -54,10 +58,11 @@ TEST_F(CliSharpness, AtAnAdapterAndAlongALine) {
   EXPECT_EQ(d.spec.tasks, (std::vector<std::string>{"weekday", "arith", "union"}));
   EXPECT_EQ(d.spec.scores, (std::vector<std::string>{"lambda_1", "lambda_2"}));
   EXPECT_EQ(d.spec.axes, (std::vector<std::vector<double>>{{0.0}}));
-  for (const char* key : {"\"top\":2", "\"max_iter\":30", "\"tol\":0.001", "\"split\":\"train\"", "\"max_examples\":4",
-                          "\"mode\":\"at\""})
+  for (const char* key : {"\"top\":2", "\"max_iter\":30", "\"tol\":0.001", "\"split\":\"train\"",
+                          "\"max_examples\":4", "\"mode\":\"at\""})
     EXPECT_NE(d.spec.config_json.find(key), std::string::npos) << key << "\n" << d.spec.config_json;
-  ASSERT_TRUE(d.extras.count("iterations") && d.extras.count("converged") && d.extras.count("loss"));
+  ASSERT_TRUE(d.extras.count("iterations") && d.extras.count("converged") &&
+              d.extras.count("loss"));
   EXPECT_EQ(d.extras.at("iterations").shape, (std::vector<int64_t>{1, 3, 2}));
   EXPECT_EQ(d.extras.at("converged").shape, (std::vector<int64_t>{1, 3, 2}));
   EXPECT_EQ(d.extras.at("loss").shape, (std::vector<int64_t>{1, 3}));
@@ -91,10 +96,14 @@ TEST_F(CliSharpness, AtAnAdapterAndAlongALine) {
   // Along a line: every second point, the line's task sets, and on the line's own data (the
   // test split, all 20 examples) the loss is the line scan's loss.
   const std::string line = tmp.file("line.h5"), along = tmp.file("along.h5");
-  ASSERT_EQ(run("-q scan line --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 -n 3 --tasks weekday --out " + line, cache)
+  ASSERT_EQ(run("-q scan line --from " + h5 + ":seq/1 --to " + h5 +
+                    ":seq/2 -n 3 --tasks weekday --out " + line,
+                cache)
                 .code,
             0);
-  r = run("-q sharpness --along " + line + " --every 2 --split test --examples 0 --max-iter 20 --out " + along, cache);
+  r = run("-q sharpness --along " + line +
+              " --every 2 --split test --examples 0 --max-iter 20 --out " + along,
+          cache);
   ASSERT_EQ(r.code, 0) << r.out;
   EXPECT_NE(r.out.find("sharpness along"), std::string::npos) << r.out;
   const store::ScanData a = store::read_scan_file(along);
@@ -109,7 +118,9 @@ TEST_F(CliSharpness, AtAnAdapterAndAlongALine) {
   EXPECT_EQ(a.text.at("space"), "factors");
   for (size_t p = 0; p < 2; ++p) {
     EXPECT_TRUE(std::isfinite(a.values[p])) << p;
-    EXPECT_NEAR(a.extras.at("loss").values[p], l.values[l.value_index(static_cast<int64_t>(2 * p), 0, 0)], 1e-5) << p;
+    EXPECT_NEAR(a.extras.at("loss").values[p],
+                l.values[l.value_index(static_cast<int64_t>(2 * p), 0, 0)], 1e-5)
+        << p;
   }
 }
 
@@ -125,20 +136,19 @@ TEST_F(CliSharpness, BadInputExitsTwoWithOneLine) {
   store::write_scan_file(plane, store::new_scan(spec));
   const std::string text = tmp.write("notes.h5", "not a scan file");
   const std::string missing = tmp.file("missing.h5");
-  for (const std::string& args :
-       {std::string("sharpness"),                                      // neither --at nor --along
-        "sharpness --at " + missing + ":seq/1 --along " + plane,         // both
-        "sharpness --at " + missing + ":seq/1 --top 0",                  // k < 1
-        "sharpness --at " + missing + ":seq/1 --tol 0",                  // tol <= 0
-        "sharpness --at " + missing + ":seq/1 --tol -1e-3",
-        "sharpness --at " + missing + ":seq/1 --max-iter 0",
-        "sharpness --at " + missing + ":seq/1 --split validation",
-        "sharpness --at " + missing + ":seq/1 --dtype bfloat16",
-        "sharpness --at " + missing + ":seq/1",                          // no such run file
-        "sharpness --along " + missing,                                 // no such line file
-        "sharpness --along " + plane,                                   // not a line scan
-        "sharpness --along " + text,                                    // not a scan file
-        "sharpness --along " + plane + " --every 0"}) {
+  for (const std::string& args : {std::string("sharpness"),  // neither --at nor --along
+                                  "sharpness --at " + missing + ":seq/1 --along " + plane,  // both
+                                  "sharpness --at " + missing + ":seq/1 --top 0",           // k < 1
+                                  "sharpness --at " + missing + ":seq/1 --tol 0",  // tol <= 0
+                                  "sharpness --at " + missing + ":seq/1 --tol -1e-3",
+                                  "sharpness --at " + missing + ":seq/1 --max-iter 0",
+                                  "sharpness --at " + missing + ":seq/1 --split validation",
+                                  "sharpness --at " + missing + ":seq/1 --dtype bfloat16",
+                                  "sharpness --at " + missing + ":seq/1",  // no such run file
+                                  "sharpness --along " + missing,          // no such line file
+                                  "sharpness --along " + plane,            // not a line scan
+                                  "sharpness --along " + text,             // not a scan file
+                                  "sharpness --along " + plane + " --every 0"}) {
     const Result r = run(args, cache);
     EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
     EXPECT_EQ(lines(r.out), 1u) << args << "\n" << r.out;

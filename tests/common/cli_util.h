@@ -19,9 +19,10 @@ struct CliResult {
 
 // Runs the CLI (LORASCAPE_CLI) with `args`, stdout+stderr captured, in the cache folder
 // `cache`; `env` is prepended to the command (e.g. "OMP_NUM_THREADS=1 ").
-inline CliResult run_cli(const std::string& args, const std::string& cache, const std::string& prefix = "") {
-  const std::string cmd =
-      "LORASCAPE_CACHE='" + cache + "' " + prefix + "'" + std::string(LORASCAPE_CLI) + "' " + args + " 2>&1";
+inline CliResult run_cli(const std::string& args, const std::string& cache,
+                         const std::string& prefix = "") {
+  const std::string cmd = "LORASCAPE_CACHE='" + cache + "' " + prefix + "'" +
+                          std::string(LORASCAPE_CLI) + "' " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   std::string out;
   std::array<char, 4096> buf{};
@@ -33,7 +34,8 @@ inline CliResult run_cli(const std::string& args, const std::string& cache, cons
 // The configuration of a tiny run: a one-layer model, two short tasks (weekday, arith), three
 // steps per task, one thread: seconds per run. `train_extra` goes into its [train] section,
 // `more` after it (further sections).
-inline std::string tiny_run_toml(const std::string& train_extra = "", const std::string& more = "") {
+inline std::string tiny_run_toml(const std::string& train_extra = "",
+                                 const std::string& more = "") {
   return "threads = 1\ndevice = \"cpu\"\n"
          "[model]\nd_model = 32\nn_layers = 1\nn_heads = 2\nd_ff = 64\n"
          "[pretrain]\nsteps = 5\ncorpus_lines = 100\n"

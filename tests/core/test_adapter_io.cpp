@@ -53,7 +53,8 @@ TEST_F(AdapterIo, PeftRoundTripIsBitIdentical) {
   EXPECT_EQ(back.extra.value("base_model", ""), "x.safetensors");
   // Keys on disk are PEFT keys.
   SafetensorsData raw = read_safetensors((dir / "ad" / "adapter_model.safetensors").string());
-  EXPECT_EQ(raw.tensors.front().first, "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight");
+  EXPECT_EQ(raw.tensors.front().first,
+            "base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight");
   // And it loads into a fresh model with the same config.
   Transformer m2(tiny_model());
   m2->add_lora(lc);
@@ -98,7 +99,8 @@ TEST_F(AdapterIo, BrokenAdapterFoldersAreRejected) {
   EXPECT_THROW(load_peft_adapter((dir / "ad").string()), FormatError);
   // Non-LoRA keys.
   save_peft_adapter((dir / "bad").string(), Adapter::from_model(*m), lc);
-  write_safetensors((dir / "bad" / "adapter_model.safetensors").string(), {{"model.embed_tokens.weight", at::zeros({2, 2})}});
+  write_safetensors((dir / "bad" / "adapter_model.safetensors").string(),
+                    {{"model.embed_tokens.weight", at::zeros({2, 2})}});
   EXPECT_THROW(load_peft_adapter((dir / "bad").string()), FormatError);
 }
 
@@ -110,7 +112,8 @@ TEST_F(AdapterIo, BaseModelRoundTripAndStrictChecks) {
   EXPECT_TRUE(back->config() == m->config());
   auto a = m->base_parameters(), b = back->base_parameters();
   ASSERT_EQ(a.size(), b.size());
-  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << a[i].first;
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_TRUE(at::equal(a[i].second, b[i].second)) << a[i].first;
   EXPECT_EQ(file_digest(path).size(), 16u);
 
   // Missing tensor, wrong shape, missing config.

@@ -19,7 +19,8 @@ std::string write_tmp(const std::string& name, const std::string& text) {
 }  // namespace
 
 TEST(Config, FileOverridesDefaults) {
-  const auto p = write_tmp("ok.toml", "seed = 5\n[train]\nlr = 0.01\nbatch = 8\n[lora]\ntargets = [\"q_proj\"]\n");
+  const auto p = write_tmp(
+      "ok.toml", "seed = 5\n[train]\nlr = 0.01\nbatch = 8\n[lora]\ntargets = [\"q_proj\"]\n");
   RunConfig c = load_config(p);
   EXPECT_EQ(c.seed, 5);
   EXPECT_DOUBLE_EQ(c.train.lr, 0.01);
@@ -101,5 +102,6 @@ TEST(Config, ShippedConfigsParseAndDefaultMatchesCode) {
   }
   EXPECT_GE(n, 1);
   RunConfig d = load_config((dir / "default.toml").string());
-  EXPECT_EQ(d.to_json(), RunConfig{}.to_json()) << "data/configs/default.toml must list the code's defaults";
+  EXPECT_EQ(d.to_json(), RunConfig{}.to_json())
+      << "data/configs/default.toml must list the code's defaults";
 }

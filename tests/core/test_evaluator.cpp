@@ -92,7 +92,8 @@ TEST_F(EvaluatorTest, ScoresDoNotDependOnTheOtherPointsOfTheBatch) {
     const ScoreSums all = ev.evaluate(ex);
     for (size_t k = 0; k < points.size(); ++k) {
       ev.load_points({points[k]});
-      EXPECT_TRUE(same_bits(ev.evaluate(ex).scores(0), all.scores(static_cast<int64_t>(k)))) << "point " << k;
+      EXPECT_TRUE(same_bits(ev.evaluate(ex).scores(0), all.scores(static_cast<int64_t>(k))))
+          << "point " << k;
     }
     ev.load_points({points[2], points[0]});
     const ScoreSums two = ev.evaluate(ex);
@@ -227,7 +228,8 @@ TEST_F(EvaluatorTest, Bfloat16ScoresAreCloseToFloat32) {
   const ScoreSums f32 = evaluate(points, 7);
   model->to(at::kBFloat16);
   const ScoreSums b16 = evaluate(points, 7);
-  for (int64_t k = 0; k < 3; ++k) EXPECT_NEAR(b16.scores(k).loss, f32.scores(k).loss, 0.05 * f32.scores(k).loss) << k;
+  for (int64_t k = 0; k < 3; ++k)
+    EXPECT_NEAR(b16.scores(k).loss, f32.scores(k).loss, 0.05 * f32.scores(k).loss) << k;
 }
 
 TEST_F(EvaluatorTest, CudaMatchesCpu_CUDA) {
@@ -240,7 +242,8 @@ TEST_F(EvaluatorTest, CudaMatchesCpu_CUDA) {
     model->to(dtype);
     const ScoreSums gpu = evaluate(on_gpu, 7);
     const double tol = dtype == at::kFloat ? 1e-4 : 0.05;
-    for (int64_t k = 0; k < 3; ++k) EXPECT_NEAR(gpu.scores(k).loss, cpu.scores(k).loss, tol * cpu.scores(k).loss) << k;
+    for (int64_t k = 0; k < 3; ++k)
+      EXPECT_NEAR(gpu.scores(k).loss, cpu.scores(k).loss, tol * cpu.scores(k).loss) << k;
   }
 }
 
@@ -259,9 +262,10 @@ TEST_F(EvaluatorTest, PoolWorkersGiveTheSingleThreadedScoresBitForBit) {
   EXPECT_EQ(at::get_num_threads(), 2) << "the caller's thread setting is restored";
   for (size_t k = 0; k < points.size(); ++k) EXPECT_TRUE(same_bits(got[k], one[k])) << k;
   // A worker's error reaches the caller.
-  EXPECT_THROW(pool.for_each(2, [](Evaluator&, int64_t i) {
-                 if (i == 1) throw lorascape::ConfigError("boom");
-               }),
+  EXPECT_THROW(pool.for_each(2,
+                             [](Evaluator&, int64_t i) {
+                               if (i == 1) throw lorascape::ConfigError("boom");
+                             }),
                lorascape::ConfigError);
   at::set_num_threads(1);
 }

@@ -2,8 +2,8 @@
 // the ATen arithmetic they replace: values, first derivatives (the custom backward kernels)
 // and second derivatives (create_graph, as Hessian-vector products use), and the model's
 // fast float32 evaluation forward against the same model in float64 through ATen alone.
-#include <gtest/gtest.h>
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 #include <torch/autograd.h>
 
 #include <cmath>
@@ -17,11 +17,13 @@ using namespace lorascape::core;
 
 namespace {
 
-void expect_close(const at::Tensor& a, const at::Tensor& b, double rtol, double atol, const char* what) {
+void expect_close(const at::Tensor& a, const at::Tensor& b, double rtol, double atol,
+                  const char* what) {
   ASSERT_EQ(a.sizes(), b.sizes()) << what;
   const double err = (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
   const double scale = b.to(at::kDouble).abs().max().item<double>();
-  EXPECT_LE(err, atol + rtol * scale) << what << ": max |diff| " << err << " (max |ref| " << scale << ")";
+  EXPECT_LE(err, atol + rtol * scale)
+      << what << ": max |diff| " << err << " (max |ref| " << scale << ")";
 }
 
 }  // namespace
@@ -29,7 +31,8 @@ void expect_close(const at::Tensor& a, const at::Tensor& b, double rtol, double 
 TEST(Kernels, ExpMatchesStdExpToTwoUlp) {
   double worst = 0;
   for (float x = -87.0f; x < 88.0f; x += 0.0173f)
-    worst = std::max(worst, std::fabs(kernels::exp_approx(x) / std::exp(static_cast<double>(x)) - 1.0));
+    worst =
+        std::max(worst, std::fabs(kernels::exp_approx(x) / std::exp(static_cast<double>(x)) - 1.0));
   EXPECT_LT(worst, 2.5e-7);  // two float ulps at 1 are 2.4e-7
   EXPECT_EQ(kernels::exp_approx(0.0f), 1.0f);
   EXPECT_LT(kernels::exp_approx(-1000.0f), 1e-37f);  // clamped, not NaN
@@ -43,9 +46,11 @@ TEST(Kernels, CausalSoftmaxRowMatchesMaskedSoftmax) {
     at::Tensor mask = at::ones({T, T}, at::kBool).triu(1);
     at::Tensor ref = at::softmax(s.masked_fill(mask, -INFINITY), -1);
     at::Tensor got = s.clone();
-    for (int64_t r = 0; r < T; ++r) kernels::causal_softmax_row(got.data_ptr<float>() + r * T, r + 1, T);
+    for (int64_t r = 0; r < T; ++r)
+      kernels::causal_softmax_row(got.data_ptr<float>() + r * T, r + 1, T);
     expect_close(got, ref, 1e-6, 1e-7, "softmax");
-    EXPECT_TRUE(got.masked_select(mask).eq(0).all().item<bool>()) << "future positions must be exactly 0";
+    EXPECT_TRUE(got.masked_select(mask).eq(0).all().item<bool>())
+        << "future positions must be exactly 0";
   }
 }
 
@@ -54,9 +59,11 @@ TEST(Kernels, RotaryRowsMatchRotateHalf) {
   const int64_t T = 9, D = 32, stride = 3 * D;  // one head's rows inside a q|k|v projection
   const at::Tensor qkv = at::randn({T, stride}), cos = at::randn({T, D}), sin = at::randn({T, D});
   const at::Tensor x = qkv.narrow(1, D, D);
-  const at::Tensor ref = x * cos + at::cat({-x.narrow(1, D / 2, D / 2), x.narrow(1, 0, D / 2)}, 1) * sin;
+  const at::Tensor ref =
+      x * cos + at::cat({-x.narrow(1, D / 2, D / 2), x.narrow(1, 0, D / 2)}, 1) * sin;
   at::Tensor got = qkv.clone();
-  kernels::rotary_rows(got.data_ptr<float>() + D, stride, T, cos.data_ptr<float>(), sin.data_ptr<float>(), D);
+  kernels::rotary_rows(got.data_ptr<float>() + D, stride, T, cos.data_ptr<float>(),
+                       sin.data_ptr<float>(), D);
   expect_close(got.narrow(1, D, D), ref, 1e-6, 1e-6, "rotary");
   EXPECT_TRUE(at::equal(got.narrow(1, 0, D), qkv.narrow(1, 0, D)));  // the other heads untouched
   EXPECT_TRUE(at::equal(got.narrow(1, 2 * D, D), qkv.narrow(1, 2 * D, D)));
@@ -66,7 +73,7 @@ TEST(Kernels, TokenScoresMatchCrossEntropyAndArgmax) {
   torch::manual_seed(6);
   for (int64_t V : {7, 16, 260}) {
     at::Tensor logits = at::randn({50, V}) * 3;
-    logits[3].fill_(1.5);                        // ties: argmax takes the first
+    logits[3].fill_(1.5);  // ties: argmax takes the first
     logits[4].narrow(0, V / 2, V - V / 2).fill_(20.0);
     const at::Tensor target = at::randint(0, V, {50}, at::kLong);
     target[3] = 0;
@@ -74,7 +81,8 @@ TEST(Kernels, TokenScoresMatchCrossEntropyAndArgmax) {
     at::Tensor ce = at::empty({50}), hit = at::empty({50});
     ASSERT_TRUE(kernels::token_scores(logits.data_ptr<float>(), 50, V, target.data_ptr<int64_t>(),
                                       ce.data_ptr<float>(), hit.data_ptr<float>()));
-    const at::Tensor ref = at::cross_entropy_loss(logits.to(at::kDouble), target, {}, at::Reduction::None);
+    const at::Tensor ref =
+        at::cross_entropy_loss(logits.to(at::kDouble), target, {}, at::Reduction::None);
     expect_close(ce, ref, 1e-6, 1e-6, "cross-entropy");
     EXPECT_TRUE(at::equal(hit, (logits.argmax(-1) == target).to(at::kFloat))) << V;
     EXPECT_EQ(hit[3].item<float>(), 1.0f);
@@ -82,8 +90,8 @@ TEST(Kernels, TokenScoresMatchCrossEntropyAndArgmax) {
   }
   const at::Tensor logits = at::randn({2, 8}), bad = at::tensor({3, 8}, at::kLong);
   at::Tensor ce = at::empty({2}), hit = at::empty({2});
-  EXPECT_FALSE(kernels::token_scores(logits.data_ptr<float>(), 2, 8, bad.data_ptr<int64_t>(), ce.data_ptr<float>(),
-                                     hit.data_ptr<float>()));
+  EXPECT_FALSE(kernels::token_scores(logits.data_ptr<float>(), 2, 8, bad.data_ptr<int64_t>(),
+                                     ce.data_ptr<float>(), hit.data_ptr<float>()));
   EXPECT_TRUE(std::isnan(ce[1].item<float>()));
 }
 
@@ -111,11 +119,13 @@ TEST(FusedOps, RmsNormMatchesAtenWithAndWithoutAutograd) {
 
 TEST(FusedOps, SwigluOnViewsOfOneProjectionMatchesAten) {
   torch::manual_seed(2);
-  const at::Tensor gu0 = at::randn({2, 6, 2 * 24}) * 3;  // gate | up side by side, as the model computes them
+  const at::Tensor gu0 =
+      at::randn({2, 6, 2 * 24}) * 3;  // gate | up side by side, as the model computes them
   {
     at::NoGradGuard ng;
     auto parts = gu0.split(24, -1);
-    expect_close(swiglu(parts[0], parts[1]), swiglu_aten(parts[0], parts[1]), 1e-6, 1e-7, "no-grad forward");
+    expect_close(swiglu(parts[0], parts[1]), swiglu_aten(parts[0], parts[1]), 1e-6, 1e-7,
+                 "no-grad forward");
   }
   const at::Tensor probe = at::randn({2, 6, 24});
   auto grads = [&](bool fused) {
@@ -139,7 +149,8 @@ TEST(FusedOps, SecondDerivativesMatchAten) {
     at::Tensor n = fused ? rms_norm(x, w, 1e-5) : rms_norm_aten(x, w, 1e-5);
     auto parts = n.split(8, -1);
     at::Tensor h = fused ? swiglu(parts[0], parts[1]) : swiglu_aten(parts[0], parts[1]);
-    at::Tensor g = torch::autograd::grad({h.pow(2).sum()}, {x}, {}, /*retain_graph=*/true, /*create_graph=*/true)[0];
+    at::Tensor g = torch::autograd::grad({h.pow(2).sum()}, {x}, {}, /*retain_graph=*/true,
+                                         /*create_graph=*/true)[0];
     return torch::autograd::grad({(g * v).sum()}, {x})[0];
   };
   expect_close(hvp(true), hvp(false), 1e-5, 1e-6, "Hessian-vector product");

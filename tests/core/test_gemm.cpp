@@ -2,8 +2,8 @@
 // register tile and of the blocking, both operand layouts, strided rows, the causal variants,
 // results independent of how rows are split, and the model forward through it against the
 // BLAS path. Skipped on a CPU without AVX-512, where the GEMM does not run.
-#include <gtest/gtest.h>
 #include <ATen/ATen.h>
+#include <gtest/gtest.h>
 #include <torch/autograd.h>
 
 #include <cmath>
@@ -20,8 +20,9 @@ using namespace lorascape::core;
 
 namespace {
 
-#define REQUIRE_GEMM() \
-  if (!kernels::gemm_available()) GTEST_SKIP() << "no AVX-512 on this CPU: lorascape's GEMM does not run here"
+#define REQUIRE_GEMM()            \
+  if (!kernels::gemm_available()) \
+  GTEST_SKIP() << "no AVX-512 on this CPU: lorascape's GEMM does not run here"
 
 std::vector<float> random_values(size_t n, uint32_t seed) {
   std::mt19937 g(seed);
@@ -63,7 +64,8 @@ TEST(Gemm, MatchesFloat64OnEdgeShapesBothLayoutsAndStrides) {
         for (bool weight : {true, false}) {
           const int64_t lda = K + 3, ldc = N + 5;
           const float alpha = weight ? 1.0f : 0.25f;
-          const auto a = random_values(static_cast<size_t>(M * lda), static_cast<uint32_t>(M * 131 + N * 7 + K));
+          const auto a = random_values(static_cast<size_t>(M * lda),
+                                       static_cast<uint32_t>(M * 131 + N * 7 + K));
           const RightOperand b(K, N, weight, static_cast<uint32_t>(K * 17 + N));
           std::vector<float> c(static_cast<size_t>(M * ldc), sentinel);
           kernels::gemm(M, N, K, alpha, a.data(), lda, b.data.data(), b.b_k, b.b_n, c.data(), ldc);
@@ -72,14 +74,17 @@ TEST(Gemm, MatchesFloat64OnEdgeShapesBothLayoutsAndStrides) {
               double ref = 0, mag = 0;
               for (int64_t k = 0; k < K; ++k) {
                 ref += static_cast<double>(a[static_cast<size_t>(i * lda + k)]) * b.at(k, j);
-                mag += std::fabs(static_cast<double>(a[static_cast<size_t>(i * lda + k)]) * b.at(k, j));
+                mag += std::fabs(static_cast<double>(a[static_cast<size_t>(i * lda + k)]) *
+                                 b.at(k, j));
               }
               ref *= alpha;
               ASSERT_NEAR(c[static_cast<size_t>(i * ldc + j)], ref, 2e-6 * mag * alpha + 1e-30)
-                  << "M " << M << " N " << N << " K " << K << (weight ? " (weight)" : " (K×N)") << " at " << i << "," << j;
+                  << "M " << M << " N " << N << " K " << K << (weight ? " (weight)" : " (K×N)")
+                  << " at " << i << "," << j;
             }
             for (int64_t j = N; j < ldc; ++j)  // the padding between rows of C is left alone
-              ASSERT_EQ(c[static_cast<size_t>(i * ldc + j)], sentinel) << "M " << M << " N " << N << " K " << K;
+              ASSERT_EQ(c[static_cast<size_t>(i * ldc + j)], sentinel)
+                  << "M " << M << " N " << N << " K " << K;
           }
           ++cases;
         }
@@ -90,10 +95,12 @@ TEST(Gemm, RowsDoNotDependOnHowRowsAreSplit) {
   // The scan's bit-for-bit reproducibility over threads and shards rests on this.
   REQUIRE_GEMM();
   const int64_t M = 100, N = 70, K = 600;
-  const auto a = random_values(static_cast<size_t>(M * K), 1), w = random_values(static_cast<size_t>(N * K), 2);
+  const auto a = random_values(static_cast<size_t>(M * K), 1),
+             w = random_values(static_cast<size_t>(N * K), 2);
   std::vector<float> whole(static_cast<size_t>(M * N)), parts(static_cast<size_t>(M * N));
   kernels::gemm(M, N, K, 1.0f, a.data(), K, w.data(), 1, K, whole.data(), N);
-  const std::vector<int64_t> cuts{0, 37, 38, 90, M};  // tiles of 14 rows start elsewhere in each part
+  const std::vector<int64_t> cuts{0, 37, 38, 90,
+                                  M};  // tiles of 14 rows start elsewhere in each part
   for (size_t p = 0; p + 1 < cuts.size(); ++p)
     kernels::gemm(cuts[p + 1] - cuts[p], N, K, 1.0f, a.data() + cuts[p] * K, K, w.data(), 1, K,
                   parts.data() + cuts[p] * N, N);
@@ -103,21 +110,26 @@ TEST(Gemm, RowsDoNotDependOnHowRowsAreSplit) {
 TEST(Gemm, CausalVariantsSkipOnlyWhatTheMaskDiscards) {
   REQUIRE_GEMM();
   const int64_t T = 70, D = 24;  // three 32-column panels, five 14-row tiles
-  const auto q = random_values(static_cast<size_t>(T * D), 3), k = random_values(static_cast<size_t>(T * D), 4);
+  const auto q = random_values(static_cast<size_t>(T * D), 3),
+             k = random_values(static_cast<size_t>(T * D), 4);
   std::vector<float> full(static_cast<size_t>(T * T)), upper(static_cast<size_t>(T * T));
   kernels::gemm(T, T, D, 0.5f, q.data(), D, k.data(), 1, D, full.data(), T);
-  kernels::gemm(T, T, D, 0.5f, q.data(), D, k.data(), 1, D, upper.data(), T, kernels::Causal::upper_c);
+  kernels::gemm(T, T, D, 0.5f, q.data(), D, k.data(), 1, D, upper.data(), T,
+                kernels::Causal::upper_c);
   for (int64_t i = 0; i < T; ++i)
-    for (int64_t j = 0; j <= i; ++j) ASSERT_EQ(upper[static_cast<size_t>(i * T + j)], full[static_cast<size_t>(i * T + j)]);
+    for (int64_t j = 0; j <= i; ++j)
+      ASSERT_EQ(upper[static_cast<size_t>(i * T + j)], full[static_cast<size_t>(i * T + j)]);
 
-  // P (lower triangular, as a causal softmax leaves it) times V: the same with and without skipping.
+  // P (lower triangular, as a causal softmax leaves it) times V: the same with and without
+  // skipping.
   auto p = random_values(static_cast<size_t>(T * T), 5);
   for (int64_t i = 0; i < T; ++i)
     for (int64_t j = i + 1; j < T; ++j) p[static_cast<size_t>(i * T + j)] = 0.0f;
   const auto v = random_values(static_cast<size_t>(T * D), 6);
   std::vector<float> dense(static_cast<size_t>(T * D)), lower(static_cast<size_t>(T * D));
   kernels::gemm(T, D, T, 1.0f, p.data(), T, v.data(), D, 1, dense.data(), D);
-  kernels::gemm(T, D, T, 1.0f, p.data(), T, v.data(), D, 1, lower.data(), D, kernels::Causal::lower_a);
+  kernels::gemm(T, D, T, 1.0f, p.data(), T, v.data(), D, 1, lower.data(), D,
+                kernels::Causal::lower_a);
   for (size_t i = 0; i < dense.size(); ++i) ASSERT_EQ(lower[i], dense[i]) << i;
 }
 
@@ -127,8 +139,10 @@ TEST(Gemm, SwigluInsideTheGemmMatchesFloat64) {
     for (int64_t F : {1, 16, 23, 70})
       for (int64_t K : {1, 33, 512}) {
         const int64_t lda = K + 1, ldw = K + 2, ldh = F + 3;
-        const auto a = random_values(static_cast<size_t>(M * lda), static_cast<uint32_t>(M + F + K));
-        const auto w = random_values(static_cast<size_t>(2 * F * ldw), static_cast<uint32_t>(F * K));
+        const auto a =
+            random_values(static_cast<size_t>(M * lda), static_cast<uint32_t>(M + F + K));
+        const auto w =
+            random_values(static_cast<size_t>(2 * F * ldw), static_cast<uint32_t>(F * K));
         const float sentinel = -7.0f;
         std::vector<float> h(static_cast<size_t>(M * ldh), sentinel);
         kernels::gemm_swiglu(M, F, K, a.data(), lda, w.data(), ldw, h.data(), ldh);
@@ -139,25 +153,31 @@ TEST(Gemm, SwigluInsideTheGemmMatchesFloat64) {
               const double x = a[static_cast<size_t>(i * lda + k)];
               g += x * w[static_cast<size_t>(j * ldw + k)];
               u += x * w[static_cast<size_t>((F + j) * ldw + k)];
-              mag += std::fabs(x * w[static_cast<size_t>(j * ldw + k)]) + std::fabs(x * w[static_cast<size_t>((F + j) * ldw + k)]);
+              mag += std::fabs(x * w[static_cast<size_t>(j * ldw + k)]) +
+                     std::fabs(x * w[static_cast<size_t>((F + j) * ldw + k)]);
             }
             const double ref = g / (1.0 + std::exp(-g)) * u;
-            ASSERT_NEAR(h[static_cast<size_t>(i * ldh + j)], ref, 1e-6 * mag * (1.0 + std::fabs(u) + std::fabs(g)) + 1e-30)
+            ASSERT_NEAR(h[static_cast<size_t>(i * ldh + j)], ref,
+                        1e-6 * mag * (1.0 + std::fabs(u) + std::fabs(g)) + 1e-30)
                 << "M " << M << " F " << F << " K " << K << " at " << i << "," << j;
           }
-          for (int64_t j = F; j < ldh; ++j) ASSERT_EQ(h[static_cast<size_t>(i * ldh + j)], sentinel);
+          for (int64_t j = F; j < ldh; ++j)
+            ASSERT_EQ(h[static_cast<size_t>(i * ldh + j)], sentinel);
         }
       }
-  EXPECT_THROW(kernels::gemm_swiglu(1, 1, kernels::kSwigluMaxK + 1, nullptr, 1, nullptr, 1, nullptr, 1),
-               std::invalid_argument);
+  EXPECT_THROW(
+      kernels::gemm_swiglu(1, 1, kernels::kSwigluMaxK + 1, nullptr, 1, nullptr, 1, nullptr, 1),
+      std::invalid_argument);
   // The op on tensors against ATen's SwiGLU of the projection, fused and not (wider inputs).
   torch::manual_seed(9);
   at::NoGradGuard ng;
   for (int64_t in : {int64_t{48}, kernels::kSwigluMaxK + 8}) {
-    const at::Tensor x = at::randn({2, 30, in}), w = at::randn({2 * 40, in}) / std::sqrt(static_cast<double>(in));
+    const at::Tensor x = at::randn({2, 30, in}),
+                     w = at::randn({2 * 40, in}) / std::sqrt(static_cast<double>(in));
     const at::Tensor gu = at::matmul(x.to(at::kDouble), w.to(at::kDouble).t());
     const at::Tensor ref = swiglu_aten(gu.narrow(-1, 0, 40), gu.narrow(-1, 40, 40));
-    EXPECT_LT((apply_weight_swiglu(x, w).to(at::kDouble) - ref).abs().max().item<double>(), 1e-5) << in;
+    EXPECT_LT((apply_weight_swiglu(x, w).to(at::kDouble) - ref).abs().max().item<double>(), 1e-5)
+        << in;
   }
 }
 
@@ -166,7 +186,9 @@ TEST(Gemm, ApplyWeightMatchesMatmulOnViewsAndKeepsAutograd) {
   torch::manual_seed(7);
   const at::Tensor x = at::randn({3, 20, 48}), big = at::randn({90, 48});
   const at::Tensor w = big.narrow(0, 10, 70);  // rows of a larger matrix, as fused q|k|v views are
-  auto ref = [&](const at::Tensor& xx) { return at::matmul(xx.to(at::kDouble), w.to(at::kDouble).t()); };
+  auto ref = [&](const at::Tensor& xx) {
+    return at::matmul(xx.to(at::kDouble), w.to(at::kDouble).t());
+  };
   {
     at::NoGradGuard ng;
     const at::Tensor y = apply_weight(x, w);
@@ -202,7 +224,8 @@ TEST(Gemm, ModelForwardAgreesWithTheBlasPath) {
     blas = m->forward(ids);
   }
   ASSERT_TRUE(kernels::gemm_available());
-  const double err = (own - blas).abs().max().item<double>(), scale = blas.abs().max().item<double>();
+  const double err = (own - blas).abs().max().item<double>(),
+               scale = blas.abs().max().item<double>();
   EXPECT_LE(err, 1e-5 * scale) << "max |diff| " << err;
 }
 
@@ -241,8 +264,9 @@ TEST(Gemm, LoraGradientsAgreeWithTheBlasPath) {
   }
   ASSERT_EQ(own.size(), blas.size());
   for (size_t i = 0; i < own.size(); ++i) {
-    const double err = (own[i] - blas[i]).abs().max().item<double>(), scale = blas[i].abs().max().item<double>();
-    EXPECT_LE(err, 1e-4 * scale) << "LoRA gradient " << i << ": max |diff| " << err << " of " << scale;
+    const double err = (own[i] - blas[i]).abs().max().item<double>(),
+                 scale = blas[i].abs().max().item<double>();
+    EXPECT_LE(err, 1e-4 * scale) << "LoRA gradient " << i << ": max |diff| " << err << " of "
+                                 << scale;
   }
 }
-

@@ -46,5 +46,6 @@ TEST(Metrics, LossMetricsFollowLowerIsBetter) {
   EXPECT_DOUBLE_EQ(m.plasticity, 0.375);
   EXPECT_TRUE(std::isnan(m.stability));
   EXPECT_DOUBLE_EQ(compute_score_metrics("loss", R, b).forgetting, 1.5);
-  EXPECT_DOUBLE_EQ(compute_score_metrics("exact_match", R, b).forgetting, compute_metrics(R, b).forgetting);
+  EXPECT_DOUBLE_EQ(compute_score_metrics("exact_match", R, b).forgetting,
+                   compute_metrics(R, b).forgetting);
 }

@@ -29,9 +29,12 @@ TEST_F(ModelTest, ParameterNamesFollowHuggingFaceLlama) {
   std::vector<std::string> names;
   for (auto& p : m->named_parameters()) names.push_back(p.key());
   EXPECT_EQ(names.front(), "model.embed_tokens.weight");
-  EXPECT_NE(std::find(names.begin(), names.end(), "model.layers.1.self_attn.q_proj.weight"), names.end());
-  EXPECT_NE(std::find(names.begin(), names.end(), "model.layers.0.post_attention_layernorm.weight"), names.end());
-  EXPECT_NE(std::find(names.begin(), names.end(), "model.layers.0.mlp.down_proj.weight"), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "model.layers.1.self_attn.q_proj.weight"),
+            names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "model.layers.0.post_attention_layernorm.weight"),
+            names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "model.layers.0.mlp.down_proj.weight"),
+            names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "model.norm.weight"), names.end());
   EXPECT_EQ(names.back(), "lm_head.weight");
   EXPECT_EQ(names.size(), 1u + 2u * 9u + 2u);
@@ -105,7 +108,8 @@ TEST_F(ModelTest, GradientsReachOnlyLoraParameters) {
   // Only the targeted projections carry factors.
   for (auto& [n, p] : m->lora_parameters()) {
     (void)p;
-    EXPECT_TRUE(n.find("q_proj") != std::string::npos || n.find("v_proj") != std::string::npos) << n;
+    EXPECT_TRUE(n.find("q_proj") != std::string::npos || n.find("v_proj") != std::string::npos)
+        << n;
   }
 }
 

@@ -127,7 +127,8 @@ TEST(Strategies, AgemStepGradientNeverConflictsWithTheMemoryGradient) {
     }
     const at::Tensor g_ref = grad_of(s.buffer().items());
     std::vector<const Example*> batch;
-    for (int i = 0; i < 8; ++i) batch.push_back(&tasks[1].train[static_cast<size_t>(8 * trial + i)]);
+    for (int i = 0; i < 8; ++i)
+      batch.push_back(&tasks[1].train[static_cast<size_t>(8 * trial + i)]);
     const at::Tensor g = grad_of(batch);
     s.after_backward(ctx);  // grads now hold the projected g
     std::vector<at::Tensor> parts;
@@ -173,7 +174,8 @@ TEST(Strategies, EwcPenaltyEqualsTheFormula) {
     torch::NoGradGuard ng;
     for (auto& p : ctx.params) p.add_(0.1);
   }
-  EXPECT_NEAR(s.penalty(ctx.params).item<double>(), 0.5 * 3.0 * fisher_sum * 0.01, 1e-6 * (1 + fisher_sum));
+  EXPECT_NEAR(s.penalty(ctx.params).item<double>(), 0.5 * 3.0 * fisher_sum * 0.01,
+              1e-6 * (1 + fisher_sum));
   // A second task adds a second anchor: penalties accumulate.
   ctx.task = 1;
   s.after_task(ctx);
@@ -191,12 +193,14 @@ TEST(Strategies, ErTrainsOnCurrentPlusAnEqualReplayBatch) {
   std::vector<const Example*> batch;
   for (int i = 0; i < 8; ++i) batch.push_back(&tasks[1].train[static_cast<size_t>(i)]);
   // Before any task ended: just the current batch.
-  EXPECT_DOUBLE_EQ(s.loss(ctx, batch).item<double>(), examples_loss(*m, batch, at::kCPU).item<double>());
+  EXPECT_DOUBLE_EQ(s.loss(ctx, batch).item<double>(),
+                   examples_loss(*m, batch, at::kCPU).item<double>());
   ctx.task = 0;
   s.after_task(ctx);
   EXPECT_EQ(s.buffer().size(), 50u);
   EXPECT_EQ(s.buffer().seen(), 64u);
-  for (const Example* e : s.buffer().items()) EXPECT_EQ(e->prompt.rfind("weekday:", 0), 0u) << "only past-task examples";
+  for (const Example* e : s.buffer().items())
+    EXPECT_EQ(e->prompt.rfind("weekday:", 0), 0u) << "only past-task examples";
   // With memory: the loss differs from the current batch's alone.
   EXPECT_NE(s.loss(ctx, batch).item<double>(), examples_loss(*m, batch, at::kCPU).item<double>());
 }
@@ -212,7 +216,8 @@ TEST(Strategies, EveryMethodRunsThroughTwoTasks) {
     EXPECT_EQ(r.main().R.size(), 2u) << method;
     for (const auto& [key, l] : r.learners) {
       ASSERT_EQ(l.dirs.size(), 2u) << method << " " << key;
-      EXPECT_TRUE(std::filesystem::exists(tmp.path() / l.dirs[1] / "adapter_model.safetensors")) << method;
+      EXPECT_TRUE(std::filesystem::exists(tmp.path() / l.dirs[1] / "adapter_model.safetensors"))
+          << method;
       for (const auto& row : l.R)
         for (const auto& s : row) EXPECT_TRUE(std::isfinite(s.loss)) << method;
     }
@@ -245,7 +250,8 @@ TEST(Strategies, OneEvaluatesEveryTaskWithItsOwnFreshAdapter) {
   RunConfig seq = c;
   seq.train.method = "seq";
   RunResult rs = train_tiny(seq, "one-seq");
-  EXPECT_TRUE(rs.main().stages[0].equal(l.stages[0])) << "the first task is trained exactly like seq";
+  EXPECT_TRUE(rs.main().stages[0].equal(l.stages[0]))
+      << "the first task is trained exactly like seq";
   EXPECT_FALSE(rs.main().stages[1].equal(l.stages[1]));
 }
 
@@ -304,7 +310,8 @@ TEST(Strategies, GemWithOneMemoryAndNoMarginIsTheAgemProjection) {
   torch::manual_seed(4);
   at::Tensor g_ref = at::randn({30}, at::kDouble), g = -g_ref + 0.3 * at::randn({30}, at::kDouble);
   ASSERT_LT(at::dot(g, g_ref).item<double>(), 0);
-  at::Tensor gem = GemStrategy::project(g, g_ref.unsqueeze(0), 0.0), agem = AgemStrategy::project(g, g_ref);
+  at::Tensor gem = GemStrategy::project(g, g_ref.unsqueeze(0), 0.0),
+             agem = AgemStrategy::project(g, g_ref);
   EXPECT_LT((gem - agem).abs().max().item<double>(), 1e-9);
 }
 
@@ -403,8 +410,10 @@ TEST(Strategies, OLoraPenaltyIsTheL1OfPastTimesNewA) {
   s.before_task(ctx);  // freezes the current factors and draws new ones
   double want = 0;
   for (auto& [n, layer] : m->lora_layers()) {
-    want += 0.5 * at::matmul(layer->frozen_A(), layer->lora_A->weight.t()).abs().sum().item<double>();
-    want += 0.25 * (layer->lora_A->weight.norm().item<double>() + layer->lora_B->weight.norm().item<double>());
+    want +=
+        0.5 * at::matmul(layer->frozen_A(), layer->lora_A->weight.t()).abs().sum().item<double>();
+    want += 0.25 * (layer->lora_A->weight.norm().item<double>() +
+                    layer->lora_B->weight.norm().item<double>());
     EXPECT_EQ(layer->lora_B->weight.abs().max().item<double>(), 0.0) << "new B starts at zero";
   }
   EXPECT_NEAR(s.penalty(*m).item<double>(), want, 1e-6 * want);
@@ -418,7 +427,8 @@ TEST(Strategies, ILoraSlowLearnerIsTheRunningInterpolationOfTheFastOne) {
   RunResult r = train_tiny(c, "ilora", &init);
   ASSERT_EQ(r.reported, "slow");
   ASSERT_EQ(r.snapshots.size(), 8u);
-  // Closed form: slow_0 = init, slow_k = l_k slow_{k-1} + (1 - l_k) fast_k, l_k = min(1 - 1/(k+1), λ).
+  // Closed form: slow_0 = init, slow_k = l_k slow_{k-1} + (1 - l_k) fast_k, l_k = min(1 - 1/(k+1),
+  // λ).
   Adapter slow = init.clone();
   const auto& slow_stages = r.learners.at("slow").stages;
   const auto& fast_stages = r.learners.at("fast").stages;
@@ -450,7 +460,8 @@ TEST(Strategies, ILoraWithoutConsistencyTrainsTheFastLearnerExactlyLikeEr) {
   RunResult il = train_tiny(c, "ilora-g0");
   c.train.method = "er";
   RunResult er = train_tiny(c, "ilora-er");
-  for (size_t t = 0; t < 2; ++t) EXPECT_TRUE(il.learners.at("fast").stages[t].equal(er.main().stages[t])) << t;
+  for (size_t t = 0; t < 2; ++t)
+    EXPECT_TRUE(il.learners.at("fast").stages[t].equal(er.main().stages[t])) << t;
 }
 
 TEST(Strategies, ILoraConsistencyPullsOnlyWhereTheSlowStateIsLarger) {
@@ -463,5 +474,6 @@ TEST(Strategies, ILoraConsistencyPullsOnlyWhereTheSlowStateIsLarger) {
   EXPECT_DOUBLE_EQ(ILoraStrategy::consistency({fast}, {slow}, valid, "slow").item<double>(), 1.5);
   // Padding rows do not count; the mean runs over layers.
   valid = at::tensor({1.0, 0.0}, at::kFloat).reshape({1, 2});
-  EXPECT_DOUBLE_EQ(ILoraStrategy::consistency({fast, fast}, {slow, slow}, valid, "max").item<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(
+      ILoraStrategy::consistency({fast, fast}, {slow, slow}, valid, "max").item<double>(), 0.5);
 }

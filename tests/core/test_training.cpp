@@ -122,7 +122,8 @@ TEST_F(Training, ReducedSuiteTasksAreLearnableAndSeqLoraForgets) {
   Transformer m = fresh(c);
   RunResult r = train_continual(c, *m, tasks, tmpdir("reduced"), {});
   const auto R = r.matrix("exact_match");
-  for (size_t i = 0; i < tasks.size(); ++i) EXPECT_GE(R[i][i], 0.9) << tasks[i].name << " just after training on it";
+  for (size_t i = 0; i < tasks.size(); ++i)
+    EXPECT_GE(R[i][i], 0.9) << tasks[i].name << " just after training on it";
   const ClMetrics met = compute_metrics(R, r.base_row("exact_match"));
   EXPECT_LE(met.bwt, -0.2) << "Seq-LoRA must forget earlier tasks";
 }

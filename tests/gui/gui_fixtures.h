@@ -26,7 +26,8 @@ inline QApplication* gui_app() {
     QApplication::setOrganizationName("lorascape-test");
     QApplication::setApplicationName("lorascape-gui-test");
     static TempDir settings("gui-settings");
-    QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope, QString::fromStdString(settings.path().string()));
+    QSettings::setPath(QSettings::NativeFormat, QSettings::UserScope,
+                       QString::fromStdString(settings.path().string()));
     QSettings().clear();
     return a;
   }();
@@ -38,13 +39,16 @@ inline QApplication* gui_app() {
 // 1 + p + 10·t + 100·s, except the loss of arith, which has a bump in the middle.
 inline double line_value(int64_t p, size_t t, size_t s) {
   if (t == 1 && s == 0) return 1.0 + 0.5 * std::sin(M_PI * static_cast<double>(p) / 4.0);
-  return 1.0 + static_cast<double>(p) + 10.0 * static_cast<double>(t) + 100.0 * static_cast<double>(s);
+  return 1.0 + static_cast<double>(p) + 10.0 * static_cast<double>(t) +
+         100.0 * static_cast<double>(s);
 }
 
-inline store::ScanData sample_line(const std::string& run = "run.h5", const std::string& kind = "line") {
+inline store::ScanData sample_line(const std::string& run = "run.h5",
+                                   const std::string& kind = "line") {
   store::ScanSpec spec;
   spec.kind = kind;
-  spec.config_json = R"({"adapters":[")" + run + R"(:seq/1",")" + run + R"(:seq/2"],"kind":")" + kind + R"("})";
+  spec.config_json =
+      R"({"adapters":[")" + run + R"(:seq/1",")" + run + R"(:seq/2"],"kind":")" + kind + R"("})";
   spec.tasks = {"weekday", "arith", "union"};
   spec.scores = {"loss", "token_acc", "exact_match"};
   spec.axes = {{0.0, 0.25, 0.5, 0.75, 1.0}};

@@ -26,7 +26,8 @@ std::vector<double> field(const std::vector<double>& xs, const std::vector<doubl
 TEST(Contour, PlaneFieldGivesAStraightLineAtTheLevel) {
   // z = x: the level 0.3 is the vertical line x = 0.3, crossing every row of cells once.
   const auto xs = linspace(0, 1, 6), ys = linspace(-1, 1, 5);
-  const auto segs = contour_segments(xs, ys, field(xs, ys, [](double x, double) { return x; }), 0.3);
+  const auto segs =
+      contour_segments(xs, ys, field(xs, ys, [](double x, double) { return x; }), 0.3);
   ASSERT_EQ(segs.size(), 4u);  // one per cell row (ny − 1)
   for (const auto& s : segs) {
     EXPECT_NEAR(s.x0, 0.3, 1e-12);
@@ -43,7 +44,8 @@ TEST(Contour, CircleIsClosedAndOnTheRadius) {
   // the cell edges within the grid's curvature error of it.
   const auto xs = linspace(-2, 2, 81), ys = linspace(-2, 2, 81);
   const double r = 1.33;  // passes through no grid point
-  const auto segs = contour_segments(xs, ys, field(xs, ys, [](double x, double y) { return x * x + y * y; }), r * r);
+  const auto segs = contour_segments(
+      xs, ys, field(xs, ys, [](double x, double y) { return x * x + y * y; }), r * r);
   ASSERT_GT(segs.size(), 50u);
   for (const auto& s : segs) {
     EXPECT_NEAR(std::hypot(s.x0, s.y0), r, 2e-3);
@@ -86,7 +88,7 @@ TEST(Contour, SaddleIsResolvedByTheCellMean) {
   ASSERT_EQ(segs.size(), 2u);
   for (const auto& s : segs) {
     const double mx = (s.x0 + s.x1) / 2, my = (s.y0 + s.y1) / 2;
-    const bool near_a = mx < 0.5 && my < 0.5, near_c = mx > 0.5 && my > 0.5;
+    const bool near_a = mx < 0.5 && my<0.5, near_c = mx> 0.5 && my > 0.5;
     EXPECT_TRUE(near_a || near_c) << mx << "," << my;
   }
 }

@@ -28,10 +28,9 @@ class GuiScan : public ::testing::Test {
     test::gui_app();
     tmp = new test::TempDir("gui-scan");
     const std::string cache = tmp->file("cache");
-    const std::string cfg = tmp->write(
-        "tiny.toml",
-        test::tiny_run_toml());
-    const auto r = test::run_cli("-q train --config " + cfg + " --method seq --set out=" + tmp->file("run"), cache);
+    const std::string cfg = tmp->write("tiny.toml", test::tiny_run_toml());
+    const auto r = test::run_cli(
+        "-q train --config " + cfg + " --method seq --set out=" + tmp->file("run"), cache);
     ASSERT_EQ(r.code, 0) << r.out;
     run = tmp->file("run/run.h5");
     // The worker evaluates in this process: it finds the base model in the same cache.
@@ -59,11 +58,13 @@ TEST_F(GuiScan, DialogRunsALineScanAndTheNewScanAppears) {
   ASSERT_TRUE(w.open_path(QString::fromStdString(run)));
   const size_t before = w.files().size();
   // Select the two stage adapters in the tree: the dialog starts with them.
-  const QString a = QString::fromStdString(run) + ":seq/1/adapter", b = QString::fromStdString(run) + ":seq/2/adapter";
+  const QString a = QString::fromStdString(run) + ":seq/1/adapter",
+                b = QString::fromStdString(run) + ":seq/2/adapter";
   w.tree()->clearSelection();
   for (QTreeWidgetItemIterator it(w.tree()); *it; ++it) {
     const QString ref = (*it)->data(0, FileTree::kRefRole).toString();
-    if ((*it)->data(0, FileTree::kNodeRole).toString() == "adapter" && (ref == a || ref == b)) (*it)->setSelected(true);
+    if ((*it)->data(0, FileTree::kNodeRole).toString() == "adapter" && (ref == a || ref == b))
+      (*it)->setSelected(true);
   }
   ScanDialog* dlg = w.new_scan_dialog();
   const ScanRequest req0 = dlg->request();
@@ -124,6 +125,7 @@ TEST_F(GuiScan, CancelLeavesAPartialResumableScan) {
   // It appears in the tree as a partial scan.
   const int k = w.index_of_path(QString::fromStdString(out));
   ASSERT_GE(k, 0);
-  EXPECT_TRUE(w.tree()->item_of_file(k)->text(0).contains("done")) << w.tree()->item_of_file(k)->text(0).toStdString();
+  EXPECT_TRUE(w.tree()->item_of_file(k)->text(0).contains("done"))
+      << w.tree()->item_of_file(k)->text(0).toStdString();
   dlg->close();
 }

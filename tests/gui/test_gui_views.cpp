@@ -84,7 +84,8 @@ TEST_F(GuiViews, OpeningARunFileFillsTheTree) {
   ASSERT_EQ(stage->childCount(), 2);
   EXPECT_EQ(stage->child(0)->text(0), "fast");
   EXPECT_EQ(stage->child(1)->text(0), "slow (reported)");
-  EXPECT_EQ(stage->child(0)->data(0, FileTree::kRefRole).toString(), QString::fromStdString(run) + ":ilora/2/fast");
+  EXPECT_EQ(stage->child(0)->data(0, FileTree::kRefRole).toString(),
+            QString::fromStdString(run) + ":ilora/2/fast");
   // 3 stages x (1 + 2) adapters.
   EXPECT_EQ(tree->all_adapters().size(), 9);
   // Scans grouped by kind.
@@ -123,7 +124,8 @@ TEST_F(GuiViews, ValleyViewHoldsExactlyTheFilesSeriesAndValues) {
   EXPECT_EQ(v.series()[0].role, "old");
   QCPGraph* mean = v.plot()->graph(3);
   for (int p = 0; p < 5; ++p)
-    EXPECT_DOUBLE_EQ(mean->data()->at(p)->value, (test::line_value(p, 0, 1) + test::line_value(p, 1, 1)) / 2);
+    EXPECT_DOUBLE_EQ(mean->data()->at(p)->value,
+                     (test::line_value(p, 0, 1) + test::line_value(p, 1, 1)) / 2);
   // Loss: the barrier of the union series is annotated (union is linear here: no barrier), the
   // arith bump is read out on hover.
   v.set_score("loss");
@@ -191,7 +193,8 @@ TEST_F(GuiViews, StabilityMatrixAndGeometryShowTheFilesNumbers) {
   const auto& R = r->find_method("ilora")->learners.at("fast").R.at("exact_match");
   ASSERT_EQ(m.values().size(), 9);
   for (int t = 0; t < 3; ++t)
-    for (int i = 0; i < 3; ++i) EXPECT_EQ(m.values()[t * 3 + i], R[static_cast<size_t>(t)][static_cast<size_t>(i)]);
+    for (int i = 0; i < 3; ++i)
+      EXPECT_EQ(m.values()[t * 3 + i], R[static_cast<size_t>(t)][static_cast<size_t>(i)]);
   // Nine annotations, one per cell.
   EXPECT_EQ(m.plot()->itemCount(), 9);
 
@@ -215,7 +218,8 @@ TEST_F(GuiViews, StabilityMatrixAndGeometryShowTheFilesNumbers) {
 TEST_F(GuiViews, ExportWritesFiguresOfTheRequestedSize) {
   ValleyView v;
   v.set_scans({{"seq-1-2", std::make_shared<store::ScanData>(store::read_scan_file(line))}});
-  const std::string png = tmp->file("fig.png"), pdf = tmp->file("fig.pdf"), svg = tmp->file("fig.svg");
+  const std::string png = tmp->file("fig.png"), pdf = tmp->file("fig.pdf"),
+                    svg = tmp->file("fig.svg");
   export_plot(v.plot(), QString::fromStdString(png), 640, 480, 96);
   QImage img(QString::fromStdString(png));
   ASSERT_FALSE(img.isNull());
@@ -244,8 +248,10 @@ TEST_F(GuiViews, ExportWritesFiguresOfTheRequestedSize) {
   EXPECT_NE(s.find("<svg"), std::string::npos);
   EXPECT_NE(s.find("viewBox=\"0 0 640 480\""), std::string::npos);
   // Bad requests are refused with a message, and nothing is written.
-  EXPECT_THROW(export_plot(v.plot(), QString::fromStdString(tmp->file("fig.bmp")), 640, 480), ConfigError);
-  EXPECT_THROW(export_plot(v.plot(), QString::fromStdString(tmp->file("small.png")), 4, 4), ConfigError);
+  EXPECT_THROW(export_plot(v.plot(), QString::fromStdString(tmp->file("fig.bmp")), 640, 480),
+               ConfigError);
+  EXPECT_THROW(export_plot(v.plot(), QString::fromStdString(tmp->file("small.png")), 4, 4),
+               ConfigError);
   EXPECT_THROW(export_plot(v.plot(), "/nonexistent/folder/fig.png", 640, 480), FormatError);
 }
 
@@ -254,12 +260,10 @@ TEST_F(GuiViews, PlotCommandDrawsEveryViewHeadless) {
     std::vector<std::string> files;
     std::string view, scan, out;
   };
-  const std::vector<Case> cases{{{line}, "valley", "", "valley.png"},
-                                {{run}, "valley", "seq-1-2", "valley-by-id.svg"},
-                                {{plane}, "landscape", "", "landscape.pdf"},
-                                {{run}, "stability", "", "stability.png"},
-                                {{run}, "matrix", "", "matrix.png"},
-                                {{geo}, "geometry", "", "geometry.png"}};
+  const std::vector<Case> cases{
+      {{line}, "valley", "", "valley.png"},        {{run}, "valley", "seq-1-2", "valley-by-id.svg"},
+      {{plane}, "landscape", "", "landscape.pdf"}, {{run}, "stability", "", "stability.png"},
+      {{run}, "matrix", "", "matrix.png"},         {{geo}, "geometry", "", "geometry.png"}};
   for (const auto& c : cases) {
     PlotRequest r;
     r.files = c.files;
@@ -290,7 +294,8 @@ TEST_F(GuiViews, PlotCommandDrawsEveryViewHeadless) {
     render_plot(r);
     FAIL();
   } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("seq-1-2"), std::string::npos) << e.what();  // lists the known scans
+    EXPECT_NE(std::string(e.what()).find("seq-1-2"), std::string::npos)
+        << e.what();  // lists the known scans
   }
 }
 
@@ -328,7 +333,8 @@ TEST_F(GuiViews, BrokenFilesRaiseTheErrorDialogNotACrash) {
   EXPECT_EQ(w2.tree()->topLevelItemCount(), 2);
   EXPECT_TRUE(w2.tree()->topLevelItem(1)->text(0).contains("unreadable"));
   // The message helper gives the lock case its own advice.
-  const std::string m = explain_open_error("x.h5", "x.h5: HDF5 cannot open it (unable to lock file, errno = 11)");
+  const std::string m =
+      explain_open_error("x.h5", "x.h5: HDF5 cannot open it (unable to lock file, errno = 11)");
   EXPECT_NE(m.find("Another program has the file open"), std::string::npos);
 }
 
@@ -340,5 +346,6 @@ TEST_F(GuiViews, CsvAndFigureExportOfTheCurrentView) {
   w.export_current(QString::fromStdString(tmp->file("current.png")), 320, 200, 96);
   EXPECT_EQ(QImage(QString::fromStdString(tmp->file("current.png"))).size(), QSize(320, 200));
   w.tabs()->setCurrentWidget(w.geometry());  // empty: refused
-  EXPECT_THROW(w.export_current(QString::fromStdString(tmp->file("empty.png")), 320, 200, 96), ConfigError);
+  EXPECT_THROW(w.export_current(QString::fromStdString(tmp->file("empty.png")), 320, 200, 96),
+               ConfigError);
 }
