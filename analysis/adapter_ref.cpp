@@ -4,9 +4,9 @@
 #include <cctype>
 #include <sstream>
 
-#include "core/error.h"
 #include "core/run_file_io.h"
-#include "core/store/run_file.h"
+#include "store/error.h"
+#include "store/run_file.h"
 
 namespace lorascape::analysis {
 

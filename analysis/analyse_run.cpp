@@ -5,8 +5,8 @@
 #include <sstream>
 
 #include "analysis/line_scan.h"
-#include "core/error.h"
-#include "core/store/run_file.h"
+#include "store/error.h"
+#include "store/run_file.h"
 
 namespace lorascape::analysis {
 

@@ -18,12 +18,12 @@
 #include "core/adapter.h"
 #include "core/base_model.h"
 #include "core/device.h"
-#include "core/error.h"
 #include "core/evaluate.h"
 #include "core/fused_ops.h"
 #include "core/gemm.h"
 #include "core/tokenizer.h"
 #include "core/version.h"
+#include "store/error.h"
 
 namespace lorascape::analysis {
 

@@ -13,9 +13,9 @@
 #include "analysis/mpi.h"
 #include "analysis/path.h"
 #include "core/base_model.h"
-#include "core/error.h"
 #include "core/progress.h"
 #include "core/train.h"
+#include "store/error.h"
 
 namespace lorascape::analysis {
 

@@ -11,8 +11,8 @@
 #include <map>
 
 #include "analysis/scan.h"
-#include "core/error.h"
 #include "core/version.h"
+#include "store/error.h"
 
 namespace lorascape::analysis {
 

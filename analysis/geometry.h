@@ -50,7 +50,7 @@
 #include <vector>
 
 #include "analysis/adapter_ref.h"
-#include "core/store/scan_file.h"
+#include "store/scan_file.h"
 
 namespace lorascape::analysis {
 

@@ -7,7 +7,7 @@
 
 #include "analysis/mpi.h"
 #include "analysis/path.h"
-#include "core/error.h"
+#include "store/error.h"
 
 namespace lorascape::analysis {
 

@@ -1,6 +1,6 @@
 // `lorascape scan line`: loss, token accuracy and exact match along the straight path
 // between two adapters, per task (and optionally on a union of tasks), written to an HDF5
-// scan file (core/store/scan_file.h) as points complete, with per-task barrier heights.
+// scan file (store/scan_file.h) as points complete, with per-task barrier heights.
 #pragma once
 
 #include <string>

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/error.h"
+#include "store/error.h"
 
 #ifdef LORASCAPE_WITH_MPI
 #include <mpi.h>

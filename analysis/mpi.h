@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/store/scan_file.h"
+#include "store/scan_file.h"
 
 namespace lorascape::analysis {
 

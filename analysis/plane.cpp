@@ -11,7 +11,7 @@
 
 #include "analysis/mpi.h"
 #include "analysis/path.h"
-#include "core/error.h"
+#include "store/error.h"
 
 namespace lorascape::analysis {
 

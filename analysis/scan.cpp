@@ -11,13 +11,13 @@
 #include "analysis/path.h"
 #include "core/base_model.h"
 #include "core/device.h"
-#include "core/error.h"
 #include "core/evaluate.h"
 #include "core/progress.h"
 #include "core/run.h"
-#include "core/store/run_file.h"
 #include "core/train.h"
 #include "core/version.h"
+#include "store/error.h"
+#include "store/run_file.h"
 
 namespace lorascape::analysis {
 

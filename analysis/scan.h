@@ -1,7 +1,7 @@
 // The scan engine shared by every `lorascape scan …` kind: what a scan evaluates (adapters,
 // base model, task data, task sets) and the loop that evaluates the missing points of a scan
 // file K points per forward (core::Evaluator), flushing after every batch of points so that
-// a killed scan resumes where it stopped (core/store/scan_file.h), restricted to one shard
+// a killed scan resumes where it stopped (store/scan_file.h), restricted to one shard
 // (--shard k/N) or split across MPI ranks.
 //
 // Each kind (line_scan.h, curve.h, plane.h) writes every point as a linear combination of a
@@ -19,8 +19,8 @@
 #include "analysis/adapter_ref.h"
 #include "core/config.h"
 #include "core/model.h"
-#include "core/store/scan_file.h"
 #include "core/tasks.h"
+#include "store/scan_file.h"
 
 namespace lorascape::analysis {
 

@@ -12,10 +12,10 @@
 
 #include "analysis/path.h"
 #include "core/base_model.h"
-#include "core/error.h"
 #include "core/progress.h"
 #include "core/run.h"
 #include "core/version.h"
+#include "store/error.h"
 
 namespace lorascape::analysis {
 

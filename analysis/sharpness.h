@@ -32,9 +32,9 @@
 #include "analysis/scan.h"
 #include "core/adapter.h"
 #include "core/model.h"
-#include "core/store/scan_file.h"
 #include "core/tasks.h"
 #include "core/tokenizer.h"
+#include "store/scan_file.h"
 
 namespace lorascape::analysis {
 

@@ -22,17 +22,17 @@
 #include "core/base_model.h"
 #include "core/config.h"
 #include "core/device.h"
-#include "core/error.h"
 #include "core/evaluate.h"
 #include "core/progress.h"
 #include "core/run.h"
 #include "core/run_file_io.h"
-#include "core/store/run_file.h"
-#include "core/store/scan_file.h"
 #include "core/strategies.h"
 #include "core/tasks.h"
 #include "core/version.h"
 #include "gui/plot_command.h"
+#include "store/error.h"
+#include "store/run_file.h"
+#include "store/scan_file.h"
 
 namespace fs = std::filesystem;
 using namespace lorascape;

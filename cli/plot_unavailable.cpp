@@ -1,7 +1,7 @@
 // `lorascape plot` in a build without the desktop app (-DLORASCAPE_BUILD_GUI=OFF): the same
 // entry points as gui/plot_command.cpp, saying that figures need the GUI build.
-#include "core/error.h"
 #include "gui/plot_command.h"
+#include "store/error.h"
 
 namespace lorascape::gui {
 

@@ -4,9 +4,9 @@
 #include <fstream>
 #include <map>
 
-#include "core/error.h"
 #include "core/model.h"
 #include "core/safetensors.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

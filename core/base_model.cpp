@@ -13,12 +13,12 @@
 #include <set>
 
 #include "core/corpus.h"
-#include "core/error.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/safetensors.h"
 #include "core/tokenizer.h"
 #include "core/version.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

@@ -7,7 +7,7 @@
 #include <functional>
 #include <sstream>
 
-#include "core/error.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

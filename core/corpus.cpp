@@ -1,7 +1,7 @@
 #include "core/corpus.h"
 
-#include "core/error.h"
 #include "core/rng.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

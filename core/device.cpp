@@ -10,8 +10,8 @@
 #include <fstream>
 #include <thread>
 
-#include "core/error.h"
 #include "core/gemm.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

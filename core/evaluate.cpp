@@ -7,11 +7,11 @@
 #include <map>
 #include <thread>
 
-#include "core/error.h"
 #include "core/fused_ops.h"
 #include "core/kernels.h"
 #include "core/model.h"
 #include "core/tokenizer.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

@@ -9,9 +9,9 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
 #include "core/gemm.h"
 #include "core/kernels.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/error.h"
 #include "core/fused_ops.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

@@ -9,10 +9,10 @@
 #include <limits>
 
 #include "core/device.h"
-#include "core/error.h"
 #include "core/fused_ops.h"
 #include "core/gemm.h"
 #include "core/kernels.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

@@ -13,10 +13,10 @@
 
 #include "core/base_model.h"
 #include "core/device.h"
-#include "core/error.h"
 #include "core/run_file_io.h"
 #include "core/strategies.h"
 #include "core/version.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

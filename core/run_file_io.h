@@ -1,4 +1,4 @@
-// Between training results and the HDF5 run file (core/store, which knows no torch).
+// Between training results and the HDF5 run file (store, which knows no torch).
 #pragma once
 
 #include <string>
@@ -6,8 +6,8 @@
 
 #include "core/adapter.h"
 #include "core/config.h"
-#include "core/store/run_file.h"
 #include "core/train.h"
+#include "store/run_file.h"
 
 namespace lorascape::core {
 

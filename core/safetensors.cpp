@@ -15,7 +15,7 @@
 #include <system_error>
 #include <tuple>
 
-#include "core/error.h"
+#include "store/error.h"
 
 // Tensor bytes are copied as-is, and safetensors is little-endian.
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__

@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "core/base_model.h"
-#include "core/error.h"
 #include "core/model.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

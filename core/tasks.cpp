@@ -8,8 +8,8 @@
 #include <set>
 #include <sstream>
 
-#include "core/error.h"
 #include "core/rng.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

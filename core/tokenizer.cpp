@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "core/error.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

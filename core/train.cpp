@@ -8,10 +8,10 @@
 #include <iostream>
 
 #include "core/base_model.h"
-#include "core/error.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/strategies.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "core/store/run_file.h"
-#include "core/store/scan_file.h"
+#include "store/run_file.h"
+#include "store/scan_file.h"
 
 namespace lorascape::gui {
 

@@ -6,8 +6,8 @@
 #include <QString>
 #include <memory>
 
-#include "core/store/scan_file.h"
 #include "gui/plot_panel.h"
+#include "store/scan_file.h"
 
 class QComboBox;
 

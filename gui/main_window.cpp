@@ -24,7 +24,6 @@
 #include <QTabWidget>
 #include <filesystem>
 
-#include "core/error.h"
 #include "gui/file_tree.h"
 #include "gui/geometry_view.h"
 #include "gui/landscape_view.h"
@@ -33,6 +32,7 @@
 #include "gui/scan_dialog.h"
 #include "gui/stability_view.h"
 #include "gui/valley_view.h"
+#include "store/error.h"
 
 namespace lorascape::gui {
 

@@ -5,8 +5,8 @@
 #include <QString>
 #include <memory>
 
-#include "core/store/run_file.h"
 #include "gui/plot_panel.h"
+#include "store/run_file.h"
 
 class QComboBox;
 

@@ -7,7 +7,6 @@
 #include <filesystem>
 #include <memory>
 
-#include "core/error.h"
 #include "gui/document.h"
 #include "gui/geometry_view.h"
 #include "gui/landscape_view.h"
@@ -15,6 +14,7 @@
 #include "gui/plot_util.h"
 #include "gui/stability_view.h"
 #include "gui/valley_view.h"
+#include "store/error.h"
 
 namespace lorascape::gui {
 

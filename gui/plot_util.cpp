@@ -9,7 +9,7 @@
 #include <QSvgGenerator>
 #include <cmath>
 
-#include "core/error.h"
+#include "store/error.h"
 
 namespace lorascape::gui {
 

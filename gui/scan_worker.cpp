@@ -9,7 +9,7 @@
 #include "analysis/plane.h"
 #include "analysis/scan.h"
 #include "core/config.h"
-#include "core/error.h"
+#include "store/error.h"
 #include "core/progress.h"
 #include "gui/scan_worker.h"
 // clang-format on

@@ -10,9 +10,9 @@
 #include <memory>
 #include <vector>
 
-#include "core/store/run_file.h"
-#include "core/store/scan_file.h"
 #include "gui/plot_panel.h"
+#include "store/run_file.h"
+#include "store/scan_file.h"
 
 class QComboBox;
 class QTableWidget;

@@ -9,8 +9,8 @@
 #include <memory>
 #include <vector>
 
-#include "core/store/scan_file.h"
 #include "gui/plot_panel.h"
+#include "store/scan_file.h"
 
 class QComboBox;
 class QCheckBox;

@@ -3,9 +3,9 @@
 
 #include "analysis/adapter_ref.h"
 #include "core/adapter.h"
-#include "core/error.h"
 #include "core/run_file_io.h"
-#include "core/store/run_file.h"
+#include "store/error.h"
+#include "store/run_file.h"
 #include "tests/common/test_util.h"
 #include "tests/store/sample_run.h"
 

@@ -7,8 +7,8 @@
 #include <cmath>
 
 #include "analysis/geometry.h"
-#include "core/error.h"
-#include "core/store/scan_file.h"
+#include "store/error.h"
+#include "store/scan_file.h"
 #include "tests/common/test_util.h"
 
 using namespace lorascape;

@@ -7,7 +7,7 @@
 #include "analysis/curve.h"
 #include "analysis/path.h"
 #include "analysis/plane.h"
-#include "core/error.h"
+#include "store/error.h"
 
 using namespace lorascape;
 using analysis::combine;

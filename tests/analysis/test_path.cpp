@@ -2,7 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "analysis/path.h"
-#include "core/error.h"
+#include "store/error.h"
 
 using namespace lorascape;
 

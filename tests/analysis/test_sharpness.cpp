@@ -13,10 +13,10 @@
 
 #include "analysis/sharpness.h"
 #include "core/adapter.h"
-#include "core/error.h"
 #include "core/evaluate.h"
 #include "core/model.h"
 #include "core/tokenizer.h"
+#include "store/error.h"
 #include "tests/common/tiny_model.h"
 
 using namespace lorascape;

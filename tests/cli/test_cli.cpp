@@ -17,7 +17,7 @@
 #include <string>
 #include <thread>
 
-#include "core/store/scan_file.h"
+#include "store/scan_file.h"
 #include "tests/common/cli_util.h"
 #include "tests/common/test_util.h"
 

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "core/adapter.h"
-#include "core/store/scan_file.h"
+#include "store/scan_file.h"
 #include "tests/common/cli_util.h"
 #include "tests/common/test_util.h"
 

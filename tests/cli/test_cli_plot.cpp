@@ -4,7 +4,7 @@
 
 #include <filesystem>
 
-#include "core/store/scan_file.h"
+#include "store/scan_file.h"
 #include "tests/common/cli_util.h"
 #include "tests/common/test_util.h"
 

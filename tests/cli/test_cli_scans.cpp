@@ -13,8 +13,8 @@
 
 #include "analysis/adapter_ref.h"
 #include "core/adapter.h"
-#include "core/store/run_file.h"
-#include "core/store/scan_file.h"
+#include "store/run_file.h"
+#include "store/scan_file.h"
 #include "tests/common/cli_util.h"
 #include "tests/common/test_util.h"
 

@@ -10,7 +10,7 @@
 #include <sstream>
 #include <string>
 
-#include "core/store/scan_file.h"
+#include "store/scan_file.h"
 #include "tests/common/cli_util.h"
 #include "tests/common/test_util.h"
 

@@ -6,9 +6,9 @@
 
 #include "core/adapter.h"
 #include "core/base_model.h"
-#include "core/error.h"
 #include "core/model.h"
 #include "core/safetensors.h"
+#include "store/error.h"
 #include "tests/common/test_util.h"
 #include "tests/common/tiny_model.h"
 

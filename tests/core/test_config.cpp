@@ -4,7 +4,7 @@
 #include <filesystem>
 
 #include "core/config.h"
-#include "core/error.h"
+#include "store/error.h"
 #include "tests/common/test_util.h"
 
 using namespace lorascape;

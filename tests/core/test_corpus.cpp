@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "core/corpus.h"
-#include "core/error.h"
 #include "core/tasks.h"
+#include "store/error.h"
 
 namespace lc = lorascape::core;
 

@@ -9,10 +9,10 @@
 #include <cstring>
 
 #include "core/adapter.h"
-#include "core/error.h"
 #include "core/evaluate.h"
 #include "core/gemm.h"
 #include "core/model.h"
+#include "store/error.h"
 #include "tests/common/tiny_model.h"
 
 using namespace lorascape::core;

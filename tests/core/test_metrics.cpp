@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "core/error.h"
 #include "core/metrics.h"
+#include "store/error.h"
 
 using namespace lorascape::core;
 

@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
 #include "core/safetensors.h"
+#include "store/error.h"
 
 namespace fs = std::filesystem;
 using lorascape::FormatError;

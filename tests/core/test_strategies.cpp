@@ -6,12 +6,12 @@
 #include <limits>
 #include <map>
 
-#include "core/error.h"
 #include "core/model.h"
 #include "core/progress.h"
 #include "core/replay.h"
 #include "core/strategies.h"
 #include "core/train.h"
+#include "store/error.h"
 #include "tests/common/test_util.h"
 #include "tests/common/tiny_model.h"
 

@@ -14,9 +14,9 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
 #include "core/rng.h"
 #include "core/tasks.h"
+#include "store/error.h"
 
 namespace lc = lorascape::core;
 namespace fs = std::filesystem;

@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "core/store/run_file.h"
-#include "core/store/scan_file.h"
+#include "store/run_file.h"
+#include "store/scan_file.h"
 #include "tests/common/test_util.h"
 
 namespace lorascape::test {

@@ -10,7 +10,6 @@
 #include <filesystem>
 #include <fstream>
 
-#include "core/error.h"
 #include "gui/document.h"
 #include "gui/file_tree.h"
 #include "gui/geometry_view.h"
@@ -21,6 +20,7 @@
 #include "gui/plot_util.h"
 #include "gui/stability_view.h"
 #include "gui/valley_view.h"
+#include "store/error.h"
 #include "tests/gui/gui_fixtures.h"
 #include "tests/store/sample_run.h"
 

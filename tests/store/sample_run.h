@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/store/run_file.h"
+#include "store/run_file.h"
 
 namespace lorascape::test {
 

@@ -11,8 +11,8 @@
 #include <iterator>
 #include <string>
 
-#include "core/error.h"
-#include "core/store/run_file.h"
+#include "store/error.h"
+#include "store/run_file.h"
 #include "tests/common/test_util.h"
 #include "tests/store/sample_run.h"
 

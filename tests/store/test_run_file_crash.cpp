@@ -13,8 +13,8 @@
 #include <string>
 #include <thread>
 
-#include "core/error.h"
-#include "core/store/run_file.h"
+#include "store/error.h"
+#include "store/run_file.h"
 #include "tests/common/test_util.h"
 #include "tests/store/sample_run.h"
 

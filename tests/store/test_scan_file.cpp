@@ -23,9 +23,9 @@
 #include <string>
 #include <thread>
 
-#include "core/error.h"
-#include "core/store/run_file.h"
-#include "core/store/scan_file.h"
+#include "store/error.h"
+#include "store/run_file.h"
+#include "store/scan_file.h"
 #include "tests/common/test_util.h"
 #include "tests/store/sample_run.h"
 

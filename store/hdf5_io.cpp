@@ -1,7 +1,7 @@
 // The HDF5 plumbing shared by the run and scan files. The HDF5 C++ API does the work; the C
 // API fills its gaps in 1.10 (group creation property lists for link creation order, object
 // time tracking, link iteration by creation order).
-#include "core/store/hdf5_io.h"
+#include "store/hdf5_io.h"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -12,7 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "core/error.h"
+#include "store/error.h"
 
 namespace lorascape::store::detail {
 

@@ -1,6 +1,6 @@
 // The scan file in HDF5. docs/hdf5-schema.md part II is the normative layout; keep the two in
-// step. The HDF5 plumbing is shared with the run file: core/store/hdf5_io.{h,cpp}.
-#include "core/store/scan_file.h"
+// step. The HDF5 plumbing is shared with the run file: store/hdf5_io.{h,cpp}.
+#include "store/scan_file.h"
 
 #include <H5Cpp.h>
 
@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "core/error.h"
-#include "core/store/hdf5_io.h"
+#include "store/error.h"
+#include "store/hdf5_io.h"
 
 namespace lorascape::store {
 

@@ -2,8 +2,8 @@
 //
 // The HDF5 plumbing (typed getters and setters that keep `where_`, the HDF5 path being worked
 // on, so that errors name the object at fault; crash-safe writes) is shared with the scan
-// file: core/store/hdf5_io.{h,cpp}.
-#include "core/store/run_file.h"
+// file: store/hdf5_io.{h,cpp}.
+#include "store/run_file.h"
 
 #include <H5Cpp.h>
 
@@ -14,8 +14,8 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "core/error.h"
-#include "core/store/hdf5_io.h"
+#include "store/error.h"
+#include "store/hdf5_io.h"
 
 namespace lorascape::store {
 

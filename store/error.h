@@ -1,6 +1,7 @@
-// Error types of lorascape. Messages name the file/key at fault and end with a hint on how to
-// fix it. They are caught only at the edges: the CLI prints one line and exits 2, the GUI
-// shows a dialog.
+// Error types of lorascape, defined in its lowest layer (store/, which every other layer may
+// include; docs/architecture.md) and used by all of them. Messages name the file/key at
+// fault and end with a hint on how to fix it. They are caught only at the edges: the CLI
+// prints one line and exits 2, the GUI shows a dialog.
 #pragma once
 
 #include <stdexcept>

@@ -5,7 +5,7 @@
 //
 // Sizes used in comments: T = number of tasks, r = LoRA rank.
 //
-// Errors: every function throws lorascape::FormatError (core/error.h) with one line that
+// Errors: every function throws lorascape::FormatError (store/error.h) with one line that
 // names the file and the group/dataset/attribute at fault and ends with a hint. HDF5's own
 // error printing is switched off in the calling thread.
 #pragma once
