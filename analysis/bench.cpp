@@ -19,10 +19,10 @@
 #include "core/base_model.h"
 #include "core/device.h"
 #include "core/evaluate.h"
-#include "core/fused_ops.h"
-#include "core/gemm.h"
 #include "core/tokenizer.h"
 #include "core/version.h"
+#include "kernels/gemm.h"
+#include "kernels/ops.h"
 #include "store/error.h"
 
 namespace lorascape::analysis {
@@ -77,7 +77,7 @@ void check_and_apply(const BenchOptions& o) {
   if (o.mode != "merged" && o.mode != "sidepath")
     throw ConfigError("--mode must be merged or sidepath");
   if (o.gemm != "auto" && o.gemm != "blas") throw ConfigError("--gemm must be auto or blas");
-  core::kernels::set_gemm_enabled(o.gemm == "auto");
+  kernels::set_gemm_enabled(o.gemm == "auto");
 }
 
 // A random model with LoRA layers, on the device and dtype asked for.
@@ -124,9 +124,9 @@ nlohmann::json common(const BenchOptions& o, c10::Device dev) {
           {"threads", at::get_num_threads()},
           {"blas_threads", core::blas_threads()},
           {"blas", core::loaded_blas()},
-          {"gemm", dev.is_cuda()                     ? "cublas"
-                   : core::kernels::gemm_available() ? "lorascape-avx512"
-                                                     : "blas"},
+          {"gemm", dev.is_cuda()               ? "cublas"
+                   : kernels::gemm_available() ? "lorascape-avx512"
+                                               : "blas"},
           {"device", dev.str()},
           {"dtype", o.dtype},
           {"lorascape", kVersion}};
@@ -306,11 +306,11 @@ nlohmann::json bench_gemm(const BenchOptions& o) {
     best = std::max(best, gf);
   };
   if (!dev.is_cuda() &&
-      core::kernels::gemm_available()) {  // the model's GEMM by lorascape's own, on every core
+      kernels::gemm_available()) {  // the model's GEMM by lorascape's own, on every core
     // (first: OpenBLAS's threads keep spinning for a while after its own products)
     const auto& [m, n, k] = mnk.back();
     at::Tensor x = at::randn({m, k}, opts), w = at::randn({n, k}, opts);
-    probe(m, n, k, "lorascape-avx512", [&] { core::apply_weight(x, w); });
+    probe(m, n, k, "lorascape-avx512", [&] { kernels::apply_weight(x, w); });
   }
   for (const auto& [m, n, k] : mnk) {
     at::Tensor x = at::randn({m, k}, opts), w = at::randn({k, n}, opts),
@@ -345,7 +345,7 @@ nlohmann::json bench_gemm(const BenchOptions& o) {
         for (const auto& [m, n, k] : forward)
           ops.emplace_back(at::randn({m, k}, opts), at::randn({n, k}, opts));
         auto run = [&] {
-          for (const auto& [x, wt] : ops) core::apply_weight(x, wt);  // as the model does
+          for (const auto& [x, wt] : ops) kernels::apply_weight(x, wt);  // as the model does
         };
         run();  // warm-up
         int64_t reps = 0;

@@ -26,7 +26,7 @@ struct BenchOptions {
            // scans and training use: core::set_threads / set_training_threads)
   std::string device = "cpu", dtype = "float32";
   std::string gemm =
-      "auto";  // auto (lorascape's GEMM where the CPU has AVX-512, core/gemm.h) | blas
+      "auto";  // auto (lorascape's GEMM where the CPU has AVX-512, kernels/gemm.h) | blas
   int64_t points_per_batch = 0;  // K; 0 = automatic
   std::string mode =
       "merged";        // merged (core::Evaluator) | sidepath (LoRA side path, one point at a time)

@@ -12,8 +12,8 @@
 
 #include "core/base_model.h"
 #include "core/device.h"
-#include "core/gemm.h"
 #include "core/version.h"
+#include "kernels/gemm.h"
 
 namespace lorascape::cli {
 
@@ -48,7 +48,7 @@ int run_doctor() {
   const std::string blas = core::loaded_blas();
   std::printf("BLAS           %s\n", blas.c_str());
   std::printf("own GEMM       %s\n",
-              core::kernels::gemm_available()
+              kernels::gemm_available()
                   ? "AVX-512: merged and frozen weights' float32 products (docs/model.md)"
                   : "not on this CPU (no AVX-512): every product goes to the BLAS");
   const bool reference =

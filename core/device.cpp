@@ -10,7 +10,7 @@
 #include <fstream>
 #include <thread>
 
-#include "core/gemm.h"
+#include "kernels/gemm.h"
 #include "store/error.h"
 
 namespace lorascape::core {
@@ -73,11 +73,6 @@ std::string loaded_blas() {
     }
   }
   return found.empty() ? "none found (BLAS linked statically or not used)" : found;
-}
-
-SgemmFn blas_sgemm() {
-  static const auto f = reinterpret_cast<SgemmFn>(dlsym(RTLD_DEFAULT, "sgemm_"));
-  return f;
 }
 
 int blas_threads() {

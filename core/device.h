@@ -27,19 +27,11 @@ void keep_freed_memory();
 // The BLAS libraries mapped into this process (after a matmul has run), comma-separated.
 std::string loaded_blas();
 // Threads for training a model of width d_model. Where lorascape's own GEMM runs (AVX-512,
-// core/gemm.h), set_threads(threads): the frozen weights' products go to it on the intra-op
+// kernels/gemm.h), set_threads(threads): the frozen weights' products go to it on the intra-op
 // threads. Otherwise, below 256 the same; from 256 on, one intra-op thread and every thread to
 // BLAS, whose GEMMs then dominate a training step (docs/performance.md: +11% at d_model 256,
 // +24% at 512, but −10% at 128).
 void set_training_threads(int64_t threads, int64_t d_model);
-// The Fortran sgemm_ of the BLAS LibTorch is linked to, looked up at run time (column-major:
-// C = alpha·op(A)·op(B) + beta·C); null when no such symbol is visible (e.g. a LibTorch with a
-// statically linked MKL), in which case callers use ATen.
-using SgemmFn = void (*)(const char* transa, const char* transb, const int* m, const int* n,
-                         const int* k, const float* alpha, const float* a, const int* lda,
-                         const float* b, const int* ldb, const float* beta, float* c,
-                         const int* ldc);
-SgemmFn blas_sgemm();
 // Threads of the OpenBLAS in use, or -1 when the BLAS is not OpenBLAS.
 int blas_threads();
 

@@ -7,10 +7,10 @@
 #include <map>
 #include <thread>
 
-#include "core/fused_ops.h"
-#include "core/kernels.h"
 #include "core/model.h"
 #include "core/tokenizer.h"
+#include "kernels/ops.h"
+#include "kernels/rows.h"
 #include "store/error.h"
 
 namespace lorascape::core {
@@ -71,11 +71,12 @@ at::Tensor point_sums(const at::Tensor& logits_in, const at::Tensor& target,
 
 void ScoreSums::add(const at::Tensor& logits, const at::Tensor& target, const at::Tensor& mask) {
   const auto K = static_cast<int64_t>(loss.size());
-  // One point at a time (fused_ops.h per_point): a point's sums are the lone point's, whatever K.
+  // One point at a time (kernels/ops.h per_point): a point's sums are the lone point's, whatever K.
   auto sums = [&](const at::Tensor& lp, int64_t) {
     return point_sums(lp, target, mask).unsqueeze(0);
   };
-  const at::Tensor all = per_point(logits, K, sums).to(at::kDouble).cpu().contiguous();  // (K, 3)
+  const at::Tensor all =
+      kernels::per_point(logits, K, sums).to(at::kDouble).cpu().contiguous();  // (K, 3)
   const double* p = all.data_ptr<double>();
   for (int64_t k = 0; k < K; ++k) {
     loss[k] += p[3 * k];
@@ -217,7 +218,7 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
   }
   // q|k|v and gate|up side by side, so that each group is one GEMM per point (model.h); the
   // projections' own point weights become views into them. A projection no point adapts gets
-  // its base weight expanded to K (a view): every product runs per point (fused_ops.h per_point).
+  // its base weight expanded to K (a view): every product runs per point (kernels/ops.h per_point).
   auto point_weights = [&](const std::string& module, const LoraLinear& layer) {  // (K, out, in)
     auto it = merged.find(module);
     return it != merged.end() ? it->second : layer->weight.unsqueeze(0).expand({K, -1, -1});

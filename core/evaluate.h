@@ -60,7 +60,7 @@ double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& ex
 // (batch K·B, point-major; TransformerImpl::set_points). Merging costs 2·out·in·r flops per
 // projection and point, far less than the low-rank side path over every token. Every product,
 // the attention and every reduction run on one point's rows at a time through the routine a
-// lone point uses, on tensors of the lone point's shapes (per_point, fused_ops.h); only
+// lone point uses, on tensors of the lone point's shapes (per_point, kernels/ops.h); only
 // operations that treat each row or element by itself span points. So a point's scores are
 // bit for bit the same whether it is evaluated alone or with any other points, with
 // lorascape's GEMM or any BLAS kernel set, on a CPU or a GPU: a resumed, sharded or MPI-split

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/fused_ops.h"
+#include "kernels/ops.h"
 #include "store/error.h"
 
 namespace lorascape::core {
@@ -68,8 +68,8 @@ void LoraLinearImpl::freeze_into_past() {
 }
 
 at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
-  if (point_weights_.defined()) return point_linear(x, point_weights_);
-  return add_side_path(apply_weight(x, weight), x);  // (..., out)
+  if (point_weights_.defined()) return kernels::point_linear(x, point_weights_);
+  return add_side_path(kernels::apply_weight(x, weight), x);  // (..., out)
 }
 
 at::Tensor LoraLinearImpl::add_side_path(at::Tensor y, const at::Tensor& x) {

@@ -61,7 +61,7 @@ class LoraLinearImpl : public torch::nn::Module {
 
   // Point-batched evaluation (core/evaluate.h, Evaluator): with per-point weights W_k (K, out, in)
   // set, forward treats its input's leading dimension as K·B, point-major, and computes y_k = x_k
-  // W_kᵀ for each point k on its rows alone (point_linear, fused_ops.h; the LoRA side path is
+  // W_kᵀ for each point k on its rows alone (point_linear, kernels/ops.h; the LoRA side path is
   // skipped: W_k already holds the merged W + ΔW_k). An undefined tensor switches the mode off.
   void set_point_weights(at::Tensor w) { point_weights_ = std::move(w); }
   const at::Tensor& point_weights() const { return point_weights_; }

@@ -1,17 +1,13 @@
 #include "core/model.h"
 
 #include <ATen/Parallel.h>
-#include <ATen/record_function.h>
 #include <torch/nn/init.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "core/device.h"
-#include "core/fused_ops.h"
-#include "core/gemm.h"
-#include "core/kernels.h"
+#include "kernels/ops.h"
 #include "store/error.h"
 
 namespace lorascape::core {
@@ -55,83 +51,12 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
   return c;
 }
 
-namespace {
-// Llama's rotate_half: (x1, x2) -> (-x2, x1) on the two halves of the head dimension.
-at::Tensor rotate_half(const at::Tensor& x) {
-  const int64_t h = x.size(-1) / 2;
-  return at::cat({-x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1);
-}
-
-// Row-major C (m×n, ldc) = alpha·A Bᵀ (tb) or alpha·A B through the column-major BLAS.
-// A (m×k, lda), B (n×k, ldb) when tb, else (k×n, ldb).
-inline void gemm_rowmajor(SgemmFn sgemm, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
-                          const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
-                          int64_t ldc) {
-  // Row-major C = A op(B) is column-major Cᵀ = op(B)ᵀ Aᵀ.
-  const int M = static_cast<int>(n), N = static_cast<int>(m), Kd = static_cast<int>(k);
-  const int la = static_cast<int>(ldb), lb = static_cast<int>(lda), lc = static_cast<int>(ldc);
-  const float beta = 0.0f;
-  sgemm(tb ? "T" : "N", "N", &M, &N, &Kd, &alpha, b, &la, a, &lb, &beta, c, &lc);
-}
-
-// Causal attention of H heads without autograd, on a CPU in float32. q, k, v: (B, T, C) with
-// unit stride along C; rows may be strided (views into one fused q|k|v projection). q and k
-// are rotated in place. Per (sequence, head): one GEMM for the scaled scores, the causal
-// softmax of each row while the T×T block is in cache, one GEMM for the output, on pointers
-// into q, k, v and the output: no per-head copies, transposes, masks or per-matrix tensor
-// dispatch (which dominate ATen's batched matmul at a head dimension of 32,
-// docs/performance.md). The GEMMs are lorascape's (core/gemm.h), which skip the blocks the
-// causal mask discards, where they run; else the BLAS's `sgemm` (which must then be given).
-// Returns (B, T, C).
-at::Tensor causal_attention_cpu(SgemmFn sgemm, const at::Tensor& q, const at::Tensor& k,
-                                const at::Tensor& v, const at::Tensor& cos, const at::Tensor& sin,
-                                int64_t H) {
-  RECORD_FUNCTION("lorascape::causal_attention", std::vector<c10::IValue>());  // for profiles
-  const int64_t B = q.size(0), T = q.size(1), C = q.size(2), D = C / H;
-  const int64_t qb = q.stride(0), qs = q.stride(1), kb = k.stride(0), ks = k.stride(1);
-  const int64_t vb = v.stride(0), vs = v.stride(1);
-  float* Q = q.data_ptr<float>();
-  float* K = k.data_ptr<float>();
-  const float* V = v.data_ptr<float>();
-  const at::Tensor cc = cos.contiguous(), sc = sin.contiguous();
-  const float* cp = cc.data_ptr<float>();
-  const float* sp = sc.data_ptr<float>();
-  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
-  const bool own = kernels::gemm_available();
-  at::Tensor out = at::empty({B, T, C}, q.options());
-  float* O = out.data_ptr<float>();
-  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> S(static_cast<size_t>(T * T));  // one (sequence, head)'s scores
-    for (int64_t i = begin; i < end; ++i) {
-      const int64_t b = i / H, h = i % H;
-      float* qi = Q + b * qb + h * D;
-      float* ki = K + b * kb + h * D;
-      const float* vi = V + b * vb + h * D;
-      float* oi = O + b * T * C + h * D;
-      kernels::rotary_rows(qi, qs, T, cp, sp, D);
-      kernels::rotary_rows(ki, ks, T, cp, sp, D);
-      if (own)  // scale·q kᵀ (T×T), row t needed up to column t
-        kernels::gemm(T, T, D, scale, qi, qs, ki, 1, ks, S.data(), T, kernels::Causal::upper_c);
-      else
-        gemm_rowmajor(sgemm, true, T, T, D, scale, qi, qs, ki, ks, S.data(), T);
-      for (int64_t r = 0; r < T; ++r) kernels::causal_softmax_row(S.data() + r * T, r + 1, T);
-      if (own)  // P v (T×D), row t of P zero beyond column t
-        kernels::gemm(T, D, T, 1.0f, S.data(), T, vi, vs, 1, oi, C, kernels::Causal::lower_a);
-      else
-        gemm_rowmajor(sgemm, false, T, D, T, 1.0f, S.data(), T, vi, vs, oi, C);
-    }
-  });
-  return out;
-}
-
-}  // namespace
-
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps) : eps_(eps) {
   weight = register_parameter("weight", at::ones({dim}));
 }
 
 at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
-  return rms_norm(x, weight, eps_);
+  return kernels::rms_norm(x, weight, eps_);
 }
 
 AttentionImpl::AttentionImpl(const ModelConfig& cfg)
@@ -145,38 +70,6 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg)
   o_proj->weight.mul_(1.0 / std::sqrt(2.0 * static_cast<double>(cfg.n_layers)));
 }
 
-namespace {
-// Causal attention in ATen ops (autograd, GPUs, bfloat16): q, k, v (B, T, C) -> (B, T, C).
-at::Tensor causal_attention_aten(at::Tensor q, at::Tensor k, at::Tensor v, const at::Tensor& cos,
-                                 const at::Tensor& sin, int64_t H) {
-  const int64_t B = q.size(0), T = q.size(1), C = q.size(2), D = C / H;
-  const bool grad = at::GradMode::is_enabled();
-  auto heads = [&](const at::Tensor& t) {
-    return t.view({B, T, H, D}).transpose(1, 2);
-  };  // (B, H, T, D)
-  q = heads(q);
-  k = heads(k);
-  v = heads(v);
-  if (grad) {
-    q = q * cos + rotate_half(q) * sin;
-    k = k * cos + rotate_half(k) * sin;
-  } else {  // the same arithmetic in place
-    q = (q * cos).add_(rotate_half(q).mul_(sin));
-    k = (k * cos).add_(rotate_half(k).mul_(sin));
-  }
-  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
-  const float neg_inf = -std::numeric_limits<float>::infinity();
-  at::Tensor causal = at::ones({T, T}, q.options().dtype(at::kBool)).triu(1);
-  at::Tensor att = at::matmul(q, k.transpose(-2, -1));  // (B, H, T, T)
-  if (grad)
-    att = at::softmax((att * scale).masked_fill(causal, neg_inf), -1);
-  else  // the same arithmetic in place
-    att = at::softmax(att.mul_(scale).masked_fill_(causal, neg_inf), -1);
-  at::Tensor y = at::matmul(att, v);                      // (B, H, T, D)
-  return y.transpose(1, 2).contiguous().view({B, T, C});  // (B, T, C)
-}
-}  // namespace
-
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                   int64_t points) {
   const int64_t H = n_heads_, C = H * head_dim_;
@@ -184,27 +77,19 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
   // with the base weights side by side (each projection then adds its own LoRA side path).
   at::Tensor q, k, v;
   if (qkv_point_weights.defined()) {
-    const at::Tensor qkv = point_linear(x, qkv_point_weights);  // (K·B, T, 3C)
+    const at::Tensor qkv = kernels::point_linear(x, qkv_point_weights);  // (K·B, T, 3C)
     q = qkv.narrow(2, 0, C);
     k = qkv.narrow(2, C, C);
     v = qkv.narrow(2, 2 * C, C);
   } else {
     const auto qkv =
-        apply_weight(x, at::cat({q_proj->weight, k_proj->weight, v_proj->weight})).split(C, -1);
+        kernels::apply_weight(x, at::cat({q_proj->weight, k_proj->weight, v_proj->weight}))
+            .split(C, -1);
     q = q_proj->add_side_path(qkv[0], x);
     k = k_proj->add_side_path(qkv[1], x);
     v = v_proj->add_side_path(qkv[2], x);
   }
-  // Each (sequence, head) by itself: the fused CPU kernel may take every point's sequences at once.
-  if (!at::GradMode::is_enabled() && x.is_cpu() && x.scalar_type() == at::kFloat &&
-      cos.scalar_type() == at::kFloat)
-    if (SgemmFn sgemm = blas_sgemm(); sgemm || kernels::gemm_available())
-      return o_proj(causal_attention_cpu(sgemm, q, k, v, cos, sin, H));
-  // ATen's batched products: one point's sequences at a time.
-  return o_proj(per_point(q, points, [&](const at::Tensor& qp, int64_t p) {
-    const int64_t B = qp.size(0);
-    return causal_attention_aten(qp, k.narrow(0, p * B, B), v.narrow(0, p * B, B), cos, sin, H);
-  }));
+  return o_proj(kernels::causal_attention(q, k, v, cos, sin, H, points));  // (B, T, C)
 }
 
 MlpImpl::MlpImpl(const ModelConfig& cfg) {
@@ -217,13 +102,13 @@ MlpImpl::MlpImpl(const ModelConfig& cfg) {
 
 at::Tensor MlpImpl::forward(const at::Tensor& x) {
   // gate and up in one GEMM, as q, k and v in AttentionImpl::forward; with one weight for all
-  // rows (each point's merged weight), the SwiGLU inside that GEMM where it can be (fused_ops.h).
+  // rows (each point's merged weight), the SwiGLU inside that GEMM where it can be (kernels/ops.h).
   if (gate_up_point_weights.defined())
-    return down_proj(point_linear_swiglu(x, gate_up_point_weights));
-  const auto gu = apply_weight(x, at::cat({gate_proj->weight, up_proj->weight}))
+    return down_proj(kernels::point_linear_swiglu(x, gate_up_point_weights));
+  const auto gu = kernels::apply_weight(x, at::cat({gate_proj->weight, up_proj->weight}))
                       .split(gate_proj->weight.size(0), -1);
   const at::Tensor g = gate_proj->add_side_path(gu[0], x), u = up_proj->add_side_path(gu[1], x);
-  return down_proj(swiglu(g, u));  // (B, T, F) -> (B, T, C)
+  return down_proj(kernels::swiglu(g, u));  // (B, T, F) -> (B, T, C)
 }
 
 BlockImpl::BlockImpl(const ModelConfig& cfg) {
@@ -236,9 +121,9 @@ BlockImpl::BlockImpl(const ModelConfig& cfg) {
 
 at::Tensor BlockImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                               int64_t points) {
-  // RMSNorm's mean over each row, one point's rows at a time (fused_ops.h per_point).
+  // RMSNorm's mean over each row, one point's rows at a time (kernels/ops.h per_point).
   auto norm = [points](RMSNorm& n, const at::Tensor& t) {
-    return per_point(t, points, [&](const at::Tensor& tp, int64_t) { return n(tp); });
+    return kernels::per_point(t, points, [&](const at::Tensor& tp, int64_t) { return n(tp); });
   };
   if (!at::GradMode::is_enabled()) {  // the same sums in place
     at::Tensor h = self_attn->forward(norm(input_layernorm, x), cos, sin, points).add_(x);
@@ -302,10 +187,11 @@ at::Tensor TransformerImpl::forward_impl(const at::Tensor& ids, std::vector<at::
     if (hidden && l + 1 < L) hidden->push_back(x);
   }
   // The final norm and lm_head (bias-free), one point's rows at a time.
-  x = per_point(x, points_, [&](const at::Tensor& xp, int64_t) { return model->norm(xp); });
+  x = kernels::per_point(x, points_,
+                         [&](const at::Tensor& xp, int64_t) { return model->norm(xp); });
   if (hidden) hidden->push_back(x);
-  return per_point(x, points_, [&](const at::Tensor& xp, int64_t) {
-    return apply_weight(xp, lm_head->weight);
+  return kernels::per_point(x, points_, [&](const at::Tensor& xp, int64_t) {
+    return kernels::apply_weight(xp, lm_head->weight);
   });  // (B, T, V)
 }
 

@@ -133,7 +133,7 @@ class TransformerImpl : public torch::nn::Module {
   // Point-batched evaluation (core::Evaluator, which also sets every projection's per-point
   // weights): the batch's rows belong to `points` points, point-major; products, attention and
   // every reduction over a point's values run on one point's rows at a time (per_point,
-  // fused_ops.h), so a point's logits do not depend on the other points of its batch. 1 = off.
+  // kernels/ops.h), so a point's logits do not depend on the other points of its batch. 1 = off.
   void set_points(int64_t points);
   int64_t points() const { return points_; }
 

@@ -21,15 +21,18 @@ forbid() {
 
 torch='torch/|ATen/|c10/'
 qt='Q[A-Za-z]*(/|>|")|qcustomplot'
+# kernels: the model's operations on ATen tensors; nothing of lorascape's other layers, no Qt.
+forbid kernels "store/|core/|analysis/|gui/|cli/" "kernels/ includes ATen only"
+forbid kernels "$qt" "kernels/ has no Qt"
 # store: the base layer (HDF5, Eigen, JSON): nothing of lorascape above it, no LibTorch, no Qt.
-forbid store "core/|analysis/|gui/|cli/" "store/ is the lowest layer"
+forbid store "kernels/|core/|analysis/|gui/|cli/" "store/ is the lowest layer"
 forbid store "$torch" "store/ has no LibTorch"
 forbid store "$qt" "store/ has no Qt"
 # core: LibTorch, the model, training, evaluation; below analysis, no Qt.
-forbid core "analysis/|gui/|cli/" "core/ may include store/ only"
+forbid core "analysis/|gui/|cli/" "core/ may include kernels/ and store/ only"
 forbid core "$qt" "core/ has no Qt"
 # analysis: landscapes and scans on core; no Qt.
-forbid analysis "gui/|cli/" "analysis/ may include core/ and store/ only"
+forbid analysis "gui/|cli/" "analysis/ may include core/, kernels/ and store/ only"
 forbid analysis "$qt" "analysis/ has no Qt"
 # gui and plot code never reach into the command line.
 forbid gui "cli/" "gui/ does not include cli/"

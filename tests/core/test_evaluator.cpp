@@ -10,12 +10,13 @@
 
 #include "core/adapter.h"
 #include "core/evaluate.h"
-#include "core/gemm.h"
 #include "core/model.h"
+#include "kernels/gemm.h"
 #include "store/error.h"
 #include "tests/common/tiny_model.h"
 
 using namespace lorascape::core;
+namespace kernels = lorascape::kernels;
 
 namespace {
 

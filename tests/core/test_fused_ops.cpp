@@ -1,4 +1,4 @@
-// The fused CPU kernels (core/kernels.h) and the ops built on them (core/fused_ops.h) against
+// The fused CPU kernels (kernels/rows.h) and the ops built on them (kernels/ops.h) against
 // the ATen arithmetic they replace: values, first derivatives (the custom backward kernels)
 // and second derivatives (create_graph, as Hessian-vector products use), and the model's
 // fast float32 evaluation forward against the same model in float64 through ATen alone.
@@ -8,12 +8,14 @@
 
 #include <cmath>
 
-#include "core/fused_ops.h"
-#include "core/kernels.h"
 #include "core/model.h"
+#include "kernels/ops.h"
+#include "kernels/rows.h"
 #include "tests/common/tiny_model.h"
 
 using namespace lorascape::core;
+using namespace lorascape::kernels;
+namespace kernels = lorascape::kernels;
 
 namespace {
 

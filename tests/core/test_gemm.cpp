@@ -1,4 +1,4 @@
-// lorascape's own float32 GEMM (core/gemm.h) against a float64 reference: edge shapes of the
+// lorascape's own float32 GEMM (kernels/gemm.h) against a float64 reference: edge shapes of the
 // register tile and of the blocking, both operand layouts, strided rows, the causal variants,
 // results independent of how rows are split, and the model forward through it against the
 // BLAS path. Skipped on a CPU without AVX-512, where the GEMM does not run.
@@ -11,12 +11,14 @@
 #include <random>
 #include <vector>
 
-#include "core/fused_ops.h"
-#include "core/gemm.h"
 #include "core/model.h"
+#include "kernels/gemm.h"
+#include "kernels/ops.h"
 #include "tests/common/tiny_model.h"
 
 using namespace lorascape::core;
+using namespace lorascape::kernels;
+namespace kernels = lorascape::kernels;
 
 namespace {
 

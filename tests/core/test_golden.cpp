@@ -17,11 +17,12 @@
 #include "core/adapter.h"
 #include "core/base_model.h"
 #include "core/evaluate.h"
-#include "core/gemm.h"
 #include "core/model.h"
 #include "core/safetensors.h"
+#include "kernels/gemm.h"
 
 using namespace lorascape::core;
+namespace kernels = lorascape::kernels;
 
 namespace {
 

@@ -1,19 +1,23 @@
-#include "core/fused_ops.h"
+#include "kernels/ops.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
+#include <limits>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "core/gemm.h"
-#include "core/kernels.h"
-#include "store/error.h"
+#include "kernels/blas.h"
+#include "kernels/gemm.h"
+#include "kernels/rows.h"
 
-namespace lorascape::core {
+namespace lorascape::kernels {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
@@ -248,8 +252,8 @@ at::Tensor per_point(const at::Tensor& x, int64_t K,
                      const std::function<at::Tensor(const at::Tensor&, int64_t)>& f) {
   if (K == 1) return f(x, 0);
   if (K < 1 || x.size(0) % K != 0)
-    throw Error("per_point: " + std::to_string(x.size(0)) + " rows are not " + std::to_string(K) +
-                " points' equal shares");
+    throw std::invalid_argument("per_point: " + std::to_string(x.size(0)) + " rows are not " +
+                                std::to_string(K) + " points' equal shares");
   const int64_t B = x.size(0) / K;
   std::vector<at::Tensor> parts;
   parts.reserve(static_cast<size_t>(K));
@@ -267,4 +271,119 @@ at::Tensor point_linear_swiglu(const at::Tensor& x, const at::Tensor& w) {
                    [&](const at::Tensor& xk, int64_t k) { return apply_weight_swiglu(xk, w[k]); });
 }
 
-}  // namespace lorascape::core
+namespace {
+// Llama's rotate_half: (x1, x2) -> (-x2, x1) on the two halves of the head dimension.
+at::Tensor rotate_half(const at::Tensor& x) {
+  const int64_t h = x.size(-1) / 2;
+  return at::cat({-x.narrow(-1, h, h), x.narrow(-1, 0, h)}, -1);
+}
+
+// Row-major C (m×n, ldc) = alpha·A Bᵀ (tb) or alpha·A B through the column-major BLAS.
+// A (m×k, lda), B (n×k, ldb) when tb, else (k×n, ldb).
+inline void gemm_rowmajor(SgemmFn sgemm, bool tb, int64_t m, int64_t n, int64_t k, float alpha,
+                          const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                          int64_t ldc) {
+  // Row-major C = A op(B) is column-major Cᵀ = op(B)ᵀ Aᵀ.
+  const int M = static_cast<int>(n), N = static_cast<int>(m), Kd = static_cast<int>(k);
+  const int la = static_cast<int>(ldb), lb = static_cast<int>(lda), lc = static_cast<int>(ldc);
+  const float beta = 0.0f;
+  sgemm(tb ? "T" : "N", "N", &M, &N, &Kd, &alpha, b, &la, a, &lb, &beta, c, &lc);
+}
+
+// Causal attention of H heads without autograd, on a CPU in float32. q, k, v: (B, T, C) with
+// unit stride along C; rows may be strided (views into one fused q|k|v projection). q and k
+// are rotated in place. Per (sequence, head): one GEMM for the scaled scores, the causal
+// softmax of each row while the T×T block is in cache, one GEMM for the output, on pointers
+// into q, k, v and the output: no per-head copies, transposes, masks or per-matrix tensor
+// dispatch (which dominate ATen's batched matmul at a head dimension of 32,
+// docs/performance.md). The GEMMs are lorascape's (kernels/gemm.h), which skip the blocks the
+// causal mask discards, where they run; else the BLAS's `sgemm` (which must then be given).
+// Returns (B, T, C).
+at::Tensor causal_attention_cpu(SgemmFn sgemm, const at::Tensor& q, const at::Tensor& k,
+                                const at::Tensor& v, const at::Tensor& cos, const at::Tensor& sin,
+                                int64_t H) {
+  RECORD_FUNCTION("lorascape::causal_attention", std::vector<c10::IValue>());  // for profiles
+  const int64_t B = q.size(0), T = q.size(1), C = q.size(2), D = C / H;
+  const int64_t qb = q.stride(0), qs = q.stride(1), kb = k.stride(0), ks = k.stride(1);
+  const int64_t vb = v.stride(0), vs = v.stride(1);
+  float* Q = q.data_ptr<float>();
+  float* K = k.data_ptr<float>();
+  const float* V = v.data_ptr<float>();
+  const at::Tensor cc = cos.contiguous(), sc = sin.contiguous();
+  const float* cp = cc.data_ptr<float>();
+  const float* sp = sc.data_ptr<float>();
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(D)));
+  const bool own = kernels::gemm_available();
+  at::Tensor out = at::empty({B, T, C}, q.options());
+  float* O = out.data_ptr<float>();
+  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> S(static_cast<size_t>(T * T));  // one (sequence, head)'s scores
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t b = i / H, h = i % H;
+      float* qi = Q + b * qb + h * D;
+      float* ki = K + b * kb + h * D;
+      const float* vi = V + b * vb + h * D;
+      float* oi = O + b * T * C + h * D;
+      kernels::rotary_rows(qi, qs, T, cp, sp, D);
+      kernels::rotary_rows(ki, ks, T, cp, sp, D);
+      if (own)  // scale·q kᵀ (T×T), row t needed up to column t
+        kernels::gemm(T, T, D, scale, qi, qs, ki, 1, ks, S.data(), T, kernels::Causal::upper_c);
+      else
+        gemm_rowmajor(sgemm, true, T, T, D, scale, qi, qs, ki, ks, S.data(), T);
+      for (int64_t r = 0; r < T; ++r) kernels::causal_softmax_row(S.data() + r * T, r + 1, T);
+      if (own)  // P v (T×D), row t of P zero beyond column t
+        kernels::gemm(T, D, T, 1.0f, S.data(), T, vi, vs, 1, oi, C, kernels::Causal::lower_a);
+      else
+        gemm_rowmajor(sgemm, false, T, D, T, 1.0f, S.data(), T, vi, vs, oi, C);
+    }
+  });
+  return out;
+}
+
+// Causal attention in ATen ops (autograd, GPUs, bfloat16): q, k, v (B, T, C) -> (B, T, C).
+at::Tensor causal_attention_aten(at::Tensor q, at::Tensor k, at::Tensor v, const at::Tensor& cos,
+                                 const at::Tensor& sin, int64_t H) {
+  const int64_t B = q.size(0), T = q.size(1), C = q.size(2), D = C / H;
+  const bool grad = at::GradMode::is_enabled();
+  auto heads = [&](const at::Tensor& t) {
+    return t.view({B, T, H, D}).transpose(1, 2);
+  };  // (B, H, T, D)
+  q = heads(q);
+  k = heads(k);
+  v = heads(v);
+  if (grad) {
+    q = q * cos + rotate_half(q) * sin;
+    k = k * cos + rotate_half(k) * sin;
+  } else {  // the same arithmetic in place
+    q = (q * cos).add_(rotate_half(q).mul_(sin));
+    k = (k * cos).add_(rotate_half(k).mul_(sin));
+  }
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  at::Tensor causal = at::ones({T, T}, q.options().dtype(at::kBool)).triu(1);
+  at::Tensor att = at::matmul(q, k.transpose(-2, -1));  // (B, H, T, T)
+  if (grad)
+    att = at::softmax((att * scale).masked_fill(causal, neg_inf), -1);
+  else  // the same arithmetic in place
+    att = at::softmax(att.mul_(scale).masked_fill_(causal, neg_inf), -1);
+  at::Tensor y = at::matmul(att, v);                      // (B, H, T, D)
+  return y.transpose(1, 2).contiguous().view({B, T, C});  // (B, T, C)
+}
+}  // namespace
+
+at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& cos, const at::Tensor& sin, int64_t H,
+                            int64_t points) {
+  // Each (sequence, head) by itself: the fused CPU kernel may take every point's sequences at once.
+  if (!at::GradMode::is_enabled() && q.is_cpu() && q.scalar_type() == at::kFloat &&
+      cos.scalar_type() == at::kFloat)
+    if (SgemmFn sgemm = blas_sgemm(); sgemm || gemm_available())
+      return causal_attention_cpu(sgemm, q, k, v, cos, sin, H);
+  // ATen's batched products: one point's sequences at a time.
+  return per_point(q, points, [&](const at::Tensor& qp, int64_t p) {
+    const int64_t B = qp.size(0);
+    return causal_attention_aten(qp, k.narrow(0, p * B, B), v.narrow(0, p * B, B), cos, sin, H);
+  });
+}
+
+}  // namespace lorascape::kernels

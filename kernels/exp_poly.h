@@ -3,7 +3,7 @@
 // e^x = 2^n · e^r, n = round(x / ln 2), |r| ≤ ln 2 / 2, e^r = 1 + r + r²·P(r) with P of degree 5.
 #pragma once
 
-namespace lorascape::core::kernels::exp_poly {
+namespace lorascape::kernels::exp_poly {
 
 constexpr float kMin = -87.3f, kMax = 88.3f;  // arguments are clamped to these
 constexpr float kLog2e = 1.44269504088896341f;
@@ -11,4 +11,4 @@ constexpr float kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;  // ln 2 = kLn2
 constexpr float kP[6] = {1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f,
                          4.1665795894e-2f, 1.6666665459e-1f, 5.0000001201e-1f};
 
-}  // namespace lorascape::core::kernels::exp_poly
+}  // namespace lorascape::kernels::exp_poly

@@ -1,5 +1,5 @@
 // lorascape's own float32 GEMM on AVX-512 CPUs, for the products with merged or frozen
-// weights of scans, evaluation and LoRA training (core/fused_ops.h apply_weight; docs/model.md,
+// weights of scans, evaluation and LoRA training (kernels/ops.h apply_weight; docs/model.md,
 // docs/performance.md). The model's products have an inner dimension of d_model or d_ff (128–1376),
 // where a BLAS spends a large share of its time packing both operands and clearing C. Here only the
 // right-hand operand is packed (N × K values, against M·N·K multiply-adds; M is thousands of
@@ -10,7 +10,7 @@
 
 #include <cstdint>
 
-namespace lorascape::core::kernels {
+namespace lorascape::kernels {
 
 // Whether gemm() runs on this CPU (AVX-512) and has not been switched off; where it does not,
 // callers use the BLAS.
@@ -43,4 +43,4 @@ constexpr int64_t kSwigluMaxK = 512;
 void gemm_swiglu(int64_t M, int64_t F, int64_t K, const float* a, int64_t lda, const float* w,
                  int64_t ldw, float* h, int64_t ldh);
 
-}  // namespace lorascape::core::kernels
+}  // namespace lorascape::kernels

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-namespace lorascape::core::kernels {
+namespace lorascape::kernels {
 
 // y = x / sqrt(mean(x²) + eps) · w on each of `rows` rows of C values (x, y contiguous);
 // inv (rows values, may be null) receives each row's 1 / sqrt(mean(x²) + eps).
@@ -48,4 +48,4 @@ bool token_scores(const float* logits, int64_t rows, int64_t V, const int64_t* t
 // exponential, exposed for tests.
 float exp_approx(float x);
 
-}  // namespace lorascape::core::kernels
+}  // namespace lorascape::kernels

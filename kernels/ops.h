@@ -1,7 +1,8 @@
-// The model's linear maps, RMSNorm and SwiGLU (core/model.cpp). RMSNorm and SwiGLU as single passes
-// over rows: on a CPU in float32 they run the fused kernels of core/kernels.h, with autograd
-// through custom functions whose backward is one fused kernel too (docs/performance.md, issue 6);
-// elsewhere (GPU, bfloat16) the same arithmetic in ATen ops. A backward that is itself
+// The model's operations (core/model.cpp): its linear maps, attention, RMSNorm and SwiGLU,
+// each choosing here, and only here, between ATen and the fast CPU paths. RMSNorm and SwiGLU as
+// single passes over rows: on a CPU in float32 they run the fused kernels of kernels/rows.h, with
+// autograd through custom functions whose backward is one fused kernel too (docs/performance.md,
+// issue 6); elsewhere (GPU, bfloat16) the same arithmetic in ATen ops. A backward that is itself
 // differentiated (create_graph, as Hessian-vector products do) switches to ATen formulas, so second
 // derivatives stay exact.
 #pragma once
@@ -10,14 +11,14 @@
 
 #include <functional>
 
-namespace lorascape::core {
+namespace lorascape::kernels {
 
 // x / sqrt(mean(x², last dim) + eps) · w.
 at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& w, double eps);
 // silu(g) · u; g and u may be views into one fused gate|up projection.
 at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u);
 // x · wᵀ for a weight w (out × in): on a CPU in float32, for a weight without a gradient (a
-// frozen or merged one), by lorascape's GEMM (core/gemm.h) where it runs, forward and x's
+// frozen or merged one), by lorascape's GEMM (kernels/gemm.h) where it runs, forward and x's
 // gradient; otherwise at::matmul.
 at::Tensor apply_weight(const at::Tensor& x, const at::Tensor& w);
 // silu(x · w_gᵀ) · (x · w_uᵀ) for w = [w_g; w_u] (2F × in): the MLP's gate|up projection and its
@@ -40,6 +41,16 @@ at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w);
 // apply_weight_swiglu per point: w (K, 2F, in) -> (K·B, …, F).
 at::Tensor point_linear_swiglu(const at::Tensor& x, const at::Tensor& w);
 
+// Causal self-attention of H heads with Llama's rotary embedding: q, k, v (B, T, C), C = H·D,
+// rows possibly strided (views into one fused q|k|v projection); cos, sin (T, D). Returns
+// (B, T, C). Without autograd on a CPU in float32, the fused kernel: per (sequence, head) one
+// GEMM for the scores (lorascape's, skipping what the causal mask discards, else the BLAS's
+// sgemm_), a causal softmax per row, one GEMM for the output, q and k rotated in place; else
+// ATen ops, one point's sequences at a time (`points`, as per_point).
+at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                            const at::Tensor& cos, const at::Tensor& sin, int64_t H,
+                            int64_t points = 1);
+
 // The same in ATen ops only: the reference the fused paths are tested against.
 at::Tensor rms_norm_aten(const at::Tensor& x, const at::Tensor& w, double eps);
 at::Tensor swiglu_aten(const at::Tensor& g, const at::Tensor& u);
@@ -48,4 +59,4 @@ at::Tensor swiglu_aten(const at::Tensor& g, const at::Tensor& u);
 // kernels take.
 bool rows_for_kernels(const at::Tensor& t);
 
-}  // namespace lorascape::core
+}  // namespace lorascape::kernels

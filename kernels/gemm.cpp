@@ -1,4 +1,4 @@
-#include "core/gemm.h"
+#include "kernels/gemm.h"
 
 #include <algorithm>
 #include <array>
@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/exp_poly.h"
+#include "kernels/exp_poly.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #define LORASCAPE_GEMM_AVX512 1
@@ -19,7 +19,7 @@
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #endif
 
-namespace lorascape::core::kernels {
+namespace lorascape::kernels {
 
 namespace {
 std::atomic<bool> g_enabled{true};
@@ -50,7 +50,7 @@ enum class Epilogue {
            // panel, 16 columns of output
 };
 
-// e^x on 16 lanes: the polynomial of core/exp_poly.h, with 2^n by scalef.
+// e^x on 16 lanes: the polynomial of kernels/exp_poly.h, with 2^n by scalef.
 __attribute__((target("avx512f"))) inline __m512 exp16(__m512 x) {
   using namespace exp_poly;
   x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(kMin)), _mm512_set1_ps(kMax));
@@ -249,4 +249,4 @@ void gemm_swiglu(int64_t, int64_t, int64_t, const float*, int64_t, const float*,
 
 #endif
 
-}  // namespace lorascape::core::kernels
+}  // namespace lorascape::kernels

@@ -1,10 +1,10 @@
-#include "core/kernels.h"
+#include "kernels/rows.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "core/exp_poly.h"
+#include "kernels/exp_poly.h"
 
 // One clone per instruction set, picked at load time; the loops below are written so that the
 // compiler vectorises them (reductions over 16 independent partial sums, no calls in loops).
@@ -14,7 +14,7 @@
 #define LORASCAPE_CLONES
 #endif
 
-namespace lorascape::core::kernels {
+namespace lorascape::kernels {
 
 namespace {
 constexpr int kLanes = 16;
@@ -193,4 +193,4 @@ bool token_scores(const float* logits, int64_t rows, int64_t V, const int64_t* t
   return valid;
 }
 
-}  // namespace lorascape::core::kernels
+}  // namespace lorascape::kernels
