@@ -168,23 +168,9 @@ Evaluator::Evaluator(TransformerImpl& model, double scale, int64_t batch)
   if (batch < 1) throw ConfigError("evaluation batch must be >= 1");
 }
 
-Evaluator::~Evaluator() {
-  clear();
-}
-
-void Evaluator::clear() {
-  for (auto& [name, layer] : model_.projections()) layer->set_point_weights({});
-  for (size_t i = 0; i < model_.model->layers->size(); ++i) {
-    auto block = model_.model->layers[i]->as<Block>();
-    block->self_attn->qkv_point_weights = at::Tensor();
-    block->mlp->gate_up_point_weights = at::Tensor();
-  }
-  model_.set_points(1);
-  points_ = 0;
-}
-
 void Evaluator::load_points(const std::vector<Adapter>& points) {
-  clear();
+  pw_ = PointWeights{};
+  points_ = 0;
   if (points.empty()) return;
   torch::NoGradGuard ng;
   const std::string a_suffix = ".lora_A.weight", b_suffix = ".lora_B.weight";
@@ -216,39 +202,34 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
       throw FormatError("the points adapt different projections (" + module + ")");
     merged[module] = at::stack(ws);
   }
-  // q|k|v and gate|up side by side, so that each group is one GEMM per point (model.h); the
-  // projections' own point weights become views into them. A projection no point adapts gets
-  // its base weight expanded to K (a view): every product runs per point (kernels/ops.h per_point).
+  // q|k|v and gate|up side by side, so that each group is one GEMM per point (model.h). A
+  // projection no point adapts gets its base weight expanded to K (a view): every product runs
+  // per point (kernels/ops.h per_point).
   auto point_weights = [&](const std::string& module, const LoraLinear& layer) {  // (K, out, in)
     auto it = merged.find(module);
     return it != merged.end() ? it->second : layer->weight.unsqueeze(0).expand({K, -1, -1});
   };
-  auto fuse = [&](const std::string& prefix,
-                  const std::vector<std::pair<std::string, LoraLinear>>& group) {
-    std::vector<at::Tensor> ws;
-    for (const auto& [name, layer] : group) ws.push_back(point_weights(prefix + name, layer));
-    at::Tensor fused = at::cat(ws, 1);
-    int64_t row = 0;
-    for (const auto& [name, layer] : group) {
-      merged[prefix + name] = fused.narrow(1, row, layer->weight.size(0));
-      row += layer->weight.size(0);
-    }
-    return fused;
-  };
+  PointWeights pw;
+  pw.points = K;
   for (size_t i = 0; i < model_.model->layers->size(); ++i) {
     auto block = model_.model->layers[i]->as<Block>();
-    const std::string prefix = "model.layers." + std::to_string(i) + ".";
-    auto att = block->self_attn;
-    auto mlp = block->mlp;
-    att->qkv_point_weights =
-        fuse(prefix + "self_attn.",
-             {{"q_proj", att->q_proj}, {"k_proj", att->k_proj}, {"v_proj", att->v_proj}});
-    mlp->gate_up_point_weights =
-        fuse(prefix + "mlp.", {{"gate_proj", mlp->gate_proj}, {"up_proj", mlp->up_proj}});
+    const std::string att = "model.layers." + std::to_string(i) + ".self_attn.";
+    const std::string mlp = "model.layers." + std::to_string(i) + ".mlp.";
+    const auto& a = block->self_attn;
+    const auto& m = block->mlp;
+    PointWeights::Layer l;
+    l.qkv =
+        at::cat({point_weights(att + "q_proj", a->q_proj), point_weights(att + "k_proj", a->k_proj),
+                 point_weights(att + "v_proj", a->v_proj)},
+                1);
+    l.o = point_weights(att + "o_proj", a->o_proj);
+    l.gate_up = at::cat({point_weights(mlp + "gate_proj", m->gate_proj),
+                         point_weights(mlp + "up_proj", m->up_proj)},
+                        1);
+    l.down = point_weights(mlp + "down_proj", m->down_proj);
+    pw.layers.push_back(std::move(l));
   }
-  for (auto& [module, layer] : model_.projections())
-    layer->set_point_weights(point_weights(module, layer));
-  model_.set_points(K);
+  pw_ = std::move(pw);
   points_ = K;
 }
 
@@ -270,8 +251,7 @@ void Evaluator::evaluate_batch(const TokenBatch& b, ScoreSums& sums) {
   EvalModeGuard mode(model_);
   torch::NoGradGuard ng;
   const auto dev = model_device(model_);
-  at::Tensor input = b.input.to(dev).repeat({points_, 1});  // (K·B, T), point-major
-  sums.add(model_.forward(input), b.target.to(dev), b.mask.to(dev));
+  sums.add(model_.forward(b.input.to(dev), pw_), b.target.to(dev), b.mask.to(dev));  // (K·B, T, V)
 }
 
 int64_t Evaluator::points_per_batch(int64_t budget_bytes, int64_t max_points) const {

@@ -14,12 +14,11 @@
 #include <vector>
 
 #include "core/adapter.h"
+#include "core/model.h"
 #include "core/tasks.h"
 #include "core/tokenizer.h"
 
 namespace lorascape::core {
-
-class TransformerImpl;
 
 struct Scores {
   double loss = 0;
@@ -57,8 +56,8 @@ double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& ex
 //
 // Each point's ΔW_k = s·B_k·A_k is merged into its own copy of every adapted projection,
 // W_k = W + ΔW_k (K, out, in), and the model runs once on the examples repeated K times
-// (batch K·B, point-major; TransformerImpl::set_points). Merging costs 2·out·in·r flops per
-// projection and point, far less than the low-rank side path over every token. Every product,
+// (batch K·B, point-major; PointWeights, TransformerImpl::forward). Merging costs 2·out·in·r flops
+// per projection and point, far less than the low-rank side path over every token. Every product,
 // the attention and every reduction run on one point's rows at a time through the routine a
 // lone point uses, on tensors of the lone point's shapes (per_point, kernels/ops.h); only
 // operations that treat each row or element by itself span points. So a point's scores are
@@ -71,13 +70,13 @@ class Evaluator {
   // bypassed); `scale`: s = alpha/rank of the adapters; `batch`: examples per forward (each
   // forward holds K·batch sequences).
   Evaluator(TransformerImpl& model, double scale, int64_t batch);
-  ~Evaluator();  // switches the model back to plain forwards
   Evaluator(const Evaluator&) = delete;
   Evaluator& operator=(const Evaluator&) = delete;
 
-  // Merges the points' weights into the model's projections, replacing the points loaded
-  // before. Every adapter's tensors must name projections of the model, in
-  // model.…_proj.lora_A.weight / lora_B.weight pairs (FormatError otherwise).
+  // Merges the points' weights, W + s·B_k·A_k for every projection (PointWeights; the model
+  // itself is not changed), replacing the points loaded before. Every adapter's tensors must name
+  // projections of the model, in model.…_proj.lora_A.weight / lora_B.weight pairs (FormatError
+  // otherwise).
   void load_points(const std::vector<Adapter>& points);
   // Sums of the scores of every loaded point on all of `examples` (ScoreSums::scores(k) is
   // point k's Scores).
@@ -91,8 +90,8 @@ class Evaluator {
   int64_t points_per_batch(int64_t budget_bytes = int64_t{256} << 20, int64_t max_points = 8) const;
 
  private:
-  void clear();
   TransformerImpl& model_;
+  PointWeights pw_;  // the loaded points' merged weights
   double scale_;
   int64_t batch_;
   int64_t points_ = 0;

@@ -68,7 +68,6 @@ void LoraLinearImpl::freeze_into_past() {
 }
 
 at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
-  if (point_weights_.defined()) return kernels::point_linear(x, point_weights_);
   return add_side_path(kernels::apply_weight(x, weight), x);  // (..., out)
 }
 

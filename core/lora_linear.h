@@ -59,13 +59,6 @@ class LoraLinearImpl : public torch::nn::Module {
   bool merged() const { return merged_; }
   double scale() const { return scale_; }
 
-  // Point-batched evaluation (core/evaluate.h, Evaluator): with per-point weights W_k (K, out, in)
-  // set, forward treats its input's leading dimension as K·B, point-major, and computes y_k = x_k
-  // W_kᵀ for each point k on its rows alone (point_linear, kernels/ops.h; the LoRA side path is
-  // skipped: W_k already holds the merged W + ΔW_k). An undefined tensor switches the mode off.
-  void set_point_weights(at::Tensor w) { point_weights_ = std::move(w); }
-  const at::Tensor& point_weights() const { return point_weights_; }
-
   at::Tensor weight;                  // (out, in)
   torch::nn::Linear lora_A{nullptr};  // weight (r, in)
   torch::nn::Linear lora_B{nullptr};  // weight (out, r)
@@ -77,7 +70,6 @@ class LoraLinearImpl : public torch::nn::Module {
   double scale_ = 0.0;
   bool merged_ = false;
   at::Tensor frozen_A_, frozen_B_;  // undefined until freeze_into_past
-  at::Tensor point_weights_;        // (K, out, in) or undefined
 };
 TORCH_MODULE(LoraLinear);
 

@@ -71,13 +71,13 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg)
 }
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                  int64_t points) {
+                                  const PointWeights* pw, const PointWeights::Layer* pl) {
   const int64_t H = n_heads_, C = H * head_dim_;
   // q, k and v in one GEMM: per point with the merged weights of a point-batched forward, else
   // with the base weights side by side (each projection then adds its own LoRA side path).
   at::Tensor q, k, v;
-  if (qkv_point_weights.defined()) {
-    const at::Tensor qkv = kernels::point_linear(x, qkv_point_weights);  // (K·B, T, 3C)
+  if (pl) {
+    const at::Tensor qkv = kernels::point_linear(x, pl->qkv);  // (K·B, T, 3C)
     q = qkv.narrow(2, 0, C);
     k = qkv.narrow(2, C, C);
     v = qkv.narrow(2, 2 * C, C);
@@ -89,7 +89,9 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
     k = k_proj->add_side_path(qkv[1], x);
     v = v_proj->add_side_path(qkv[2], x);
   }
-  return o_proj(kernels::causal_attention(q, k, v, cos, sin, H, points));  // (B, T, C)
+  const at::Tensor y =
+      kernels::causal_attention(q, k, v, cos, sin, H, pw ? pw->points : 1);  // (B, T, C)
+  return pl ? kernels::point_linear(y, pl->o) : o_proj(y);
 }
 
 MlpImpl::MlpImpl(const ModelConfig& cfg) {
@@ -100,11 +102,10 @@ MlpImpl::MlpImpl(const ModelConfig& cfg) {
   down_proj->weight.mul_(1.0 / std::sqrt(2.0 * static_cast<double>(cfg.n_layers)));
 }
 
-at::Tensor MlpImpl::forward(const at::Tensor& x) {
+at::Tensor MlpImpl::forward(const at::Tensor& x, const PointWeights::Layer* pl) {
   // gate and up in one GEMM, as q, k and v in AttentionImpl::forward; with one weight for all
   // rows (each point's merged weight), the SwiGLU inside that GEMM where it can be (kernels/ops.h).
-  if (gate_up_point_weights.defined())
-    return down_proj(kernels::point_linear_swiglu(x, gate_up_point_weights));
+  if (pl) return kernels::point_linear(kernels::point_linear_swiglu(x, pl->gate_up), pl->down);
   const auto gu = kernels::apply_weight(x, at::cat({gate_proj->weight, up_proj->weight}))
                       .split(gate_proj->weight.size(0), -1);
   const at::Tensor g = gate_proj->add_side_path(gu[0], x), u = up_proj->add_side_path(gu[1], x);
@@ -120,17 +121,18 @@ BlockImpl::BlockImpl(const ModelConfig& cfg) {
 }
 
 at::Tensor BlockImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                              int64_t points) {
+                              const PointWeights* pw, const PointWeights::Layer* pl) {
   // RMSNorm's mean over each row, one point's rows at a time (kernels/ops.h per_point).
-  auto norm = [points](RMSNorm& n, const at::Tensor& t) {
-    return kernels::per_point(t, points, [&](const at::Tensor& tp, int64_t) { return n(tp); });
+  const int64_t K = pw ? pw->points : 1;
+  auto norm = [K](RMSNorm& n, const at::Tensor& t) {
+    return kernels::per_point(t, K, [&](const at::Tensor& tp, int64_t) { return n(tp); });
   };
   if (!at::GradMode::is_enabled()) {  // the same sums in place
-    at::Tensor h = self_attn->forward(norm(input_layernorm, x), cos, sin, points).add_(x);
-    return mlp(norm(post_attention_layernorm, h)).add_(h);
+    at::Tensor h = self_attn->forward(norm(input_layernorm, x), cos, sin, pw, pl).add_(x);
+    return mlp->forward(norm(post_attention_layernorm, h), pl).add_(h);
   }
-  at::Tensor h = x + self_attn->forward(norm(input_layernorm, x), cos, sin, points);
-  return h + mlp(norm(post_attention_layernorm, h));
+  at::Tensor h = x + self_attn->forward(norm(input_layernorm, x), cos, sin, pw, pl);
+  return h + mlp->forward(norm(post_attention_layernorm, h), pl);
 }
 
 DecoderImpl::DecoderImpl(const ModelConfig& cfg) {
@@ -163,16 +165,25 @@ std::pair<at::Tensor, at::Tensor> TransformerImpl::rotary(int64_t T, const at::D
 }
 
 at::Tensor TransformerImpl::forward(const at::Tensor& ids) {
-  return forward_impl(ids, nullptr);
+  return forward_impl(ids, nullptr, nullptr);
 }
 
 at::Tensor TransformerImpl::forward(const at::Tensor& ids, std::vector<at::Tensor>& hidden) {
   hidden.clear();
-  return forward_impl(ids, &hidden);
+  return forward_impl(ids, &hidden, nullptr);
 }
 
-at::Tensor TransformerImpl::forward_impl(const at::Tensor& ids, std::vector<at::Tensor>* hidden) {
-  const int64_t T = ids.size(1);
+at::Tensor TransformerImpl::forward(const at::Tensor& ids, const PointWeights& pw) {
+  if (pw.points < 1 || pw.layers.size() != model->layers->size())
+    throw Error("point weights for " + std::to_string(pw.layers.size()) + " layers and " +
+                std::to_string(pw.points) + " points do not fit a model of " +
+                std::to_string(model->layers->size()) + " layers");
+  return forward_impl(ids.repeat({pw.points, 1}), nullptr, &pw);  // (K·B, T), point-major
+}
+
+at::Tensor TransformerImpl::forward_impl(const at::Tensor& ids, std::vector<at::Tensor>* hidden,
+                                         const PointWeights* pw) {
+  const int64_t T = ids.size(1), K = pw ? pw->points : 1;
   if (T > cfg_.max_seq)
     throw DataError("sequence of " + std::to_string(T) + " tokens exceeds model.max_seq " +
                     std::to_string(cfg_.max_seq) + " (use a model with a longer max_seq)");
@@ -183,21 +194,15 @@ at::Tensor TransformerImpl::forward_impl(const at::Tensor& ids, std::vector<at::
   if (hidden) hidden->push_back(x);
   const size_t L = model->layers->size();
   for (size_t l = 0; l < L; ++l) {
-    x = model->layers[l]->as<Block>()->forward(x, cos, sin, points_);
+    x = model->layers[l]->as<Block>()->forward(x, cos, sin, pw, pw ? &pw->layers[l] : nullptr);
     if (hidden && l + 1 < L) hidden->push_back(x);
   }
   // The final norm and lm_head (bias-free), one point's rows at a time.
-  x = kernels::per_point(x, points_,
-                         [&](const at::Tensor& xp, int64_t) { return model->norm(xp); });
+  x = kernels::per_point(x, K, [&](const at::Tensor& xp, int64_t) { return model->norm(xp); });
   if (hidden) hidden->push_back(x);
-  return kernels::per_point(x, points_, [&](const at::Tensor& xp, int64_t) {
+  return kernels::per_point(x, K, [&](const at::Tensor& xp, int64_t) {
     return kernels::apply_weight(xp, lm_head->weight);
   });  // (B, T, V)
-}
-
-void TransformerImpl::set_points(int64_t points) {
-  if (points < 1) throw Error("TransformerImpl::set_points: " + std::to_string(points) + " points");
-  points_ = points;
 }
 
 void TransformerImpl::add_lora(const LoraConfig& lora) {

@@ -55,20 +55,32 @@ class RMSNormImpl : public torch::nn::Module {
 };
 TORCH_MODULE(RMSNorm);
 
+// The weights of a point-batched evaluation (core::Evaluator): K points, each with its own
+// merged weights W + s·B_k·A_k for every projection (the base weight expanded to K where no
+// point adapts it), passed to TransformerImpl::forward. The batch's rows then belong to the K
+// points, point-major (K·B rows); every product, the attention and every reduction over a
+// point's values run on one point's rows at a time (per_point, kernels/ops.h), so a point's
+// logits do not depend on the other points of its batch.
+struct PointWeights {
+  struct Layer {
+    at::Tensor qkv;      // (K, 3C, C): q, k and v side by side, one GEMM per point
+    at::Tensor o;        // (K, C, C)
+    at::Tensor gate_up;  // (K, 2F, C): gate and up side by side
+    at::Tensor down;     // (K, C, F)
+  };
+  int64_t points = 1;  // K
+  std::vector<Layer> layers;
+};
+
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const ModelConfig& cfg);
-  // x (B, T, C); cos/sin (T, D) rotary tables. In a point-batched forward, B = K·B' rows of
-  // `points` = K points, point-major (TransformerImpl::set_points).
+  // x (B, T, C); cos/sin (T, D) rotary tables. With `pw` (a point-batched forward), B = K·B'
+  // rows of pw->points points and the layer's point weights `pl`; else the module's own
+  // weights and LoRA side paths.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                     int64_t points = 1);
+                     const PointWeights* pw = nullptr, const PointWeights::Layer* pl = nullptr);
   LoraLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
-  // Point-batched evaluation (core::Evaluator): the per-point weights of q, k and v side by
-  // side, (K, 3C, C) (the base weights expanded to K where no point adapts them); q/k/v_proj's
-  // point weights are views into it. When defined, forward computes the three projections as
-  // one GEMM per point (otherwise as one GEMM with the base weights side by side,
-  // docs/model.md).
-  at::Tensor qkv_point_weights;
 
  private:
   int64_t n_heads_, head_dim_;
@@ -78,18 +90,18 @@ TORCH_MODULE(Attention);
 class MlpImpl : public torch::nn::Module {
  public:
   explicit MlpImpl(const ModelConfig& cfg);
-  at::Tensor forward(const at::Tensor& x);  // (B, T, C) -> (B, T, C), SwiGLU
+  // (B, T, C) -> (B, T, C), SwiGLU; with `pl`, the layer's point weights (as AttentionImpl).
+  at::Tensor forward(const at::Tensor& x, const PointWeights::Layer* pl = nullptr);
   LoraLinear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
-  // As AttentionImpl::qkv_point_weights for gate and up: (K, 2F, C), one GEMM per point.
-  at::Tensor gate_up_point_weights;
 };
 TORCH_MODULE(Mlp);
 
 class BlockImpl : public torch::nn::Module {
  public:
   explicit BlockImpl(const ModelConfig& cfg);
+  // As AttentionImpl::forward; `pl` is this layer's entry of pw->layers.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                     int64_t points = 1);
+                     const PointWeights* pw = nullptr, const PointWeights::Layer* pl = nullptr);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   Mlp mlp{nullptr};
@@ -114,6 +126,10 @@ class TransformerImpl : public torch::nn::Module {
   // output_hidden_states does: the embedding output, the output of every block but the last,
   // and the last block's output after the final norm (L + 1 tensors of (B, T, C)).
   at::Tensor forward(const at::Tensor& ids, std::vector<at::Tensor>& hidden);
+  // A point-batched forward: ids (B, T) of the examples, evaluated at each of the pw.points
+  // points (no autograd) -> logits (K·B, T, V), point-major. The model's own LoRA factors, if
+  // any, are bypassed.
+  at::Tensor forward(const at::Tensor& ids, const PointWeights& pw);
 
   const ModelConfig& config() const { return cfg_; }
   // Every projection named in lora.targets gets an adapter; base weights are frozen.
@@ -130,23 +146,17 @@ class TransformerImpl : public torch::nn::Module {
   std::vector<std::pair<std::string, at::Tensor>> lora_parameters();
   void merge_lora();
   void unmerge_lora();
-  // Point-batched evaluation (core::Evaluator, which also sets every projection's per-point
-  // weights): the batch's rows belong to `points` points, point-major; products, attention and
-  // every reduction over a point's values run on one point's rows at a time (per_point,
-  // kernels/ops.h), so a point's logits do not depend on the other points of its batch. 1 = off.
-  void set_points(int64_t points);
-  int64_t points() const { return points_; }
 
   Decoder model{nullptr};
   torch::nn::Linear lm_head{nullptr};
 
  private:
-  at::Tensor forward_impl(const at::Tensor& ids, std::vector<at::Tensor>* hidden);
+  at::Tensor forward_impl(const at::Tensor& ids, std::vector<at::Tensor>* hidden,
+                          const PointWeights* pw);
   std::pair<at::Tensor, at::Tensor> rotary(int64_t T, const at::Device& device);
   ModelConfig cfg_;
   LoraConfig lora_;
   bool has_lora_ = false;
-  int64_t points_ = 1;
   at::Tensor inv_freq_;  // (D/2)
 };
 TORCH_MODULE(Transformer);
