@@ -34,6 +34,8 @@ std::vector<Field> fields(RunConfig& c) {
       {"model.d_model", Kind::Int, &c.model.d_model, "hidden size C"},
       {"model.n_layers", Kind::Int, &c.model.n_layers, "decoder blocks L"},
       {"model.n_heads", Kind::Int, &c.model.n_heads, "attention heads H"},
+      {"model.n_kv_heads", Kind::Int, &c.model.n_kv_heads,
+       "key/value heads of grouped-query attention (divides n_heads); 0 = n_heads"},
       {"model.d_ff", Kind::Int, &c.model.d_ff, "SwiGLU hidden size F"},
       {"model.max_seq", Kind::Int, &c.model.max_seq, "longest sequence in tokens"},
       {"model.rope_theta", Kind::Double, &c.model.rope_theta, "rotary embedding base"},

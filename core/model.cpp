@@ -20,6 +20,8 @@ void ModelConfig::validate() const {
   need(d_model > 0 && n_heads > 0 && d_model % n_heads == 0,
        "model.d_model must be a positive multiple of model.n_heads");
   need(head_dim() % 2 == 0, "model.d_model / model.n_heads must be even (rotary embeddings)");
+  need(n_kv_heads >= 0 && n_heads % kv_heads() == 0,
+       "model.n_kv_heads must divide model.n_heads (0 = as many as n_heads)");
   need(n_layers > 0, "model.n_layers must be >= 1");
   need(d_ff > 0, "model.d_ff must be >= 1");
   need(max_seq >= 8, "model.max_seq must be >= 8");
@@ -27,9 +29,13 @@ void ModelConfig::validate() const {
 }
 
 nlohmann::json ModelConfig::to_json() const {
-  return {{"vocab", vocab},           {"d_model", d_model},  {"n_layers", n_layers},
-          {"n_heads", n_heads},       {"d_ff", d_ff},        {"max_seq", max_seq},
-          {"rope_theta", rope_theta}, {"norm_eps", norm_eps}};
+  nlohmann::json j = {{"vocab", vocab},           {"d_model", d_model},  {"n_layers", n_layers},
+                      {"n_heads", n_heads},       {"d_ff", d_ff},        {"max_seq", max_seq},
+                      {"rope_theta", rope_theta}, {"norm_eps", norm_eps}};
+  // Only when it differs from n_heads: files of models without grouped-query attention stay
+  // as they were (and so their digests and cache names).
+  if (kv_heads() != n_heads) j["n_kv_heads"] = n_kv_heads;
+  return j;
 }
 
 ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
@@ -39,6 +45,7 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
     c.d_model = j.at("d_model").get<int64_t>();
     c.n_layers = j.at("n_layers").get<int64_t>();
     c.n_heads = j.at("n_heads").get<int64_t>();
+    c.n_kv_heads = j.value("n_kv_heads", int64_t{0});
     c.d_ff = j.at("d_ff").get<int64_t>();
     c.max_seq = j.at("max_seq").get<int64_t>();
     c.rope_theta = j.at("rope_theta").get<double>();
@@ -61,10 +68,10 @@ at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
 
 AttentionImpl::AttentionImpl(const ModelConfig& cfg)
     : n_heads_(cfg.n_heads), head_dim_(cfg.head_dim()) {
-  const int64_t C = cfg.d_model;
+  const int64_t C = cfg.d_model, KVD = cfg.kv_heads() * cfg.head_dim();
   q_proj = register_module("q_proj", LoraLinear(C, C));
-  k_proj = register_module("k_proj", LoraLinear(C, C));
-  v_proj = register_module("v_proj", LoraLinear(C, C));
+  k_proj = register_module("k_proj", LoraLinear(C, KVD));
+  v_proj = register_module("v_proj", LoraLinear(C, KVD));
   o_proj = register_module("o_proj", LoraLinear(C, C));
   torch::NoGradGuard ng;
   o_proj->weight.mul_(1.0 / std::sqrt(2.0 * static_cast<double>(cfg.n_layers)));
@@ -72,19 +79,19 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg)
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                   const PointWeights* pw, const PointWeights::Layer* pl) {
-  const int64_t H = n_heads_, C = H * head_dim_;
+  const int64_t H = n_heads_, C = H * head_dim_, KVD = k_proj->weight.size(0);
   // q, k and v in one GEMM: per point with the merged weights of a point-batched forward, else
   // with the base weights side by side (each projection then adds its own LoRA side path).
   at::Tensor q, k, v;
   if (pl) {
-    const at::Tensor qkv = kernels::point_linear(x, pl->qkv);  // (K·B, T, 3C)
+    const at::Tensor qkv = kernels::point_linear(x, pl->qkv);  // (K·B, T, C + 2·KV·D)
     q = qkv.narrow(2, 0, C);
-    k = qkv.narrow(2, C, C);
-    v = qkv.narrow(2, 2 * C, C);
+    k = qkv.narrow(2, C, KVD);
+    v = qkv.narrow(2, C + KVD, KVD);
   } else {
     const auto qkv =
         kernels::apply_weight(x, at::cat({q_proj->weight, k_proj->weight, v_proj->weight}))
-            .split(C, -1);
+            .split_with_sizes({C, KVD, KVD}, -1);
     q = q_proj->add_side_path(qkv[0], x);
     k = k_proj->add_side_path(qkv[1], x);
     v = v_proj->add_side_path(qkv[2], x);

@@ -33,12 +33,14 @@ struct ModelConfig {
   int64_t d_model = 128;
   int64_t n_layers = 4;
   int64_t n_heads = 4;
+  int64_t n_kv_heads = 0;  // key/value heads (grouped-query attention); 0 = n_heads
   int64_t d_ff = 344;
   int64_t max_seq = 64;
   double rope_theta = 10000.0;
   double norm_eps = 1e-5;
 
   int64_t head_dim() const { return d_model / n_heads; }
+  int64_t kv_heads() const { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
   void validate() const;  // throws ConfigError
   nlohmann::json to_json() const;
   static ModelConfig from_json(const nlohmann::json& j);  // throws FormatError on missing keys

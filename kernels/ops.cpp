@@ -303,7 +303,8 @@ at::Tensor causal_attention_cpu(SgemmFn sgemm, const at::Tensor& q, const at::Te
                                 const at::Tensor& v, const at::Tensor& cos, const at::Tensor& sin,
                                 int64_t H) {
   RECORD_FUNCTION("lorascape::causal_attention", std::vector<c10::IValue>());  // for profiles
-  const int64_t B = q.size(0), T = q.size(1), C = q.size(2), D = C / H;
+  const int64_t B = q.size(0), T = q.size(1), C = q.size(2), D = C / H, KV = k.size(2) / D;
+  const int64_t G = H / KV;  // query heads per key/value head
   const int64_t qb = q.stride(0), qs = q.stride(1), kb = k.stride(0), ks = k.stride(1);
   const int64_t vb = v.stride(0), vs = v.stride(1);
   float* Q = q.data_ptr<float>();
@@ -316,16 +317,20 @@ at::Tensor causal_attention_cpu(SgemmFn sgemm, const at::Tensor& q, const at::Te
   const bool own = kernels::gemm_available();
   at::Tensor out = at::empty({B, T, C}, q.options());
   float* O = out.data_ptr<float>();
+  // Keys rotated once per (sequence, key/value head), before the query heads that share them.
+  at::parallel_for(0, B * KV, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      kernels::rotary_rows(K + (i / KV) * kb + (i % KV) * D, ks, T, cp, sp, D);
+  });
   at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
     std::vector<float> S(static_cast<size_t>(T * T));  // one (sequence, head)'s scores
     for (int64_t i = begin; i < end; ++i) {
       const int64_t b = i / H, h = i % H;
       float* qi = Q + b * qb + h * D;
-      float* ki = K + b * kb + h * D;
-      const float* vi = V + b * vb + h * D;
+      const float* ki = K + b * kb + (h / G) * D;
+      const float* vi = V + b * vb + (h / G) * D;
       float* oi = O + b * T * C + h * D;
       kernels::rotary_rows(qi, qs, T, cp, sp, D);
-      kernels::rotary_rows(ki, ks, T, cp, sp, D);
       if (own)  // scale·q kᵀ (T×T), row t needed up to column t
         kernels::gemm(T, T, D, scale, qi, qs, ki, 1, ks, S.data(), T, kernels::Causal::upper_c);
       else
@@ -343,20 +348,24 @@ at::Tensor causal_attention_cpu(SgemmFn sgemm, const at::Tensor& q, const at::Te
 // Causal attention in ATen ops (autograd, GPUs, bfloat16): q, k, v (B, T, C) -> (B, T, C).
 at::Tensor causal_attention_aten(at::Tensor q, at::Tensor k, at::Tensor v, const at::Tensor& cos,
                                  const at::Tensor& sin, int64_t H) {
-  const int64_t B = q.size(0), T = q.size(1), C = q.size(2), D = C / H;
+  const int64_t B = q.size(0), T = q.size(1), C = q.size(2), D = C / H, KV = k.size(2) / D;
   const bool grad = at::GradMode::is_enabled();
-  auto heads = [&](const at::Tensor& t) {
-    return t.view({B, T, H, D}).transpose(1, 2);
-  };  // (B, H, T, D)
-  q = heads(q);
-  k = heads(k);
-  v = heads(v);
+  auto heads = [&](const at::Tensor& t, int64_t n) {
+    return t.view({B, T, n, D}).transpose(1, 2);
+  };  // (B, n, T, D)
+  q = heads(q, H);
+  k = heads(k, KV);
+  v = heads(v, KV);
   if (grad) {
     q = q * cos + rotate_half(q) * sin;
     k = k * cos + rotate_half(k) * sin;
   } else {  // the same arithmetic in place
     q = (q * cos).add_(rotate_half(q).mul_(sin));
     k = (k * cos).add_(rotate_half(k).mul_(sin));
+  }
+  if (KV != H) {  // grouped-query attention: each key/value head serves H / KV query heads
+    k = k.repeat_interleave(H / KV, 1);
+    v = v.repeat_interleave(H / KV, 1);
   }
   const double scale = 1.0 / std::sqrt(static_cast<double>(D));
   const float neg_inf = -std::numeric_limits<float>::infinity();

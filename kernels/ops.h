@@ -41,12 +41,13 @@ at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w);
 // apply_weight_swiglu per point: w (K, 2F, in) -> (K·B, …, F).
 at::Tensor point_linear_swiglu(const at::Tensor& x, const at::Tensor& w);
 
-// Causal self-attention of H heads with Llama's rotary embedding: q, k, v (B, T, C), C = H·D,
-// rows possibly strided (views into one fused q|k|v projection); cos, sin (T, D). Returns
-// (B, T, C). Without autograd on a CPU in float32, the fused kernel: per (sequence, head) one
-// GEMM for the scores (lorascape's, skipping what the causal mask discards, else the BLAS's
-// sgemm_), a causal softmax per row, one GEMM for the output, q and k rotated in place; else
-// ATen ops, one point's sequences at a time (`points`, as per_point).
+// Causal self-attention of H query heads with Llama's rotary embedding: q (B, T, C), C = H·D;
+// k, v (B, T, KV·D) with KV key/value heads dividing H (grouped-query attention: query head h
+// uses key/value head h / (H/KV)); rows possibly strided (views into one fused q|k|v
+// projection); cos, sin (T, D). Returns (B, T, C). Without autograd on a CPU in float32, the fused
+// kernel: per (sequence, head) one GEMM for the scores (lorascape's, skipping what the causal mask
+// discards, else the BLAS's sgemm_), a causal softmax per row, one GEMM for the output, q and k
+// rotated in place; else ATen ops, one point's sequences at a time (`points`, as per_point).
 at::Tensor causal_attention(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                             const at::Tensor& cos, const at::Tensor& sin, int64_t H,
                             int64_t points = 1);

@@ -1,11 +1,11 @@
 // The model against an independent reference (llm.c's test_gpt2 style): tests/golden/make_golden.py
-// writes a small Llama-style model with LoRA on every projection, token sequences, and the
-// float64 logits, masked cross-entropy and LoRA-factor gradients of a plain-PyTorch
-// implementation of the Hugging Face formulas. Every path lorascape can take is compared with
-// them: ATen in float64 (to 1e-10), the float32 evaluation paths with lorascape's GEMM and with
-// the BLAS, training with autograd (and with a differentiable backward, as Hessian-vector
-// products need it), the Evaluator's merged points one and three per forward, and bfloat16.
-#include <ATen/Parallel.h>
+// writes a small Llama-style model with LoRA on every projection, once with multi-head and once
+// with grouped-query attention, token sequences, and the float64 logits, masked cross-entropy
+// and LoRA-factor gradients of a plain-PyTorch implementation of the Hugging Face formulas.
+// Every path lorascape can take is compared with them: ATen in float64 (to 1e-12), the float32
+// evaluation paths with lorascape's GEMM and with the BLAS, training with autograd (and with a
+// differentiable backward, as Hessian-vector products need it), the Evaluator's merged points
+// one and three per forward, and bfloat16.
 #include <gtest/gtest.h>
 #include <torch/autograd.h>
 
@@ -26,12 +26,12 @@ namespace kernels = lorascape::kernels;
 
 namespace {
 
-class GoldenTest : public ::testing::Test {
+class GoldenTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
     at::set_num_threads(1);
-    golden = read_safetensors(std::string(LORASCAPE_SOURCE_DIR) +
-                              "/tests/golden/llama_lora.safetensors");
+    golden = read_safetensors(std::string(LORASCAPE_SOURCE_DIR) + "/tests/golden/" + GetParam() +
+                              ".safetensors");
     const ModelConfig cfg =
         ModelConfig::from_json(nlohmann::json::parse(golden.metadata.at("model_config")));
     const auto lj = nlohmann::json::parse(golden.metadata.at("lora"));
@@ -93,10 +93,12 @@ class GoldenTest : public ::testing::Test {
 
 }  // namespace
 
-TEST_F(GoldenTest, FileHoldsWhatTheScriptWrites) {
+TEST_P(GoldenTest, FileHoldsWhatTheScriptWrites) {
   EXPECT_EQ(tensor("logits").scalar_type(), at::kDouble);
   EXPECT_EQ(tensor("logits").sizes(), (std::vector<int64_t>{3, 12, 260}));
   EXPECT_EQ(model->lora_parameters().size(), 2u * 7 * 2);
+  const auto cfg = nlohmann::json::parse(golden.metadata.at("model_config"));
+  EXPECT_EQ(model->config().kv_heads(), cfg.value("n_kv_heads", cfg.at("n_heads").get<int64_t>()));
   // The reference is not trivial: logits spread, loss near ln V, gradients of every factor
   // non-zero.
   EXPECT_GT(tensor("logits").std().item<double>(), 0.5);
@@ -106,7 +108,7 @@ TEST_F(GoldenTest, FileHoldsWhatTheScriptWrites) {
 }
 
 // ATen ops in float64, with autograd: the formulas themselves, to float64 rounding (3e-15 seen).
-TEST_F(GoldenTest, Float64ReproducesTheReference) {
+TEST_P(GoldenTest, Float64ReproducesTheReference) {
   model->to(at::kDouble);
   const at::Tensor logits = model->forward(batch.input);
   EXPECT_LE(max_diff(logits, tensor("logits")), 1e-12);
@@ -119,7 +121,7 @@ TEST_F(GoldenTest, Float64ReproducesTheReference) {
 
 // Evaluation in float32 (no autograd): the fused CPU kernels, with lorascape's GEMM where this
 // CPU has it and with the BLAS.
-TEST_F(GoldenTest, Float32EvaluationWithEitherGemm) {
+TEST_P(GoldenTest, Float32EvaluationWithEitherGemm) {
   for (bool own : {true, false}) {
     kernels::set_gemm_enabled(own);
     torch::NoGradGuard ng;
@@ -134,7 +136,7 @@ TEST_F(GoldenTest, Float32EvaluationWithEitherGemm) {
 // Training in float32: autograd through the fused functions and the frozen weights' GEMM; and
 // a backward that is itself differentiable (create_graph, as sharpness's Hessian-vector
 // products run it), which switches to ATen formulas.
-TEST_F(GoldenTest, Float32GradientsOfTheLoraFactors) {
+TEST_P(GoldenTest, Float32GradientsOfTheLoraFactors) {
   std::vector<at::Tensor> params;
   for (auto& [name, p] : model->lora_parameters()) params.push_back(p);
   for (bool own : {true, false})
@@ -154,7 +156,7 @@ TEST_F(GoldenTest, Float32GradientsOfTheLoraFactors) {
 
 // The Evaluator merges W + s·BA per point and evaluates one or three points per forward; its
 // loss and token accuracy are the reference's (the golden adapter as points 0 and 2).
-TEST_F(GoldenTest, EvaluatorPointsOneAndThreePerForward) {
+TEST_P(GoldenTest, EvaluatorPointsOneAndThreePerForward) {
   const double ref_loss = tensor("loss").item<double>();
   const at::Tensor golden_logits = tensor("logits");
   // Token accuracy from the reference's arg-max, where no position is a near tie.
@@ -187,7 +189,7 @@ TEST_F(GoldenTest, EvaluatorPointsOneAndThreePerForward) {
 }
 
 // bfloat16 (ATen ops throughout): the reference to bfloat16's precision.
-TEST_F(GoldenTest, Bfloat16IsCloseToTheReference) {
+TEST_P(GoldenTest, Bfloat16IsCloseToTheReference) {
   model->to(at::kBFloat16);
   Evaluator ev(*model, model->lora_config().scale(), 3);
   ev.load_points({adapter});
@@ -196,3 +198,6 @@ TEST_F(GoldenTest, Bfloat16IsCloseToTheReference) {
   EXPECT_NEAR(sums.scores(0).loss, tensor("loss").item<double>(),
               0.03 * tensor("loss").item<double>());
 }
+
+// Multi-head attention, and grouped-query attention (2 key/value heads for 4 query heads).
+INSTANTIATE_TEST_SUITE_P(Files, GoldenTest, ::testing::Values("llama_lora", "llama_gqa_lora"));

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Writes tests/golden/llama_lora.safetensors: the golden file of tests/core/test_golden.cpp.
+"""Writes tests/golden/llama_lora.safetensors and llama_gqa_lora.safetensors: the golden files of
+tests/core/test_golden.cpp.
 
 An independent float64 reference of lorascape's model, written from the Hugging Face Llama
 formulas in plain PyTorch (Debian's python3-torch), in the style of llm.c's test_gpt2: a small
@@ -8,9 +9,10 @@ and backward give in float64 — the logits, the mean cross-entropy over the sco
 and the gradient of that loss with respect to every LoRA factor. The C++ test loads the same
 weights into lorascape's Transformer and compares every execution path with these values.
 
-  /usr/bin/python3 tests/golden/make_golden.py [--out tests/golden/llama_lora.safetensors]
+  /usr/bin/python3 tests/golden/make_golden.py [--dir tests/golden]
 
-The file holds (all names as lorascape's checkpoints use them):
+Two files: multi-head attention (llama_lora) and grouped-query attention with 2 key/value heads
+for the 4 query heads (llama_gqa_lora, model_config n_kv_heads = 2). Each holds (all names as lorascape's checkpoints use them):
   model.…, lm_head.weight          base weights, F32 (the model lorascape computes with)
   model.….lora_A.weight / lora_B   LoRA factors, F32 (rank 4, alpha 8 on all seven projections)
   input_ids, target                (B, T) I64;  mask (B, T) F32: 1 where a position is scored
@@ -29,15 +31,23 @@ import torch
 
 CONFIG = {"vocab": 260, "d_model": 64, "n_layers": 2, "n_heads": 4, "d_ff": 96, "max_seq": 16,
           "rope_theta": 10000.0, "norm_eps": 1e-5}
+# The files written: multi-head attention, and grouped-query attention (2 key/value heads for
+# the 4 query heads, as Llama-3, Mistral and Qwen2 use it).
+VARIANTS = {"llama_lora.safetensors": {}, "llama_gqa_lora.safetensors": {"n_kv_heads": 2}}
 RANK, ALPHA = 4, 8.0
 B, T = 3, 12
 PROJECTIONS = [("self_attn", "q_proj"), ("self_attn", "k_proj"), ("self_attn", "v_proj"), ("self_attn", "o_proj"),
                ("mlp", "gate_proj"), ("mlp", "up_proj"), ("mlp", "down_proj")]
 
 
+def kv_heads(c):
+    return c.get("n_kv_heads", c["n_heads"])
+
+
 def shapes(c):
     C, F = c["d_model"], c["d_ff"]
-    io = {"q_proj": (C, C), "k_proj": (C, C), "v_proj": (C, C), "o_proj": (C, C),
+    KVD = kv_heads(c) * (C // c["n_heads"])
+    io = {"q_proj": (C, C), "k_proj": (KVD, C), "v_proj": (KVD, C), "o_proj": (C, C),
           "gate_proj": (F, C), "up_proj": (F, C), "down_proj": (C, F)}  # (out, in)
     return io
 
@@ -95,9 +105,13 @@ def forward(c, w, lora, ids):
     for l in range(c["n_layers"]):
         p = f"model.layers.{l}."
         h = rms_norm(x, w[p + "input_layernorm.weight"])
-        q, k, v = (linear(h, p + "self_attn." + n).view(b, t, H, D).transpose(1, 2) for n in ("q_proj", "k_proj", "v_proj"))
+        KV = kv_heads(c)
+        q = linear(h, p + "self_attn.q_proj").view(b, t, H, D).transpose(1, 2)
+        k, v = (linear(h, p + "self_attn." + n).view(b, t, KV, D).transpose(1, 2) for n in ("k_proj", "v_proj"))
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
+        # transformers' repeat_kv: key/value head j serves query heads j·H/KV … (j+1)·H/KV − 1.
+        k, v = (x_[:, :, None].expand(b, KV, H // KV, t, D).reshape(b, H, t, D) for x_ in (k, v))
         att = (q @ k.transpose(-2, -1)) / math.sqrt(D)
         att = torch.softmax(att.masked_fill(causal, float("-inf")), dim=-1)
         y = (att @ v).transpose(1, 2).reshape(b, t, C)
@@ -125,19 +139,24 @@ def write_safetensors(path, tensors, metadata):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", default="tests/golden/llama_lora.safetensors")
+    ap.add_argument("--dir", default="tests/golden", help="folder of the files written")
     args = ap.parse_args()
+    for name, extra in VARIANTS.items():
+        write_variant(f"{args.dir}/{name}", dict(CONFIG, **extra))
+
+
+def write_variant(path, config):
     g = torch.Generator().manual_seed(20261202)
-    w32, lora32 = make_weights(CONFIG, g)
-    ids = torch.randint(0, CONFIG["vocab"], (B, T), generator=g)
-    target = torch.randint(0, CONFIG["vocab"], (B, T), generator=g)
+    w32, lora32 = make_weights(config, g)
+    ids = torch.randint(0, config["vocab"], (B, T), generator=g)
+    target = torch.randint(0, config["vocab"], (B, T), generator=g)
     mask = torch.zeros(B, T)
     for b, start in enumerate((3, 6, 9)):  # answers of different lengths; the last position unscored
         mask[b, start:T - 1] = 1
     w = {k: v.double() for k, v in w32.items()}
     lora = {k: v.double().requires_grad_() for k, v in lora32.items()}
-    logits = forward(CONFIG, w, lora, ids)
-    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, CONFIG["vocab"]), target.reshape(-1), reduction="none")
+    logits = forward(config, w, lora, ids)
+    ce = torch.nn.functional.cross_entropy(logits.reshape(-1, config["vocab"]), target.reshape(-1), reduction="none")
     loss = (ce * mask.double().reshape(-1)).sum() / mask.sum()
     loss.backward()
     out = dict(w32)
@@ -145,10 +164,10 @@ def main():
     out.update({"input_ids": ids, "target": target, "mask": mask, "logits": logits.detach(),
                 "loss": loss.detach().reshape(1)})
     out.update({"grad." + k: v.grad for k, v in lora.items()})
-    write_safetensors(args.out, out, {"model_config": json.dumps(CONFIG),
+    write_safetensors(path, out, {"model_config": json.dumps(config),
                                       "lora": json.dumps({"rank": RANK, "alpha": ALPHA}),
                                       "made_by": "tests/golden/make_golden.py, torch " + torch.__version__})
-    print(f"wrote {args.out}: loss {loss.item():.12f}")
+    print(f"wrote {path}: loss {loss.item():.12f}")
 
 
 if __name__ == "__main__":
