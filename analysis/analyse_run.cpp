@@ -51,8 +51,9 @@ StagePath summarise(const store::ScanData& d, StagePath p) {
 
 std::vector<StagePath> analyse_run(const AnalyseRunOptions& opt, const core::RunConfig& data,
                                    const std::string& command_line) {
-  if (opt.points < 2) throw ConfigError("--points must be >= 2");
-  if (opt.out_dir.empty()) throw ConfigError("--out-dir DIR is required");
+  if (opt.points < 2) throw ConfigError("`points` must be >= 2");
+  if (opt.out_dir.empty())
+    throw ConfigError("`out_dir` (the folder for the scan files) is required");
   const store::RunFileData run = store::read_run_file(opt.run);
   if (run.tasks.size() < 2)
     throw ConfigError(opt.run + ": the run has one task; consecutive stages need at least two");

@@ -73,10 +73,10 @@ void check_and_apply(const BenchOptions& o) {
   pos(o.points, "points");
   pos(o.steps, "steps");
   if (o.dtype != "float32" && o.dtype != "bfloat16")
-    throw ConfigError("--dtype must be float32 or bfloat16");
+    throw ConfigError("`dtype` must be float32 or bfloat16");
   if (o.mode != "merged" && o.mode != "sidepath")
-    throw ConfigError("--mode must be merged or sidepath");
-  if (o.gemm != "auto" && o.gemm != "blas") throw ConfigError("--gemm must be auto or blas");
+    throw ConfigError("`mode` must be merged or sidepath");
+  if (o.gemm != "auto" && o.gemm != "blas") throw ConfigError("`gemm` must be auto or blas");
   kernels::set_gemm_enabled(o.gemm == "auto");
 }
 
@@ -147,7 +147,7 @@ nlohmann::json bench_scan(const BenchOptions& o) {
   const c10::Device dev = core::resolve_device(o.device);
   core::Transformer model = random_model(o, dev);
   model->eval();
-  if (o.grid < 0) throw ConfigError("--grid must be >= 0");
+  if (o.grid < 0) throw ConfigError("`grid` must be >= 0");
   const core::Adapter a = random_adapter(*model, o.seed + 1),
                       b = random_adapter(*model, o.seed + 2),
                       c = random_adapter(*model, o.seed + 4);

@@ -31,7 +31,7 @@ std::vector<double> curve_coefs(const std::string& kind, int m, double t) {
     } else if (kind == "polychain") {
       c[static_cast<size_t>(j)] = std::max(0.0, 1.0 - std::abs(t * n - j));
     } else {
-      throw ConfigError("--kind must be bezier or polychain (got '" + kind + "')");
+      throw ConfigError("`kind` must be bezier or polychain (got '" + kind + "')");
     }
   }
   return c;
@@ -204,11 +204,11 @@ store::ScanArray vec_array(const std::vector<double>& v) {
 store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfig& data,
                                const std::string& command_line) {
   curve_coefs(opt.kind, 3, 0.5);  // checks the kind
-  if (opt.bends < 1) throw ConfigError("--bends must be >= 1");
-  if (opt.points < 2) throw ConfigError("--points must be >= 2 for a curve");
-  if (opt.epochs < 0) throw ConfigError("--epochs must be >= 0");
-  if (!(opt.lr > 0)) throw ConfigError("--lr must be > 0");
-  if (!(opt.weight_decay >= 0)) throw ConfigError("--weight-decay must be >= 0");
+  if (opt.bends < 1) throw ConfigError("`bends` must be >= 1");
+  if (opt.points < 2) throw ConfigError("`points` must be >= 2 for a curve");
+  if (opt.epochs < 0) throw ConfigError("`epochs` must be >= 0");
+  if (!(opt.lr > 0)) throw ConfigError("`lr` must be > 0");
+  if (!(opt.weight_decay >= 0)) throw ConfigError("`weight_decay` must be >= 0");
   ScanSetup setup = prepare_scan(load_adapter_refs({opt.from, opt.to}), opt.scan, data);
   std::vector<std::string> train_names = opt.train_tasks;
   if (train_names.empty()) train_names = opt.scan.union_tasks;
@@ -219,7 +219,7 @@ store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfi
   for (const auto& n : train_names) {
     auto it = std::find_if(setup.tasks.begin(), setup.tasks.end(),
                            [&](const core::Task& t) { return t.name == n; });
-    if (it == setup.tasks.end()) throw ConfigError("--train-tasks: unknown task '" + n + "'");
+    if (it == setup.tasks.end()) throw ConfigError("`train_tasks`: unknown task '" + n + "'");
     for (const auto& ex : it->train) pool.push_back(&ex);
   }
   if (pool.empty() && opt.epochs > 0)

@@ -439,11 +439,11 @@ void check_geometry_out(const std::string& path) {
       kind = store::read_scan_file(path).spec.kind;
     } catch (const Error&) {
       throw ConfigError(path +
-                        ": exists and is not a scan file; not overwriting it (pick another --out)");
+                        ": exists and is not a scan file; not overwriting it (pick another `out`)");
     }
     if (kind != "geometry")
       throw ConfigError(path + ": holds a scan of kind '" + kind +
-                        "', not a geometry; not overwriting it (pick another --out)");
+                        "', not a geometry; not overwriting it (pick another `out`)");
   }
 }
 

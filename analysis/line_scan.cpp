@@ -13,7 +13,7 @@ namespace lorascape::analysis {
 
 store::ScanData run_line_scan(const LineScanOptions& opt, const core::RunConfig& data,
                               const std::string& command_line) {
-  if (opt.points < 1) throw ConfigError("--points must be >= 1");
+  if (opt.points < 1) throw ConfigError("`points` must be >= 1");
   ScanSetup setup = prepare_scan(load_adapter_refs({opt.from, opt.to}), opt.scan, data);
   const std::vector<double> ts = path_ts(opt.points, opt.t0, opt.t1);
   nlohmann::json cfg = setup.identity(opt.scan);

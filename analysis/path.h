@@ -19,7 +19,7 @@
 namespace lorascape::analysis {
 
 // "factors" or "delta"; ConfigError naming `option` otherwise.
-void check_space(const std::string& space, const std::string& option = "--space");
+void check_space(const std::string& space, const std::string& option = "`space`");
 
 // Σ_j coefs[j]·basis[j] in `space` (see above). The basis adapters must share names and
 // shapes (ConfigError).

@@ -49,7 +49,7 @@ std::vector<double> grid_axis(const std::vector<double>& coords, double margin, 
 
 void check_grid(int nx, int ny) {
   if (nx < 1 || ny < 1)
-    throw ConfigError("--grid must be NxM with N, M >= 1 (got " + std::to_string(nx) + "x" +
+    throw ConfigError("`grid` must be NxM with N, M >= 1 (got " + std::to_string(nx) + "x" +
                       std::to_string(ny) + ")");
 }
 
@@ -234,10 +234,10 @@ core::Adapter filter_normalized_direction(const core::Adapter& center, const std
 store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfig& data,
                                const std::string& command_line) {
   if (opt.through.size() != 3)
-    throw ConfigError("--through needs exactly three adapters X,Y,Z (got " +
+    throw ConfigError("`through` needs exactly three adapters X,Y,Z (got " +
                       std::to_string(opt.through.size()) + ")");
   check_grid(opt.nx, opt.ny);
-  if (!(opt.margin >= 0)) throw ConfigError("--margin must be >= 0");
+  if (!(opt.margin >= 0)) throw ConfigError("`margin` must be >= 0");
   ScanSetup setup = prepare_scan(load_adapter_refs(opt.through), opt.scan, data);
   std::vector<std::string> proj_refs;
   for (const auto& p : opt.project)
@@ -284,7 +284,7 @@ store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfi
 store::ScanData run_random_plane_scan(const RandomPlaneOptions& opt, const core::RunConfig& data,
                                       const std::string& command_line) {
   check_grid(opt.nx, opt.ny);
-  if (!(opt.radius > 0)) throw ConfigError("--radius must be > 0");
+  if (!(opt.radius > 0)) throw ConfigError("`radius` must be > 0");
   ScanSetup setup = prepare_scan(load_adapter_refs({opt.center}), opt.scan, data);
   const core::Adapter& c = setup.anchors[0].adapter;
   const std::vector<core::Adapter> basis{
@@ -318,7 +318,7 @@ store::ScanData run_random_plane_scan(const RandomPlaneOptions& opt, const core:
 store::ScanData run_trajectory_scan(const TrajectoryScanOptions& opt, const core::RunConfig& data,
                                     const std::string& command_line) {
   check_grid(opt.nx, opt.ny);
-  if (!(opt.margin >= 0)) throw ConfigError("--margin must be >= 0");
+  if (!(opt.margin >= 0)) throw ConfigError("`margin` must be >= 0");
   ScanSetup setup = prepare_scan(load_trajectory(opt.run, opt.method, opt.key), opt.scan, data);
   const size_t n = setup.anchors.size();
   const std::vector<core::Adapter> basis = adapters_of(setup.anchors, n);

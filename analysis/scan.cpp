@@ -46,12 +46,12 @@ store::Shard parse_shard(const std::string& text) {
     s.index = std::stoi(text.substr(0, slash), &used_k);
     s.count = std::stoi(text.substr(slash + 1), &used_n);
   } catch (const std::exception&) {
-    throw ConfigError("--shard '" + text + "': expected k/N (e.g. 2/4)");
+    throw ConfigError("`shard` '" + text + "': expected k/N (e.g. 2/4)");
   }
   if (used_k != slash || used_n != text.size() - slash - 1)
-    throw ConfigError("--shard '" + text + "': expected k/N (e.g. 2/4)");
+    throw ConfigError("`shard` '" + text + "': expected k/N (e.g. 2/4)");
   if (s.count < 1 || s.index < 1 || s.index > s.count)
-    throw ConfigError("--shard k/N needs 1 <= k <= N (got " + text + ")");
+    throw ConfigError("`shard` k/N needs 1 <= k <= N (got " + text + ")");
   return s;
 }
 
@@ -91,8 +91,7 @@ core::RunConfig scan_data_config(const std::string& ref, const core::RunConfig& 
   try {
     j = nlohmann::json::parse(run.config_json);
   } catch (const nlohmann::json::exception&) {
-    throw FormatError(path +
-                      ": /config_json is not valid JSON (pass --config to give the task data)");
+    throw FormatError(path + ": /config_json is not valid JSON (give the task data with `config`)");
   }
   core::RunConfig cfg = core::config_from_json(j, path + ": /config_json");
   // The command's own settings win: its overrides (e.g. eval.max_examples), then the device
@@ -109,15 +108,17 @@ namespace {
 std::string base_model_for(const ScanOptions& opt, const AdapterSource& a) {
   if (!opt.base.empty()) {
     if (!std::filesystem::exists(opt.base))
-      throw ConfigError("--base " + opt.base + ": no such file");
+      throw ConfigError("`base` " + opt.base + ": no such file");
     return opt.base;
   }
   if (a.base_model.empty())
-    throw ConfigError("'" + a.label + "' does not name its base model; pass --base FILE");
+    throw ConfigError("'" + a.label +
+                      "' does not name its base model; set `base` to the base model file");
   const std::string path = core::cache_dir() + "/" + a.base_model;
   if (!std::filesystem::exists(path))
     throw ConfigError("base model '" + a.base_model + "' of '" + a.label +
-                      "' is not in the cache (" + core::cache_dir() + "); pass --base FILE");
+                      "' is not in the cache (" + core::cache_dir() +
+                      "); set `base` to the base model file");
   return path;
 }
 
@@ -135,13 +136,13 @@ void check_adapters(const std::vector<AdapterSource>& adapters) {
 ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& opt,
                        const core::RunConfig& data) {
   check_space(opt.space);
-  if (opt.out.empty()) throw ConfigError("--out FILE.h5 is required");
+  if (opt.out.empty()) throw ConfigError("`out` (the scan file to write) is required");
   if (opt.shard.count < 1 || opt.shard.index < 1 || opt.shard.index > opt.shard.count)
-    throw ConfigError("--shard k/N needs 1 <= k <= N");
+    throw ConfigError("`shard` k/N needs 1 <= k <= N");
   if (opt.dtype != "float32" && opt.dtype != "bfloat16")
-    throw ConfigError("--dtype must be float32 or bfloat16 (got '" + opt.dtype + "')");
+    throw ConfigError("`dtype` must be float32 or bfloat16 (got '" + opt.dtype + "')");
   if (opt.points_per_batch < 0)
-    throw ConfigError("--points-per-batch must be >= 0 (0 = automatic)");
+    throw ConfigError("`points_per_batch` must be >= 0 (0 = automatic)");
   if (anchors.empty()) throw ConfigError("a scan needs at least one adapter");
   check_adapters(anchors);
 
@@ -152,7 +153,7 @@ ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& op
     if (!a.base_model_digest.empty() && a.base_model_digest != s.base_digest)
       throw ConfigError("base model " + s.base_path + " (digest " + s.base_digest +
                         ") is not the one '" + a.label + "' was trained on (" +
-                        a.base_model_digest + "); pass the right --base");
+                        a.base_model_digest + "); pass the right `base`");
   s.scale = anchors[0].lora.scale();
   s.anchors = std::move(anchors);
   s.data = data;
@@ -171,7 +172,7 @@ ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& op
       if (all[i].name == name) return i;
     std::string known;
     for (const auto& t : all) known += (known.empty() ? "" : ", ") + t.name;
-    throw ConfigError("unknown task '" + name + "' in --tasks/--union (the data has: " + known +
+    throw ConfigError("unknown task '" + name + "' in `tasks`/`union` (the data has: " + known +
                       ")");
   };
   std::vector<size_t> evaluated;  // task indices, in order of first use

@@ -150,12 +150,12 @@ Eigenpairs top_eigenvalues(const LinearOperator& op, int64_t dim, int k, double 
                            uint64_t seed, const IterationCallback& on_iteration) {
   if (dim < 1) throw ConfigError("power iteration needs a space of dimension >= 1");
   if (k < 1 || k > dim)
-    throw ConfigError("--top must be between 1 and the number of parameters (" +
+    throw ConfigError("`top` must be between 1 and the number of parameters (" +
                       std::to_string(dim) + "), got " + std::to_string(k));
   if (!(tol > 0) || !std::isfinite(tol))
-    throw ConfigError("--tol must be > 0 (got " + fmt("%g", tol) + ")");
+    throw ConfigError("`tol` must be > 0 (got " + fmt("%g", tol) + ")");
   if (max_iter < 1)
-    throw ConfigError("--max-iter must be >= 1 (got " + std::to_string(max_iter) + ")");
+    throw ConfigError("`max_iter` must be >= 1 (got " + std::to_string(max_iter) + ")");
   at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
   const auto f64 = at::TensorOptions().dtype(at::kDouble);
   Eigenpairs out;
@@ -241,33 +241,34 @@ PointSharpness sharpness_at(core::TransformerImpl& model, const core::Adapter& a
 
 void check_sharpness_options(const SharpnessOptions& opt) {
   if (opt.at.empty() == opt.along.empty())
-    throw ConfigError("sharpness: give exactly one of --at ADAPTER or --along LINE.h5");
+    throw ConfigError(
+        "sharpness: give exactly one of `at` (an adapter) and `along` (a line scan file)");
   const SharpnessSettings& s = opt.settings;
-  if (s.top < 1) throw ConfigError("--top must be >= 1 (got " + std::to_string(s.top) + ")");
+  if (s.top < 1) throw ConfigError("`top` must be >= 1 (got " + std::to_string(s.top) + ")");
   if (!(s.tol > 0) || !std::isfinite(s.tol))
-    throw ConfigError("--tol must be > 0 (got " + fmt("%g", s.tol) + ")");
+    throw ConfigError("`tol` must be > 0 (got " + fmt("%g", s.tol) + ")");
   if (s.max_iter < 1)
-    throw ConfigError("--max-iter must be >= 1 (got " + std::to_string(s.max_iter) + ")");
+    throw ConfigError("`max_iter` must be >= 1 (got " + std::to_string(s.max_iter) + ")");
   if (opt.every < 1)
-    throw ConfigError("--every must be >= 1 (got " + std::to_string(opt.every) + ")");
+    throw ConfigError("`every` must be >= 1 (got " + std::to_string(opt.every) + ")");
   if (opt.examples < 0)
-    throw ConfigError("--examples must be >= 0 (0 = all; got " + std::to_string(opt.examples) +
+    throw ConfigError("`examples` must be >= 0 (0 = all; got " + std::to_string(opt.examples) +
                       ")");
   if (opt.split != "train" && opt.split != "eval" && opt.split != "test")
-    throw ConfigError("--split must be train, eval or test (got '" + opt.split + "')");
+    throw ConfigError("`split` must be train, eval or test (got '" + opt.split + "')");
   if (opt.scan.dtype != "float32" && opt.scan.dtype != "float64")
-    throw ConfigError("--dtype must be float32 or float64 for sharpness (got '" + opt.scan.dtype +
+    throw ConfigError("`dtype` must be float32 or float64 for sharpness (got '" + opt.scan.dtype +
                       "')");
 }
 
 LineSource read_line_source(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
-    throw ConfigError("--along " + path +
+    throw ConfigError("`along` " + path +
                       ": no such file (give a line scan file from `lorascape scan line`)");
   const store::ScanData d = store::read_scan_file(path);
   if (d.spec.kind != "line")
-    throw ConfigError("--along " + path + ": a scan of kind '" + d.spec.kind +
+    throw ConfigError("`along` " + path + ": a scan of kind '" + d.spec.kind +
                       "', not a line scan (give a file from `lorascape scan line`)");
   LineSource s;
   for (const char* key : {"from", "to", "space"})
@@ -367,7 +368,7 @@ store::ScanData run_sharpness(const SharpnessOptions& opt_in, const core::RunCon
     for (size_t i = 0; i < 2; ++i)
       if (adapter_digest(setup.anchors[i].adapter) != line.adapter_digests[i])
         throw ConfigError(
-            "--along " + opt.along + ": adapter '" + refs[i] +
+            "`along` " + opt.along + ": adapter '" + refs[i] +
             "' is not the one the line scan used (its values changed); rerun the line scan");
   if (opt.split == "train") setup.examples = train_examples(setup, opt.scan, data, opt.examples);
 

@@ -2,11 +2,13 @@
 #include <c10/util/Exception.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <regex>
 
 #include "analysis/adapter_ref.h"
 #include "analysis/analyse_run.h"
@@ -41,6 +43,23 @@ using namespace lorascape::core;
 namespace {
 
 std::string g_command_line;
+
+// A library message with its settings named as this program's flags: `max_iter` -> --max-iter
+// (store/error.h).
+std::string cli_message(const std::string& message) {
+  static const std::regex setting("`([a-z][a-z0-9_]*)`");
+  std::string out;
+  auto it = std::sregex_iterator(message.begin(), message.end(), setting);
+  size_t pos = 0;
+  for (; it != std::sregex_iterator(); ++it) {
+    out += message.substr(pos, static_cast<size_t>(it->position()) - pos);
+    std::string flag = (*it)[1];
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    out += "--" + flag;
+    pos = static_cast<size_t>(it->position() + it->length());
+  }
+  return out + message.substr(pos);
+}
 
 // --config FILE and --set key=value, shared by every command that takes a RunConfig.
 struct ConfigOptions {
@@ -1061,7 +1080,7 @@ int run(int argc, char** argv) {
     if (*geometry) return cmd_geometry(geo_refs, geo_out, geo_csv);
     if (*sharpness) return cmd_sharpness(sharp_co, sharp_opt);
   } catch (const lorascape::Error& e) {
-    std::fprintf(stderr, "lorascape: error: %s\n", e.what());
+    std::fprintf(stderr, "lorascape: error: %s\n", cli_message(e.what()).c_str());
     return 2;
   } catch (const c10::Error& e) {
     std::fprintf(stderr, "lorascape: error: %s\n", e.what_without_backtrace());

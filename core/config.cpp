@@ -377,12 +377,12 @@ RunConfig load_config(const std::string& path) {
 void apply_override(RunConfig& cfg, const std::string& assignment) {
   const auto eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0)
-    throw ConfigError("--set '" + assignment + "': expected key=value, e.g. --set train.lr=0.001");
+    throw ConfigError("`set` '" + assignment + "': expected key=value, e.g. `set` train.lr=0.001");
   const std::string key = assignment.substr(0, eq);
   const std::string value = assignment.substr(eq + 1);
   auto fs = fields(cfg);
   const Field* f = find_field(fs, key);
-  if (!f) throw ConfigError("--set: unknown key '" + key + "' (" + known_keys_hint(fs, key) + ")");
+  if (!f) throw ConfigError("`set`: unknown key '" + key + "' (" + known_keys_hint(fs, key) + ")");
   toml::table t;
   try {
     t = toml::parse("v = " + value);
@@ -398,7 +398,7 @@ void apply_override(RunConfig& cfg, const std::string& assignment) {
       if (!item.empty()) a.push_back(item);
     t.insert_or_assign("v", a);
   }
-  assign(*f, *t.get("v"), "--set " + key);
+  assign(*f, *t.get("v"), "`set` " + key);
 }
 
 std::vector<ConfigFieldDoc> config_fields() {

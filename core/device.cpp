@@ -29,7 +29,7 @@ c10::Device resolve_device(const std::string& name) {
       throw DeviceError(
           "device 'cuda' requested but no CUDA GPU is usable (this LibTorch build " +
           std::string(at::hasCUDA() ? "has CUDA but finds no GPU" : "has no CUDA support") +
-          "; use --device cpu or build against a CUDA LibTorch, see docs/building.md)");
+          "; use `device` cpu or build against a CUDA LibTorch, see docs/building.md)");
     return c10::Device(c10::kCUDA, 0);
   }
   if (name == "auto") return cuda_available() ? c10::Device(c10::kCUDA, 0) : c10::Device(c10::kCPU);

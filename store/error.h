@@ -2,6 +2,11 @@
 // include; docs/architecture.md) and used by all of them. Messages name the file/key at
 // fault and end with a hint on how to fix it. They are caught only at the edges: the CLI
 // prints one line and exits 2, the GUI shows a dialog.
+//
+// A library names a setting of its options, not a front end's spelling of it, in backticks:
+// "`points` must be >= 2", "set `base` to the base model file". Each front end renders such
+// names its way: the CLI as its flags (`max_iter` -> --max-iter, cli_message in cli/main.cpp),
+// the app as they stand.
 #pragma once
 
 #include <stdexcept>

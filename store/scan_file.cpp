@@ -25,7 +25,7 @@ namespace fs = std::filesystem;
 using namespace detail;
 
 constexpr const char* kHintWrite = "fix the data passed to the scan-file writer";
-constexpr const char* kHintOut = "pick another --out, or delete the file to start this scan afresh";
+constexpr const char* kHintOut = "pick another `out`, or delete the file to start this scan afresh";
 
 std::string axis_name(size_t d) {
   return index_name(d, 2);
@@ -61,7 +61,7 @@ std::string first_points(const std::vector<int64_t>& points, size_t max = 8) {
 void check_shard(const Shard& shard) {
   if (shard.count < 1 || shard.index < 1 || shard.index > shard.count)
     throw ConfigError("shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) +
-                      ": the shard index must be in 1..count; use --shard k/N with 1 <= k <= N");
+                      ": the shard index must be in 1..count; use `shard` k/N with 1 <= k <= N");
 }
 
 std::string utc_now() {
@@ -437,7 +437,7 @@ ScanData open_or_create_scan(const std::string& path, const ScanSpec& spec, cons
       throw ConfigError(path + ": holds shard " + std::to_string(d.shard.index) + "/" +
                         std::to_string(d.shard.count) + " of this scan, not shard " +
                         std::to_string(shard.index) + "/" + std::to_string(shard.count) +
-                        "; give every shard its own --out, or delete the file to start afresh");
+                        "; give every shard its own `out`, or delete the file to start afresh");
     return d;
   }
   Validator(path, kHintWrite).spec(spec);
@@ -467,7 +467,7 @@ ScanData merge_scans(const std::vector<std::string>& inputs) {
     const std::string diff = scan_spec_difference(first.spec, all[i].spec);
     if (!diff.empty())
       throw ConfigError(inputs[i] + ": holds a different scan than " + inputs[0] + " (" + diff +
-                        "); merge only the files of one scan (same command but for --shard)");
+                        "); merge only the files of one scan (same command but for `shard`)");
   }
 
   ScanData out = new_scan(first.spec, Shard{}, first.software_version, first.command_line);

@@ -223,6 +223,18 @@ TEST_F(CliScans, BadGridsAndReferencesAreOneLineErrors) {
     EXPECT_EQ(r.code, 2) << args << "\n" << r.out;
     EXPECT_EQ(test::count_lines(r.out), 1u) << args << "\n" << r.out;
   }
+  // The libraries name settings (`through`, `grid`, `kind`); the CLI names them as its flags.
+  for (const auto& [args, flag] : std::vector<std::pair<std::string, std::string>>{
+           {"scan plane --through " + h5 + ":seq/1 --out " + file("x.h5"), "--through needs"},
+           {"scan random-plane --center " + h5 + ":seq/1 --grid 0x3 --out " + file("x.h5"),
+            "--grid must be"},
+           {"scan curve --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 --weight-decay -1 --out " +
+                file("x.h5"),
+            "--weight-decay must be"}}) {
+    const auto r = run(args);
+    EXPECT_NE(r.out.find(flag), std::string::npos) << args << "\n" << r.out;
+    EXPECT_EQ(r.out.find('`'), std::string::npos) << args << "\n" << r.out;
+  }
 }
 
 TEST_F(CliScans, TwoWorkerThreadsGiveTheOneThreadArrays) {

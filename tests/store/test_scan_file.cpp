@@ -354,7 +354,7 @@ TEST_F(ScanFile, OpenOrCreateRejectsADifferentScan) {
               0u)
         << c.what << ": " << msg;
     EXPECT_NE(msg.find(c.expect), std::string::npos) << c.what << ": " << msg;
-    EXPECT_NE(msg.find("pick another --out, or delete the file"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("pick another `out`, or delete the file"), std::string::npos) << msg;
     EXPECT_EQ(msg.find('\n'), std::string::npos) << msg;
   }
   EXPECT_TRUE(slurp(path) == before);  // untouched
@@ -422,7 +422,7 @@ TEST_F(ScanFile, ShardPointsPartitionThePoints) {
   EXPECT_EQ(shard_points(10, 2, 3), (std::vector<int64_t>{1, 4, 7}));
   for (auto [k, n] : std::vector<std::pair<int, int>>{{0, 3}, {4, 3}, {1, 0}, {-1, 2}}) {
     const std::string msg = config_error([&] { shard_points(10, k, n); });
-    EXPECT_NE(msg.find("use --shard k/N with 1 <= k <= N"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("use `shard` k/N with 1 <= k <= N"), std::string::npos) << msg;
   }
   EXPECT_NE(config_error([&] { shard_points(-1, 1, 1); }), "");
 }
