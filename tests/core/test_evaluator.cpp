@@ -165,17 +165,12 @@ class WideEvaluatorTest : public EvaluatorTest {
 // --points-per-batch, give the same values: with lorascape's GEMM (where this CPU has it) and
 // with the BLAS, whichever kernels the BLAS runs here (OPENBLAS_CORETYPE as the machine sets it).
 TEST_F(WideEvaluatorTest, ScoresDoNotDependOnHowManyPointsShareTheForward) {
-  std::vector<Scores> own;
-  if (kernels::gemm_available()) own = expect_independent_of_the_batch(points, "lorascape's GEMM");
+  // On this model the earlier point-batched forward (one at::bmm for all points) failed these
+  // checks with both GEMMs: 9 of 24 comparisons with lorascape's GEMM, 11 of 24 with OpenBLAS's
+  // Haswell kernels (2026-12-02).
+  if (kernels::gemm_available()) expect_independent_of_the_batch(points, "lorascape's GEMM");
   kernels::set_gemm_enabled(false);
-  const std::vector<Scores> blas = expect_independent_of_the_batch(points, "BLAS");
-  // The two GEMMs sum in different orders and, at this width, that changes the scores' bits:
-  // the comparisons above can see a change of summation order.
-  if (!own.empty()) {
-    bool differ = false;
-    for (size_t k = 0; k < own.size(); ++k) differ = differ || !same_bits(own[k], blas[k]);
-    EXPECT_TRUE(differ) << "lorascape's GEMM and the BLAS gave the same bits for every point";
-  }
+  expect_independent_of_the_batch(points, "BLAS");
 }
 
 // bfloat16 on a CPU runs ATen's attention and RMSNorm (not the fused float32 kernels).
