@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace lorascape::store::detail {
@@ -111,6 +112,18 @@ class H5Reader {
   H5::H5File open();
   // Runs `body`, converting an H5::Exception into a FormatError naming `where_`.
   void guard(const std::function<void()>& body);
+  // The whole file as read_file(f) reads it, under guard: opened (open()), read, closed.
+  template <class ReadFile>
+  auto read_whole(ReadFile read_file) {
+    decltype(read_file(std::declval<H5::H5File&>())) d;
+    guard([&] {
+      H5::H5File f = open();
+      d = read_file(f);
+      where_ = "/";
+      f.close();
+    });
+    return d;
+  }
   // Checks the root attributes "format" (== `format`) and "format_version" (in [1, newest])
   // before anything else; returns the version.
   int check_format(H5::H5File& f, const std::string& format, int newest);

@@ -238,13 +238,7 @@ class Reader : public H5Reader {
   explicit Reader(std::string file) : H5Reader(std::move(file), "scan file") {}
 
   ScanData read() {
-    ScanData d;
-    guard([&] {
-      H5::H5File f = open();
-      d = read_file(f);
-      where_ = "/";
-      f.close();
-    });
+    ScanData d = read_whole([&](H5::H5File& f) { return read_file(f); });
     Validator(file_, kHintRead).run(d);
     return d;
   }
