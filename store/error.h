@@ -5,7 +5,7 @@
 //
 // A library names a setting of its options, not a front end's spelling of it, in backticks:
 // "`points` must be >= 2", "set `base` to the base model file". Each front end renders such
-// names its way: the CLI as its flags (`max_iter` -> --max-iter, cli_message in cli/main.cpp),
+// names its way: the CLI as its flags (`max_iter` -> --max-iter, cli_message in cli/common.cpp),
 // the app as they stand.
 #pragma once
 

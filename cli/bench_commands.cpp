@@ -1,0 +1,99 @@
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <memory>
+
+#include "analysis/bench.h"
+#include "cli/cli.h"
+
+namespace lorascape::cli {
+
+namespace {
+// The options of this file's commands, kept alive by the command table.
+struct BenchState {
+  analysis::BenchOptions bench_opt;
+};
+}  // namespace
+
+void add_bench_commands(CLI::App& app, CommandTable& table) {
+  auto s = std::make_shared<BenchState>();
+  auto* bench =
+      app.add_subcommand("bench",
+                         "throughput benchmarks on a random model, one JSON line each "
+                         "(docs/performance.md; tests/bench/ compares with PyTorch eager)");
+  bench->require_subcommand(1);
+  auto model_flags = [&](CLI::App* b) {
+    b->add_option("--d-model", s->bench_opt.d_model, "model width")->capture_default_str();
+    b->add_option("--layers", s->bench_opt.layers, "transformer blocks")->capture_default_str();
+    b->add_option("--heads", s->bench_opt.heads, "attention heads")->capture_default_str();
+    b->add_option("--ffn", s->bench_opt.ffn, "SwiGLU hidden width")->capture_default_str();
+    b->add_option("--vocab", s->bench_opt.vocab, "vocabulary")->capture_default_str();
+    b->add_option("--seq-len", s->bench_opt.seq_len, "tokens per sequence")->capture_default_str();
+    b->add_option("--batch", s->bench_opt.batch, "sequences per forward")->capture_default_str();
+    b->add_option("--rank", s->bench_opt.rank, "LoRA rank (alpha = 2·rank, on q, k, v, o)")
+        ->capture_default_str();
+    b->add_option("--threads", s->bench_opt.threads, "intra-op threads (0 = all cores)")
+        ->capture_default_str();
+    b->add_option("--blas-threads", s->bench_opt.blas_threads,
+                  "OpenBLAS threads per caller (0 = --threads, -1 = as scans and training use)")
+        ->capture_default_str();
+    b->add_option("--device", s->bench_opt.device, "cpu | cuda")->capture_default_str();
+    b->add_option("--dtype", s->bench_opt.dtype, "float32 | bfloat16")->capture_default_str();
+    b->add_option("--gemm", s->bench_opt.gemm,
+                  "auto (lorascape's own float32 GEMM for evaluation forwards on AVX-512 CPUs) | "
+                  "blas (the BLAS "
+                  "only, for comparison)")
+        ->capture_default_str();
+    b->add_option("--seed", s->bench_opt.seed, "seed of the weights, adapters and tokens")
+        ->capture_default_str();
+  };
+  auto* bench_scan =
+      bench->add_subcommand("scan",
+                            "mean next-token loss of random sequences at points of the "
+                            "factors-space line between two random adapters");
+  model_flags(bench_scan);
+  bench_scan
+      ->add_option("--eval-seqs", s->bench_opt.eval_seqs, "sequences evaluated at every point")
+      ->capture_default_str();
+  bench_scan->add_option("--points", s->bench_opt.points, "points of the line")
+      ->capture_default_str();
+  bench_scan
+      ->add_option("--grid", s->bench_opt.grid,
+                   "N: evaluate an NxN plane through three random adapters instead")
+      ->capture_default_str();
+  bench_scan
+      ->add_option("--points-per-batch", s->bench_opt.points_per_batch,
+                   "K points per forward (0 = automatic)")
+      ->capture_default_str();
+  bench_scan
+      ->add_option("--mode", s->bench_opt.mode,
+                   "merged (K points merged into W, batched: what scans use) | sidepath (one point "
+                   "at a time "
+                   "through the LoRA side path)")
+      ->capture_default_str();
+  bench_scan->add_option(
+      "--profile", s->bench_opt.profile,
+      "write a chrome://tracing profile of the timed run (summarise: tests/bench/profile.py)");
+  auto* bench_train =
+      bench->add_subcommand("train", "LoRA training steps (AdamW) on random sequences");
+  model_flags(bench_train);
+  bench_train->add_option("--steps", s->bench_opt.steps, "timed optimiser steps")
+      ->capture_default_str();
+  bench_train->add_option("--profile", s->bench_opt.profile,
+                          "write a chrome://tracing profile of the timed steps");
+  auto* bench_gemm = bench->add_subcommand(
+      "gemm",
+      "float32 GEMM GFLOP/s of this machine (the peak to compare with), and of the model's "
+      "projection "
+      "GEMMs run as a CPU scan runs them (model_gemm_gflops: a scan's ceiling)");
+  model_flags(bench_gemm);
+
+  auto print = [](const nlohmann::json& j) {
+    std::printf("%s\n", j.dump().c_str());
+    return 0;
+  };
+  table.push_back({bench_scan, [s, print] { return print(analysis::bench_scan(s->bench_opt)); }});
+  table.push_back({bench_train, [s, print] { return print(analysis::bench_train(s->bench_opt)); }});
+  table.push_back({bench_gemm, [s, print] { return print(analysis::bench_gemm(s->bench_opt)); }});
+}
+
+}  // namespace lorascape::cli

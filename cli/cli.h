@@ -1,0 +1,71 @@
+// The lorascape command line. Each group of commands lives in its own file, which adds its
+// subcommands and their options to the program and registers what each runs in one table
+// (Command); cli/main.cpp parses the command line, runs the command given and maps errors to
+// one line and exit code 2.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/run.h"
+
+namespace lorascape::cli {
+
+// One subcommand and what runs when it is given; run returns the exit code.
+struct Command {
+  CLI::App* app;
+  std::function<int()> run;
+};
+using CommandTable = std::vector<Command>;
+
+// The groups, in the order `lorascape --help` lists them (cli/main.cpp).
+void add_run_commands(CLI::App& app, CommandTable& table);    // doctor, tasks, config, pretrain,
+                                                              // train, eval, generate, compare,
+                                                              // export-adapter
+void add_scan_commands(CLI::App& app, CommandTable& table);   // scan …, geometry, sharpness,
+                                                              // analyse-run, merge
+void add_bench_commands(CLI::App& app, CommandTable& table);  // bench scan|train|gemm
+void add_demo_commands(CLI::App& app, CommandTable& table);   // plot, demo
+
+// The whole command line as typed, recorded in every file a command writes.
+const std::string& command_line();
+void set_command_line(int argc, char** argv);
+
+// A library message with its settings (`max_iter`, store/error.h) named as this program's
+// flags (--max-iter).
+std::string cli_message(const std::string& message);
+
+// --config FILE and --set key=value, shared by every command that takes a core::RunConfig.
+struct ConfigOptions {
+  std::string file;
+  std::vector<std::string> sets;
+  std::string device;
+  void add(CLI::App* app, bool config_required) {
+    auto* o = app->add_option("--config,-c", file,
+                              "TOML configuration (see `lorascape config` and data/configs/)");
+    if (config_required) o->required();
+    o->check(CLI::ExistingFile);
+    app->add_option("--set,-s", sets, "override one key, e.g. --set train.lr=0.001 (repeatable)");
+    app->add_option("--device", device, "cpu | cuda | auto (same as --set device=...)");
+  }
+  core::RunConfig resolve() const {
+    core::RunConfig cfg = file.empty() ? core::RunConfig{} : core::load_config(file);
+    for (const auto& s : sets) core::apply_override(cfg, s);
+    if (!device.empty()) cfg.device = device;
+    cfg.validate();
+    return cfg;
+  }
+};
+
+// Each learner's exact-match matrix R and metrics of a finished training, the reported one first.
+void print_result(const core::RunOutput& out);
+
+// `lorascape compare`: the metrics table of the run files (mean ± sd over several), optionally
+// as CSV.
+int compare_runs(const std::vector<std::string>& paths, const std::string& score,
+                 const std::string& csv);
+
+}  // namespace lorascape::cli

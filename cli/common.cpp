@@ -1,0 +1,58 @@
+#include <algorithm>
+#include <cstdio>
+#include <regex>
+
+#include "cli/cli.h"
+#include "core/metrics.h"
+
+namespace lorascape::cli {
+
+namespace {
+std::string g_command_line;
+}  // namespace
+
+const std::string& command_line() {
+  return g_command_line;
+}
+
+void set_command_line(int argc, char** argv) {
+  g_command_line.clear();
+  for (int i = 0; i < argc; ++i) g_command_line += (i ? " " : "") + std::string(argv[i]);
+}
+
+std::string cli_message(const std::string& message) {
+  static const std::regex setting("`([a-z][a-z0-9_]*)`");
+  std::string out;
+  auto it = std::sregex_iterator(message.begin(), message.end(), setting);
+  size_t pos = 0;
+  for (; it != std::sregex_iterator(); ++it) {
+    out += message.substr(pos, static_cast<size_t>(it->position()) - pos);
+    std::string flag = (*it)[1];
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    out += "--" + flag;
+    pos = static_cast<size_t>(it->position() + it->length());
+  }
+  return out + message.substr(pos);
+}
+
+using namespace lorascape::core;
+
+void print_result(const RunOutput& out) {
+  const RunResult& r = out.result;
+  std::printf("\n%s", format_matrix(r, "exact_match").c_str());
+  if (r.learners.size() == 1) {
+    std::printf("\nmetrics (exact match): %s\n", format_metrics(out.metrics).c_str());
+    return;
+  }
+  // Several learners (I-LoRA): every learner's matrix and metrics, the reported one first.
+  for (const auto& [key, l] : r.learners)
+    if (key != r.reported) std::printf("\n%s", format_matrix(r, "exact_match", key).c_str());
+  std::printf("\nmetrics (exact match), %-5s (reported): %s\n", r.reported.c_str(),
+              format_metrics(out.metrics).c_str());
+  for (const auto& [key, l] : r.learners)
+    if (key != r.reported)
+      std::printf("metrics (exact match), %-5s           : %s\n", key.c_str(),
+                  format_metrics(r.metrics("exact_match", key)).c_str());
+}
+
+}  // namespace lorascape::cli

@@ -1,0 +1,238 @@
+#include <c10/util/Exception.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+
+#include "analysis/analyse_run.h"
+#include "analysis/curve.h"
+#include "analysis/plane.h"
+#include "cli/cli.h"
+#include "core/strategies.h"
+#include "gui/plot_command.h"
+#include "store/run_file.h"
+
+namespace fs = std::filesystem;
+
+namespace lorascape::cli {
+
+using namespace lorascape::core;
+
+namespace {
+
+// `lorascape plot`: one of the desktop app's views, drawn headless into a figure file.
+int cmd_plot(const gui::PlotRequest& req) {
+  std::printf("%s\n", gui::render_plot(req).c_str());
+  return 0;
+}
+
+// The demo's figures (lorascape plot) into DIR/figures/: the valleys of seq's and ilora's first
+// path, the curve, the plane, plasticity/stability and ilora's matrix. Skipped with a note when
+// the build has no GUI.
+void demo_figures(const std::string& out) {
+  const std::string dir = out + "/figures", run = out + "/run.h5", an = out + "/analysis/";
+  if (!gui::plot_available()) {
+    std::printf(
+        "\n(no figures: this lorascape was built without the desktop app, which draws them)\n");
+    return;
+  }
+  fs::create_directories(dir);
+  std::printf("\n== figures (lorascape plot) ==\n");
+  auto plot = [&](std::vector<std::string> files, const std::string& view, const std::string& name,
+                  const std::string& score = "") {
+    for (const auto& f : files)
+      if (!fs::exists(f)) return;
+    gui::PlotRequest r;
+    r.files = std::move(files);
+    r.view = view;
+    r.score = score;
+    r.out = dir + "/" + name;
+    r.width = 1500;
+    r.height = 1000;
+    r.dpi = 150;
+    try {
+      std::printf("%s\n", gui::render_plot(r).c_str());
+    } catch (const std::exception& e) {
+      std::printf("figure %s skipped: %s\n", name.c_str(), e.what());
+    }
+  };
+  plot({an + "seq-1-2.h5", an + "ilora-1-2.h5"}, "valley", "valley-seq-vs-ilora-1-2.png");
+  plot({an + "curve-seq-1-2.h5"}, "valley", "valley-curve-seq-1-2.png");
+  plot({an + "plane-final.h5"}, "landscape", "landscape-plane-final.png");
+  plot({run}, "stability", "stability.png");
+  plot({run}, "matrix", "matrix.png");
+  std::fflush(stdout);
+}
+
+// The quick demo: three methods on four tasks with fewer steps, so it ends in minutes on two
+// cores; --full runs every method at the default configuration (docs/results.md).
+const std::vector<std::string> kDemoSets{"tasks.names=weekday,translate,compare,topic",
+                                         "train.steps=200", "eval.max_examples=100"};
+const std::vector<std::string> kDemoMethods{"seq", "er", "ilora"};
+
+// The demo's mode-connectivity part: consecutive-stage lines of seq and ilora (analyse-run),
+// one curve and one plane, on a smaller evaluation subset so it stays quick.
+void demo_landscapes(RunConfig cfg) {
+  const std::string run = cfg.out + "/run.h5", dir = cfg.out + "/analysis";
+  cfg.eval.max_examples =
+      std::min<int64_t>(cfg.eval.max_examples > 0 ? cfg.eval.max_examples : 40, 40);
+  fs::remove_all(dir);  // scans of the adapters trained before this run of the demo
+  std::printf("\n== mode connectivity (evaluation on %lld examples per task) ==\n",
+              static_cast<long long>(cfg.eval.max_examples));
+  std::fflush(stdout);
+  analysis::AnalyseRunOptions ar;
+  ar.run = run;
+  ar.methods = {"seq", "ilora"};
+  ar.points = 9;
+  ar.out_dir = dir;
+  const auto paths = analysis::analyse_run(ar, cfg, command_line());
+  const std::string text = analysis::format_stage_paths(paths);
+  std::ofstream(dir + "/summary.txt") << text;
+  std::printf("\n%s", text.c_str());
+
+  const store::RunFileData rf = store::read_run_file(run);
+  analysis::CurveScanOptions curve;
+  curve.from = run + ":seq/1";
+  curve.to = run + ":seq/2";
+  curve.points = 9;
+  curve.epochs = 1;
+  curve.scan.tasks = {rf.tasks[0], rf.tasks[1]};
+  curve.scan.union_tasks = curve.scan.tasks;
+  curve.scan.out = dir + "/curve-seq-1-2.h5";
+  std::printf("\nBezier curve between seq's stages 1 and 2, trained on both tasks (%s):\n",
+              curve.scan.out.c_str());
+  std::fflush(stdout);
+  std::printf("%s",
+              analysis::run_curve_scan(curve, cfg, command_line()).text.at("summary").c_str());
+
+  const std::string last = std::to_string(rf.tasks.size());
+  analysis::PlaneScanOptions plane;
+  plane.through = {run + ":seq/" + last, run + ":er/" + last, run + ":ilora/" + last};
+  plane.nx = plane.ny = 7;
+  plane.project = {run + ":*"};
+  plane.scan.tasks = rf.tasks;
+  plane.scan.union_tasks = rf.tasks;
+  plane.scan.out = dir + "/plane-final.h5";
+  std::printf(
+      "\nPlane through the final adapters of seq, er and ilora, every stage projected (%s):\n",
+      plane.scan.out.c_str());
+  std::fflush(stdout);
+  std::printf("%s",
+              analysis::run_plane_scan(plane, cfg, command_line()).text.at("summary").c_str());
+  std::printf("\nThe scan files are in %s/ (docs/hdf5-schema.md, Part II).\n", dir.c_str());
+  demo_figures(cfg.out);
+}
+
+int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
+  // Demo settings first, so the user's --set still wins.
+  std::vector<std::string> sets{"out=" + out};
+  if (!full) sets.insert(sets.end(), kDemoSets.begin(), kDemoSets.end());
+  co.sets.insert(co.sets.begin(), sets.begin(), sets.end());
+  RunConfig cfg = co.resolve();
+  const std::vector<std::string>& methods = full ? method_names() : kDemoMethods;
+  std::string list;
+  for (const auto& m : methods) list += (list.empty() ? "" : ", ") + m;
+  std::printf(
+      "lorascape demo%s: %s over %s built-in tasks, results in %s/\n", full ? " --full" : "",
+      list.c_str(),
+      cfg.tasks.names.empty() ? "all eight" : std::to_string(cfg.tasks.names.size()).c_str(),
+      cfg.out.c_str());
+  if (!full)
+    std::printf(
+        "(quick settings: --set %s %s %s; `lorascape demo --full` runs every method at the "
+        "defaults)\n",
+        kDemoSets[0].c_str(), kDemoSets[1].c_str(), kDemoSets[2].c_str());
+  double seq_bwt = 0;
+  for (const auto& m : methods) {
+    cfg.train.method = m;
+    std::printf("\n== %s ==\n", m.c_str());
+    std::fflush(stdout);
+    RunOutput res = run_training(cfg, command_line());
+    if (m == "seq") seq_bwt = res.metrics.bwt;
+    print_result(res);
+  }
+  std::printf("\n== comparison ==\n");
+  compare_runs({cfg.out + "/run.h5"}, "exact_match", cfg.out + "/compare.csv");
+  std::printf(
+      "\nSeq-LoRA's BWT %+.3f: after the whole sequence it lost on average %.1f points of exact "
+      "match on the\n"
+      "tasks it had learned earlier (catastrophic forgetting). Replay (er) and I-LoRA's slow "
+      "learner (ilora)\n"
+      "keep more; OP is the mean final exact match (docs/metrics.md).\n\n"
+      "Next:\n"
+      "  lorascape compare %s/run.h5        this table again (--csv FILE, --score token_acc)\n"
+      "  %s/run.h5                          every method's R, metrics and stage adapters "
+      "(docs/hdf5-schema.md)\n"
+      "  %s/adapters/METHOD/stage-NN-*/     PEFT adapters (I-LoRA: fast/ and slow/)\n"
+      "  lorascape export-adapter %s/run.h5:ilora/2/fast --out DIR   one adapter as a PEFT "
+      "folder\n",
+      seq_bwt, -100.0 * seq_bwt, cfg.out.c_str(), cfg.out.c_str(), cfg.out.c_str(),
+      cfg.out.c_str());
+  demo_landscapes(cfg);
+  return 0;
+}
+
+// The options of this file's commands, kept alive by the command table.
+struct DemoState {
+  gui::PlotRequest plot_req;
+  ConfigOptions demo_co;
+  std::string demo_out = "lorascape-out/demo";
+  bool demo_full = false;
+};
+
+}  // namespace
+
+void add_demo_commands(CLI::App& app, CommandTable& table) {
+  auto s = std::make_shared<DemoState>();
+  auto* plot = app.add_subcommand(
+      "plot", "draw a view of the desktop app into a figure (PNG, PDF, SVG), headless");
+  plot->add_option("files", s->plot_req.files,
+                   "run file or scan file(s); several 1-D scans are overlaid")
+      ->required()
+      ->check(CLI::ExistingFile);
+  plot->add_option("--view,-v", s->plot_req.view,
+                   "valley | landscape | stability | matrix | geometry")
+      ->required();
+  plot->add_option("--scan", s->plot_req.scan,
+                   "with a run file: one of its scans (name in its analysis/ folder, or a path)");
+  plot->add_option("--out,-o", s->plot_req.out, "figure file: .png, .pdf or .svg")->required();
+  plot->add_option(
+      "--score", s->plot_req.score,
+      "loss | token_acc | exact_match (default: loss for scans, exact_match for runs)");
+  plot->add_option("--task", s->plot_req.task,
+                   "valley/landscape: a task set (e.g. union) or mean (default: all / union)");
+  plot->add_option("--method", s->plot_req.method,
+                   "matrix: method or METHOD/LEARNER (default: the first method)");
+  plot->add_option("--metric", s->plot_req.metric,
+                   "geometry: delta_cosine, delta_distance, factor_cosine, factor_distance, "
+                   "angle_in, angle_out, overlap_in, overlap_out")
+      ->capture_default_str();
+  plot->add_flag("--log", s->plot_req.log, "log scale (valley) or log colours (landscape)");
+  plot->add_option("--width", s->plot_req.width, "figure width in pixels")->capture_default_str();
+  plot->add_option("--height", s->plot_req.height, "figure height in pixels")
+      ->capture_default_str();
+  plot->add_option("--dpi", s->plot_req.dpi,
+                   "resolution: PNG pixels are width x height; PDF/SVG pages are width/dpi inches")
+      ->capture_default_str();
+
+  auto* demo = app.add_subcommand(
+      "demo",
+      "end-to-end: pretrain (cached), then seq, er and ilora on four built-in tasks, "
+      "R and the comparison table, then lines, a curve and a plane between "
+      "their adapters, and figures");
+  s->demo_co.add(demo, false);
+  demo->add_option("--out,-o", s->demo_out, "output folder")->capture_default_str();
+  demo->add_flag(
+      "--full", s->demo_full,
+      "every method over all eight tasks at the default settings (about an hour on 2 cores)");
+
+  table.push_back({plot, [s] { return cmd_plot(s->plot_req); }});
+  table.push_back({demo, [s] { return cmd_demo(s->demo_co, s->demo_out, s->demo_full); }});
+}
+
+}  // namespace lorascape::cli
