@@ -111,12 +111,17 @@ namespace {
 // and down: the other projections keep the base weights, shared by all points.
 class WideEvaluatorTest : public EvaluatorTest {
  protected:
-  void SetUp() override {
+  void SetUp() override { build_wide(0); }
+  // The wide model with `kv_heads` key/value heads (0 = as many as the 4 query heads).
+  void build_wide(int64_t kv_heads) {
     ModelConfig c = lorascape::test::tiny_model();
     c.d_model = 128;
     c.n_heads = 4;
+    c.n_kv_heads = kv_heads;
     c.d_ff = 344;
     c.max_seq = 32;
+    points.clear();
+    ex.clear();
     build(c, 5, 8, 20);
     for (int i = 0; i < 10; ++i)
       ex.push_back(
@@ -171,6 +176,16 @@ TEST_F(WideEvaluatorTest, ScoresDoNotDependOnHowManyPointsShareTheForward) {
   if (kernels::gemm_available()) expect_independent_of_the_batch(points, "lorascape's GEMM");
   kernels::set_gemm_enabled(false);
   expect_independent_of_the_batch(points, "BLAS");
+}
+
+// Grouped-query attention (2 key/value heads for 4 query heads), in float32 (the fused CPU
+// attention) and bfloat16 (ATen's).
+TEST_F(WideEvaluatorTest, GroupedQueryAttentionScoresDoNotDependOnHowManyPointsShareTheForward) {
+  build_wide(2);
+  ASSERT_EQ(model->model->layers[0]->as<Block>()->self_attn->k_proj->weight.size(0), 64);
+  expect_independent_of_the_batch(points, "grouped-query float32");
+  model->to(at::kBFloat16);
+  expect_independent_of_the_batch(points, "grouped-query bfloat16");
 }
 
 // bfloat16 on a CPU runs ATen's attention and RMSNorm (not the fused float32 kernels).
