@@ -170,7 +170,6 @@ Evaluator::Evaluator(TransformerImpl& model, double scale, int64_t batch)
 
 void Evaluator::load_points(const std::vector<Adapter>& points) {
   pw_ = PointWeights{};
-  points_ = 0;
   if (points.empty()) return;
   torch::NoGradGuard ng;
   const std::string a_suffix = ".lora_A.weight", b_suffix = ".lora_B.weight";
@@ -210,7 +209,6 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
     return it != merged.end() ? it->second : layer->weight.unsqueeze(0).expand({K, -1, -1});
   };
   PointWeights pw;
-  pw.points = K;
   for (size_t i = 0; i < model_.model->layers->size(); ++i) {
     auto block = model_.model->layers[i]->as<Block>();
     const std::string att = "model.layers." + std::to_string(i) + ".self_attn.";
@@ -230,11 +228,10 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
     pw.layers.push_back(std::move(l));
   }
   pw_ = std::move(pw);
-  points_ = K;
 }
 
 ScoreSums Evaluator::evaluate(const std::vector<Example>& examples) {
-  ScoreSums sums(points_);
+  ScoreSums sums(pw_.points());
   for (size_t s = 0; s < examples.size(); s += static_cast<size_t>(batch_)) {
     std::vector<const Example*> chunk;
     for (size_t i = s; i < std::min(examples.size(), s + static_cast<size_t>(batch_)); ++i)
@@ -245,8 +242,8 @@ ScoreSums Evaluator::evaluate(const std::vector<Example>& examples) {
 }
 
 void Evaluator::evaluate_batch(const TokenBatch& b, ScoreSums& sums) {
-  if (points_ == 0) throw Error("Evaluator::evaluate before load_points");
-  if (static_cast<int64_t>(sums.loss.size()) != points_)
+  if (pw_.points() == 0) throw Error("Evaluator::evaluate before load_points");
+  if (static_cast<int64_t>(sums.loss.size()) != pw_.points())
     throw Error("Evaluator::evaluate_batch: sums of another point count");
   EvalModeGuard mode(model_);
   torch::NoGradGuard ng;

@@ -91,10 +91,9 @@ class Evaluator {
 
  private:
   TransformerImpl& model_;
-  PointWeights pw_;  // the loaded points' merged weights
+  PointWeights pw_;  // the loaded points' merged weights (none before load_points)
   double scale_;
   int64_t batch_;
-  int64_t points_ = 0;
 };
 
 // Evaluators on several CPU threads: `workers` copies of the base model, each driven by its

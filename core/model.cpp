@@ -78,7 +78,7 @@ AttentionImpl::AttentionImpl(const ModelConfig& cfg)
 }
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                                  const PointWeights* pw, const PointWeights::Layer* pl) {
+                                  const PointWeights::Layer* pl) {
   const int64_t H = n_heads_, C = H * head_dim_, KVD = k_proj->weight.size(0);
   // q, k and v in one GEMM: per point with the merged weights of a point-batched forward, else
   // with the base weights side by side (each projection then adds its own LoRA side path).
@@ -97,7 +97,7 @@ at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, co
     v = v_proj->add_side_path(qkv[2], x);
   }
   const at::Tensor y =
-      kernels::causal_attention(q, k, v, cos, sin, H, pw ? pw->points : 1);  // (B, T, C)
+      kernels::causal_attention(q, k, v, cos, sin, H, pl ? pl->points() : 1);  // (B, T, C)
   return pl ? kernels::point_linear(y, pl->o) : o_proj(y);
 }
 
@@ -128,17 +128,17 @@ BlockImpl::BlockImpl(const ModelConfig& cfg) {
 }
 
 at::Tensor BlockImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                              const PointWeights* pw, const PointWeights::Layer* pl) {
+                              const PointWeights::Layer* pl) {
   // RMSNorm's mean over each row, one point's rows at a time (kernels/ops.h per_point).
-  const int64_t K = pw ? pw->points : 1;
+  const int64_t K = pl ? pl->points() : 1;
   auto norm = [K](RMSNorm& n, const at::Tensor& t) {
     return kernels::per_point(t, K, [&](const at::Tensor& tp, int64_t) { return n(tp); });
   };
   if (!at::GradMode::is_enabled()) {  // the same sums in place
-    at::Tensor h = self_attn->forward(norm(input_layernorm, x), cos, sin, pw, pl).add_(x);
+    at::Tensor h = self_attn->forward(norm(input_layernorm, x), cos, sin, pl).add_(x);
     return mlp->forward(norm(post_attention_layernorm, h), pl).add_(h);
   }
-  at::Tensor h = x + self_attn->forward(norm(input_layernorm, x), cos, sin, pw, pl);
+  at::Tensor h = x + self_attn->forward(norm(input_layernorm, x), cos, sin, pl);
   return h + mlp->forward(norm(post_attention_layernorm, h), pl);
 }
 
@@ -181,16 +181,19 @@ at::Tensor TransformerImpl::forward(const at::Tensor& ids, std::vector<at::Tenso
 }
 
 at::Tensor TransformerImpl::forward(const at::Tensor& ids, const PointWeights& pw) {
-  if (pw.points < 1 || pw.layers.size() != model->layers->size())
-    throw Error("point weights for " + std::to_string(pw.layers.size()) + " layers and " +
-                std::to_string(pw.points) + " points do not fit a model of " +
+  const int64_t K = pw.points();
+  bool fits = K >= 1 && pw.layers.size() == model->layers->size();
+  for (const auto& l : pw.layers) fits = fits && l.points() == K;
+  if (!fits)
+    throw Error("point weights for " + std::to_string(pw.layers.size()) + " layers of " +
+                std::to_string(K) + " points do not fit a model of " +
                 std::to_string(model->layers->size()) + " layers");
-  return forward_impl(ids.repeat({pw.points, 1}), nullptr, &pw);  // (K·B, T), point-major
+  return forward_impl(ids.repeat({K, 1}), nullptr, &pw);  // (K·B, T), point-major
 }
 
 at::Tensor TransformerImpl::forward_impl(const at::Tensor& ids, std::vector<at::Tensor>* hidden,
                                          const PointWeights* pw) {
-  const int64_t T = ids.size(1), K = pw ? pw->points : 1;
+  const int64_t T = ids.size(1), K = pw ? pw->points() : 1;
   if (T > cfg_.max_seq)
     throw DataError("sequence of " + std::to_string(T) + " tokens exceeds model.max_seq " +
                     std::to_string(cfg_.max_seq) + " (use a model with a longer max_seq)");
@@ -201,7 +204,7 @@ at::Tensor TransformerImpl::forward_impl(const at::Tensor& ids, std::vector<at::
   if (hidden) hidden->push_back(x);
   const size_t L = model->layers->size();
   for (size_t l = 0; l < L; ++l) {
-    x = model->layers[l]->as<Block>()->forward(x, cos, sin, pw, pw ? &pw->layers[l] : nullptr);
+    x = model->layers[l]->as<Block>()->forward(x, cos, sin, pw ? &pw->layers[l] : nullptr);
     if (hidden && l + 1 < L) hidden->push_back(x);
   }
   // The final norm and lm_head (bias-free), one point's rows at a time.

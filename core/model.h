@@ -65,23 +65,24 @@ TORCH_MODULE(RMSNorm);
 // logits do not depend on the other points of its batch.
 struct PointWeights {
   struct Layer {
-    at::Tensor qkv;      // (K, 3C, C): q, k and v side by side, one GEMM per point
+    at::Tensor qkv;      // (K, C + 2·KV·D, C): q, k and v side by side, one GEMM per point
     at::Tensor o;        // (K, C, C)
     at::Tensor gate_up;  // (K, 2F, C): gate and up side by side
     at::Tensor down;     // (K, C, F)
+    int64_t points() const { return qkv.size(0); }  // K
   };
-  int64_t points = 1;  // K
-  std::vector<Layer> layers;
+  std::vector<Layer> layers;                                                       // one per block
+  int64_t points() const { return layers.empty() ? 0 : layers.front().points(); }  // K; 0 = none
 };
 
 class AttentionImpl : public torch::nn::Module {
  public:
   explicit AttentionImpl(const ModelConfig& cfg);
-  // x (B, T, C); cos/sin (T, D) rotary tables. With `pw` (a point-batched forward), B = K·B'
-  // rows of pw->points points and the layer's point weights `pl`; else the module's own
-  // weights and LoRA side paths.
+  // x (B, T, C); cos/sin (T, D) rotary tables. With `pl` (a point-batched forward: this
+  // layer's point weights), B = K·B' rows of pl->points() points; else the module's own weights
+  // and LoRA side paths.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                     const PointWeights* pw = nullptr, const PointWeights::Layer* pl = nullptr);
+                     const PointWeights::Layer* pl = nullptr);
   LoraLinear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
 
  private:
@@ -101,9 +102,9 @@ TORCH_MODULE(Mlp);
 class BlockImpl : public torch::nn::Module {
  public:
   explicit BlockImpl(const ModelConfig& cfg);
-  // As AttentionImpl::forward; `pl` is this layer's entry of pw->layers.
+  // As AttentionImpl::forward.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
-                     const PointWeights* pw = nullptr, const PointWeights::Layer* pl = nullptr);
+                     const PointWeights::Layer* pl = nullptr);
   RMSNorm input_layernorm{nullptr}, post_attention_layernorm{nullptr};
   Attention self_attn{nullptr};
   Mlp mlp{nullptr};
@@ -128,7 +129,7 @@ class TransformerImpl : public torch::nn::Module {
   // output_hidden_states does: the embedding output, the output of every block but the last,
   // and the last block's output after the final norm (L + 1 tensors of (B, T, C)).
   at::Tensor forward(const at::Tensor& ids, std::vector<at::Tensor>& hidden);
-  // A point-batched forward: ids (B, T) of the examples, evaluated at each of the pw.points
+  // A point-batched forward: ids (B, T) of the examples, evaluated at each of the pw.points()
   // points (no autograd) -> logits (K·B, T, V), point-major. The model's own LoRA factors, if
   // any, are bypassed.
   at::Tensor forward(const at::Tensor& ids, const PointWeights& pw);
