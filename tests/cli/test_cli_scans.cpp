@@ -16,6 +16,7 @@
 #include "store/run_file.h"
 #include "store/scan_file.h"
 #include "tests/common/cli_util.h"
+#include "tests/common/fixtures.h"
 #include "tests/common/test_util.h"
 
 namespace fs = std::filesystem;
@@ -25,21 +26,16 @@ using test::same_bits;
 
 namespace {
 
-// One tiny run with seq and er (snapshots every step) shared by every test of the file.
+// One tiny run with seq and er (snapshots every step) shared by every test process
+// (tests/common/fixtures.h); each process writes its scans into its own folder.
 class CliScans : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     tmp = new test::TempDir("cli-scans");
-    cache = tmp->file("cache");
-    const std::string cfg = tmp->write(
-        "tiny.toml", test::tiny_run_toml("snapshot_every = 1\n", "[replay]\nbuffer = 16\n"));
-    const std::string out = tmp->file("run");
-    for (const char* m : {"seq", "er"}) {
-      const auto r =
-          run_cli("-q train --config " + cfg + " --method " + m + " --set out=" + out, cache);
-      ASSERT_EQ(r.code, 0) << r.out;
-    }
-    h5 = out + "/run.h5";
+    const auto& shared = test::shared_cli_run();
+    cache = shared.cache;
+    h5 = shared.h5;
+    config = shared.config;
   }
   static void TearDownTestSuite() { delete tmp; }
   static test::CliResult run(const std::string& args) { return run_cli(args, cache); }
@@ -62,10 +58,10 @@ class CliScans : public ::testing::Test {
   }
 
   static test::TempDir* tmp;
-  static std::string cache, h5;
+  static std::string cache, h5, config;
 };
 test::TempDir* CliScans::tmp = nullptr;
-std::string CliScans::cache, CliScans::h5;
+std::string CliScans::cache, CliScans::h5, CliScans::config;
 
 }  // namespace
 
@@ -320,8 +316,8 @@ TEST_F(CliScans, EvaluationOverridesApplyToRunReferences) {
   const auto seven = scan(line + " --set eval.max_examples=7", file("max7.h5"));
   const auto all =
       scan(line, file("max-all.h5"));  // the run's setting: every one of the 20 test examples
-  const auto cfg = scan(line + " --config " + tmp->file("tiny.toml") + " --set eval.max_examples=7",
-                        file("max7-cfg.h5"));
+  const auto cfg =
+      scan(line + " --config " + config + " --set eval.max_examples=7", file("max7-cfg.h5"));
   ASSERT_TRUE(seven.complete() && all.complete() && cfg.complete());
   EXPECT_EQ(nlohmann::json::parse(seven.spec.config_json)["data"]["max_examples"], 7);
   EXPECT_TRUE(same_bits(seven.values, cfg.values));

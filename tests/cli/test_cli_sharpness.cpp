@@ -12,6 +12,7 @@
 
 #include "store/scan_file.h"
 #include "tests/common/cli_util.h"
+#include "tests/common/fixtures.h"
 #include "tests/common/test_util.h"
 
 namespace store = lorascape::store;
@@ -28,21 +29,16 @@ using lorascape::test::slurp;
 
 class CliSharpness : public ::testing::Test {
  protected:
-  // A one-layer model, two short tasks, three steps per task: a run in about a second.
-  std::string train_tiny_run() {
-    const std::string cfg = tmp.write("tiny.toml", lorascape::test::tiny_run_toml());
-    const std::string out = tmp.file("run");
-    const Result r = run("-q train --config " + cfg + " --set out=" + out, cache);
-    EXPECT_EQ(r.code, 0) << r.out;
-    return out + "/run.h5";
-  }
+  // The tiny run shared by the CLI tests (tests/common/fixtures.h): seq and er over weekday
+  // and arith.
+  std::string tiny_run() { return lorascape::test::shared_cli_run().h5; }
   lorascape::test::TempDir tmp{::testing::UnitTest::GetInstance()->current_test_info()->name()};
-  const std::string cache = tmp.file("cache");
+  const std::string cache = lorascape::test::shared_cli_run().cache;
 };
 }  // namespace
 
 TEST_F(CliSharpness, AtAnAdapterAndAlongALine) {
-  const std::string h5 = train_tiny_run();
+  const std::string h5 = tiny_run();
   const std::string at =
       "-q sharpness --at " + h5 + ":seq/1 --top 2 --examples 4 --max-iter 30 --union weekday,arith";
   const std::string s = tmp.file("s.h5");

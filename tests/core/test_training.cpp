@@ -12,6 +12,7 @@
 #include "core/progress.h"
 #include "core/run.h"
 #include "core/train.h"
+#include "tests/common/fixtures.h"
 #include "tests/common/test_util.h"
 
 using namespace lorascape::core;
@@ -19,26 +20,15 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A small model pretrained briefly once for the whole file.
+// A small model pretrained briefly, once for every test process.
 class Training : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     Progress::set_quiet(true);
     at::set_num_threads(1);
-    // The pretrained base is cached in the build tree, shared by every test process.
-    setenv("LORASCAPE_CACHE", LORASCAPE_TEST_CACHE, 1);
-    auto& c = base_cfg();
-    c = RunConfig{};
-    c.model.n_layers = 2;
-    c.model.max_seq = 56;
-    c.pretrain.steps = 300;
-    c.pretrain.corpus_lines = 4000;
-    c.device = "cpu";
-    c.threads = 1;
-    c.tasks.train = 300;
-    c.tasks.test = 100;
-    c.eval.max_examples = 100;
-    base_path() = ensure_base_model(c, at::kCPU);
+    base_cfg() = lorascape::test::training_config();
+    // Pretrained once for every test process (tests/common/fixtures.h).
+    base_path() = lorascape::test::training_base_model();
   }
   static RunConfig& base_cfg() {
     static RunConfig c;
