@@ -39,7 +39,7 @@ LossHessian::LossHessian(core::TransformerImpl& model,
   if (batch < 1) throw ConfigError("sharpness: the batch (eval.batch) must be >= 1");
   if (examples.empty()) throw ConfigError("sharpness: no examples to take the loss over");
   model_.eval();
-  const at::Tensor& w = model_.lm_head->weight;
+  const at::Tensor& w = model_.output_weight();
   for (size_t s = 0; s < examples.size(); s += static_cast<size_t>(batch)) {
     const size_t e = std::min(examples.size(), s + static_cast<size_t>(batch));
     std::vector<const core::Example*> chunk(examples.begin() + static_cast<std::ptrdiff_t>(s),

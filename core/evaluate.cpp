@@ -25,7 +25,7 @@ struct EvalModeGuard {
 };
 
 c10::Device model_device(TransformerImpl& m) {
-  return m.lm_head->weight.device();
+  return m.output_weight().device();
 }
 }  // namespace
 
@@ -225,6 +225,12 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
                          point_weights(mlp + "up_proj", m->up_proj)},
                         1);
     l.down = point_weights(mlp + "down_proj", m->down_proj);
+    if (a->q_proj->bias.defined())
+      l.qkv_bias = at::cat({a->q_proj->bias, a->k_proj->bias, a->v_proj->bias});
+    l.o_bias = a->o_proj->bias;
+    if (m->gate_proj->bias.defined())
+      l.gate_up_bias = at::cat({m->gate_proj->bias, m->up_proj->bias});
+    l.down_bias = m->down_proj->bias;
     pw.layers.push_back(std::move(l));
   }
   pw_ = std::move(pw);
@@ -265,11 +271,12 @@ EvaluatorPool::EvaluatorPool(TransformerImpl& model, double scale, int64_t batch
   }
   torch::NoGradGuard ng;
   for (int w = 0; w < workers; ++w) {
-    Transformer r(model.config());
+    // A replica shares the model's base weights (an evaluation never writes them): a worker
+    // costs its activations and point weights, not another copy of the model.
+    Transformer r(model.config(), /*random_init=*/false);
     auto src = model.base_parameters();
     auto dst = r->base_parameters();
-    for (size_t i = 0; i < dst.size(); ++i) dst[i].second.copy_(src.at(i).second);
-    r->to(model.lm_head->weight.scalar_type());
+    for (size_t i = 0; i < dst.size(); ++i) dst[i].second.set_data(src.at(i).second);
     r->eval();
     replicas_.push_back(r.ptr());
     evaluators_.push_back(std::make_unique<Evaluator>(*r, scale, batch));

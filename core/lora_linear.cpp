@@ -30,9 +30,12 @@ void LoraConfig::validate() const {
   }
 }
 
-LoraLinearImpl::LoraLinearImpl(int64_t in_features, int64_t out_features)
+LoraLinearImpl::LoraLinearImpl(int64_t in_features, int64_t out_features, bool with_bias,
+                               bool random_init)
     : in_(in_features), out_(out_features) {
   weight = register_parameter("weight", at::empty({out_features, in_features}));
+  if (with_bias) bias = register_parameter("bias", at::zeros({out_features}));
+  if (!random_init) return;
   torch::NoGradGuard ng;
   torch::nn::init::normal_(weight, 0.0, 0.02);
 }
@@ -68,7 +71,7 @@ void LoraLinearImpl::freeze_into_past() {
 }
 
 at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
-  return add_side_path(kernels::apply_weight(x, weight), x);  // (..., out)
+  return add_side_path(kernels::linear(x, weight, bias), x);  // (..., out)
 }
 
 at::Tensor LoraLinearImpl::add_side_path(at::Tensor y, const at::Tensor& x) {

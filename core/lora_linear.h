@@ -1,5 +1,5 @@
-// LoraLinear: a bias-free linear layer with an optional low-rank adapter.
-//   y = x Wᵀ + s · dropout(x) Aᵀ Bᵀ,   s = alpha / r
+// LoraLinear: a linear layer (with an optional bias b) and an optional low-rank adapter.
+//   y = x Wᵀ (+ b) + s · dropout(x) Aᵀ Bᵀ,   s = alpha / r
 // (+ s · x F_Aᵀ F_Bᵀ for O-LoRA's frozen past factors, see freeze_into_past)
 // W (out, in) is the base weight; A (r, in) and B (out, r) are the LoRA factors, registered as
 // sub-modules "lora_A" and "lora_B" so parameter names follow PEFT
@@ -35,7 +35,10 @@ const std::vector<std::string>& lora_target_names();
 
 class LoraLinearImpl : public torch::nn::Module {
  public:
-  LoraLinearImpl(int64_t in_features, int64_t out_features);
+  // W drawn from N(0, 0.02²) when random_init, else left uninitialised (to be loaded: the
+  // memory is not touched); the bias, if any, starts at zero.
+  LoraLinearImpl(int64_t in_features, int64_t out_features, bool bias = false,
+                 bool random_init = true);
 
   at::Tensor forward(const at::Tensor& x);  // (..., in) -> (..., out)
   // y + the LoRA side path of x (y itself when there is none or it is merged): forward's second
@@ -60,6 +63,7 @@ class LoraLinearImpl : public torch::nn::Module {
   double scale() const { return scale_; }
 
   at::Tensor weight;                  // (out, in)
+  at::Tensor bias;                    // (out), undefined without a bias (LoRA leaves it as is)
   torch::nn::Linear lora_A{nullptr};  // weight (r, in)
   torch::nn::Linear lora_B{nullptr};  // weight (out, r)
   torch::nn::Dropout lora_dropout{nullptr};

@@ -12,29 +12,86 @@
 
 namespace lorascape::core {
 
+const char* RopeScaling::name(Type t) {
+  switch (t) {
+    case Type::Linear:
+      return "linear";
+    case Type::Llama3:
+      return "llama3";
+    default:
+      return "none";
+  }
+}
+
+bool RopeScaling::operator==(const RopeScaling& o) const {
+  return type == o.type && factor == o.factor && low_freq_factor == o.low_freq_factor &&
+         high_freq_factor == o.high_freq_factor &&
+         original_max_positions == o.original_max_positions;
+}
+
 void ModelConfig::validate() const {
   auto need = [](bool ok, const std::string& msg) {
     if (!ok) throw ConfigError(msg);
   };
-  need(vocab >= 260, "model.vocab must be >= 260 (256 bytes + 4 special tokens)");
-  need(d_model > 0 && n_heads > 0 && d_model % n_heads == 0,
-       "model.d_model must be a positive multiple of model.n_heads");
-  need(head_dim() % 2 == 0, "model.d_model / model.n_heads must be even (rotary embeddings)");
+  need(tokenizer == "bytes" || tokenizer == "hf",
+       "`model.tokenizer` must be \"bytes\" or \"hf\" (got \"" + tokenizer + "\")");
+  if (tokenizer == "bytes")
+    need(vocab >= 260, "`model.vocab` must be >= 260 (256 bytes + 4 special tokens)");
+  need(vocab >= 1, "`model.vocab` must be >= 1");
+  need(d_model > 0 && n_heads > 0, "`model.d_model` and `model.n_heads` must be >= 1");
+  need(head_dim_override > 0 || d_model % n_heads == 0,
+       "`model.d_model` must be a multiple of `model.n_heads`");
+  need(head_dim_override >= 0, "`model.head_dim` must be >= 0");
+  need(head_dim() % 2 == 0, "the head dimension must be even (rotary embeddings)");
   need(n_kv_heads >= 0 && n_heads % kv_heads() == 0,
-       "model.n_kv_heads must divide model.n_heads (0 = as many as n_heads)");
-  need(n_layers > 0, "model.n_layers must be >= 1");
-  need(d_ff > 0, "model.d_ff must be >= 1");
-  need(max_seq >= 8, "model.max_seq must be >= 8");
-  need(rope_theta > 0 && norm_eps > 0, "model.rope_theta and model.norm_eps must be > 0");
+       "`model.n_kv_heads` must divide `model.n_heads` (0 = as many as n_heads)");
+  need(n_layers > 0, "`model.n_layers` must be >= 1");
+  need(d_ff > 0, "`model.d_ff` must be >= 1");
+  need(max_seq >= 8, "`model.max_seq` must be >= 8");
+  need(rope_theta > 0 && norm_eps > 0, "`model.rope_theta` and `model.norm_eps` must be > 0");
+  // Sizes a machine can hold (2^40 elements per tensor), checked before anything is allocated.
+  const double big = 1099511627776.0;
+  need(static_cast<double>(vocab) * static_cast<double>(d_model) < big &&
+           static_cast<double>(d_ff) * static_cast<double>(d_model) < big &&
+           static_cast<double>(q_dim()) * static_cast<double>(d_model) < big &&
+           static_cast<double>(n_layers) < 1e6,
+       "the model's sizes are too large to hold (`model.d_model`, `model.d_ff`, `model.vocab`)");
+  const auto& r = rope_scaling;
+  if (r.type != RopeScaling::Type::None)
+    need(r.factor > 0, "`model.rope_scaling.factor` must be > 0");
+  if (r.type == RopeScaling::Type::Llama3)
+    need(r.low_freq_factor > 0 && r.high_freq_factor > r.low_freq_factor &&
+             r.original_max_positions > 0,
+         "`model.rope_scaling` llama3 needs high_freq_factor > low_freq_factor > 0 and "
+         "original_max_position_embeddings > 0");
+}
+
+int64_t ModelConfig::parameter_count() const {
+  const int64_t C = d_model, Q = q_dim(), KV = kv_dim(), F = d_ff;
+  int64_t layer = C * Q * 2 + C * KV * 2 + 3 * C * F + 2 * C;
+  if (qkv_bias) layer += Q + 2 * KV;
+  if (o_bias) layer += C;
+  if (mlp_bias) layer += 2 * F + C;
+  return vocab * C * (tie_embeddings ? 1 : 2) + n_layers * layer + C;
 }
 
 nlohmann::json ModelConfig::to_json() const {
   nlohmann::json j = {{"vocab", vocab},           {"d_model", d_model},  {"n_layers", n_layers},
                       {"n_heads", n_heads},       {"d_ff", d_ff},        {"max_seq", max_seq},
                       {"rope_theta", rope_theta}, {"norm_eps", norm_eps}};
-  // Only when it differs from n_heads: files of models without grouped-query attention stay
-  // as they were (and so their digests and cache names).
   if (kv_heads() != n_heads) j["n_kv_heads"] = n_kv_heads;
+  if (head_dim_override > 0) j["head_dim"] = head_dim_override;
+  if (qkv_bias) j["qkv_bias"] = true;
+  if (o_bias) j["o_bias"] = true;
+  if (mlp_bias) j["mlp_bias"] = true;
+  if (tie_embeddings) j["tie_embeddings"] = true;
+  if (rope_scaling.type != RopeScaling::Type::None)
+    j["rope_scaling"] = {{"type", RopeScaling::name(rope_scaling.type)},
+                         {"factor", rope_scaling.factor},
+                         {"low_freq_factor", rope_scaling.low_freq_factor},
+                         {"high_freq_factor", rope_scaling.high_freq_factor},
+                         {"original_max_positions", rope_scaling.original_max_positions}};
+  if (tokenizer != "bytes") j["tokenizer"] = tokenizer;
   return j;
 }
 
@@ -50,6 +107,27 @@ ModelConfig ModelConfig::from_json(const nlohmann::json& j) {
     c.max_seq = j.at("max_seq").get<int64_t>();
     c.rope_theta = j.at("rope_theta").get<double>();
     c.norm_eps = j.at("norm_eps").get<double>();
+    c.head_dim_override = j.value("head_dim", int64_t{0});
+    c.qkv_bias = j.value("qkv_bias", false);
+    c.o_bias = j.value("o_bias", false);
+    c.mlp_bias = j.value("mlp_bias", false);
+    c.tie_embeddings = j.value("tie_embeddings", false);
+    if (j.contains("rope_scaling")) {
+      const auto& r = j.at("rope_scaling");
+      const auto type = r.at("type").get<std::string>();
+      if (type == "linear")
+        c.rope_scaling.type = RopeScaling::Type::Linear;
+      else if (type == "llama3")
+        c.rope_scaling.type = RopeScaling::Type::Llama3;
+      else
+        throw FormatError("model config: rope_scaling type \"" + type +
+                          "\" is not supported (linear, llama3)");
+      c.rope_scaling.factor = r.at("factor").get<double>();
+      c.rope_scaling.low_freq_factor = r.at("low_freq_factor").get<double>();
+      c.rope_scaling.high_freq_factor = r.at("high_freq_factor").get<double>();
+      c.rope_scaling.original_max_positions = r.at("original_max_positions").get<int64_t>();
+    }
+    c.tokenizer = j.value("tokenizer", std::string("bytes"));
   } catch (const nlohmann::json::exception& e) {
     throw FormatError(
         std::string("model config: ") + e.what() +
@@ -66,45 +144,50 @@ at::Tensor RMSNormImpl::forward(const at::Tensor& x) {
   return kernels::rms_norm(x, weight, eps_);
 }
 
-AttentionImpl::AttentionImpl(const ModelConfig& cfg)
+AttentionImpl::AttentionImpl(const ModelConfig& cfg, bool random_init)
     : n_heads_(cfg.n_heads), head_dim_(cfg.head_dim()) {
-  const int64_t C = cfg.d_model, KVD = cfg.kv_heads() * cfg.head_dim();
-  q_proj = register_module("q_proj", LoraLinear(C, C));
-  k_proj = register_module("k_proj", LoraLinear(C, KVD));
-  v_proj = register_module("v_proj", LoraLinear(C, KVD));
-  o_proj = register_module("o_proj", LoraLinear(C, C));
+  const int64_t C = cfg.d_model, Q = cfg.q_dim(), KVD = cfg.kv_dim();
+  q_proj = register_module("q_proj", LoraLinear(C, Q, cfg.qkv_bias, random_init));
+  k_proj = register_module("k_proj", LoraLinear(C, KVD, cfg.qkv_bias, random_init));
+  v_proj = register_module("v_proj", LoraLinear(C, KVD, cfg.qkv_bias, random_init));
+  o_proj = register_module("o_proj", LoraLinear(Q, C, cfg.o_bias, random_init));
+  if (!random_init) return;
   torch::NoGradGuard ng;
   o_proj->weight.mul_(1.0 / std::sqrt(2.0 * static_cast<double>(cfg.n_layers)));
 }
 
 at::Tensor AttentionImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                                   const PointWeights::Layer* pl) {
-  const int64_t H = n_heads_, C = H * head_dim_, KVD = k_proj->weight.size(0);
+  const int64_t H = n_heads_, Q = H * head_dim_, KVD = k_proj->weight.size(0);
   // q, k and v in one GEMM: per point with the merged weights of a point-batched forward, else
   // with the base weights side by side (each projection then adds its own LoRA side path).
   at::Tensor q, k, v;
   if (pl) {
-    const at::Tensor qkv = kernels::point_linear(x, pl->qkv);  // (K·B, T, C + 2·KV·D)
-    q = qkv.narrow(2, 0, C);
-    k = qkv.narrow(2, C, KVD);
-    v = qkv.narrow(2, C + KVD, KVD);
+    const at::Tensor qkv = kernels::point_linear(x, pl->qkv, pl->qkv_bias);  // (K·B, T, Q + 2·KVD)
+    q = qkv.narrow(2, 0, Q);
+    k = qkv.narrow(2, Q, KVD);
+    v = qkv.narrow(2, Q + KVD, KVD);
   } else {
+    const at::Tensor b =
+        q_proj->bias.defined() ? at::cat({q_proj->bias, k_proj->bias, v_proj->bias}) : at::Tensor();
     const auto qkv =
-        kernels::apply_weight(x, at::cat({q_proj->weight, k_proj->weight, v_proj->weight}))
-            .split_with_sizes({C, KVD, KVD}, -1);
+        kernels::linear(x, at::cat({q_proj->weight, k_proj->weight, v_proj->weight}), b)
+            .split_with_sizes({Q, KVD, KVD}, -1);
     q = q_proj->add_side_path(qkv[0], x);
     k = k_proj->add_side_path(qkv[1], x);
     v = v_proj->add_side_path(qkv[2], x);
   }
   const at::Tensor y =
-      kernels::causal_attention(q, k, v, cos, sin, H, pl ? pl->points() : 1);  // (B, T, C)
-  return pl ? kernels::point_linear(y, pl->o) : o_proj(y);
+      kernels::causal_attention(q, k, v, cos, sin, H, pl ? pl->points() : 1);  // (B, T, Q)
+  return pl ? kernels::point_linear(y, pl->o, pl->o_bias) : o_proj(y);
 }
 
-MlpImpl::MlpImpl(const ModelConfig& cfg) {
-  gate_proj = register_module("gate_proj", LoraLinear(cfg.d_model, cfg.d_ff));
-  up_proj = register_module("up_proj", LoraLinear(cfg.d_model, cfg.d_ff));
-  down_proj = register_module("down_proj", LoraLinear(cfg.d_ff, cfg.d_model));
+MlpImpl::MlpImpl(const ModelConfig& cfg, bool random_init) {
+  const bool b = cfg.mlp_bias;
+  gate_proj = register_module("gate_proj", LoraLinear(cfg.d_model, cfg.d_ff, b, random_init));
+  up_proj = register_module("up_proj", LoraLinear(cfg.d_model, cfg.d_ff, b, random_init));
+  down_proj = register_module("down_proj", LoraLinear(cfg.d_ff, cfg.d_model, b, random_init));
+  if (!random_init) return;
   torch::NoGradGuard ng;
   down_proj->weight.mul_(1.0 / std::sqrt(2.0 * static_cast<double>(cfg.n_layers)));
 }
@@ -112,19 +195,23 @@ MlpImpl::MlpImpl(const ModelConfig& cfg) {
 at::Tensor MlpImpl::forward(const at::Tensor& x, const PointWeights::Layer* pl) {
   // gate and up in one GEMM, as q, k and v in AttentionImpl::forward; with one weight for all
   // rows (each point's merged weight), the SwiGLU inside that GEMM where it can be (kernels/ops.h).
-  if (pl) return kernels::point_linear(kernels::point_linear_swiglu(x, pl->gate_up), pl->down);
-  const auto gu = kernels::apply_weight(x, at::cat({gate_proj->weight, up_proj->weight}))
+  if (pl)
+    return kernels::point_linear(kernels::point_linear_swiglu(x, pl->gate_up, pl->gate_up_bias),
+                                 pl->down, pl->down_bias);
+  const at::Tensor b =
+      gate_proj->bias.defined() ? at::cat({gate_proj->bias, up_proj->bias}) : at::Tensor();
+  const auto gu = kernels::linear(x, at::cat({gate_proj->weight, up_proj->weight}), b)
                       .split(gate_proj->weight.size(0), -1);
   const at::Tensor g = gate_proj->add_side_path(gu[0], x), u = up_proj->add_side_path(gu[1], x);
   return down_proj(kernels::swiglu(g, u));  // (B, T, F) -> (B, T, C)
 }
 
-BlockImpl::BlockImpl(const ModelConfig& cfg) {
+BlockImpl::BlockImpl(const ModelConfig& cfg, bool random_init) {
   input_layernorm = register_module("input_layernorm", RMSNorm(cfg.d_model, cfg.norm_eps));
-  self_attn = register_module("self_attn", Attention(cfg));
+  self_attn = register_module("self_attn", Attention(cfg, random_init));
   post_attention_layernorm =
       register_module("post_attention_layernorm", RMSNorm(cfg.d_model, cfg.norm_eps));
-  mlp = register_module("mlp", Mlp(cfg));
+  mlp = register_module("mlp", Mlp(cfg, random_init));
 }
 
 at::Tensor BlockImpl::forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
@@ -142,29 +229,74 @@ at::Tensor BlockImpl::forward(const at::Tensor& x, const at::Tensor& cos, const 
   return h + mlp->forward(norm(post_attention_layernorm, h), pl);
 }
 
-DecoderImpl::DecoderImpl(const ModelConfig& cfg) {
-  embed_tokens = register_module("embed_tokens", torch::nn::Embedding(cfg.vocab, cfg.d_model));
+EmbeddingImpl::EmbeddingImpl(int64_t vocab, int64_t dim, bool random_init) {
+  weight = register_parameter("weight", at::empty({vocab, dim}));
+  if (!random_init) return;
+  torch::NoGradGuard ng;
+  torch::nn::init::normal_(weight);  // as torch::nn::Embedding draws it (then rescaled)
+}
+
+at::Tensor EmbeddingImpl::forward(const at::Tensor& ids) {
+  return at::embedding(weight, ids);
+}
+
+DecoderImpl::DecoderImpl(const ModelConfig& cfg, bool random_init) {
+  embed_tokens = register_module("embed_tokens", Embedding(cfg.vocab, cfg.d_model, random_init));
   layers = register_module("layers", torch::nn::ModuleList());
-  for (int64_t i = 0; i < cfg.n_layers; ++i) layers->push_back(Block(cfg));
+  for (int64_t i = 0; i < cfg.n_layers; ++i) layers->push_back(Block(cfg, random_init));
   norm = register_module("norm", RMSNorm(cfg.d_model, cfg.norm_eps));
+  if (!random_init) return;
   torch::NoGradGuard ng;
   torch::nn::init::normal_(embed_tokens->weight, 0.0, 0.02);
 }
 
-TransformerImpl::TransformerImpl(const ModelConfig& cfg) : cfg_(cfg) {
+namespace {
+// 1 / theta^(2i/D) in float32, as transformers' rotary embedding computes it, then the
+// rope_scaling of transformers' modeling_rope_utils ("linear", "llama3").
+at::Tensor inverse_frequencies(const ModelConfig& cfg) {
+  const int64_t D = cfg.head_dim();
+  at::Tensor inv = 1.0 / at::pow(cfg.rope_theta, at::arange(0, D, 2, at::kLong).to(at::kFloat) /
+                                                     static_cast<double>(D));  // (D/2)
+  const RopeScaling& r = cfg.rope_scaling;
+  if (r.type == RopeScaling::Type::Linear) return inv / r.factor;
+  if (r.type != RopeScaling::Type::Llama3) return inv;
+  // Wavelengths longer than the original context / low_freq_factor are divided by factor,
+  // shorter than original / high_freq_factor kept; between, a linear blend in
+  // original/wavelength.
+  const double old_len = static_cast<double>(r.original_max_positions);
+  const double low_wavelen = old_len / r.low_freq_factor,
+               high_wavelen = old_len / r.high_freq_factor;
+  const at::Tensor wavelen = 2.0 * M_PI / inv;
+  at::Tensor scaled = at::where(wavelen > low_wavelen, inv / r.factor, inv);
+  const at::Tensor smooth =
+      (old_len / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
+  const at::Tensor smoothed = (1 - smooth) * scaled / r.factor + smooth * scaled;
+  const at::Tensor medium =
+      at::logical_not(wavelen < high_wavelen) & at::logical_not(wavelen > low_wavelen);
+  return at::where(medium, smoothed, scaled);
+}
+}  // namespace
+
+TransformerImpl::TransformerImpl(const ModelConfig& cfg, bool random_init) : cfg_(cfg) {
   cfg_.validate();
-  model = register_module("model", Decoder(cfg_));
-  lm_head = register_module(
-      "lm_head", torch::nn::Linear(torch::nn::LinearOptions(cfg_.d_model, cfg_.vocab).bias(false)));
-  torch::NoGradGuard ng;
-  torch::nn::init::normal_(lm_head->weight, 0.0, 0.02);
-  const int64_t D = cfg_.head_dim();
-  // 1 / theta^(2i/D) in float32, as transformers' LlamaRotaryEmbedding computes it.
-  inv_freq_ = 1.0 / at::pow(cfg_.rope_theta, at::arange(0, D, 2, at::kLong).to(at::kFloat) /
-                                                 static_cast<double>(D));  // (D/2)
+  model = register_module("model", Decoder(cfg_, random_init));
+  if (!cfg_.tie_embeddings) {
+    lm_head = register_module("lm_head", LoraLinear(cfg_.d_model, cfg_.vocab, false, false));
+    if (random_init) {  // the draws of torch::nn::Linear's initialisation, then N(0, 0.02²)
+      torch::NoGradGuard ng;
+      torch::nn::init::kaiming_uniform_(lm_head->weight, std::sqrt(5.0));
+      torch::nn::init::normal_(lm_head->weight, 0.0, 0.02);
+    }
+  }
+  inv_freq_ = inverse_frequencies(cfg_);
 }
 
-std::pair<at::Tensor, at::Tensor> TransformerImpl::rotary(int64_t T, const at::Device& device) {
+const at::Tensor& TransformerImpl::output_weight() const {
+  return cfg_.tie_embeddings ? model->embed_tokens->weight : lm_head->weight;
+}
+
+std::pair<at::Tensor, at::Tensor> TransformerImpl::rotary(int64_t T,
+                                                          const at::Device& device) const {
   at::Tensor pos = at::arange(T, at::TensorOptions().dtype(at::kFloat));
   at::Tensor freqs = at::outer(pos, inv_freq_);  // (T, D/2)
   at::Tensor emb = at::cat({freqs, freqs}, -1);  // (T, D)
@@ -207,12 +339,13 @@ at::Tensor TransformerImpl::forward_impl(const at::Tensor& ids, std::vector<at::
     x = model->layers[l]->as<Block>()->forward(x, cos, sin, pw ? &pw->layers[l] : nullptr);
     if (hidden && l + 1 < L) hidden->push_back(x);
   }
-  // The final norm and lm_head (bias-free), one point's rows at a time.
+  // The final norm and the output head (bias-free), one point's rows at a time.
   x = kernels::per_point(x, K, [&](const at::Tensor& xp, int64_t) { return model->norm(xp); });
   if (hidden) hidden->push_back(x);
-  return kernels::per_point(x, K, [&](const at::Tensor& xp, int64_t) {
-    return kernels::apply_weight(xp, lm_head->weight);
-  });  // (B, T, V)
+  const at::Tensor& head = output_weight();
+  return kernels::per_point(
+      x, K, [&](const at::Tensor& xp, int64_t) { return kernels::apply_weight(xp, head); });
+  // (B, T, V)
 }
 
 void TransformerImpl::add_lora(const LoraConfig& lora) {

@@ -3,21 +3,22 @@
 // Shapes: B = batch, T = sequence length, C = d_model, H = heads, D = C / H (head dim),
 // F = d_ff (SwiGLU hidden), V = vocabulary, L = layers, r = LoRA rank.
 //
-// Parameter names follow Hugging Face Llama:
+// Parameter names follow Hugging Face Llama (KV = key/value heads, Q = H·D):
 //   model.embed_tokens.weight                       (V, C)
 //   model.layers.{i}.input_layernorm.weight         (C)
-//   model.layers.{i}.self_attn.{q,k,v,o}_proj.weight (C, C)
+//   model.layers.{i}.self_attn.q_proj.weight        (Q, C)     .bias (Q) with qkv_bias
+//   model.layers.{i}.self_attn.{k,v}_proj.weight    (KV·D, C)  .bias (KV·D) with qkv_bias
+//   model.layers.{i}.self_attn.o_proj.weight        (C, Q)     .bias (C) with o_bias
 //   model.layers.{i}.post_attention_layernorm.weight (C)
-//   model.layers.{i}.mlp.{gate,up}_proj.weight      (F, C)
-//   model.layers.{i}.mlp.down_proj.weight           (C, F)
+//   model.layers.{i}.mlp.{gate,up}_proj.weight      (F, C)     .bias (F) with mlp_bias
+//   model.layers.{i}.mlp.down_proj.weight           (C, F)     .bias (C) with mlp_bias
 //   model.norm.weight                               (C)
-//   lm_head.weight                                  (V, C)
+//   lm_head.weight                                  (V, C)     absent with tie_embeddings
 // LoRA factors add `...{proj}.lora_A.weight` (r, in) and `...{proj}.lora_B.weight` (out, r).
 #pragma once
 
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 
 #include <nlohmann/json.hpp>
@@ -27,6 +28,18 @@
 #include "core/lora_linear.h"
 
 namespace lorascape::core {
+
+// Rotary position embedding scaling, as transformers' `rope_scaling`: "none", "linear"
+// (every frequency divided by factor) or "llama3" (low frequencies divided by factor, high ones
+// kept, a smooth blend between; Llama-3.1's long context).
+struct RopeScaling {
+  enum class Type { None, Linear, Llama3 } type = Type::None;
+  static const char* name(Type t);  // "none", "linear", "llama3"
+  double factor = 1.0;
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;  // llama3
+  int64_t original_max_positions = 8192;                 // llama3
+  bool operator==(const RopeScaling& o) const;
+};
 
 struct ModelConfig {
   int64_t vocab = 260;
@@ -38,10 +51,27 @@ struct ModelConfig {
   int64_t max_seq = 64;
   double rope_theta = 10000.0;
   double norm_eps = 1e-5;
+  // The architecture features of Hugging Face models (core/hf_model.h); lorascape's own
+  // models have none of them.
+  int64_t head_dim_override = 0;  // D when it is not d_model / n_heads (HF `head_dim`); 0 = that
+  bool qkv_bias = false;          // q, k, v projections carry a bias (Qwen2, `attention_bias`)
+  bool o_bias = false;            // o_proj carries a bias (`attention_bias`)
+  bool mlp_bias = false;          // gate, up and down projections carry a bias (`mlp_bias`)
+  bool tie_embeddings = false;    // the output head is embed_tokens' weight (no lm_head)
+  RopeScaling rope_scaling;
+  // "bytes": lorascape's byte tokenizer (core/tokenizer.h), vocab >= 260; "hf": the model
+  // folder's tokenizer.json.
+  std::string tokenizer = "bytes";
 
-  int64_t head_dim() const { return d_model / n_heads; }
+  int64_t head_dim() const { return head_dim_override > 0 ? head_dim_override : d_model / n_heads; }
   int64_t kv_heads() const { return n_kv_heads > 0 ? n_kv_heads : n_heads; }
+  int64_t q_dim() const { return n_heads * head_dim(); }      // width of q (and o_proj's input)
+  int64_t kv_dim() const { return kv_heads() * head_dim(); }  // width of k and of v
+  // Parameters of the base model (no LoRA).
+  int64_t parameter_count() const;
   void validate() const;  // throws ConfigError
+  // Keys of the architecture features only where they differ from lorascape's own model, so
+  // files of models without them stay as they were (and their digests and cache names).
   nlohmann::json to_json() const;
   static ModelConfig from_json(const nlohmann::json& j);  // throws FormatError on missing keys
   bool operator==(const ModelConfig& o) const { return to_json() == o.to_json(); }
@@ -65,10 +95,13 @@ TORCH_MODULE(RMSNorm);
 // logits do not depend on the other points of its batch.
 struct PointWeights {
   struct Layer {
-    at::Tensor qkv;      // (K, C + 2·KV·D, C): q, k and v side by side, one GEMM per point
-    at::Tensor o;        // (K, C, C)
+    at::Tensor qkv;      // (K, Q + 2·KV·D, C): q, k and v side by side, one GEMM per point
+    at::Tensor o;        // (K, C, Q)
     at::Tensor gate_up;  // (K, 2F, C): gate and up side by side
     at::Tensor down;     // (K, C, F)
+    // The biases, shared by the points (LoRA leaves them as they are); undefined where the
+    // projections have none.
+    at::Tensor qkv_bias, o_bias, gate_up_bias, down_bias;
     int64_t points() const { return qkv.size(0); }  // K
   };
   std::vector<Layer> layers;                                                       // one per block
@@ -77,7 +110,8 @@ struct PointWeights {
 
 class AttentionImpl : public torch::nn::Module {
  public:
-  explicit AttentionImpl(const ModelConfig& cfg);
+  // random_init: the weights drawn as for pretraining; else left uninitialised, to be loaded.
+  AttentionImpl(const ModelConfig& cfg, bool random_init);
   // x (B, T, C); cos/sin (T, D) rotary tables. With `pl` (a point-batched forward: this
   // layer's point weights), B = K·B' rows of pl->points() points; else the module's own weights
   // and LoRA side paths.
@@ -92,7 +126,7 @@ TORCH_MODULE(Attention);
 
 class MlpImpl : public torch::nn::Module {
  public:
-  explicit MlpImpl(const ModelConfig& cfg);
+  MlpImpl(const ModelConfig& cfg, bool random_init);
   // (B, T, C) -> (B, T, C), SwiGLU; with `pl`, the layer's point weights (as AttentionImpl).
   at::Tensor forward(const at::Tensor& x, const PointWeights::Layer* pl = nullptr);
   LoraLinear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
@@ -101,7 +135,7 @@ TORCH_MODULE(Mlp);
 
 class BlockImpl : public torch::nn::Module {
  public:
-  explicit BlockImpl(const ModelConfig& cfg);
+  BlockImpl(const ModelConfig& cfg, bool random_init);
   // As AttentionImpl::forward.
   at::Tensor forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                      const PointWeights::Layer* pl = nullptr);
@@ -111,10 +145,19 @@ class BlockImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Block);
 
+// The token embedding: a (V, C) weight whose rows are looked up.
+class EmbeddingImpl : public torch::nn::Module {
+ public:
+  EmbeddingImpl(int64_t vocab, int64_t dim, bool random_init);
+  at::Tensor forward(const at::Tensor& ids);  // (B, T) -> (B, T, C)
+  at::Tensor weight;                          // (V, C)
+};
+TORCH_MODULE(Embedding);
+
 class DecoderImpl : public torch::nn::Module {
  public:
-  explicit DecoderImpl(const ModelConfig& cfg);
-  torch::nn::Embedding embed_tokens{nullptr};
+  DecoderImpl(const ModelConfig& cfg, bool random_init);
+  Embedding embed_tokens{nullptr};
   torch::nn::ModuleList layers{nullptr};
   RMSNorm norm{nullptr};
 };
@@ -122,7 +165,9 @@ TORCH_MODULE(Decoder);
 
 class TransformerImpl : public torch::nn::Module {
  public:
-  explicit TransformerImpl(const ModelConfig& cfg);
+  // random_init: the weights drawn as for pretraining (seeded by torch's generator); else
+  // allocated but not touched, for a loader to replace (core/hf_model.h).
+  explicit TransformerImpl(const ModelConfig& cfg, bool random_init = true);
 
   at::Tensor forward(const at::Tensor& ids);  // (B, T) int64 -> logits (B, T, V)
   // Same, also filling `hidden` with the hidden states as Hugging Face's
@@ -150,13 +195,16 @@ class TransformerImpl : public torch::nn::Module {
   void merge_lora();
   void unmerge_lora();
 
+  // The output head's (V, C) weight: lm_head's, or embed_tokens' with tie_embeddings.
+  const at::Tensor& output_weight() const;
+
   Decoder model{nullptr};
-  torch::nn::Linear lm_head{nullptr};
+  LoraLinear lm_head{nullptr};  // null with tie_embeddings
 
  private:
   at::Tensor forward_impl(const at::Tensor& ids, std::vector<at::Tensor>* hidden,
                           const PointWeights* pw);
-  std::pair<at::Tensor, at::Tensor> rotary(int64_t T, const at::Device& device);
+  std::pair<at::Tensor, at::Tensor> rotary(int64_t T, const at::Device& device) const;
   ModelConfig cfg_;
   LoraConfig lora_;
   bool has_lora_ = false;

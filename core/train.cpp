@@ -144,7 +144,7 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model,
     throw ConfigError("tasks: the task sequence is empty (set tasks.names or tasks.source)");
   const auto t_start = std::chrono::steady_clock::now();
   auto strategy = make_strategy(cfg);
-  const c10::Device device = model.lm_head->weight.device();
+  const c10::Device device = model.output_weight().device();
   RunResult res;
   for (const auto& t : tasks) res.tasks.push_back(t.name);
   res.base = evaluate_all(model, tasks, cfg);

@@ -47,7 +47,8 @@ void ScanWorker::run() {
                         std::to_string(r.refs.size()) + "; pick them in the dialog");
     core::Progress::set_quiet(true);
     // The task data and evaluation settings of the run the first adapter belongs to.
-    core::RunConfig data = analysis::scan_data_config(r.refs[0], core::RunConfig{}, false);
+    const core::RunConfig defaults;  // a named object: GCC 12 misreads a temporary's strings
+    core::RunConfig data = analysis::scan_data_config(r.refs[0], defaults, false);
     if (r.max_examples > 0) data.eval.max_examples = r.max_examples;
     analysis::ScanOptions opt;
     opt.space = r.space;

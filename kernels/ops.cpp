@@ -261,12 +261,24 @@ at::Tensor per_point(const at::Tensor& x, int64_t K,
   return at::cat(parts, 0);
 }
 
-at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w) {
-  return per_point(x, w.size(0),
-                   [&](const at::Tensor& xk, int64_t k) { return apply_weight(xk, w[k]); });
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  at::Tensor y = apply_weight(x, w);
+  if (!b.defined()) return y;
+  // A bias adds to each element by itself: the same sums in place where no gradient is kept.
+  return at::GradMode::is_enabled() && (y.requires_grad() || b.requires_grad()) ? y + b : y.add_(b);
 }
 
-at::Tensor point_linear_swiglu(const at::Tensor& x, const at::Tensor& w) {
+at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  return per_point(x, w.size(0),
+                   [&](const at::Tensor& xk, int64_t k) { return linear(xk, w[k], b); });
+}
+
+at::Tensor point_linear_swiglu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  if (b.defined()) {  // the bias comes between the product and the SwiGLU: no fused pass
+    const int64_t F = w.size(1) / 2;
+    const at::Tensor gu = point_linear(x, w, b);
+    return swiglu(gu.narrow(-1, 0, F), gu.narrow(-1, F, F));
+  }
   return per_point(x, w.size(0),
                    [&](const at::Tensor& xk, int64_t k) { return apply_weight_swiglu(xk, w[k]); });
 }

@@ -21,6 +21,8 @@ at::Tensor swiglu(const at::Tensor& g, const at::Tensor& u);
 // frozen or merged one), by lorascape's GEMM (kernels/gemm.h) where it runs, forward and x's
 // gradient; otherwise at::matmul.
 at::Tensor apply_weight(const at::Tensor& x, const at::Tensor& w);
+// apply_weight, plus the bias b (out) where b is defined.
+at::Tensor linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b);
 // silu(x · w_gᵀ) · (x · w_uᵀ) for w = [w_g; w_u] (2F × in): the MLP's gate|up projection and its
 // SwiGLU. One pass of lorascape's GEMM where apply_weight would use it (for in ≤
 // kernels::kSwigluMaxK), without writing the 2F-wide projection; else apply_weight, then swiglu.
@@ -35,11 +37,13 @@ at::Tensor apply_weight_swiglu(const at::Tensor& x, const at::Tensor& w);
 // points.
 at::Tensor per_point(const at::Tensor& x, int64_t K,
                      const std::function<at::Tensor(const at::Tensor&, int64_t)>& f);
-// y_k = x_k · w_kᵀ per point by apply_weight: w (K, out, in), one weight per point (a shared
-// weight expanded to K); x (K·B, …, in) -> (K·B, …, out).
-at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w);
-// apply_weight_swiglu per point: w (K, 2F, in) -> (K·B, …, F).
-at::Tensor point_linear_swiglu(const at::Tensor& x, const at::Tensor& w);
+// y_k = x_k · w_kᵀ (+ b) per point by linear: w (K, out, in), one weight per point (a shared
+// weight expanded to K), b (out) shared by the points or undefined; x (K·B, …, in) ->
+// (K·B, …, out).
+at::Tensor point_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b = {});
+// apply_weight_swiglu per point: w (K, 2F, in) -> (K·B, …, F); with a bias b (2F), the product
+// plus b, then swiglu.
+at::Tensor point_linear_swiglu(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b = {});
 
 // Causal self-attention of H query heads with Llama's rotary embedding: q (B, T, C), C = H·D;
 // k, v (B, T, KV·D) with KV key/value heads dividing H (grouped-query attention: query head h
