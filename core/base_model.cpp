@@ -13,6 +13,7 @@
 #include <set>
 
 #include "core/corpus.h"
+#include "core/hf_model.h"
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/safetensors.h"
@@ -110,6 +111,7 @@ void save_base_model(const std::string& path, TransformerImpl& model, const nloh
 }
 
 Transformer load_base_model(const std::string& path) {
+  if (is_hf_model_dir(path)) return load_hf_model(path);
   SafetensorsData d = read_safetensors(path);
   auto it = d.metadata.find("model_config");
   if (it == d.metadata.end())
@@ -154,6 +156,7 @@ Transformer load_base_model(const std::string& path) {
 }
 
 std::string file_digest(const std::string& path) {
+  if (is_hf_model_dir(path)) return hf_model_digest(path);
   std::ifstream f(path, std::ios::binary);
   if (!f) throw FormatError("cannot open " + path + " (check the path)");
   uint64_t h = 1469598103934665603ULL;

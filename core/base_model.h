@@ -37,10 +37,12 @@ Transformer pretrain_base_model(const ModelConfig& model, const PretrainConfig& 
 
 void save_base_model(const std::string& path, TransformerImpl& model, const nlohmann::json& info);
 // Strict: the file's metadata must hold a model_config, and every base tensor must be present
-// with the right shape and F32 dtype (FormatError otherwise).
+// with the right shape and F32 dtype (FormatError otherwise). A Hugging Face model folder
+// (config.json + safetensors weights) loads through load_hf_model (core/hf_model.h).
 Transformer load_base_model(const std::string& path);
 
-// 64-bit FNV-1a of a file's bytes, as 16 hex digits: the base model's identity.
+// 64-bit FNV-1a of a file's bytes, as 16 hex digits: the base model's identity (of a Hugging
+// Face model folder: hf_model_digest).
 std::string file_digest(const std::string& path);
 
 // $LORASCAPE_CACHE, else $XDG_CACHE_HOME/lorascape, else ~/.cache/lorascape.

@@ -2,6 +2,7 @@
 #include "core/safetensors.h"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,8 +11,10 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <string_view>
 #include <system_error>
 #include <tuple>
 
@@ -328,7 +331,12 @@ std::string encode_safetensors(const NamedTensors& tensors,
   return out;
 }
 
-SafetensorsData decode_safetensors(const std::string& bytes, const std::string& origin) {
+namespace {
+// The format's checks on `size` bytes at `data`. Tensors are copied out, or, with a `mapping`
+// that owns the bytes (map_safetensors), views into them that keep the mapping alive.
+SafetensorsData decode_bytes(const char* data, uint64_t size, const std::string& origin,
+                             const std::shared_ptr<void>& mapping) {
+  const std::string_view bytes(data, size);
   const char* not_st = "truncated or not a safetensors file?";
   if (bytes.size() < 8)
     fail(
@@ -388,11 +396,54 @@ SafetensorsData decode_safetensors(const std::string& bytes, const std::string& 
                    std::to_string(static_cast<unsigned char>(src[i])),
                "BOOL values must be 0 or 1");
     }
-    at::Tensor t = at::empty(e.shape, at::TensorOptions().dtype(e.dtype->type));
-    if (size > 0) std::memcpy(t.data_ptr(), src, size);
+    const auto options = at::TensorOptions().dtype(e.dtype->type);
+    const auto element = static_cast<uintptr_t>(c10::elementSize(e.dtype->type));
+    at::Tensor t;
+    if (mapping && size > 0 && reinterpret_cast<uintptr_t>(src) % element == 0) {
+      t = at::from_blob(
+          const_cast<char*>(src), e.shape, [mapping](void*) {}, options);
+    } else {  // copied: no mapping, or data not aligned to its element size
+      t = at::empty(e.shape, options);
+      if (size > 0) std::memcpy(t.data_ptr(), src, size);
+    }
     out.tensors.emplace_back(e.name, std::move(t));
   }
   return out;
+}
+}  // namespace
+
+SafetensorsData decode_safetensors(const std::string& bytes, const std::string& origin) {
+  return decode_bytes(bytes.data(), bytes.size(), origin, nullptr);
+}
+
+SafetensorsData map_safetensors(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    fail(path, "cannot open " + quote(path) + ": " + errno_text(err),
+         "check the path and permissions");
+  }
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail(path, "cannot open " + quote(path) + ": not a regular file", "pass a .safetensors file");
+  }
+  const auto size = static_cast<uint64_t>(st.st_size);
+  if (size < 8) {
+    ::close(fd);
+    fail(path, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length",
+         "truncated or not a safetensors file?");
+  }
+  // Private and writable: a tensor written in place (a merged LoRA weight) gets its own copy
+  // of the pages it writes; the file is never changed.
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+  const int err = errno;
+  ::close(fd);
+  if (p == MAP_FAILED)
+    fail(path, "cannot map " + quote(path) + " into memory: " + errno_text(err),
+         "check the file and the address space (ulimit -v)");
+  std::shared_ptr<void> mapping(p, [size](void* q) { ::munmap(q, size); });
+  return decode_bytes(static_cast<const char*>(p), size, path, mapping);
 }
 
 void write_safetensors(const std::string& path, const NamedTensors& tensors,

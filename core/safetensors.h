@@ -35,5 +35,10 @@ SafetensorsData decode_safetensors(const std::string& bytes, const std::string& 
 void write_safetensors(const std::string& path, const NamedTensors& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 SafetensorsData read_safetensors(const std::string& path);
+// The same checks, without reading the tensor data: the file is memory-mapped (privately) and
+// each tensor is a view into the mapping, which lives as long as any of them (a tensor whose
+// data is not aligned to its element size is copied). Loads a model of any size without a copy
+// in memory: pages are read from the file as they are used.
+SafetensorsData map_safetensors(const std::string& path);
 
 }  // namespace lorascape::core

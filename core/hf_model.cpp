@@ -1,0 +1,334 @@
+#include "core/hf_model.h"
+
+#include <torch/nn/module.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "core/safetensors.h"
+#include "store/error.h"
+
+namespace lorascape::core {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+
+namespace {
+
+json read_json(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw FormatError(path + ": cannot open (check the path and permissions)");
+  std::string text((std::istreambuf_iterator<char>(f)), {});
+  if (text.size() > 64u << 20)
+    throw FormatError(path + ": " + std::to_string(text.size()) +
+                      " bytes, too large for a model's JSON file");
+  bool too_deep = false;
+  json j;
+  try {
+    // Nesting is bounded here, so that nothing later recurses deeply through a hostile file.
+    j = json::parse(text, [&too_deep](int depth, json::parse_event_t, json&) {
+      too_deep = too_deep || depth > 64;
+      return !too_deep;
+    });
+  } catch (const json::exception& e) {
+    throw FormatError(path + ": not valid JSON (" + std::string(e.what()) + ")");
+  }
+  if (too_deep) throw FormatError(path + ": not valid JSON (nested deeper than 64 levels)");
+  return j;
+}
+
+// Typed access to config.json's fields; each error names the file and the field.
+struct Fields {
+  const json& j;
+  const std::string& origin;
+
+  bool has(const char* key) const { return j.contains(key) && !j.at(key).is_null(); }
+  [[noreturn]] void bad(const char* key, const std::string& what) const {
+    throw FormatError(origin + ": field \"" + key + "\" " + what);
+  }
+  int64_t integer(const char* key) const {
+    if (!has(key)) bad(key, "is missing (every Llama-family config.json has it)");
+    const json& v = j.at(key);
+    if (!v.is_number_integer() || v.get<int64_t>() < 1)
+      bad(key, "must be a positive integer, got " + v.dump());
+    return v.get<int64_t>();
+  }
+  int64_t integer(const char* key, int64_t fallback) const {
+    return has(key) ? integer(key) : fallback;
+  }
+  double number(const char* key, double fallback) const {
+    if (!has(key)) return fallback;
+    const json& v = j.at(key);
+    if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() <= 0)
+      bad(key, "must be a positive number, got " + v.dump());
+    return v.get<double>();
+  }
+  bool boolean(const char* key, bool fallback) const {
+    if (!has(key)) return fallback;
+    if (!j.at(key).is_boolean()) bad(key, "must be true or false, got " + j.at(key).dump());
+    return j.at(key).get<bool>();
+  }
+  std::string string(const char* key) const {
+    if (!has(key)) return "";
+    if (!j.at(key).is_string()) bad(key, "must be a string, got " + j.at(key).dump());
+    return j.at(key).get<std::string>();
+  }
+};
+
+const std::map<std::string, std::string> kArchitectures = {{"llama", "LlamaForCausalLM"},
+                                                           {"mistral", "MistralForCausalLM"},
+                                                           {"qwen2", "Qwen2ForCausalLM"}};
+
+RopeScaling rope_scaling(const json& r, const std::string& origin) {
+  RopeScaling out;
+  if (r.is_null()) return out;
+  if (!r.is_object())
+    throw FormatError(origin + ": field \"rope_scaling\" must be an object or null, got " +
+                      r.dump());
+  const Fields f{r, origin};
+  // transformers reads "rope_type", and the older "type" where it is absent.
+  std::string type = f.string("rope_type");
+  if (type.empty()) type = f.string("type");
+  if (type.empty() || type == "default") return out;
+  if (type == "linear") {
+    out.type = RopeScaling::Type::Linear;
+    if (!f.has("factor")) f.bad("factor", "is missing (rope_scaling linear needs it)");
+    out.factor = f.number("factor", 1.0);
+    return out;
+  }
+  if (type == "llama3") {
+    out.type = RopeScaling::Type::Llama3;
+    for (const char* k :
+         {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
+      if (!f.has(k))
+        throw FormatError(origin + ": field \"rope_scaling." + k +
+                          "\" is missing (rope_scaling llama3 needs it)");
+    out.factor = f.number("factor", 1.0);
+    out.low_freq_factor = f.number("low_freq_factor", 1.0);
+    out.high_freq_factor = f.number("high_freq_factor", 4.0);
+    out.original_max_positions = f.integer("original_max_position_embeddings");
+    if (out.high_freq_factor <= out.low_freq_factor)
+      throw FormatError(origin + ": rope_scaling llama3 needs high_freq_factor > low_freq_factor");
+    return out;
+  }
+  throw ConfigError(origin + ": field \"rope_scaling.rope_type\" is \"" + type +
+                    "\", which lorascape does not compute (supported: default, linear, llama3)");
+}
+
+}  // namespace
+
+bool is_hf_model_dir(const std::string& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec) && fs::exists(fs::path(path) / "config.json", ec);
+}
+
+ModelConfig hf_model_config(const json& j, const std::string& origin) {
+  if (!j.is_object()) throw FormatError(origin + ": not a JSON object (a model's config.json?)");
+  const Fields f{j, origin};
+  const std::string type = f.string("model_type");
+  if (type.empty())
+    throw FormatError(origin + ": field \"model_type\" is missing (llama, mistral or qwen2)");
+  const auto arch = kArchitectures.find(type);
+  if (arch == kArchitectures.end())
+    throw ConfigError(origin + ": field \"model_type\" is \"" + type +
+                      "\", which lorascape does not support (llama, mistral, qwen2)");
+  if (f.has("architectures")) {
+    const json& a = j.at("architectures");
+    if (!a.is_array() || a.size() != 1 || !a[0].is_string() || a[0] != arch->second)
+      throw ConfigError(origin + ": field \"architectures\" is " + a.dump() + "; a " + type +
+                        " model folder must hold [\"" + arch->second + "\"]");
+  }
+  if (f.has("quantization_config"))
+    throw ConfigError(origin +
+                      ": field \"quantization_config\": quantised weights are not supported "
+                      "(use the model's float32, bfloat16 or float16 weights)");
+  const std::string act = f.string("hidden_act");
+  if (!act.empty() && act != "silu")
+    throw ConfigError(origin + ": field \"hidden_act\" is \"" + act +
+                      "\"; lorascape computes the SwiGLU MLP of silu only");
+  for (const char* key : {"attention_dropout", "mlp_dropout"})
+    if (f.has(key) && (!j.at(key).is_number() || j.at(key).get<double>() != 0.0))
+      throw ConfigError(origin + ": field \"" + key + "\" is " + j.at(key).dump() +
+                        "; lorascape computes the models without dropout (set it to 0.0)");
+  if (f.has("partial_rotary_factor") && j.at("partial_rotary_factor") != 1.0)
+    throw ConfigError(origin + ": field \"partial_rotary_factor\" is " +
+                      j.at("partial_rotary_factor").dump() + "; lorascape rotates whole heads");
+
+  ModelConfig c;
+  c.tokenizer = "hf";
+  c.vocab = f.integer("vocab_size");
+  c.d_model = f.integer("hidden_size");
+  c.d_ff = f.integer("intermediate_size");
+  c.n_layers = f.integer("num_hidden_layers");
+  c.n_heads = f.integer("num_attention_heads");
+  c.n_kv_heads = f.integer("num_key_value_heads", c.n_heads);
+  if (c.n_kv_heads == c.n_heads) c.n_kv_heads = 0;
+  const int64_t D = f.integer("head_dim", c.d_model / c.n_heads);
+  if (D != c.d_model / c.n_heads || c.d_model % c.n_heads != 0) c.head_dim_override = D;
+  c.max_seq = f.integer("max_position_embeddings");
+  c.norm_eps = f.number("rms_norm_eps", 1e-6);
+  c.rope_theta = f.number("rope_theta", 10000.0);
+  if (j.contains("rope_scaling")) c.rope_scaling = rope_scaling(j.at("rope_scaling"), origin);
+  c.tie_embeddings = f.boolean("tie_word_embeddings", false);
+  if (type == "qwen2") {
+    c.qkv_bias = true;  // Qwen2's q, k and v projections always carry a bias, o_proj none
+  } else if (type == "llama") {
+    c.qkv_bias = c.o_bias = f.boolean("attention_bias", false);
+    c.mlp_bias = f.boolean("mlp_bias", false);
+  }
+  // A sliding window masks keys further back than the window: sequences up to the window are
+  // computed exactly, longer ones are refused (max_seq).
+  const bool window = type == "mistral" || f.boolean("use_sliding_window", false);
+  if (window && f.has("sliding_window")) {
+    const int64_t w = f.integer("sliding_window");
+    if (w < c.max_seq) c.max_seq = w;
+  }
+  if (c.n_heads % (c.n_kv_heads > 0 ? c.n_kv_heads : c.n_heads) != 0)
+    throw FormatError(origin + ": field \"num_key_value_heads\" (" + std::to_string(c.n_kv_heads) +
+                      ") must divide \"num_attention_heads\" (" + std::to_string(c.n_heads) + ")");
+  if (D % 2 != 0)
+    throw FormatError(origin + ": the head dimension " + std::to_string(D) +
+                      " is odd; rotary embeddings need an even one");
+  try {
+    c.validate();
+  } catch (const ConfigError& e) {
+    throw FormatError(origin + ": " + e.what());
+  }
+  return c;
+}
+
+ModelConfig hf_model_config(const std::string& dir) {
+  const std::string path = (fs::path(dir) / "config.json").string();
+  return hf_model_config(read_json(path), path);
+}
+
+std::vector<std::string> hf_weight_files(const std::string& dir) {
+  const fs::path d(dir);
+  if (fs::exists(d / "model.safetensors")) return {(d / "model.safetensors").string()};
+  const fs::path index = d / "model.safetensors.index.json";
+  if (!fs::exists(index)) {
+    if (fs::exists(d / "pytorch_model.bin") || fs::exists(d / "pytorch_model.bin.index.json"))
+      throw FormatError(dir +
+                        ": holds only pytorch_model.bin weights, a pickle that can run code when "
+                        "read; convert them to safetensors (e.g. transformers' "
+                        "save_pretrained(..., safe_serialization=True))");
+    throw FormatError(dir +
+                      ": no model.safetensors or model.safetensors.index.json (a Hugging Face "
+                      "model folder holds its weights in one of them)");
+  }
+  const json j = read_json(index.string());
+  if (!j.is_object() || !j.contains("weight_map") || !j.at("weight_map").is_object())
+    throw FormatError(index.string() + ": field \"weight_map\" is missing or not an object");
+  std::vector<std::string> files;
+  std::set<std::string> seen;
+  for (const auto& [name, file] : j.at("weight_map").items()) {
+    if (!file.is_string())
+      throw FormatError(index.string() + ": weight_map entry \"" + name +
+                        "\" must name a file, got " + file.dump());
+    const std::string f = file.get<std::string>();
+    if (f.empty() || f.find('/') != std::string::npos || f == "." || f == "..")
+      throw FormatError(index.string() + ": weight_map entry \"" + name + "\" names \"" + f +
+                        "\", not a file of the folder");
+    if (!seen.insert(f).second) continue;
+    if (!fs::exists(d / f))
+      throw FormatError(index.string() + ": shard \"" + f + "\" (holding \"" + name +
+                        "\") is missing from " + dir);
+    files.push_back((d / f).string());
+  }
+  if (files.empty()) throw FormatError(index.string() + ": weight_map lists no tensors");
+  return files;
+}
+
+Transformer load_hf_model(const std::string& dir) {
+  const ModelConfig cfg = hf_model_config(dir);
+  std::vector<std::string> files = hf_weight_files(dir);
+  // name -> (tensor, file); the index, where there is one, must agree with the files.
+  std::map<std::string, std::pair<at::Tensor, std::string>> found;
+  for (const auto& file : files)
+    for (auto& [name, t] : map_safetensors(file).tensors) {
+      if (found.count(name))
+        throw FormatError(file + ": tensor \"" + name + "\" is also in " + found.at(name).second);
+      found.emplace(name, std::make_pair(t, file));
+    }
+  const fs::path index = fs::path(dir) / "model.safetensors.index.json";
+  if (files.size() > 1 || !fs::exists(fs::path(dir) / "model.safetensors")) {
+    const json j = read_json(index.string());
+    for (const auto& [name, file] : j.at("weight_map").items()) {
+      const auto it = found.find(name);
+      if (it == found.end() || fs::path(it->second.second).filename() != file.get<std::string>())
+        throw FormatError(index.string() + ": tensor \"" + name + "\" is not in " +
+                          file.get<std::string>() + " (index and shards disagree)");
+    }
+  }
+
+  Transformer model(cfg, /*random_init=*/false);
+  torch::NoGradGuard ng;
+  auto params = model->base_parameters();
+  const at::Tensor* embed = nullptr;
+  if (auto it = found.find("model.embed_tokens.weight"); it != found.end())
+    embed = &it->second.first;
+  std::set<std::string> used;
+  for (auto& [name, p] : params) {
+    const auto it = found.find(name);
+    if (it == found.end())
+      throw FormatError(dir + ": tensor \"" + name +
+                        "\" is missing from the weight files (config.json implies it)");
+    const at::Tensor& t = it->second.first;
+    const std::string& file = it->second.second;
+    const at::ScalarType type = t.scalar_type();
+    if (type != at::kFloat && type != at::kBFloat16 && type != at::kHalf)
+      throw FormatError(file + ": tensor \"" + name + "\" has dtype " +
+                        std::string(c10::toString(type)) +
+                        "; model weights must be float32, bfloat16 or float16");
+    if (t.sizes() != p.sizes())
+      throw FormatError(file + ": tensor \"" + name + "\" has shape " + c10::str(t.sizes()) +
+                        ", config.json implies " + c10::str(p.sizes()));
+    p.set_data(embed && type != embed->scalar_type() ? t.to(embed->scalar_type()) : t);
+    used.insert(name);
+  }
+  for (const auto& [name, entry] : found) {
+    if (used.count(name)) continue;
+    // Tied heads may still be stored; older checkpoints store the rotary tables.
+    if (name == "lm_head.weight" && cfg.tie_embeddings) continue;
+    if (name.size() > 9 && name.compare(name.size() - 9, 9, ".inv_freq") == 0) continue;
+    throw FormatError(entry.second + ": unexpected tensor \"" + name + "\" (not part of a " +
+                      std::string("Llama-family model of this config.json)"));
+  }
+  model->eval();
+  return model;
+}
+
+std::string hf_model_digest(const std::string& dir) {
+  uint64_t h = 1469598103934665603ULL;
+  auto mix = [&h](const std::string& bytes) {
+    for (unsigned char c : bytes) {
+      h ^= c;
+      h *= 1099511628211ULL;
+    }
+  };
+  auto head = [](const std::string& path) {  // the 8-byte length and the JSON header
+    std::ifstream f(path, std::ios::binary);
+    std::string len(8, '\0');
+    f.read(len.data(), 8);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(len[i]);
+    std::string header(std::min<uint64_t>(n, 100'000'000), '\0');
+    f.read(header.data(), static_cast<std::streamsize>(header.size()));
+    return len + header;
+  };
+  std::ifstream c((fs::path(dir) / "config.json").string(), std::ios::binary);
+  mix(std::string((std::istreambuf_iterator<char>(c)), {}));
+  for (const auto& file : hf_weight_files(dir)) {
+    mix(fs::path(file).filename().string() + ":" + std::to_string(fs::file_size(file)));
+    mix(head(file));
+  }
+  char out[17];
+  std::snprintf(out, sizeof out, "%016llx", static_cast<unsigned long long>(h));
+  return out;
+}
+
+}  // namespace lorascape::core
