@@ -5,8 +5,8 @@
 #include <QComboBox>
 #include <cmath>
 
-#include "gui/document.h"
-#include "gui/plot_util.h"
+#include "plot/document.h"
+#include "plot/plot_util.h"
 
 namespace lorascape::gui {
 
@@ -82,14 +82,14 @@ void GeometryView::rebuild() {
   for (int64_t k = 0; k < n * n; ++k) values_ << a->values[off + static_cast<size_t>(k)];
   const QStringList refs = lines(scan_->text, "labels");
   for (int64_t k = 0; k < n; ++k)
-    labels_ << (k < refs.size()
-                    ? QString::fromStdString(short_ref(refs[static_cast<int>(k)].toStdString()))
-                    : QString::number(k));
+    labels_ << (k < refs.size() ? QString::fromStdString(
+                                      plot::short_ref(refs[static_cast<int>(k)].toStdString()))
+                                : QString::number(k));
   const bool degrees = metric.rfind("angle", 0) == 0;
-  draw_heat_map(p, values_, static_cast<int>(n), static_cast<int>(n), labels_, labels_, "adapter",
-                "adapter", metric_->currentText() + (degrees ? " (degrees)" : ""), true, true,
-                degrees ? 1 : 2);
-  apply_plot_theme(p, p->property("lorascape_dark").toBool());
+  plot::draw_heat_map(p, values_, static_cast<int>(n), static_cast<int>(n), labels_, labels_,
+                      "adapter", "adapter", metric_->currentText() + (degrees ? " (degrees)" : ""),
+                      true, true, degrees ? 1 : 2);
+  plot::apply_plot_theme(p, p->property("lorascape_dark").toBool());
   p->replot();
   set_readout(QString("%1 between %2 adapters, %3 (docs/user-guide.md, Adapter geometry)")
                   .arg(metric_->currentText())

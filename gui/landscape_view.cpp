@@ -10,9 +10,9 @@
 #include <cmath>
 #include <limits>
 
-#include "gui/contour.h"
-#include "gui/document.h"
-#include "gui/plot_util.h"
+#include "plot/contour.h"
+#include "plot/document.h"
+#include "plot/plot_util.h"
 
 namespace lorascape::gui {
 
@@ -58,7 +58,7 @@ LandscapeView::LandscapeView(QWidget* parent) : PlotPanel(parent) {
 
 void LandscapeView::set_scan(const QString& label, std::shared_ptr<const store::ScanData> scan) {
   label_ = label;
-  scan_ = (scan && is_plane_kind(*scan)) ? std::move(scan) : nullptr;
+  scan_ = (scan && plot::is_plane_kind(*scan)) ? std::move(scan) : nullptr;
   QStringList tasks, scores;
   if (scan_) {
     for (const auto& t : scan_->spec.tasks) tasks << QString::fromStdString(t);
@@ -117,9 +117,9 @@ void LandscapeView::rebuild() {
   const auto& xs = d.spec.axes[0];
   const auto& ys = d.spec.axes[1];
   const size_t nx = xs.size(), ny = ys.size(), S = d.spec.scores.size();
-  const int s = std::max(0, index_of(d.spec.scores, score_->currentText().toStdString()));
+  const int s = std::max(0, plot::index_of(d.spec.scores, score_->currentText().toStdString()));
   const QString task = task_->currentText();
-  const int t = index_of(d.spec.tasks, task.toStdString());
+  const int t = plot::index_of(d.spec.tasks, task.toStdString());
   std::vector<size_t> mean_of;
   if (t < 0)
     for (size_t k = 0; k < d.spec.tasks.size(); ++k)
@@ -149,7 +149,7 @@ void LandscapeView::rebuild() {
   for (size_t i = 0; i < nx; ++i)
     for (size_t j = 0; j < ny; ++j)
       map_->data()->setCell(static_cast<int>(i), static_cast<int>(j), z_[i * ny + j]);
-  QCPColorGradient g = viridis_gradient();
+  QCPColorGradient g = plot::viridis_gradient();
   if (score_->currentText() != "loss" && !score_->currentText().startsWith("lambda"))
     g = g.inverted();
   map_->setInterpolate(false);
@@ -165,7 +165,7 @@ void LandscapeView::rebuild() {
     auto* margins = new QCPMarginGroup(p);
     p->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
     scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-    apply_plot_theme(p, p->property("lorascape_dark").toBool());
+    plot::apply_plot_theme(p, p->property("lorascape_dark").toBool());
   }
   scale->setVisible(true);
   map_->setColorScale(scale);
@@ -180,8 +180,8 @@ void LandscapeView::rebuild() {
 
   // Contours.
   if (contours_->isChecked() && std::isfinite(lo) && hi > lo) {
-    for (double level : contour_levels(lo, hi, levels_->value(), log)) {
-      const auto lines = join_segments(contour_segments(xs, ys, z_, level));
+    for (double level : plot::contour_levels(lo, hi, levels_->value(), log)) {
+      const auto lines = plot::join_segments(plot::contour_segments(xs, ys, z_, level));
       if (!lines.empty()) ++levels_drawn_;
       for (const auto& line : lines) {
         auto* c = new QCPCurve(p->xAxis, p->yAxis);
@@ -223,7 +223,7 @@ void LandscapeView::rebuild() {
       my << a.values[k * w + 1];
       idx << static_cast<double>(k);
       label_at(a.values[k * w], a.values[k * w + 1],
-               k < labels.size() ? QString::fromStdString(short_ref(labels[k])) : QString());
+               k < labels.size() ? QString::fromStdString(plot::short_ref(labels[k])) : QString());
     }
     markers_ += static_cast<int>(n);
     auto* c = new QCPCurve(p->xAxis, p->yAxis);

@@ -5,7 +5,7 @@
 #include <QComboBox>
 #include <cmath>
 
-#include "gui/plot_util.h"
+#include "plot/plot_util.h"
 
 namespace lorascape::gui {
 
@@ -87,9 +87,10 @@ void MatrixView::rebuild() {
                    static_cast<size_t>(i) < (*R)[static_cast<size_t>(t)].size())
                       ? (*R)[static_cast<size_t>(t)][static_cast<size_t>(i)]
                       : NAN);
-  draw_heat_map(p, values_, T, T, rows, cols, "stage (trained through task)", "evaluated task",
-                name + " " + score_->currentText(), true, true, score == "loss" ? 2 : 2);
-  apply_plot_theme(p, p->property("lorascape_dark").toBool());
+  plot::draw_heat_map(p, values_, T, T, rows, cols, "stage (trained through task)",
+                      "evaluated task", name + " " + score_->currentText(), true, true,
+                      score == "loss" ? 2 : 2);
+  plot::apply_plot_theme(p, p->property("lorascape_dark").toBool());
   p->replot();
   set_readout(QString("R[t][i] of %1: %2 on task i after training through task t (diagonal: the "
                       "task just learned).")

@@ -7,13 +7,14 @@
 #include <filesystem>
 #include <memory>
 
-#include "gui/document.h"
 #include "gui/geometry_view.h"
 #include "gui/landscape_view.h"
 #include "gui/matrix_view.h"
-#include "gui/plot_util.h"
 #include "gui/stability_view.h"
 #include "gui/valley_view.h"
+#include "plot/document.h"
+#include "plot/export.h"
+#include "plot/plot_util.h"
 #include "store/error.h"
 
 namespace lorascape::gui {
@@ -52,19 +53,19 @@ void ensure_application() {
 std::string find_scan(const std::string& run, const std::string& id) {
   std::error_code ec;
   if (fs::is_regular_file(id, ec)) return id;
-  for (const auto& path : scans_near(run)) {
+  for (const auto& path : plot::scans_near(run)) {
     const fs::path p(path);
     if (p.filename() == id || p.stem() == id) return path;
   }
   std::string known;
-  for (const auto& path : scans_near(run))
+  for (const auto& path : plot::scans_near(run))
     known += (known.empty() ? "" : ", ") + fs::path(path).stem().string();
   throw ConfigError("--scan " + id + ": no such scan next to " + run + " (" +
                     (known.empty() ? std::string("it has none") : "known: " + known) +
                     "); give a scan file's name or path");
 }
 
-QString label_of(const OpenedFile& f) {
+QString label_of(const plot::OpenedFile& f) {
   return QString::fromStdString(fs::path(f.path).stem().string());
 }
 
@@ -77,20 +78,20 @@ std::string render_plot(const PlotRequest& r) {
                       ": unknown view; use valley, landscape, stability, matrix or geometry");
   if (r.files.empty()) throw ConfigError("plot: no input file; give a run file or a scan file");
   if (r.out.empty()) throw ConfigError("plot: --out is required (FIG.png, FIG.pdf or FIG.svg)");
-  std::vector<OpenedFile> files;
-  for (const auto& path : r.files) files.push_back(open_file(path));
+  std::vector<plot::OpenedFile> files;
+  for (const auto& path : r.files) files.push_back(plot::open_file(path));
   ensure_application();
-  const OpenedFile* run = nullptr;
-  std::vector<OpenedFile> scans;
+  const plot::OpenedFile* run = nullptr;
+  std::vector<plot::OpenedFile> scans;
   for (const auto& f : files) {
-    if (f.type == OpenedFile::Type::Run && !run) run = &f;
-    if (f.type == OpenedFile::Type::Scan) scans.push_back(f);
+    if (f.type == plot::OpenedFile::Type::Run && !run) run = &f;
+    if (f.type == plot::OpenedFile::Type::Scan) scans.push_back(f);
   }
   if (!r.scan.empty()) {
     if (!run)
       throw ConfigError("--scan " + r.scan +
                         ": needs a run file as input (the scan is looked up next to it)");
-    scans.insert(scans.begin(), open_file(find_scan(run->path, r.scan)));
+    scans.insert(scans.begin(), plot::open_file(find_scan(run->path, r.scan)));
   }
   const QString score = QString::fromStdString(r.score);
   std::unique_ptr<PlotPanel> view;
@@ -101,7 +102,7 @@ std::string render_plot(const PlotRequest& r) {
   if (r.view == "valley") {
     std::vector<ValleyView::Entry> entries;
     for (const auto& s : scans)
-      if (is_path_kind(*s.scan)) entries.push_back({label_of(s), s.scan});
+      if (plot::is_path_kind(*s.scan)) entries.push_back({label_of(s), s.scan});
     need(!entries.empty(),
          "needs a 1-D scan file (line, curve, sharpness --along), or a run file with --scan");
     auto v = std::make_unique<ValleyView>();
@@ -115,9 +116,9 @@ std::string render_plot(const PlotRequest& r) {
            " series";
     view = std::move(v);
   } else if (r.view == "landscape") {
-    const OpenedFile* s = nullptr;
+    const plot::OpenedFile* s = nullptr;
     for (const auto& f : scans)
-      if (is_plane_kind(*f.scan)) {
+      if (plot::is_plane_kind(*f.scan)) {
         s = &f;
         break;
       }
@@ -137,11 +138,11 @@ std::string render_plot(const PlotRequest& r) {
     v->set_run(label_of(*run), run->run);
     std::vector<StabilityView::Path> paths;
     if (r.scan.empty() && scans.empty()) {
-      for (const auto& path : scans_near(run->path)) {
+      for (const auto& path : plot::scans_near(run->path)) {
         try {
-          OpenedFile f = open_file(path);
-          if (f.type == OpenedFile::Type::Scan && f.scan->spec.kind == "line" &&
-              new_task_index(*f.scan) >= 0)
+          plot::OpenedFile f = plot::open_file(path);
+          if (f.type == plot::OpenedFile::Type::Scan && f.scan->spec.kind == "line" &&
+              plot::new_task_index(*f.scan) >= 0)
             paths.push_back({label_of(f), f.scan});
         } catch (const Error&) {  // a broken neighbour does not spoil the figure
         }
@@ -170,7 +171,7 @@ std::string render_plot(const PlotRequest& r) {
     what = "R of " + v->method().toStdString();
     view = std::move(v);
   } else {
-    const OpenedFile* s = nullptr;
+    const plot::OpenedFile* s = nullptr;
     for (const auto& f : scans)
       if (f.scan->spec.kind == "geometry") {
         s = &f;
@@ -186,7 +187,7 @@ std::string render_plot(const PlotRequest& r) {
   }
   const double scale = r.dpi > 0 ? r.dpi / 96.0 : 1.0;
   view->resize(static_cast<int>(r.width / scale), static_cast<int>(r.height / scale));
-  export_plot(view->plot(), QString::fromStdString(r.out), r.width, r.height, r.dpi);
+  plot::export_plot(view->plot(), QString::fromStdString(r.out), r.width, r.height, r.dpi);
   return "wrote " + r.out + " (" + r.view + ": " + what + ", " + std::to_string(r.width) + "x" +
          std::to_string(r.height) + " px at " + std::to_string(static_cast<int>(r.dpi)) + " dpi)";
 }

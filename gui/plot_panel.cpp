@@ -11,7 +11,7 @@
 #include <QSignalBlocker>
 #include <QVBoxLayout>
 
-#include "gui/plot_util.h"
+#include "plot/plot_util.h"
 
 namespace lorascape::gui {
 
@@ -32,7 +32,7 @@ PlotPanel::PlotPanel(QWidget* parent)
   plot_->setNoAntialiasingOnDrag(true);
   plot_->setMinimumSize(320, 240);
   plot_->legend->setFont(QFont(font().family(), 8));
-  apply_plot_theme(plot_, is_dark(QApplication::palette()));
+  plot::apply_plot_theme(plot_, plot::is_dark(QApplication::palette()));
 }
 
 QString PlotPanel::readout_text() const {
@@ -60,7 +60,7 @@ QCheckBox* PlotPanel::add_check(const QString& label, bool checked) {
 
 void PlotPanel::changeEvent(QEvent* e) {
   if (e->type() == QEvent::PaletteChange || e->type() == QEvent::ApplicationPaletteChange) {
-    apply_plot_theme(plot_, is_dark(palette()));
+    plot::apply_plot_theme(plot_, plot::is_dark(palette()));
     plot_->replot();
   }
   QWidget::changeEvent(e);

@@ -8,8 +8,8 @@
 #include <QVBoxLayout>
 #include <cmath>
 
-#include "gui/document.h"
-#include "gui/plot_util.h"
+#include "plot/document.h"
+#include "plot/plot_util.h"
 
 namespace lorascape::gui {
 
@@ -57,7 +57,7 @@ StabilityView::StabilityView(QWidget* parent) : PlotPanel(parent), table_(new QT
   plot()->legend->setFillOrder(QCPLegend::foColumnsFirst);
   plot()->legend->setWrap(4);
   sub->setMargins(QMargins(5, 0, 5, 5));
-  apply_plot_theme(plot(), plot()->property("lorascape_dark").toBool());
+  plot::apply_plot_theme(plot(), plot()->property("lorascape_dark").toBool());
   rebuild();
 }
 
@@ -76,7 +76,7 @@ void StabilityView::set_run(const QString& label, std::shared_ptr<const store::R
 void StabilityView::set_paths(std::vector<Path> paths) {
   paths_.clear();
   for (auto& p : paths)
-    if (p.scan && p.scan->spec.axes.size() == 1 && new_task_index(*p.scan) >= 0)
+    if (p.scan && p.scan->spec.axes.size() == 1 && plot::new_task_index(*p.scan) >= 0)
       paths_.push_back(std::move(p));
   rebuild();
 }
@@ -113,7 +113,7 @@ void StabilityView::rebuild() {
   int k = 0;
   const int n = static_cast<int>(learners.size());
   for (const auto& l : learners) {
-    const QColor c = series_color(k++, n);
+    const QColor c = plot::series_color(k++, n);
     if (!l.R->count(score)) continue;
     const auto& R = l.R->at(score);
     QVector<double> x, plast, xs, stab;
@@ -153,8 +153,8 @@ void StabilityView::rebuild() {
   int shown = 0;
   for (size_t e = 0; e < paths_.size(); ++e) {
     const store::ScanData& d = *paths_[e].scan;
-    const int s = index_of(d.spec.scores, score);
-    const int neu = new_task_index(d);
+    const int s = plot::index_of(d.spec.scores, score);
+    const int neu = plot::new_task_index(d);
     if (s < 0 || neu < 0) continue;
     std::vector<size_t> old;
     for (size_t t = 0; t < d.spec.tasks.size(); ++t)
@@ -173,7 +173,7 @@ void StabilityView::rebuild() {
       oy << o / static_cast<double>(old.size());
     }
     if (idx.isEmpty()) continue;
-    const QColor c = series_color(static_cast<int>(e), static_cast<int>(paths_.size()));
+    const QColor c = plot::series_color(static_cast<int>(e), static_cast<int>(paths_.size()));
     auto* curve = new QCPCurve(rx, ry);
     curve->setData(idx, nx, oy);
     curve->setName(paths_[e].label);

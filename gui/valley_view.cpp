@@ -8,8 +8,8 @@
 #include <cmath>
 #include <limits>
 
-#include "gui/document.h"
-#include "gui/plot_util.h"
+#include "plot/document.h"
+#include "plot/plot_util.h"
 
 namespace lorascape::gui {
 
@@ -47,7 +47,7 @@ ValleyView::ValleyView(QWidget* parent) : PlotPanel(parent) {
 void ValleyView::set_scans(std::vector<Entry> scans) {
   scans_.clear();
   for (auto& e : scans)
-    if (e.scan && is_path_kind(*e.scan)) scans_.push_back(std::move(e));
+    if (e.scan && plot::is_path_kind(*e.scan)) scans_.push_back(std::move(e));
   QStringList scores, sets{kAll};
   for (const auto& e : scans_) {
     for (const auto& s : to_qt(e.scan->spec.scores))
@@ -104,11 +104,11 @@ void ValleyView::rebuild() {
   const bool overlay = scans_.size() > 1;
   for (size_t e = 0; e < scans_.size(); ++e) {
     const store::ScanData& d = *scans_[e].scan;
-    const int s = index_of(d.spec.scores, score.toStdString());
+    const int s = plot::index_of(d.spec.scores, score.toStdString());
     if (s < 0) continue;
     const auto& ts = d.spec.axes[0];
     const size_t T = d.spec.tasks.size();
-    const int neu = new_task_index(d);
+    const int neu = plot::new_task_index(d);
     const QString prefix = overlay ? scans_[e].label + " · " : QString();
     auto make = [&](const std::vector<double>& vals, int task, const QString& role,
                     const QString& name, bool use_done) {
@@ -180,10 +180,10 @@ void ValleyView::rebuild() {
     QCPGraph* g = p->addGraph();
     g->setName(sr.name);
     g->setData(sr.t, sr.v, true);
-    QColor c = overlay ? series_color(sr.scan, static_cast<int>(scans_.size()))
+    QColor c = overlay ? plot::series_color(sr.scan, static_cast<int>(scans_.size()))
                : (sr.role == "union" || sr.role == "mean") ? fg
                : sr.role == "new"                          ? QColor(214, 39, 40)
-                                  : series_color(sr.task, std::max(n_tasks, 1));
+                                  : plot::series_color(sr.task, std::max(n_tasks, 1));
     if (!overlay && sr.role == "old" && c == QColor(214, 39, 40)) c = QColor(23, 190, 207);
     QPen pen(c, 1.6);
     if (sr.role == "new") pen.setWidthF(3.0);
@@ -224,7 +224,7 @@ void ValleyView::rebuild() {
   if (!scans_.empty() && !series_.empty()) {
     const store::ScanData& d = *scans_[0].scan;
     auto text_of = [&](const char* key, size_t adapter) -> QString {
-      if (d.text.count(key)) return QString::fromStdString(short_ref(d.text.at(key)));
+      if (d.text.count(key)) return QString::fromStdString(plot::short_ref(d.text.at(key)));
       (void)adapter;
       return QString();
     };

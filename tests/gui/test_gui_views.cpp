@@ -10,16 +10,16 @@
 #include <filesystem>
 #include <fstream>
 
-#include "gui/document.h"
 #include "gui/file_tree.h"
 #include "gui/geometry_view.h"
 #include "gui/landscape_view.h"
 #include "gui/main_window.h"
 #include "gui/matrix_view.h"
 #include "gui/plot_command.h"
-#include "gui/plot_util.h"
 #include "gui/stability_view.h"
 #include "gui/valley_view.h"
+#include "plot/document.h"
+#include "plot/export.h"
 #include "store/error.h"
 #include "tests/gui/gui_fixtures.h"
 #include "tests/store/sample_run.h"
@@ -27,6 +27,7 @@
 namespace fs = std::filesystem;
 using namespace lorascape;
 using namespace lorascape::gui;
+using namespace lorascape::plot;
 
 namespace {
 

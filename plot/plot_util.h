@@ -1,5 +1,6 @@
-// What every view shares: the plot colours (light for paper, or following the application
-// palette on screen), task colours, an annotated heat map, and figure export to PNG/PDF/SVG.
+// What every figure shares: the plot colours (light for paper, or following the application
+// palette on screen), task colours, an annotated heat map, the start of every plot, the choice
+// of an option among the ones a file offers, and a scan with the label it is shown under.
 #pragma once
 
 #include <QColor>
@@ -7,13 +8,28 @@
 #include <QString>
 #include <QStringList>
 #include <QVector>
+#include <memory>
+
+#include "store/scan_file.h"
 
 class QCustomPlot;
 class QCPColorMap;
 class QCPColorScale;
 class QCPColorGradient;
 
-namespace lorascape::gui {
+namespace lorascape::plot {
+
+// A scan file's contents and the label it is shown under (the file's stem, say): the input of
+// the figures that show several scans.
+struct NamedScan {
+  QString label;
+  std::shared_ptr<const store::ScanData> scan;
+};
+
+// `wanted` when it is one of `items`, else `fallback` when it is, else the first item (empty
+// when there are none): how a figure's option falls back to what the file offers.
+QString choose(const QStringList& items, const QString& wanted,
+               const QString& fallback = QString());
 
 // True when the palette's window colour is dark (the system's dark mode).
 bool is_dark(const QPalette& palette);
@@ -21,6 +37,10 @@ bool is_dark(const QPalette& palette);
 // Colours a plot for a dark or light background: background, axes, grid, tick labels,
 // legend, colour scales. Exported figures are always light (export_plot).
 void apply_plot_theme(QCustomPlot* plot, bool dark);
+
+// The start of every plot: the legend's font (8 pt of the plot's family) and the theme of the
+// application palette (apply_plot_theme).
+void init_plot(QCustomPlot* plot);
 
 // The colour of series `index` of `count` (distinct hues, readable on light and dark).
 QColor series_color(int index, int count);
@@ -42,15 +62,4 @@ HeatMap draw_heat_map(QCustomPlot* plot, const QVector<double>& values, int rows
                       const QString& scale_label, bool annotate, bool rows_down = true,
                       int decimals = 2);
 
-// Writes the plot as a figure: the format by the suffix (.png, .pdf, .svg), `width`×`height`
-// pixels at `dpi` (PNG: exactly that many pixels, with the DPI recorded; PDF and SVG: a page of
-// width/dpi × height/dpi inches). The plot is laid out at width·96/dpi × height·96/dpi logical
-// pixels, so fonts keep their size relative to the figure at any DPI, and always in the light
-// theme. Throws lorascape::ConfigError for a bad suffix or size, FormatError when the file
-// cannot be written.
-void export_plot(QCustomPlot* plot, const QString& path, int width, int height, double dpi = 96);
-
-// Writes `text` to `path` (CSV export); FormatError when it cannot.
-void write_text_file(const QString& path, const QString& text);
-
-}  // namespace lorascape::gui
+}  // namespace lorascape::plot
