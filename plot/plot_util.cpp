@@ -13,6 +13,14 @@ QString choose(const QStringList& items, const QString& wanted, const QString& f
   return items.value(0);
 }
 
+QStringList run_scores(const store::RunFileData& run) {
+  QStringList scores;
+  for (const auto& m : run.methods)
+    for (const auto& [s, R] : m.R)
+      if (!scores.contains(QString::fromStdString(s))) scores << QString::fromStdString(s);
+  return scores;
+}
+
 bool is_dark(const QPalette& palette) {
   return palette.color(QPalette::Window).lightness() < 128;
 }

@@ -10,6 +10,7 @@
 #include <QVector>
 #include <memory>
 
+#include "store/run_file.h"
 #include "store/scan_file.h"
 
 class QCustomPlot;
@@ -30,6 +31,10 @@ struct NamedScan {
 // when there are none): how a figure's option falls back to what the file offers.
 QString choose(const QStringList& items, const QString& wanted,
                const QString& fallback = QString());
+
+// The scores of a run's matrices (R), in order of first appearance: the choices of the matrix
+// and stability figures.
+QStringList run_scores(const store::RunFileData& run);
 
 // True when the palette's window colour is dark (the system's dark mode).
 bool is_dark(const QPalette& palette);
