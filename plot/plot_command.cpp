@@ -1,23 +1,23 @@
-#include "gui/plot_command.h"
+#include "plot/plot_command.h"
 
 #include <qcustomplot.h>
 
 #include <QApplication>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <memory>
 
-#include "gui/geometry_view.h"
-#include "gui/landscape_view.h"
-#include "gui/matrix_view.h"
-#include "gui/stability_view.h"
-#include "gui/valley_view.h"
 #include "plot/document.h"
 #include "plot/export.h"
+#include "plot/geometry.h"
+#include "plot/landscape.h"
+#include "plot/matrix.h"
 #include "plot/plot_util.h"
+#include "plot/stability.h"
+#include "plot/valley.h"
 #include "store/error.h"
 
-namespace lorascape::gui {
+namespace lorascape::plot {
 
 namespace fs = std::filesystem;
 
@@ -53,19 +53,19 @@ void ensure_application() {
 std::string find_scan(const std::string& run, const std::string& id) {
   std::error_code ec;
   if (fs::is_regular_file(id, ec)) return id;
-  for (const auto& path : plot::scans_near(run)) {
+  for (const auto& path : scans_near(run)) {
     const fs::path p(path);
     if (p.filename() == id || p.stem() == id) return path;
   }
   std::string known;
-  for (const auto& path : plot::scans_near(run))
+  for (const auto& path : scans_near(run))
     known += (known.empty() ? "" : ", ") + fs::path(path).stem().string();
   throw ConfigError("--scan " + id + ": no such scan next to " + run + " (" +
                     (known.empty() ? std::string("it has none") : "known: " + known) +
                     "); give a scan file's name or path");
 }
 
-QString label_of(const plot::OpenedFile& f) {
+QString label_of(const OpenedFile& f) {
   return QString::fromStdString(fs::path(f.path).stem().string());
 }
 
@@ -78,71 +78,70 @@ std::string render_plot(const PlotRequest& r) {
                       ": unknown view; use valley, landscape, stability, matrix or geometry");
   if (r.files.empty()) throw ConfigError("plot: no input file; give a run file or a scan file");
   if (r.out.empty()) throw ConfigError("plot: --out is required (FIG.png, FIG.pdf or FIG.svg)");
-  std::vector<plot::OpenedFile> files;
-  for (const auto& path : r.files) files.push_back(plot::open_file(path));
+  std::vector<OpenedFile> files;
+  for (const auto& path : r.files) files.push_back(open_file(path));
   ensure_application();
-  const plot::OpenedFile* run = nullptr;
-  std::vector<plot::OpenedFile> scans;
+  const OpenedFile* run = nullptr;
+  std::vector<OpenedFile> scans;
   for (const auto& f : files) {
-    if (f.type == plot::OpenedFile::Type::Run && !run) run = &f;
-    if (f.type == plot::OpenedFile::Type::Scan) scans.push_back(f);
+    if (f.type == OpenedFile::Type::Run && !run) run = &f;
+    if (f.type == OpenedFile::Type::Scan) scans.push_back(f);
   }
   if (!r.scan.empty()) {
     if (!run)
       throw ConfigError("--scan " + r.scan +
                         ": needs a run file as input (the scan is looked up next to it)");
-    scans.insert(scans.begin(), plot::open_file(find_scan(run->path, r.scan)));
+    scans.insert(scans.begin(), open_file(find_scan(run->path, r.scan)));
   }
   const QString score = QString::fromStdString(r.score);
-  std::unique_ptr<PlotPanel> view;
+  const QString task = QString::fromStdString(r.task);
+  QCustomPlot plot;
+  init_plot(&plot);
   std::string what;
   auto need = [&](bool ok, const std::string& msg) {
     if (!ok) throw ConfigError("plot --view " + r.view + ": " + msg);
   };
   if (r.view == "valley") {
-    std::vector<ValleyView::Entry> entries;
+    std::vector<NamedScan> entries;
     for (const auto& s : scans)
-      if (plot::is_path_kind(*s.scan)) entries.push_back({label_of(s), s.scan});
+      if (is_path_kind(*s.scan)) entries.push_back({label_of(s), s.scan});
     need(!entries.empty(),
          "needs a 1-D scan file (line, curve, sharpness --along), or a run file with --scan");
-    auto v = std::make_unique<ValleyView>();
-    v->set_scans(entries);
-    if (!score.isEmpty()) v->set_score(score);
-    if (!r.task.empty()) v->set_task_filter(QString::fromStdString(r.task));
-    v->set_log_scale(r.log);
-    need(v->has_data(),
+    ValleyOptions o;
+    o.score = choose(valley_scores(entries), score, "loss");
+    o.task_filter = choose(valley_task_filters(entries), task, kAllTaskSets);
+    o.log_scale = r.log;
+    const ValleyFigure f = prepare_valley(entries, o);
+    need(!f.series.empty(),
          "nothing to draw for score '" + r.score + "' and task set '" + r.task + "'");
-    what = std::to_string(entries.size()) + " scan(s), " + std::to_string(v->series().size()) +
-           " series";
-    view = std::move(v);
+    draw_valley(&plot, f);
+    what =
+        std::to_string(entries.size()) + " scan(s), " + std::to_string(f.series.size()) + " series";
   } else if (r.view == "landscape") {
-    const plot::OpenedFile* s = nullptr;
+    const OpenedFile* s = nullptr;
     for (const auto& f : scans)
-      if (plot::is_plane_kind(*f.scan)) {
+      if (is_plane_kind(*f.scan)) {
         s = &f;
         break;
       }
     need(s != nullptr,
          "needs a 2-D scan file (plane, random-plane, trajectory), or a run file with --scan");
-    auto v = std::make_unique<LandscapeView>();
-    v->set_scan(label_of(*s), s->scan);
-    if (!r.task.empty()) v->set_task(QString::fromStdString(r.task));
-    if (!score.isEmpty()) v->set_score(score);
-    v->set_log_colors(r.log);
+    LandscapeOptions o;
+    o.task = choose(landscape_tasks(*s->scan), task, "union");
+    o.score = choose(landscape_scores(*s->scan), score, "loss");
+    o.log_colors = r.log;
+    draw_landscape(&plot, prepare_landscape(*s->scan, o));
     what = s->scan->spec.kind + " " + std::to_string(s->scan->spec.axes[0].size()) + "x" +
            std::to_string(s->scan->spec.axes[1].size());
-    view = std::move(v);
   } else if (r.view == "stability") {
     need(run != nullptr, "needs a run file");
-    auto v = std::make_unique<StabilityView>();
-    v->set_run(label_of(*run), run->run);
-    std::vector<StabilityView::Path> paths;
+    std::vector<NamedScan> paths;
     if (r.scan.empty() && scans.empty()) {
-      for (const auto& path : plot::scans_near(run->path)) {
+      for (const auto& path : scans_near(run->path)) {
         try {
-          plot::OpenedFile f = plot::open_file(path);
-          if (f.type == plot::OpenedFile::Type::Scan && f.scan->spec.kind == "line" &&
-              plot::new_task_index(*f.scan) >= 0)
+          OpenedFile f = open_file(path);
+          if (f.type == OpenedFile::Type::Scan && f.scan->spec.kind == "line" &&
+              new_task_index(*f.scan) >= 0)
             paths.push_back({label_of(f), f.scan});
         } catch (const Error&) {  // a broken neighbour does not spoil the figure
         }
@@ -150,46 +149,43 @@ std::string render_plot(const PlotRequest& r) {
     } else {
       for (const auto& f : scans) paths.push_back({label_of(f), f.scan});
     }
-    v->set_paths(paths);
-    if (!score.isEmpty()) v->set_score(score);
-    what = std::to_string(run->run->methods.size()) + " methods, " +
-           std::to_string(v->path_count()) + " paths";
-    view = std::move(v);
+    paths = trade_off_paths(std::move(paths));
+    const QString s = choose(run_scores(*run->run), score, "exact_match");
+    draw_stability(&plot, prepare_stability(run->run.get(), paths, s));
+    what = std::to_string(run->run->methods.size()) + " methods, " + std::to_string(paths.size()) +
+           " paths";
   } else if (r.view == "matrix") {
     need(run != nullptr, "needs a run file");
     need(!run->run->methods.empty(), "the run file holds no method yet");
-    auto v = std::make_unique<MatrixView>();
-    v->set_run(label_of(*run), run->run);
-    if (!r.method.empty()) {
-      v->set_method(QString::fromStdString(r.method));
-      need(v->method() == QString::fromStdString(r.method),
-           "--method " + r.method + ": not in the run file");
-    }
-    if (!score.isEmpty()) v->set_score(score);
-    need(v->has_data(),
-         "no matrix of score '" + r.score + "' for method " + v->method().toStdString());
-    what = "R of " + v->method().toStdString();
-    view = std::move(v);
+    const QString method = choose(matrix_methods(*run->run), QString::fromStdString(r.method));
+    need(r.method.empty() || method == QString::fromStdString(r.method),
+         "--method " + r.method + ": not in the run file");
+    const MatrixFigure f =
+        prepare_matrix(*run->run, method, choose(run_scores(*run->run), score, "exact_match"));
+    need(!f.empty(), "no matrix of score '" + r.score + "' for method " + method.toStdString());
+    draw_matrix(&plot, f);
+    what = "R of " + method.toStdString();
   } else {
-    const plot::OpenedFile* s = nullptr;
+    const OpenedFile* s = nullptr;
     for (const auto& f : scans)
       if (f.scan->spec.kind == "geometry") {
         s = &f;
         break;
       }
     need(s != nullptr, "needs a geometry scan file (lorascape geometry … --out F.h5)");
-    auto v = std::make_unique<GeometryView>();
-    v->set_scan(label_of(*s), s->scan);
-    if (!r.metric.empty()) v->set_metric(QString::fromStdString(r.metric));
-    need(v->has_data(), "no matrix '" + r.metric + "' in the geometry file");
+    const GeometryFigure f = prepare_geometry(
+        *s->scan,
+        choose(geometry_metrics(*s->scan), QString::fromStdString(r.metric), "delta_cosine"),
+        kAllModules);
+    need(!f.empty(), "no matrix '" + r.metric + "' in the geometry file");
+    draw_geometry(&plot, f);
     what = "geometry of " + std::to_string(s->scan->spec.axes[0].size()) + " adapters";
-    view = std::move(v);
   }
   const double scale = r.dpi > 0 ? r.dpi / 96.0 : 1.0;
-  view->resize(static_cast<int>(r.width / scale), static_cast<int>(r.height / scale));
-  plot::export_plot(view->plot(), QString::fromStdString(r.out), r.width, r.height, r.dpi);
+  plot.resize(static_cast<int>(r.width / scale), static_cast<int>(r.height / scale));
+  export_plot(&plot, QString::fromStdString(r.out), r.width, r.height, r.dpi);
   return "wrote " + r.out + " (" + r.view + ": " + what + ", " + std::to_string(r.width) + "x" +
          std::to_string(r.height) + " px at " + std::to_string(static_cast<int>(r.dpi)) + " dpi)";
 }
 
-}  // namespace lorascape::gui
+}  // namespace lorascape::plot
