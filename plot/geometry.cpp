@@ -34,7 +34,8 @@ GeometryFigure prepare_geometry(const store::ScanData& scan, const QString& metr
                                 const QString& module_name) {
   GeometryFigure f;
   f.metric = metric_name;
-  f.module = static_cast<int>(geometry_modules(scan).indexOf(module_name)) - 1;
+  const auto k = geometry_modules(scan).indexOf(module_name);  // 0: all modules
+  f.module = k > 0 ? static_cast<int>(k) - 1 : -1;
   f.module_name = f.module < 0 ? QString(kAllModules) : module_name;
   const int module = f.module;
   const std::string metric = metric_name.toStdString();
