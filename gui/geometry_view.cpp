@@ -37,7 +37,7 @@ void GeometryView::set_module(const QString& module) {
 }
 
 void GeometryView::rebuild() {
-  figure_ = scan_ ? plot::prepare_geometry(*scan_, metric_->currentText(), module_->currentText())
+  figure_ = scan_ ? plot::prepare_geometry(*scan_, {metric_->currentText(), module_->currentText()})
                   : plot::GeometryFigure();
   plot::draw_geometry(plot(), figure_);
   if (figure_.empty()) {

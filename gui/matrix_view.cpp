@@ -43,7 +43,8 @@ QString MatrixView::method() const {
 
 void MatrixView::rebuild() {
   const QString name = method_->currentText();
-  figure_ = run_ ? plot::prepare_matrix(*run_, name, score_->currentText()) : plot::MatrixFigure();
+  figure_ =
+      run_ ? plot::prepare_matrix(*run_, {name, score_->currentText()}) : plot::MatrixFigure();
   plot::draw_matrix(plot(), figure_);
   if (figure_.empty()) {
     set_readout(run_ ? "This method has no matrix of this score."

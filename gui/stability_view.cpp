@@ -42,7 +42,7 @@ void StabilityView::set_score(const QString& score) {
 }
 
 void StabilityView::rebuild() {
-  figure_ = plot::prepare_stability(run_.get(), paths_, score_->currentText());
+  figure_ = plot::prepare_stability(run_.get(), paths_, {score_->currentText()});
   plot::draw_stability(plot(), figure_);
   // The metric table.
   const plot::MetricTable& m = figure_.metrics;

@@ -30,8 +30,9 @@ QStringList geometry_modules(const store::ScanData& scan) {
   return QStringList{kAllModules} << lines(scan.text, "modules");
 }
 
-GeometryFigure prepare_geometry(const store::ScanData& scan, const QString& metric_name,
-                                const QString& module_name) {
+GeometryFigure prepare_geometry(const store::ScanData& scan, const GeometryOptions& options) {
+  const QString& metric_name = options.metric;
+  const QString& module_name = options.module;
   GeometryFigure f;
   f.metric = metric_name;
   const auto k = geometry_modules(scan).indexOf(module_name);  // 0: all modules

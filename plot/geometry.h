@@ -16,6 +16,11 @@ namespace lorascape::plot {
 
 extern const char* const kAllModules;  // "all modules"
 
+struct GeometryOptions {
+  QString metric;                // "delta_cosine", "angle_in", …
+  QString module = kAllModules;  // kAllModules or a module of the scan
+};
+
 struct GeometryFigure {
   QString metric;          // "delta_cosine", "angle_in", …
   int module = -1;         // index in the scan's modules; -1: over all modules
@@ -31,10 +36,9 @@ struct GeometryFigure {
 QStringList geometry_metrics(const store::ScanData& scan);
 QStringList geometry_modules(const store::ScanData& scan);
 
-// The matrix `metric` over all modules (`module` kAllModules or not a module of the scan) or of
-// one module; empty when the scan (a geometry scan) has no such matrix.
-GeometryFigure prepare_geometry(const store::ScanData& scan, const QString& metric,
-                                const QString& module);
+// The matrix of the metric over all modules (the module kAllModules or not a module of the scan)
+// or of one module; empty when the scan (a geometry scan) has no such matrix.
+GeometryFigure prepare_geometry(const store::ScanData& scan, const GeometryOptions& options);
 
 // Draws the figure into `plot` (cleared for an empty one) and replots.
 void draw_geometry(QCustomPlot* plot, const GeometryFigure& figure);

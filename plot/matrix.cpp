@@ -17,12 +17,12 @@ QStringList matrix_methods(const store::RunFileData& run) {
   return methods;
 }
 
-MatrixFigure prepare_matrix(const store::RunFileData& run, const QString& name,
-                            const QString& qscore) {
+MatrixFigure prepare_matrix(const store::RunFileData& run, const MatrixOptions& options) {
   MatrixFigure f;
+  const QString& name = options.method;
   f.method = name;
-  f.score = qscore;
-  const std::string score = qscore.toStdString();
+  f.score = options.score;
+  const std::string score = options.score.toStdString();
   const std::vector<std::vector<double>>* R = nullptr;
   const QString method = name.section('/', 0, 0), learner = name.section('/', 1);
   if (const auto* m = run.find_method(method.toStdString())) {

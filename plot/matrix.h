@@ -13,6 +13,11 @@ class QCustomPlot;
 
 namespace lorascape::plot {
 
+struct MatrixOptions {
+  QString method;  // "seq", or "ilora/fast" for a learner
+  QString score;   // "exact_match", "loss", …
+};
+
 struct MatrixFigure {
   QString method;  // "seq", or "ilora/fast" for a learner
   QString score;
@@ -25,10 +30,9 @@ struct MatrixFigure {
 // The methods and their learners ("seq", "ilora", "ilora/fast"): the figure's choices.
 QStringList matrix_methods(const store::RunFileData& run);
 
-// R of `method` ("METHOD" or "METHOD/LEARNER") for `score`; empty when the run has no such
+// R of the method ("METHOD" or "METHOD/LEARNER") for the score; empty when the run has no such
 // matrix.
-MatrixFigure prepare_matrix(const store::RunFileData& run, const QString& method,
-                            const QString& score);
+MatrixFigure prepare_matrix(const store::RunFileData& run, const MatrixOptions& options);
 
 // Draws the figure into `plot` (cleared for an empty one) and replots.
 void draw_matrix(QCustomPlot* plot, const MatrixFigure& figure);

@@ -150,21 +150,23 @@ std::string render_plot(const PlotRequest& r) {
       for (const auto& f : scans) paths.push_back({label_of(f), f.scan});
     }
     paths = trade_off_paths(std::move(paths));
-    const QString s = choose(run_scores(*run->run), score, "exact_match");
-    draw_stability(&plot, prepare_stability(run->run.get(), paths, s));
+    StabilityOptions o;
+    o.score = choose(run_scores(*run->run), score, "exact_match");
+    draw_stability(&plot, prepare_stability(run->run.get(), paths, o));
     what = std::to_string(run->run->methods.size()) + " methods, " + std::to_string(paths.size()) +
            " paths";
   } else if (r.view == "matrix") {
     need(run != nullptr, "needs a run file");
     need(!run->run->methods.empty(), "the run file holds no method yet");
-    const QString method = choose(matrix_methods(*run->run), QString::fromStdString(r.method));
-    need(r.method.empty() || method == QString::fromStdString(r.method),
+    MatrixOptions o;
+    o.method = choose(matrix_methods(*run->run), QString::fromStdString(r.method));
+    need(r.method.empty() || o.method == QString::fromStdString(r.method),
          "--method " + r.method + ": not in the run file");
-    const MatrixFigure f =
-        prepare_matrix(*run->run, method, choose(run_scores(*run->run), score, "exact_match"));
-    need(!f.empty(), "no matrix of score '" + r.score + "' for method " + method.toStdString());
+    o.score = choose(run_scores(*run->run), score, "exact_match");
+    const MatrixFigure f = prepare_matrix(*run->run, o);
+    need(!f.empty(), "no matrix of score '" + r.score + "' for method " + o.method.toStdString());
     draw_matrix(&plot, f);
-    what = "R of " + method.toStdString();
+    what = "R of " + o.method.toStdString();
   } else {
     const OpenedFile* s = nullptr;
     for (const auto& f : scans)
@@ -173,10 +175,9 @@ std::string render_plot(const PlotRequest& r) {
         break;
       }
     need(s != nullptr, "needs a geometry scan file (lorascape geometry … --out F.h5)");
-    const GeometryFigure f = prepare_geometry(
-        *s->scan,
-        choose(geometry_metrics(*s->scan), QString::fromStdString(r.metric), "delta_cosine"),
-        kAllModules);
+    GeometryOptions o;
+    o.metric = choose(geometry_metrics(*s->scan), QString::fromStdString(r.metric), "delta_cosine");
+    const GeometryFigure f = prepare_geometry(*s->scan, o);
     need(!f.empty(), "no matrix '" + r.metric + "' in the geometry file");
     draw_geometry(&plot, f);
     what = "geometry of " + std::to_string(s->scan->spec.axes[0].size()) + " adapters";

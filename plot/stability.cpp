@@ -61,13 +61,14 @@ std::vector<NamedScan> trade_off_paths(std::vector<NamedScan> paths) {
 }
 
 StabilityFigure prepare_stability(const store::RunFileData* run,
-                                  const std::vector<NamedScan>& paths, const QString& qscore) {
+                                  const std::vector<NamedScan>& paths,
+                                  const StabilityOptions& options) {
   StabilityFigure f;
-  f.score = qscore;
+  f.score = options.score;
   f.metrics.columns = kMetrics;
   if (!run) return f;
   f.empty = false;
-  const std::string score = qscore.toStdString();
+  const std::string score = options.score.toStdString();
   for (const auto& t : run->tasks) f.tasks << QString::fromStdString(t);
   const size_t T = run->tasks.size();
   for (const auto& l : learners_of(*run)) {

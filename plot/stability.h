@@ -19,6 +19,10 @@ class QCustomPlot;
 
 namespace lorascape::plot {
 
+struct StabilityOptions {
+  QString score;  // a score of the run's matrices ("exact_match", "loss", …)
+};
+
 // One method ("seq") or one of its learners ("ilora/fast"): its curves across stages.
 struct StabilityLearner {
   QString name;
@@ -54,9 +58,10 @@ struct StabilityFigure {
 // The paths the trade-off plot can use: 1-D scans whose new task is known (new_task_index).
 std::vector<NamedScan> trade_off_paths(std::vector<NamedScan> paths);
 
-// The figure of `run` (nullptr: an empty figure) with the trade-off along `paths`, for `score`.
+// The figure of `run` (nullptr: an empty figure) with the trade-off along `paths`.
 StabilityFigure prepare_stability(const store::RunFileData* run,
-                                  const std::vector<NamedScan>& paths, const QString& score);
+                                  const std::vector<NamedScan>& paths,
+                                  const StabilityOptions& options);
 
 // Draws the figure into `plot`: on first use it lays the plot out (the stage plot, the
 // trade-off plot to its right, the legend under the stage plot); then replaces its plottables

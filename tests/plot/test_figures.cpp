@@ -292,7 +292,7 @@ TEST(StabilityFigure, PlasticityEarlierTasksTradeOffAndMetricTable) {
   EXPECT_EQ(paths[0].label, "seq-1-2");
   EXPECT_EQ(run_scores(run), (QStringList{"exact_match", "loss", "token_acc"}));
 
-  const StabilityFigure f = prepare_stability(&run, paths, "exact_match");
+  const StabilityFigure f = prepare_stability(&run, paths, {"exact_match"});
   EXPECT_FALSE(f.empty);
   EXPECT_EQ(f.tasks, (QStringList{"mc", "arith", "strings"}));
   ASSERT_EQ(f.learners.size(), 3u);  // seq, ilora (reports slow), and ilora's other learner
@@ -326,14 +326,14 @@ TEST(StabilityFigure, PlasticityEarlierTasksTradeOffAndMetricTable) {
 
   // token_acc: learners without that matrix are listed but have no curves; a path without
   // the score has no trade-off.
-  const StabilityFigure acc = prepare_stability(&run, paths, "token_acc");
+  const StabilityFigure acc = prepare_stability(&run, paths, {"token_acc"});
   EXPECT_TRUE(acc.learners[0].has_score);
   EXPECT_FALSE(acc.learners[2].has_score);
   EXPECT_TRUE(acc.learners[2].stage.isEmpty());
   EXPECT_EQ(acc.paths.size(), 1u);
-  EXPECT_TRUE(prepare_stability(&run, paths, "lambda_1").paths.empty());
+  EXPECT_TRUE(prepare_stability(&run, paths, {"lambda_1"}).paths.empty());
   // No run: an empty figure.
-  const StabilityFigure none = prepare_stability(nullptr, paths, "exact_match");
+  const StabilityFigure none = prepare_stability(nullptr, paths, {"exact_match"});
   EXPECT_TRUE(none.empty);
   EXPECT_TRUE(none.learners.empty());
   EXPECT_EQ(stability_csv(none), "");
@@ -342,7 +342,7 @@ TEST(StabilityFigure, PlasticityEarlierTasksTradeOffAndMetricTable) {
 TEST(MatrixFigure, TheMatrixOfAMethodOrLearner) {
   store::RunFileData run = test::sample_run();
   EXPECT_EQ(matrix_methods(run), (QStringList{"seq", "ilora", "ilora/fast"}));
-  const MatrixFigure f = prepare_matrix(run, "ilora/fast", "exact_match");
+  const MatrixFigure f = prepare_matrix(run, {"ilora/fast", "exact_match"});
   const auto& R = run.find_method("ilora")->learners.at("fast").R.at("exact_match");
   ASSERT_EQ(f.values.size(), 9);
   for (size_t t = 0; t < 3; ++t)
@@ -353,13 +353,13 @@ TEST(MatrixFigure, TheMatrixOfAMethodOrLearner) {
   EXPECT_EQ(csv[0], "after_task,mc,arith,strings");
   EXPECT_TRUE(csv[2].startsWith("arith,")) << csv[2].toStdString();
   // No such method, learner or score: empty.
-  EXPECT_TRUE(prepare_matrix(run, "ewc", "exact_match").empty());
-  EXPECT_TRUE(prepare_matrix(run, "ilora/slow", "exact_match").empty());
-  EXPECT_TRUE(prepare_matrix(run, "ilora/fast", "token_acc").empty());  // learners lack it
+  EXPECT_TRUE(prepare_matrix(run, {"ewc", "exact_match"}).empty());
+  EXPECT_TRUE(prepare_matrix(run, {"ilora/slow", "exact_match"}).empty());
+  EXPECT_TRUE(prepare_matrix(run, {"ilora/fast", "token_acc"}).empty());  // learners lack it
   EXPECT_EQ(matrix_csv(MatrixFigure()), "");
   // A matrix with a missing stage: NaN there.
   run.methods[0].R["loss"].pop_back();
-  const MatrixFigure partial = prepare_matrix(run, "seq", "loss");
+  const MatrixFigure partial = prepare_matrix(run, {"seq", "loss"});
   ASSERT_EQ(partial.values.size(), 9);
   EXPECT_FALSE(std::isnan(partial.values[5]));
   for (int i = 6; i < 9; ++i) EXPECT_TRUE(std::isnan(partial.values[i]));
@@ -373,7 +373,7 @@ TEST(GeometryFigure, OverallOrPerModuleWithShortLabels) {
   d.extras["angle_in"] = {{3, 3}, std::vector<double>(9, 45.0)};
   EXPECT_EQ(geometry_metrics(d), (QStringList{"delta_cosine", "angle_in"}));
   EXPECT_EQ(geometry_modules(d), (QStringList{"all modules", "model.layers.0.self_attn.q_proj"}));
-  GeometryFigure f = prepare_geometry(d, "delta_cosine", kAllModules);
+  GeometryFigure f = prepare_geometry(d, {"delta_cosine", kAllModules});
   ASSERT_EQ(f.values.size(), 9);
   EXPECT_DOUBLE_EQ(f.values[2], 0.8);  // 1 - 0.1·|0 - 2|
   EXPECT_EQ(f.labels, (QStringList{"seq/1", "seq/2", "er/2"}));
@@ -382,15 +382,15 @@ TEST(GeometryFigure, OverallOrPerModuleWithShortLabels) {
   EXPECT_TRUE(geometry_csv(f).startsWith("adapter,seq/1,seq/2,er/2\nseq/1,1,0.90000000000000002,"))
       << geometry_csv(f).toStdString();
   // One module's matrix of angles, in degrees.
-  f = prepare_geometry(d, "angle_in", "model.layers.0.self_attn.q_proj");
+  f = prepare_geometry(d, {"angle_in", "model.layers.0.self_attn.q_proj"});
   EXPECT_EQ(f.module, 0);
   EXPECT_TRUE(f.degrees);
   ASSERT_EQ(f.values.size(), 9);
   EXPECT_EQ(f.values[4], 40.0);
   // An unknown module is all modules; a module without that metric has no matrix.
-  f = prepare_geometry(d, "angle_in", "no such module");
+  f = prepare_geometry(d, {"angle_in", "no such module"});
   EXPECT_EQ(f.module, -1);
   EXPECT_EQ(f.values[4], 45.0);
-  EXPECT_TRUE(prepare_geometry(d, "delta_cosine", "model.layers.0.self_attn.q_proj").empty());
-  EXPECT_TRUE(prepare_geometry(d, "overlap_in", kAllModules).empty());
+  EXPECT_TRUE(prepare_geometry(d, {"delta_cosine", "model.layers.0.self_attn.q_proj"}).empty());
+  EXPECT_TRUE(prepare_geometry(d, {"overlap_in", kAllModules}).empty());
 }

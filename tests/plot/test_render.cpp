@@ -163,7 +163,7 @@ TEST_F(PlotRender, LandscapeColourMapCellsEqualTheFigure) {
 TEST_F(PlotRender, StabilityLaysOutTwoPlotsOnceAndDrawsEveryLearner) {
   const store::RunFileData r = test::sample_run();
   const auto paths = trade_off_paths({{"seq-1-2", shared(test::sample_line())}});
-  const StabilityFigure f = prepare_stability(&r, paths, "exact_match");
+  const StabilityFigure f = prepare_stability(&r, paths, {"exact_match"});
   draw_stability(&plot, f);
   draw_stability(&plot, f);  // the layout is made once
   EXPECT_EQ(plot.axisRectCount(), 2);
@@ -179,18 +179,18 @@ TEST_F(PlotRender, StabilityLaysOutTwoPlotsOnceAndDrawsEveryLearner) {
   EXPECT_EQ(trade->plottables()[0]->name(), "seq-1-2");
   EXPECT_EQ(plot.itemCount(), 2);
   // Without paths: a note in the right-hand plot instead.
-  draw_stability(&plot, prepare_stability(&r, {}, "exact_match"));
+  draw_stability(&plot, prepare_stability(&r, {}, {"exact_match"}));
   EXPECT_TRUE(trade->plottables().isEmpty());
   ASSERT_EQ(plot.itemCount(), 1);
   EXPECT_TRUE(qobject_cast<QCPItemText*>(plot.item(0))->text().startsWith("trade-off"));
-  draw_stability(&plot, prepare_stability(nullptr, {}, "exact_match"));
+  draw_stability(&plot, prepare_stability(nullptr, {}, {"exact_match"}));
   EXPECT_EQ(plot.graphCount(), 0);
   EXPECT_FALSE(plot.legend->visible());
 }
 
 TEST_F(PlotRender, MatrixAndGeometryAreAnnotatedHeatMaps) {
   const store::RunFileData r = test::sample_run();
-  const MatrixFigure m = prepare_matrix(r, "seq", "exact_match");
+  const MatrixFigure m = prepare_matrix(r, {"seq", "exact_match"});
   draw_matrix(&plot, m);
   auto* map = qobject_cast<QCPColorMap*>(plot.plottable(0));
   ASSERT_NE(map, nullptr);
@@ -204,7 +204,7 @@ TEST_F(PlotRender, MatrixAndGeometryAreAnnotatedHeatMaps) {
 
   store::ScanData d = test::sample_geometry();
   d.extras["angle_in"] = {{3, 3}, {0, 12.34, 30, 12.34, 0, 20, 30, 20, 0}};
-  draw_geometry(&plot, prepare_geometry(d, "angle_in", kAllModules));
+  draw_geometry(&plot, prepare_geometry(d, {"angle_in", kAllModules}));
   ASSERT_EQ(plot.itemCount(), 9);
   EXPECT_EQ(qobject_cast<QCPItemText*>(plot.item(1))->text(), "12.3");  // degrees: one decimal
 }
