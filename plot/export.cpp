@@ -91,6 +91,18 @@ void export_plot(QCustomPlot* plot, const QString& path, int width, int height, 
                       ": cannot write the figure; check that the folder exists and is writable");
 }
 
+QString square_matrix_csv(const QString& corner, const QStringList& labels,
+                          const QVector<double>& values) {
+  const int n = static_cast<int>(labels.size());
+  QString out = corner + "," + labels.join(",") + "\n";
+  for (int r = 0; r < n; ++r) {
+    out += labels[r];
+    for (int c = 0; c < n; ++c) out += "," + QString::number(values[r * n + c], 'g', 17);
+    out += "\n";
+  }
+  return out;
+}
+
 void write_text_file(const QString& path, const QString& text) {
   QFile f(path);
   if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text) ||

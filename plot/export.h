@@ -3,6 +3,8 @@
 #pragma once
 
 #include <QString>
+#include <QStringList>
+#include <QVector>
 
 class QCustomPlot;
 
@@ -15,6 +17,11 @@ namespace lorascape::plot {
 // theme. Throws lorascape::ConfigError for a bad suffix or size, FormatError when the file
 // cannot be written.
 void export_plot(QCustomPlot* plot, const QString& path, int width, int height, double dpi = 96);
+
+// A square matrix as CSV: `corner`,LABEL… on the first line, then one line per row, LABEL,value…
+// (values with 17 significant digits); values[r·n + c] is row r, column c of n = labels.size().
+QString square_matrix_csv(const QString& corner, const QStringList& labels,
+                          const QVector<double>& values);
 
 // Writes `text` to `path` (CSV export); FormatError when it cannot.
 void write_text_file(const QString& path, const QString& text);

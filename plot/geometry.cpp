@@ -3,6 +3,7 @@
 #include <qcustomplot.h>
 
 #include "plot/document.h"
+#include "plot/export.h"
 #include "plot/plot_util.h"
 
 namespace lorascape::plot {
@@ -58,29 +59,14 @@ GeometryFigure prepare_geometry(const store::ScanData& scan, const GeometryOptio
 }
 
 void draw_geometry(QCustomPlot* p, const GeometryFigure& f) {
-  if (f.empty()) {
-    p->clearPlottables();
-    p->clearItems();
-    p->replot();
-    return;
-  }
+  if (f.empty()) return clear_plot(p);
   const int n = static_cast<int>(f.labels.size());
   draw_heat_map(p, f.values, n, n, f.labels, f.labels, "adapter", "adapter",
                 f.metric + (f.degrees ? " (degrees)" : ""), true, true, f.degrees ? 1 : 2);
-  apply_plot_theme(p, p->property("lorascape_dark").toBool());
-  p->replot();
 }
 
 QString geometry_csv(const GeometryFigure& f) {
-  if (f.empty()) return QString();
-  const int n = static_cast<int>(f.labels.size());
-  QString out = "adapter," + f.labels.join(",") + "\n";
-  for (int i = 0; i < n; ++i) {
-    out += f.labels[i];
-    for (int j = 0; j < n; ++j) out += "," + QString::number(f.values[i * n + j], 'g', 17);
-    out += "\n";
-  }
-  return out;
+  return f.empty() ? QString() : square_matrix_csv("adapter", f.labels, f.values);
 }
 
 }  // namespace lorascape::plot

@@ -161,18 +161,9 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
   map->setInterpolate(false);
   map->setName(f.task + " " + f.score);
   map->removeFromLegend();
-  QCPColorScale* scale = nullptr;
-  if (p->plotLayout()->hasElement(0, 1))
-    scale = qobject_cast<QCPColorScale*>(p->plotLayout()->element(0, 1));
-  if (!scale) {
-    scale = new QCPColorScale(p);
-    p->plotLayout()->addElement(0, 1, scale);
-    scale->setType(QCPAxis::atRight);
-    auto* margins = new QCPMarginGroup(p);
-    p->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-    scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-    apply_plot_theme(p, p->property("lorascape_dark").toBool());
-  }
+  bool created = false;
+  QCPColorScale* scale = right_color_scale(p, &created);
+  if (created) apply_plot_theme(p, p->property("lorascape_dark").toBool());
   scale->setVisible(true);
   map->setColorScale(scale);
   scale->setGradient(g);  // the scale owns the gradient and range of its maps

@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "plot/export.h"
 #include "plot/plot_util.h"
 
 namespace lorascape::plot {
@@ -46,33 +47,16 @@ MatrixFigure prepare_matrix(const store::RunFileData& run, const MatrixOptions& 
 }
 
 void draw_matrix(QCustomPlot* p, const MatrixFigure& f) {
-  if (f.empty()) {
-    p->clearPlottables();
-    p->clearItems();
-    p->replot();
-    return;
-  }
+  if (f.empty()) return clear_plot(p);
   const int T = static_cast<int>(f.tasks.size());
   QStringList rows;
   for (int t = 0; t < T; ++t) rows << QString("after %1").arg(t + 1);
   draw_heat_map(p, f.values, T, T, rows, f.tasks, "stage (trained through task)", "evaluated task",
                 f.method + " " + f.score, true, true, 2);
-  apply_plot_theme(p, p->property("lorascape_dark").toBool());
-  p->replot();
 }
 
 QString matrix_csv(const MatrixFigure& f) {
-  if (f.empty()) return QString();
-  const int T = static_cast<int>(f.tasks.size());
-  QString out = "after_task";
-  for (const auto& t : f.tasks) out += "," + t;
-  out += "\n";
-  for (int t = 0; t < T; ++t) {
-    out += f.tasks[t];
-    for (int i = 0; i < T; ++i) out += "," + QString::number(f.values[t * T + i], 'g', 17);
-    out += "\n";
-  }
-  return out;
+  return f.empty() ? QString() : square_matrix_csv("after_task", f.tasks, f.values);
 }
 
 }  // namespace lorascape::plot

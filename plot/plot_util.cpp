@@ -85,6 +85,28 @@ QCPColorGradient viridis_gradient() {
   return g;
 }
 
+QCPColorScale* right_color_scale(QCustomPlot* plot, bool* created) {
+  QCPColorScale* scale = nullptr;
+  if (plot->plotLayout()->hasElement(0, 1))
+    scale = qobject_cast<QCPColorScale*>(plot->plotLayout()->element(0, 1));
+  if (created) *created = !scale;
+  if (!scale) {
+    scale = new QCPColorScale(plot);
+    plot->plotLayout()->addElement(0, 1, scale);
+    scale->setType(QCPAxis::atRight);
+    auto* margins = new QCPMarginGroup(plot);
+    plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+    scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+  }
+  return scale;
+}
+
+void clear_plot(QCustomPlot* plot) {
+  plot->clearPlottables();
+  plot->clearItems();
+  plot->replot();
+}
+
 HeatMap draw_heat_map(QCustomPlot* plot, const QVector<double>& values, int rows, int cols,
                       const QStringList& row_labels, const QStringList& col_labels,
                       const QString& row_title, const QString& col_title,
@@ -109,18 +131,7 @@ HeatMap draw_heat_map(QCustomPlot* plot, const QVector<double>& values, int rows
   if (!std::isfinite(lo)) lo = 0, hi = 1;
   if (lo == hi) lo -= 0.5, hi += 0.5;
   h.map->setInterpolate(false);
-  // The colour scale in the layout cell to the right of the axis rect (reused when present).
-  QCPColorScale* scale = nullptr;
-  if (plot->plotLayout()->hasElement(0, 1))
-    scale = qobject_cast<QCPColorScale*>(plot->plotLayout()->element(0, 1));
-  if (!scale) {
-    scale = new QCPColorScale(plot);
-    plot->plotLayout()->addElement(0, 1, scale);
-    scale->setType(QCPAxis::atRight);
-    auto* margins = new QCPMarginGroup(plot);
-    plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-    scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-  }
+  QCPColorScale* scale = right_color_scale(plot);
   scale->setVisible(true);
   scale->setDataScaleType(QCPAxis::stLinear);
   h.map->setColorScale(scale);
@@ -158,6 +169,8 @@ HeatMap draw_heat_map(QCustomPlot* plot, const QVector<double>& values, int rows
         t->setClipToAxisRect(true);
       }
   }
+  apply_plot_theme(plot, plot->property("lorascape_dark").toBool());
+  plot->replot();
   return h;
 }
 

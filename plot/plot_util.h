@@ -53,6 +53,13 @@ QColor series_color(int index, int count);
 // Viridis (perceptually uniform, readable in grey), NaN transparent; QCustomPlot 2.1 lacks it.
 QCPColorGradient viridis_gradient();
 
+// The colour scale in the layout cell to the right of the axis rect: the one there, else a new
+// one (its top and bottom margins aligned with the axis rect's); *created says which.
+QCPColorScale* right_color_scale(QCustomPlot* plot, bool* created = nullptr);
+
+// Removes the plot's plottables and items and replots: the figure of nothing.
+void clear_plot(QCustomPlot* plot);
+
 // A heat map with a colour scale to its right, cell (i, j) at key i, value j; text labels on
 // the cells when `annotate`. Created in `plot` (which is cleared first).
 struct HeatMap {
@@ -60,7 +67,8 @@ struct HeatMap {
   QCPColorScale* scale = nullptr;
 };
 // values: rows·cols row-major, cell (r, c) = values[r·cols + c], drawn at x = c, y = r (rows
-// top to bottom when `rows_down`). NaN cells are transparent and annotated "–".
+// top to bottom when `rows_down`). NaN cells are transparent and annotated "–". The plot is
+// themed as it was (light or dark) and replotted.
 HeatMap draw_heat_map(QCustomPlot* plot, const QVector<double>& values, int rows, int cols,
                       const QStringList& row_labels, const QStringList& col_labels,
                       const QString& row_title, const QString& col_title,

@@ -31,29 +31,14 @@ using namespace lorascape::plot;
 
 namespace {
 
-// run.h5 (sample_run: seq and ilora over mc, arith, strings) with analysis/seq-1-2.h5 (a line),
-// analysis/plane.h5 and analysis/geometry.h5 next to it, written once per test binary.
-class GuiViews : public ::testing::Test {
+// The sample run file with a line, a plane and a geometry scan next to it (SampleFilesTest).
+class GuiViews : public test::SampleFilesTest {
  protected:
   static void SetUpTestSuite() {
     test::gui_app();
-    tmp = new test::TempDir("gui-views");
-    run = tmp->file("run.h5");
-    store::write_run_file(run, test::sample_run());
-    fs::create_directories(tmp->file("analysis"));
-    line = tmp->file("analysis/seq-1-2.h5");
-    store::write_scan_file(line, test::sample_line(run));
-    plane = tmp->file("analysis/plane.h5");
-    store::write_scan_file(plane, test::sample_plane());
-    geo = tmp->file("analysis/geometry.h5");
-    store::write_scan_file(geo, test::sample_geometry());
+    write_files("gui-views");
   }
-  static void TearDownTestSuite() { delete tmp; }
-  static test::TempDir* tmp;
-  static std::string run, line, plane, geo;
 };
-test::TempDir* GuiViews::tmp = nullptr;
-std::string GuiViews::run, GuiViews::line, GuiViews::plane, GuiViews::geo;
 
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

@@ -1,13 +1,19 @@
 // Shared by the plot/ tests (and the GUI tests): one QApplication on Qt's offscreen platform,
-// and small scan files made with lorascape_store.
+// small scan data made with lorascape_store, and a test suite over files of it.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <QApplication>
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "store/run_file.h"
 #include "store/scan_file.h"
+#include "tests/common/test_util.h"
+#include "tests/store/sample_run.h"
 
 namespace lorascape::test {
 
@@ -102,5 +108,31 @@ inline store::ScanData sample_geometry() {
   d.text["modules"] = "model.layers.0.self_attn.q_proj";
   return d;
 }
+
+// A test suite over files written once per test binary (write_files, from SetUpTestSuite):
+// run.h5 (sample_run: seq and ilora over mc, arith, strings) with analysis/seq-1-2.h5
+// (sample_line between its stages 1 and 2), analysis/plane.h5 and analysis/geometry.h5 next to
+// it, in the temporary folder `tmp`.
+class SampleFilesTest : public ::testing::Test {
+ protected:
+  static void write_files(const std::string& tag) {
+    tmp = new TempDir(tag);
+    run = tmp->file("run.h5");
+    store::write_run_file(run, sample_run());
+    std::filesystem::create_directories(tmp->file("analysis"));
+    line = tmp->file("analysis/seq-1-2.h5");
+    store::write_scan_file(line, sample_line(run));
+    plane = tmp->file("analysis/plane.h5");
+    store::write_scan_file(plane, sample_plane());
+    geo = tmp->file("analysis/geometry.h5");
+    store::write_scan_file(geo, sample_geometry());
+  }
+  static void TearDownTestSuite() {
+    delete tmp;
+    tmp = nullptr;
+  }
+  static inline TempDir* tmp = nullptr;
+  static inline std::string run, line, plane, geo;
+};
 
 }  // namespace lorascape::test

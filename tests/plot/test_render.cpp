@@ -28,39 +28,35 @@ using namespace lorascape::plot;
 
 namespace {
 
-// run.h5 (sample_run: seq and ilora over mc, arith, strings) with analysis/seq-1-2.h5 (a line),
-// analysis/plane.h5 and analysis/geometry.h5 next to it, written once per test binary.
-class PlotRender : public ::testing::Test {
+// The sample run file with a line, a plane and a geometry scan next to it (SampleFilesTest), and
+// a fresh plot per test.
+class PlotRender : public test::SampleFilesTest {
  protected:
   static void SetUpTestSuite() {
     test::plot_app();
-    tmp = new test::TempDir("plot-render");
-    run = tmp->file("run.h5");
-    store::write_run_file(run, test::sample_run());
-    fs::create_directories(tmp->file("analysis"));
-    line = tmp->file("analysis/seq-1-2.h5");
-    store::write_scan_file(line, test::sample_line(run));
-    plane = tmp->file("analysis/plane.h5");
-    store::write_scan_file(plane, test::sample_plane());
-    geo = tmp->file("analysis/geometry.h5");
-    store::write_scan_file(geo, test::sample_geometry());
+    write_files("plot-render");
   }
-  static void TearDownTestSuite() { delete tmp; }
   // A plot as every figure starts (init_plot), sized like an exported figure.
   void SetUp() override {
     init_plot(&plot);
     plot.resize(640, 480);
   }
-  static test::TempDir* tmp;
-  static std::string run, line, plane, geo;
   QCustomPlot plot;
 };
-test::TempDir* PlotRender::tmp = nullptr;
-std::string PlotRender::run, PlotRender::line, PlotRender::plane, PlotRender::geo;
 
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+
+// The message of the ConfigError that render_plot throws for `r` ("" when it throws none).
+std::string config_error(const PlotRequest& r) {
+  try {
+    render_plot(r);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
 }
 
 std::shared_ptr<const store::ScanData> shared(store::ScanData d) {
@@ -283,13 +279,7 @@ TEST_F(PlotRender, PlotCommandDrawsEveryViewHeadless) {
   r.view = "valley";
   r.files = {run};
   r.scan = "nonexistent";
-  try {
-    render_plot(r);
-    FAIL();
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("seq-1-2"), std::string::npos)
-        << e.what();  // lists the known scans
-  }
+  EXPECT_NE(config_error(r).find("seq-1-2"), std::string::npos);  // lists the known scans
 }
 
 TEST_F(PlotRender, PlotCommandOptionsFallBackToWhatTheFilesOffer) {
@@ -312,13 +302,8 @@ TEST_F(PlotRender, PlotCommandOptionsFallBackToWhatTheFilesOffer) {
   r.method = "ilora/fast";
   EXPECT_NE(render_plot(r).find("R of ilora/fast"), std::string::npos);
   r.method = "ewc";
-  try {
-    render_plot(r);
-    FAIL();
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("--method ewc: not in the run file"), std::string::npos)
-        << e.what();
-  }
+  EXPECT_NE(config_error(r).find("--method ewc: not in the run file"), std::string::npos)
+      << config_error(r);
   // A learner without that score's matrix.
   r.method = "ilora/fast";
   r.score = "token_acc";
