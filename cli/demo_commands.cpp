@@ -14,7 +14,7 @@
 #include "analysis/plane.h"
 #include "cli/cli.h"
 #include "core/strategies.h"
-#include "gui/plot_command.h"
+#include "plot/plot_command.h"
 #include "store/run_file.h"
 
 namespace fs = std::filesystem;
@@ -26,8 +26,8 @@ using namespace lorascape::core;
 namespace {
 
 // `lorascape plot`: one of the desktop app's views, drawn headless into a figure file.
-int cmd_plot(const gui::PlotRequest& req) {
-  std::printf("%s\n", gui::render_plot(req).c_str());
+int cmd_plot(const plot::PlotRequest& req) {
+  std::printf("%s\n", plot::render_plot(req).c_str());
   return 0;
 }
 
@@ -36,18 +36,18 @@ int cmd_plot(const gui::PlotRequest& req) {
 // the build has no GUI.
 void demo_figures(const std::string& out) {
   const std::string dir = out + "/figures", run = out + "/run.h5", an = out + "/analysis/";
-  if (!gui::plot_available()) {
+  if (!plot::plot_available()) {
     std::printf(
         "\n(no figures: this lorascape was built without the desktop app, which draws them)\n");
     return;
   }
   fs::create_directories(dir);
   std::printf("\n== figures (lorascape plot) ==\n");
-  auto plot = [&](std::vector<std::string> files, const std::string& view, const std::string& name,
-                  const std::string& score = "") {
+  auto figure = [&](std::vector<std::string> files, const std::string& view,
+                    const std::string& name, const std::string& score = "") {
     for (const auto& f : files)
       if (!fs::exists(f)) return;
-    gui::PlotRequest r;
+    plot::PlotRequest r;
     r.files = std::move(files);
     r.view = view;
     r.score = score;
@@ -56,16 +56,16 @@ void demo_figures(const std::string& out) {
     r.height = 1000;
     r.dpi = 150;
     try {
-      std::printf("%s\n", gui::render_plot(r).c_str());
+      std::printf("%s\n", plot::render_plot(r).c_str());
     } catch (const std::exception& e) {
       std::printf("figure %s skipped: %s\n", name.c_str(), e.what());
     }
   };
-  plot({an + "seq-1-2.h5", an + "ilora-1-2.h5"}, "valley", "valley-seq-vs-ilora-1-2.png");
-  plot({an + "curve-seq-1-2.h5"}, "valley", "valley-curve-seq-1-2.png");
-  plot({an + "plane-final.h5"}, "landscape", "landscape-plane-final.png");
-  plot({run}, "stability", "stability.png");
-  plot({run}, "matrix", "matrix.png");
+  figure({an + "seq-1-2.h5", an + "ilora-1-2.h5"}, "valley", "valley-seq-vs-ilora-1-2.png");
+  figure({an + "curve-seq-1-2.h5"}, "valley", "valley-curve-seq-1-2.png");
+  figure({an + "plane-final.h5"}, "landscape", "landscape-plane-final.png");
+  figure({run}, "stability", "stability.png");
+  figure({run}, "matrix", "matrix.png");
   std::fflush(stdout);
 }
 
@@ -179,7 +179,7 @@ int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
 
 // The options of this file's commands, kept alive by the command table.
 struct DemoState {
-  gui::PlotRequest plot_req;
+  plot::PlotRequest plot_req;
   ConfigOptions demo_co;
   std::string demo_out = "lorascape-out/demo";
   bool demo_full = false;

@@ -1,9 +1,9 @@
-// `lorascape plot` in a build without the desktop app (-DLORASCAPE_BUILD_GUI=OFF): the same
-// entry points as gui/plot_command.cpp, saying that figures need the GUI build.
-#include "gui/plot_command.h"
+// `lorascape plot` in a build without Qt (-DLORASCAPE_BUILD_GUI=OFF, no plot/ library): the same
+// entry points as plot/plot_command.cpp, saying that figures need the GUI build.
+#include "plot/plot_command.h"
 #include "store/error.h"
 
-namespace lorascape::gui {
+namespace lorascape::plot {
 
 const std::vector<std::string>& plot_views() {
   static const std::vector<std::string> v{"valley", "landscape", "stability", "matrix", "geometry"};
@@ -21,4 +21,4 @@ std::string render_plot(const PlotRequest&) {
       "figures; rebuild with -DLORASCAPE_BUILD_GUI=ON (Qt6 and QCustomPlot: docs/building.md)");
 }
 
-}  // namespace lorascape::gui
+}  // namespace lorascape::plot

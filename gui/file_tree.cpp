@@ -33,7 +33,7 @@ FileTree::FileTree(QWidget* parent) : QTreeWidget(parent) {
   setMinimumWidth(220);
 }
 
-void FileTree::rebuild(const std::vector<OpenedFile>& files,
+void FileTree::rebuild(const std::vector<plot::OpenedFile>& files,
                        const std::vector<std::vector<int>>& scans_of,
                        const std::vector<std::pair<std::string, std::string>>& broken) {
   clear();
@@ -46,15 +46,15 @@ void FileTree::rebuild(const std::vector<OpenedFile>& files,
     for (int k : which) kinds[files[static_cast<size_t>(k)].scan->spec.kind] = nullptr;
     for (auto& [kind, item] : kinds) item = node(parent, QString::fromStdString(kind), "group", -1);
     for (int k : which) {
-      const OpenedFile& f = files[static_cast<size_t>(k)];
+      const plot::OpenedFile& f = files[static_cast<size_t>(k)];
       const std::string kind = f.scan->spec.kind;
       auto* it = node(kinds[kind], QString::fromStdString(f.label()), "scan", k);
       it->setToolTip(0, QString::fromStdString(f.path + "\n" + f.scan->command_line));
     }
   };
   for (size_t i = 0; i < files.size(); ++i) {
-    const OpenedFile& f = files[i];
-    if (f.type == OpenedFile::Type::Scan) {
+    const plot::OpenedFile& f = files[i];
+    if (f.type == plot::OpenedFile::Type::Scan) {
       if (nested[i]) continue;
       auto* it =
           node(invisibleRootItem(), QString::fromStdString(f.label()), "scan", static_cast<int>(i));
@@ -95,8 +95,8 @@ void FileTree::rebuild(const std::vector<OpenedFile>& files,
     methods->setExpanded(true);
   }
   for (const auto& [path, err] : broken) {
-    auto* it = node(invisibleRootItem(), QString::fromStdString(file_name(path)) + " (unreadable)",
-                    "error", -1);
+    auto* it = node(invisibleRootItem(),
+                    QString::fromStdString(plot::file_name(path)) + " (unreadable)", "error", -1);
     it->setToolTip(0, QString::fromStdString(err));
     it->setForeground(0, QBrush(Qt::gray));
   }

@@ -7,7 +7,7 @@
 #include <QTreeWidget>
 #include <vector>
 
-#include "gui/document.h"
+#include "plot/document.h"
 
 namespace lorascape::gui {
 
@@ -24,7 +24,8 @@ class FileTree : public QTreeWidget {
   // Rebuilds the tree from the open files. `scans_of[k]` lists, for a run file k, the indices of
   // the scan files that belong to it (shown under it); other scans are top-level items.
   // `broken` lists files next to runs that could not be read (shown greyed, with the error).
-  void rebuild(const std::vector<OpenedFile>& files, const std::vector<std::vector<int>>& scans_of,
+  void rebuild(const std::vector<plot::OpenedFile>& files,
+               const std::vector<std::vector<int>>& scans_of,
                const std::vector<std::pair<std::string, std::string>>& broken);
 
   // Adapter references of the selected adapter items (stage items give their reported adapter).

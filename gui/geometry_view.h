@@ -1,12 +1,12 @@
-// GeometryView: a geometry scan (docs/hdf5-schema.md section 14): the pairwise distance,
-// cosine, principal-angle or subspace-overlap matrix of N adapters as an annotated heat map,
-// over all modules or for one module.
+// GeometryView: the geometry figure (plot/geometry.h) of a geometry scan with its controls: the
+// metric (distance, cosine, principal angle, subspace overlap) and the module (or all modules).
 #pragma once
 
 #include <QString>
 #include <memory>
 
 #include "gui/plot_panel.h"
+#include "plot/geometry.h"
 #include "store/scan_file.h"
 
 class QComboBox;
@@ -20,20 +20,19 @@ class GeometryView : public PlotPanel {
   void set_scan(const QString& label, std::shared_ptr<const store::ScanData> scan);
   void set_metric(const QString& metric);  // "delta_cosine", "angle_in", …
   void set_module(const QString& module);  // "all modules" or a module name
-  const QVector<double>& values() const { return values_; }
+  const QVector<double>& values() const { return figure_.values; }
 
   QString csv() const override;
   QString title() const override;
-  bool has_data() const override { return !values_.isEmpty(); }
+  bool has_data() const override { return !figure_.empty(); }
 
  private:
   void rebuild();
   QString label_;
   std::shared_ptr<const store::ScanData> scan_;
+  plot::GeometryFigure figure_;
   QComboBox* metric_;
   QComboBox* module_;
-  QVector<double> values_;
-  QStringList labels_;
 };
 
 }  // namespace lorascape::gui

@@ -1,7 +1,6 @@
-// LandscapeView: 2-D scans (plane, random-plane, trajectory): the score of one task set (or the
-// mean of the tasks) as a heat map with a colour scale, contour lines (marching squares,
-// gui/contour.h), the anchor adapters, projected adapters and the training trajectory as
-// labelled markers; log colour scale; hover read-out; CSV export.
+// LandscapeView: the landscape figure (plot/landscape.h) of a 2-D scan (plane, random-plane,
+// trajectory) with its controls: the task set (or the mean of the tasks), the score, log
+// colours, contour lines and their number, the markers' labels; a hover read-out and CSV export.
 #pragma once
 
 #include <QString>
@@ -9,6 +8,7 @@
 #include <vector>
 
 #include "gui/plot_panel.h"
+#include "plot/landscape.h"
 #include "store/scan_file.h"
 
 class QComboBox;
@@ -33,11 +33,11 @@ class LandscapeView : public PlotPanel {
 
   QCPColorMap* color_map() const { return map_; }
   // The field shown: z[i·ny + j] at (xs[i], ys[j]), NaN where not done.
-  const std::vector<double>& field() const { return z_; }
+  const std::vector<double>& field() const { return figure_.z; }
   // Number of contour levels drawn (levels with at least one line).
-  int contour_levels_drawn() const { return levels_drawn_; }
+  int contour_levels_drawn() const { return figure_.levels_drawn; }
   // Number of labelled markers (anchors, projected adapters, trajectory points).
-  int marker_count() const { return markers_; }
+  int marker_count() const { return figure_.marker_count(); }
   QString readout(double x, double y) const;
 
   QString csv() const override;
@@ -50,7 +50,7 @@ class LandscapeView : public PlotPanel {
 
   QString label_;
   std::shared_ptr<const store::ScanData> scan_;
-  std::vector<double> z_;
+  plot::LandscapeFigure figure_;
   QComboBox* task_;
   QComboBox* score_;
   QCheckBox* log_;
@@ -58,8 +58,6 @@ class LandscapeView : public PlotPanel {
   QCheckBox* labels_;
   QSpinBox* levels_;
   QCPColorMap* map_ = nullptr;
-  int levels_drawn_ = 0;
-  int markers_ = 0;
 };
 
 }  // namespace lorascape::gui

@@ -13,7 +13,7 @@
 #include "gui/main_window.h"
 
 using lorascape::gui::MainWindow;
-using lorascape::gui::OpenedFile;
+using lorascape::plot::OpenedFile;
 
 namespace {
 

@@ -28,10 +28,11 @@
 #include "gui/geometry_view.h"
 #include "gui/landscape_view.h"
 #include "gui/matrix_view.h"
-#include "gui/plot_util.h"
 #include "gui/scan_dialog.h"
 #include "gui/stability_view.h"
 #include "gui/valley_view.h"
+#include "plot/export.h"
+#include "plot/plot_util.h"
 #include "store/error.h"
 
 namespace lorascape::gui {
@@ -47,7 +48,7 @@ std::string absolute(const std::string& p) {
   return ec ? p : a.string();
 }
 
-QString stem(const OpenedFile& f) {
+QString stem(const plot::OpenedFile& f) {
   return QString::fromStdString(fs::path(f.path).stem().string());
 }
 }  // namespace
@@ -104,7 +105,7 @@ void MainWindow::build_menus() {
   file->addAction("&Reload files", QKeySequence::Refresh, this, [this] {
     std::vector<std::string> paths;
     for (size_t i = 0; i < files_.size(); ++i)
-      if (files_[i].type == OpenedFile::Type::Run || run_of(static_cast<int>(i)) < 0)
+      if (files_[i].type == plot::OpenedFile::Type::Run || run_of(static_cast<int>(i)) < 0)
         paths.push_back(files_[i].path);
     close_all();
     for (const auto& p : paths) open_path(QString::fromStdString(p));
@@ -191,24 +192,24 @@ int MainWindow::run_of(int scan) const {
 bool MainWindow::open_path(const QString& qpath) {
   const std::string path = qpath.toStdString();
   if (index_of_path(qpath) >= 0) return reload_path(qpath);
-  OpenedFile f;
+  plot::OpenedFile f;
   try {
-    f = open_file(path);
+    f = plot::open_file(path);
   } catch (const std::exception& e) {
     remove_recent(qpath);
-    error("Cannot open " + QString::fromStdString(file_name(path)),
-          QString::fromStdString(explain_open_error(path, e.what())));
+    error("Cannot open " + QString::fromStdString(plot::file_name(path)),
+          QString::fromStdString(plot::explain_open_error(path, e.what())));
     return false;
   }
   const int index = static_cast<int>(files_.size());
   files_.push_back(f);
   scans_of_.emplace_back();
-  if (f.type == OpenedFile::Type::Run) {
-    for (const auto& sp : scans_near(path)) {
+  if (f.type == plot::OpenedFile::Type::Run) {
+    for (const auto& sp : plot::scans_near(path)) {
       if (index_of_path(QString::fromStdString(sp)) >= 0) continue;
       try {
-        OpenedFile s = open_file(sp);
-        if (s.type != OpenedFile::Type::Scan) continue;
+        plot::OpenedFile s = plot::open_file(sp);
+        if (s.type != plot::OpenedFile::Type::Scan) continue;
         scans_of_[static_cast<size_t>(index)].push_back(static_cast<int>(files_.size()));
         files_.push_back(std::move(s));
         scans_of_.emplace_back();
@@ -229,11 +230,11 @@ bool MainWindow::reload_path(const QString& qpath) {
     // A new scan next to an open run file goes under that run.
     const std::string path = qpath.toStdString();
     for (size_t r = 0; r < files_.size(); ++r) {
-      if (files_[r].type != OpenedFile::Type::Run) continue;
-      for (const auto& sp : scans_near(files_[r].path))
+      if (files_[r].type != plot::OpenedFile::Type::Run) continue;
+      for (const auto& sp : plot::scans_near(files_[r].path))
         if (absolute(sp) == absolute(path)) {
           try {
-            OpenedFile s = open_file(path);
+            plot::OpenedFile s = plot::open_file(path);
             scans_of_[r].push_back(static_cast<int>(files_.size()));
             files_.push_back(std::move(s));
             scans_of_.emplace_back();
@@ -241,8 +242,8 @@ bool MainWindow::reload_path(const QString& qpath) {
             select_file(static_cast<int>(files_.size()) - 1);
             return true;
           } catch (const std::exception& e) {
-            error("Cannot open " + QString::fromStdString(file_name(path)),
-                  QString::fromStdString(explain_open_error(path, e.what())));
+            error("Cannot open " + QString::fromStdString(plot::file_name(path)),
+                  QString::fromStdString(plot::explain_open_error(path, e.what())));
             return false;
           }
         }
@@ -250,10 +251,10 @@ bool MainWindow::reload_path(const QString& qpath) {
     return open_path(qpath);
   }
   try {
-    files_[static_cast<size_t>(index)] = open_file(files_[static_cast<size_t>(index)].path);
+    files_[static_cast<size_t>(index)] = plot::open_file(files_[static_cast<size_t>(index)].path);
   } catch (const std::exception& e) {
-    error("Cannot reload " + QString::fromStdString(file_name(qpath.toStdString())),
-          QString::fromStdString(explain_open_error(qpath.toStdString(), e.what())));
+    error("Cannot reload " + QString::fromStdString(plot::file_name(qpath.toStdString())),
+          QString::fromStdString(plot::explain_open_error(qpath.toStdString(), e.what())));
     return false;
   }
   rebuild_tree();
@@ -284,7 +285,7 @@ std::vector<int> MainWindow::path_scans_of(int run) const {
   if (run < 0 || static_cast<size_t>(run) >= scans_of_.size()) return out;
   for (int k : scans_of_[static_cast<size_t>(run)])
     if (files_[static_cast<size_t>(k)].scan->spec.kind == "line" &&
-        new_task_index(*files_[static_cast<size_t>(k)].scan) >= 0)
+        plot::new_task_index(*files_[static_cast<size_t>(k)].scan) >= 0)
       out.push_back(k);
   return out;
 }
@@ -306,8 +307,8 @@ void MainWindow::select_files(const std::vector<int>& indices) {
 }
 
 void MainWindow::show_matrix(int index, const QString& method) {
-  const OpenedFile& f = files_.at(static_cast<size_t>(index));
-  if (f.type != OpenedFile::Type::Run) return;
+  const plot::OpenedFile& f = files_.at(static_cast<size_t>(index));
+  if (f.type != plot::OpenedFile::Type::Run) return;
   matrix_->set_run(stem(f), f.run);
   matrix_->set_method(method);
   tabs_->setCurrentWidget(matrix_);
@@ -318,15 +319,15 @@ void MainWindow::on_selection() {
   if (items.isEmpty()) return;
   // Scans: 1-D ones overlay in the valley view; the first 2-D one in the landscape view.
   std::vector<ValleyView::Entry> paths;
-  const OpenedFile* plane = nullptr;
-  const OpenedFile* geo = nullptr;
+  const plot::OpenedFile* plane = nullptr;
+  const plot::OpenedFile* geo = nullptr;
   for (int k : tree_->selected_files()) {
-    const OpenedFile& f = files_[static_cast<size_t>(k)];
+    const plot::OpenedFile& f = files_[static_cast<size_t>(k)];
     if (f.scan->spec.kind == "geometry") {
       if (!geo) geo = &f;
-    } else if (is_path_kind(*f.scan)) {
+    } else if (plot::is_path_kind(*f.scan)) {
       paths.push_back({stem(f), f.scan});
-    } else if (is_plane_kind(*f.scan) && !plane) {
+    } else if (plot::is_plane_kind(*f.scan) && !plane) {
       plane = &f;
     }
   }
@@ -352,8 +353,8 @@ void MainWindow::on_selection() {
   const QString kind = it->data(0, FileTree::kNodeRole).toString();
   const int file = it->data(0, FileTree::kFileRole).toInt();
   if (file >= 0 && kind != "scan" && kind != "error" &&
-      files_[static_cast<size_t>(file)].type == OpenedFile::Type::Run) {
-    const OpenedFile& f = files_[static_cast<size_t>(file)];
+      files_[static_cast<size_t>(file)].type == plot::OpenedFile::Type::Run) {
+    const plot::OpenedFile& f = files_[static_cast<size_t>(file)];
     stability_->set_run(stem(f), f.run);
     std::vector<StabilityView::Path> sp;
     for (int k : path_scans_of(file))
@@ -378,7 +379,7 @@ void MainWindow::export_current(const QString& path, int width, int height, doub
   if (!v || !v->has_data())
     throw ConfigError(
         "nothing to export: the current view is empty; select a file in the tree first");
-  export_plot(v->plot(), path, width, height, dpi);
+  plot::export_plot(v->plot(), path, width, height, dpi);
 }
 
 QString MainWindow::current_csv() const {
@@ -459,7 +460,7 @@ void MainWindow::export_csv_dialog() {
       s.value("paths/export_dir", QDir::currentPath()).toString() + "/data.csv", "CSV (*.csv)");
   if (path.isEmpty()) return;
   try {
-    write_text_file(path, csv);
+    plot::write_text_file(path, csv);
     status_->setText("Wrote " + path);
   } catch (const std::exception& e) {
     error("Export failed", QString::fromStdString(e.what()));

@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "gui/document.h"
+#include "plot/document.h"
 
 class QTabWidget;
 class QSplitter;
@@ -61,7 +61,7 @@ class MainWindow : public QMainWindow {
   // returns the files written.
   QStringList save_screenshots(const QString& dir);
 
-  const std::vector<OpenedFile>& files() const { return files_; }
+  const std::vector<plot::OpenedFile>& files() const { return files_; }
   FileTree* tree() const { return tree_; }
   QTabWidget* tabs() const { return tabs_; }
   ValleyView* valley() const { return valley_; }
@@ -95,7 +95,7 @@ class MainWindow : public QMainWindow {
   std::vector<int> path_scans_of(int run) const;
   int run_of(int scan) const;
 
-  std::vector<OpenedFile> files_;
+  std::vector<plot::OpenedFile> files_;
   std::vector<std::vector<int>> scans_of_;  // per file: the scans shown under it (runs only)
   std::vector<std::pair<std::string, std::string>> broken_;
   FileTree* tree_;

@@ -3,9 +3,8 @@
 #include <qcustomplot.h>
 
 #include <QComboBox>
-#include <cmath>
 
-#include "gui/plot_util.h"
+#include "plot/plot_util.h"
 
 namespace lorascape::gui {
 
@@ -21,16 +20,8 @@ MatrixView::MatrixView(QWidget* parent) : PlotPanel(parent) {
 void MatrixView::set_run(const QString& label, std::shared_ptr<const store::RunFileData> run) {
   label_ = label;
   run_ = std::move(run);
-  QStringList methods, scores;
-  if (run_)
-    for (const auto& m : run_->methods) {
-      methods << QString::fromStdString(m.name);
-      for (const auto& [key, l] : m.learners) methods << QString::fromStdString(m.name + "/" + key);
-      for (const auto& [s, R] : m.R)
-        if (!scores.contains(QString::fromStdString(s))) scores << QString::fromStdString(s);
-    }
-  refill_combo(method_, methods);
-  refill_combo(score_, scores, "exact_match");
+  refill_combo(method_, run_ ? plot::matrix_methods(*run_) : QStringList());
+  refill_combo(score_, run_ ? plot::run_scores(*run_) : QStringList(), "exact_match");
   rebuild();
 }
 
@@ -51,63 +42,22 @@ QString MatrixView::method() const {
 }
 
 void MatrixView::rebuild() {
-  values_.clear();
-  QCustomPlot* p = plot();
   const QString name = method_->currentText();
-  const std::string score = score_->currentText().toStdString();
-  const std::vector<std::vector<double>>* R = nullptr;
-  if (run_) {
-    const QString method = name.section('/', 0, 0), learner = name.section('/', 1);
-    if (const auto* m = run_->find_method(method.toStdString())) {
-      if (learner.isEmpty()) {
-        if (m->R.count(score)) R = &m->R.at(score);
-      } else if (m->learners.count(learner.toStdString())) {
-        const auto& l = m->learners.at(learner.toStdString());
-        if (l.R.count(score)) R = &l.R.at(score);
-      }
-    }
-  }
-  if (!R) {
-    p->clearPlottables();
-    p->clearItems();
-    p->replot();
+  figure_ =
+      run_ ? plot::prepare_matrix(*run_, {name, score_->currentText()}) : plot::MatrixFigure();
+  plot::draw_matrix(plot(), figure_);
+  if (figure_.empty()) {
     set_readout(run_ ? "This method has no matrix of this score."
                      : "Select a run file or a method in the tree.");
     return;
   }
-  const int T = static_cast<int>(run_->tasks.size());
-  QStringList rows, cols;
-  for (int t = 0; t < T; ++t) {
-    cols << QString::fromStdString(run_->tasks[static_cast<size_t>(t)]);
-    rows << QString("after %1").arg(t + 1);
-  }
-  for (int t = 0; t < T; ++t)
-    for (int i = 0; i < T; ++i)
-      values_ << ((static_cast<size_t>(t) < R->size() &&
-                   static_cast<size_t>(i) < (*R)[static_cast<size_t>(t)].size())
-                      ? (*R)[static_cast<size_t>(t)][static_cast<size_t>(i)]
-                      : NAN);
-  draw_heat_map(p, values_, T, T, rows, cols, "stage (trained through task)", "evaluated task",
-                name + " " + score_->currentText(), true, true, score == "loss" ? 2 : 2);
-  apply_plot_theme(p, p->property("lorascape_dark").toBool());
-  p->replot();
   set_readout(QString("R[t][i] of %1: %2 on task i after training through task t (diagonal: the "
                       "task just learned).")
                   .arg(name, score_->currentText()));
 }
 
 QString MatrixView::csv() const {
-  if (values_.isEmpty()) return QString();
-  const int T = static_cast<int>(run_->tasks.size());
-  QString out = "after_task";
-  for (const auto& t : run_->tasks) out += "," + QString::fromStdString(t);
-  out += "\n";
-  for (int t = 0; t < T; ++t) {
-    out += QString::fromStdString(run_->tasks[static_cast<size_t>(t)]);
-    for (int i = 0; i < T; ++i) out += "," + QString::number(values_[t * T + i], 'g', 17);
-    out += "\n";
-  }
-  return out;
+  return plot::matrix_csv(figure_);
 }
 
 QString MatrixView::title() const {

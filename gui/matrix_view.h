@@ -1,11 +1,12 @@
-// MatrixView: the accuracy matrix R[t][i] of one method (or one of its learners) as an
-// annotated heat map: row t = after training through task t, column i = task i.
+// MatrixView: the accuracy-matrix figure (plot/matrix.h) of one method (or one of its learners)
+// of a run file, with its controls: the method and the score.
 #pragma once
 
 #include <QString>
 #include <memory>
 
 #include "gui/plot_panel.h"
+#include "plot/matrix.h"
 #include "store/run_file.h"
 
 class QComboBox;
@@ -22,19 +23,19 @@ class MatrixView : public PlotPanel {
   void set_score(const QString& score);
   QString method() const;
   // The matrix shown, row-major (T·T), NaN where missing.
-  const QVector<double>& values() const { return values_; }
+  const QVector<double>& values() const { return figure_.values; }
 
   QString csv() const override;
   QString title() const override;
-  bool has_data() const override { return run_ != nullptr && !values_.isEmpty(); }
+  bool has_data() const override { return run_ != nullptr && !figure_.empty(); }
 
  private:
   void rebuild();
   QString label_;
   std::shared_ptr<const store::RunFileData> run_;
+  plot::MatrixFigure figure_;
   QComboBox* method_;
   QComboBox* score_;
-  QVector<double> values_;
 };
 
 }  // namespace lorascape::gui

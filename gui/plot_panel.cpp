@@ -2,7 +2,6 @@
 
 #include <qcustomplot.h>
 
-#include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QEvent>
@@ -11,7 +10,7 @@
 #include <QSignalBlocker>
 #include <QVBoxLayout>
 
-#include "gui/plot_util.h"
+#include "plot/plot_util.h"
 
 namespace lorascape::gui {
 
@@ -31,8 +30,7 @@ PlotPanel::PlotPanel(QWidget* parent)
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   plot_->setNoAntialiasingOnDrag(true);
   plot_->setMinimumSize(320, 240);
-  plot_->legend->setFont(QFont(font().family(), 8));
-  apply_plot_theme(plot_, is_dark(QApplication::palette()));
+  plot::init_plot(plot_);
 }
 
 QString PlotPanel::readout_text() const {
@@ -60,7 +58,7 @@ QCheckBox* PlotPanel::add_check(const QString& label, bool checked) {
 
 void PlotPanel::changeEvent(QEvent* e) {
   if (e->type() == QEvent::PaletteChange || e->type() == QEvent::ApplicationPaletteChange) {
-    apply_plot_theme(plot_, is_dark(palette()));
+    plot::apply_plot_theme(plot_, plot::is_dark(palette()));
     plot_->replot();
   }
   QWidget::changeEvent(e);
@@ -71,10 +69,7 @@ void refill_combo(QComboBox* box, const QStringList& items, const QString& prefe
   const QString keep = box->currentText();
   box->clear();
   box->addItems(items);
-  int k = items.indexOf(keep);
-  if (k < 0) k = items.indexOf(preferred);
-  if (k < 0) k = 0;
-  if (!items.isEmpty()) box->setCurrentIndex(k);
+  if (!items.isEmpty()) box->setCurrentIndex(items.indexOf(plot::choose(items, keep, preferred)));
 }
 
 }  // namespace lorascape::gui

@@ -14,7 +14,7 @@
 #include <QThread>
 #include <QVBoxLayout>
 
-#include "gui/document.h"
+#include "plot/document.h"
 
 namespace lorascape::gui {
 
@@ -131,7 +131,7 @@ void ScanDialog::suggest_out() {
   const int n = kind_->currentText() == "plane" ? 3 : 2;
   QString name = kind_->currentText();
   for (int k = 0; k < n; ++k) {
-    QString s = QString::fromStdString(short_ref(refs_[k]->currentText().toStdString()));
+    QString s = QString::fromStdString(plot::short_ref(refs_[k]->currentText().toStdString()));
     s.replace('/', "");
     name += "-" + s;
   }

@@ -1,9 +1,6 @@
-// StabilityView: plasticity against stability of every method of a run file. Left: across
-// stages t, the score on the task just learned (R[t][t], solid) and the mean score on the
-// earlier tasks (mean over i < t of R[t][i], dashed), one colour per method (and learner).
-// Right: the trade-off along paths between stages: for each 1-D scan whose new task is known,
-// the new task's score against the mean of the old tasks' as t moves from θ₀ to θ₁. Below: the
-// metric table (OP, BWT, FWT, forgetting, plasticity, stability) of every method and learner.
+// StabilityView: the plasticity/stability figure (plot/stability.h) of a run file with its
+// controls: the score; the stage plot and the trade-off along the selected paths, and the metric
+// table (OP, BWT, FWT, forgetting, plasticity, stability) of every method and learner under it.
 #pragma once
 
 #include <QString>
@@ -11,22 +8,19 @@
 #include <vector>
 
 #include "gui/plot_panel.h"
+#include "plot/stability.h"
 #include "store/run_file.h"
 #include "store/scan_file.h"
 
 class QComboBox;
 class QTableWidget;
-class QCPAxisRect;
 
 namespace lorascape::gui {
 
 class StabilityView : public PlotPanel {
   Q_OBJECT
  public:
-  struct Path {
-    QString label;
-    std::shared_ptr<const store::ScanData> scan;
-  };
+  using Path = plot::NamedScan;
   explicit StabilityView(QWidget* parent = nullptr);
   void set_run(const QString& label, std::shared_ptr<const store::RunFileData> run);
   // 1-D scans for the trade-off plot (those without a known new task are skipped).
@@ -45,9 +39,9 @@ class StabilityView : public PlotPanel {
   QString label_;
   std::shared_ptr<const store::RunFileData> run_;
   std::vector<Path> paths_;
+  plot::StabilityFigure figure_;
   QComboBox* score_;
   QTableWidget* table_;
-  QCPAxisRect* trade_;
 };
 
 }  // namespace lorascape::gui

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The layers' include rules (docs/architecture.md), checked on every source file: a file of a
-# layer may include only the layers below it. Prints each forbidden include as FILE:LINE and
-# exits 1 when there is one. Run by ctest (LayerCheck) and by hand: tests/check_layers.sh [ROOT]
+# layer may include only the layers below it, no LibTorch in store/ and plot/, Qt only in plot/
+# and gui/. Prints each forbidden include as FILE:LINE and exits 1 when there is one. Run by ctest (LayerCheck) and by hand: tests/check_layers.sh [ROOT]
 set -uo pipefail
 ROOT="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 cd "$ROOT" || exit 2
@@ -22,20 +22,29 @@ forbid() {
 torch='torch/|ATen/|c10/'
 qt='Q[A-Za-z]*(/|>|")|qcustomplot'
 # kernels: the model's operations on ATen tensors; nothing of lorascape's other layers, no Qt.
-forbid kernels "store/|core/|analysis/|gui/|cli/" "kernels/ includes ATen only"
+forbid kernels "store/|core/|analysis/|plot/|gui/|cli/" "kernels/ includes ATen only"
 forbid kernels "$qt" "kernels/ has no Qt"
 # store: the base layer (HDF5, Eigen, JSON): nothing of lorascape above it, no LibTorch, no Qt.
-forbid store "kernels/|core/|analysis/|gui/|cli/" "store/ is the lowest layer"
+forbid store "kernels/|core/|analysis/|plot/|gui/|cli/" "store/ is the lowest layer"
 forbid store "$torch" "store/ has no LibTorch"
 forbid store "$qt" "store/ has no Qt"
 # core: LibTorch, the model, training, evaluation; below analysis, no Qt.
-forbid core "analysis/|gui/|cli/" "core/ may include kernels/ and store/ only"
+forbid core "analysis/|plot/|gui/|cli/" "core/ may include kernels/ and store/ only"
 forbid core "$qt" "core/ has no Qt"
 # analysis: landscapes and scans on core; no Qt.
-forbid analysis "gui/|cli/" "analysis/ may include core/, kernels/ and store/ only"
+forbid analysis "plot/|gui/|cli/" "analysis/ may include core/, kernels/ and store/ only"
 forbid analysis "$qt" "analysis/ has no Qt"
-# gui and plot code never reach into the command line.
-forbid gui "cli/" "gui/ does not include cli/"
+# plot: the figures (Qt, QCustomPlot) on the files read through store/; nothing that needs
+# LibTorch, so that the app's views and `lorascape plot` draw without it.
+forbid plot "kernels/|core/|analysis/|gui/|cli/" "plot/ may include store/ only"
+forbid plot "$torch" "plot/ has no LibTorch"
+# gui: widgets on plot/; its scan worker runs analysis/ (and still reaches core/'s settings and
+# LibTorch's c10::Error, as main.cpp reaches core/device.h); nothing of the command line.
+forbid gui "kernels/|cli/" "gui/ may include plot/, analysis/, core/ and store/"
+# cli: the command line draws figures through plot/ (plot/plot_command.h, Qt-free), never
+# through the app's widgets; no Qt of its own.
+forbid cli "gui/" "cli/ draws figures through plot/, not gui/"
+forbid cli "$qt" "cli/ has no Qt (plot/plot_command.h is Qt-free)"
 
 if [ $status -eq 0 ]; then echo "layers: every include follows the rules"; fi
 exit $status

@@ -1,5 +1,5 @@
-// The desktop app's file model, tree and views on small fixture files, figure export, the
-// headless plot command, and broken files (a dialog, never a crash).
+// The desktop app's file model, tree and views on small fixture files, the views' figures
+// against `lorascape plot`'s, and broken files (a dialog, never a crash).
 #include <gtest/gtest.h>
 #include <qcustomplot.h>
 
@@ -10,16 +10,16 @@
 #include <filesystem>
 #include <fstream>
 
-#include "gui/document.h"
 #include "gui/file_tree.h"
 #include "gui/geometry_view.h"
 #include "gui/landscape_view.h"
 #include "gui/main_window.h"
 #include "gui/matrix_view.h"
-#include "gui/plot_command.h"
-#include "gui/plot_util.h"
 #include "gui/stability_view.h"
 #include "gui/valley_view.h"
+#include "plot/document.h"
+#include "plot/export.h"
+#include "plot/plot_command.h"
 #include "store/error.h"
 #include "tests/gui/gui_fixtures.h"
 #include "tests/store/sample_run.h"
@@ -27,32 +27,18 @@
 namespace fs = std::filesystem;
 using namespace lorascape;
 using namespace lorascape::gui;
+using namespace lorascape::plot;
 
 namespace {
 
-// run.h5 (sample_run: seq and ilora over mc, arith, strings) with analysis/seq-1-2.h5 (a line),
-// analysis/plane.h5 and analysis/geometry.h5 next to it, written once per test binary.
-class GuiViews : public ::testing::Test {
+// The sample run file with a line, a plane and a geometry scan next to it (SampleFilesTest).
+class GuiViews : public test::SampleFilesTest {
  protected:
   static void SetUpTestSuite() {
     test::gui_app();
-    tmp = new test::TempDir("gui-views");
-    run = tmp->file("run.h5");
-    store::write_run_file(run, test::sample_run());
-    fs::create_directories(tmp->file("analysis"));
-    line = tmp->file("analysis/seq-1-2.h5");
-    store::write_scan_file(line, test::sample_line(run));
-    plane = tmp->file("analysis/plane.h5");
-    store::write_scan_file(plane, test::sample_plane());
-    geo = tmp->file("analysis/geometry.h5");
-    store::write_scan_file(geo, test::sample_geometry());
+    write_files("gui-views");
   }
-  static void TearDownTestSuite() { delete tmp; }
-  static test::TempDir* tmp;
-  static std::string run, line, plane, geo;
 };
-test::TempDir* GuiViews::tmp = nullptr;
-std::string GuiViews::run, GuiViews::line, GuiViews::plane, GuiViews::geo;
 
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -215,88 +201,52 @@ TEST_F(GuiViews, StabilityMatrixAndGeometryShowTheFilesNumbers) {
   EXPECT_TRUE(g.csv().startsWith("adapter,seq/1,seq/2,er/2\n")) << g.csv().toStdString();
 }
 
-TEST_F(GuiViews, ExportWritesFiguresOfTheRequestedSize) {
-  ValleyView v;
-  v.set_scans({{"seq-1-2", std::make_shared<store::ScanData>(store::read_scan_file(line))}});
-  const std::string png = tmp->file("fig.png"), pdf = tmp->file("fig.pdf"),
-                    svg = tmp->file("fig.svg");
-  export_plot(v.plot(), QString::fromStdString(png), 640, 480, 96);
-  QImage img(QString::fromStdString(png));
-  ASSERT_FALSE(img.isNull());
-  EXPECT_EQ(img.size(), QSize(640, 480));
-  // At 300 dpi: the same pixel count, and the DPI recorded.
-  export_plot(v.plot(), QString::fromStdString(png), 900, 600, 300);
-  img.load(QString::fromStdString(png));
-  EXPECT_EQ(img.size(), QSize(900, 600));
-  EXPECT_NEAR(img.dotsPerMeterX() * 0.0254, 300, 1);
-  // PDF: a page of width/dpi x height/dpi inches = 640·72/96 x 480·72/96 points.
-  export_plot(v.plot(), QString::fromStdString(pdf), 640, 480, 96);
-  const std::string p = slurp(pdf);
-  ASSERT_GT(p.size(), 1000u);
-  EXPECT_EQ(p.substr(0, 5), "%PDF-");
-  const auto box = p.find("/MediaBox [");
-  ASSERT_NE(box, std::string::npos);
-  double x0 = -1, y0 = -1, x1 = 0, y1 = 0;
-  ASSERT_EQ(std::sscanf(p.c_str() + box, "/MediaBox [%lf %lf %lf %lf]", &x0, &y0, &x1, &y1), 4);
-  EXPECT_EQ(x0, 0);
-  EXPECT_EQ(y0, 0);
-  EXPECT_NEAR(x1, 480, 0.01);
-  EXPECT_NEAR(y1, 360, 0.01);
-  export_plot(v.plot(), QString::fromStdString(svg), 640, 480, 96);
-  const std::string s = slurp(svg);
-  ASSERT_GT(s.size(), 1000u);
-  EXPECT_NE(s.find("<svg"), std::string::npos);
-  EXPECT_NE(s.find("viewBox=\"0 0 640 480\""), std::string::npos);
-  // Bad requests are refused with a message, and nothing is written.
-  EXPECT_THROW(export_plot(v.plot(), QString::fromStdString(tmp->file("fig.bmp")), 640, 480),
-               ConfigError);
-  EXPECT_THROW(export_plot(v.plot(), QString::fromStdString(tmp->file("small.png")), 4, 4),
-               ConfigError);
-  EXPECT_THROW(export_plot(v.plot(), "/nonexistent/folder/fig.png", 640, 480), FormatError);
-}
-
-TEST_F(GuiViews, PlotCommandDrawsEveryViewHeadless) {
-  struct Case {
-    std::vector<std::string> files;
-    std::string view, scan, out;
-  };
-  const std::vector<Case> cases{
-      {{line}, "valley", "", "valley.png"},        {{run}, "valley", "seq-1-2", "valley-by-id.svg"},
-      {{plane}, "landscape", "", "landscape.pdf"}, {{run}, "stability", "", "stability.png"},
-      {{run}, "matrix", "", "matrix.png"},         {{geo}, "geometry", "", "geometry.png"}};
-  for (const auto& c : cases) {
+TEST_F(GuiViews, TheViewsDrawWhatLorascapePlotDraws) {
+  // Each view and `lorascape plot` draw with the same renderer and options: the same figure.
+  auto request = [](const std::string& file, const std::string& view) {
     PlotRequest r;
-    r.files = c.files;
-    r.view = c.view;
-    r.scan = c.scan;
-    r.out = tmp->file(c.out);
-    r.width = 500;
-    r.height = 300;
-    const std::string said = render_plot(r);
-    EXPECT_NE(said.find("wrote"), std::string::npos) << said;
-    ASSERT_TRUE(fs::exists(r.out)) << c.out;
-    EXPECT_GT(fs::file_size(r.out), 500u) << c.out;
-  }
-  QImage img(QString::fromStdString(tmp->file("matrix.png")));
-  EXPECT_EQ(img.size(), QSize(500, 300));
-  // Wrong inputs: a message naming what to give.
-  PlotRequest r;
-  r.files = {line};
-  r.view = "landscape";
-  r.out = tmp->file("x.png");
-  EXPECT_THROW(render_plot(r), ConfigError);
-  r.view = "contour";
-  EXPECT_THROW(render_plot(r), ConfigError);
-  r.view = "valley";
-  r.files = {run};
-  r.scan = "nonexistent";
-  try {
+    r.files = {file};
+    r.view = view;
+    return r;
+  };
+  auto same = [&](PlotPanel& view, PlotRequest r, const std::string& name) {
+    r.out = tmp->file(name + "-cli.png");
+    r.width = 600;
+    r.height = 400;
     render_plot(r);
-    FAIL();
-  } catch (const ConfigError& e) {
-    EXPECT_NE(std::string(e.what()).find("seq-1-2"), std::string::npos)
-        << e.what();  // lists the known scans
-  }
+    const std::string app = tmp->file(name + "-app.png");
+    export_plot(view.plot(), QString::fromStdString(app), 600, 400, 96);
+    const QImage a(QString::fromStdString(app)), c(QString::fromStdString(r.out));
+    ASSERT_FALSE(a.isNull()) << name;
+    EXPECT_TRUE(a == c) << name << ": the app's and the command's figures differ";
+  };
+  ValleyView valley;
+  valley.set_scans({{"seq-1-2", std::make_shared<store::ScanData>(store::read_scan_file(line))}});
+  valley.set_score("token_acc");
+  PlotRequest r = request(line, "valley");
+  r.score = "token_acc";
+  same(valley, r, "valley");
+  LandscapeView landscape;
+  landscape.set_scan("plane", std::make_shared<store::ScanData>(store::read_scan_file(plane)));
+  landscape.set_task("b");
+  r = request(plane, "landscape");
+  r.task = "b";
+  same(landscape, r, "landscape");
+  const auto data = std::make_shared<store::RunFileData>(store::read_run_file(run));
+  StabilityView stability;
+  stability.set_run("run", data);
+  stability.set_paths(
+      {{"seq-1-2", std::make_shared<store::ScanData>(store::read_scan_file(line))}});
+  same(stability, request(run, "stability"), "stability");
+  MatrixView matrix;
+  matrix.set_run("run", data);
+  matrix.set_method("ilora/fast");
+  r = request(run, "matrix");
+  r.method = "ilora/fast";
+  same(matrix, r, "matrix");
+  GeometryView geometry;
+  geometry.set_scan("geometry", std::make_shared<store::ScanData>(store::read_scan_file(geo)));
+  same(geometry, request(geo, "geometry"), "geometry");
 }
 
 TEST_F(GuiViews, BrokenFilesRaiseTheErrorDialogNotACrash) {

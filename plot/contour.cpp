@@ -1,11 +1,11 @@
-#include "gui/contour.h"
+#include "plot/contour.h"
 
 #include <cmath>
 #include <map>
 #include <stdexcept>
 #include <utility>
 
-namespace lorascape::gui {
+namespace lorascape::plot {
 
 namespace {
 
@@ -157,4 +157,4 @@ std::vector<std::vector<double>> join_segments(const std::vector<ContourSegment>
   return lines;
 }
 
-}  // namespace lorascape::gui
+}  // namespace lorascape::plot

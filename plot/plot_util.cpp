@@ -1,17 +1,25 @@
-#include "gui/plot_util.h"
+#include "plot/plot_util.h"
 
 #include <qcustomplot.h>
 
-#include <QFile>
-#include <QFileInfo>
-#include <QImage>
-#include <QPdfWriter>
-#include <QSvgGenerator>
+#include <QApplication>
 #include <cmath>
 
-#include "store/error.h"
+namespace lorascape::plot {
 
-namespace lorascape::gui {
+QString choose(const QStringList& items, const QString& wanted, const QString& fallback) {
+  if (items.contains(wanted)) return wanted;
+  if (items.contains(fallback)) return fallback;
+  return items.value(0);
+}
+
+QStringList run_scores(const store::RunFileData& run) {
+  QStringList scores;
+  for (const auto& m : run.methods)
+    for (const auto& [s, R] : m.R)
+      if (!scores.contains(QString::fromStdString(s))) scores << QString::fromStdString(s);
+  return scores;
+}
 
 bool is_dark(const QPalette& palette) {
   return palette.color(QPalette::Window).lightness() < 128;
@@ -48,6 +56,11 @@ void apply_plot_theme(QCustomPlot* plot, bool dark) {
   plot->setProperty("lorascape_dark", dark);
 }
 
+void init_plot(QCustomPlot* plot) {
+  plot->legend->setFont(QFont(plot->font().family(), 8));
+  apply_plot_theme(plot, is_dark(QApplication::palette()));
+}
+
 QColor series_color(int index, int count) {
   // Tableau-like qualitative colours first, then evenly spread hues.
   static const QColor kColors[] = {
@@ -70,6 +83,28 @@ QCPColorGradient viridis_gradient() {
   g.setNanHandling(QCPColorGradient::nhTransparent);
   g.setLevelCount(350);
   return g;
+}
+
+QCPColorScale* right_color_scale(QCustomPlot* plot, bool* created) {
+  QCPColorScale* scale = nullptr;
+  if (plot->plotLayout()->hasElement(0, 1))
+    scale = qobject_cast<QCPColorScale*>(plot->plotLayout()->element(0, 1));
+  if (created) *created = !scale;
+  if (!scale) {
+    scale = new QCPColorScale(plot);
+    plot->plotLayout()->addElement(0, 1, scale);
+    scale->setType(QCPAxis::atRight);
+    auto* margins = new QCPMarginGroup(plot);
+    plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+    scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+  }
+  return scale;
+}
+
+void clear_plot(QCustomPlot* plot) {
+  plot->clearPlottables();
+  plot->clearItems();
+  plot->replot();
 }
 
 HeatMap draw_heat_map(QCustomPlot* plot, const QVector<double>& values, int rows, int cols,
@@ -96,18 +131,7 @@ HeatMap draw_heat_map(QCustomPlot* plot, const QVector<double>& values, int rows
   if (!std::isfinite(lo)) lo = 0, hi = 1;
   if (lo == hi) lo -= 0.5, hi += 0.5;
   h.map->setInterpolate(false);
-  // The colour scale in the layout cell to the right of the axis rect (reused when present).
-  QCPColorScale* scale = nullptr;
-  if (plot->plotLayout()->hasElement(0, 1))
-    scale = qobject_cast<QCPColorScale*>(plot->plotLayout()->element(0, 1));
-  if (!scale) {
-    scale = new QCPColorScale(plot);
-    plot->plotLayout()->addElement(0, 1, scale);
-    scale->setType(QCPAxis::atRight);
-    auto* margins = new QCPMarginGroup(plot);
-    plot->axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-    scale->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
-  }
+  QCPColorScale* scale = right_color_scale(plot);
   scale->setVisible(true);
   scale->setDataScaleType(QCPAxis::stLinear);
   h.map->setColorScale(scale);
@@ -145,92 +169,9 @@ HeatMap draw_heat_map(QCustomPlot* plot, const QVector<double>& values, int rows
         t->setClipToAxisRect(true);
       }
   }
+  apply_plot_theme(plot, plot->property("lorascape_dark").toBool());
+  plot->replot();
   return h;
 }
 
-void export_plot(QCustomPlot* plot, const QString& path, int width, int height, double dpi) {
-  if (width < 16 || height < 16 || width > 20000 || height > 20000)
-    throw ConfigError(path.toStdString() + ": figure size " + std::to_string(width) + "x" +
-                      std::to_string(height) +
-                      " is out of range; give --width and --height in 16..20000 pixels");
-  if (!(dpi >= 10 && dpi <= 2400))
-    throw ConfigError(path.toStdString() + ": dpi " + std::to_string(dpi) +
-                      " is out of range; use 10..2400 (e.g. 300)");
-  const QString suffix = QFileInfo(path).suffix().toLower();
-  if (suffix != "png" && suffix != "pdf" && suffix != "svg")
-    throw ConfigError(path.toStdString() + ": unknown figure format '" + suffix.toStdString() +
-                      "'; end the file name in .png, .pdf or .svg");
-  // Logical layout size: fonts keep their size relative to the figure at any DPI.
-  const double scale = dpi / 96.0;
-  const int lw = std::max(1, static_cast<int>(std::lround(width / scale)));
-  const int lh = std::max(1, static_cast<int>(std::lround(height / scale)));
-  // Paper colours for the figure, the screen's restored afterwards.
-  const bool dark = plot->property("lorascape_dark").toBool();
-  apply_plot_theme(plot, false);
-  bool ok = true;
-  if (suffix == "png") {
-    QImage img(width, height, QImage::Format_ARGB32);
-    img.fill(Qt::white);
-    const int dpm = static_cast<int>(std::lround(dpi / 0.0254));
-    img.setDotsPerMeterX(dpm);
-    img.setDotsPerMeterY(dpm);
-    {
-      QCPPainter painter(&img);
-      painter.setRenderHint(QPainter::Antialiasing);
-      painter.scale(static_cast<double>(width) / lw, static_cast<double>(height) / lh);
-      plot->toPainter(&painter, lw, lh);
-    }
-    ok = img.save(path, "PNG");
-  } else if (suffix == "pdf") {
-    QPdfWriter pdf(path);
-    pdf.setCreator("lorascape");
-    pdf.setResolution(static_cast<int>(std::lround(dpi)));
-    pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
-    pdf.setPageSize(QPageSize(QSizeF(width * 72.0 / dpi, height * 72.0 / dpi), QPageSize::Point,
-                              QString(), QPageSize::ExactMatch));
-    QCPPainter painter;
-    if (!painter.begin(&pdf)) {
-      ok = false;
-    } else {
-      painter.setMode(QCPPainter::pmVectorized);
-      painter.setMode(QCPPainter::pmNoCaching);
-      const QRect page = pdf.pageLayout().paintRectPixels(pdf.resolution());
-      painter.scale(static_cast<double>(page.width()) / lw,
-                    static_cast<double>(page.height()) / lh);
-      plot->toPainter(&painter, lw, lh);
-      ok = painter.end();
-    }
-  } else {
-    QSvgGenerator svg;
-    svg.setFileName(path);
-    svg.setSize(QSize(width, height));
-    svg.setViewBox(QRect(0, 0, width, height));
-    svg.setResolution(static_cast<int>(std::lround(dpi)));
-    svg.setTitle("lorascape figure");
-    QCPPainter painter;
-    if (!painter.begin(&svg)) {
-      ok = false;
-    } else {
-      painter.setMode(QCPPainter::pmVectorized);
-      painter.setMode(QCPPainter::pmNoCaching);
-      painter.scale(static_cast<double>(width) / lw, static_cast<double>(height) / lh);
-      plot->toPainter(&painter, lw, lh);
-      ok = painter.end();
-    }
-  }
-  apply_plot_theme(plot, dark);
-  plot->replot();
-  if (!ok || !QFileInfo(path).exists() || QFileInfo(path).size() == 0)
-    throw FormatError(path.toStdString() +
-                      ": cannot write the figure; check that the folder exists and is writable");
-}
-
-void write_text_file(const QString& path, const QString& text) {
-  QFile f(path);
-  if (!f.open(QIODevice::WriteOnly | QIODevice::Truncate | QIODevice::Text) ||
-      f.write(text.toUtf8()) < 0)
-    throw FormatError(path.toStdString() + ": cannot write (" + f.errorString().toStdString() +
-                      "); check that the folder exists and is writable");
-}
-
-}  // namespace lorascape::gui
+}  // namespace lorascape::plot

@@ -1,12 +1,12 @@
-// `lorascape plot`: the app's views drawn headless into a figure file. No Qt in this header, so
-// that the Qt-free CLI can call it; when the CLI is built without the GUI it links
-// cli/plot_unavailable.cpp instead, which says so.
+// `lorascape plot`: the figures of the app's views (the renderers of plot/) drawn headless into a
+// figure file. No Qt in this header, so that the Qt-free CLI can call it; when the CLI is built
+// without Qt (LORASCAPE_BUILD_GUI=OFF) it links cli/plot_unavailable.cpp instead, which says so.
 #pragma once
 
 #include <string>
 #include <vector>
 
-namespace lorascape::gui {
+namespace lorascape::plot {
 
 struct PlotRequest {
   std::vector<std::string> files;  // run or scan files; several 1-D scans are overlaid (valley)
@@ -26,13 +26,13 @@ struct PlotRequest {
 // The views `plot` knows, in the order of --help.
 const std::vector<std::string>& plot_views();
 
-// True when this build can draw figures (built with the GUI).
+// True when this build can draw figures (built with Qt: LORASCAPE_BUILD_GUI=ON).
 bool plot_available();
 
-// Draws the view without a display (Qt's offscreen platform, set before the application object
+// Draws the figure without a display (Qt's offscreen platform, set before the application object
 // is created, when none exists yet) and writes it. Returns a one-line description of what was
 // written. Throws lorascape::ConfigError for bad options, FormatError for unreadable files,
 // DeviceError when the build has no GUI.
 std::string render_plot(const PlotRequest& request);
 
-}  // namespace lorascape::gui
+}  // namespace lorascape::plot

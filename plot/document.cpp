@@ -1,4 +1,4 @@
-#include "gui/document.h"
+#include "plot/document.h"
 
 #include <algorithm>
 #include <cctype>
@@ -7,7 +7,7 @@
 
 #include "store/error.h"
 
-namespace lorascape::gui {
+namespace lorascape::plot {
 
 namespace fs = std::filesystem;
 
@@ -150,4 +150,4 @@ bool is_plane_kind(const store::ScanData& d) {
   return d.spec.axes.size() == 2;
 }
 
-}  // namespace lorascape::gui
+}  // namespace lorascape::plot

@@ -1,6 +1,6 @@
-// The files the desktop app shows: run files and scan files read through lorascape_store (no
-// torch, no Qt), with the small interpretations every view shares (which task of a path is the
-// new one, short labels for adapter references, the message of the error dialog).
+// The files the figures show: run files and scan files read through lorascape_store (no torch,
+// no Qt), with the small interpretations every figure shares (which task of a path is the new
+// one, short labels for adapter references, the message of the app's error dialog).
 #pragma once
 
 #include <memory>
@@ -10,7 +10,7 @@
 #include "store/run_file.h"
 #include "store/scan_file.h"
 
-namespace lorascape::gui {
+namespace lorascape::plot {
 
 // One file opened in the app: a run file or a scan file, read whole.
 struct OpenedFile {
@@ -55,8 +55,8 @@ int new_task_index(const store::ScanData& d);
 // Index of `name` in `list`, or -1.
 int index_of(const std::vector<std::string>& list, const std::string& name);
 
-// True for kinds shown as a path (valley view) / as a plane (landscape view).
+// True for kinds shown as a path (the valley figure) / as a plane (the landscape figure).
 bool is_path_kind(const store::ScanData& d);
 bool is_plane_kind(const store::ScanData& d);
 
-}  // namespace lorascape::gui
+}  // namespace lorascape::plot

@@ -1,12 +1,12 @@
-// Marching squares (gui/contour.h) on fields whose level lines are known.
+// Marching squares (plot/contour.h) on fields whose level lines are known.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
 
-#include "gui/contour.h"
+#include "plot/contour.h"
 
-using namespace lorascape::gui;
+using namespace lorascape::plot;
 
 namespace {
 std::vector<double> linspace(double a, double b, int n) {

@@ -1,22 +1,23 @@
-#include "gui/plot_command.h"
+#include "plot/plot_command.h"
 
 #include <qcustomplot.h>
 
 #include <QApplication>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <memory>
 
-#include "gui/document.h"
-#include "gui/geometry_view.h"
-#include "gui/landscape_view.h"
-#include "gui/matrix_view.h"
-#include "gui/plot_util.h"
-#include "gui/stability_view.h"
-#include "gui/valley_view.h"
+#include "plot/document.h"
+#include "plot/export.h"
+#include "plot/geometry.h"
+#include "plot/landscape.h"
+#include "plot/matrix.h"
+#include "plot/plot_util.h"
+#include "plot/stability.h"
+#include "plot/valley.h"
 #include "store/error.h"
 
-namespace lorascape::gui {
+namespace lorascape::plot {
 
 namespace fs = std::filesystem;
 
@@ -93,27 +94,29 @@ std::string render_plot(const PlotRequest& r) {
     scans.insert(scans.begin(), open_file(find_scan(run->path, r.scan)));
   }
   const QString score = QString::fromStdString(r.score);
-  std::unique_ptr<PlotPanel> view;
+  const QString task = QString::fromStdString(r.task);
+  QCustomPlot plot;
+  init_plot(&plot);
   std::string what;
   auto need = [&](bool ok, const std::string& msg) {
     if (!ok) throw ConfigError("plot --view " + r.view + ": " + msg);
   };
   if (r.view == "valley") {
-    std::vector<ValleyView::Entry> entries;
+    std::vector<NamedScan> entries;
     for (const auto& s : scans)
       if (is_path_kind(*s.scan)) entries.push_back({label_of(s), s.scan});
     need(!entries.empty(),
          "needs a 1-D scan file (line, curve, sharpness --along), or a run file with --scan");
-    auto v = std::make_unique<ValleyView>();
-    v->set_scans(entries);
-    if (!score.isEmpty()) v->set_score(score);
-    if (!r.task.empty()) v->set_task_filter(QString::fromStdString(r.task));
-    v->set_log_scale(r.log);
-    need(v->has_data(),
+    ValleyOptions o;
+    o.score = choose(valley_scores(entries), score, "loss");
+    o.task_filter = choose(valley_task_filters(entries), task, kAllTaskSets);
+    o.log_scale = r.log;
+    const ValleyFigure f = prepare_valley(entries, o);
+    need(!f.series.empty(),
          "nothing to draw for score '" + r.score + "' and task set '" + r.task + "'");
-    what = std::to_string(entries.size()) + " scan(s), " + std::to_string(v->series().size()) +
-           " series";
-    view = std::move(v);
+    draw_valley(&plot, f);
+    what =
+        std::to_string(entries.size()) + " scan(s), " + std::to_string(f.series.size()) + " series";
   } else if (r.view == "landscape") {
     const OpenedFile* s = nullptr;
     for (const auto& f : scans)
@@ -123,19 +126,16 @@ std::string render_plot(const PlotRequest& r) {
       }
     need(s != nullptr,
          "needs a 2-D scan file (plane, random-plane, trajectory), or a run file with --scan");
-    auto v = std::make_unique<LandscapeView>();
-    v->set_scan(label_of(*s), s->scan);
-    if (!r.task.empty()) v->set_task(QString::fromStdString(r.task));
-    if (!score.isEmpty()) v->set_score(score);
-    v->set_log_colors(r.log);
+    LandscapeOptions o;
+    o.task = choose(landscape_tasks(*s->scan), task, "union");
+    o.score = choose(landscape_scores(*s->scan), score, "loss");
+    o.log_colors = r.log;
+    draw_landscape(&plot, prepare_landscape(*s->scan, o));
     what = s->scan->spec.kind + " " + std::to_string(s->scan->spec.axes[0].size()) + "x" +
            std::to_string(s->scan->spec.axes[1].size());
-    view = std::move(v);
   } else if (r.view == "stability") {
     need(run != nullptr, "needs a run file");
-    auto v = std::make_unique<StabilityView>();
-    v->set_run(label_of(*run), run->run);
-    std::vector<StabilityView::Path> paths;
+    std::vector<NamedScan> paths;
     if (r.scan.empty() && scans.empty()) {
       for (const auto& path : scans_near(run->path)) {
         try {
@@ -149,26 +149,24 @@ std::string render_plot(const PlotRequest& r) {
     } else {
       for (const auto& f : scans) paths.push_back({label_of(f), f.scan});
     }
-    v->set_paths(paths);
-    if (!score.isEmpty()) v->set_score(score);
-    what = std::to_string(run->run->methods.size()) + " methods, " +
-           std::to_string(v->path_count()) + " paths";
-    view = std::move(v);
+    paths = trade_off_paths(std::move(paths));
+    StabilityOptions o;
+    o.score = choose(run_scores(*run->run), score, "exact_match");
+    draw_stability(&plot, prepare_stability(run->run.get(), paths, o));
+    what = std::to_string(run->run->methods.size()) + " methods, " + std::to_string(paths.size()) +
+           " paths";
   } else if (r.view == "matrix") {
     need(run != nullptr, "needs a run file");
     need(!run->run->methods.empty(), "the run file holds no method yet");
-    auto v = std::make_unique<MatrixView>();
-    v->set_run(label_of(*run), run->run);
-    if (!r.method.empty()) {
-      v->set_method(QString::fromStdString(r.method));
-      need(v->method() == QString::fromStdString(r.method),
-           "--method " + r.method + ": not in the run file");
-    }
-    if (!score.isEmpty()) v->set_score(score);
-    need(v->has_data(),
-         "no matrix of score '" + r.score + "' for method " + v->method().toStdString());
-    what = "R of " + v->method().toStdString();
-    view = std::move(v);
+    MatrixOptions o;
+    o.method = choose(matrix_methods(*run->run), QString::fromStdString(r.method));
+    need(r.method.empty() || o.method == QString::fromStdString(r.method),
+         "--method " + r.method + ": not in the run file");
+    o.score = choose(run_scores(*run->run), score, "exact_match");
+    const MatrixFigure f = prepare_matrix(*run->run, o);
+    need(!f.empty(), "no matrix of score '" + r.score + "' for method " + o.method.toStdString());
+    draw_matrix(&plot, f);
+    what = "R of " + o.method.toStdString();
   } else {
     const OpenedFile* s = nullptr;
     for (const auto& f : scans)
@@ -177,18 +175,18 @@ std::string render_plot(const PlotRequest& r) {
         break;
       }
     need(s != nullptr, "needs a geometry scan file (lorascape geometry … --out F.h5)");
-    auto v = std::make_unique<GeometryView>();
-    v->set_scan(label_of(*s), s->scan);
-    if (!r.metric.empty()) v->set_metric(QString::fromStdString(r.metric));
-    need(v->has_data(), "no matrix '" + r.metric + "' in the geometry file");
+    GeometryOptions o;
+    o.metric = choose(geometry_metrics(*s->scan), QString::fromStdString(r.metric), "delta_cosine");
+    const GeometryFigure f = prepare_geometry(*s->scan, o);
+    need(!f.empty(), "no matrix '" + r.metric + "' in the geometry file");
+    draw_geometry(&plot, f);
     what = "geometry of " + std::to_string(s->scan->spec.axes[0].size()) + " adapters";
-    view = std::move(v);
   }
   const double scale = r.dpi > 0 ? r.dpi / 96.0 : 1.0;
-  view->resize(static_cast<int>(r.width / scale), static_cast<int>(r.height / scale));
-  export_plot(view->plot(), QString::fromStdString(r.out), r.width, r.height, r.dpi);
+  plot.resize(static_cast<int>(r.width / scale), static_cast<int>(r.height / scale));
+  export_plot(&plot, QString::fromStdString(r.out), r.width, r.height, r.dpi);
   return "wrote " + r.out + " (" + r.view + ": " + what + ", " + std::to_string(r.width) + "x" +
          std::to_string(r.height) + " px at " + std::to_string(static_cast<int>(r.dpi)) + " dpi)";
 }
 
-}  // namespace lorascape::gui
+}  // namespace lorascape::plot

@@ -1,5 +1,5 @@
 // Contour lines of a scalar field on a rectilinear grid by marching squares. No Qt and no
-// torch: the landscape view draws what this returns, and tests check it on known fields.
+// torch: the landscape figure draws what this returns, and tests check it on known fields.
 //
 // The field uses the scan file's plane layout: z[i·ny + j] is the value at (xs[i], ys[j]),
 // i along x (nx = xs.size()), j along y (ny = ys.size()).
@@ -7,7 +7,7 @@
 
 #include <vector>
 
-namespace lorascape::gui {
+namespace lorascape::plot {
 
 // One straight piece of a contour line, from (x0, y0) to (x1, y1).
 struct ContourSegment {
@@ -33,4 +33,4 @@ std::vector<double> contour_levels(double lo, double hi, int count, bool log = f
 // on an edge shared by two cells bit-identically for both, so ends are matched exactly.
 std::vector<std::vector<double>> join_segments(const std::vector<ContourSegment>& segments);
 
-}  // namespace lorascape::gui
+}  // namespace lorascape::plot

@@ -1,0 +1,274 @@
+#include "plot/landscape.h"
+
+#include <qcustomplot.h>
+
+#include <cmath>
+#include <limits>
+
+#include "plot/contour.h"
+#include "plot/document.h"
+#include "plot/plot_util.h"
+
+namespace lorascape::plot {
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// The lines of a text entry ("a\nb\n" -> {"a", "b"}).
+std::vector<std::string> lines_of(const std::map<std::string, std::string>& text, const char* key) {
+  std::vector<std::string> out;
+  if (!text.count(key)) return out;
+  const std::string& s = text.at(key);
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find('\n', start);
+    if (end == std::string::npos) end = s.size();
+    out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// The markers of extras `extra` (N x 2 or wider: plane coordinates first), labelled by the lines
+// of text `labels_key`; false when the scan has none.
+bool markers_of(const store::ScanData& d, const char* extra, const char* labels_key, MarkerSet& m) {
+  if (!d.extras.count(extra)) return false;
+  const auto& a = d.extras.at(extra);
+  if (a.shape.size() != 2 || a.shape[1] < 2) return false;
+  const auto n = static_cast<size_t>(a.shape[0]), w = static_cast<size_t>(a.shape[1]);
+  const auto labels = lines_of(d.text, labels_key);
+  for (size_t k = 0; k < n; ++k) {
+    m.x << a.values[k * w];
+    m.y << a.values[k * w + 1];
+    m.labels << (k < labels.size() ? QString::fromStdString(short_ref(labels[k])) : QString());
+  }
+  return true;
+}
+}  // namespace
+
+int LandscapeFigure::marker_count() const {
+  int n = 0;
+  for (const auto& m : markers) n += static_cast<int>(m.x.size());
+  return n;
+}
+
+QStringList landscape_tasks(const store::ScanData& scan) {
+  QStringList tasks;
+  for (const auto& t : scan.spec.tasks) tasks << QString::fromStdString(t);
+  if (scan.spec.tasks.size() > 1) tasks << "mean";
+  return tasks;
+}
+
+QStringList landscape_scores(const store::ScanData& scan) {
+  QStringList scores;
+  for (const auto& s : scan.spec.scores) scores << QString::fromStdString(s);
+  return scores;
+}
+
+LandscapeFigure prepare_landscape(const store::ScanData& d, const LandscapeOptions& o) {
+  LandscapeFigure f;
+  if (!is_plane_kind(d)) return f;
+  f.xs = d.spec.axes[0];
+  f.ys = d.spec.axes[1];
+  f.task = o.task;
+  f.score = o.score;
+  f.labels = o.labels;
+  const auto& xs = f.xs;
+  const auto& ys = f.ys;
+  const size_t nx = xs.size(), ny = ys.size(), S = d.spec.scores.size();
+  const int s = std::max(0, index_of(d.spec.scores, o.score.toStdString()));
+  const int t = index_of(d.spec.tasks, o.task.toStdString());
+  std::vector<size_t> mean_of;
+  if (t < 0)
+    for (size_t k = 0; k < d.spec.tasks.size(); ++k)
+      if (d.spec.tasks[k] != "union") mean_of.push_back(k);
+  f.z.assign(nx * ny, kNaN);
+  double lo = INFINITY, hi = -INFINITY;
+  for (size_t i = 0; i < nx; ++i)
+    for (size_t j = 0; j < ny; ++j) {
+      const auto pnt = static_cast<int64_t>(i * ny + j);
+      if (!d.done[static_cast<size_t>(pnt)]) continue;
+      double v = 0;
+      if (t >= 0) {
+        v = d.values[d.value_index(pnt, static_cast<size_t>(t), static_cast<size_t>(s))];
+      } else {
+        for (size_t k : mean_of)
+          v += d.values[(static_cast<size_t>(pnt) * d.spec.tasks.size() + k) * S + s];
+        v /= static_cast<double>(std::max<size_t>(mean_of.size(), 1));
+      }
+      f.z[i * ny + j] = v;
+      if (std::isfinite(v)) lo = std::min(lo, v), hi = std::max(hi, v);
+    }
+  if (std::isfinite(lo)) f.lo = lo, f.hi = hi;
+  f.log_colors = o.log_colors && lo > 0;
+  f.inverted = o.score != "loss" && !o.score.startsWith("lambda");
+
+  if (o.contours && std::isfinite(lo) && hi > lo) {
+    for (double level : contour_levels(lo, hi, o.levels, f.log_colors)) {
+      const auto lines = join_segments(contour_segments(xs, ys, f.z, level));
+      if (!lines.empty()) ++f.levels_drawn;
+      for (const auto& line : lines) {
+        ContourLine c;
+        c.level = level;
+        for (size_t k = 0; k + 1 < line.size(); k += 2) c.x << line[k], c.y << line[k + 1];
+        f.contours.push_back(std::move(c));
+      }
+    }
+  }
+
+  const struct {
+    MarkerSet::Kind kind;
+    const char *extra, *labels_key, *name;
+  } sets[] = {{MarkerSet::Kind::Trajectory, "trajectory", "trajectory_labels", "trajectory"},
+              {MarkerSet::Kind::Projected, "projected", "projected_labels", "projected adapters"},
+              {MarkerSet::Kind::Anchors, "anchors", "anchor_labels", "anchors"}};
+  for (const auto& set : sets) {
+    MarkerSet m;
+    m.kind = set.kind;
+    m.name = set.name;
+    if (markers_of(d, set.extra, set.labels_key, m)) f.markers.push_back(std::move(m));
+  }
+
+  const std::string kind = d.spec.kind;
+  f.x_label = kind == "random-plane" ? "α (direction 1)"
+              : kind == "trajectory" ? "PC 1"
+                                     : "x (towards the 2nd anchor)";
+  f.y_label = kind == "random-plane" ? "β (direction 2)" : kind == "trajectory" ? "PC 2" : "y";
+  return f;
+}
+
+QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
+  p->clearPlottables();
+  p->clearItems();
+  if (f.empty()) {
+    if (p->plotLayout()->hasElement(0, 1)) p->plotLayout()->element(0, 1)->setVisible(false);
+    p->replot();
+    return nullptr;
+  }
+  const auto& xs = f.xs;
+  const auto& ys = f.ys;
+  const size_t nx = xs.size(), ny = ys.size();
+  const bool log = f.log_colors;
+  // Heat map: cell (i, j) of the colour map is the grid point (xs[i], ys[j]).
+  auto* map = new QCPColorMap(p->xAxis, p->yAxis);
+  map->data()->setSize(static_cast<int>(nx), static_cast<int>(ny));
+  map->data()->setRange(QCPRange(xs.front(), xs.back()), QCPRange(ys.front(), ys.back()));
+  for (size_t i = 0; i < nx; ++i)
+    for (size_t j = 0; j < ny; ++j)
+      map->data()->setCell(static_cast<int>(i), static_cast<int>(j), f.z[i * ny + j]);
+  QCPColorGradient g = viridis_gradient();
+  if (f.inverted) g = g.inverted();
+  map->setInterpolate(false);
+  map->setName(f.task + " " + f.score);
+  map->removeFromLegend();
+  bool created = false;
+  QCPColorScale* scale = right_color_scale(p, &created);
+  if (created) apply_plot_theme(p, p->property("lorascape_dark").toBool());
+  scale->setVisible(true);
+  map->setColorScale(scale);
+  scale->setGradient(g);  // the scale owns the gradient and range of its maps
+  scale->setDataScaleType(log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+  if (log)
+    scale->axis()->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+  else
+    scale->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+  scale->axis()->setLabel(f.task + " " + f.score);
+  if (std::isfinite(f.lo)) scale->setDataRange(QCPRange(f.lo, f.hi > f.lo ? f.hi : f.lo + 1e-12));
+
+  for (const auto& line : f.contours) {
+    auto* c = new QCPCurve(p->xAxis, p->yAxis);
+    c->setData(line.x, line.y);
+    c->setPen(QPen(QColor(255, 255, 255, 170), 1.0));
+    c->setName(QString("contour %1").arg(line.level, 0, 'g', 3));
+    c->removeFromLegend();
+    c->setSelectable(QCP::stNone);
+  }
+
+  // Markers, each set after its labels.
+  const QFont label_font(p->font().family(), 8);
+  for (const auto& m : f.markers) {
+    QVector<double> idx;
+    for (int k = 0; k < m.x.size(); ++k) {
+      idx << static_cast<double>(k);
+      if (!f.labels || m.labels[k].isEmpty()) continue;
+      auto* l = new QCPItemText(p);
+      l->position->setCoords(m.x[k], m.y[k]);
+      l->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
+      l->setPadding(QMargins(2, 0, 2, 0));
+      l->setText(m.labels[k]);
+      l->setFont(label_font);
+      l->setColor(Qt::black);
+      l->setBrush(QBrush(QColor(255, 255, 255, 200)));
+      l->setClipToAxisRect(true);
+    }
+    auto* c = new QCPCurve(p->xAxis, p->yAxis);
+    c->setData(idx, m.x, m.y);
+    c->setName(m.name);
+    c->setLineStyle(m.kind == MarkerSet::Kind::Trajectory ? QCPCurve::lsLine : QCPCurve::lsNone);
+    c->setPen(QPen(QColor(255, 255, 255), 1.5));
+    switch (m.kind) {
+      case MarkerSet::Kind::Trajectory:
+        c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(Qt::white, 1.2),
+                                           QBrush(QColor(255, 127, 14)), 6));
+        break;
+      case MarkerSet::Kind::Projected:
+        c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(Qt::black, 1),
+                                           QBrush(QColor(255, 255, 255)), 8));
+        break;
+      case MarkerSet::Kind::Anchors:
+        c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(Qt::white, 2),
+                                           QBrush(QColor(214, 39, 40)), 11));
+        break;
+    }
+  }
+  p->legend->setVisible(f.marker_count() > 0);
+  p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+
+  p->xAxis->setLabel(f.x_label);
+  p->yAxis->setLabel(f.y_label);
+  for (QCPAxis* a : {p->xAxis, p->yAxis}) {
+    a->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+    a->setRangeReversed(false);
+    a->setTickLabelRotation(0);
+    a->setSubTicks(true);
+    a->grid()->setVisible(false);
+  }
+  const double hx = nx > 1 ? (xs.back() - xs.front()) / (2.0 * (nx - 1)) : 0.5;
+  const double hy = ny > 1 ? (ys.back() - ys.front()) / (2.0 * (ny - 1)) : 0.5;
+  p->xAxis->setRange(xs.front() - hx, xs.back() + hx);
+  p->yAxis->setRange(ys.front() - hy, ys.back() + hy);
+  p->replot();
+  return map;
+}
+
+QString landscape_readout(const LandscapeFigure& f, double x, double y) {
+  if (f.empty()) return QString();
+  auto nearest = [](const std::vector<double>& a, double v) {
+    size_t best = 0;
+    for (size_t k = 1; k < a.size(); ++k)
+      if (std::abs(a[k] - v) < std::abs(a[best] - v)) best = k;
+    return best;
+  };
+  const size_t i = nearest(f.xs, x), j = nearest(f.ys, y);
+  const double v = f.z[i * f.ys.size() + j];
+  return QString("x = %1, y = %2: %3 %4 = %5")
+      .arg(f.xs[i], 0, 'g', 4)
+      .arg(f.ys[j], 0, 'g', 4)
+      .arg(f.task, f.score)
+      .arg(std::isnan(v) ? QString("not computed") : QString::number(v, 'g', 5));
+}
+
+QString landscape_csv(const LandscapeFigure& f) {
+  if (f.empty()) return QString();
+  QString out = "x,y,task_set,score,value\n";
+  for (size_t i = 0; i < f.xs.size(); ++i)
+    for (size_t j = 0; j < f.ys.size(); ++j)
+      out += QString("%1,%2,%3,%4,%5\n")
+                 .arg(f.xs[i], 0, 'g', 17)
+                 .arg(f.ys[j], 0, 'g', 17)
+                 .arg(f.task, f.score)
+                 .arg(f.z[i * f.ys.size() + j], 0, 'g', 17);
+  return out;
+}
+
+}  // namespace lorascape::plot

@@ -1,0 +1,78 @@
+// What every figure shares: the plot colours (light for paper, or following the application
+// palette on screen), task colours, an annotated heat map, the start of every plot, the choice
+// of an option among the ones a file offers, and a scan with the label it is shown under.
+#pragma once
+
+#include <QColor>
+#include <QPalette>
+#include <QString>
+#include <QStringList>
+#include <QVector>
+#include <memory>
+
+#include "store/run_file.h"
+#include "store/scan_file.h"
+
+class QCustomPlot;
+class QCPColorMap;
+class QCPColorScale;
+class QCPColorGradient;
+
+namespace lorascape::plot {
+
+// A scan file's contents and the label it is shown under (the file's stem, say): the input of
+// the figures that show several scans.
+struct NamedScan {
+  QString label;
+  std::shared_ptr<const store::ScanData> scan;
+};
+
+// `wanted` when it is one of `items`, else `fallback` when it is, else the first item (empty
+// when there are none): how a figure's option falls back to what the file offers.
+QString choose(const QStringList& items, const QString& wanted,
+               const QString& fallback = QString());
+
+// The scores of a run's matrices (R), in order of first appearance: the choices of the matrix
+// and stability figures.
+QStringList run_scores(const store::RunFileData& run);
+
+// True when the palette's window colour is dark (the system's dark mode).
+bool is_dark(const QPalette& palette);
+
+// Colours a plot for a dark or light background: background, axes, grid, tick labels,
+// legend, colour scales. Exported figures are always light (export_plot).
+void apply_plot_theme(QCustomPlot* plot, bool dark);
+
+// The start of every plot: the legend's font (8 pt of the plot's family) and the theme of the
+// application palette (apply_plot_theme).
+void init_plot(QCustomPlot* plot);
+
+// The colour of series `index` of `count` (distinct hues, readable on light and dark).
+QColor series_color(int index, int count);
+
+// Viridis (perceptually uniform, readable in grey), NaN transparent; QCustomPlot 2.1 lacks it.
+QCPColorGradient viridis_gradient();
+
+// The colour scale in the layout cell to the right of the axis rect: the one there, else a new
+// one (its top and bottom margins aligned with the axis rect's); *created says which.
+QCPColorScale* right_color_scale(QCustomPlot* plot, bool* created = nullptr);
+
+// Removes the plot's plottables and items and replots: the figure of nothing.
+void clear_plot(QCustomPlot* plot);
+
+// A heat map with a colour scale to its right, cell (i, j) at key i, value j; text labels on
+// the cells when `annotate`. Created in `plot` (which is cleared first).
+struct HeatMap {
+  QCPColorMap* map = nullptr;
+  QCPColorScale* scale = nullptr;
+};
+// values: rows·cols row-major, cell (r, c) = values[r·cols + c], drawn at x = c, y = r (rows
+// top to bottom when `rows_down`). NaN cells are transparent and annotated "–". The plot is
+// themed as it was (light or dark) and replotted.
+HeatMap draw_heat_map(QCustomPlot* plot, const QVector<double>& values, int rows, int cols,
+                      const QStringList& row_labels, const QStringList& col_labels,
+                      const QString& row_title, const QString& col_title,
+                      const QString& scale_label, bool annotate, bool rows_down = true,
+                      int decimals = 2);
+
+}  // namespace lorascape::plot

@@ -1,0 +1,294 @@
+#include "plot/valley.h"
+
+#include <qcustomplot.h>
+
+#include <cmath>
+#include <limits>
+
+#include "plot/document.h"
+
+namespace lorascape::plot {
+
+const char* const kAllTaskSets = "all task sets";
+const char* const kMeanOfTasks = "mean";
+
+namespace {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+bool higher_is_better(const QString& score) {
+  return score == "token_acc" || score == "exact_match";
+}
+
+// The barrier of `target` (see ValleyBarrier); value NaN when there is none.
+ValleyBarrier barrier_of(const ValleySeries& target, const QString& score) {
+  ValleyBarrier b;
+  int i0 = -1, i1 = -1;
+  for (int i = 0; i < target.t.size(); ++i) {
+    if (target.t[i] == 0.0) i0 = i;
+    if (target.t[i] == 1.0) i1 = i;
+  }
+  if (i0 < 0 || i1 < 0) return b;
+  const double sign = higher_is_better(score) ? -1.0 : 1.0;  // a drop is the barrier
+  double best = -INFINITY;
+  int at = -1;
+  for (int i = 0; i < target.t.size(); ++i) {
+    const double t = target.t[i];
+    if (t < 0 || t > 1) continue;
+    const double chord = (1 - t) * target.v[i0] + t * target.v[i1];
+    const double rise = sign * (target.v[i] - chord);
+    if (rise > best) best = rise, at = i;
+  }
+  if (at < 0 || !std::isfinite(best) || best <= 0) return b;
+  b.value = best;
+  b.t = target.t[at];
+  b.v0 = target.v[i0];
+  b.v1 = target.v[i1];
+  b.chord = (1 - b.t) * b.v0 + b.t * b.v1;
+  b.at = target.v[at];
+  return b;
+}
+}  // namespace
+
+QStringList valley_scores(const std::vector<NamedScan>& scans) {
+  QStringList scores;
+  for (const auto& e : scans)
+    for (const auto& s : e.scan->spec.scores)
+      if (!scores.contains(QString::fromStdString(s))) scores << QString::fromStdString(s);
+  return scores;
+}
+
+QStringList valley_task_filters(const std::vector<NamedScan>& scans) {
+  QStringList sets{kAllTaskSets};
+  for (const auto& e : scans)
+    for (const auto& s : e.scan->spec.tasks)
+      if (!sets.contains(QString::fromStdString(s))) sets << QString::fromStdString(s);
+  sets << kMeanOfTasks;
+  return sets;
+}
+
+ValleyFigure prepare_valley(const std::vector<NamedScan>& scans, const ValleyOptions& o) {
+  ValleyFigure f;
+  f.overlay = scans.size() > 1;
+  f.score = o.score;
+  f.log_scale = o.log_scale;
+  for (const auto& e : scans) f.scan_labels << e.label;
+  const QString& filter = o.task_filter;
+  const bool want_all = filter == kAllTaskSets;
+  for (size_t e = 0; e < scans.size(); ++e) {
+    const store::ScanData& d = *scans[e].scan;
+    if (!is_path_kind(d)) continue;
+    const int s = index_of(d.spec.scores, o.score.toStdString());
+    if (s < 0) continue;
+    const auto& ts = d.spec.axes[0];
+    const size_t T = d.spec.tasks.size();
+    const int neu = new_task_index(d);
+    const QString prefix = f.overlay ? scans[e].label + " · " : QString();
+    auto add = [&](const std::vector<double>& vals, int task, const QString& role,
+                   const QString& name) {
+      ValleySeries sr;
+      sr.scan = static_cast<int>(e);
+      sr.task = task;
+      sr.task_set = task < 0 ? QString("mean")
+                             : QString::fromStdString(d.spec.tasks[static_cast<size_t>(task)]);
+      sr.role = role;
+      sr.name = name;
+      for (size_t i = 0; i < ts.size(); ++i) {
+        if (!d.done[i]) continue;
+        sr.t << ts[i];
+        sr.v << vals[i];
+      }
+      f.series.push_back(std::move(sr));
+    };
+    // Per task set, the score along the axis; the mean over the individual tasks.
+    std::vector<std::vector<double>> per(T, std::vector<double>(ts.size(), kNaN));
+    for (size_t t = 0; t < T; ++t)
+      for (size_t i = 0; i < ts.size(); ++i)
+        per[t][i] = d.values[d.value_index(static_cast<int64_t>(i), t, static_cast<size_t>(s))];
+    std::vector<size_t> singles;
+    for (size_t t = 0; t < T; ++t)
+      if (d.spec.tasks[t] != "union") singles.push_back(t);
+    for (size_t t = 0; t < T; ++t) {
+      const QString name = QString::fromStdString(d.spec.tasks[t]);
+      if (!want_all && filter != name) continue;
+      QString role = name == "union"              ? "union"
+                     : neu < 0                    ? "task"
+                     : static_cast<int>(t) == neu ? "new"
+                                                  : "old";
+      QString label = prefix + name;
+      if (role == "new") label += " (new)";
+      if (role == "old") label += " (old)";
+      add(per[t], static_cast<int>(t), role, label);
+    }
+    if (singles.size() >= 2 && (want_all || filter == kMeanOfTasks)) {
+      std::vector<double> mean(ts.size(), 0.0);
+      for (size_t i = 0; i < ts.size(); ++i) {
+        for (size_t t : singles) mean[i] += per[t][i];
+        mean[i] /= static_cast<double>(singles.size());
+      }
+      add(mean, -1, "mean", prefix + "mean of tasks");
+    }
+    // A curve's straight line at the same t.
+    if (o.straight_line && d.extras.count("line_values")) {
+      const auto& lv = d.extras.at("line_values");
+      if (lv.values.size() == ts.size() * T * d.spec.scores.size())
+        for (size_t t = 0; t < T; ++t) {
+          const QString name = QString::fromStdString(d.spec.tasks[t]);
+          if (!want_all && filter != name) continue;
+          std::vector<double> vals(ts.size());
+          for (size_t i = 0; i < ts.size(); ++i)
+            vals[i] = lv.values[(i * T + t) * d.spec.scores.size() + s];
+          add(vals, static_cast<int>(t), "line", prefix + name + " (straight line)");
+        }
+    }
+  }
+  f.x_label =
+      scans.empty() ? "t" : QString("t (") + QString::fromStdString(scans[0].scan->spec.kind) + ")";
+  if (scans.empty() || f.series.empty()) return f;
+  // End points and barrier of the first scan: on union, else the mean, else the first series.
+  const store::ScanData& d = *scans[0].scan;
+  if (d.text.count("from")) f.from = QString::fromStdString(short_ref(d.text.at("from")));
+  if (d.text.count("to")) f.to = QString::fromStdString(short_ref(d.text.at("to")));
+  int target = -1;
+  for (size_t k = 0; k < f.series.size(); ++k)
+    if (f.series[k].scan == 0 && f.series[k].role == "union") target = static_cast<int>(k);
+  if (target < 0)
+    for (size_t k = 0; k < f.series.size(); ++k)
+      if (f.series[k].scan == 0 && f.series[k].role == "mean") target = static_cast<int>(k);
+  if (target < 0)
+    for (size_t k = 0; k < f.series.size(); ++k)
+      if (f.series[k].scan == 0 && f.series[k].role != "line") {
+        target = static_cast<int>(k);
+        break;
+      }
+  if (target >= 0) {
+    f.barrier = barrier_of(f.series[static_cast<size_t>(target)], o.score);
+    if (std::isfinite(f.barrier.value)) f.barrier.series = target;
+  }
+  return f;
+}
+
+void draw_valley(QCustomPlot* p, const ValleyFigure& f) {
+  p->clearGraphs();
+  p->clearItems();
+  const auto& series = f.series;
+  const int n_tasks = [&] {
+    int n = 0;
+    for (const auto& sr : series) n = std::max(n, sr.task + 1);
+    return n;
+  }();
+  const bool overlay = f.overlay;
+  const bool dark = p->property("lorascape_dark").toBool();
+  const QColor fg = dark ? QColor(230, 230, 230) : QColor(20, 20, 20);
+  for (const ValleySeries& sr : series) {
+    QCPGraph* g = p->addGraph();
+    g->setName(sr.name);
+    g->setData(sr.t, sr.v, true);
+    QColor c = overlay ? series_color(sr.scan, static_cast<int>(f.scan_labels.size()))
+               : (sr.role == "union" || sr.role == "mean") ? fg
+               : sr.role == "new"                          ? QColor(214, 39, 40)
+                                  : series_color(sr.task, std::max(n_tasks, 1));
+    if (!overlay && sr.role == "old" && c == QColor(214, 39, 40)) c = QColor(23, 190, 207);
+    QPen pen(c, 1.6);
+    if (sr.role == "new") pen.setWidthF(3.0);
+    if (sr.role == "old") pen.setStyle(Qt::DashLine);
+    if (sr.role == "union")
+      pen.setWidthF(overlay ? 2.2 : 2.6), pen.setStyle(overlay ? Qt::DashDotLine : Qt::SolidLine);
+    if (sr.role == "mean") pen.setStyle(Qt::DotLine), pen.setWidthF(2.2);
+    if (sr.role == "line")
+      pen.setStyle(Qt::DotLine), pen.setColor(c.lighter(130)), pen.setWidthF(1.2);
+    if (overlay && sr.role == "task") pen.setStyle(Qt::SolidLine);
+    g->setPen(pen);
+    g->setScatterStyle(
+        QCPScatterStyle(sr.role == "line" ? QCPScatterStyle::ssNone : QCPScatterStyle::ssDisc,
+                        sr.role == "new" ? 6 : 4));
+  }
+  // Axes.
+  const bool log = f.log_scale;
+  p->yAxis->setScaleType(log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
+  if (log)
+    p->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
+  else
+    p->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
+  p->yAxis->setLabel(f.score);
+  p->xAxis->setLabel(f.x_label);
+  p->rescaleAxes();
+  if (!series.empty()) {
+    QCPRange x = p->xAxis->range(), y = p->yAxis->range();
+    const double dx = std::max(x.size() * 0.04, 1e-9);
+    p->xAxis->setRange(x.lower - dx, x.upper + dx);
+    if (!log) {
+      const double dy = std::max(y.size() * 0.08, 1e-9);
+      p->yAxis->setRange(y.lower - dy, y.upper + dy * 2.5);  // room for the labels on top
+    }
+  }
+  // Endpoint markers (t = 0 and t = 1) of the first scan.
+  if (!series.empty()) {
+    const QString ends[2] = {f.from, f.to};
+    for (int k = 0; k < 2; ++k) {
+      auto* line = new QCPItemStraightLine(p);
+      line->point1->setCoords(k, 0);
+      line->point2->setCoords(k, 1);
+      line->setPen(QPen(QColor(128, 128, 128), 1, Qt::DashLine));
+      auto* label = new QCPItemText(p);
+      label->position->setTypeX(QCPItemPosition::ptPlotCoords);
+      label->position->setTypeY(QCPItemPosition::ptAxisRectRatio);
+      label->position->setCoords(k, 0.98);
+      label->setPositionAlignment(Qt::AlignBottom | (k == 0 ? Qt::AlignLeft : Qt::AlignRight));
+      label->setPadding(QMargins(4, 0, 4, 0));
+      label->setText((k == 0 ? "θ₀ " : "θ₁ ") + ends[k]);
+      label->setColor(fg);
+      label->setClipToAxisRect(false);
+    }
+    const ValleyBarrier& b = f.barrier;
+    if (b.series >= 0) {
+      auto* chord_line = new QCPItemLine(p);
+      chord_line->start->setCoords(0, b.v0);
+      chord_line->end->setCoords(1, b.v1);
+      chord_line->setPen(QPen(QColor(128, 128, 128), 1, Qt::DotLine));
+      auto* arrow = new QCPItemLine(p);
+      arrow->start->setCoords(b.t, b.chord);
+      arrow->end->setCoords(b.t, b.at);
+      arrow->setPen(QPen(fg, 1.2));
+      arrow->setHead(QCPLineEnding::esSpikeArrow);
+      auto* label = new QCPItemText(p);
+      label->position->setCoords(b.t, (b.chord + b.at) / 2);
+      label->setPositionAlignment(Qt::AlignLeft | Qt::AlignVCenter);
+      label->setPadding(QMargins(6, 0, 0, 0));
+      label->setText(QString("barrier %1 (%2)")
+                         .arg(b.value, 0, 'g', 3)
+                         .arg(series[static_cast<size_t>(b.series)].name));
+      label->setColor(fg);
+    }
+  }
+  p->legend->setVisible(!series.empty());
+  p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
+  p->replot();
+}
+
+QString valley_readout(const ValleyFigure& f, double t) {
+  if (f.series.empty()) return QString();
+  // The grid t nearest to `t` over all series.
+  double best = NAN, dist = INFINITY;
+  for (const auto& sr : f.series)
+    for (double x : sr.t)
+      if (std::abs(x - t) < dist) dist = std::abs(x - t), best = x;
+  QString out = QString("t = %1:").arg(best, 0, 'g', 4);
+  for (const auto& sr : f.series)
+    for (int i = 0; i < sr.t.size(); ++i)
+      if (sr.t[i] == best) out += QString("  %1 %2").arg(sr.name).arg(sr.v[i], 0, 'g', 4);
+  return out;
+}
+
+QString valley_csv(const ValleyFigure& f) {
+  if (f.series.empty()) return QString();
+  QString out = "scan,task_set,role,score,t,value\n";
+  for (const auto& sr : f.series)
+    for (int i = 0; i < sr.t.size(); ++i)
+      out += QString("%1,%2,%3,%4,%5,%6\n")
+                 .arg(f.scan_labels[sr.scan], sr.task_set, sr.role, f.score)
+                 .arg(sr.t[i], 0, 'g', 17)
+                 .arg(sr.v[i], 0, 'g', 17);
+  return out;
+}
+
+}  // namespace lorascape::plot

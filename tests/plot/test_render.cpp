@@ -1,0 +1,320 @@
+// The renderers draw what the data preparation computed (plot/valley.h, landscape.h, …), figure
+// export (plot/export.h), and `lorascape plot` (plot/plot_command.h), all on a bare QCustomPlot
+// on Qt's offscreen platform: no widget with controls.
+#include <gtest/gtest.h>
+#include <qcustomplot.h>
+
+#include <QImage>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "plot/export.h"
+#include "plot/geometry.h"
+#include "plot/landscape.h"
+#include "plot/matrix.h"
+#include "plot/plot_command.h"
+#include "plot/plot_util.h"
+#include "plot/stability.h"
+#include "plot/valley.h"
+#include "store/error.h"
+#include "tests/common/test_util.h"
+#include "tests/plot/plot_fixtures.h"
+#include "tests/store/sample_run.h"
+
+namespace fs = std::filesystem;
+using namespace lorascape;
+using namespace lorascape::plot;
+
+namespace {
+
+// The sample run file with a line, a plane and a geometry scan next to it (SampleFilesTest), and
+// a fresh plot per test.
+class PlotRender : public test::SampleFilesTest {
+ protected:
+  static void SetUpTestSuite() {
+    test::plot_app();
+    write_files("plot-render");
+  }
+  // A plot as every figure starts (init_plot), sized like an exported figure.
+  void SetUp() override {
+    init_plot(&plot);
+    plot.resize(640, 480);
+  }
+  QCustomPlot plot;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), {});
+}
+
+// The message of the ConfigError that render_plot throws for `r` ("" when it throws none).
+std::string config_error(const PlotRequest& r) {
+  try {
+    render_plot(r);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::shared_ptr<const store::ScanData> shared(store::ScanData d) {
+  return std::make_shared<const store::ScanData>(std::move(d));
+}
+
+ValleyFigure sample_valley(const QString& filter) {
+  ValleyOptions o;
+  o.score = "loss";
+  o.task_filter = filter;
+  return prepare_valley({{"seq-1-2", shared(test::sample_line())}}, o);
+}
+
+}  // namespace
+
+TEST_F(PlotRender, ValleyGraphKIsSeriesKWithTheBarrierAnnotated) {
+  const ValleyFigure f = sample_valley(kAllTaskSets);
+  draw_valley(&plot, f);
+  ASSERT_EQ(plot.graphCount(), static_cast<int>(f.series.size()));
+  for (int k = 0; k < plot.graphCount(); ++k) {
+    const auto& sr = f.series[static_cast<size_t>(k)];
+    QCPGraph* g = plot.graph(k);
+    EXPECT_EQ(g->name(), sr.name);
+    ASSERT_EQ(g->data()->size(), sr.t.size());
+    for (int i = 0; i < sr.t.size(); ++i) {
+      EXPECT_EQ(g->data()->at(i)->key, sr.t[i]);
+      EXPECT_EQ(g->data()->at(i)->value, sr.v[i]);
+    }
+  }
+  // The new task bold and solid, the old ones dashed.
+  EXPECT_EQ(plot.graph(1)->pen().widthF(), 3.0);
+  EXPECT_EQ(plot.graph(0)->pen().style(), Qt::DashLine);
+  EXPECT_EQ(plot.yAxis->label(), "loss");
+  EXPECT_EQ(plot.xAxis->label(), "t (line)");
+  EXPECT_TRUE(plot.legend->visible());
+  // No barrier on the (linear) union: the end markers only (a line and a label at each end).
+  EXPECT_EQ(plot.itemCount(), 4);
+  // Drawing again replaces everything: arith alone has a barrier (chord, arrow, label).
+  draw_valley(&plot, sample_valley("arith"));
+  EXPECT_EQ(plot.graphCount(), 1);
+  ASSERT_EQ(plot.itemCount(), 7);
+  auto* label = qobject_cast<QCPItemText*>(plot.item(6));
+  ASSERT_NE(label, nullptr);
+  EXPECT_EQ(label->text(), "barrier 0.5 (arith (new))");
+  // Log scale.
+  ValleyOptions o;
+  o.score = "token_acc";
+  o.log_scale = true;
+  draw_valley(&plot, prepare_valley({{"l", shared(test::sample_line())}}, o));
+  EXPECT_EQ(plot.yAxis->scaleType(), QCPAxis::stLogarithmic);
+  // Nothing to show: no graph, no legend.
+  draw_valley(&plot, ValleyFigure());
+  EXPECT_EQ(plot.graphCount(), 0);
+  EXPECT_EQ(plot.itemCount(), 0);
+  EXPECT_FALSE(plot.legend->visible());
+}
+
+TEST_F(PlotRender, LandscapeColourMapCellsEqualTheFigure) {
+  LandscapeOptions o;
+  o.task = "a";
+  o.score = "loss";
+  const LandscapeFigure f = prepare_landscape(test::sample_plane(), o);
+  QCPColorMap* map = draw_landscape(&plot, f);
+  ASSERT_NE(map, nullptr);
+  ASSERT_EQ(map->data()->keySize(), 4);
+  ASSERT_EQ(map->data()->valueSize(), 3);
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 3; ++j) {
+      const double z = f.z[static_cast<size_t>(i * 3 + j)], cell = map->data()->cell(i, j);
+      if (std::isnan(z))
+        EXPECT_TRUE(std::isnan(cell));
+      else
+        EXPECT_EQ(cell, z);
+      double x = 0, y = 0;
+      map->data()->cellToCoord(i, j, &x, &y);
+      EXPECT_DOUBLE_EQ(x, f.xs[static_cast<size_t>(i)]);
+      EXPECT_DOUBLE_EQ(y, f.ys[static_cast<size_t>(j)]);
+    }
+  // The colour scale to the right, over the figure's range; a curve per contour line and per
+  // marker set, and a label per labelled marker.
+  auto* scale = qobject_cast<QCPColorScale*>(plot.plotLayout()->element(0, 1));
+  ASSERT_NE(scale, nullptr);
+  EXPECT_TRUE(scale->visible());
+  EXPECT_EQ(scale->dataRange(), QCPRange(f.lo, f.hi));
+  EXPECT_EQ(scale->axis()->label(), "a loss");
+  EXPECT_EQ(plot.plottableCount(), 1 + static_cast<int>(f.contours.size() + f.markers.size()));
+  EXPECT_EQ(plot.itemCount(), f.marker_count());
+  EXPECT_TRUE(plot.legend->visible());
+  // Without labels, no items; drawn again, the colour scale is reused.
+  o.labels = false;
+  draw_landscape(&plot, prepare_landscape(test::sample_plane(), o));
+  EXPECT_EQ(plot.itemCount(), 0);
+  EXPECT_EQ(plot.plotLayout()->element(0, 1), scale);
+  // An empty figure hides the scale.
+  EXPECT_EQ(draw_landscape(&plot, LandscapeFigure()), nullptr);
+  EXPECT_FALSE(scale->visible());
+  EXPECT_EQ(plot.plottableCount(), 0);
+}
+
+TEST_F(PlotRender, StabilityLaysOutTwoPlotsOnceAndDrawsEveryLearner) {
+  const store::RunFileData r = test::sample_run();
+  const auto paths = trade_off_paths({{"seq-1-2", shared(test::sample_line())}});
+  const StabilityFigure f = prepare_stability(&r, paths, {"exact_match"});
+  draw_stability(&plot, f);
+  draw_stability(&plot, f);  // the layout is made once
+  EXPECT_EQ(plot.axisRectCount(), 2);
+  // Per learner: the new task's R[t][t] and the earlier tasks' mean.
+  ASSERT_EQ(plot.graphCount(), 6);
+  EXPECT_EQ(plot.graph(0)->name(), "seq new task");
+  EXPECT_EQ(plot.graph(1)->name(), "seq earlier tasks");
+  EXPECT_EQ(plot.graph(0)->data()->at(2)->value, f.learners[0].plasticity[2]);
+  EXPECT_EQ(plot.graph(1)->data()->at(1)->value, f.learners[0].earlier[1]);
+  // The trade-off curve in the right-hand plot, labelled at both ends.
+  QCPAxisRect* trade = plot.axisRect(1);
+  ASSERT_EQ(trade->plottables().size(), 1);
+  EXPECT_EQ(trade->plottables()[0]->name(), "seq-1-2");
+  EXPECT_EQ(plot.itemCount(), 2);
+  // Without paths: a note in the right-hand plot instead.
+  draw_stability(&plot, prepare_stability(&r, {}, {"exact_match"}));
+  EXPECT_TRUE(trade->plottables().isEmpty());
+  ASSERT_EQ(plot.itemCount(), 1);
+  EXPECT_TRUE(qobject_cast<QCPItemText*>(plot.item(0))->text().startsWith("trade-off"));
+  draw_stability(&plot, prepare_stability(nullptr, {}, {"exact_match"}));
+  EXPECT_EQ(plot.graphCount(), 0);
+  EXPECT_FALSE(plot.legend->visible());
+}
+
+TEST_F(PlotRender, MatrixAndGeometryAreAnnotatedHeatMaps) {
+  const store::RunFileData r = test::sample_run();
+  const MatrixFigure m = prepare_matrix(r, {"seq", "exact_match"});
+  draw_matrix(&plot, m);
+  auto* map = qobject_cast<QCPColorMap*>(plot.plottable(0));
+  ASSERT_NE(map, nullptr);
+  // Cell (row t, column i) at x = i, y = t.
+  EXPECT_EQ(map->data()->cell(2, 1), m.values[1 * 3 + 2]);
+  EXPECT_EQ(plot.itemCount(), 9);  // one annotation per cell
+  EXPECT_EQ(qobject_cast<QCPItemText*>(plot.item(5))->text(), QString::number(m.values[5], 'f', 2));
+  draw_matrix(&plot, MatrixFigure());
+  EXPECT_EQ(plot.plottableCount(), 0);
+  EXPECT_EQ(plot.itemCount(), 0);
+
+  store::ScanData d = test::sample_geometry();
+  d.extras["angle_in"] = {{3, 3}, {0, 12.34, 30, 12.34, 0, 20, 30, 20, 0}};
+  draw_geometry(&plot, prepare_geometry(d, {"angle_in", kAllModules}));
+  ASSERT_EQ(plot.itemCount(), 9);
+  EXPECT_EQ(qobject_cast<QCPItemText*>(plot.item(1))->text(), "12.3");  // degrees: one decimal
+}
+
+TEST_F(PlotRender, ExportWritesFiguresOfTheRequestedSize) {
+  draw_valley(&plot, sample_valley(kAllTaskSets));
+  const std::string png = tmp->file("fig.png"), pdf = tmp->file("fig.pdf"),
+                    svg = tmp->file("fig.svg");
+  export_plot(&plot, QString::fromStdString(png), 640, 480, 96);
+  QImage img(QString::fromStdString(png));
+  ASSERT_FALSE(img.isNull());
+  EXPECT_EQ(img.size(), QSize(640, 480));
+  // At 300 dpi: the same pixel count, and the DPI recorded.
+  export_plot(&plot, QString::fromStdString(png), 900, 600, 300);
+  img.load(QString::fromStdString(png));
+  EXPECT_EQ(img.size(), QSize(900, 600));
+  EXPECT_NEAR(img.dotsPerMeterX() * 0.0254, 300, 1);
+  // PDF: a page of width/dpi x height/dpi inches = 640·72/96 x 480·72/96 points.
+  export_plot(&plot, QString::fromStdString(pdf), 640, 480, 96);
+  const std::string p = slurp(pdf);
+  ASSERT_GT(p.size(), 1000u);
+  EXPECT_EQ(p.substr(0, 5), "%PDF-");
+  const auto box = p.find("/MediaBox [");
+  ASSERT_NE(box, std::string::npos);
+  double x0 = -1, y0 = -1, x1 = 0, y1 = 0;
+  ASSERT_EQ(std::sscanf(p.c_str() + box, "/MediaBox [%lf %lf %lf %lf]", &x0, &y0, &x1, &y1), 4);
+  EXPECT_EQ(x0, 0);
+  EXPECT_EQ(y0, 0);
+  EXPECT_NEAR(x1, 480, 0.01);
+  EXPECT_NEAR(y1, 360, 0.01);
+  export_plot(&plot, QString::fromStdString(svg), 640, 480, 96);
+  const std::string s = slurp(svg);
+  ASSERT_GT(s.size(), 1000u);
+  EXPECT_NE(s.find("<svg"), std::string::npos);
+  EXPECT_NE(s.find("viewBox=\"0 0 640 480\""), std::string::npos);
+  // Bad requests are refused with a message, and nothing is written.
+  EXPECT_THROW(export_plot(&plot, QString::fromStdString(tmp->file("fig.bmp")), 640, 480),
+               ConfigError);
+  EXPECT_THROW(export_plot(&plot, QString::fromStdString(tmp->file("small.png")), 4, 4),
+               ConfigError);
+  EXPECT_THROW(export_plot(&plot, "/nonexistent/folder/fig.png", 640, 480), FormatError);
+}
+
+TEST_F(PlotRender, PlotCommandDrawsEveryViewHeadless) {
+  struct Case {
+    std::vector<std::string> files;
+    std::string view, scan, out;
+  };
+  const std::vector<Case> cases{
+      {{line}, "valley", "", "valley.png"},        {{run}, "valley", "seq-1-2", "valley-by-id.svg"},
+      {{plane}, "landscape", "", "landscape.pdf"}, {{run}, "stability", "", "stability.png"},
+      {{run}, "matrix", "", "matrix.png"},         {{geo}, "geometry", "", "geometry.png"}};
+  for (const auto& c : cases) {
+    PlotRequest r;
+    r.files = c.files;
+    r.view = c.view;
+    r.scan = c.scan;
+    r.out = tmp->file(c.out);
+    r.width = 500;
+    r.height = 300;
+    const std::string said = render_plot(r);
+    EXPECT_NE(said.find("wrote"), std::string::npos) << said;
+    ASSERT_TRUE(fs::exists(r.out)) << c.out;
+    EXPECT_GT(fs::file_size(r.out), 500u) << c.out;
+  }
+  QImage img(QString::fromStdString(tmp->file("matrix.png")));
+  EXPECT_EQ(img.size(), QSize(500, 300));
+  // Wrong inputs: a message naming what to give.
+  PlotRequest r;
+  r.files = {line};
+  r.view = "landscape";
+  r.out = tmp->file("x.png");
+  EXPECT_THROW(render_plot(r), ConfigError);
+  r.view = "contour";
+  EXPECT_THROW(render_plot(r), ConfigError);
+  r.view = "valley";
+  r.files = {run};
+  r.scan = "nonexistent";
+  EXPECT_NE(config_error(r).find("seq-1-2"), std::string::npos);  // lists the known scans
+}
+
+TEST_F(PlotRender, PlotCommandOptionsFallBackToWhatTheFilesOffer) {
+  PlotRequest r;
+  r.out = tmp->file("options.png");
+  r.width = 320;
+  r.height = 240;
+  // An unknown score or task set: the figure's defaults (loss, every task set and the mean).
+  r.files = {line};
+  r.view = "valley";
+  r.score = "nope";
+  r.task = "nope";
+  EXPECT_NE(render_plot(r).find("1 scan(s), 4 series"), std::string::npos);
+  r.task = "arith";
+  EXPECT_NE(render_plot(r).find("1 scan(s), 1 series"), std::string::npos);
+  // Matrix: a learner by name; an unknown method is refused, naming it.
+  r.files = {run};
+  r.view = "matrix";
+  r.score = r.task = "";
+  r.method = "ilora/fast";
+  EXPECT_NE(render_plot(r).find("R of ilora/fast"), std::string::npos);
+  r.method = "ewc";
+  EXPECT_NE(config_error(r).find("--method ewc: not in the run file"), std::string::npos)
+      << config_error(r);
+  // A learner without that score's matrix.
+  r.method = "ilora/fast";
+  r.score = "token_acc";
+  EXPECT_THROW(render_plot(r), ConfigError);
+  // Stability: the line scans next to the run whose new task is known.
+  r.view = "stability";
+  r.score = r.method = "";
+  EXPECT_NE(render_plot(r).find("2 methods, 1 paths"), std::string::npos);
+  // Geometry: a metric the file lacks falls back to delta_cosine, as the app's metric box does.
+  r.files = {geo};
+  r.view = "geometry";
+  r.metric = "angle_in";
+  EXPECT_NE(render_plot(r).find("geometry of 3 adapters"), std::string::npos);
+}
