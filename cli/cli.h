@@ -28,7 +28,7 @@ void add_run_commands(CLI::App& app, CommandTable& table);    // doctor, tasks, 
 void add_scan_commands(CLI::App& app, CommandTable& table);   // scan …, geometry, sharpness,
                                                               // analyse-run, merge
 void add_bench_commands(CLI::App& app, CommandTable& table);  // bench scan|train|gemm
-void add_model_commands(CLI::App& app, CommandTable& table);  // tokenize
+void add_model_commands(CLI::App& app, CommandTable& table);  // tokenize, inspect, export-hf
 void add_demo_commands(CLI::App& app, CommandTable& table);   // plot, demo
 
 // The whole command line as typed, recorded in every file a command writes.

@@ -1,16 +1,24 @@
-// Commands on real (Hugging Face) language models: tokenize for now; inspect, score and export-hf
-// will join it here.
+// Commands on real (Hugging Face) language models and on lorascape's files: tokenize, inspect,
+// export-hf.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "cli/cli.h"
+#include "core/adapter.h"
+#include "core/base_model.h"
+#include "core/hf_model.h"
 #include "core/hf_tokenizer.h"
+#include "core/safetensors.h"
 #include "store/error.h"
+#include "store/run_file.h"
+#include "store/scan_file.h"
 
 namespace lorascape::cli {
 
@@ -21,6 +29,8 @@ struct ModelState {
   std::string tok_text;
   std::string tok_file;
   bool tok_special = false;
+  std::string inspect_path;
+  std::string export_base, export_out;
 };
 
 // The texts of --file: one JSON string per line; blank lines are skipped.
@@ -61,6 +71,183 @@ int run_tokenize(const ModelState& s) {
   }
   return 0;
 }
+std::string join(const std::vector<std::string>& items, const char* sep = ", ") {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : sep) + i;
+  return out;
+}
+
+std::string human_count(double n) {
+  char buf[32];
+  if (n >= 1e9)
+    std::snprintf(buf, sizeof buf, "%.2f B", n / 1e9);
+  else if (n >= 1e6)
+    std::snprintf(buf, sizeof buf, "%.2f M", n / 1e6);
+  else if (n >= 1e3)
+    std::snprintf(buf, sizeof buf, "%.1f k", n / 1e3);
+  else
+    std::snprintf(buf, sizeof buf, "%.0f", n);
+  return buf;
+}
+
+// The architecture of a model config, as lines "  key: value".
+void print_model(const core::ModelConfig& m) {
+  std::printf(
+      "  layers %lld, hidden %lld, heads %lld (key/value heads %lld, head dim %lld), "
+      "MLP %lld, vocabulary %lld, max sequence %lld\n",
+      static_cast<long long>(m.n_layers), static_cast<long long>(m.d_model),
+      static_cast<long long>(m.n_heads), static_cast<long long>(m.kv_heads()),
+      static_cast<long long>(m.head_dim()), static_cast<long long>(m.d_ff),
+      static_cast<long long>(m.vocab), static_cast<long long>(m.max_seq));
+  std::vector<std::string> features;
+  if (m.qkv_bias) features.push_back("q/k/v biases");
+  if (m.o_bias) features.push_back("o_proj bias");
+  if (m.mlp_bias) features.push_back("MLP biases");
+  if (m.tie_embeddings) features.push_back("tied embeddings");
+  if (m.rope_scaling.type != core::RopeScaling::Type::None)
+    features.push_back(std::string("rope scaling ") + core::RopeScaling::name(m.rope_scaling.type) +
+                       " x" + std::to_string(m.rope_scaling.factor));
+  std::printf("  rope theta %g, RMSNorm eps %g%s%s\n", m.rope_theta, m.norm_eps,
+              features.empty() ? "" : ", ", join(features).c_str());
+  std::printf("  parameters: %s (%lld)\n", human_count(double(m.parameter_count())).c_str(),
+              static_cast<long long>(m.parameter_count()));
+}
+
+void inspect_hf_model(const std::string& dir) {
+  const core::ModelConfig m = core::hf_model_config(dir);
+  std::ifstream in(dir + "/config.json");
+  const auto j = nlohmann::json::parse(in, nullptr, false);
+  std::printf("%s: Hugging Face model folder, %s (model_type %s)\n", dir.c_str(),
+              j.value("architectures", nlohmann::json::array({"?"}))[0].get<std::string>().c_str(),
+              j.value("model_type", std::string("?")).c_str());
+  print_model(m);
+  // Weights: dtypes and sizes from the files' headers (mapped, not read).
+  std::map<std::string, int64_t> dtypes;
+  double bytes = 0;
+  const auto files = core::hf_weight_files(dir);
+  for (const auto& f : files)
+    for (const auto& [name, t] : core::map_safetensors(f).tensors) {
+      dtypes[std::string(c10::toString(t.scalar_type()))] += t.numel();
+      bytes += static_cast<double>(t.numel() * static_cast<int64_t>(t.element_size()));
+    }
+  std::vector<std::string> d;
+  for (const auto& [type, n] : dtypes) d.push_back(type + " " + human_count(double(n)));
+  std::printf("  weights: %zu file%s, %.2f GB, %s\n", files.size(), files.size() == 1 ? "" : "s",
+              bytes / 1e9, join(d).c_str());
+  if (!std::ifstream(dir + "/tokenizer.json")) {
+    std::printf("  tokenizer: none (no tokenizer.json)\n");
+    return;
+  }
+  const core::HfTokenizer tok = core::HfTokenizer::load(dir);
+  std::printf("  tokenizer: %s, %lld tokens, BOS %lld, EOS %lld%s\n", tok.kind().c_str(),
+              static_cast<long long>(tok.vocab_size()), static_cast<long long>(tok.bos_id()),
+              static_cast<long long>(tok.eos_id()), tok.add_bos() ? ", adds BOS" : "");
+}
+
+void inspect_adapter(const std::string& path) {
+  const core::PeftAdapter a = core::load_peft_adapter(path);
+  std::printf(
+      "%s: LoRA adapter (PEFT layout), rank %lld, alpha %g (scale %g), %zu tensors, %s "
+      "parameters\n",
+      path.c_str(), static_cast<long long>(a.lora.rank), a.lora.alpha, a.lora.scale(),
+      a.adapter.size(), human_count(double(a.adapter.numel())).c_str());
+  std::printf("  targets: %s\n", join(a.lora.targets).c_str());
+  if (a.extra.contains("base_model"))
+    std::printf("  base model: %s\n", a.extra.value("base_model", std::string()).c_str());
+}
+
+void inspect_run(const std::string& path) {
+  const store::RunFileData r = store::read_run_file(path);
+  std::printf("%s: lorascape run file (format %d, written by %s on %s)\n", path.c_str(),
+              r.format_version, r.software_version.c_str(), r.created.c_str());
+  std::printf("  base model: %s\n  tasks (%zu): %s\n  LoRA: rank %lld, alpha %g, targets %s\n",
+              r.base_model.c_str(), r.tasks.size(), join(r.tasks).c_str(),
+              static_cast<long long>(r.lora_rank), r.lora_alpha, join(r.lora_targets).c_str());
+  for (const auto& m : r.methods) {
+    std::vector<std::string> learners;
+    if (!m.stages.empty())
+      for (const auto& [key, a] : m.stages.front().adapters) learners.push_back(key);
+    std::printf("  method %s: %zu stage%s, %zu snapshot%s, adapters %s (reported: %s)\n",
+                m.name.c_str(), m.stages.size(), m.stages.size() == 1 ? "" : "s",
+                m.snapshots.size(), m.snapshots.size() == 1 ? "" : "s", join(learners).c_str(),
+                m.reported.c_str());
+  }
+}
+
+void inspect_scan(const std::string& path) {
+  const store::ScanData d = store::read_scan_file(path);
+  std::vector<std::string> shape;
+  for (int64_t n : d.spec.grid_shape()) shape.push_back(std::to_string(n));
+  int64_t done = 0;
+  for (auto v : d.done) done += v != 0;
+  std::printf("%s: lorascape scan file, %s, grid %s (%lld points, %lld done)\n", path.c_str(),
+              d.spec.kind.c_str(), join(shape, "x").c_str(), static_cast<long long>(d.num_points()),
+              static_cast<long long>(done));
+  std::printf("  task sets: %s\n  scores: %s\n", join(d.spec.tasks).c_str(),
+              join(d.spec.scores).c_str());
+  for (const char* key : {"from", "to", "space"})
+    if (d.text.count(key)) std::printf("  %s: %s\n", key, d.text.at(key).c_str());
+}
+
+void inspect_base_file(const std::string& path) {
+  const core::SafetensorsData st = core::map_safetensors(path);
+  const auto it = st.metadata.find("model_config");
+  if (it == st.metadata.end())
+    throw FormatError(path +
+                      ": a safetensors file without lorascape's model_config (inspect takes a "
+                      "model or adapter folder, a lorascape base model, a run or a scan file)");
+  const auto m = core::ModelConfig::from_json(nlohmann::json::parse(it->second));
+  std::printf("%s: lorascape base model (byte tokenizer)\n", path.c_str());
+  print_model(m);
+}
+
+int run_inspect(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(path, ec))
+    throw ConfigError(path +
+                      ": no such file or folder (inspect takes a model or adapter folder, "
+                      "a .safetensors base model, a run or a scan file)");
+  if (fs::is_directory(path, ec)) {
+    if (core::is_hf_model_dir(path)) {
+      inspect_hf_model(path);
+    } else if (fs::exists(fs::path(path) / "adapter_config.json", ec)) {
+      inspect_adapter(path);
+    } else if (fs::exists(fs::path(path) / "tokenizer.json", ec)) {
+      const core::HfTokenizer tok = core::HfTokenizer::load(path);
+      std::printf("%s: tokenizer folder, %s, %lld tokens\n", path.c_str(), tok.kind().c_str(),
+                  static_cast<long long>(tok.vocab_size()));
+    } else {
+      throw FormatError(path +
+                        ": a folder with neither config.json (a model), adapter_config.json (an "
+                        "adapter) nor tokenizer.json");
+    }
+    return 0;
+  }
+  const std::string ext = fs::path(path).extension().string();
+  if (ext == ".safetensors") {
+    inspect_base_file(path);
+    return 0;
+  }
+  const std::string format = store::read_file_format(path);
+  if (format == "lorascape-run")
+    inspect_run(path);
+  else if (format == "lorascape-scan")
+    inspect_scan(path);
+  else
+    throw FormatError(path + ": an HDF5 file of format \"" + format +
+                      "\", neither a lorascape run nor a scan file");
+  return 0;
+}
+int run_export_hf(const ModelState& s) {
+  core::Transformer m = core::load_base_model(s.export_base);
+  core::export_hf_model(*m, s.export_out);
+  std::printf(
+      "wrote %s (config.json, model.safetensors, tokenizer.json: a Hugging Face "
+      "LlamaForCausalLM folder)\n",
+      s.export_out.c_str());
+  return 0;
+}
 }  // namespace
 
 void add_model_commands(CLI::App& app, CommandTable& table) {
@@ -86,6 +273,28 @@ void add_model_commands(CLI::App& app, CommandTable& table) {
       "Texts are tokenized as the Hugging Face `tokenizers` library does (added tokens such as "
       "<s> or <|eot_id|> in the text become their ids). Example:\n"
       "  lorascape tokenize ~/models/TinyLlama --text 'Hello world' --special");
+  auto* inspect = app.add_subcommand(
+      "inspect",
+      "what a file or folder is: a Hugging Face model folder (architecture, sizes, parameters, "
+      "dtypes, tokenizer), an adapter (rank, targets), a base model, a run or a scan file");
+  inspect->add_option("path", s->inspect_path, "model or adapter folder, .safetensors, .h5")
+      ->required();
+  inspect->footer(
+      "Reads headers and configuration only, never the weights. Examples:\n"
+      "  lorascape inspect ~/models/TinyLlama-1.1B\n  lorascape inspect runs/demo/run.h5");
+  table.push_back({inspect, [s] { return run_inspect(s->inspect_path); }});
+
+  auto* exp = app.add_subcommand(
+      "export-hf",
+      "write a lorascape base model as a Hugging Face model folder (LlamaForCausalLM, "
+      "safetensors, a byte-level tokenizer.json) for transformers + peft and for --base");
+  exp->add_option("base", s->export_base,
+                  "lorascape base model (.safetensors, e.g. from "
+                  "`lorascape pretrain --out`)")
+      ->required();
+  exp->add_option("--out,-o", s->export_out, "the folder to write")->required();
+  table.push_back({exp, [s] { return run_export_hf(*s); }});
+
   table.push_back({tokenize, [s, text, file] {
                      if (text->count() == 0 && file->count() == 0)
                        throw ConfigError("give the text to tokenize: --text S or --file F");

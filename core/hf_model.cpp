@@ -302,6 +302,127 @@ Transformer load_hf_model(const std::string& dir) {
   return model;
 }
 
+namespace {
+// GPT-2's byte-level alphabet: printable bytes stand for themselves, the others for the code
+// points from 256 up, in byte order (what the ByteLevel pre-tokenizer and decoder use).
+std::string byte_symbol(int b) {
+  int cp = b;
+  if (!((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255))) {
+    int n = 0;
+    for (int x = 0; x < b; ++x)
+      if (!((x >= 33 && x <= 126) || (x >= 161 && x <= 172) || (x >= 174 && x <= 255))) ++n;
+    cp = 256 + n;
+  }
+  std::string out;  // UTF-8 of cp (< 0x800)
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+  return out;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << text;
+  f.close();
+  if (!f) throw DataError(path + ": cannot be written (check the folder and free disk space)");
+}
+}  // namespace
+
+void export_hf_model(TransformerImpl& model, const std::string& dir) {
+  const ModelConfig& m = model.config();
+  if (m.tokenizer != "bytes")
+    throw ConfigError("export-hf writes lorascape's own byte-tokenizer models; " + dir +
+                      " would get a model that already came from a model folder");
+  if (model.has_lora())
+    throw ConfigError(
+        "export-hf writes a base model; the LoRA factors go out with "
+        "export-adapter");
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (!fs::is_directory(dir, ec))
+    throw DataError(dir + ": cannot create the folder (check the path and permissions)");
+  json config = {{"architectures", {"LlamaForCausalLM"}},
+                 {"model_type", "llama"},
+                 {"vocab_size", m.vocab},
+                 {"hidden_size", m.d_model},
+                 {"intermediate_size", m.d_ff},
+                 {"num_hidden_layers", m.n_layers},
+                 {"num_attention_heads", m.n_heads},
+                 {"num_key_value_heads", m.kv_heads()},
+                 {"head_dim", m.head_dim()},
+                 {"max_position_embeddings", m.max_seq},
+                 {"rms_norm_eps", m.norm_eps},
+                 {"rope_theta", m.rope_theta},
+                 {"rope_scaling", nullptr},
+                 {"hidden_act", "silu"},
+                 {"attention_bias", false},
+                 {"mlp_bias", false},
+                 {"attention_dropout", 0.0},
+                 {"tie_word_embeddings", false},
+                 {"bos_token_id", 256},
+                 {"eos_token_id", 257},
+                 {"pad_token_id", 258},
+                 {"torch_dtype", "float32"}};
+  NamedTensors tensors;
+  for (auto& [name, p] : model.base_parameters())
+    tensors.emplace_back(name, p.detach().to(at::kCPU, at::kFloat).contiguous());
+  write_safetensors((fs::path(dir) / "model.safetensors").string(), tensors, {{"format", "pt"}});
+  json vocab = json::object();
+  for (int b = 0; b < 256; ++b) vocab[byte_symbol(b)] = b;
+  const char* specials[] = {"<bos>", "<eos>", "<pad>", "<sep>"};
+  json added = json::array();
+  for (int i = 0; i < 4; ++i) {
+    vocab[specials[i]] = 256 + i;
+    added.push_back({{"id", 256 + i},
+                     {"content", specials[i]},
+                     {"single_word", false},
+                     {"lstrip", false},
+                     {"rstrip", false},
+                     {"normalized", false},
+                     {"special", true}});
+  }
+  const json tokenizer = {{"version", "1.0"},
+                          {"truncation", nullptr},
+                          {"padding", nullptr},
+                          {"added_tokens", added},
+                          {"normalizer", nullptr},
+                          {"pre_tokenizer",
+                           {{"type", "ByteLevel"},
+                            {"add_prefix_space", false},
+                            {"trim_offsets", false},
+                            {"use_regex", false}}},
+                          {"post_processor", nullptr},
+                          {"decoder",
+                           {{"type", "ByteLevel"},
+                            {"add_prefix_space", false},
+                            {"trim_offsets", false},
+                            {"use_regex", false}}},
+                          {"model",
+                           {{"type", "BPE"},
+                            {"dropout", nullptr},
+                            {"unk_token", nullptr},
+                            {"continuing_subword_prefix", nullptr},
+                            {"end_of_word_suffix", nullptr},
+                            {"fuse_unk", false},
+                            {"byte_fallback", false},
+                            {"ignore_merges", false},
+                            {"vocab", vocab},
+                            {"merges", json::array()}}}};
+  const json tokenizer_config = {{"tokenizer_class", "PreTrainedTokenizerFast"},
+                                 {"bos_token", "<bos>"},
+                                 {"eos_token", "<eos>"},
+                                 {"pad_token", "<pad>"},
+                                 {"add_bos_token", false},
+                                 {"add_eos_token", false},
+                                 {"model_max_length", m.max_seq}};
+  write_text((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
+  write_text((fs::path(dir) / "tokenizer.json").string(), tokenizer.dump(2) + "\n");
+  write_text((fs::path(dir) / "tokenizer_config.json").string(), tokenizer_config.dump(2) + "\n");
+}
+
 std::string hf_model_digest(const std::string& dir) {
   uint64_t h = 1469598103934665603ULL;
   auto mix = [&h](const std::string& bytes) {

@@ -33,6 +33,13 @@ std::vector<std::string> hf_weight_files(const std::string& dir);
 // embedding's). Every tensor's presence and shape is checked against config.json.
 Transformer load_hf_model(const std::string& dir);
 
+// Writes lorascape's own (byte-tokenizer) model as a Hugging Face model folder that
+// transformers (LlamaForCausalLM) and load_hf_model read: config.json, model.safetensors
+// (float32, lorascape's tensor names are transformers'), and a tokenizer.json describing the
+// byte tokenizer as a byte-level BPE without merges (token id = byte value; BOS 256, EOS 257,
+// PAD 258, SEP 259 as special tokens). The folder is created; files in it are replaced.
+void export_hf_model(TransformerImpl& model, const std::string& dir);
+
 // A digest of the folder that identifies the model without reading its weights: config.json and
 // each weight file's size and safetensors header (names, dtypes, shapes and offsets).
 std::string hf_model_digest(const std::string& dir);

@@ -488,7 +488,7 @@ namespace {
 // Opens a file only to read its root attribute "format".
 class FormatProbe : public detail::H5Reader {
  public:
-  explicit FormatProbe(std::string file) : detail::H5Reader(std::move(file), "lorascape file") {}
+  explicit FormatProbe(std::string file) : detail::H5Reader(std::move(file), "run or scan file") {}
   std::string read() {
     std::string format;
     guard([&] {
