@@ -9,7 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "core/adapter.h"
 #include "core/config.h"
+#include "core/model.h"
 #include "core/run.h"
 
 namespace lorascape::cli {
@@ -63,6 +65,14 @@ struct ConfigOptions {
 
 // Each learner's exact-match matrix R and metrics of a finished training, the reported one first.
 void print_result(const core::RunOutput& out);
+
+// The base model an adapter was trained on: `base` when given, else the cached lorascape base
+// model its adapter_config.json names (digest checked).
+std::string base_for_adapter(const core::PeftAdapter& pa, const std::string& base,
+                             const std::string& adapter_path);
+// The base model (`base`) with the adapter at `adapter_path` (none when empty), on `dev`.
+core::Transformer model_with_adapter(const std::string& adapter_path, const std::string& base,
+                                     const c10::Device& dev);
 
 // `lorascape compare`: the metrics table of the run files (mean ± sd over several), optionally
 // as CSV.

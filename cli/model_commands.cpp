@@ -1,5 +1,5 @@
 // Commands on real (Hugging Face) language models and on lorascape's files: tokenize, inspect,
-// export-hf.
+// score, export-hf.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -13,9 +13,11 @@
 #include "cli/cli.h"
 #include "core/adapter.h"
 #include "core/base_model.h"
+#include "core/device.h"
 #include "core/hf_model.h"
 #include "core/hf_tokenizer.h"
 #include "core/safetensors.h"
+#include "core/tokenizer.h"
 #include "store/error.h"
 #include "store/run_file.h"
 #include "store/scan_file.h"
@@ -31,6 +33,9 @@ struct ModelState {
   bool tok_special = false;
   std::string inspect_path;
   std::string export_base, export_out;
+  std::string score_model, score_adapter, score_text, score_file, score_device = "cpu",
+                                                                  score_dtype = "auto";
+  bool score_json = false;
 };
 
 // The texts of --file: one JSON string per line; blank lines are skipped.
@@ -239,6 +244,71 @@ int run_inspect(const std::string& path) {
                       "\", neither a lorascape run nor a scan file");
   return 0;
 }
+// `score`: each text's tokens as the model sees them — a model folder's tokenizer with its
+// special tokens (what transformers' model(ids, labels=ids) scores), or lorascape's byte
+// tokenizer as [BOS] text [EOS] — and the log-probability of every token after the first.
+int run_score(const ModelState& s) {
+  std::vector<std::string> texts;
+  if (!s.score_file.empty())
+    texts = read_text_lines(s.score_file);
+  else
+    texts.push_back(s.score_text);
+  const bool hf = core::is_hf_model_dir(s.score_model);
+  std::unique_ptr<core::HfTokenizer> tok;
+  if (hf) tok = std::make_unique<core::HfTokenizer>(core::HfTokenizer::load(s.score_model));
+  core::set_threads(0);
+  core::Transformer m =
+      model_with_adapter(s.score_adapter, s.score_model, core::resolve_device(s.score_device));
+  if (s.score_dtype == "float32" || s.score_dtype == "bfloat16")
+    m->to(s.score_dtype == "float32" ? at::kFloat : at::kBFloat16);
+  else if (s.score_dtype != "auto")
+    throw ConfigError("`dtype` must be auto (as stored), float32 or bfloat16 (got '" +
+                      s.score_dtype + "')");
+  m->eval();
+  torch::NoGradGuard ng;
+  const auto device = m->output_weight().device();
+  for (size_t i = 0; i < texts.size(); ++i) {
+    std::vector<int64_t> ids;
+    if (tok) {
+      ids = tok->encode(texts[i], true);
+    } else {
+      ids = core::encode_bytes(texts[i]);
+      ids.insert(ids.begin(), core::tok::kBos);
+      ids.push_back(core::tok::kEos);
+    }
+    if (ids.size() < 2)
+      throw DataError("text " + std::to_string(i + 1) + " is " + std::to_string(ids.size()) +
+                      " token long; scoring needs at least two (the first is only context)");
+    const auto n = static_cast<int64_t>(ids.size());
+    const at::Tensor input = at::tensor(ids, at::kLong).view({1, n}).to(device);
+    const at::Tensor logp =
+        m->forward(input).to(at::kCPU, at::kDouble).log_softmax(-1)[0];  // (n, V)
+    std::vector<double> lp(static_cast<size_t>(n - 1));
+    double sum = 0;
+    for (int64_t t = 1; t < n; ++t) {
+      lp[static_cast<size_t>(t - 1)] = logp[t - 1][ids[static_cast<size_t>(t)]].item<double>();
+      sum -= lp[static_cast<size_t>(t - 1)];
+    }
+    const double loss = sum / static_cast<double>(n - 1);
+    std::string line;
+    if (s.score_json) {
+      nlohmann::json tokens = nlohmann::json::array();
+      tokens.push_back({{"id", ids[0]}, {"logprob", nullptr}});
+      for (int64_t t = 1; t < n; ++t)
+        tokens.push_back(
+            {{"id", ids[static_cast<size_t>(t)]}, {"logprob", lp[static_cast<size_t>(t - 1)]}});
+      line = nlohmann::json{{"loss", loss}, {"scored", n - 1}, {"tokens", tokens}}.dump();
+    } else {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.9g", loss);
+      line = buf;
+    }
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fputc('\n', stdout);
+  }
+  return 0;
+}
+
 int run_export_hf(const ModelState& s) {
   core::Transformer m = core::load_base_model(s.export_base);
   core::export_hf_model(*m, s.export_out);
@@ -283,6 +353,38 @@ void add_model_commands(CLI::App& app, CommandTable& table) {
       "Reads headers and configuration only, never the weights. Examples:\n"
       "  lorascape inspect ~/models/TinyLlama-1.1B\n  lorascape inspect runs/demo/run.h5");
   table.push_back({inspect, [s] { return run_inspect(s->inspect_path); }});
+
+  auto* score = app.add_subcommand(
+      "score",
+      "the mean next-token loss of texts under a model (with an adapter): perplexity checks, "
+      "and the way to compare lorascape's arithmetic with another implementation");
+  score
+      ->add_option("model", s->score_model,
+                   "a Hugging Face model folder (its tokenizer.json tokenizes) or a lorascape "
+                   "base model (.safetensors, byte tokenizer)")
+      ->required();
+  score->add_option("--adapter,-a", s->score_adapter, "a PEFT adapter folder on the model");
+  auto* stext = score->add_option("--text,-t", s->score_text, "one text to score");
+  auto* sfile = score->add_option("--file,-f", s->score_file,
+                                  "texts, one JSON string per line (blank lines are skipped)");
+  stext->excludes(sfile);
+  score->add_flag("--json", s->score_json,
+                  "one JSON object per text: loss, scored tokens, and every token's id and "
+                  "log-probability (null for the first, which is only context)");
+  score->add_option("--device", s->score_device, "cpu | cuda | auto")->capture_default_str();
+  score->add_option("--dtype", s->score_dtype, "auto (as stored) | float32 | bfloat16")
+      ->capture_default_str();
+  score->footer(
+      "A model folder's texts are tokenized with its special tokens (BOS where the tokenizer "
+      "adds one), as transformers' model(ids, labels=ids) scores them; a lorascape base model's "
+      "as [BOS] text [EOS]. The loss is the mean of -log p(token | tokens before it) over every "
+      "token after the first. Example:\n"
+      "  lorascape score ~/models/TinyLlama-1.1B --text 'The capital of France is Paris.'");
+  table.push_back({score, [s, stext, sfile] {
+                     if (stext->count() == 0 && sfile->count() == 0)
+                       throw ConfigError("give the text to score: --text S or --file F");
+                     return run_score(*s);
+                   }});
 
   auto* exp = app.add_subcommand(
       "export-hf",

@@ -95,42 +95,6 @@ int cmd_train(const ConfigOptions& co, const std::string& method) {
   return 0;
 }
 
-// The base model an adapter was trained on: --base, else the cached file named in its config.
-std::string base_for_adapter(const PeftAdapter& pa, const std::string& base_opt,
-                             const std::string& adapter_path) {
-  if (!base_opt.empty()) return base_opt;
-  const std::string name = pa.extra.value("base_model", std::string());
-  if (name.empty())
-    throw ConfigError(adapter_path +
-                      ": adapter_config.json names no lorascape base model; pass --base FILE");
-  const std::string path = cache_dir() + "/" + name;
-  if (!fs::exists(path))
-    throw ConfigError(adapter_path + ": its base model " + name + " is not in the cache " +
-                      cache_dir() + "; pass --base FILE");
-  const std::string want = pa.extra.value("base_model_digest", std::string());
-  if (!want.empty() && file_digest(path) != want)
-    throw FormatError(path +
-                      ": digest differs from the one recorded in the adapter (the cache was "
-                      "rebuilt?); pass --base FILE");
-  return path;
-}
-
-Transformer model_with_adapter(const std::string& adapter_path, const std::string& base_opt,
-                               const c10::Device& dev) {
-  if (adapter_path.empty()) {
-    if (base_opt.empty()) throw ConfigError("give --adapter DIR or --base FILE");
-    Transformer m = load_base_model(base_opt);
-    m->to(dev);
-    return m;
-  }
-  PeftAdapter pa = load_peft_adapter(adapter_path);
-  Transformer m = load_base_model(base_for_adapter(pa, base_opt, adapter_path));
-  m->add_lora(pa.lora);
-  pa.adapter.load_into(*m, adapter_path);
-  m->to(dev);
-  return m;
-}
-
 int cmd_eval(const ConfigOptions& co, const std::string& adapter, const std::string& base,
              const std::vector<std::string>& task_names, bool greedy) {
   RunConfig cfg = co.resolve();
