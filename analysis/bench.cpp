@@ -46,6 +46,7 @@ core::ModelConfig model_config(const BenchOptions& o) {
   m.d_model = o.d_model;
   m.n_layers = o.layers;
   m.n_heads = o.heads;
+  m.n_kv_heads = o.kv_heads;
   m.d_ff = o.ffn;
   m.vocab = o.vocab;
   m.max_seq = o.seq_len;
@@ -117,6 +118,7 @@ nlohmann::json common(const BenchOptions& o, c10::Device dev) {
   return {{"d_model", o.d_model},
           {"layers", o.layers},
           {"heads", o.heads},
+          {"kv_heads", o.kv_heads > 0 ? o.kv_heads : o.heads},
           {"ffn", o.ffn},
           {"vocab", o.vocab},
           {"seq_len", o.seq_len},
@@ -134,10 +136,24 @@ nlohmann::json common(const BenchOptions& o, c10::Device dev) {
 
 }  // namespace
 
+void apply_hf_shape(BenchOptions& o, const std::string& name) {
+  if (name != "tinyllama")
+    throw ConfigError("`hf_shape` \"" + name + "\" is not known (tinyllama)");
+  o.d_model = 2048;
+  o.layers = 22;
+  o.heads = 32;
+  o.kv_heads = 4;
+  o.ffn = 5632;
+  o.vocab = 32000;
+  o.dtype = "bfloat16";
+}
+
 double forward_flops_per_token(const core::ModelConfig& m) {
   const double C = static_cast<double>(m.d_model), F = static_cast<double>(m.d_ff),
-               T = static_cast<double>(m.max_seq);
-  return static_cast<double>(m.n_layers) * (2.0 * (4.0 * C * C + 3.0 * C * F) + 4.0 * T * C) +
+               T = static_cast<double>(m.max_seq), Q = static_cast<double>(m.q_dim()),
+               KV = static_cast<double>(m.kv_dim());
+  return static_cast<double>(m.n_layers) *
+             (2.0 * (2.0 * C * Q + 2.0 * C * KV + 3.0 * C * F) + 4.0 * T * Q) +
          2.0 * C * static_cast<double>(m.vocab);
 }
 
@@ -327,11 +343,13 @@ nlohmann::json bench_gemm(const BenchOptions& o) {
     // Their rate bounds what a scan can reach (its attention and element-wise work aside).
     core::set_threads(o.threads, 1);
     const int W = at::get_num_threads();
-    const int64_t M = o.batch * o.seq_len, C = o.d_model, F = o.ffn;
+    const core::ModelConfig mc = model_config(o);
+    const int64_t M = o.batch * o.seq_len, C = o.d_model, F = o.ffn, Q = mc.q_dim(),
+                  KV = mc.kv_dim();
     std::vector<std::array<int64_t, 3>> forward;  // (m, n, k) of every product, in order
     for (int64_t l = 0; l < o.layers; ++l)
       for (const auto& nk :
-           std::vector<std::array<int64_t, 2>>{{3 * C, C}, {C, C}, {2 * F, C}, {C, F}})
+           std::vector<std::array<int64_t, 2>>{{Q + 2 * KV, C}, {C, Q}, {2 * F, C}, {C, F}})
         forward.push_back({M, nk[0], nk[1]});
     forward.push_back({M, o.vocab, C});
     double flops = 0;

@@ -17,6 +17,7 @@ namespace lorascape::analysis {
 
 struct BenchOptions {
   int64_t d_model = 256, layers = 4, heads = 4, ffn = 688, vocab = 260, seq_len = 64;
+  int64_t kv_heads = 0;  // key/value heads (grouped-query attention); 0 = heads
   int64_t eval_seqs = 256, batch = 32, points = 21, rank = 8;
   int64_t grid = 0;     // scan: > 0 evaluates the grid×grid plane through three random adapters
                         // instead of the line
@@ -35,9 +36,14 @@ struct BenchOptions {
   std::string profile;  // write a chrome://tracing profile of the timed run here
 };
 
+// The sizes of a published model (d_model, layers, heads, kv_heads, ffn, vocab) and bfloat16:
+// "tinyllama" (TinyLlama-1.1B: 2048, 22, 32, 4, 5632, 32000). ConfigError for another name.
+void apply_hf_shape(BenchOptions& o, const std::string& name);
+
 // Forward FLOPs per token of the model with LoRA merged into the weights (what both the
-// lorascape and the PyTorch reference measurements are divided by): per layer 2·(4C² + 3CF)
-// for the projections and 4·T·C for the attention products (the full T×T, as the reference
+// lorascape and the PyTorch reference measurements are divided by): per layer
+// 2·(2CQ + 2C·KV·D + 3CF) for the projections (Q = H·D; 2·(4C² + 3CF) without grouped-query
+// attention) and 4·T·Q for the attention products (the full T×T, as the reference
 // computes them; lorascape's GEMM skips about 31% of those at T = 64, 0.6–2.4% of the total,
 // docs/performance.md), plus 2·C·V for the output head.
 double forward_flops_per_token(const core::ModelConfig& m);

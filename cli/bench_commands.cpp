@@ -11,6 +11,7 @@ namespace {
 // The options of this file's commands, kept alive by the command table.
 struct BenchState {
   analysis::BenchOptions bench_opt;
+  std::string hf_shape;
 };
 }  // namespace
 
@@ -22,6 +23,13 @@ void add_bench_commands(CLI::App& app, CommandTable& table) {
                          "(docs/performance.md; tests/bench/ compares with PyTorch eager)");
   bench->require_subcommand(1);
   auto model_flags = [&](CLI::App* b) {
+    b->add_option("--hf-shape", s->hf_shape,
+                  "the sizes of a published model in bfloat16, instead of the flags above: "
+                  "tinyllama (TinyLlama-1.1B: d-model 2048, 22 layers, 32 heads, 4 key/value "
+                  "heads, ffn 5632, vocab 32000)");
+    b->add_option("--kv-heads", s->bench_opt.kv_heads,
+                  "key/value heads (grouped-query attention; 0 = --heads)")
+        ->capture_default_str();
     b->add_option("--d-model", s->bench_opt.d_model, "model width")->capture_default_str();
     b->add_option("--layers", s->bench_opt.layers, "transformer blocks")->capture_default_str();
     b->add_option("--heads", s->bench_opt.heads, "attention heads")->capture_default_str();
@@ -87,13 +95,18 @@ void add_bench_commands(CLI::App& app, CommandTable& table) {
       "GEMMs run as a CPU scan runs them (model_gemm_gflops: a scan's ceiling)");
   model_flags(bench_gemm);
 
-  auto print = [](const nlohmann::json& j) {
+  // Runs a benchmark on the options, with --hf-shape's sizes where given.
+  auto run = [s](nlohmann::json (*bench)(const analysis::BenchOptions&)) {
+    analysis::BenchOptions o = s->bench_opt;
+    if (!s->hf_shape.empty()) analysis::apply_hf_shape(o, s->hf_shape);
+    nlohmann::json j = bench(o);
+    if (!s->hf_shape.empty()) j["hf_shape"] = s->hf_shape;
     std::printf("%s\n", j.dump().c_str());
     return 0;
   };
-  table.push_back({bench_scan, [s, print] { return print(analysis::bench_scan(s->bench_opt)); }});
-  table.push_back({bench_train, [s, print] { return print(analysis::bench_train(s->bench_opt)); }});
-  table.push_back({bench_gemm, [s, print] { return print(analysis::bench_gemm(s->bench_opt)); }});
+  table.push_back({bench_scan, [run] { return run(analysis::bench_scan); }});
+  table.push_back({bench_train, [run] { return run(analysis::bench_train); }});
+  table.push_back({bench_gemm, [run] { return run(analysis::bench_gemm); }});
 }
 
 }  // namespace lorascape::cli

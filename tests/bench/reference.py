@@ -55,19 +55,23 @@ def rotate_half(x):
 
 
 class Block(nn.Module):
-    def __init__(self, c, heads, ffn, rank):
+    def __init__(self, c, heads, ffn, rank, kv_heads=0):
         super().__init__()
-        self.heads = heads
+        self.heads, self.kv_heads = heads, kv_heads or heads
+        kv = self.kv_heads * (c // heads)
         self.input_layernorm = RMSNorm(c)
         self.post_attention_layernorm = RMSNorm(c)
-        self.q_proj, self.k_proj, self.v_proj, self.o_proj = (LoraLinear(c, c, rank, 2.0 * rank) for _ in range(4))
+        self.q_proj, self.o_proj = (LoraLinear(c, c, rank, 2.0 * rank) for _ in range(2))
+        self.k_proj, self.v_proj = (LoraLinear(c, kv, rank, 2.0 * rank) for _ in range(2))
         self.gate_proj, self.up_proj = LoraLinear(c, ffn), LoraLinear(c, ffn)
         self.down_proj = LoraLinear(ffn, c)
 
     def attention(self, x, cos, sin):
         b, t, c = x.shape
         d = c // self.heads
-        q, k, v = (p(x).view(b, t, self.heads, d).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))
+        q = self.q_proj(x).view(b, t, self.heads, d).transpose(1, 2)
+        k, v = (p(x).view(b, t, self.kv_heads, d).transpose(1, 2) for p in (self.k_proj, self.v_proj))
+        k, v = (z.repeat_interleave(self.heads // self.kv_heads, 1) for z in (k, v))  # repeat_kv
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
         att = (q @ k.transpose(-2, -1)) / math.sqrt(d)
@@ -86,7 +90,7 @@ class Model(nn.Module):
         super().__init__()
         self.embed_tokens = nn.Embedding(a.vocab, a.d_model)
         self.embed_tokens.weight.requires_grad_(False)
-        self.layers = nn.ModuleList(Block(a.d_model, a.heads, a.ffn, a.rank) for _ in range(a.layers))
+        self.layers = nn.ModuleList(Block(a.d_model, a.heads, a.ffn, a.rank, a.kv_heads) for _ in range(a.layers))
         self.norm = RMSNorm(a.d_model)
         self.lm_head = nn.Linear(a.d_model, a.vocab, bias=False)
         for p in [self.norm.weight, self.lm_head.weight] + [l.input_layernorm.weight for l in self.layers] + \
@@ -101,7 +105,7 @@ class Model(nn.Module):
     def forward(self, ids):
         x = self.embed_tokens(ids)
         t = ids.shape[1]
-        cos, sin = self.cos[:t], self.sin[:t]
+        cos, sin = self.cos[:t].to(x.dtype), self.sin[:t].to(x.dtype)  # bfloat16 rotates in bfloat16
         for layer in self.layers:
             x = layer(x, cos, sin)
         return self.lm_head(self.norm(x))
@@ -112,7 +116,8 @@ class Model(nn.Module):
 
 def flops_per_token(a):  # the same count as analysis/bench.h
     c, f, t = a.d_model, a.ffn, a.seq_len
-    return a.layers * (2.0 * (4 * c * c + 3 * c * f) + 4.0 * t * c) + 2.0 * c * a.vocab
+    q, kv = c, (a.kv_heads or a.heads) * (c // a.heads)
+    return a.layers * (2.0 * (2 * c * q + 2 * c * kv + 3 * c * f) + 4.0 * t * q) + 2.0 * c * a.vocab
 
 
 def random_adapter(model, gen):
@@ -120,16 +125,18 @@ def random_adapter(model, gen):
 
 
 def common(a):
-    return {"d_model": a.d_model, "layers": a.layers, "heads": a.heads, "ffn": a.ffn, "vocab": a.vocab,
+    return {"d_model": a.d_model, "layers": a.layers, "heads": a.heads, "kv_heads": a.kv_heads or a.heads,
+            "ffn": a.ffn, "vocab": a.vocab, "dtype": a.dtype,
             "seq_len": a.seq_len, "rank": a.rank, "threads": torch.get_num_threads(), "device": "cpu",
-            "dtype": "float32", "implementation": "pytorch-eager " + torch.__version__}
+            "implementation": "pytorch-eager " + torch.__version__}
 
 
 def scan(a):
     gen = torch.Generator().manual_seed(a.seed)
     torch.manual_seed(a.seed)
-    model = Model(a).eval()
+    model = Model(a).eval().to(getattr(torch, a.dtype))
     x0, x1 = random_adapter(model, gen), random_adapter(model, gen)
+    x0, x1 = ({n: v.to(getattr(torch, a.dtype)) for n, v in x.items()} for x in (x0, x1))
     ids = torch.randint(0, a.vocab, (a.eval_seqs, a.seq_len + 1), generator=gen)
     params = dict(model.lora())
     ts = [i / (a.points - 1) for i in range(a.points)] if a.points > 1 else [0.0]
@@ -199,9 +206,15 @@ def main():
     p.add_argument("benchmark", choices=["scan", "train"])
     for name, default in [("d-model", 256), ("layers", 4), ("heads", 4), ("ffn", 688), ("vocab", 260),
                           ("seq-len", 64), ("eval-seqs", 256), ("batch", 32), ("points", 21), ("rank", 8),
-                          ("threads", 0), ("steps", 20), ("seed", 1)]:
+                          ("threads", 0), ("steps", 20), ("seed", 1), ("kv-heads", 0)]:
         p.add_argument("--" + name, type=int, default=default)
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    p.add_argument("--hf-shape", choices=["tinyllama"],
+                   help="TinyLlama-1.1B's sizes in bfloat16 (as lorascape bench --hf-shape)")
     a = p.parse_args()
+    if a.hf_shape == "tinyllama":
+        a.d_model, a.layers, a.heads, a.kv_heads, a.ffn, a.vocab = 2048, 22, 32, 4, 5632, 32000
+        a.dtype = "bfloat16"
     if a.threads > 0:
         torch.set_num_threads(a.threads)
     print(json.dumps(scan(a) if a.benchmark == "scan" else train(a), sort_keys=True))
