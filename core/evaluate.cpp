@@ -208,6 +208,24 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
     auto it = merged.find(module);
     return it != merged.end() ? it->second : layer->weight.unsqueeze(0).expand({K, -1, -1});
   };
+  // A group of projections side by side: the points' merged weights, or, where no point adapts
+  // any of them, the cached concatenation of their base weights expanded to K.
+  auto group = [&](const std::vector<std::pair<std::string, LoraLinear>>& members) {
+    bool adapted = false;
+    for (const auto& [module, layer] : members) adapted = adapted || merged.count(module);
+    if (!adapted) {
+      at::Tensor& base = base_groups_[members.front().first];
+      if (!base.defined()) {
+        std::vector<at::Tensor> ws;
+        for (const auto& [module, layer] : members) ws.push_back(layer->weight);
+        base = at::cat(ws, 0).unsqueeze(0);
+      }
+      return base.expand({K, -1, -1});
+    }
+    std::vector<at::Tensor> ws;
+    for (const auto& [module, layer] : members) ws.push_back(point_weights(module, layer));
+    return at::cat(ws, 1);
+  };
   PointWeights pw;
   for (size_t i = 0; i < model_.model->layers->size(); ++i) {
     auto block = model_.model->layers[i]->as<Block>();
@@ -216,14 +234,10 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
     const auto& a = block->self_attn;
     const auto& m = block->mlp;
     PointWeights::Layer l;
-    l.qkv =
-        at::cat({point_weights(att + "q_proj", a->q_proj), point_weights(att + "k_proj", a->k_proj),
-                 point_weights(att + "v_proj", a->v_proj)},
-                1);
+    l.qkv = group(
+        {{att + "q_proj", a->q_proj}, {att + "k_proj", a->k_proj}, {att + "v_proj", a->v_proj}});
     l.o = point_weights(att + "o_proj", a->o_proj);
-    l.gate_up = at::cat({point_weights(mlp + "gate_proj", m->gate_proj),
-                         point_weights(mlp + "up_proj", m->up_proj)},
-                        1);
+    l.gate_up = group({{mlp + "gate_proj", m->gate_proj}, {mlp + "up_proj", m->up_proj}});
     l.down = point_weights(mlp + "down_proj", m->down_proj);
     if (a->q_proj->bias.defined())
       l.qkv_bias = at::cat({a->q_proj->bias, a->k_proj->bias, a->v_proj->bias});

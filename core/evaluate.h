@@ -9,6 +9,7 @@
 #include <ATen/ATen.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -92,6 +93,9 @@ class Evaluator {
  private:
   TransformerImpl& model_;
   PointWeights pw_;  // the loaded points' merged weights (none before load_points)
+  // q|k|v or gate|up base weights side by side (1, out, in), per layer and group, made once:
+  // a group no point adapts is this, expanded to K (a view), not a fresh concatenation.
+  std::map<std::string, at::Tensor> base_groups_;
   double scale_;
   int64_t batch_;
 };
