@@ -319,7 +319,9 @@ void add_run_commands(CLI::App& app, CommandTable& table) {
   generate->add_option("--prompt,-p", s->gen_prompt, "prompt text")->required();
   generate->add_option("--adapter,-a", s->gen_adapter, "PEFT adapter folder");
   generate->add_option("--base,-b", s->gen_base, "base model .safetensors");
-  generate->add_option("--max-new", s->gen_max, "maximum tokens to generate (bytes for a byte model)")->capture_default_str();
+  generate
+      ->add_option("--max-new", s->gen_max, "maximum tokens to generate (bytes for a byte model)")
+      ->capture_default_str();
   generate->add_option("--device", s->gen_device, "cpu | cuda | auto")->capture_default_str();
 
   auto* compare =
