@@ -14,6 +14,7 @@
 #include "analysis/path.h"
 #include "core/base_model.h"
 #include "core/progress.h"
+#include "core/text_codec.h"
 #include "core/train.h"
 #include "store/error.h"
 
@@ -106,6 +107,7 @@ Trained train_bends(const ScanSetup& setup, const CurveScanOptions& opt,
   const int m = static_cast<int>(cps.size());
   const std::string& space = opt.scan.space;
   core::Transformer model = core::load_base_model(setup.base_path);
+  core::set_prompt_template(*model, setup.data.tasks.prompt_template);
   core::LoraConfig lc = core::lora_config_of(setup.anchors[0].lora,
                                              combine(space, cps, curve_coefs(opt.kind, m, 0.5)));
   lc.dropout = 0;

@@ -14,6 +14,7 @@
 #include "core/evaluate.h"
 #include "core/progress.h"
 #include "core/run.h"
+#include "core/text_codec.h"
 #include "core/train.h"
 #include "core/version.h"
 #include "store/error.h"
@@ -215,23 +216,27 @@ nlohmann::json ScanSetup::identity(const ScanOptions& opt) const {
     refs.push_back(a.label);
     digests.push_back(adapter_digest(a.adapter));
   }
-  return {{"adapters", refs},
-          {"adapter_digests", digests},
-          {"space", opt.space},
-          {"tasks", set_names},
-          {"union", opt.union_tasks},
-          {"base_model_digest", base_digest},
-          {"data",
-           {{"seed", data.seed},
-            {"source", data.tasks.source},
-            {"train", data.tasks.train},
-            {"eval", data.tasks.eval},
-            {"test", data.tasks.test},
-            {"split", data.eval.split},
-            {"max_examples", data.eval.max_examples},
-            {"batch", data.eval.batch}}},
-          {"device", device.type() == c10::kCUDA ? "cuda" : "cpu"},
-          {"dtype", opt.dtype}};
+  nlohmann::json id = {{"adapters", refs},
+                       {"adapter_digests", digests},
+                       {"space", opt.space},
+                       {"tasks", set_names},
+                       {"union", opt.union_tasks},
+                       {"base_model_digest", base_digest},
+                       {"data",
+                        {{"seed", data.seed},
+                         {"source", data.tasks.source},
+                         {"train", data.tasks.train},
+                         {"eval", data.tasks.eval},
+                         {"test", data.tasks.test},
+                         {"split", data.eval.split},
+                         {"max_examples", data.eval.max_examples},
+                         {"batch", data.eval.batch}}},
+                       {"device", device.type() == c10::kCUDA ? "cuda" : "cpu"},
+                       {"dtype", opt.dtype}};
+  // Only a template other than the default is named, so the identities of earlier scans stand.
+  if (data.tasks.prompt_template != core::kDefaultPromptTemplate)
+    id["data"]["template"] = data.tasks.prompt_template;
+  return id;
 }
 
 store::ScanSpec scan_spec(const std::string& kind, const ScanSetup& setup, nlohmann::json cfg,
@@ -263,6 +268,7 @@ store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec,
 core::TransformerImpl& ScanSetup::load_model() {
   if (!model) {
     model = core::load_base_model(base_path);
+    core::set_prompt_template(*model, data.tasks.prompt_template);
     model->to(device, dtype);
     model->eval();
   }

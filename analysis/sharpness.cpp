@@ -14,6 +14,7 @@
 #include "core/base_model.h"
 #include "core/progress.h"
 #include "core/run.h"
+#include "core/text_codec.h"
 #include "core/version.h"
 #include "store/error.h"
 
@@ -44,7 +45,7 @@ LossHessian::LossHessian(core::TransformerImpl& model,
     const size_t e = std::min(examples.size(), s + static_cast<size_t>(batch));
     std::vector<const core::Example*> chunk(examples.begin() + static_cast<std::ptrdiff_t>(s),
                                             examples.begin() + static_cast<std::ptrdiff_t>(e));
-    core::TokenBatch b = core::encode_examples(chunk, model_.config().max_seq);
+    core::TokenBatch b = model_.codec().encode_examples(chunk, model_.config().max_seq);
     tokens_ += b.mask.sum().item<double>();
     b.input = b.input.to(w.device());
     b.target = b.target.to(w.device());
@@ -436,6 +437,7 @@ store::ScanData run_sharpness(const SharpnessOptions& opt_in, const core::RunCon
     core::Transformer model = sharpness_model(
         setup.base_path, core::lora_config_of(setup.anchors[0].lora, point(todo[0])), setup.device,
         dtype);
+    core::set_prompt_template(*model, setup.data.tasks.prompt_template);
     std::vector<std::vector<const core::Example*>> sets(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t)
       for (size_t m : setup.set_members[static_cast<size_t>(t)])

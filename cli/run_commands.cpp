@@ -20,6 +20,7 @@
 #include "core/run_file_io.h"
 #include "core/strategies.h"
 #include "core/tasks.h"
+#include "core/text_codec.h"
 #include "core/version.h"
 #include "store/error.h"
 #include "store/run_file.h"
@@ -102,7 +103,9 @@ int cmd_eval(const ConfigOptions& co, const std::string& adapter, const std::str
   set_threads(cfg.threads);
   const auto dev = resolve_device(cfg.device);
   Transformer m = model_with_adapter(adapter, base, dev);
+  set_prompt_template(*m, cfg.tasks.prompt_template);
   const auto tasks = load_tasks(cfg);
+  check_tasks_fit(m->codec(), tasks, m->config().max_seq);
   std::printf("%-12s %8s %10s %12s%s\n", "task", "loss", "token_acc", "exact_match",
               greedy ? "  greedy_em" : "");
   for (const auto& t : tasks) {
@@ -280,7 +283,9 @@ void add_run_commands(CLI::App& app, CommandTable& table) {
   generate->add_option("--prompt,-p", s->gen_prompt, "prompt text")->required();
   generate->add_option("--adapter,-a", s->gen_adapter, "PEFT adapter folder");
   generate->add_option("--base,-b", s->gen_base, "base model .safetensors");
-  generate->add_option("--max-new", s->gen_max, "maximum bytes to generate")->capture_default_str();
+  generate
+      ->add_option("--max-new", s->gen_max, "maximum tokens to generate (bytes for a byte model)")
+      ->capture_default_str();
   generate->add_option("--device", s->gen_device, "cpu | cuda | auto")->capture_default_str();
 
   auto* compare =

@@ -52,6 +52,10 @@ at::Tensor masked_cross_entropy(const at::Tensor& logits, const at::Tensor& targ
 
 Transformer pretrain_base_model(const ModelConfig& mcfg, const PretrainConfig& pre, int64_t seed,
                                 const c10::Device& device, PretrainReport* report) {
+  if (mcfg.tokenizer != "bytes")
+    throw ConfigError("pretraining is for byte-tokenizer models only (`model.tokenizer` is \"" +
+                      mcfg.tokenizer +
+                      "\"); fine-tune a pretrained Hugging Face model from its folder instead");
   torch::manual_seed(static_cast<uint64_t>(seed));
   Transformer model(mcfg);
   model->to(device);

@@ -7,6 +7,7 @@
 #include <functional>
 #include <sstream>
 
+#include "core/text_codec.h"
 #include "store/error.h"
 
 namespace lorascape::core {
@@ -54,6 +55,10 @@ std::vector<Field> fields(RunConfig& c) {
        "projections with LoRA (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)"},
       {"tasks.source", Kind::String, &c.tasks.source, "\"builtin\" or a TRACE/LLMCL data root"},
       {"tasks.names", Kind::StringList, &c.tasks.names, "task order; [] = all tasks of the source"},
+      {"tasks.template", Kind::String, &c.tasks.prompt_template,
+       "prompt template, \"{prompt}\" = the example's prompt (e.g. \"Question: "
+       "{prompt}\\nAnswer:\"); "
+       "the answer follows it"},
       {"tasks.train", Kind::Int, &c.tasks.train, "built-in suite: train examples per task"},
       {"tasks.eval", Kind::Int, &c.tasks.eval, "built-in suite: eval examples per task"},
       {"tasks.test", Kind::Int, &c.tasks.test, "built-in suite: test examples per task"},
@@ -249,6 +254,7 @@ void RunConfig::validate() const {
   need(pretrain.steps >= 0 && pretrain.batch >= 1 && pretrain.lr > 0,
        "pretrain: steps >= 0, batch >= 1, lr > 0 required");
   need(pretrain.corpus_lines >= 1, "pretrain.corpus_lines must be >= 1");
+  check_prompt_template(tasks.prompt_template);
   need(tasks.train >= 1 && tasks.eval >= 1 && tasks.test >= 1,
        "tasks.train/eval/test must be >= 1");
   need(train.epochs >= 0 && train.steps >= 0 && (train.epochs > 0 || train.steps > 0),

@@ -24,7 +24,10 @@ struct PretrainConfig {
 struct TaskConfig {
   std::string source = "builtin";  // "builtin" or a TRACE/LLMCL root folder
   std::vector<std::string> names;  // task order; empty = every task of the source
-  int64_t train = 800;             // built-in suite: examples per split
+  // The prompt as the model reads it: "{prompt}" replaced by the example's prompt
+  // (core/text_codec.h).
+  std::string prompt_template = "{prompt}";
+  int64_t train = 800;  // built-in suite: examples per split
   int64_t eval = 100;
   int64_t test = 200;
 };

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/model.h"
+#include "core/text_codec.h"
 #include "core/tokenizer.h"
 #include "kernels/ops.h"
 #include "kernels/rows.h"
@@ -122,29 +123,53 @@ Scores evaluate_examples(TransformerImpl& model, const std::vector<Example>& exa
     std::vector<const Example*> chunk;
     for (size_t i = s; i < std::min(n, s + static_cast<size_t>(batch)); ++i)
       chunk.push_back(&examples[i]);
-    TokenBatch b = encode_examples(chunk, model.config().max_seq);
+    TokenBatch b = model.codec().encode_examples(chunk, model.config().max_seq);
     sums.add(model.forward(b.input.to(dev)), b.target.to(dev), b.mask.to(dev));
   }
   return sums.scores(0);
 }
 
-std::string greedy_generate(TransformerImpl& model, const std::string& prompt, int64_t max_new) {
+namespace {
+struct Generated {
+  std::vector<int64_t> ids;  // without the EOS
+  bool stopped = false;      // ended by the EOS (not by max_new or max_seq)
+};
+
+// Greedy decoding of up to max_new tokens after the context `ids`.
+Generated generate_ids(TransformerImpl& model, std::vector<int64_t> ids, int64_t max_new) {
   EvalModeGuard mode(model);
   torch::NoGradGuard ng;
   const auto dev = model_device(model);
+  const TextCodec& codec = model.codec();
   const int64_t max_seq = model.config().max_seq;
-  std::vector<int64_t> ids = encode_prompt(prompt);
-  if (static_cast<int64_t>(ids.size()) >= max_seq)  // keep the end of an over-long prompt
-    ids.erase(ids.begin() + 1, ids.begin() + 1 + (static_cast<int64_t>(ids.size()) - max_seq + 1));
-  std::vector<int64_t> out;
+  if (static_cast<int64_t>(ids.size()) >= max_seq) {  // keep the end of an over-long prompt
+    const int64_t keep = !ids.empty() && ids.front() == codec.bos_id() ? 1 : 0;  // and the BOS
+    ids.erase(ids.begin() + keep,
+              ids.begin() + keep + (static_cast<int64_t>(ids.size()) - max_seq + 1));
+  }
+  Generated g;
   for (int64_t k = 0; k < max_new && static_cast<int64_t>(ids.size()) < max_seq; ++k) {
     at::Tensor in = at::tensor(ids, at::kLong).unsqueeze(0).to(dev);  // (1, T)
     const int64_t next = model.forward(in).select(1, in.size(1) - 1).argmax(-1).item<int64_t>();
-    if (next == tok::kEos) break;
-    out.push_back(next);
+    if (next == codec.eos_id()) {
+      g.stopped = true;
+      break;
+    }
+    g.ids.push_back(next);
     ids.push_back(next);
   }
-  return decode_bytes(out);
+  return g;
+}
+}  // namespace
+
+std::string greedy_generate(TransformerImpl& model, const std::string& prompt, int64_t max_new) {
+  const TextCodec& codec = model.codec();
+  return codec.decode(generate_ids(model, codec.encode_prompt(prompt), max_new).ids);
+}
+
+bool greedy_matches(const TextCodec& codec, const std::vector<int64_t>& generated,
+                    bool stopped_at_eos, const std::string& answer) {
+  return stopped_at_eos && codec.decode(generated) == codec.answer_text(answer);
 }
 
 double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& examples,
@@ -152,13 +177,14 @@ double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& ex
   const size_t n = max_examples > 0 ? std::min(examples.size(), static_cast<size_t>(max_examples))
                                     : examples.size();
   if (n == 0) return 0;
+  const TextCodec& codec = model.codec();
   double hits = 0;
   for (size_t i = 0; i < n; ++i) {
     const auto& ex = examples[i];
-    const int64_t max_new = static_cast<int64_t>(ex.answer.size()) + 1;
-    // With a budget of answer + 1 bytes, the output equals the answer only if the model
-    // produced the answer and then stopped at EOS.
-    if (greedy_generate(model, ex.prompt, max_new) == ex.answer) hits += 1;
+    // A budget of the answer's tokens + 1: room for the answer and its EOS.
+    const int64_t max_new = static_cast<int64_t>(codec.encode_answer(ex.answer).size()) + 1;
+    const Generated g = generate_ids(model, codec.encode_prompt(ex.prompt), max_new);
+    if (greedy_matches(codec, g.ids, g.stopped, ex.answer)) hits += 1;
   }
   return hits / static_cast<double>(n);
 }
@@ -256,7 +282,7 @@ ScoreSums Evaluator::evaluate(const std::vector<Example>& examples) {
     std::vector<const Example*> chunk;
     for (size_t i = s; i < std::min(examples.size(), s + static_cast<size_t>(batch_)); ++i)
       chunk.push_back(&examples[i]);
-    evaluate_batch(encode_examples(chunk, model_.config().max_seq), sums);
+    evaluate_batch(model_.codec().encode_examples(chunk, model_.config().max_seq), sums);
   }
   return sums;
 }
@@ -292,6 +318,7 @@ EvaluatorPool::EvaluatorPool(TransformerImpl& model, double scale, int64_t batch
     auto dst = r->base_parameters();
     for (size_t i = 0; i < dst.size(); ++i) dst[i].second.set_data(src.at(i).second);
     r->eval();
+    if (model.codec_ptr()) r->set_codec(model.codec_ptr());
     replicas_.push_back(r.ptr());
     evaluators_.push_back(std::make_unique<Evaluator>(*r, scale, batch));
   }

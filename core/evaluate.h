@@ -1,5 +1,6 @@
-// Evaluation of a model (with whatever adapter is loaded) on task examples.
-//   loss        mean cross-entropy over answer tokens (answer bytes + EOS), token-weighted
+// Evaluation of a model (with whatever adapter is loaded) on task examples, tokenised by the
+// model's codec (TransformerImpl::codec, core/text_codec.h).
+//   loss        mean cross-entropy over answer tokens (answer tokens + EOS), token-weighted
 //   token_acc   fraction of answer tokens whose argmax is right (teacher forcing)
 //   exact_match fraction of examples whose every answer token and EOS is the argmax.
 // Teacher-forced exact match equals greedy-decoding exact match: greedy decoding reproduces
@@ -17,6 +18,7 @@
 #include "core/adapter.h"
 #include "core/model.h"
 #include "core/tasks.h"
+#include "core/text_codec.h"
 #include "core/tokenizer.h"
 
 namespace lorascape::core {
@@ -45,11 +47,20 @@ struct ScoreSums {
 Scores evaluate_examples(TransformerImpl& model, const std::vector<Example>& examples,
                          int64_t max_examples, int64_t batch);
 
-// Greedy decoding of up to max_new bytes after [BOS] prompt [SEP]; stops at EOS.
+// Greedy decoding of up to max_new tokens after the codec's prompt context (bytes:
+// [BOS] prompt [SEP]); stops at the codec's EOS; the generated ids decoded by the codec.
 std::string greedy_generate(TransformerImpl& model, const std::string& prompt,
                             int64_t max_new = 32);
 
-// Exact match by greedy decoding (slow; used to check the teacher-forced score).
+// The exact-match rule of greedy decoding: generation stopped at EOS, and the generated ids
+// decode to the text of the answer's own ids, codec.answer_text(answer) (= decode(encode(answer)):
+// the answer tokenised apart from the prompt, as in training). Text, not ids, is compared, so a
+// different tokenisation of the same text also matches; no whitespace is stripped.
+bool greedy_matches(const TextCodec& codec, const std::vector<int64_t>& generated,
+                    bool stopped_at_eos, const std::string& answer);
+
+// Exact match by greedy decoding (slow; used to check the teacher-forced score): the budget is
+// the answer's tokens + 1, the rule greedy_matches.
 double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& examples,
                           int64_t max_examples);
 

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/text_codec.h"
 #include "kernels/ops.h"
 #include "store/error.h"
 
@@ -289,6 +290,27 @@ TransformerImpl::TransformerImpl(const ModelConfig& cfg, bool random_init) : cfg
     }
   }
   inv_freq_ = inverse_frequencies(cfg_);
+  if (cfg_.tokenizer == "bytes") codec_ = std::make_shared<ByteCodec>();
+}
+
+const TextCodec& TransformerImpl::codec() const {
+  if (!codec_)
+    throw ConfigError(
+        "the model's `model.tokenizer` is \"hf\" but no tokenizer is attached to it (load the "
+        "model from its Hugging Face folder, which holds tokenizer.json)");
+  return *codec_;
+}
+
+void TransformerImpl::set_codec(std::shared_ptr<const TextCodec> codec) {
+  if (!codec) throw ConfigError("set_codec: no codec given");
+  if (codec->name() != cfg_.tokenizer)
+    throw ConfigError("a \"" + codec->name() + "\" tokenizer cannot drive a model whose " +
+                      "`model.tokenizer` is \"" + cfg_.tokenizer + "\"");
+  if (codec->vocab_size() > cfg_.vocab)
+    throw ConfigError("the tokenizer has " + std::to_string(codec->vocab_size()) +
+                      " ids but the model's `model.vocab` is " + std::to_string(cfg_.vocab) +
+                      " (use the tokenizer that belongs to the model)");
+  codec_ = std::move(codec);
 }
 
 const at::Tensor& TransformerImpl::output_weight() const {

@@ -21,6 +21,7 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/linear.h>
 
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -28,6 +29,8 @@
 #include "core/lora_linear.h"
 
 namespace lorascape::core {
+
+class TextCodec;  // core/text_codec.h
 
 // Rotary position embedding scaling, as transformers' `rope_scaling`: "none", "linear"
 // (every frequency divided by factor) or "llama3" (low frequencies divided by factor, high ones
@@ -180,6 +183,14 @@ class TransformerImpl : public torch::nn::Module {
   at::Tensor forward(const at::Tensor& ids, const PointWeights& pw);
 
   const ModelConfig& config() const { return cfg_; }
+  // How task text becomes this model's tokens (core/text_codec.h). A "bytes" model starts with
+  // ByteCodec; an "hf" model has none until its loader attaches one (make_hf_codec), and codec()
+  // throws ConfigError until then.
+  const TextCodec& codec() const;
+  std::shared_ptr<const TextCodec> codec_ptr() const { return codec_; }
+  // Throws ConfigError when the codec's name is not config().tokenizer or its ids do not fit
+  // config().vocab.
+  void set_codec(std::shared_ptr<const TextCodec> codec);
   // Every projection named in lora.targets gets an adapter; base weights are frozen.
   void add_lora(const LoraConfig& lora);
   bool has_lora() const { return has_lora_; }
@@ -206,6 +217,7 @@ class TransformerImpl : public torch::nn::Module {
                           const PointWeights* pw);
   std::pair<at::Tensor, at::Tensor> rotary(int64_t T, const at::Device& device) const;
   ModelConfig cfg_;
+  std::shared_ptr<const TextCodec> codec_;
   LoraConfig lora_;
   bool has_lora_ = false;
   at::Tensor inv_freq_;  // (D/2)

@@ -15,6 +15,7 @@
 #include "core/device.h"
 #include "core/run_file_io.h"
 #include "core/strategies.h"
+#include "core/text_codec.h"
 #include "core/version.h"
 #include "store/error.h"
 
@@ -81,6 +82,8 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
   const std::string base_path = ensure_base_model(cfg, device);
   Transformer model = load_base_model(base_path);
   set_training_threads(cfg.threads, model->config().d_model);
+  set_prompt_template(*model, cfg.tasks.prompt_template);
+  check_tasks_fit(model->codec(), tasks, model->config().max_seq);
   if (cfg.base != "auto")
     cfg.model =
         model->config();  // a given base model file defines the model: record its dimensions

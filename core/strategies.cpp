@@ -320,7 +320,7 @@ at::Tensor ILoraStrategy::loss(TrainContext& ctx, const std::vector<const Exampl
   // consistency loss.
   const std::vector<const Example*> joint = with_replay(batch);
   if (gamma_ == 0) return examples_loss(ctx.model, joint, ctx.device);
-  TokenBatch b = encode_examples(joint, ctx.model.config().max_seq);
+  TokenBatch b = ctx.model.codec().encode_examples(joint, ctx.model.config().max_seq);
   at::Tensor input = b.input.to(ctx.device);
   const int64_t B = static_cast<int64_t>(batch.size()),
                 nrep = static_cast<int64_t>(joint.size()) - B;
@@ -344,7 +344,7 @@ at::Tensor ILoraStrategy::loss(TrainContext& ctx, const std::vector<const Exampl
     fast_states = {fast_states.back()};
     slow_states = {slow_states.back()};
   }
-  at::Tensor valid = (replay_input != tok::kPad).to(at::kFloat);
+  at::Tensor valid = (replay_input != ctx.model.codec().pad_id()).to(at::kFloat);
   return ce + gamma_ * consistency(fast_states, slow_states, valid, target_);
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/text_codec.h"
 #include "store/error.h"
 
 namespace lorascape::core {
@@ -27,17 +28,14 @@ std::vector<int64_t> encode_prompt(const std::string& prompt) {
   return ids;
 }
 
-namespace {
-
-// Packs sequences (with the index from which targets are scored) into a padded batch.
-TokenBatch pack(const std::vector<std::vector<int64_t>>& seqs,
-                const std::vector<int64_t>& score_from) {
+TokenBatch pack_sequences(const std::vector<std::vector<int64_t>>& seqs,
+                          const std::vector<int64_t>& score_from, int64_t pad) {
   const int64_t B = static_cast<int64_t>(seqs.size());
   int64_t T = 1;
   for (const auto& s : seqs) T = std::max<int64_t>(T, static_cast<int64_t>(s.size()) - 1);
   TokenBatch b;
-  b.input = at::full({B, T}, tok::kPad, at::kLong);
-  b.target = at::full({B, T}, tok::kPad, at::kLong);
+  b.input = at::full({B, T}, pad, at::kLong);
+  b.target = at::full({B, T}, pad, at::kLong);
   b.mask = at::zeros({B, T}, at::kFloat);
   auto in = b.input.accessor<int64_t, 2>();
   auto tg = b.target.accessor<int64_t, 2>();
@@ -54,30 +52,8 @@ TokenBatch pack(const std::vector<std::vector<int64_t>>& seqs,
   return b;
 }
 
-}  // namespace
-
 TokenBatch encode_examples(const std::vector<const Example*>& examples, int64_t max_len) {
-  std::vector<std::vector<int64_t>> seqs;
-  std::vector<int64_t> from;
-  seqs.reserve(examples.size());
-  for (const Example* ex : examples) {
-    const int64_t answer_len = static_cast<int64_t>(ex->answer.size()) + 1;  // + EOS
-    if (answer_len + 2 > max_len)
-      throw DataError("example answer of " + std::to_string(ex->answer.size()) +
-                      " bytes does not fit max_seq " + std::to_string(max_len) +
-                      " (raise model.max_seq or shorten the answers)");
-    std::string prompt = ex->prompt;
-    const int64_t room = max_len - answer_len - 2;  // BOS and SEP
-    if (static_cast<int64_t>(prompt.size()) > room)
-      prompt = prompt.substr(prompt.size() - static_cast<size_t>(room));
-    std::vector<int64_t> s = encode_prompt(prompt);
-    const int64_t first_answer = static_cast<int64_t>(s.size());
-    for (unsigned char c : ex->answer) s.push_back(c);
-    s.push_back(tok::kEos);
-    seqs.push_back(std::move(s));
-    from.push_back(first_answer);
-  }
-  return pack(seqs, from);
+  return ByteCodec().encode_examples(examples, max_len);
 }
 
 TokenBatch encode_texts(const std::vector<const std::string*>& texts, int64_t max_len) {
@@ -93,7 +69,7 @@ TokenBatch encode_texts(const std::vector<const std::string*>& texts, int64_t ma
     seqs.push_back(std::move(s));
     from.push_back(1);
   }
-  return pack(seqs, from);
+  return pack_sequences(seqs, from);
 }
 
 }  // namespace lorascape::core

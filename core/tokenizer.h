@@ -35,8 +35,15 @@ struct TokenBatch {
   int64_t scored_tokens() const { return static_cast<int64_t>(mask.sum().item<double>()); }
 };
 
+// Sequences packed into a right-padded batch (padded with `pad`), each scored from its token
+// score_from[i] on (that token is the first scored target).
+TokenBatch pack_sequences(const std::vector<std::vector<int64_t>>& seqs,
+                          const std::vector<int64_t>& score_from, int64_t pad = tok::kPad);
+
 // Examples as [BOS] prompt [SEP] answer [EOS], scoring answer bytes and EOS. A sequence longer
 // than max_len loses bytes from the start of its prompt (the answer is always kept whole).
+// ByteCodec (core/text_codec.h) with the default template; a model's codec is
+// TransformerImpl::codec().
 TokenBatch encode_examples(const std::vector<const Example*>& examples, int64_t max_len);
 // Plain text lines as [BOS] text [EOS], scoring every position (language-model pretraining).
 TokenBatch encode_texts(const std::vector<const std::string*>& texts, int64_t max_len);

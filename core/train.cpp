@@ -11,13 +11,14 @@
 #include "core/progress.h"
 #include "core/rng.h"
 #include "core/strategies.h"
+#include "core/text_codec.h"
 #include "store/error.h"
 
 namespace lorascape::core {
 
 at::Tensor examples_loss(TransformerImpl& model, const std::vector<const Example*>& batch,
                          const c10::Device& device) {
-  TokenBatch b = encode_examples(batch, model.config().max_seq);
+  TokenBatch b = model.codec().encode_examples(batch, model.config().max_seq);
   return masked_cross_entropy(model.forward(b.input.to(device)), b.target.to(device),
                               b.mask.to(device));
 }
