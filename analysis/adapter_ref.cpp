@@ -39,6 +39,9 @@ AdapterSource run_source(const store::RunFileData& run, const store::AdapterData
   s.lora = core::lora_config_of(lora, s.adapter);
   s.base_model = run.base_model;
   s.base_model_digest = run.base_model_digest;
+  const auto cfg = nlohmann::json::parse(run.config_json, nullptr, false);
+  if (cfg.is_object() && cfg.contains("base") && cfg["base"].is_string() && cfg["base"] != "auto")
+    s.base_model_path = cfg["base"].get<std::string>();
   s.label = label;
   s.info = std::move(info);
   return s;

@@ -19,6 +19,8 @@ struct AdapterSource {
   core::LoraConfig lora;          // rank of the tensors; alpha such that alpha/rank is the scale
   std::string base_model;         // base model file name ("" when the source does not say)
   std::string base_model_digest;  // its digest ("" when unknown)
+  std::string base_model_path;    // the base model as the run was given it (`base` of its
+                                  // configuration, a file or model folder; "" for "auto")
   std::string label;              // the reference as given
   nlohmann::json info;            // method, stage (1-based), task, key … where known
 };

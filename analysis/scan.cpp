@@ -116,6 +116,12 @@ std::string base_model_for(const ScanOptions& opt, const AdapterSource& a) {
     throw ConfigError("'" + a.label +
                       "' does not name its base model; set `base` to the base model file");
   const std::string path = core::cache_dir() + "/" + a.base_model;
+  // A run trained on a given base (a file or model folder): that path, if it still holds the
+  // model the run recorded.
+  if (!std::filesystem::exists(path) && !a.base_model_path.empty() &&
+      std::filesystem::exists(a.base_model_path) &&
+      (a.base_model_digest.empty() || core::file_digest(a.base_model_path) == a.base_model_digest))
+    return a.base_model_path;
   if (!std::filesystem::exists(path))
     throw ConfigError("base model '" + a.base_model + "' of '" + a.label +
                       "' is not in the cache (" + core::cache_dir() +

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "core/safetensors.h"
+#include "core/text_codec.h"
 #include "store/error.h"
 
 namespace lorascape::core {
@@ -298,6 +299,8 @@ Transformer load_hf_model(const std::string& dir) {
     throw FormatError(entry.second + ": unexpected tensor \"" + name + "\" (not part of a " +
                       std::string("Llama-family model of this config.json)"));
   }
+  // The folder's tokenizer tokenises tasks and generations; without one, codec() says so.
+  if (fs::exists(fs::path(dir) / "tokenizer.json")) model->set_codec(make_hf_codec(dir));
   model->eval();
   return model;
 }

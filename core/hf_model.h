@@ -30,7 +30,8 @@ std::vector<std::string> hf_weight_files(const std::string& dir);
 
 // The model of the folder, its weights mapped from the files in their stored dtype (float32,
 // bfloat16 or float16; a tensor stored in another dtype than the embedding is converted to the
-// embedding's). Every tensor's presence and shape is checked against config.json.
+// embedding's). Every tensor's presence and shape is checked against config.json. The folder's
+// tokenizer.json, where there is one, becomes the model's codec (core/text_codec.h).
 Transformer load_hf_model(const std::string& dir);
 
 // Writes lorascape's own (byte-tokenizer) model as a Hugging Face model folder that
