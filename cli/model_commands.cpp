@@ -26,15 +26,28 @@ namespace lorascape::cli {
 
 namespace {
 // The options of this file's commands, kept alive by the command table.
+// --text S | --file F: the texts a command works on.
+struct TextOptions {
+  std::string text, file;
+  CLI::Option *text_opt = nullptr, *file_opt = nullptr;
+  void add(CLI::App* app, const std::string& what) {
+    text_opt = app->add_option("--text,-t", text, "one text to " + what);
+    file_opt = app->add_option("--file,-f", file,
+                               "a file of texts, one JSON string per line (blank lines are "
+                               "skipped); one output line per text, in order");
+    text_opt->excludes(file_opt);
+  }
+  std::vector<std::string> texts(const std::string& what) const;
+};
+
 struct ModelState {
   std::string tok_dir;
-  std::string tok_text;
-  std::string tok_file;
+  TextOptions tok_texts;
   bool tok_special = false;
   std::string inspect_path;
   std::string export_base, export_out;
-  std::string score_model, score_adapter, score_text, score_file, score_device = "cpu",
-                                                                  score_dtype = "auto";
+  std::string score_model, score_adapter, score_device = "cpu", score_dtype = "auto";
+  TextOptions score_texts;
   bool score_json = false;
 };
 
@@ -62,13 +75,15 @@ std::vector<std::string> read_text_lines(const std::string& path) {
   return texts;
 }
 
+std::vector<std::string> TextOptions::texts(const std::string& what) const {
+  if (text_opt->count() == 0 && file_opt->count() == 0)
+    throw ConfigError("give the text to " + what + ": --text S or --file F");
+  return file.empty() ? std::vector<std::string>{text} : read_text_lines(file);
+}
+
 int run_tokenize(const ModelState& s) {
+  const std::vector<std::string> texts = s.tok_texts.texts("tokenize");
   const core::HfTokenizer tok = core::HfTokenizer::load(s.tok_dir);
-  std::vector<std::string> texts;
-  if (!s.tok_file.empty())
-    texts = read_text_lines(s.tok_file);
-  else
-    texts.push_back(s.tok_text);
   for (const std::string& t : texts) {
     const std::string line = nlohmann::json(tok.encode(t, s.tok_special)).dump();
     std::fwrite(line.data(), 1, line.size(), stdout);
@@ -248,11 +263,7 @@ int run_inspect(const std::string& path) {
 // special tokens (what transformers' model(ids, labels=ids) scores), or lorascape's byte
 // tokenizer as [BOS] text [EOS] — and the log-probability of every token after the first.
 int run_score(const ModelState& s) {
-  std::vector<std::string> texts;
-  if (!s.score_file.empty())
-    texts = read_text_lines(s.score_file);
-  else
-    texts.push_back(s.score_text);
+  const std::vector<std::string> texts = s.score_texts.texts("score");
   const bool hf = core::is_hf_model_dir(s.score_model);
   std::unique_ptr<core::HfTokenizer> tok;
   if (hf) tok = std::make_unique<core::HfTokenizer>(core::HfTokenizer::load(s.score_model));
@@ -331,11 +342,7 @@ void add_model_commands(CLI::App& app, CommandTable& table) {
                    "a model folder, or a folder holding only tokenizer.json and "
                    "tokenizer_config.json")
       ->required();
-  auto* text = tokenize->add_option("--text,-t", s->tok_text, "one text to tokenize");
-  auto* file = tokenize->add_option("--file,-f", s->tok_file,
-                                    "a file of texts, one JSON string per line (blank lines are "
-                                    "skipped); one output line per text, in order");
-  text->excludes(file);
+  s->tok_texts.add(tokenize, "tokenize");
   tokenize->add_flag("--special", s->tok_special,
                      "add the special tokens (BOS/EOS) the tokenizer adds to every sequence "
                      "(tokenizer_config.json's add_bos_token/add_eos_token, else its template)");
@@ -364,10 +371,7 @@ void add_model_commands(CLI::App& app, CommandTable& table) {
                    "base model (.safetensors, byte tokenizer)")
       ->required();
   score->add_option("--adapter,-a", s->score_adapter, "a PEFT adapter folder on the model");
-  auto* stext = score->add_option("--text,-t", s->score_text, "one text to score");
-  auto* sfile = score->add_option("--file,-f", s->score_file,
-                                  "texts, one JSON string per line (blank lines are skipped)");
-  stext->excludes(sfile);
+  s->score_texts.add(score, "score");
   score->add_flag("--json", s->score_json,
                   "one JSON object per text: loss, scored tokens, and every token's id and "
                   "log-probability (null for the first, which is only context)");
@@ -380,11 +384,7 @@ void add_model_commands(CLI::App& app, CommandTable& table) {
       "as [BOS] text [EOS]. The loss is the mean of -log p(token | tokens before it) over every "
       "token after the first. Example:\n"
       "  lorascape score ~/models/TinyLlama-1.1B --text 'The capital of France is Paris.'");
-  table.push_back({score, [s, stext, sfile] {
-                     if (stext->count() == 0 && sfile->count() == 0)
-                       throw ConfigError("give the text to score: --text S or --file F");
-                     return run_score(*s);
-                   }});
+  table.push_back({score, [s] { return run_score(*s); }});
 
   auto* exp = app.add_subcommand(
       "export-hf",
@@ -397,11 +397,7 @@ void add_model_commands(CLI::App& app, CommandTable& table) {
   exp->add_option("--out,-o", s->export_out, "the folder to write")->required();
   table.push_back({exp, [s] { return run_export_hf(*s); }});
 
-  table.push_back({tokenize, [s, text, file] {
-                     if (text->count() == 0 && file->count() == 0)
-                       throw ConfigError("give the text to tokenize: --text S or --file F");
-                     return run_tokenize(*s);
-                   }});
+  table.push_back({tokenize, [s] { return run_tokenize(*s); }});
 }
 
 }  // namespace lorascape::cli

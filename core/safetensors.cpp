@@ -410,13 +410,9 @@ SafetensorsData decode_bytes(const char* data, uint64_t size, const std::string&
   }
   return out;
 }
-}  // namespace
 
-SafetensorsData decode_safetensors(const std::string& bytes, const std::string& origin) {
-  return decode_bytes(bytes.data(), bytes.size(), origin, nullptr);
-}
-
-SafetensorsData map_safetensors(const std::string& path) {
+// Opens a regular file for reading: its descriptor, and its size in *size.
+int open_regular(const std::string& path, uint64_t* size) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
@@ -428,7 +424,18 @@ SafetensorsData map_safetensors(const std::string& path) {
     ::close(fd);
     fail(path, "cannot open " + quote(path) + ": not a regular file", "pass a .safetensors file");
   }
-  const auto size = static_cast<uint64_t>(st.st_size);
+  *size = static_cast<uint64_t>(st.st_size);
+  return fd;
+}
+}  // namespace
+
+SafetensorsData decode_safetensors(const std::string& bytes, const std::string& origin) {
+  return decode_bytes(bytes.data(), bytes.size(), origin, nullptr);
+}
+
+SafetensorsData map_safetensors(const std::string& path) {
+  uint64_t size = 0;
+  const int fd = open_regular(path, &size);
   if (size < 8) {
     ::close(fd);
     fail(path, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length",
@@ -485,18 +492,9 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
 }
 
 SafetensorsData read_safetensors(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    fail(path, "cannot open " + quote(path) + ": " + errno_text(err),
-         "check the path and permissions");
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(path, "cannot open " + quote(path) + ": not a regular file", "pass a .safetensors file");
-  }
-  std::string bytes(static_cast<size_t>(st.st_size), '\0');
+  uint64_t size = 0;
+  const int fd = open_regular(path, &size);
+  std::string bytes(static_cast<size_t>(size), '\0');
   size_t got = 0;
   for (;;) {
     // Fill the presized buffer; past it (file grew), read through a small chunk to find EOF.
