@@ -8,8 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "core/lora_linear.h"
-#include "core/model.h"
+#include "core/model_config.h"
 
 namespace lorascape::core {
 

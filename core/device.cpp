@@ -2,6 +2,7 @@
 
 #include <ATen/Context.h>
 #include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
 #include <dlfcn.h>
 #include <malloc.h>
 #include <torch/cuda.h>
@@ -59,6 +60,11 @@ void set_training_threads(int64_t threads, int64_t d_model) {
 void keep_freed_memory() {
   mallopt(M_MMAP_THRESHOLD, 256 << 20);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
+}
+
+std::string error_text(const std::exception& e) {
+  if (const auto* t = dynamic_cast<const c10::Error*>(&e)) return t->what_without_backtrace();
+  return e.what();
 }
 
 std::string loaded_blas() {

@@ -5,6 +5,8 @@
 
 #include <string>
 
+#include "core/process.h"
+
 namespace lorascape::core {
 
 // "cpu", "cuda" (error when unavailable) or "auto" (cuda when available, else cpu).
@@ -17,13 +19,6 @@ int64_t cuda_device_count();
 // not oversubscribe the cores (docs/performance.md). The GEMM probe (bench gemm) gives BLAS
 // all threads, to measure the machine's peak.
 void set_threads(int64_t threads, int blas_threads = 1);
-// Keeps freed memory in the process instead of returning it to the system after every large
-// tensor: glibc maps blocks over its (adaptive, at most 32 MiB) threshold with mmap and unmaps
-// them on free, so every step of a forward/backward pass page-faults its activations in afresh
-// (11% of training time at d_model 512). Raises the mmap threshold to 256 MiB and the trim
-// threshold to 1 GiB (docs/performance.md: +4.5% training throughput at d_model 512). Call
-// once at start-up; peak memory is unchanged, it is only kept until exit.
-void keep_freed_memory();
 // The BLAS libraries mapped into this process (after a matmul has run), comma-separated.
 std::string loaded_blas();
 // Threads for training a model of width d_model. Where lorascape's own GEMM runs (AVX-512,

@@ -16,22 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "core/model_config.h"
+
 namespace lorascape::core {
-
-struct LoraConfig {
-  int64_t rank = 8;
-  double alpha = 16.0;
-  double dropout = 0.0;
-  // Module names that get an adapter (any of q_proj k_proj v_proj o_proj gate_proj up_proj
-  // down_proj).
-  std::vector<std::string> targets{"q_proj",    "k_proj",  "v_proj",   "o_proj",
-                                   "gate_proj", "up_proj", "down_proj"};
-  double scale() const { return alpha / static_cast<double>(rank); }
-  void validate() const;  // throws ConfigError
-};
-
-// All module names LoRA can target, in model order.
-const std::vector<std::string>& lora_target_names();
 
 class LoraLinearImpl : public torch::nn::Module {
  public:

@@ -8,7 +8,7 @@
 #include <QTimer>
 #include <cstdio>
 
-#include "core/device.h"
+#include "core/process.h"
 #include "gui/file_tree.h"
 #include "gui/main_window.h"
 

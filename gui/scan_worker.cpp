@@ -2,7 +2,6 @@
 // first: its headers use the names `slots` and `signals`, which Qt's headers define as macros
 // (clang-format would move gui/scan_worker.h first).
 // clang-format off
-#include <c10/util/Exception.h>
 
 #include "analysis/curve.h"
 #include "analysis/line_scan.h"
@@ -10,6 +9,7 @@
 #include "analysis/scan.h"
 #include "core/config.h"
 #include "store/error.h"
+#include "core/process.h"
 #include "core/progress.h"
 #include "gui/scan_worker.h"
 // clang-format on
@@ -92,10 +92,8 @@ void ScanWorker::run() {
     complete = d.complete();
   } catch (const Error& e) {
     error = QString::fromStdString(e.what());
-  } catch (const c10::Error& e) {
-    error = QString::fromStdString(e.what_without_backtrace());
-  } catch (const std::exception& e) {
-    error = QString::fromStdString(e.what());
+  } catch (const std::exception& e) {  // LibTorch's errors too, without their backtrace
+    error = QString::fromStdString(core::error_text(e));
   }
   emit finished(QString::fromStdString(r.out), complete, error);
 }

@@ -38,9 +38,14 @@ forbid analysis "$qt" "analysis/ has no Qt"
 # LibTorch, so that the app's views and `lorascape plot` draw without it.
 forbid plot "kernels/|core/|analysis/|gui/|cli/" "plot/ may include store/ only"
 forbid plot "$torch" "plot/ has no LibTorch"
-# gui: widgets on plot/; its scan worker runs analysis/ (and still reaches core/'s settings and
-# LibTorch's c10::Error, as main.cpp reaches core/device.h); nothing of the command line.
+# gui: widgets on plot/; its scan worker runs analysis/ and reads core/'s LibTorch-free settings
+# (config.h, model_config.h, process.h, progress.h); no LibTorch header of its own, nothing of
+# the command line.
 forbid gui "kernels/|cli/" "gui/ may include plot/, analysis/, core/ and store/"
+forbid gui "$torch|core/device.h|core/model.h|core/lora_linear.h" "gui/ includes no LibTorch header itself"
+forbid core/config.h "$torch|core/model.h|core/lora_linear.h" "core/config.h is LibTorch-free (core/model_config.h)"
+forbid core/model_config.h "$torch" "core/model_config.h is LibTorch-free"
+forbid core/process.h "$torch" "core/process.h is LibTorch-free"
 # cli: the command line draws figures through plot/ (plot/plot_command.h, Qt-free), never
 # through the app's widgets; no Qt of its own.
 forbid cli "gui/" "cli/ draws figures through plot/, not gui/"
