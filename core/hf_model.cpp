@@ -247,6 +247,15 @@ std::vector<std::string> hf_weight_files(const std::string& dir) {
 Transformer load_hf_model(const std::string& dir) {
   const ModelConfig cfg = hf_model_config(dir);
   std::vector<std::string> files = hf_weight_files(dir);
+  // Nothing is allocated for a config.json whose sizes the files cannot hold (2 bytes per
+  // parameter at the least): a few-KB file cannot make lorascape reserve terabytes.
+  double bytes = 0;
+  for (const auto& f : files) bytes += static_cast<double>(fs::file_size(f));
+  if (2.0 * static_cast<double>(cfg.parameter_count()) > bytes)
+    throw FormatError(dir + "/config.json: its sizes imply " +
+                      std::to_string(cfg.parameter_count()) + " parameters, but the weight files " +
+                      "hold only " + std::to_string(static_cast<int64_t>(bytes)) +
+                      " bytes (config.json of another model?)");
   // name -> (tensor, file); the index, where there is one, must agree with the files.
   std::map<std::string, std::pair<at::Tensor, std::string>> found;
   for (const auto& file : files)

@@ -434,6 +434,9 @@ TEST_F(HfModel, MalformedFoldersAreOneLineErrorsNamingTheFileAndField) {
                          c["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}};
                        }),
                {"rope_scaling.low_freq_factor", "missing"});
+  // Sizes the files cannot hold are refused before anything is allocated.
+  expect_error(variant("huge", [](json& c) { c["intermediate_size"] = int64_t{1} << 24; }),
+               {"config.json", "parameters", "bytes"});
   // Shape mismatch between config and tensors.
   expect_error(variant("shape", [](json& c) { c["intermediate_size"] = 40; }),
                {"model.safetensors", "model.layers.0.mlp.gate_proj.weight", "shape"});
