@@ -189,8 +189,12 @@ double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& ex
   return hits / static_cast<double>(n);
 }
 
-Evaluator::Evaluator(TransformerImpl& model, double scale, int64_t batch)
-    : model_(model), scale_(scale), batch_(batch) {
+Evaluator::Evaluator(TransformerImpl& model, double scale, int64_t batch,
+                     std::shared_ptr<BaseGroups> base_groups)
+    : model_(model),
+      base_groups_(base_groups ? std::move(base_groups) : std::make_shared<BaseGroups>()),
+      scale_(scale),
+      batch_(batch) {
   if (batch < 1) throw ConfigError("evaluation batch must be >= 1");
 }
 
@@ -240,7 +244,8 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
     bool adapted = false;
     for (const auto& [module, layer] : members) adapted = adapted || merged.count(module);
     if (!adapted) {
-      at::Tensor& base = base_groups_[members.front().first];
+      std::lock_guard<std::mutex> lock(base_groups_->mutex);
+      at::Tensor& base = base_groups_->groups[members.front().first];
       if (!base.defined()) {
         std::vector<at::Tensor> ws;
         for (const auto& [module, layer] : members) ws.push_back(layer->weight);
@@ -310,6 +315,7 @@ EvaluatorPool::EvaluatorPool(TransformerImpl& model, double scale, int64_t batch
     return;
   }
   torch::NoGradGuard ng;
+  auto groups = std::make_shared<Evaluator::BaseGroups>();
   for (int w = 0; w < workers; ++w) {
     // A replica shares the model's base weights (an evaluation never writes them): a worker
     // costs its activations and point weights, not another copy of the model.
@@ -320,7 +326,7 @@ EvaluatorPool::EvaluatorPool(TransformerImpl& model, double scale, int64_t batch
     r->eval();
     if (model.codec_ptr()) r->set_codec(model.codec_ptr());
     replicas_.push_back(r.ptr());
-    evaluators_.push_back(std::make_unique<Evaluator>(*r, scale, batch));
+    evaluators_.push_back(std::make_unique<Evaluator>(*r, scale, batch, groups));
   }
 }
 

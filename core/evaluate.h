@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -81,7 +82,14 @@ class Evaluator {
   // `model`: the base model, on its device and dtype (its own LoRA factors, if any, are
   // bypassed); `scale`: s = alpha/rank of the adapters; `batch`: examples per forward (each
   // forward holds K·batch sequences).
-  Evaluator(TransformerImpl& model, double scale, int64_t batch);
+  // The concatenated base weights of groups no point adapts (q|k|v, gate|up), made once and
+  // shared by the evaluators of one model's pool (its replicas share the base weights).
+  struct BaseGroups {
+    std::mutex mutex;
+    std::map<std::string, at::Tensor> groups;  // first module of the group -> (1, out, in)
+  };
+  Evaluator(TransformerImpl& model, double scale, int64_t batch,
+            std::shared_ptr<BaseGroups> base_groups = nullptr);
   Evaluator(const Evaluator&) = delete;
   Evaluator& operator=(const Evaluator&) = delete;
 
@@ -104,9 +112,9 @@ class Evaluator {
  private:
   TransformerImpl& model_;
   PointWeights pw_;  // the loaded points' merged weights (none before load_points)
-  // q|k|v or gate|up base weights side by side (1, out, in), per layer and group, made once:
-  // a group no point adapts is this, expanded to K (a view), not a fresh concatenation.
-  std::map<std::string, at::Tensor> base_groups_;
+  // q|k|v or gate|up base weights side by side, per layer and group, made once: a group no
+  // point adapts is this, expanded to K (a view), not a fresh concatenation.
+  std::shared_ptr<BaseGroups> base_groups_;
   double scale_;
   int64_t batch_;
 };

@@ -76,12 +76,18 @@ at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
 
 at::Tensor LoraLinearImpl::add_side_path(at::Tensor y, const at::Tensor& x) {
   if (has_lora() && !merged_) {
+    // A base model in bfloat16 or float16 with float32 factors (a model folder as stored):
+    // the side path in the factors' dtype, added in it and rounded to the base's, as PEFT does.
+    const auto ft = lora_A->weight.scalar_type(), yt = y.scalar_type();
+    const at::Tensor xf = x.scalar_type() == ft ? x : x.to(ft);
+    at::Tensor yf = yt == ft ? y : y.to(ft);
     // The scale applied to the rank-r intermediate, not to the (…, out) output: one
     // element-wise pass over r instead of `out` values per row, forward and backward.
-    at::Tensor h = lora_dropout->options.p() > 0 ? lora_dropout(x) : x;
-    y = y + lora_B(lora_A(h).mul(scale_));
+    at::Tensor h = lora_dropout->options.p() > 0 ? lora_dropout(xf) : xf;
+    yf = yf + lora_B(lora_A(h).mul(scale_));
     if (frozen_A_.defined())
-      y = y + at::matmul(at::matmul(x, frozen_A_.t()).mul(scale_), frozen_B_.t());
+      yf = yf + at::matmul(at::matmul(xf, frozen_A_.t()).mul(scale_), frozen_B_.t());
+    y = yt == ft ? yf : yf.to(yt);
   }
   return y;
 }

@@ -535,3 +535,43 @@ TEST_F(HfModel, ExportedByteModelReadsBackIdentically) {
   EXPECT_THROW(export_hf_model(*r, tmp.file("again")), ConfigError);
 }
 }  // namespace
+
+namespace {
+// LoRA on a base model kept in bfloat16 (a model folder as stored): float32 factors, their side
+// path computed in float32 and rounded to bfloat16 as PEFT does; the factors get float32
+// gradients, and the side path agrees with the float32 model's to bfloat16 precision.
+TEST_F(HfModel, LoraTrainsOnABfloat16BaseWithFloat32Factors) {
+  const json c = llama_config();
+  write_model(tmp.file("b"), c, 9, at::kBFloat16);
+  Transformer m = load_base_model(tmp.file("b"));
+  Transformer f = load_base_model(tmp.file("b"));
+  f->to(at::kFloat);
+  LoraConfig lora;
+  lora.rank = 2;
+  lora.alpha = 4;
+  lora.targets = {"q_proj", "v_proj"};
+  for (Transformer* t : {&m, &f}) {
+    at::manual_seed(4);
+    (*t)->add_lora(lora);
+    torch::NoGradGuard ng;
+    for (auto& [name, p] : (*t)->lora_parameters()) p.copy_(at::randn(p.sizes()) * 0.5);
+  }
+  for (const auto& [name, p] : m->lora_parameters()) EXPECT_EQ(p.scalar_type(), at::kFloat);
+  const at::Tensor ids = sample_ids(300);
+  m->train();
+  const at::Tensor loss =
+      at::cross_entropy_loss(m->forward(ids.narrow(1, 0, 11)).reshape({-1, 300}).to(at::kFloat),
+                             ids.narrow(1, 1, 11).reshape({-1}));
+  loss.backward();
+  for (const auto& [name, p] : m->lora_parameters()) {
+    ASSERT_TRUE(p.grad().defined()) << name;
+    EXPECT_EQ(p.grad().scalar_type(), at::kFloat);
+    EXPECT_TRUE(at::isfinite(p.grad()).all().item<bool>()) << name;
+  }
+  torch::NoGradGuard ng;
+  m->eval();
+  f->eval();
+  const double lb = mean_ce(m->forward(ids), ids), lf = mean_ce(f->forward(ids), ids);
+  EXPECT_NEAR(lb, lf, 0.03 * lf);
+}
+}  // namespace
