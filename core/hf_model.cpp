@@ -207,9 +207,17 @@ ModelConfig hf_model_config(const std::string& dir) {
   return hf_model_config(read_json(path), path);
 }
 
-std::vector<std::string> hf_weight_files(const std::string& dir) {
+namespace {
+// The weight files of a folder, and for a sharded one the index's tensor -> file map.
+struct WeightFiles {
+  std::vector<std::string> files;
+  std::map<std::string, std::string> weight_map;  // empty for model.safetensors
+  std::string index;                              // the index's path, "" without one
+};
+
+WeightFiles weight_files(const std::string& dir) {
   const fs::path d(dir);
-  if (fs::exists(d / "model.safetensors")) return {(d / "model.safetensors").string()};
+  if (fs::exists(d / "model.safetensors")) return {{(d / "model.safetensors").string()}, {}, ""};
   const fs::path index = d / "model.safetensors.index.json";
   if (!fs::exists(index)) {
     if (fs::exists(d / "pytorch_model.bin") || fs::exists(d / "pytorch_model.bin.index.json"))
@@ -224,7 +232,8 @@ std::vector<std::string> hf_weight_files(const std::string& dir) {
   const json j = read_json(index.string());
   if (!j.is_object() || !j.contains("weight_map") || !j.at("weight_map").is_object())
     throw FormatError(index.string() + ": field \"weight_map\" is missing or not an object");
-  std::vector<std::string> files;
+  WeightFiles out;
+  out.index = index.string();
   std::set<std::string> seen;
   for (const auto& [name, file] : j.at("weight_map").items()) {
     if (!file.is_string())
@@ -234,19 +243,26 @@ std::vector<std::string> hf_weight_files(const std::string& dir) {
     if (f.empty() || f.find('/') != std::string::npos || f == "." || f == "..")
       throw FormatError(index.string() + ": weight_map entry \"" + name + "\" names \"" + f +
                         "\", not a file of the folder");
+    out.weight_map[name] = f;
     if (!seen.insert(f).second) continue;
     if (!fs::exists(d / f))
       throw FormatError(index.string() + ": shard \"" + f + "\" (holding \"" + name +
                         "\") is missing from " + dir);
-    files.push_back((d / f).string());
+    out.files.push_back((d / f).string());
   }
-  if (files.empty()) throw FormatError(index.string() + ": weight_map lists no tensors");
-  return files;
+  if (out.files.empty()) throw FormatError(index.string() + ": weight_map lists no tensors");
+  return out;
+}
+}  // namespace
+
+std::vector<std::string> hf_weight_files(const std::string& dir) {
+  return weight_files(dir).files;
 }
 
 Transformer load_hf_model(const std::string& dir) {
   const ModelConfig cfg = hf_model_config(dir);
-  std::vector<std::string> files = hf_weight_files(dir);
+  const WeightFiles weights = weight_files(dir);
+  const std::vector<std::string>& files = weights.files;
   // Nothing is allocated for a config.json whose sizes the files cannot hold (2 bytes per
   // parameter at the least): a few-KB file cannot make lorascape reserve terabytes.
   double bytes = 0;
@@ -264,15 +280,11 @@ Transformer load_hf_model(const std::string& dir) {
         throw FormatError(file + ": tensor \"" + name + "\" is also in " + found.at(name).second);
       found.emplace(name, std::make_pair(t, file));
     }
-  const fs::path index = fs::path(dir) / "model.safetensors.index.json";
-  if (files.size() > 1 || !fs::exists(fs::path(dir) / "model.safetensors")) {
-    const json j = read_json(index.string());
-    for (const auto& [name, file] : j.at("weight_map").items()) {
-      const auto it = found.find(name);
-      if (it == found.end() || fs::path(it->second.second).filename() != file.get<std::string>())
-        throw FormatError(index.string() + ": tensor \"" + name + "\" is not in " +
-                          file.get<std::string>() + " (index and shards disagree)");
-    }
+  for (const auto& [name, file] : weights.weight_map) {  // the index agrees with the shards
+    const auto it = found.find(name);
+    if (it == found.end() || fs::path(it->second.second).filename() != file)
+      throw FormatError(weights.index + ": tensor \"" + name + "\" is not in " + file +
+                        " (index and shards disagree)");
   }
 
   Transformer model(cfg, /*random_init=*/false);
