@@ -17,6 +17,7 @@
 #include "core/hf_model.h"
 #include "core/hf_tokenizer.h"
 #include "core/safetensors.h"
+#include "core/text_codec.h"
 #include "core/tokenizer.h"
 #include "store/error.h"
 #include "store/run_file.h"
@@ -264,9 +265,6 @@ int run_inspect(const std::string& path) {
 // tokenizer as [BOS] text [EOS] — and the log-probability of every token after the first.
 int run_score(const ModelState& s) {
   const std::vector<std::string> texts = s.score_texts.texts("score");
-  const bool hf = core::is_hf_model_dir(s.score_model);
-  std::unique_ptr<core::HfTokenizer> tok;
-  if (hf) tok = std::make_unique<core::HfTokenizer>(core::HfTokenizer::load(s.score_model));
   core::set_threads(0);
   core::Transformer m =
       model_with_adapter(s.score_adapter, s.score_model, core::resolve_device(s.score_device));
@@ -276,12 +274,15 @@ int run_score(const ModelState& s) {
     throw ConfigError("`dtype` must be auto (as stored), float32 or bfloat16 (got '" +
                       s.score_dtype + "')");
   m->eval();
+  // The model's own tokenizer, loaded with it: a folder's tokenizer.json, or the bytes (codec()
+  // says in one line when a folder has no tokenizer.json).
+  const auto* hf = dynamic_cast<const core::HfCodec*>(&m->codec());
   torch::NoGradGuard ng;
   const auto device = m->output_weight().device();
   for (size_t i = 0; i < texts.size(); ++i) {
     std::vector<int64_t> ids;
-    if (tok) {
-      ids = tok->encode(texts[i], true);
+    if (hf) {
+      ids = hf->tokenizer().encode(texts[i], true);
     } else {
       ids = core::encode_bytes(texts[i]);
       ids.insert(ids.begin(), core::tok::kBos);

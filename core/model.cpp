@@ -296,8 +296,8 @@ TransformerImpl::TransformerImpl(const ModelConfig& cfg, bool random_init) : cfg
 const TextCodec& TransformerImpl::codec() const {
   if (!codec_)
     throw ConfigError(
-        "the model's `model.tokenizer` is \"hf\" but no tokenizer is attached to it (load the "
-        "model from its Hugging Face folder, which holds tokenizer.json)");
+        "the model's `model.tokenizer` is \"hf\" but no tokenizer is attached to it (its Hugging "
+        "Face folder needs tokenizer.json beside config.json)");
   return *codec_;
 }
 
