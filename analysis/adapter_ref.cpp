@@ -152,33 +152,100 @@ std::vector<AdapterSource> load_trajectory(const std::string& run_path, const st
   return out;
 }
 
-void check_same_space(const std::vector<AdapterSource>& sources) {
+void check_same_space(const std::vector<AdapterSource>& sources, const std::string& space) {
+  const bool factors = space == "factors";
   for (size_t i = 1; i < sources.size(); ++i) {
     const AdapterSource& a = sources[0];
     const AdapterSource& b = sources[i];
-    auto differ = [&](const std::string& what) {
-      throw ConfigError(
-          "adapters '" + a.label + "' and '" + b.label + "' differ in " + what +
-          " (every adapter of one scan must come from the same base model and LoRA setup)");
+    auto differ = [&](const std::string& what, bool setup = true) {
+      throw ConfigError("adapters '" + a.label + "' and '" + b.label + "' differ in " + what +
+                        (factors && setup
+                             ? " (factors space needs the same LoRA setup; adapters of different "
+                               "ranks or targets combine in delta space: `space` delta)"
+                             : " (every adapter must apply to the same base model)"));
     };
     if (!a.base_model_digest.empty() && !b.base_model_digest.empty() &&
         a.base_model_digest != b.base_model_digest)
-      differ("base model (digest " + a.base_model_digest + " vs " + b.base_model_digest + ")");
-    std::vector<std::string> ta = a.lora.targets, tb = b.lora.targets;
-    std::sort(ta.begin(), ta.end());
-    std::sort(tb.begin(), tb.end());
-    if (ta != tb) differ("LoRA targets");
-    if (a.lora.rank != b.lora.rank)
-      differ("rank (" + std::to_string(a.lora.rank) + " vs " + std::to_string(b.lora.rank) + ")");
-    if (a.adapter.size() != b.adapter.size()) differ("number of LoRA tensors");
-    for (size_t e = 0; e < a.adapter.size(); ++e) {
-      const auto& [na, xa] = a.adapter.entries()[e];
-      const auto& [nb, xb] = b.adapter.entries()[e];
-      if (na != nb) differ("tensor names ('" + na + "' vs '" + nb + "')");
-      if (xa.sizes() != xb.sizes()) differ("the shape of '" + na + "' (model size)");
+      differ("base model (digest " + a.base_model_digest + " vs " + b.base_model_digest + ")",
+             false);
+    std::map<std::string, const at::Tensor*> in_a;
+    for (const auto& [n, t] : a.adapter.entries()) in_a[n] = &t;
+    for (const auto& [n, t] : b.adapter.entries()) {
+      auto it = in_a.find(n);
+      if (it == in_a.end()) {
+        if (factors) differ("LoRA targets ('" + n + "' only in the second)");
+        continue;
+      }
+      const at::Tensor& x = *it->second;
+      const int64_t model_dim = n.find(".lora_A.") != std::string::npos ? 1 : 0;
+      if (x.dim() != 2 || t.dim() != 2 || x.size(model_dim) != t.size(model_dim))
+        differ("the shape of '" + n + "' (model size)", false);
+      if (factors && x.sizes() != t.sizes())
+        differ("rank ('" + n + "' has shape " + c10::str(x.sizes()) + " vs " + c10::str(t.sizes()) +
+               ")");
     }
-    if (a.lora.scale() != b.lora.scale()) differ("LoRA scale alpha/rank");
+    if (!factors) continue;
+    if (a.adapter.size() != b.adapter.size()) differ("LoRA targets (number of LoRA tensors)");
+    const core::LoraScales sa = core::lora_scales(a.lora, a.adapter),
+                           sb = core::lora_scales(b.lora, b.adapter);
+    for (const auto& [n, t] : a.adapter.entries()) {
+      const std::string module = n.substr(0, n.find(".lora_"));
+      if (sa.of(module) != sb.of(module)) differ("LoRA scale alpha/rank of " + module);
+    }
   }
+}
+
+core::LoraScales align_for_delta(std::vector<AdapterSource>& sources) {
+  // The union of modules, in first-seen order, with in/out sizes and the first source's scale.
+  struct Module {
+    std::string name;
+    int64_t in = 0, out = 0;
+    double scale = 1.0;
+  };
+  std::vector<Module> modules;
+  std::map<std::string, size_t> index;
+  std::vector<core::LoraScales> own;
+  for (const auto& s : sources) {
+    own.push_back(core::lora_scales(s.lora, s.adapter));
+    for (const auto& [n, t] : s.adapter.entries()) {
+      const size_t at = n.find(".lora_A.");
+      if (at == std::string::npos || index.count(n.substr(0, at))) continue;
+      const std::string m = n.substr(0, at);
+      index[m] = modules.size();
+      modules.push_back({m, t.size(1), 0, own.back().of(m)});
+    }
+    for (const auto& [n, t] : s.adapter.entries()) {
+      const size_t at = n.find(".lora_B.");
+      if (at != std::string::npos && index.count(n.substr(0, at)))
+        modules[index[n.substr(0, at)]].out = t.size(0);
+    }
+  }
+  core::LoraScales scales(sources.empty() ? 1.0 : sources[0].lora.scale());
+  for (const auto& m : modules) scales.by_module[m.name] = m.scale;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    std::map<std::string, at::Tensor> by_name;
+    for (const auto& [n, t] : sources[i].adapter.entries()) by_name[n] = t;
+    bool same = sources[i].adapter.size() == 2 * modules.size();
+    for (size_t k = 0; same && k < modules.size(); ++k)
+      same = sources[i].adapter.entries()[2 * k].first == modules[k].name + ".lora_A.weight" &&
+             sources[i].adapter.entries()[2 * k + 1].first == modules[k].name + ".lora_B.weight" &&
+             own[i].of(modules[k].name) == modules[k].scale;
+    if (same) continue;  // already a point of this space, bit for bit as loaded
+    std::vector<core::Adapter::Entry> entries;
+    for (const auto& m : modules) {
+      auto a = by_name.find(m.name + ".lora_A.weight"), b = by_name.find(m.name + ".lora_B.weight");
+      if (a == by_name.end() || b == by_name.end()) {
+        entries.emplace_back(m.name + ".lora_A.weight", at::zeros({0, m.in}));
+        entries.emplace_back(m.name + ".lora_B.weight", at::zeros({m.out, 0}));
+        continue;
+      }
+      const double ratio = own[i].of(m.name) / m.scale;
+      entries.emplace_back(a->first, a->second);
+      entries.emplace_back(b->first, ratio == 1.0 ? b->second : b->second * ratio);
+    }
+    sources[i].adapter = core::Adapter(std::move(entries));
+  }
+  return scales;
 }
 
 }  // namespace lorascape::analysis

@@ -41,8 +41,19 @@ std::vector<AdapterSource> load_trajectory(const std::string& run_path, const st
                                            const std::string& key = "");
 
 // All sources must be points of one space: the same base model (digest, where both know it),
-// the same LoRA targets and tensor names, and the same rank. ConfigError naming the first
-// two references that differ and in what.
-void check_same_space(const std::vector<AdapterSource>& sources);
+// and in factors space the same modules, ranks and scales. In delta space (and for `geometry`,
+// space "any") ranks, targets and scales may differ; a module's input and output sizes may
+// not. ConfigError naming the first two references that differ and in what (factors space:
+// with the hint that delta space combines them).
+void check_same_space(const std::vector<AdapterSource>& sources,
+                      const std::string& space = "factors");
+
+// Makes the sources points of one delta space: every adapter gets the union of the sources'
+// modules, in one order (a module an adapter lacks becomes a rank-0 factor pair: A (0, in),
+// B (out, 0), a zero ΔW), and where an adapter's scale of a module differs from the returned
+// one (the first source's that has the module) its B is multiplied by the ratio, so that ΔW is
+// unchanged. Sources that already share modules and scales are left as they are. Returns the
+// scale of every module.
+core::LoraScales align_for_delta(std::vector<AdapterSource>& sources);
 
 }  // namespace lorascape::analysis

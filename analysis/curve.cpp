@@ -108,8 +108,8 @@ Trained train_bends(const ScanSetup& setup, const CurveScanOptions& opt,
   const std::string& space = opt.scan.space;
   core::Transformer model = core::load_base_model(setup.base_path);
   core::set_prompt_template(*model, setup.data.tasks.prompt_template);
-  core::LoraConfig lc = core::lora_config_of(setup.anchors[0].lora,
-                                             combine(space, cps, curve_coefs(opt.kind, m, 0.5)));
+  core::LoraConfig lc =
+      core::lora_config_for(setup.scales, combine(space, cps, curve_coefs(opt.kind, m, 0.5)));
   lc.dropout = 0;
   model->add_lora(lc);
   model->to(setup.device);
@@ -212,6 +212,21 @@ store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfi
   if (!(opt.lr > 0)) throw ConfigError("`lr` must be > 0");
   if (!(opt.weight_decay >= 0)) throw ConfigError("`weight_decay` must be >= 0");
   ScanSetup setup = prepare_scan(load_adapter_refs({opt.from, opt.to}), opt.scan, data);
+  // Training the bends keeps each control point's block of rows; that needs endpoints of one
+  // shape (lines and planes take adapters of different ranks and targets in delta space).
+  {
+    const auto& a = setup.anchors[0].adapter.entries();
+    const auto& b = setup.anchors[1].adapter.entries();
+    for (size_t e = 0; e < a.size(); ++e)
+      if (a[e].second.sizes() != b[e].second.sizes() ||
+          a[e].second.size(0) != a[0].second.size(0) ||
+          (a[e].first.find(".lora_A.") == std::string::npos &&
+           a[e].second.size(1) != a[0].second.size(0)))
+        throw ConfigError("a curve needs two adapters of one rank on the same modules ('" +
+                          a[e].first +
+                          "' differs); compare adapters of different ranks or "
+                          "targets with a line or plane in delta space");
+  }
   std::vector<std::string> train_names = opt.train_tasks;
   if (train_names.empty()) train_names = opt.scan.union_tasks;
   if (train_names.empty())
@@ -279,7 +294,7 @@ store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfi
   if (!d.complete() || d.extras.count("barrier")) return d;
 
   // Lengths along the curve and length-weighted means (DMC's "int").
-  const auto g = gram(opt.scan.space, cps, setup.scale);
+  const auto g = gram(opt.scan.space, cps, setup.scales);
   std::vector<double> dl;
   for (size_t i = 1; i < ts.size(); ++i) {
     const auto c1 = curve_coefs(opt.kind, m, ts[i]), c0 = curve_coefs(opt.kind, m, ts[i - 1]);

@@ -163,10 +163,23 @@ std::vector<double> principal_angles(const at::Tensor& x, const at::Tensor& y) {
 
 Geometry compute_geometry(const std::vector<AdapterSource>& sources) {
   if (sources.empty()) throw ConfigError("geometry: no adapters given");
-  check_same_space(sources);
+  // Adapters of different ranks and targets compare in delta space and by their subspaces; a
+  // module one of them lacks is a rank-0 pair (a zero ΔW, no subspace).
+  check_same_space(sources, "any");
   const size_t N = sources.size();
   Geometry g;
-  g.modules = lora_modules(sources[0].adapter, sources[0].label);
+  std::map<std::string, std::pair<int64_t, int64_t>> in_out;  // module -> (in, out)
+  for (const auto& s : sources)
+    for (const auto& m : lora_modules(s.adapter, s.label))
+      if (!in_out.count(m)) {
+        g.modules.push_back(m);
+        in_out[m] = {-1, -1};
+      }
+  for (const auto& s : sources)
+    for (const auto& [name, t] : s.adapter.entries())
+      (ends_with(name, kA) ? in_out[name.substr(0, name.size() - kA.size())].first
+                           : in_out[name.substr(0, name.size() - kB.size())].second) =
+          ends_with(name, kA) ? t.size(1) : t.size(0);
   const size_t M = g.modules.size();
   for (const auto& s : sources) {
     for (const auto& [name, t] : s.adapter.entries()) {
@@ -190,12 +203,15 @@ Geometry compute_geometry(const std::vector<AdapterSource>& sources) {
     std::map<std::string, at::Tensor> by_name;
     for (const auto& [name, t] : sources[i].adapter.entries())
       by_name[name] = t.detach().to(at::kCPU).to(at::kDouble).contiguous();
+    const core::LoraScales scales = core::lora_scales(sources[i].lora, sources[i].adapter);
     for (size_t m = 0; m < M; ++m) {
       ModuleFactors& x = f[i][m];
-      x.A = by_name.at(g.modules[m] + kA);
-      x.B = by_name.at(g.modules[m] + kB);
+      const auto a = by_name.find(g.modules[m] + kA), b = by_name.find(g.modules[m] + kB);
+      const auto [in, out] = in_out.at(g.modules[m]);
+      x.A = a != by_name.end() ? a->second : at::zeros({0, in}, at::kDouble);
+      x.B = b != by_name.end() ? b->second : at::zeros({out, 0}, at::kDouble);
       x.theta = at::cat({x.A.reshape({-1}), x.B.reshape({-1})});
-      x.scale = g.scales[i];
+      x.scale = scales.of(g.modules[m]);
       x.q_in = column_basis(x.A.t());
       x.q_out = column_basis(x.B);
       x.factor_norm = x.theta.norm().item<double>();
@@ -244,7 +260,9 @@ Geometry compute_geometry(const std::vector<AdapterSource>& sources) {
       for (size_t m = 0; m < M; ++m) {
         const ModuleFactors &x = f[i][m], &y = f[j][m];
         double v[8];
-        const double fdot_m = at::dot(x.theta, y.theta).item<double>();
+        // Factors of different shapes (ranks) have no distance or cosine: NaN, and so overall.
+        const bool same_shape = x.A.sizes() == y.A.sizes() && x.B.sizes() == y.B.sizes();
+        const double fdot_m = same_shape ? at::dot(x.theta, y.theta).item<double>() : kNaN;
         const double ddot_m =
             x.scale * y.scale *
             (at::matmul(x.B.t(), y.B) * at::matmul(x.A, y.A.t())).sum().item<double>();
@@ -262,7 +280,7 @@ Geometry compute_geometry(const std::vector<AdapterSource>& sources) {
           v[kOI] = x.q_in.size(1) ? 1.0 : kNaN;
           v[kOO] = x.q_out.size(1) ? 1.0 : kNaN;
         } else {
-          v[kFD] = (x.theta - y.theta).norm().item<double>();
+          v[kFD] = same_shape ? (x.theta - y.theta).norm().item<double>() : kNaN;
           v[kFC] = cosine(fdot_m, x.factor_norm, y.factor_norm);
           // ΔW_i − ΔW_j = [s_i B_i | −s_j B_j] · [A_i; A_j], a rank-2r product.
           v[kDD] =

@@ -22,19 +22,33 @@ void check_space(const std::string& space, const std::string& option) {
 }
 
 namespace {
-void check_basis(const std::vector<core::Adapter>& basis, const std::vector<double>* coefs) {
+// Factors: the same names and shapes. Delta: the same names, and per module the same input and
+// output sizes (ranks may differ: align_anchors gives adapters of different ranks and targets
+// one list of modules).
+void check_basis(const std::string& space, const std::vector<core::Adapter>& basis,
+                 const std::vector<double>* coefs) {
   if (basis.empty()) throw ConfigError("combine: no basis adapters");
   if (coefs && coefs->size() != basis.size())
     throw ConfigError("combine: " + std::to_string(coefs->size()) + " coefficients for " +
                       std::to_string(basis.size()) + " adapters");
+  const std::string hint = space == "factors"
+                               ? " (adapters of different ranks or targets can be combined in "
+                                 "delta space: `space` delta)"
+                               : "";
   for (const auto& b : basis) {
     if (b.size() != basis[0].size())
-      throw ConfigError("the adapters hold different numbers of LoRA tensors");
-    for (size_t e = 0; e < b.size(); ++e)
-      if (b.entries()[e].first != basis[0].entries()[e].first ||
-          b.entries()[e].second.sizes() != basis[0].entries()[e].second.sizes())
-        throw ConfigError("tensor '" + basis[0].entries()[e].first +
-                          "' differs between the adapters");
+      throw ConfigError("the adapters hold different numbers of LoRA tensors" + hint);
+    for (size_t e = 0; e < b.size(); ++e) {
+      const std::string& name = basis[0].entries()[e].first;
+      const at::Tensor &x = b.entries()[e].second, &y = basis[0].entries()[e].second;
+      // lora_A (r, in): dimension 1 is the model's; lora_B (out, r): dimension 0.
+      const int64_t model_dim = name.find(".lora_A.") != std::string::npos ? 1 : 0;
+      const bool fits = space == "factors" ? x.sizes() == y.sizes()
+                                           : x.dim() == 2 && y.dim() == 2 &&
+                                                 x.size(model_dim) == y.size(model_dim);
+      if (b.entries()[e].first != name || !fits)
+        throw ConfigError("tensor '" + name + "' differs between the adapters" + hint);
+    }
   }
 }
 }  // namespace
@@ -42,7 +56,7 @@ void check_basis(const std::vector<core::Adapter>& basis, const std::vector<doub
 core::Adapter combine(const std::string& space, const std::vector<core::Adapter>& basis,
                       const std::vector<double>& coefs) {
   check_space(space, "space");
-  check_basis(basis, &coefs);
+  check_basis(space, basis, &coefs);
   if (space == "factors") {
     core::Adapter p = basis[0].clone();
     p.scale(coefs[0]);
@@ -62,9 +76,10 @@ core::Adapter combine(const std::string& space, const std::vector<core::Adapter>
 }
 
 std::vector<std::vector<double>> gram(const std::string& space,
-                                      const std::vector<core::Adapter>& basis, double scale) {
+                                      const std::vector<core::Adapter>& basis,
+                                      const core::LoraScales& scales) {
   check_space(space, "space");
-  check_basis(basis, nullptr);
+  check_basis(space, basis, nullptr);
   const size_t m = basis.size();
   std::vector<std::vector<double>> g(m, std::vector<double>(m, 0.0));
   if (space == "factors") {
@@ -81,20 +96,23 @@ std::vector<std::vector<double>> gram(const std::string& space,
     size_t eb = 0;
     while (eb < basis[0].size() && basis[0].entries()[eb].first != b_name) ++eb;
     if (eb == basis[0].size()) throw ConfigError("adapter has no " + b_name);
+    const double scale = scales.of(name.substr(0, name.find(".lora_A.")));
     std::vector<at::Tensor> as, bs;
+    std::vector<int64_t> at_row{0};  // where basis j's r_j rows start in the stacked A
     for (const auto& p : basis) {
       as.push_back(p.entries()[e].second.to(at::kDouble));
       bs.push_back(p.entries()[eb].second.to(at::kDouble));
+      at_row.push_back(at_row.back() + as.back().size(0));
     }
-    const int64_t r = as[0].size(0);
-    at::Tensor aa = at::matmul(at::cat(as, 0), at::cat(as, 0).t()).cpu();  // (m·r, m·r)
-    at::Tensor bb = at::matmul(at::cat(bs, 1).t(), at::cat(bs, 1)).cpu();  // (m·r, m·r)
+    at::Tensor aa = at::matmul(at::cat(as, 0), at::cat(as, 0).t()).cpu();  // (Σr, Σr)
+    at::Tensor bb = at::matmul(at::cat(bs, 1).t(), at::cat(bs, 1)).cpu();  // (Σr, Σr)
     for (size_t i = 0; i < m; ++i)
       for (size_t j = i; j < m; ++j) {
-        const auto bi = static_cast<int64_t>(i) * r, bj = static_cast<int64_t>(j) * r;
+        const int64_t bi = at_row[i], bj = at_row[j], ri = at_row[i + 1] - bi,
+                      rj = at_row[j + 1] - bj;
         // tr(A_i A_jᵀ B_jᵀ B_i) = Σ_{k,l} (A_iA_jᵀ)[k,l]·(B_jᵀB_i)[l,k] = Σ (A_iA_jᵀ) ⊙ (B_iᵀB_j)
         const double v =
-            (aa.narrow(0, bi, r).narrow(1, bj, r) * bb.narrow(0, bi, r).narrow(1, bj, r))
+            (aa.narrow(0, bi, ri).narrow(1, bj, rj) * bb.narrow(0, bi, ri).narrow(1, bj, rj))
                 .sum()
                 .item<double>();
         g[i][j] += scale * scale * v;

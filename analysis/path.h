@@ -21,15 +21,16 @@ namespace lorascape::analysis {
 // "factors" or "delta"; ConfigError naming `option` otherwise.
 void check_space(const std::string& space, const std::string& option = "`space`");
 
-// Σ_j coefs[j]·basis[j] in `space` (see above). The basis adapters must share names and
-// shapes (ConfigError).
+// Σ_j coefs[j]·basis[j] in `space` (see above). The basis adapters must share names and shapes
+// (ConfigError); in delta space their ranks may differ (A (Σ r_j, in), B (out, Σ r_j)).
 core::Adapter combine(const std::string& space, const std::vector<core::Adapter>& basis,
                       const std::vector<double>& coefs);
 
-// Gram matrix G[i][j] = ⟨basis[i], basis[j]⟩ in `space`, in double precision; `scale` is s
-// (used by delta only).
+// Gram matrix G[i][j] = ⟨basis[i], basis[j]⟩ in `space`, in double precision; `scales` gives
+// each module's s (used by delta only).
 std::vector<std::vector<double>> gram(const std::string& space,
-                                      const std::vector<core::Adapter>& basis, double scale);
+                                      const std::vector<core::Adapter>& basis,
+                                      const core::LoraScales& scales);
 
 // n evenly spaced values from a to b inclusive (n >= 2), or {a} for n = 1.
 std::vector<double> path_ts(int n, double a = 0.0, double b = 1.0);

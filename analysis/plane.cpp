@@ -244,10 +244,11 @@ store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfi
     for (const auto& r : expand_adapter_refs(p)) proj_refs.push_back(r);
   std::vector<AdapterSource> all = setup.anchors;
   for (auto& s : load_adapter_refs(proj_refs)) all.push_back(std::move(s));
-  check_adapters(all);
+  check_adapters(all, opt.scan.space);
+  if (opt.scan.space == "delta") setup.scales = align_for_delta(all);  // the projected ones too
   std::vector<core::Adapter> basis;
   for (const auto& s : all) basis.push_back(s.adapter);
-  const PlaneFrame f = plane_through(gram(opt.scan.space, basis, setup.scale));
+  const PlaneFrame f = plane_through(gram(opt.scan.space, basis, setup.scales));
 
   std::vector<double> ax, ay, anchors, projected;
   for (size_t i = 0; i < 3; ++i) {
@@ -290,7 +291,7 @@ store::ScanData run_random_plane_scan(const RandomPlaneOptions& opt, const core:
   const std::vector<core::Adapter> basis{
       c, filter_normalized_direction(c, opt.scan.space, opt.seed),
       filter_normalized_direction(c, opt.scan.space, opt.seed + 1)};
-  const Mat g = gram(opt.scan.space, basis, setup.scale);
+  const Mat g = gram(opt.scan.space, basis, setup.scales);
   nlohmann::json cfg = setup.identity(opt.scan);
   cfg["grid"] = {opt.nx, opt.ny};
   cfg["radius"] = opt.radius;
@@ -323,7 +324,7 @@ store::ScanData run_trajectory_scan(const TrajectoryScanOptions& opt, const core
   const size_t n = setup.anchors.size();
   const std::vector<core::Adapter> basis = adapters_of(setup.anchors, n);
   std::vector<std::pair<double, double>> explained;
-  const PlaneFrame f = trajectory_pca(gram(opt.scan.space, basis, setup.scale), explained);
+  const PlaneFrame f = trajectory_pca(gram(opt.scan.space, basis, setup.scales), explained);
   std::vector<double> tx, ty, traj;
   std::vector<std::string> labels;
   for (size_t i = 0; i < n; ++i) {

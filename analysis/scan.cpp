@@ -131,8 +131,8 @@ std::string base_model_for(const ScanOptions& opt, const AdapterSource& a) {
 
 }  // namespace
 
-void check_adapters(const std::vector<AdapterSource>& adapters) {
-  check_same_space(adapters);
+void check_adapters(const std::vector<AdapterSource>& adapters, const std::string& space) {
+  check_same_space(adapters, space);
   for (const auto& s : adapters)
     for (const auto& [name, t] : s.adapter.entries())
       if (!at::isfinite(t).all().item<bool>())
@@ -151,7 +151,7 @@ ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& op
   if (opt.points_per_batch < 0)
     throw ConfigError("`points_per_batch` must be >= 0 (0 = automatic)");
   if (anchors.empty()) throw ConfigError("a scan needs at least one adapter");
-  check_adapters(anchors);
+  check_adapters(anchors, opt.space);
 
   ScanSetup s;
   s.base_path = base_model_for(opt, anchors[0]);
@@ -161,7 +161,9 @@ ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& op
       throw ConfigError("base model " + s.base_path + " (digest " + s.base_digest +
                         ") is not the one '" + a.label + "' was trained on (" +
                         a.base_model_digest + "); pass the right `base`");
-  s.scale = anchors[0].lora.scale();
+  // Delta space takes adapters of different ranks and targets: one list of modules for all.
+  s.scales = opt.space == "delta" ? align_for_delta(anchors)
+                                  : core::lora_scales(anchors[0].lora, anchors[0].adapter);
   s.anchors = std::move(anchors);
   s.data = data;
   core::set_threads(data.threads);
@@ -338,13 +340,14 @@ int64_t ScanSetup::points_per_batch(int64_t requested) {
   if (requested > 0) return requested;
   // On CPUs batching points does not pay (docs/performance.md): one point per forward, and
   // the cores split the points (workers). On a GPU, as many points as fit the budget.
-  return device.is_cpu() ? 1
-                         : core::Evaluator(load_model(), scale, data.eval.batch).points_per_batch();
+  return device.is_cpu()
+             ? 1
+             : core::Evaluator(load_model(), scales, data.eval.batch).points_per_batch();
 }
 
 std::vector<double> evaluate_adapters(ScanSetup& setup, const std::vector<core::Adapter>& points,
                                       int64_t points_per_batch, const std::string& label) {
-  core::EvaluatorPool pool(setup.load_model(), setup.scale, setup.data.eval.batch,
+  core::EvaluatorPool pool(setup.load_model(), setup.scales, setup.data.eval.batch,
                            static_cast<int>(setup.workers()));
   const int64_t K = setup.points_per_batch(points_per_batch);
   const auto round = static_cast<size_t>(K * pool.workers());
@@ -377,7 +380,7 @@ store::ScanData evaluate_scan(ScanSetup& setup, const ScanOptions& opt, store::S
       if (static_cast<int>(i % static_cast<size_t>(mpi.size())) == mpi.rank())
         todo.push_back(missing[i]);
   }
-  core::EvaluatorPool pool(setup.load_model(), setup.scale, setup.data.eval.batch,
+  core::EvaluatorPool pool(setup.load_model(), setup.scales, setup.data.eval.batch,
                            static_cast<int>(setup.workers()));
   const int64_t per_forward = setup.points_per_batch(opt.points_per_batch);
   const int64_t K = per_forward * pool.workers();  // points per round of this rank

@@ -57,7 +57,7 @@ struct ScanSetup {
   core::Transformer model{nullptr};  // the base model, on `device` in `dtype`, eval mode;
                                      // loaded by the first evaluation (load_model)
   std::vector<core::Task> tasks;     // every task of the data (training splits for curves)
-  double scale = 1.0;                // s = alpha/rank of the anchors
+  core::LoraScales scales;           // s of every module of the anchors (align_anchors)
   // Reported task sets, in order: the tasks, then "union" when asked for.
   std::vector<std::string> set_names;
   // Evaluated example sets (the tasks and any union member not among them) and, per reported
@@ -84,9 +84,9 @@ struct ScanSetup {
 ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& opt,
                        const core::RunConfig& data);
 
-// Every adapter must share one space (check_same_space) and hold only finite values
+// Every adapter must share one space (check_same_space in `space`) and hold only finite values
 // (ConfigError naming the reference and tensor).
-void check_adapters(const std::vector<AdapterSource>& adapters);
+void check_adapters(const std::vector<AdapterSource>& adapters, const std::string& space);
 
 // Loads the references in order (ConfigError / FormatError naming the bad one).
 std::vector<AdapterSource> load_adapter_refs(const std::vector<std::string>& refs);

@@ -435,8 +435,7 @@ store::ScanData run_sharpness(const SharpnessOptions& opt_in, const core::RunCon
   if (!todo.empty()) {
     const at::ScalarType dtype = opt.scan.dtype == "float64" ? at::kDouble : at::kFloat;
     core::Transformer model = sharpness_model(
-        setup.base_path, core::lora_config_of(setup.anchors[0].lora, point(todo[0])), setup.device,
-        dtype);
+        setup.base_path, core::lora_config_for(setup.scales, point(todo[0])), setup.device, dtype);
     core::set_prompt_template(*model, setup.data.tasks.prompt_template);
     std::vector<std::vector<const core::Example*>> sets(static_cast<size_t>(T));
     for (int64_t t = 0; t < T; ++t)

@@ -1,5 +1,7 @@
 #include "core/adapter.h"
 
+#include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -125,24 +127,149 @@ std::string to_peft_key(const std::string& name) {
   return kPeftPrefix + name;
 }
 
+namespace {
+
+// "model.layers.N.self_attn.{q,k,v,o}_proj" or "model.layers.N.mlp.{gate,up,down}_proj".
+bool is_projection(const std::string& module) {
+  const std::string pre = "model.layers.";
+  if (module.rfind(pre, 0) != 0) return false;
+  size_t i = pre.size();
+  const size_t digits = i;
+  while (i < module.size() && std::isdigit(static_cast<unsigned char>(module[i]))) ++i;
+  if (i == digits || i - digits > 9) return false;
+  const std::string rest = module.substr(i);
+  for (const char* m : {".self_attn.q_proj", ".self_attn.k_proj", ".self_attn.v_proj",
+                        ".self_attn.o_proj", ".mlp.gate_proj", ".mlp.up_proj", ".mlp.down_proj"})
+    if (rest == m) return true;
+  return false;
+}
+
+}  // namespace
+
+PeftKey parse_peft_key(const std::string& key, const std::string& origin) {
+  const auto fail = [&](const std::string& why) -> PeftKey {
+    throw FormatError(origin + ": key '" + key + "' " + why);
+  };
+  if (key.rfind(kPeftPrefix, 0) != 0)
+    return fail("is not a PEFT LoRA key (expected '" + kPeftPrefix +
+                "model.layers.N.<module>.lora_A.weight'); is this a LoRA adapter file?");
+  const std::string name = key.substr(kPeftPrefix.size());
+  PeftKey out;
+  for (const char* factor : {".lora_A.", ".lora_B."}) {
+    const size_t at = name.rfind(factor);
+    if (at == std::string::npos) continue;
+    // ".lora_A.weight", or ".lora_A.<adapter name>.weight" as PEFT keeps it in memory.
+    const std::string tail = name.substr(at + 8);
+    if (tail == "weight") {
+    } else if (tail.size() > 7 && tail.compare(tail.size() - 7, 7, ".weight") == 0 &&
+               tail.find('.') == tail.size() - 7) {
+      out.adapter_name = tail.substr(0, tail.size() - 7);
+    } else {
+      break;
+    }
+    out.module = name.substr(0, at);
+    out.factor = factor[6];
+    if (!is_projection(out.module))
+      return fail("adapts '" + out.module +
+                  "', which lorascape cannot adapt (LoRA on the q/k/v/o/gate/up/down projections "
+                  "of decoder layers only)");
+    out.name = out.module + ".lora_" + out.factor + ".weight";
+    return out;
+  }
+  if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0)
+    return fail(
+        "is a bias (adapter_config.json `bias` is not \"none\"): lorascape applies LoRA "
+        "factors to the base model's own biases and cannot load trained biases");
+  return fail(
+      "is not a LoRA factor (lora_A / lora_B weight): the adapter holds tensors of a "
+      "PEFT feature lorascape does not implement (DoRA magnitudes, embedding LoRA, "
+      "modules_to_save, …)");
+}
+
 std::string from_peft_key(const std::string& key, const std::string& origin) {
-  if (key.rfind(kPeftPrefix, 0) != 0 || !is_lora_parameter(key))
-    throw FormatError(origin + ": key '" + key + "' is not a PEFT LoRA key (expected '" +
-                      kPeftPrefix +
-                      "model.layers.N.<module>.lora_A.weight'); is this a LoRA adapter file?");
-  return key.substr(kPeftPrefix.size());
+  return parse_peft_key(key, origin).name;
 }
 
 LoraConfig lora_config_of(const LoraConfig& lora, const Adapter& adapter) {
+  // The rank of every module as the tensors have it.
+  std::vector<std::pair<std::string, int64_t>> ranks;
+  bool as_configured = true;
+  for (const auto& [name, t] : adapter.entries()) {
+    const size_t at = name.find(".lora_A.");
+    if (at == std::string::npos) continue;
+    ranks.emplace_back(name.substr(0, at), t.size(0));
+    as_configured = as_configured && t.size(0) == lora.rank_of(ranks.back().first);
+  }
+  if (ranks.empty() || as_configured) return lora;
+  bool uniform = !lora.per_module();
+  for (const auto& r : ranks) uniform = uniform && r.second == ranks.front().second;
   LoraConfig out = lora;
-  for (const auto& [name, t] : adapter.entries())
-    if (name.find("lora_A") != std::string::npos) {
-      out.rank = t.size(0);
-      out.alpha = lora.scale() * static_cast<double>(out.rank);
-      break;
+  const auto alpha_for = [&](int64_t r, double s) {
+    return s * (lora.rslora ? std::sqrt(static_cast<double>(r)) : static_cast<double>(r));
+  };
+  if (uniform) {  // one rank everywhere (O-LoRA's T·r, a delta-space point's 2r): keep the scale
+    out.rank = ranks.front().second;
+    out.alpha = alpha_for(out.rank, lora.scale());
+    return out;
+  }
+  LoraConfig per_module = lora_config_for(lora_scales(lora, adapter), adapter);
+  per_module.dropout = lora.dropout;
+  return per_module;
+}
+
+LoraConfig lora_config_for(const LoraScales& scales, const Adapter& adapter) {
+  LoraConfig out;
+  out.targets.clear();
+  out.dropout = 0.0;
+  for (const auto& [name, t] : adapter.entries()) {
+    const size_t at = name.find(".lora_A.");
+    if (at == std::string::npos) continue;
+    const std::string module = name.substr(0, at);
+    const int64_t r = t.size(0);
+    const double s = scales.of(module);
+    if (out.targets.empty()) {
+      out.rank = r;
+      out.alpha = s * static_cast<double>(r);
     }
+    out.targets.push_back(module);  // a full name selects that module alone (PEFT's list rule)
+    if (r != out.rank || s != scales.of(out.targets.front())) {
+      std::string key;  // the full name as a pattern: dots escaped
+      for (char c : module) key += c == '.' ? std::string("\\.") : std::string(1, c);
+      out.rank_pattern.emplace_back(key, r);
+      out.alpha_pattern.emplace_back(key, s * static_cast<double>(r));
+    }
+  }
+  if (out.targets.empty()) throw Error("lora_config_for: the adapter holds no lora_A factor");
   return out;
 }
+
+LoraScales lora_scales(const LoraConfig& lora, const Adapter& adapter) {
+  LoraScales s(lora.scale());
+  if (!lora.per_module()) return s;
+  for (const auto& [name, t] : adapter.entries()) {
+    const size_t at = name.find(".lora_A.");
+    if (at != std::string::npos)
+      s.by_module[name.substr(0, at)] = lora.scale_of(name.substr(0, at));
+  }
+  return s;
+}
+
+namespace {
+
+void write_json_atomic(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    if (!f) throw FormatError("cannot write " + tmp + " (check permissions / disk space)");
+    f << text << "\n";
+    if (!f) throw FormatError("cannot write " + tmp + " (disk full?)");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) throw FormatError("cannot rename " + tmp + " to " + path + ": " + ec.message());
+}
+
+}  // namespace
 
 void save_peft_adapter(const std::string& dir, const Adapter& adapter, const LoraConfig& lora,
                        const nlohmann::json& extra) {
@@ -155,35 +282,26 @@ void save_peft_adapter(const std::string& dir, const Adapter& adapter, const Lor
   for (const auto& [n, t] : adapter.entries())
     tensors.emplace_back(to_peft_key(n), t.detach().to(at::kCPU).contiguous());
   write_safetensors(dir + "/adapter_model.safetensors", tensors, {{"format", "pt"}});
-  nlohmann::json cfg = {
-      {"peft_type", "LORA"},
-      {"task_type", "CAUSAL_LM"},
-      {"r", lora.rank},
-      {"lora_alpha", lora.alpha},
-      {"lora_dropout", lora.dropout},
-      {"target_modules", lora.targets},
-      {"bias", "none"},
-      {"fan_in_fan_out", false},
-      {"inference_mode", true},
-      {"base_model_name_or_path", extra.value("base_model", std::string("lorascape-base"))},
-      {"lorascape", extra}};
-  const std::string path = dir + "/adapter_config.json";
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    if (!f) throw FormatError("cannot write " + tmp + " (check permissions / disk space)");
-    f << cfg.dump(2) << "\n";
-    if (!f) throw FormatError("cannot write " + tmp + " (disk full?)");
-  }
-  fs::rename(tmp, path, ec);
-  if (ec) throw FormatError("cannot rename " + tmp + " to " + path + ": " + ec.message());
+  nlohmann::ordered_json cfg = lora.to_peft();
+  cfg["base_model_name_or_path"] = extra.value("base_model", std::string("lorascape-base"));
+  cfg["lorascape"] = nlohmann::ordered_json::parse(extra.dump());
+  write_json_atomic(dir + "/adapter_config.json", cfg.dump(2));
 }
 
 PeftAdapter load_peft_adapter(const std::string& path) {
   fs::path p(path);
-  fs::path dir = fs::is_directory(p) ? p : p.parent_path();
-  fs::path st = fs::is_directory(p) ? p / "adapter_model.safetensors" : p;
+  const bool is_dir = fs::is_directory(p);
+  fs::path dir = is_dir ? p : p.parent_path();
+  fs::path st = is_dir ? p / "adapter_model.safetensors" : p;
   fs::path cj = dir / "adapter_config.json";
+  const fs::path pickle = is_dir ? p / "adapter_model.bin" : p;
+  if ((is_dir && !fs::exists(st) && fs::exists(pickle)) || (!is_dir && p.extension() == ".bin"))
+    throw FormatError(pickle.string() +
+                      " is a pickle file, which can run arbitrary code when it is loaded, so "
+                      "lorascape never reads one; convert it once in Python: `import torch; from "
+                      "safetensors.torch import save_file; save_file(torch.load('" +
+                      pickle.filename().string() +
+                      "', weights_only=True), 'adapter_model.safetensors')`");
   if (!fs::exists(st))
     throw FormatError(st.string() +
                       ": no such file (an adapter folder holds adapter_model.safetensors and "
@@ -193,46 +311,58 @@ PeftAdapter load_peft_adapter(const std::string& path) {
                       ": no such file (an adapter folder holds adapter_model.safetensors and "
                       "adapter_config.json)");
   PeftAdapter out;
-  nlohmann::json cfg;
+  nlohmann::ordered_json cfg;
   {
     std::ifstream f(cj);
     try {
-      cfg = nlohmann::json::parse(f);
+      cfg = nlohmann::ordered_json::parse(f);
     } catch (const nlohmann::json::exception& e) {
       throw FormatError(cj.string() + ": not valid JSON (" + e.what() + ")");
     }
   }
-  try {
-    if (cfg.value("peft_type", std::string("LORA")) != "LORA")
-      throw FormatError(cj.string() + ": peft_type is '" + cfg["peft_type"].get<std::string>() +
-                        "', only LORA is supported");
-    out.lora.rank = cfg.at("r").get<int64_t>();
-    out.lora.alpha = cfg.at("lora_alpha").get<double>();
-    out.lora.dropout = cfg.value("lora_dropout", 0.0);
-    out.lora.targets = cfg.at("target_modules").get<std::vector<std::string>>();
-    out.extra = cfg.value("lorascape", nlohmann::json::object());
-  } catch (const nlohmann::json::exception& e) {
-    throw FormatError(cj.string() + ": " + e.what() + " (needs r, lora_alpha, target_modules)");
-  }
-  try {
-    out.lora.validate();
-  } catch (const ConfigError& e) {
-    throw FormatError(cj.string() + ": " + e.what());
-  }
+  out.lora = LoraConfig::from_peft(cfg, cj.string());
+  if (cfg.contains("lorascape") && cfg["lorascape"].is_object())
+    out.extra = nlohmann::json::parse(cfg["lorascape"].dump());
+  else
+    out.extra = nlohmann::json::object();
   SafetensorsData data = read_safetensors(st.string());
   std::vector<Adapter::Entry> entries;
+  std::map<std::string, int> factors;  // module -> bit 1: A, bit 2: B
+  std::string adapter_name;
   for (auto& [key, t] : data.tensors) {
-    if (t.scalar_type() != at::kFloat)
+    const PeftKey k = parse_peft_key(key, st.string());
+    if (!entries.empty() && k.adapter_name != adapter_name)
+      throw FormatError(st.string() + ": holds the tensors of two adapters ('" + adapter_name +
+                        "' and '" + k.adapter_name +
+                        "' in their keys); save each adapter to its own folder");
+    adapter_name = k.adapter_name;
+    const auto st_ = t.scalar_type();
+    if (st_ != at::kFloat && st_ != at::kHalf && st_ != at::kBFloat16 && st_ != at::kDouble)
       throw FormatError(st.string() + ": tensor '" + key + "' has dtype " +
-                        std::string(c10::toString(t.scalar_type())) + ", expected F32");
-    const std::string name = from_peft_key(key, st.string());
-    const bool is_a = name.find(".lora_A.") != std::string::npos;
-    if (t.dim() != 2 || (is_a ? t.size(0) : t.size(1)) != out.lora.rank)
+                        std::string(c10::toString(st_)) + ", expected F32, F16, BF16 or F64");
+    if (!out.lora.targets_module(k.module))
+      throw FormatError(st.string() + ": tensor '" + key + "' adapts " + k.module +
+                        ", which the target_modules / exclude_modules / layers_to_transform of " +
+                        cj.string() + " do not select (adapter and config do not belong together)");
+    const int64_t r = out.lora.rank_of(k.module);
+    const bool is_a = k.factor == 'A';
+    if (t.dim() != 2 || (is_a ? t.size(0) : t.size(1)) != r)
       throw FormatError(st.string() + ": tensor '" + key + "' has shape " + c10::str(t.sizes()) +
-                        " which does not match r=" + std::to_string(out.lora.rank) +
-                        " of adapter_config.json");
-    entries.emplace_back(name, t);
+                        " which does not match r=" + std::to_string(r) + " of " + cj.string() +
+                        " for " + k.module);
+    if (factors[k.module] & (is_a ? 1 : 2))
+      throw FormatError(st.string() + ": two tensors for " + k.name);
+    factors[k.module] |= is_a ? 1 : 2;
+    // Factors stored in half precision or bfloat16 (as PEFT saves adapters trained in them)
+    // widen to float32 exactly.
+    entries.emplace_back(k.name, st_ == at::kFloat ? t : t.to(at::kFloat));
   }
+  for (const auto& [module, bits] : factors)
+    if (bits != 3)
+      throw FormatError(st.string() + ": " + module + " has only its lora_" +
+                        (bits == 1 ? "A" : "B") + " factor");
+  if (entries.empty())
+    throw FormatError(st.string() + ": holds no LoRA tensors (an empty adapter)");
   // Entries stay in file order (model order for files we write); load_into matches by name.
   out.adapter = Adapter(std::move(entries));
   return out;

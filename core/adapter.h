@@ -53,10 +53,17 @@ class Adapter {
   std::vector<Entry> entries_;
 };
 
-// The LoRA config describing `adapter`: `lora` with its rank taken from the adapter's lora_A
-// factors and alpha rescaled so the scale alpha/rank stays lora's (O-LoRA's summed adapters
-// have rank T·r).
+// The LoRA config that applies `adapter`'s tensors with lora's scales: `lora` itself when every
+// module has the rank lora gives it; else one rank everywhere (O-LoRA's summed adapters have
+// rank T·r, a delta-space point 2r) with alpha rescaled to keep the scale, or, for adapters of
+// several ranks, a rank and alpha pattern naming every module.
 LoraConfig lora_config_of(const LoraConfig& lora, const Adapter& adapter);
+
+// The scale s of every module `adapter` adapts, as `lora` gives it (core::Evaluator's input).
+LoraScales lora_scales(const LoraConfig& lora, const Adapter& adapter);
+// A LoRA config that applies `adapter` with `scales` to a model: its modules by full name, one
+// rank and alpha, plus per-module patterns where ranks or scales differ.
+LoraConfig lora_config_for(const LoraScales& scales, const Adapter& adapter);
 
 // PEFT adapter folder: adapter_model.safetensors + adapter_config.json.
 // `extra` is stored under the "lorascape" key of adapter_config.json (base model hash etc.).
@@ -67,11 +74,26 @@ struct PeftAdapter {
   LoraConfig lora;
   nlohmann::json extra;  // the "lorascape" object, or {} for adapters from other tools
 };
-// Accepts a folder or a path to its adapter_model.safetensors.
+// Accepts a folder or a path to its adapter_model.safetensors. adapter_config.json is read by
+// LoraConfig::from_peft (every PEFT field that changes the arithmetic, refusing what lorascape
+// does not implement); every tensor must be a factor of a module the config selects, of the
+// rank it gives that module; F16/BF16/F64 factors widen to float32. A pickle
+// (adapter_model.bin) is refused with how to convert it.
 PeftAdapter load_peft_adapter(const std::string& path);
 
-// PEFT key <-> model parameter name.
+// PEFT key <-> model parameter name. A PEFT key is "base_model.model." + the parameter name,
+// with or without the adapter's name before ".weight" (".lora_A.weight" as PEFT saves,
+// ".lora_A.default.weight" as it holds them in memory and some tools save them).
 std::string to_peft_key(const std::string& name);
+struct PeftKey {
+  std::string name;          // "model.layers.0.self_attn.q_proj.lora_A.weight"
+  std::string module;        // "model.layers.0.self_attn.q_proj"
+  char factor = 'A';         // 'A' or 'B'
+  std::string adapter_name;  // "default" in ".lora_A.default.weight"; "" when absent
+};
+// FormatError naming `origin` and the key for anything but a LoRA factor of a projection
+// (biases, DoRA magnitudes, embedding or lm_head LoRA, other keys), each with why.
+PeftKey parse_peft_key(const std::string& key, const std::string& origin);
 std::string from_peft_key(const std::string& key, const std::string& origin);
 
 }  // namespace lorascape::core

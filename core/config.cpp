@@ -244,7 +244,7 @@ void walk(const toml::table& t, const std::string& prefix, const std::vector<Fie
 
 void RunConfig::validate() const {
   model.validate();
-  lora.validate();
+  lora.validate(/*strict=*/true);
   auto need = [](bool ok, const std::string& msg) {
     if (!ok) throw ConfigError(msg);
   };

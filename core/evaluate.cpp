@@ -189,11 +189,11 @@ double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& ex
   return hits / static_cast<double>(n);
 }
 
-Evaluator::Evaluator(TransformerImpl& model, double scale, int64_t batch,
+Evaluator::Evaluator(TransformerImpl& model, LoraScales scales, int64_t batch,
                      std::shared_ptr<BaseGroups> base_groups)
     : model_(model),
       base_groups_(base_groups ? std::move(base_groups) : std::make_shared<BaseGroups>()),
-      scale_(scale),
+      scales_(std::move(scales)),
       batch_(batch) {
   if (batch < 1) throw ConfigError("evaluation batch must be >= 1");
 }
@@ -223,7 +223,7 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
                           std::to_string(a.size(0)) + "x" + std::to_string(a.size(1)) + ")");
       // W + s·BA in float, then the model's dtype.
       ws.push_back(at::addmm(w.to(at::kFloat), b.to(w.device(), at::kFloat),
-                             a.to(w.device(), at::kFloat), 1.0, scale_)
+                             a.to(w.device(), at::kFloat), 1.0, scales_.of(module))
                        .to(w.scalar_type()));
     }
     if (ws.empty()) continue;
@@ -309,7 +309,8 @@ int64_t Evaluator::points_per_batch(int64_t budget_bytes, int64_t max_points) co
   return std::max<int64_t>(1, std::min(max_points, budget_bytes / std::max<int64_t>(per_point, 1)));
 }
 
-EvaluatorPool::EvaluatorPool(TransformerImpl& model, double scale, int64_t batch, int workers) {
+EvaluatorPool::EvaluatorPool(TransformerImpl& model, const LoraScales& scale, int64_t batch,
+                             int workers) {
   if (workers <= 1 || !model_device(model).is_cpu()) {
     evaluators_.push_back(std::make_unique<Evaluator>(model, scale, batch));
     return;

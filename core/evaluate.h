@@ -80,23 +80,23 @@ double greedy_exact_match(TransformerImpl& model, const std::vector<Example>& ex
 class Evaluator {
  public:
   // `model`: the base model, on its device and dtype (its own LoRA factors, if any, are
-  // bypassed); `scale`: s = alpha/rank of the adapters; `batch`: examples per forward (each
-  // forward holds K·batch sequences).
+  // bypassed); `scales`: s of every adapted module (alpha/rank; one number when all share it);
+  // `batch`: examples per forward (each forward holds K·batch sequences).
   // The concatenated base weights of groups no point adapts (q|k|v, gate|up), made once and
   // shared by the evaluators of one model's pool (its replicas share the base weights).
   struct BaseGroups {
     std::mutex mutex;
     std::map<std::string, at::Tensor> groups;  // first module of the group -> (1, out, in)
   };
-  Evaluator(TransformerImpl& model, double scale, int64_t batch,
+  Evaluator(TransformerImpl& model, LoraScales scales, int64_t batch,
             std::shared_ptr<BaseGroups> base_groups = nullptr);
   Evaluator(const Evaluator&) = delete;
   Evaluator& operator=(const Evaluator&) = delete;
 
-  // Merges the points' weights, W + s·B_k·A_k for every projection (PointWeights; the model
-  // itself is not changed), replacing the points loaded before. Every adapter's tensors must name
-  // projections of the model, in model.…_proj.lora_A.weight / lora_B.weight pairs (FormatError
-  // otherwise).
+  // Merges the points' weights, W + s·B_k·A_k for every projection (s: the module's scale)
+  // (PointWeights; the model itself is not changed), replacing the points loaded before. Every
+  // adapter's tensors must name projections of the model, in model.…_proj.lora_A.weight /
+  // lora_B.weight pairs (FormatError otherwise).
   void load_points(const std::vector<Adapter>& points);
   // Sums of the scores of every loaded point on all of `examples` (ScoreSums::scores(k) is
   // point k's Scores).
@@ -115,7 +115,7 @@ class Evaluator {
   // q|k|v or gate|up base weights side by side, per layer and group, made once: a group no
   // point adapts is this, expanded to K (a view), not a fresh concatenation.
   std::shared_ptr<BaseGroups> base_groups_;
-  double scale_;
+  LoraScales scales_;
   int64_t batch_;
 };
 
@@ -128,7 +128,7 @@ class Evaluator {
 // on a GPU) the caller's model is used directly, with its thread setting.
 class EvaluatorPool {
  public:
-  EvaluatorPool(TransformerImpl& model, double scale, int64_t batch, int workers);
+  EvaluatorPool(TransformerImpl& model, const LoraScales& scales, int64_t batch, int workers);
   int workers() const { return static_cast<int>(evaluators_.size()); }
   // Calls fn(evaluator, i) for every i in [0, n), item i on worker i % workers, and waits; the
   // first exception thrown by any worker is rethrown here.

@@ -10,26 +10,6 @@
 
 namespace lorascape::core {
 
-const std::vector<std::string>& lora_target_names() {
-  static const std::vector<std::string> names{"q_proj",    "k_proj",  "v_proj",   "o_proj",
-                                              "gate_proj", "up_proj", "down_proj"};
-  return names;
-}
-
-void LoraConfig::validate() const {
-  if (rank < 1) throw ConfigError("lora.rank must be >= 1 (got " + std::to_string(rank) + ")");
-  if (!(alpha > 0)) throw ConfigError("lora.alpha must be > 0");
-  if (dropout < 0 || dropout >= 1) throw ConfigError("lora.dropout must be in [0, 1)");
-  if (targets.empty())
-    throw ConfigError("lora.targets is empty (name at least one of q_proj ... down_proj)");
-  for (const auto& t : targets) {
-    const auto& all = lora_target_names();
-    if (std::find(all.begin(), all.end(), t) == all.end())
-      throw ConfigError("lora.targets: unknown module '" + t +
-                        "' (valid: q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)");
-  }
-}
-
 LoraLinearImpl::LoraLinearImpl(int64_t in_features, int64_t out_features, bool with_bias,
                                bool random_init)
     : in_(in_features), out_(out_features) {
@@ -40,9 +20,9 @@ LoraLinearImpl::LoraLinearImpl(int64_t in_features, int64_t out_features, bool w
   torch::nn::init::normal_(weight, 0.0, 0.02);
 }
 
-void LoraLinearImpl::enable_lora(int64_t rank, double alpha, double dropout) {
+void LoraLinearImpl::enable_lora(int64_t rank, double scale, double dropout) {
   if (has_lora()) throw Error("LoraLinear::enable_lora called twice");
-  scale_ = alpha / static_cast<double>(rank);
+  scale_ = scale;
   lora_dropout = register_module("lora_dropout", torch::nn::Dropout(dropout));
   lora_A =
       register_module("lora_A", torch::nn::Linear(torch::nn::LinearOptions(in_, rank).bias(false)));

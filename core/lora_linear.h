@@ -32,8 +32,9 @@ class LoraLinearImpl : public torch::nn::Module {
   // half, for callers that computed y = x Wᵀ together with other projections' (model.cpp).
   at::Tensor add_side_path(at::Tensor y, const at::Tensor& x);
 
-  // Adds LoRA factors (A Kaiming-uniform, B zero). Call at most once.
-  void enable_lora(int64_t rank, double alpha, double dropout);
+  // Adds rank-r LoRA factors (A Kaiming-uniform, B zero) applied with `scale` s (alpha/r, or
+  // what LoraConfig::scale_of gives). Call at most once.
+  void enable_lora(int64_t rank, double scale, double dropout);
   bool has_lora() const { return !lora_A.is_empty(); }
   // Draws fresh factors (A Kaiming-uniform from torch's generator, B zero), in place.
   void reset_lora();

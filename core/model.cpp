@@ -374,11 +374,17 @@ void TransformerImpl::add_lora(const LoraConfig& lora) {
   lora.validate();
   if (has_lora_) throw Error("add_lora called twice on one model");
   for (auto& p : parameters()) p.set_requires_grad(false);
-  for (auto& [name, layer] : projections()) {
-    const std::string leaf = name.substr(name.rfind('.') + 1);
-    if (std::find(lora.targets.begin(), lora.targets.end(), leaf) != lora.targets.end())
-      layer->enable_lora(lora.rank, lora.alpha, lora.dropout);
-  }
+  bool any = false;
+  for (auto& [name, layer] : projections())
+    if (lora.targets_module(name)) {
+      layer->enable_lora(lora.rank_of(name), lora.scale_of(name), lora.dropout);
+      any = true;
+    }
+  if (!any)
+    throw ConfigError(
+        "the LoRA targets select none of the model's projections (q_proj ... "
+        "down_proj of layers 0.." +
+        std::to_string(cfg_.n_layers - 1) + ")");
   lora_ = lora;
   has_lora_ = true;
 }

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -59,16 +60,76 @@ struct ModelConfig {
   bool operator==(const ModelConfig& o) const { return to_json() == o.to_json(); }
 };
 
+// Which projections get an adapter and with what rank r and alpha: lorascape's own settings
+// (rank, alpha, targets) plus PEFT's LoraConfig fields that change the arithmetic, applied by
+// PEFT's rules (core/lora_config.cpp; docs/user-guide.md "Analyse adapters trained
+// elsewhere"). Module names are full names, "model.layers.0.self_attn.q_proj".
 struct LoraConfig {
-  int64_t rank = 8;
-  double alpha = 16.0;
+  int64_t rank = 8;     // PEFT `r`
+  double alpha = 16.0;  // PEFT `lora_alpha`
   double dropout = 0.0;
-  // Module names that get an adapter (any of q_proj k_proj v_proj o_proj gate_proj up_proj
-  // down_proj).
+  // PEFT `target_modules` as a list: a module is targeted when its full name is in the list or
+  // ends with "." + an entry (any of q_proj k_proj v_proj o_proj gate_proj up_proj down_proj in
+  // lorascape's own configurations).
   std::vector<std::string> targets{"q_proj",    "k_proj",  "v_proj",   "o_proj",
                                    "gate_proj", "up_proj", "down_proj"};
-  double scale() const { return alpha / static_cast<double>(rank); }
-  void validate() const;  // throws ConfigError
+  // PEFT `target_modules` as a string: a regular expression the full name must match as a
+  // whole (Python re.fullmatch); replaces `targets` when non-empty. ("all-linear" is read as
+  // the list of every projection.)
+  std::string target_regex;
+  // PEFT `exclude_modules`: a list (full name or "." + entry suffix) or a regex (fullmatch).
+  std::vector<std::string> exclude;
+  std::string exclude_regex;
+  // PEFT `layers_to_transform` (empty = every layer) and `layers_pattern`: only modules of these
+  // layers, the layer index being the number after the first "<name>." (or after one of
+  // layers_pattern) in the module's name. Only with a list of targets, as in PEFT.
+  std::vector<int64_t> layers;
+  std::vector<std::string> layers_pattern;
+  // PEFT `rank_pattern` / `alpha_pattern`: per-module r and alpha; the first key (in file order)
+  // that matches the module's name as (.*\.)?(KEY)$ wins.
+  std::vector<std::pair<std::string, int64_t>> rank_pattern;
+  std::vector<std::pair<std::string, double>> alpha_pattern;
+  bool rslora = false;  // PEFT `use_rslora`: s = alpha/√r instead of alpha/r
+  // Written back as read; no effect on lorascape's (nn.Linear) projections, as in PEFT, which
+  // resets fan_in_fan_out to false for them, and `bias` is honoured only as "none" or when the
+  // adapter holds no bias tensors.
+  bool fan_in_fan_out = false;
+  std::string bias = "none";
+
+  // s of a module with the default r and alpha.
+  double scale() const;
+  bool targets_module(const std::string& module) const;
+  int64_t rank_of(const std::string& module) const;
+  double alpha_of(const std::string& module) const;
+  double scale_of(const std::string& module) const;  // alpha_of / rank_of (or / √rank_of)
+  // True when some module may get another r or alpha than the default (patterns), or targets
+  // are chosen by anything but a list of projection names.
+  bool per_module() const;
+  // Throws ConfigError naming the `lora.*` setting. lorascape's own configurations (`strict`)
+  // name their targets from lora_target_names() and use no PEFT-only field.
+  void validate(bool strict = false) const;
+  // PEFT adapter_config.json fields <-> LoraConfig. from_peft throws FormatError naming
+  // `origin` and the field for malformed values and for every PEFT feature lorascape does not
+  // implement (DoRA, modules_to_save, other peft_types, initialisations that change the base
+  // model, …).
+  // (Ordered JSON: the order of pattern keys decides which one matches, as in PEFT.)
+  nlohmann::ordered_json to_peft() const;
+  static LoraConfig from_peft(const nlohmann::ordered_json& cfg, const std::string& origin);
+  bool operator==(const LoraConfig& o) const { return to_peft() == o.to_peft(); }
+  bool operator!=(const LoraConfig& o) const { return !(*this == o); }
+};
+
+// The scale s of every adapted module of one adapter, by full module name; modules not listed
+// have `fallback`. What evaluators that merge adapters into the base weights need of a
+// LoraConfig (core/evaluate.h).
+struct LoraScales {
+  LoraScales(double s = 1.0) : fallback(s) {}  // NOLINT: a uniform scale converts implicitly
+  double fallback;
+  std::map<std::string, double> by_module;
+  double of(const std::string& module) const {
+    auto it = by_module.find(module);
+    return it == by_module.end() ? fallback : it->second;
+  }
 };
 
 // All module names LoRA can target, in model order.

@@ -60,12 +60,29 @@ TEST_F(AdapterRef, SameSpaceNamesTheReferencesThatDiffer) {
   auto b = load_adapter_ref(h5 + ":seq/2");
   auto other_base = b;
   other_base.base_model_digest = "fnv1a:ffff";
+  // Rank r−1 (the first rows of A, columns of B), alpha scaled along: the same scale.
+  const int64_t r = b.lora.rank - 1;
+  ASSERT_GE(r, 1);
   auto other_rank = b;
-  other_rank.lora.rank = 4;
-  auto other_targets = b;
+  std::vector<core::Adapter::Entry> lower, fewer;
+  for (const auto& [n, t] : b.adapter.entries()) {
+    const bool is_a = n.find(".lora_A.") != std::string::npos;
+    lower.emplace_back(n, is_a ? t.narrow(0, 0, r) : t.narrow(1, 0, r));
+    if (n.find("q_proj") != std::string::npos) fewer.emplace_back(n, t);
+  }
+  other_rank.adapter = core::Adapter(lower);
+  other_rank.lora.rank = r;
+  other_rank.lora.alpha = b.lora.scale() * static_cast<double>(r);
+  auto other_targets = b;  // q_proj only
+  other_targets.adapter = core::Adapter(fewer);
   other_targets.lora.targets = {"q_proj"};
-  for (const auto& [what, x] : std::vector<std::pair<std::string, analysis::AdapterSource>>{
-           {"base model", other_base}, {"rank", other_rank}, {"LoRA targets", other_targets}}) {
+  auto other_scale = b;
+  other_scale.lora.alpha = 2 * b.lora.alpha;
+  for (const auto& [what, x] :
+       std::vector<std::pair<std::string, analysis::AdapterSource>>{{"base model", other_base},
+                                                                    {"rank", other_rank},
+                                                                    {"LoRA targets", other_targets},
+                                                                    {"LoRA scale", other_scale}}) {
     try {
       analysis::check_same_space({a, x});
       ADD_FAILURE() << what;
@@ -73,6 +90,12 @@ TEST_F(AdapterRef, SameSpaceNamesTheReferencesThatDiffer) {
       const std::string msg = e.what();
       EXPECT_NE(msg.find(what), std::string::npos) << msg;
       EXPECT_NE(msg.find(h5 + ":seq/1"), std::string::npos) << msg;
+      EXPECT_EQ(msg.find("`space` delta") != std::string::npos, what != "base model") << msg;
     }
+    // Delta space takes all but another base model.
+    if (what == "base model")
+      EXPECT_THROW(analysis::check_same_space({a, x}, "delta"), ConfigError);
+    else
+      EXPECT_NO_THROW(analysis::check_same_space({a, x}, "delta")) << what;
   }
 }

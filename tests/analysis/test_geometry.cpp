@@ -242,14 +242,40 @@ TEST(Geometry, BadInputIsAnError) {
     EXPECT_NE(std::string(e.what()).find("'b'"), std::string::npos) << e.what();
     EXPECT_NE(std::string(e.what()).find("q_proj.lora_B"), std::string::npos) << e.what();
   }
-  // Another rank: not one space.
-  const AdapterSource r2 =
-      make({{randn(2, 16, 1), randn(12, 2, 2)}, {randn(2, 16, 3), randn(10, 2, 4)}}, 8.0, "r2");
-  EXPECT_THROW(compute_geometry({a, r2}), ConfigError);
+  // Another model size (input width 17): not one space.
+  const AdapterSource wide =
+      make({{randn(4, 17, 1), randn(12, 4, 2)}, {randn(4, 17, 3), randn(10, 4, 4)}}, 8.0, "w");
+  EXPECT_THROW(compute_geometry({a, wide}), ConfigError);
   EXPECT_THROW(compute_geometry({}), ConfigError);
   // A lone factor.
   EXPECT_THROW(analysis::lora_modules(core::Adapter({{"m.lora_A.weight", randn(2, 3, 1)}}), "x"),
                FormatError);
+}
+
+// Adapters of different ranks and targets: delta distances and principal angles as computed here
+// from the definitions, factor metrics undefined (NaN), a module one adapter lacks a zero ΔW.
+TEST(Geometry, DifferentRanksAndTargetsCompareInDeltaSpace) {
+  const AdapterSource a = random_adapter(91, "a");  // r 4, alpha 8: s = 2, q_proj and v_proj
+  // r 2, alpha 8 (s = 4), q_proj only.
+  AdapterSource b = make({{randn(2, 16, 95), randn(12, 2, 96)}}, 8.0, "b");
+  const Geometry g = compute_geometry({a, b});
+  ASSERT_EQ(g.modules, kModules);
+  EXPECT_TRUE(std::isnan(g.at("factor_distance", 0, 1)));
+  EXPECT_TRUE(std::isnan(g.at("factor_cosine", 0, 1)));
+  const at::Tensor dq = 2.0 * at::matmul(e(a, 1), e(a, 0)) - 4.0 * at::matmul(e(b, 1), e(b, 0));
+  const at::Tensor dv = 2.0 * at::matmul(e(a, 3), e(a, 2));  // b has no v_proj: ΔW_b = 0
+  EXPECT_NEAR(g.at("delta_distance", 0, 0, 1), dq.norm().item<double>(), 1e-9);
+  EXPECT_NEAR(g.at("delta_distance", 1, 0, 1), dv.norm().item<double>(), 1e-9);
+  EXPECT_NEAR(g.at("delta_distance", 0, 1),
+              std::sqrt(dq.pow(2).sum().item<double>() + dv.pow(2).sum().item<double>()), 1e-9);
+  // Principal angles between row(A_a) (4-D) and row(A_b) (2-D): two angles, acos of the singular
+  // values of Q_aᵀ Q_b.
+  const at::Tensor qa = std::get<0>(at::linalg_qr(e(a, 0).t())),
+                   qb = std::get<0>(at::linalg_qr(e(b, 0).t()));
+  const at::Tensor cos = at::linalg_svdvals(at::matmul(qa.t(), qb)).clamp(0.0, 1.0);
+  const double mean_deg = at::acos(cos).mean().item<double>() * 180.0 / M_PI;
+  EXPECT_NEAR(g.at("angle_in", 0, 0, 1), mean_deg, 1e-6);
+  EXPECT_TRUE(std::isnan(g.at("angle_in", 1, 0, 1)));  // no subspace to compare
 }
 
 TEST(Geometry, ScanFileAndCsv) {
