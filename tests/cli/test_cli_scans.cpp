@@ -233,6 +233,41 @@ TEST_F(CliScans, BadGridsAndReferencesAreOneLineErrors) {
   }
 }
 
+// Adapters of different ranks and scales (a PEFT folder of rank 2r and half the scale, with the
+// same ΔW as stage 2): delta space combines them exactly, so the line equals the line between the
+// stages; factors space refuses, naming --space delta. Planes take them too.
+TEST_F(CliScans, DeltaSpaceTakesAdaptersOfDifferentRanks) {
+  ASSERT_EQ(run("export-adapter " + h5 + ":seq/1 --out " + file("r1")).code, 0);
+  ASSERT_EQ(run("export-adapter " + h5 + ":seq/2 --out " + file("r2")).code, 0);
+  const core::PeftAdapter two = core::load_peft_adapter(file("r2"));
+  std::vector<core::Adapter::Entry> wide;  // A' = [A; A], B' = [B | B], s' = s/2
+  for (const auto& [n, t] : two.adapter.entries())
+    wide.emplace_back(n, at::cat({t, t}, n.find(".lora_A.") != std::string::npos ? 0 : 1));
+  core::LoraConfig lc = two.lora;
+  lc.rank *= 2;  // alpha unchanged: half the scale
+  core::save_peft_adapter(file("wide"), core::Adapter(wide), lc, two.extra);
+
+  const auto ref = scan(
+      "scan line --from " + h5 + ":seq/1 --to " + h5 + ":seq/2 -n 5 --space delta -c " + config,
+      file("ref-delta.h5"));
+  const auto mixed = scan("scan line --from " + file("r1") + " --to " + file("wide") +
+                              " -n 5 --space delta -c " + config,
+                          file("mixed-delta.h5"));
+  ASSERT_EQ(mixed.values.size(), ref.values.size());
+  for (size_t k = 0; k < ref.values.size(); ++k)
+    EXPECT_NEAR(mixed.values[k], ref.values[k], 1e-4 * (1 + std::abs(ref.values[k]))) << k;
+  const auto r = run("scan line --from " + file("r1") + " --to " + file("wide") + " -c " + config +
+                     " --out " + file("mixed-factors.h5"));
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(test::count_lines(r.out), 1u) << r.out;
+  EXPECT_NE(r.out.find("--space delta"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(file("mixed-factors.h5")));
+  const auto plane = scan("scan plane --through " + file("r1") + "," + file("wide") + "," + h5 +
+                              ":seq/2 --grid 3x3 --space delta -c " + config,
+                          file("mixed-plane.h5"));
+  EXPECT_TRUE(plane.complete());
+}
+
 TEST_F(CliScans, TwoWorkerThreadsGiveTheOneThreadArrays) {
   const std::string args =
       "scan plane --through " + h5 + ":seq/1," + h5 + ":seq/2," + h5 + ":er/2 --grid 3x3";
