@@ -217,15 +217,16 @@ store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfi
   {
     const auto& a = setup.anchors[0].adapter.entries();
     const auto& b = setup.anchors[1].adapter.entries();
-    for (size_t e = 0; e < a.size(); ++e)
-      if (a[e].second.sizes() != b[e].second.sizes() ||
-          a[e].second.size(0) != a[0].second.size(0) ||
-          (a[e].first.find(".lora_A.") == std::string::npos &&
-           a[e].second.size(1) != a[0].second.size(0)))
+    auto rank = [&](size_t e) {  // lora_A (r, in), lora_B (out, r)
+      return a[e].second.size(a[e].first.find(".lora_A.") != std::string::npos ? 0 : 1);
+    };
+    for (size_t e = 0; e < a.size(); ++e) {
+      if (a.size() != b.size() || a[e].second.sizes() != b[e].second.sizes() || rank(e) != rank(0))
         throw ConfigError("a curve needs two adapters of one rank on the same modules ('" +
                           a[e].first +
                           "' differs); compare adapters of different ranks or "
                           "targets with a line or plane in delta space");
+    }
   }
   std::vector<std::string> train_names = opt.train_tasks;
   if (train_names.empty()) train_names = opt.scan.union_tasks;

@@ -172,7 +172,31 @@ void inspect_adapter(const std::string& path) {
       "parameters\n",
       path.c_str(), static_cast<long long>(a.lora.rank), a.lora.alpha, a.lora.scale(),
       a.adapter.size(), human_count(double(a.adapter.numel())).c_str());
-  std::printf("  targets: %s\n", join(a.lora.targets).c_str());
+  const core::LoraConfig& l = a.lora;
+  std::printf("  targets: %s\n", l.target_regex.empty() ? join(l.targets).c_str()
+                                                        : ("regex " + l.target_regex).c_str());
+  if (!l.exclude.empty() || !l.exclude_regex.empty())
+    std::printf("  excluded: %s\n",
+                l.exclude_regex.empty() ? join(l.exclude).c_str() : l.exclude_regex.c_str());
+  if (!l.layers.empty()) {
+    std::vector<std::string> layers;
+    for (int64_t i : l.layers) layers.push_back(std::to_string(i));
+    std::printf("  layers: %s\n", join(layers).c_str());
+  }
+  if (l.rslora) std::printf("  rsLoRA: scale alpha/sqrt(r)\n");
+  if (!l.rank_pattern.empty() || !l.alpha_pattern.empty()) {
+    // Each module's rank and scale as the patterns give them, one line per distinct pair.
+    std::map<std::pair<int64_t, double>, std::vector<std::string>> by;
+    for (const auto& [name, t] : a.adapter.entries()) {
+      const size_t at = name.find(".lora_A.");
+      if (at == std::string::npos) continue;
+      const std::string m = name.substr(0, at);
+      by[{l.rank_of(m), l.scale_of(m)}].push_back(m);
+    }
+    for (const auto& [rs, mods] : by)
+      std::printf("  rank %lld, scale %g: %zu modules (e.g. %s)\n",
+                  static_cast<long long>(rs.first), rs.second, mods.size(), mods.front().c_str());
+  }
   if (a.extra.contains("base_model"))
     std::printf("  base model: %s\n", a.extra.value("base_model", std::string()).c_str());
 }
