@@ -382,8 +382,8 @@ ImportResult import_run(const ImportOptions& opt, const core::RunConfig& data,
     const std::string diff = lora_difference(lora, loaded[i].lora);
     if (!diff.empty())
       throw ConfigError("stage '" + order[i]->label() + "' (" + order[i]->dir +
-                        "): its LoRA setup differs from stage '" + order[0]->label() + "''s (" +
-                        diff +
+                        "): its LoRA setup differs from that of stage '" + order[0]->label() +
+                        "' (" + diff +
                         "); one run file holds one LoRA setup: import such adapters into "
                         "separate run files");
   }
