@@ -24,14 +24,15 @@ struct Command {
 using CommandTable = std::vector<Command>;
 
 // The groups, in the order `lorascape --help` lists them (cli/main.cpp).
-void add_run_commands(CLI::App& app, CommandTable& table);    // doctor, tasks, config, pretrain,
-                                                              // train, eval, generate, compare,
-                                                              // export-adapter
-void add_scan_commands(CLI::App& app, CommandTable& table);   // scan …, geometry, sharpness,
-                                                              // analyse-run, merge
-void add_bench_commands(CLI::App& app, CommandTable& table);  // bench scan|train|gemm
-void add_model_commands(CLI::App& app, CommandTable& table);  // tokenize, inspect, export-hf
-void add_demo_commands(CLI::App& app, CommandTable& table);   // plot, demo
+void add_run_commands(CLI::App& app, CommandTable& table);     // doctor, tasks, config, pretrain,
+                                                               // train, eval, generate, compare,
+                                                               // export-adapter
+void add_import_commands(CLI::App& app, CommandTable& table);  // import-run, export-run
+void add_scan_commands(CLI::App& app, CommandTable& table);    // scan …, geometry, sharpness,
+                                                               // analyse-run, merge
+void add_bench_commands(CLI::App& app, CommandTable& table);   // bench scan|train|gemm
+void add_model_commands(CLI::App& app, CommandTable& table);   // tokenize, inspect, export-hf
+void add_demo_commands(CLI::App& app, CommandTable& table);    // plot, demo
 
 // The whole command line as typed, recorded in every file a command writes.
 const std::string& command_line();

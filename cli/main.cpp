@@ -29,6 +29,7 @@ int run(int argc, char** argv) {
 
   CommandTable table;
   add_run_commands(app, table);
+  add_import_commands(app, table);
   add_scan_commands(app, table);
   add_bench_commands(app, table);
   add_model_commands(app, table);

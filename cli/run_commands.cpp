@@ -10,6 +10,7 @@
 #include <memory>
 
 #include "analysis/adapter_ref.h"
+#include "analysis/import_run.h"
 #include "cli/cli.h"
 #include "cli/doctor.h"
 #include "core/adapter.h"
@@ -130,13 +131,7 @@ int cmd_export_adapter(const std::string& ref, const std::string& out) {
     throw ConfigError(
         "'" + ref + "': expected RUN.h5:METHOD/STAGE[/KEY], e.g. run.h5:seq/2 or run.h5:seq/arith");
   const analysis::AdapterSource src = analysis::load_adapter_ref(ref);
-  nlohmann::json extra = src.info;
-  extra.erase("run_file");
-  extra["base_model"] = src.base_model;
-  extra["base_model_digest"] = src.base_model_digest;
-  extra["exported_from"] = ref;
-  extra["lorascape_version"] = kVersion;
-  save_peft_adapter(out, src.adapter, src.lora, extra);
+  analysis::save_source_adapter(src, ref, out);
   std::printf("wrote %s (method %s, stage %d: %s, adapter %s)\n", out.c_str(),
               src.info["method"].get<std::string>().c_str(), src.info["stage"].get<int>(),
               src.info["task"].get<std::string>().c_str(),
@@ -170,6 +165,12 @@ struct RunState {
 
 }  // namespace
 
+namespace {
+bool many_files(const std::vector<std::string>& paths) {
+  return paths.size() > 1;
+}
+}  // namespace
+
 // One row per method (its reported learner), then one per other learner ("ilora/fast").
 // Several run files (e.g. one per seed, same tasks): mean ± sample standard deviation.
 int compare_runs(const std::vector<std::string>& paths, const std::string& score,
@@ -178,6 +179,7 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
   std::vector<std::string> labels;                                 // first-seen order
   std::map<std::string, std::vector<std::vector<double>>> values;  // label -> per file -> metric
   std::vector<std::string> tasks;
+  std::vector<std::string> not_evaluated;  // "file: method" imported without evaluation
   for (const auto& path : paths) {
     const store::RunFileData run = store::read_run_file(path);
     if (tasks.empty())
@@ -200,6 +202,8 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
       values[label].push_back(std::move(row));
     };
     for (const auto& m : run.methods) {
+      if (analysis::method_not_evaluated(m.config_json))
+        not_evaluated.push_back((many_files(paths) ? path + ": " : "") + m.name);
       add(m.name, m.metrics);
       for (const auto& [key, l] : m.learners) add(m.name + "/" + key, l.metrics);
     }
@@ -236,6 +240,14 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
     if (many) std::printf("%4zu", rows.size());
     std::printf("\n");
     table += "\n";
+  }
+  if (!not_evaluated.empty()) {
+    std::string list;
+    for (const auto& n : not_evaluated) list += (list.empty() ? "" : ", ") + n;
+    std::printf(
+        "\nnot evaluated (imported without --evaluate; their R and metrics are NaN): %s\n"
+        "score them with `lorascape import-run --evaluate` and the task data\n",
+        list.c_str());
   }
   if (!csv.empty()) {
     write_text_atomic(csv, table);

@@ -103,39 +103,38 @@ Scores evaluate_task(TransformerImpl& model, const Task& task, const RunConfig& 
   return evaluate_examples(model, eval_split(task, cfg), cfg.eval.max_examples, cfg.eval.batch);
 }
 
-std::vector<Scores> evaluate_all(TransformerImpl& model, const std::vector<Task>& tasks,
-                                 const RunConfig& cfg) {
-  std::vector<Scores> row;
-  for (const auto& t : tasks) row.push_back(evaluate_task(model, t, cfg));
-  return row;
-}
-
 std::string stage_dir(const std::string& method, size_t t, const std::string& task) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "stage-%02zu-", t + 1);
   return "adapters/" + method + "/" + std::string(buf) + task;
 }
 
-// Row t of R for one learner: every task evaluated with the learner, or (task-aware methods)
-// task i with the learner's stage min(t, i) adapter. Leaves the learner loaded.
+}  // namespace
+
+std::vector<Scores> evaluate_tasks(TransformerImpl& model, const std::vector<Task>& tasks,
+                                   const RunConfig& cfg) {
+  std::vector<Scores> row;
+  for (const auto& t : tasks) row.push_back(evaluate_task(model, t, cfg));
+  return row;
+}
+
 std::vector<Scores> evaluate_stage(TransformerImpl& model, const std::vector<Task>& tasks,
                                    const RunConfig& cfg, const Adapter& learner,
-                                   const RunResult::Learner& history, bool task_aware) {
-  const size_t t = history.stages.size() - 1;
+                                   const std::vector<Adapter>& stages, bool task_aware) {
+  if (stages.empty()) throw Error("evaluate_stage: no stage adapter");
+  const size_t t = stages.size() - 1;
   if (!task_aware) {
     learner.load_into(model);
-    return evaluate_all(model, tasks, cfg);
+    return evaluate_tasks(model, tasks, cfg);
   }
   std::vector<Scores> row;
   for (size_t i = 0; i < tasks.size(); ++i) {
-    history.stages[std::min(t, i)].load_into(model);
+    stages[std::min(t, i)].load_into(model);
     row.push_back(evaluate_task(model, tasks[i], cfg));
   }
   learner.load_into(model);
   return row;
 }
-
-}  // namespace
 
 RunResult train_continual(const RunConfig& cfg, TransformerImpl& model,
                           const std::vector<Task>& tasks, const std::string& out_dir,
@@ -148,7 +147,7 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model,
   const c10::Device device = model.output_weight().device();
   RunResult res;
   for (const auto& t : tasks) res.tasks.push_back(t.name);
-  res.base = evaluate_all(model, tasks, cfg);
+  res.base = evaluate_tasks(model, tasks, cfg);
 
   TrainContext ctx{model, cfg, tasks, device};
   for (auto& [n, p] : model.lora_parameters()) {
@@ -222,7 +221,7 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model,
       save_peft_adapter(out_dir + "/" + rel, l.stages.back(),
                         lora_config_of(model.lora_config(), l.stages.back()), extra);
       l.dirs.push_back(rel);
-      l.R.push_back(evaluate_stage(model, tasks, cfg, learner, l, strategy->task_aware()));
+      l.R.push_back(evaluate_stage(model, tasks, cfg, learner, l.stages, strategy->task_aware()));
     }
     trained.load_into(model);  // training goes on from the trained learner
   }

@@ -105,6 +105,18 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model,
                           const std::vector<Task>& tasks, const std::string& out_dir,
                           const nlohmann::json& identity);
 
+// How training scores its stages, shared with `lorascape import-run` (analysis/import_run.h) so
+// that an imported run's scores are computed exactly as a trained one's.
+// Every task evaluated with the model as it stands: the base row b[i] when its LoRA has B = 0.
+std::vector<Scores> evaluate_tasks(TransformerImpl& model, const std::vector<Task>& tasks,
+                                   const RunConfig& cfg);
+// Row t = stages.size() − 1 of R for one learner: every task evaluated with `learner`, or
+// (task-aware methods, Strategy::task_aware) task i with stages[min(t, i)], the learner's stored
+// stage adapters so far. Leaves the learner loaded.
+std::vector<Scores> evaluate_stage(TransformerImpl& model, const std::vector<Task>& tasks,
+                                   const RunConfig& cfg, const Adapter& learner,
+                                   const std::vector<Adapter>& stages, bool task_aware);
+
 // The split a RunConfig evaluates on.
 const std::vector<Example>& eval_split(const Task& task, const RunConfig& cfg);
 
