@@ -32,11 +32,7 @@ AdapterSource run_source(const store::RunFileData& run, const store::AdapterData
                          const std::string& label, nlohmann::json info) {
   AdapterSource s;
   s.adapter = core::from_store(data);
-  core::LoraConfig lora;
-  lora.rank = run.lora_rank;
-  lora.alpha = run.lora_alpha;
-  lora.targets = run.lora_targets;
-  s.lora = core::lora_config_of(lora, s.adapter);
+  s.lora = core::lora_config_of(core::run_lora(run, label), s.adapter);
   s.base_model = run.base_model;
   s.base_model_digest = run.base_model_digest;
   const auto cfg = nlohmann::json::parse(run.config_json, nullptr, false);

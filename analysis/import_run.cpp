@@ -250,10 +250,7 @@ bool check_existing(const ImportOptions& opt, const std::vector<std::string>& ta
     throw ConfigError("`out` " + opt.out + " holds a run of other tasks (" + have +
                       "); import into a new run file (another `out`)");
   }
-  core::LoraConfig root;
-  root.rank = run.lora_rank;
-  root.alpha = run.lora_alpha;
-  root.targets = run.lora_targets;
+  const core::LoraConfig root = core::run_lora(run, opt.out);
   const std::string diff = lora_difference(root, lora);
   if (!diff.empty())
     throw ConfigError("`out` " + opt.out + " holds adapters of another LoRA setup (" + diff +
@@ -316,6 +313,16 @@ std::string lora_difference(const core::LoraConfig& a, const core::LoraConfig& b
     };
     add("target_modules " + join(ta) + " vs " + join(tb));
   }
+  // Fields that do not change the arithmetic may differ.
+  core::LoraConfig x = a, y = b;
+  x.dropout = y.dropout = 0;
+  x.fan_in_fan_out = y.fan_in_fan_out = false;
+  x.bias = y.bias = "none";
+  std::sort(x.targets.begin(), x.targets.end());  // the order of a list of targets means nothing
+  std::sort(y.targets.begin(), y.targets.end());
+  if (d.empty() && x != y)
+    add("the other adapter_config.json fields (rank_pattern, alpha_pattern, use_rslora, "
+        "exclude_modules, layers_to_transform)");
   return d;
 }
 
@@ -414,7 +421,20 @@ ImportResult import_run(const ImportOptions& opt, const core::RunConfig& data,
   core::RunConfig cfg = data;
   cfg.tasks.names = res.tasks;
   cfg.train.method = opt.method;
-  cfg.lora = lora;
+  // The configuration records the setup as lorascape's own settings can (r, alpha, the projection
+  // names); a setup with PEFT-only fields is kept whole in the run file's lora_config.
+  cfg.lora = core::LoraConfig{};
+  cfg.lora.rank = lora.rank;
+  cfg.lora.alpha = lora.alpha;
+  cfg.lora.dropout = lora.dropout;
+  cfg.lora.targets.clear();
+  for (const auto& name : core::lora_target_names())
+    for (const auto& [n, t] : loaded.front().adapter.entries())
+      if (n.find("." + name + ".lora_A.") != std::string::npos) {
+        cfg.lora.targets.push_back(name);
+        break;
+      }
+  if (!lora.per_module()) cfg.lora.targets = lora.targets;
   cfg.validate();
   const std::vector<core::Task> tasks = core::load_tasks(cfg);
   core::set_threads(cfg.threads);
@@ -489,9 +509,7 @@ ImportResult import_run(const ImportOptions& opt, const core::RunConfig& data,
   header.base_model = base_name_of(res.base_path);
   header.base_model_digest = digest;
   header.tasks = res.tasks;
-  header.lora_rank = lora.rank;
-  header.lora_alpha = lora.alpha;
-  header.lora_targets = lora.targets;
+  core::set_run_lora(header, lora);
   store::put_method(opt.out, m, header);
   res.added = add_to_existing;
   return res;
@@ -533,10 +551,7 @@ ExportResult export_run(const std::string& run_path, const std::string& out, boo
                         "into it (files of the same names are replaced)");
   }
   const store::RunFileData run = store::read_run_file(run_path);
-  core::LoraConfig root;
-  root.rank = run.lora_rank;
-  root.alpha = run.lora_alpha;
-  root.targets = run.lora_targets;
+  const core::LoraConfig root = core::run_lora(run, run_path);
   fs::create_directories(out, ec);
   if (ec) throw ConfigError("`out`: cannot create folder " + out + ": " + ec.message());
 

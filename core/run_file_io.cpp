@@ -4,6 +4,7 @@
 
 #include "core/metrics.h"
 #include "core/version.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 
@@ -55,6 +56,29 @@ store::MethodData method_record(const RunConfig& cfg, const RunResult& result) {
   return m;
 }
 
+LoraConfig run_lora(const store::RunFileData& run, const std::string& origin) {
+  if (!run.lora_config.empty()) {
+    const auto j = nlohmann::ordered_json::parse(run.lora_config, nullptr, false);
+    if (j.is_discarded())
+      throw FormatError(origin + ": /lora_config is not valid JSON (a damaged run file?)");
+    return LoraConfig::from_peft(j, origin + ": /lora_config");
+  }
+  LoraConfig lora;
+  lora.rank = run.lora_rank;
+  lora.alpha = run.lora_alpha;
+  lora.targets = run.lora_targets;
+  return lora;
+}
+
+void set_run_lora(store::RunFileData& header, const LoraConfig& lora) {
+  header.lora_rank = lora.rank;
+  header.lora_alpha = lora.alpha;
+  header.lora_targets = lora.targets;
+  const bool plain =
+      !lora.per_module() && !lora.rslora && !lora.fan_in_fan_out && lora.bias == "none";
+  header.lora_config = plain ? "" : lora.to_peft().dump();
+}
+
 void record_run(const std::string& path, const RunConfig& cfg, const RunResult& result,
                 const nlohmann::json& identity, const std::string& command_line) {
   store::RunFileData header;
@@ -68,9 +92,7 @@ void record_run(const std::string& path, const RunConfig& cfg, const RunResult& 
   header.base_model = identity.value("base_model", std::string());
   header.base_model_digest = identity.value("base_model_digest", std::string());
   header.tasks = result.tasks;
-  header.lora_rank = cfg.lora.rank;
-  header.lora_alpha = cfg.lora.alpha;
-  header.lora_targets = cfg.lora.targets;
+  set_run_lora(header, cfg.lora);
   store::put_method(path, method_record(cfg, result), header);
 }
 

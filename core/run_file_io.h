@@ -14,6 +14,13 @@ namespace lorascape::core {
 store::AdapterData to_store(const Adapter& adapter);
 Adapter from_store(const store::AdapterData& data);
 
+// The run's LoRA setup: its `lora_config` (PEFT fields) when set, else lora_rank, lora_alpha and
+// lora_targets. FormatError naming `origin` when lora_config is malformed.
+LoraConfig run_lora(const store::RunFileData& run, const std::string& origin);
+// Writes `lora` into a run file's header: lora_rank, lora_alpha, lora_targets, and lora_config
+// when those cannot express it (patterns, rsLoRA, regex targets, layer selection).
+void set_run_lora(store::RunFileData& header, const LoraConfig& lora);
+
 // The method record of one training run: R and base rows for every score, the metrics for
 // exact match and token accuracy, the stage adapters and any snapshots.
 store::MethodData method_record(const RunConfig& cfg, const RunResult& result);

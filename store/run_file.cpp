@@ -209,7 +209,8 @@ class Writer : public H5Writer {
     {
       // Header (schema section 2.1); the format attributes first.
       str_attr(f, "/", "format", kRunFileFormat);
-      int_attr(f, "/", "format_version", kRunFileFormatVersion, H5::PredType::STD_I32LE);
+      int_attr(f, "/", "format_version", d.lora_config.empty() ? 1 : kRunFileFormatVersion,
+               H5::PredType::STD_I32LE);
       str_attr(f, "/", "software_version", d.software_version);
       str_attr(f, "/", "created", d.created);
       str_attr(f, "/", "command_line", d.command_line);
@@ -220,6 +221,7 @@ class Writer : public H5Writer {
       f64_attr(f, "/", "lora_alpha", d.lora_alpha);
       str_list(f, "/", "tasks", d.tasks);
       str_list(f, "/", "lora_targets", d.lora_targets);
+      if (!d.lora_config.empty()) str_attr(f, "/", "lora_config", d.lora_config);
       H5::Group methods = group(f, "/", "methods");
       for (const auto& m : d.methods) method(methods, m);
     }
@@ -328,6 +330,7 @@ class Reader : public H5Reader {
     d.lora_alpha = f64_attr(f, "/", "lora_alpha");
     d.tasks = str_list(f, "/", "tasks");
     d.lora_targets = str_list(f, "/", "lora_targets");
+    if (f.attrExists("lora_config")) d.lora_config = str_attr(f, "/", "lora_config");
 
     H5::Group methods = open_group(f, "/", "methods");
     for (const auto& name : children(methods, "/methods", H5O_TYPE_GROUP)) {

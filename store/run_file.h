@@ -20,7 +20,9 @@ namespace lorascape::store {
 // Value of the root attribute "format" and the current "format_version". Readers reject a
 // file whose format differs or whose version is newer than this.
 inline constexpr const char* kRunFileFormat = "lorascape-run";
-inline constexpr int kRunFileFormatVersion = 1;
+// Version 2 adds the optional root attribute "lora_config"; files without it are still written
+// as version 1, so that readers of version 1 keep reading every file they can apply correctly.
+inline constexpr int kRunFileFormatVersion = 2;
 
 // One LoRA factor, row-major. values.size() == product(shape); shape has rank >= 1.
 struct Tensor {
@@ -75,7 +77,8 @@ struct MethodData {
 
 // Everything in one run file.
 struct RunFileData {
-  int format_version = kRunFileFormatVersion;  // what the file said; written as current
+  // What the file said; written as 1, or 2 when lora_config is set.
+  int format_version = 1;
   std::string software_version;                // lorascape version that wrote the file
   std::string created;                         // ISO 8601 UTC, e.g. "2024-05-01T12:00:00Z"
   std::string command_line;
@@ -86,7 +89,12 @@ struct RunFileData {
   int64_t lora_rank = 0;
   double lora_alpha = 0;
   std::vector<std::string> lora_targets;  // e.g. "q_proj", "v_proj"
-  std::vector<MethodData> methods;        // in the order they were added
+  // The PEFT adapter_config.json fields (JSON text) of a LoRA setup that lora_rank, lora_alpha and
+  // lora_targets cannot express (rank/alpha patterns, rsLoRA, regex targets, layer selection:
+  // runs imported from such adapters); "" otherwise. When set, it is the setup; the file is
+  // written as format version 2.
+  std::string lora_config;
+  std::vector<MethodData> methods;  // in the order they were added
 
   // The method called `name`, or nullptr.
   const MethodData* find_method(const std::string& name) const;

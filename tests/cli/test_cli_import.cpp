@@ -195,6 +195,69 @@ TEST_F(Import, ExportImportRoundTripIsBitIdentical) {
   }
 }
 
+// Adapters whose config uses PEFT's per-module fields (rank_pattern, alpha_pattern, use_rslora)
+// with the same ΔW as the run's stages: the imported run keeps the setup in its lora_config
+// (format version 2), its R equals the original's to float rounding, and so does a line scan.
+TEST_F(Import, PerModuleConfigsAreKeptAndApplied) {
+  const std::string exp = exported();
+  const store::RunFileData a = store::read_run_file(src.h5);
+  const double s = a.lora_alpha / static_cast<double>(a.lora_rank);
+  const auto R = static_cast<double>(a.lora_rank);
+  std::string stages;
+  for (size_t t = 0; t < a.tasks.size(); ++t) {
+    char nn[64];
+    std::snprintf(nn, sizeof nn, "/seq/stage-%02zu-%s", t + 1, a.tasks[t].c_str());
+    const lorascape::core::PeftAdapter pa = lorascape::core::load_peft_adapter(exp + nn);
+    // q_proj at rank 2R with [A; A], [B | B] and half the scale; the rest as stored; rsLoRA.
+    std::vector<lorascape::core::Adapter::Entry> entries;
+    for (const auto& [n, x] : pa.adapter.entries())
+      entries.emplace_back(n,
+                           n.find("q_proj") == std::string::npos
+                               ? x
+                               : at::cat({x, x}, n.find(".lora_A.") != std::string::npos ? 0 : 1));
+    lorascape::core::LoraConfig lc = pa.lora;
+    lc.rslora = true;
+    lc.alpha = s * std::sqrt(R);
+    lc.rank_pattern = {{"q_proj", 2 * a.lora_rank}};
+    lc.alpha_pattern = {{"q_proj", s / 2 * std::sqrt(2 * R)}};
+    const std::string dir = tmp.file("pattern-" + std::to_string(t));
+    lorascape::core::save_peft_adapter(dir, lorascape::core::Adapter(entries), lc, pa.extra);
+    stages += " " + a.tasks[t] + "=" + dir;
+  }
+  const std::string out = tmp.file("patterns.h5");
+  const auto r = run("import-run --config " + exp + "/config.toml --method seq --evaluate --out " +
+                     out + stages);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const store::RunFileData b = store::read_run_file(out);
+  EXPECT_EQ(b.format_version, 2);
+  const auto cfg = nlohmann::json::parse(b.lora_config);
+  EXPECT_TRUE(cfg["use_rslora"].get<bool>());
+  EXPECT_EQ(cfg["rank_pattern"]["q_proj"], 2 * a.lora_rank);
+  const auto* ma = a.find_method("seq");
+  const auto* mb = b.find_method("seq");
+  ASSERT_NE(mb, nullptr);
+  for (const auto& [score, rows] : ma->R)
+    for (size_t t = 0; t < rows.size(); ++t)
+      for (size_t i = 0; i < rows[t].size(); ++i)
+        EXPECT_NEAR(mb->R.at(score)[t][i], rows[t][i], 1e-4) << score << " " << t << " " << i;
+  // Files of lorascape's own setups stay version 1.
+  EXPECT_EQ(a.format_version, 1);
+  EXPECT_TRUE(a.lora_config.empty());
+  // A line between imported stages equals the original's (factors space: both ends share the
+  // per-module setup), to float rounding.
+  std::vector<store::ScanData> scans;
+  for (const std::string& h5 : {src.h5, out}) {
+    const std::string file = tmp.file("pline-" + std::to_string(scans.size()) + ".h5");
+    const auto sc =
+        run("scan line --from " + h5 + ":seq/1 --to " + h5 + ":seq/3 -n 4 --out " + file);
+    ASSERT_EQ(sc.code, 0) << sc.out;
+    scans.push_back(store::read_scan_file(file));
+  }
+  ASSERT_EQ(scans[0].values.size(), scans[1].values.size());
+  for (size_t k = 0; k < scans[0].values.size(); ++k)
+    EXPECT_NEAR(scans[1].values[k], scans[0].values[k], 1e-4 * (1 + std::abs(scans[0].values[k])));
+}
+
 TEST_F(Import, WithoutEvaluateHoldsNaNThatTheToolsHandle) {
   const std::string exp = exported();
   const std::string out = tmp.file("adapters-only.h5");
@@ -391,4 +454,10 @@ TEST(ImportUnit, StageSpecsAndLoraDifference) {
   y.rank = 4;
   y.alpha = 8;
   EXPECT_EQ(analysis::lora_difference(x, y), "r 8 vs 4, lora_alpha 16 vs 8");
+  // PEFT's per-module fields count; dropout does not change the arithmetic.
+  lorascape::core::LoraConfig z = x;
+  z.dropout = 0.1;
+  EXPECT_EQ(analysis::lora_difference(x, z), "");
+  z.rslora = true;
+  EXPECT_NE(analysis::lora_difference(x, z).find("use_rslora"), std::string::npos);
 }

@@ -96,7 +96,7 @@ TEST_F(RunFile, RoundTripIsEqualFieldByField) {
   EXPECT_EQ(temp_files_next_to(path), 0);
   const RunFileData back = read_run_file(path);
   lorascape::test::expect_same_run(run, back);
-  EXPECT_EQ(back.format_version, kRunFileFormatVersion);
+  EXPECT_EQ(back.format_version, 1);  // no lora_config: still version 1
   ASSERT_NE(back.find_method("ilora"), nullptr);
   EXPECT_EQ(back.find_method("ilora")->reported, "slow");
   EXPECT_TRUE(std::isnan(back.find_method("seq")->metrics.at("exact_match").at("FWT")));
@@ -241,11 +241,21 @@ TEST_F(RunFile, PutMethodNeverOverwritesAFileItCannotRead) {
   EXPECT_EQ(slurp(path), "not a run file\n");
 
   write_run_file(path, sample_run());
-  set_root_int_attr(path, "format_version", 2);  // a newer lorascape wrote it
+  set_root_int_attr(path, "format_version", 3);  // a newer lorascape wrote it
   const std::string before = slurp(path);
   const std::string msg = format_error([&] { put_method(path, seq, header); });
   EXPECT_NE(msg.find("upgrade lorascape"), std::string::npos) << msg;
   EXPECT_TRUE(slurp(path) == before);
+}
+
+// A LoRA setup in PEFT fields (lora_config) makes the file version 2, which round-trips it.
+TEST_F(RunFile, LoraConfigIsVersionTwo) {
+  RunFileData run = sample_run();
+  run.lora_config = R"({"r":8,"lora_alpha":16,"use_rslora":true})";
+  write_run_file(path, run);
+  const RunFileData back = read_run_file(path);
+  EXPECT_EQ(back.format_version, 2);
+  EXPECT_EQ(back.lora_config, run.lora_config);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -258,13 +268,13 @@ TEST_F(RunFile, NewerFormatVersionIsRejectedBeforeAnythingElse) {
   set_root_str_attr(path, "format", "lorascape-run");
   set_root_int_attr(path, "format_version", 99);
   std::string msg = format_error([&] { read_run_file(path); });
-  EXPECT_NE(msg.find("run.h5: /format_version: 99 is newer than this lorascape (1)"),
+  EXPECT_NE(msg.find("run.h5: /format_version: 99 is newer than this lorascape (2)"),
             std::string::npos)
       << msg;
   EXPECT_NE(msg.find("upgrade lorascape"), std::string::npos) << msg;
 
   write_run_file(path, sample_run());  // a complete file with a newer version
-  set_root_int_attr(path, "format_version", 2);
+  set_root_int_attr(path, "format_version", 3);
   msg = format_error([&] { read_run_file(path); });
   EXPECT_NE(msg.find("newer"), std::string::npos) << msg;
 
