@@ -208,6 +208,8 @@ void inspect_run(const std::string& path) {
   std::printf("  base model: %s\n  tasks (%zu): %s\n  LoRA: rank %lld, alpha %g, targets %s\n",
               r.base_model.c_str(), r.tasks.size(), join(r.tasks).c_str(),
               static_cast<long long>(r.lora_rank), r.lora_alpha, join(r.lora_targets).c_str());
+  if (!r.lora_config.empty())
+    std::printf("  LoRA per module (PEFT fields, format version 2): %s\n", r.lora_config.c_str());
   for (const auto& m : r.methods) {
     std::vector<std::string> learners;
     if (!m.stages.empty())
