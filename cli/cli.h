@@ -75,9 +75,10 @@ std::string base_for_adapter(const core::PeftAdapter& pa, const std::string& bas
 core::Transformer model_with_adapter(const std::string& adapter_path, const std::string& base,
                                      const c10::Device& dev);
 
-// `lorascape compare`: the metrics table of the run files (mean ± sd over several), optionally
-// as CSV.
+// `lorascape compare`: the metrics table of the run files (mean ± sd and the 95 % t confidence
+// interval over several), optionally as CSV; with `baseline` (a row label) every other row's
+// difference to it, paired by file, with its confidence interval and paired t-test p-value.
 int compare_runs(const std::vector<std::string>& paths, const std::string& score,
-                 const std::string& csv);
+                 const std::string& csv, const std::string& baseline = "");
 
 }  // namespace lorascape::cli

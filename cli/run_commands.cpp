@@ -19,6 +19,7 @@
 #include "core/evaluate.h"
 #include "core/metrics.h"
 #include "core/run_file_io.h"
+#include "core/stats.h"
 #include "core/strategies.h"
 #include "core/tasks.h"
 #include "core/text_codec.h"
@@ -159,6 +160,7 @@ struct RunState {
   std::vector<std::string> cmp_paths;
   std::string cmp_score = "exact_match";
   std::string cmp_csv;
+  std::string cmp_baseline;
   std::string exp_ref;
   std::string exp_out;
 };
@@ -171,16 +173,28 @@ bool many_files(const std::vector<std::string>& paths) {
 }
 }  // namespace
 
+namespace {
+std::string fmt(const char* f, double v) {
+  char buf[48];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+}  // namespace
+
 // One row per method (its reported learner), then one per other learner ("ilora/fast").
-// Several run files (e.g. one per seed, same tasks): mean ± sample standard deviation.
+// Several run files (e.g. one per seed, same tasks): mean ± sample standard deviation and the
+// 95 % Student-t confidence interval of the mean; with a baseline, the difference to it paired
+// by file, its confidence interval and the two-sided paired t-test.
 int compare_runs(const std::vector<std::string>& paths, const std::string& score,
-                 const std::string& csv) {
+                 const std::string& csv, const std::string& baseline) {
   const auto& names = metric_names();
-  std::vector<std::string> labels;                                 // first-seen order
-  std::map<std::string, std::vector<std::vector<double>>> values;  // label -> per file -> metric
+  std::vector<std::string> labels;  // first-seen order
+  // label -> file index -> metric values
+  std::map<std::string, std::map<size_t, std::vector<double>>> values;
   std::vector<std::string> tasks;
   std::vector<std::string> not_evaluated;  // "file: method" imported without evaluation
-  for (const auto& path : paths) {
+  for (size_t file = 0; file < paths.size(); ++file) {
+    const std::string& path = paths[file];
     const store::RunFileData run = store::read_run_file(path);
     if (tasks.empty())
       tasks = run.tasks;
@@ -199,7 +213,7 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
         row.push_back(v == it->second.end() ? std::nan("") : v->second);
       }
       if (!values.count(label)) labels.push_back(label);
-      values[label].push_back(std::move(row));
+      values[label][file] = std::move(row);
     };
     for (const auto& m : run.methods) {
       if (analysis::method_not_evaluated(m.config_json))
@@ -208,6 +222,28 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
       for (const auto& [key, l] : m.learners) add(m.name + "/" + key, l.metrics);
     }
   }
+  if (!baseline.empty() && !values.count(baseline)) {
+    std::string known;
+    for (const auto& l : labels) known += (known.empty() ? "" : ", ") + l;
+    throw ConfigError("--baseline " + baseline + ": no such method in the run file(s) (" + known +
+                      ")");
+  }
+  auto column = [&](const std::string& label, size_t j) {
+    std::vector<double> x;
+    for (const auto& [file, row] : values[label]) x.push_back(row[j]);
+    return x;
+  };
+  // The pairs (label, baseline) of the files holding both, metric j.
+  auto paired = [&](const std::string& label, size_t j) {
+    std::vector<double> a, b;
+    for (const auto& [file, row] : values[label]) {
+      auto it = values[baseline].find(file);
+      if (it == values[baseline].end()) continue;
+      a.push_back(row[j]);
+      b.push_back(it->second[j]);
+    }
+    return paired_t_test(a, b);
+  };
   const bool many = paths.size() > 1;
   std::printf("%s: %zu tasks (%s), metrics on %s%s\n\n%-12s",
               many ? (std::to_string(paths.size()) + " run files").c_str() : paths[0].c_str(),
@@ -216,30 +252,72 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
               many ? ", mean ± sd over the files (n = files holding the method)" : "", "method");
   for (const auto& n : names) std::printf(many ? "%17s" : "%12s", n.c_str());
   std::printf(many ? "   n\n" : "\n");
-  std::string table = "method";
-  for (const auto& n : names) table += "," + n;
+  // CSV: one file: method,<metric>…; several files or a baseline: per metric its mean, sd and
+  // confidence interval, and the paired difference to the baseline.
+  const bool long_csv = many || !baseline.empty();
+  std::string table = long_csv ? "method,n" : "method";
+  for (const auto& n : names) {
+    table += "," + n;
+    if (long_csv) table += "," + n + "_sd," + n + "_ci_low," + n + "_ci_high";
+    if (!baseline.empty())
+      table += "," + n + "_diff," + n + "_diff_ci_low," + n + "_diff_ci_high," + n + "_p";
+  }
+  if (!baseline.empty()) table += ",n_pairs";
   table += "\n";
   for (const auto& label : labels) {
-    const auto& rows = values[label];
     std::printf("%-12s", label.c_str());
     table += label;
+    if (long_csv) table += "," + std::to_string(values[label].size());
+    size_t pairs = 0;
     for (size_t j = 0; j < names.size(); ++j) {
-      double sum = 0, sq = 0;
-      for (const auto& r : rows) sum += r[j];
-      const double mean = sum / static_cast<double>(rows.size());
-      for (const auto& r : rows) sq += (r[j] - mean) * (r[j] - mean);
+      const MeanCi m = mean_ci(column(label, j));
       if (many)
-        std::printf("%9.4f ±%6.4f", mean,
-                    rows.size() > 1 ? std::sqrt(sq / static_cast<double>(rows.size() - 1)) : 0.0);
+        std::printf("%9.4f ±%6.4f", m.mean, m.n > 1 ? m.sd : 0.0);
       else
-        std::printf("%12.4f", mean);
-      char buf[32];
-      std::snprintf(buf, sizeof buf, ",%.6g", mean);
-      table += buf;
+        std::printf("%12.4f", m.mean);
+      table += fmt(",%.6g", m.mean);
+      if (long_csv) table += fmt(",%.6g", m.sd) + fmt(",%.6g", m.ci_low) + fmt(",%.6g", m.ci_high);
+      if (!baseline.empty()) {
+        const PairedT d = paired(label, j);
+        pairs = d.diff.n;
+        table += fmt(",%.6g", d.diff.mean) + fmt(",%.6g", d.diff.ci_low) +
+                 fmt(",%.6g", d.diff.ci_high) + fmt(",%.6g", d.p);
+      }
     }
-    if (many) std::printf("%4zu", rows.size());
+    if (!baseline.empty()) table += "," + std::to_string(pairs);
+    if (many) std::printf("%4zu", values[label].size());
     std::printf("\n");
     table += "\n";
+  }
+  if (many) {
+    std::printf(
+        "\n95%% confidence interval of the mean (Student t, n − 1 degrees of freedom; n < 2: "
+        "nan)\n%-12s",
+        "method");
+    for (const auto& n : names) std::printf("%21s", n.c_str());
+    std::printf("\n");
+    for (const auto& label : labels) {
+      std::printf("%-12s", label.c_str());
+      for (size_t j = 0; j < names.size(); ++j) {
+        const MeanCi m = mean_ci(column(label, j));
+        std::printf("   [%7.4f, %7.4f]", m.ci_low, m.ci_high);
+      }
+      std::printf("\n");
+    }
+  }
+  if (!baseline.empty()) {
+    std::printf(
+        "\ndifference to %s (method − %s), paired by run file: mean, 95%% CI (Student t, n − 1 "
+        "df), two-sided paired t-test p\n%-12s %-11s %9s %21s %9s %4s\n",
+        baseline.c_str(), baseline.c_str(), "method", "metric", "diff", "95% CI", "p", "n");
+    for (const auto& label : labels) {
+      if (label == baseline) continue;
+      for (size_t j = 0; j < names.size(); ++j) {
+        const PairedT d = paired(label, j);
+        std::printf("%-12s %-11s %+9.4f   [%+7.4f, %+7.4f] %9.4g %4zu\n", label.c_str(),
+                    names[j].c_str(), d.diff.mean, d.diff.ci_low, d.diff.ci_high, d.p, d.diff.n);
+      }
+    }
   }
   if (!not_evaluated.empty()) {
     std::string list;
@@ -251,7 +329,11 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
   }
   if (!csv.empty()) {
     write_text_atomic(csv, table);
-    std::printf("\nwrote %s%s\n", csv.c_str(), many ? " (means)" : "");
+    const std::string what =
+        !long_csv ? ""
+                  : std::string(" (mean, sd, CI per metric") +
+                        (baseline.empty() ? "" : ", paired difference to " + baseline) + ")";
+    std::printf("\nwrote %s%s\n", csv.c_str(), what.c_str());
   }
   return 0;
 }
@@ -303,15 +385,20 @@ void add_run_commands(CLI::App& app, CommandTable& table) {
   auto* compare =
       app.add_subcommand("compare",
                          "metrics of every method in a run file (RUN.h5); several files "
-                         "(e.g. seeds): mean ± sd");
+                         "(e.g. seeds): mean ± sd, 95% CI, paired tests with --baseline");
   compare->add_option("run", s->cmp_paths, "run file(s) (OUT/run.h5)")
       ->required()
       ->check(CLI::ExistingFile);
   compare->add_option("--score", s->cmp_score, "exact_match | token_acc | loss (lower is better)")
       ->capture_default_str();
-  compare->add_option(
-      "--csv", s->cmp_csv,
-      "also write the table as CSV (method,OP,BWT,FWT,forgetting,plasticity,stability)");
+  compare->add_option("--csv", s->cmp_csv,
+                      "also write the table as CSV (one file: method,OP,BWT,FWT,forgetting,"
+                      "plasticity,stability; several files or --baseline: method,n and per "
+                      "metric its mean, _sd, _ci_low, _ci_high and with --baseline _diff, "
+                      "_diff_ci_low, _diff_ci_high, _p; docs/metrics.md)");
+  compare->add_option("--baseline", s->cmp_baseline,
+                      "method (row label) to compare every other with: the difference per run "
+                      "file (paired by file), its mean, 95% CI and paired t-test p-value");
 
   auto* export_adapter =
       app.add_subcommand("export-adapter", "write a stage adapter of a run file as a PEFT folder");
@@ -333,7 +420,9 @@ void add_run_commands(CLI::App& app, CommandTable& table) {
                      return cmd_generate(s->gen_adapter, s->gen_base, s->gen_prompt, s->gen_max,
                                          s->gen_device);
                    }});
-  table.push_back({compare, [s] { return compare_runs(s->cmp_paths, s->cmp_score, s->cmp_csv); }});
+  table.push_back({compare, [s] {
+                     return compare_runs(s->cmp_paths, s->cmp_score, s->cmp_csv, s->cmp_baseline);
+                   }});
   table.push_back({export_adapter, [s] { return cmd_export_adapter(s->exp_ref, s->exp_out); }});
 }
 

@@ -37,7 +37,7 @@ double scheduled_lr(int64_t step, int64_t total, double peak, double warmup,
 }
 
 void set_lr(torch::optim::Optimizer& opt, double lr) {
-  for (auto& g : opt.param_groups()) static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+  for (auto& g : opt.param_groups()) g.options().set_lr(lr);
 }
 
 at::Tensor masked_cross_entropy(const at::Tensor& logits, const at::Tensor& target,

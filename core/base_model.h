@@ -19,7 +19,7 @@ namespace lorascape::core {
 double scheduled_lr(int64_t step, int64_t total, double peak, double warmup,
                     const std::string& schedule);
 
-// Sets the learning rate of every parameter group of an AdamW optimiser.
+// Sets the learning rate of every parameter group of an optimiser (AdamW, SGD, …).
 void set_lr(torch::optim::Optimizer& opt, double lr);
 
 // Mean cross-entropy over scored positions. logits (B, T, V), target (B, T), mask (B, T).

@@ -14,7 +14,7 @@ namespace lorascape::core {
 
 namespace {
 
-enum class Kind { Int, Double, String, StringList };
+enum class Kind { Int, Double, Bool, String, StringList };
 
 struct Field {
   std::string key;
@@ -67,25 +67,38 @@ std::vector<Field> fields(RunConfig& c) {
       {"train.epochs", Kind::Int, &c.train.epochs, "epochs per task (when train.steps = 0)"},
       {"train.steps", Kind::Int, &c.train.steps, "optimiser steps per task; 0 = use epochs"},
       {"train.batch", Kind::Int, &c.train.batch, "batch size"},
-      {"train.lr", Kind::Double, &c.train.lr, "AdamW peak learning rate"},
+      {"train.lr", Kind::Double, &c.train.lr, "peak learning rate (AdamW's or SGD's)"},
+      {"train.optimizer", Kind::String, &c.train.optimizer,
+       "optimiser of every method: adamw | sgd (plain SGD, GEM's and A-GEM's setting; under "
+       "adamw their no-conflict guarantee does not hold)"},
+      {"train.momentum", Kind::Double, &c.train.momentum, "SGD momentum (train.optimizer = sgd)"},
       {"train.warmup", Kind::Double, &c.train.warmup,
        "fraction of a task's steps warming up linearly"},
       {"train.schedule", Kind::String, &c.train.schedule,
        "cosine | linear | constant after warm-up"},
       {"train.clip", Kind::Double, &c.train.clip, "gradient-norm clipping; 0 = off"},
-      {"train.weight_decay", Kind::Double, &c.train.weight_decay, "AdamW weight decay"},
+      {"train.weight_decay", Kind::Double, &c.train.weight_decay,
+       "weight decay (AdamW: decoupled; SGD: L2 added to the gradient)"},
       {"train.snapshot_every", Kind::Int, &c.train.snapshot_every,
        "keep the adapter every N steps in run.h5 (trajectories); 0 = off"},
       {"replay.buffer", Kind::Int, &c.replay.buffer,
        "replay memory (er, agem, ilora): reservoir of past-task examples"},
       {"ewc.lambda", Kind::Double, &c.ewc.lambda,
        "EWC penalty weight: lambda/2 * sum F (theta - theta*)^2"},
-      {"ewc.fisher_batches", Kind::Int, &c.ewc.fisher_batches,
-       "EWC: batches of a finished task used to estimate the Fisher"},
+      {"ewc.fisher_examples", Kind::Int, &c.ewc.fisher_examples,
+       "EWC: training examples of a finished task (seeded choice) the diagonal Fisher is "
+       "averaged over, one per-example squared gradient each"},
+      {"ewc.fisher", Kind::String, &c.ewc.fisher,
+       "EWC Fisher: empirical (gradient of log p(the example's answer | prompt)) | true (of "
+       "log p(an answer sampled from the model | prompt))"},
+      {"ewc.online", Kind::Bool, &c.ewc.online,
+       "online EWC: one penalty, F <- gamma*F_old + F_new, anchor = the latest task's end"},
+      {"ewc.gamma", Kind::Double, &c.ewc.gamma, "online EWC: decay gamma of the old Fisher"},
       {"gem.memory", Kind::Int, &c.gem.memory,
        "GEM: episodic memory per finished task, in examples"},
       {"gem.margin", Kind::Double, &c.gem.margin,
-       "GEM: memory strength (lower bound of the QP's dual variables)"},
+       "GEM: memory strength (lower bound of the QP's dual variables; 0 = GEM's projection, 0.5 "
+       "= GEM code's memory_strength)"},
       {"olora.lambda1", Kind::Double, &c.olora.lambda1,
        "O-LoRA: orthogonality weight, lambda1 * sum |A_past A_new^T|"},
       {"olora.lambda2", Kind::Double, &c.olora.lambda2,
@@ -115,6 +128,8 @@ const char* kind_name(Kind k) {
       return "integer";
     case Kind::Double:
       return "number";
+    case Kind::Bool:
+      return "boolean";
     case Kind::String:
       return "string";
     case Kind::StringList:
@@ -143,6 +158,9 @@ std::string value_toml(const Field& f) {
       break;
     case Kind::Double:
       s << shortest_double(*static_cast<double*>(f.ptr));
+      break;
+    case Kind::Bool:
+      s << (*static_cast<bool*>(f.ptr) ? "true" : "false");
       break;
     case Kind::String:
       s << toml::value<std::string>(*static_cast<std::string*>(f.ptr));
@@ -177,6 +195,10 @@ void assign(const Field& f, const toml::node& node, const std::string& where) {
         *static_cast<double*>(f.ptr) = node.as_floating_point()->get();
       else
         bad();
+      break;
+    case Kind::Bool:
+      if (!node.is_boolean()) bad();
+      *static_cast<bool*>(f.ptr) = node.as_boolean()->get();
       break;
     case Kind::String:
       if (!node.is_string()) bad();
@@ -269,8 +291,14 @@ void RunConfig::validate() const {
        "train.clip and train.weight_decay must be >= 0");
   need(train.snapshot_every >= 0, "train.snapshot_every must be >= 0");
   need(replay.buffer >= 1, "replay.buffer must be >= 1");
-  need(ewc.lambda >= 0 && ewc.fisher_batches >= 1,
-       "ewc.lambda >= 0 and ewc.fisher_batches >= 1 required");
+  need(train.optimizer == "adamw" || train.optimizer == "sgd",
+       "`train.optimizer` must be adamw or sgd (got '" + train.optimizer + "')");
+  need(train.momentum >= 0 && train.momentum < 1, "`train.momentum` must be in [0, 1)");
+  need(ewc.lambda >= 0 && ewc.fisher_examples >= 1,
+       "`ewc.lambda` >= 0 and `ewc.fisher_examples` >= 1 required");
+  need(ewc.fisher == "empirical" || ewc.fisher == "true",
+       "`ewc.fisher` must be empirical or true (got '" + ewc.fisher + "')");
+  need(ewc.gamma >= 0 && ewc.gamma <= 1, "`ewc.gamma` must be in [0, 1]");
   need(gem.memory >= 1 && gem.margin >= 0, "gem.memory >= 1 and gem.margin >= 0 required");
   need(olora.lambda1 >= 0 && olora.lambda2 >= 0, "olora.lambda1 and olora.lambda2 must be >= 0");
   need(ilora.lambda >= 0 && ilora.lambda < 1, "ilora.lambda must be in [0, 1)");
@@ -298,6 +326,9 @@ nlohmann::json RunConfig::to_json() const {
         break;
       case Kind::Double:
         v = *static_cast<double*>(f.ptr);
+        break;
+      case Kind::Bool:
+        v = *static_cast<bool*>(f.ptr);
         break;
       case Kind::String:
         v = *static_cast<std::string*>(f.ptr);
@@ -332,6 +363,9 @@ RunConfig config_from_json(const nlohmann::json& j, const std::string& origin) {
           break;
         case Kind::Double:
           *static_cast<double*>(f.ptr) = v.get<double>();
+          break;
+        case Kind::Bool:
+          *static_cast<bool*>(f.ptr) = v.get<bool>();
           break;
         case Kind::String:
           *static_cast<std::string*>(f.ptr) = v.get<std::string>();
@@ -404,6 +438,9 @@ void apply_override(RunConfig& cfg, const std::string& assignment) {
       if (!item.empty()) a.push_back(item);
     t.insert_or_assign("v", a);
   }
+  // A string setting takes the text as written, also when it reads as another TOML value
+  // (--set ewc.fisher=true, --set out=2024).
+  if (f->kind == Kind::String && !t["v"].is_string()) t.insert_or_assign("v", value);
   assign(*f, *t.get("v"), "`set` " + key);
 }
 

@@ -37,6 +37,9 @@ struct TrainConfig {
   int64_t steps = 0;           // optimiser steps per task; 0 = epochs × ⌈train / batch⌉
   int64_t batch = 32;
   double lr = 3e-3;
+  // adamw | sgd: the optimiser of every method (sgd: plain SGD, GEM's and A-GEM's setting)
+  std::string optimizer = "adamw";
+  double momentum = 0.0;            // SGD momentum (sgd only)
   double warmup = 0.1;              // fraction of a task's steps with linear warm-up
   std::string schedule = "cosine";  // cosine | linear | constant (after warm-up)
   double clip = 1.0;                // max global gradient norm; 0 = off
@@ -50,13 +53,18 @@ struct ReplayConfig {
 };
 
 struct EwcConfig {
-  double lambda = 1e7;         // penalty weight λ in λ/2 Σ F (θ − θ*)²
-  int64_t fisher_batches = 8;  // batches of the finished task used to estimate F
+  double lambda = 100;            // penalty weight λ in λ/2 Σ F (θ − θ*)²
+  int64_t fisher_examples = 200;  // examples of the finished task the Fisher is averaged over
+  // empirical: squared gradients of log p(the example's answer | prompt);
+  // true: of log p(an answer sampled from the model | prompt)
+  std::string fisher = "empirical";
+  bool online = false;  // online EWC: one anchor, F ← γ·F_old + F_new
+  double gamma = 0.9;   // online EWC's decay γ
 };
 
 struct GemConfig {
   int64_t memory = 125;  // episodic memory per finished task, in examples
-  double margin = 0.5;   // GEM's memory_strength: lower bound of the dual variables
+  double margin = 0.0;   // GEM's memory_strength: lower bound of the dual variables
 };
 
 struct OLoraConfig {

@@ -1,10 +1,13 @@
 #include "core/strategies.h"
 
+#include <torch/csrc/autograd/autograd.h>
+
 #include <algorithm>
 #include <cmath>
 
 #include "core/base_model.h"
 #include "core/model.h"
+#include "core/text_codec.h"
 #include "store/error.h"
 
 namespace lorascape::core {
@@ -151,8 +154,7 @@ at::Tensor MtlStrategy::loss(TrainContext& ctx, const std::vector<const Example*
 GemStrategy::GemStrategy(const RunConfig& cfg)
     : memory_(cfg.gem.memory),
       margin_(cfg.gem.margin),
-      seed_(derive_seed(static_cast<uint64_t>(cfg.seed), "gem-memory")),
-      rng_(derive_seed(static_cast<uint64_t>(cfg.seed), "gem-sample")) {}
+      seed_(derive_seed(static_cast<uint64_t>(cfg.seed), "gem-memory")) {}
 
 void GemStrategy::after_task(TrainContext& ctx) {
   // The memory of a task: gem.memory of its training examples, in a seeded random order.
@@ -164,22 +166,37 @@ void GemStrategy::after_task(TrainContext& ctx) {
   memories_.push_back(std::move(mem));
 }
 
+at::Tensor GemStrategy::memory_gradient(TrainContext& ctx, size_t k) {
+  const auto& mem = memories_.at(k);
+  const size_t B = static_cast<size_t>(ctx.cfg.train.batch);
+  std::vector<TokenBatch> chunks;
+  std::vector<double> tokens;
+  double total = 0;
+  for (size_t s = 0; s < mem.size(); s += B) {
+    const std::vector<const Example*> chunk(
+        mem.begin() + static_cast<std::ptrdiff_t>(s),
+        mem.begin() + static_cast<std::ptrdiff_t>(std::min(mem.size(), s + B)));
+    chunks.push_back(ctx.model.codec().encode_examples(chunk, ctx.model.config().max_seq));
+    tokens.push_back(chunks.back().mask.sum().item<double>());
+    total += tokens.back();
+  }
+  zero_grads(ctx.params);
+  for (size_t c = 0; c < chunks.size(); ++c) {
+    const TokenBatch& b = chunks[c];
+    // The chunk's mean CE times its share of the tokens: the gradients sum to the gradient
+    // of the mean over all the memory's answer tokens.
+    at::Tensor ce = masked_cross_entropy(ctx.model.forward(b.input.to(ctx.device)),
+                                         b.target.to(ctx.device), b.mask.to(ctx.device));
+    (ce * (tokens[c] / std::max(total, 1.0))).backward();
+  }
+  return flat_grads(ctx.params).clone();
+}
+
 void GemStrategy::after_backward(TrainContext& ctx) {
   if (memories_.empty()) return;
   at::Tensor g = flat_grads(ctx.params).clone();
   std::vector<at::Tensor> rows;
-  const size_t B = static_cast<size_t>(ctx.cfg.train.batch);
-  for (const auto& mem : memories_) {
-    // A batch of the task's memory (all of it when it is no larger than a batch).
-    std::vector<const Example*> batch = mem;
-    for (size_t i = 0; i < std::min(B, batch.size()); ++i)
-      std::swap(batch[i], batch[i + static_cast<size_t>(rng_.uniform_int(
-                                        0, static_cast<int64_t>(batch.size() - i) - 1))]);
-    batch.resize(std::min(B, batch.size()));
-    zero_grads(ctx.params);
-    examples_loss(ctx.model, batch, ctx.device).backward();
-    rows.push_back(flat_grads(ctx.params).clone());
-  }
+  for (size_t k = 0; k < memories_.size(); ++k) rows.push_back(memory_gradient(ctx, k));
   set_flat_grads(ctx.params, project(g, at::stack(rows), margin_));
 }
 
@@ -360,6 +377,14 @@ std::vector<std::pair<std::string, Adapter>> ILoraStrategy::learners(TrainContex
 
 // ---- EWC ------------------------------------------------------------------------------
 
+EwcStrategy::EwcStrategy(const RunConfig& cfg)
+    : lambda_(cfg.ewc.lambda),
+      gamma_(cfg.ewc.gamma),
+      fisher_examples_(cfg.ewc.fisher_examples),
+      true_fisher_(cfg.ewc.fisher == "true"),
+      online_(cfg.ewc.online),
+      seed_(derive_seed(static_cast<uint64_t>(cfg.seed), "ewc-fisher")) {}
+
 at::Tensor EwcStrategy::penalty(const std::vector<at::Tensor>& params) const {
   at::Tensor total = at::zeros(
       {}, params.empty() ? at::TensorOptions() : params[0].options().requires_grad(false));
@@ -374,32 +399,96 @@ at::Tensor EwcStrategy::loss(TrainContext& ctx, const std::vector<const Example*
   return anchors_.empty() ? ce : ce + penalty(ctx.params);
 }
 
-void EwcStrategy::after_task(TrainContext& ctx) {
-  // F = mean over batches of the squared gradient of the task loss (empirical Fisher).
-  const auto& train = ctx.tasks[ctx.task].train;
-  Anchor a;
-  for (const auto& p : ctx.params)
-    a.fisher.push_back(at::zeros_like(p, at::TensorOptions().requires_grad(false)));
-  const size_t B = static_cast<size_t>(ctx.cfg.train.batch);
-  int64_t used = 0;
-  for (int64_t b = 0; b < fisher_batches_ && static_cast<size_t>(b) * B < train.size();
-       ++b, ++used) {
-    std::vector<const Example*> batch;
-    for (size_t i = static_cast<size_t>(b) * B;
-         i < std::min(train.size(), (static_cast<size_t>(b) + 1) * B); ++i)
-      batch.push_back(&train[i]);
-    zero_grads(ctx.params);
-    examples_loss(ctx.model, batch, ctx.device).backward();
-    torch::NoGradGuard ng;
-    for (size_t i = 0; i < ctx.params.size(); ++i)
-      if (ctx.params[i].grad().defined()) a.fisher[i].add_(ctx.params[i].grad().pow(2));
-  }
-  zero_grads(ctx.params);
+std::vector<const Example*> EwcStrategy::fisher_sample(const TrainContext& ctx) const {
+  const Task& task = ctx.tasks[ctx.task];
+  ShuffledCycle order(task.train.size(), derive_seed(seed_, "sample:" + task.name));
+  std::vector<const Example*> out;
+  const size_t n = std::min(task.train.size(), static_cast<size_t>(fisher_examples_));
+  for (size_t i = 0; i < n; ++i) out.push_back(&task.train[order.next()]);
+  return out;
+}
+
+std::vector<int64_t> EwcStrategy::sample_answer(TransformerImpl& model,
+                                                const std::vector<int64_t>& context,
+                                                int64_t max_len, Rng& rng) {
   torch::NoGradGuard ng;
-  for (size_t i = 0; i < ctx.params.size(); ++i) {
-    a.fisher[i].div_(static_cast<double>(std::max<int64_t>(used, 1)));
-    a.theta.push_back(ctx.params[i].detach().clone());
+  const c10::Device device = model.output_weight().device();
+  const int64_t eos = model.codec().eos_id();
+  std::vector<int64_t> ids = context, answer;
+  while (static_cast<int64_t>(ids.size()) < max_len) {
+    at::Tensor input = at::tensor(ids, at::kLong).unsqueeze(0).to(device);  // (1, T)
+    at::Tensor p =
+        at::softmax(model.forward(input)[0][-1].to(at::kCPU, at::kDouble), 0).contiguous();  // (V)
+    const double* pp = p.data_ptr<double>();
+    const int64_t V = p.size(0);
+    const double u = rng.uniform();
+    double cdf = 0;
+    int64_t tok = V - 1;
+    for (int64_t v = 0; v < V; ++v) {
+      cdf += pp[v];
+      if (u < cdf) {
+        tok = v;
+        break;
+      }
+    }
+    ids.push_back(tok);
+    answer.push_back(tok);
+    if (tok == eos) break;
   }
+  return answer;
+}
+
+std::vector<at::Tensor> EwcStrategy::fisher(TrainContext& ctx,
+                                            const std::vector<const Example*>& examples,
+                                            Rng& rng) const {
+  TransformerImpl& model = ctx.model;
+  const bool was_training = model.is_training();
+  model.eval();  // no dropout: the gradients of the model as evaluated
+  std::vector<at::Tensor> F;
+  for (const auto& p : ctx.params)
+    F.push_back(at::zeros_like(p, at::TensorOptions().requires_grad(false)));
+  const int64_t max_len = model.config().max_seq;
+  for (const Example* ex : examples) {
+    const EncodedExample enc = model.codec().encode_example(*ex, max_len);
+    // The sequence: the prompt's tokens, then y (the answer and EOS, or a sampled answer).
+    std::vector<int64_t> ids(enc.ids.begin(), enc.ids.begin() + enc.answer_start);
+    std::vector<int64_t> y(enc.ids.begin() + enc.answer_start, enc.ids.end());
+    if (true_fisher_) y = sample_answer(model, ids, max_len, rng);
+    ids.insert(ids.end(), y.begin(), y.end());
+    const int64_t T = static_cast<int64_t>(ids.size()) - 1,
+                  n = static_cast<int64_t>(y.size());  // y = ids[T+1-n .. T]
+    at::Tensor input = at::tensor(std::vector<int64_t>(ids.begin(), ids.end() - 1), at::kLong)
+                           .unsqueeze(0)
+                           .to(ctx.device);                       // (1, T)
+    at::Tensor target = at::tensor(y, at::kLong).to(ctx.device);  // (n)
+    // log p(y | x) = Σ over y's tokens of the log-probability given everything before it.
+    at::Tensor logits = model.forward(input)[0].narrow(0, T - n, n);  // (n, V)
+    at::Tensor logp =
+        at::log_softmax(logits.to(at::kFloat), -1).gather(1, target.unsqueeze(1)).sum();
+    const auto grads = torch::autograd::grad({logp}, ctx.params, {}, /*retain_graph=*/false,
+                                             /*create_graph=*/false, /*allow_unused=*/true);
+    torch::NoGradGuard ng;
+    for (size_t i = 0; i < F.size(); ++i)
+      if (grads[i].defined()) F[i].add_(grads[i].pow(2));
+  }
+  torch::NoGradGuard ng;
+  for (auto& f : F) f.div_(static_cast<double>(std::max<size_t>(examples.size(), 1)));
+  if (was_training) model.train();
+  return F;
+}
+
+void EwcStrategy::after_task(TrainContext& ctx) {
+  Rng rng(derive_seed(seed_, "true-fisher:" + ctx.tasks[ctx.task].name));
+  std::vector<at::Tensor> F = fisher(ctx, fisher_sample(ctx), rng);
+  torch::NoGradGuard ng;
+  Anchor a;
+  for (const auto& p : ctx.params) a.theta.push_back(p.detach().clone());
+  if (online_ && !anchors_.empty()) {
+    // Online EWC (Schwarz et al. 2018): one penalty, the old Fisher decayed by γ.
+    for (size_t i = 0; i < F.size(); ++i) F[i].add_(anchors_[0].fisher[i], gamma_);
+    anchors_.clear();
+  }
+  a.fisher = std::move(F);
   anchors_.push_back(std::move(a));
 }
 

@@ -4,13 +4,15 @@
 //   mtl   joint training on the union of all tasks, in T stages (upper reference)
 //   er    experience replay: each step adds an equally sized batch drawn from a reservoir
 //         of past-task examples (replay.buffer)
-//   ewc   elastic weight consolidation: after each task, the Fisher F (mean squared
-//         gradients of the LoRA factors) and the anchor θ* are stored; the loss adds
-//         Σ_k λ/2 · Σ F_k (θ − θ*_k)² over all finished tasks k
+//   ewc   elastic weight consolidation: after each task, the diagonal Fisher F (mean over
+//         examples of the squared per-example gradient of log p(answer | prompt) w.r.t. the
+//         LoRA factors) and the anchor θ* are stored; the loss adds Σ_k λ/2 · Σ F_k (θ − θ*_k)²
+//         over all finished tasks k (online: one term, F ← γ·F_old + F_new, θ* the latest)
 //   agem  averaged GEM: a reference gradient g_ref from a replay batch; when g·g_ref < 0 the
 //         step uses g − (g·g_ref)/(g_ref·g_ref) · g_ref
 //   gem   GEM: an episodic memory per finished task; when the gradient conflicts with a
-//         memory gradient, it is projected by solving GEM's quadratic programme in its dual
+//         memory gradient (the mean over that task's whole memory), it is projected by solving
+//         GEM's quadratic programme in its dual
 //   olora O-LoRA: a new adapter per task, the past ones frozen and summed in, with the
 //         orthogonality penalty λ₁·Σ|A_past A_newᵀ| (+ λ₂ Σ‖new factor‖₂)
 //   ilora I-LoRA: a fast adapter trained with replay and a consistency loss towards a slow
@@ -24,6 +26,7 @@
 
 #include "core/config.h"
 #include "core/replay.h"
+#include "core/rng.h"
 #include "core/train.h"
 
 namespace lorascape::core {
@@ -99,12 +102,16 @@ class GemStrategy : public Strategy {
   static Eigen::VectorXd solve_dual(const Eigen::MatrixXd& P, const Eigen::VectorXd& q,
                                     double lower);
   const std::vector<std::vector<const Example*>>& memories() const { return memories_; }
+  // The flat gradient (over ctx.params) of the mean answer-token cross-entropy over the whole
+  // memory of finished task k, computed in chunks of train.batch examples, each chunk's mean
+  // weighted by its share of the memory's answer tokens (the gradient of one batch holding the
+  // whole memory). Leaves the parameters' gradients holding it.
+  at::Tensor memory_gradient(TrainContext& ctx, size_t k);
 
  private:
   int64_t memory_;
   double margin_;
   uint64_t seed_;
-  Rng rng_;
   std::vector<std::vector<const Example*>> memories_;
 };
 
@@ -151,21 +158,40 @@ class ILoraStrategy : public ReplayStrategy {
 
 class EwcStrategy : public Strategy {
  public:
-  explicit EwcStrategy(const RunConfig& cfg)
-      : lambda_(cfg.ewc.lambda), fisher_batches_(cfg.ewc.fisher_batches) {}
+  explicit EwcStrategy(const RunConfig& cfg);
   std::string name() const override { return "ewc"; }
   at::Tensor loss(TrainContext& ctx, const std::vector<const Example*>& batch) override;
+  // Estimates the finished task's Fisher at the current parameters and stores it with the
+  // anchor θ* (online: merges it into the one anchor, F ← γ·F_old + F_new, θ* ← θ).
   void after_task(TrainContext& ctx) override;
   // Σ_k λ/2 · Σ F_k (θ − θ*_k)² for the given parameters (0 before the first task ends).
   at::Tensor penalty(const std::vector<at::Tensor>& params) const;
+  // The examples the Fisher of task ctx.task is averaged over: the first ewc.fisher_examples
+  // of a seeded shuffle of its training split (all of it when it is smaller).
+  std::vector<const Example*> fisher_sample(const TrainContext& ctx) const;
+  // The diagonal Fisher of ctx.params at their current values: the mean over `examples` of
+  // (∂ log p(y | x) / ∂θ)², one backward pass per example (batch 1, so exactly per example),
+  // log p(y | x) the sum of the log-probabilities of the answer tokens and the EOS. y is the
+  // example's own answer (ewc.fisher = empirical) or an answer sampled from the model given
+  // the prompt with `rng` (true; see sample_answer). Dropout is off while it runs.
+  std::vector<at::Tensor> fisher(TrainContext& ctx, const std::vector<const Example*>& examples,
+                                 Rng& rng) const;
+  // Ancestral sampling at temperature 1 from the model given `context` (token ids): tokens are
+  // drawn from softmax(logits) by inverse CDF with rng.uniform() until the EOS is drawn
+  // (included) or the sequence reaches max_len tokens.
+  static std::vector<int64_t> sample_answer(TransformerImpl& model,
+                                            const std::vector<int64_t>& context, int64_t max_len,
+                                            Rng& rng);
   struct Anchor {
     std::vector<at::Tensor> fisher, theta;
   };
   const std::vector<Anchor>& anchors() const { return anchors_; }
 
  private:
-  double lambda_;
-  int64_t fisher_batches_;
+  double lambda_, gamma_;
+  int64_t fisher_examples_;
+  bool true_fisher_, online_;
+  uint64_t seed_;
   std::vector<Anchor> anchors_;
 };
 

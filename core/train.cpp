@@ -1,6 +1,8 @@
 #include "core/train.h"
 
 #include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/optim/sgd.h>
 
 #include <chrono>
 #include <cmath>
@@ -15,6 +17,19 @@
 #include "store/error.h"
 
 namespace lorascape::core {
+
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const RunConfig& cfg,
+                                                        const std::vector<at::Tensor>& params) {
+  if (cfg.train.optimizer == "sgd")
+    return std::make_unique<torch::optim::SGD>(params, torch::optim::SGDOptions(cfg.train.lr)
+                                                           .momentum(cfg.train.momentum)
+                                                           .weight_decay(cfg.train.weight_decay));
+  if (cfg.train.optimizer == "adamw")
+    return std::make_unique<torch::optim::AdamW>(
+        params, torch::optim::AdamWOptions(cfg.train.lr).weight_decay(cfg.train.weight_decay));
+  throw ConfigError("`train.optimizer`: unknown optimiser '" + cfg.train.optimizer +
+                    "' (use adamw or sgd)");
+}
 
 at::Tensor examples_loss(TransformerImpl& model, const std::vector<const Example*>& batch,
                          const c10::Device& device) {
@@ -164,8 +179,8 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model,
     ctx.task_steps = cfg.train.steps > 0 ? cfg.train.steps : cfg.train.epochs * per_epoch;
     strategy->before_task(ctx);
     // A fresh optimiser and schedule per task, as the reference trainers do.
-    torch::optim::AdamW opt(
-        params, torch::optim::AdamWOptions(cfg.train.lr).weight_decay(cfg.train.weight_decay));
+    const auto optimizer = make_optimizer(cfg, params);
+    torch::optim::Optimizer& opt = *optimizer;
     ctx.optimizer = &opt;
     ShuffledCycle order(task.train.size(),
                         derive_seed(static_cast<uint64_t>(cfg.seed),

@@ -5,7 +5,7 @@
 // continual-learning issue plug in here.
 #pragma once
 
-#include <torch/optim/adamw.h>
+#include <torch/optim/optimizer.h>
 
 #include <map>
 #include <memory>
@@ -34,9 +34,14 @@ struct TrainContext {
   int64_t step = 0;         // step within the task
   int64_t task_steps = 0;   // steps of this task
   int64_t global_step = 0;  // steps since the start of the run
-  torch::optim::AdamW* optimizer = nullptr;
+  torch::optim::Optimizer* optimizer = nullptr;
   std::vector<at::Tensor> params;  // the trainable LoRA factors
 };
+
+// The optimiser of cfg.train.optimizer over `params`: AdamW (weight decay decoupled) or plain SGD
+// (train.momentum, weight decay as L2), at learning rate cfg.train.lr.
+std::unique_ptr<torch::optim::Optimizer> make_optimizer(const RunConfig& cfg,
+                                                        const std::vector<at::Tensor>& params);
 
 // Mean answer-token cross-entropy of the model on a batch of examples.
 at::Tensor examples_loss(TransformerImpl& model, const std::vector<const Example*>& batch,

@@ -105,3 +105,30 @@ TEST(Config, ShippedConfigsParseAndDefaultMatchesCode) {
   EXPECT_EQ(d.to_json(), RunConfig{}.to_json())
       << "data/configs/default.toml must list the code's defaults";
 }
+
+TEST(Config, OptimizerAndEwcSettingsParseAndValidate) {
+  RunConfig c;
+  apply_override(c, "train.optimizer=sgd");
+  apply_override(c, "ewc.online=true");
+  apply_override(c, "ewc.fisher=true");
+  apply_override(c, "ewc.fisher_examples=32");
+  EXPECT_EQ(c.train.optimizer, "sgd");
+  EXPECT_TRUE(c.ewc.online);
+  EXPECT_EQ(c.ewc.fisher, "true");
+  EXPECT_EQ(c.ewc.fisher_examples, 32);
+  c.validate();
+  EXPECT_TRUE(config_from_json(c.to_json(), "test").ewc.online);
+  EXPECT_NE(c.to_toml().find("online = true"), std::string::npos);
+  EXPECT_THROW(apply_override(c, "ewc.online=3"), ConfigError);
+  for (const char* bad : {"train.optimizer=adam", "ewc.fisher=fake", "ewc.gamma=1.5"}) {
+    RunConfig b;
+    apply_override(b, bad);
+    try {
+      b.validate();
+      ADD_FAILURE() << bad << " validated";
+    } catch (const ConfigError& e) {
+      const std::string key = std::string(bad).substr(0, std::string(bad).find('='));
+      EXPECT_NE(std::string(e.what()).find("`" + key + "`"), std::string::npos) << e.what();
+    }
+  }
+}

@@ -1,5 +1,6 @@
 // The defining rule of each continual-learning method, on a tiny model.
 #include <gtest/gtest.h>
+#include <torch/csrc/autograd/autograd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -35,7 +36,7 @@ RunConfig tiny_cfg(const std::string& method) {
   c.train.batch = 8;
   c.eval.max_examples = 8;
   c.replay.buffer = 50;
-  c.ewc.fisher_batches = 2;
+  c.ewc.fisher_examples = 16;
   return c;
 }
 
@@ -476,4 +477,240 @@ TEST(Strategies, ILoraConsistencyPullsOnlyWhereTheSlowStateIsLarger) {
   valid = at::tensor({1.0, 0.0}, at::kFloat).reshape({1, 2});
   EXPECT_DOUBLE_EQ(
       ILoraStrategy::consistency({fast, fast}, {slow, slow}, valid, "max").item<double>(), 0.5);
+}
+
+namespace {
+// The flat LoRA gradient of log p(answer | prompt) (answer tokens and EOS) of one example,
+// computed here from the logits of the whole sequence: no code of EwcStrategy involved.
+at::Tensor example_loglik_grad(TransformerImpl& m, const std::vector<at::Tensor>& params,
+                               const Example& ex) {
+  const EncodedExample enc = m.codec().encode_example(ex, m.config().max_seq);
+  const int64_t L = static_cast<int64_t>(enc.ids.size());
+  at::Tensor ids = at::tensor(enc.ids, at::kLong).unsqueeze(0);  // (1, L)
+  at::Tensor logp = at::log_softmax(m.forward(ids)[0], -1);      // (L, V)
+  at::Tensor ll = at::zeros({});
+  for (int64_t pos = enc.answer_start; pos < L; ++pos)  // token pos predicted at pos − 1
+    ll = ll + logp[pos - 1][enc.ids[static_cast<size_t>(pos)]];
+  std::vector<at::Tensor> parts;
+  for (const auto& g : torch::autograd::grad({ll}, params)) parts.push_back(g.reshape({-1}));
+  return at::cat(parts);
+}
+
+at::Tensor flat(const std::vector<at::Tensor>& ts) {
+  std::vector<at::Tensor> parts;
+  for (const auto& t : ts) parts.push_back(t.reshape({-1}));
+  return at::cat(parts);
+}
+
+void randomise(std::vector<at::Tensor>& params, double sd) {
+  torch::NoGradGuard ng;
+  for (auto& p : params) p.normal_(0, sd);  // B != 0 so every factor has a gradient
+}
+}  // namespace
+
+TEST(Strategies, EwcFisherIsTheMeanOfPerExampleSquaredLogLikelihoodGradients) {
+  RunConfig c = tiny_cfg("ewc");
+  c.ewc.fisher_examples = 6;
+  auto tasks = two_tasks();
+  Transformer m = tiny_lora(c);
+  EwcStrategy s(c);
+  TrainContext ctx{*m, c, tasks, at::kCPU};
+  for (auto& [n, p] : m->lora_parameters()) ctx.params.push_back(p);
+  randomise(ctx.params, 0.05);
+  ctx.task = 0;
+  const auto sample = s.fisher_sample(ctx);
+  ASSERT_EQ(sample.size(), 6u);
+  for (const Example* e : sample) {
+    EXPECT_GE(e, tasks[0].train.data());
+    EXPECT_LT(e, tasks[0].train.data() + tasks[0].train.size());
+  }
+  s.after_task(ctx);
+  ASSERT_EQ(s.anchors().size(), 1u);
+  at::Tensor expected = at::zeros({flat(ctx.params).numel()});
+  for (const Example* e : sample) expected += example_loglik_grad(*m, ctx.params, *e).pow(2);
+  expected /= 6.0;
+  const at::Tensor got = flat(s.anchors()[0].fisher);
+  const double scale = expected.abs().max().item<double>();
+  ASSERT_GT(scale, 0.0);
+  EXPECT_LE((got - expected).abs().max().item<double>(), 1e-4 * scale);
+  // Not the square of the batch-mean loss's gradient (the former estimate, ~batch × smaller).
+  for (auto& p : ctx.params)
+    if (p.grad().defined()) p.mutable_grad().zero_();
+  at::Tensor mean_grad = at::zeros_like(expected);
+  {
+    examples_loss(*m, sample, at::kCPU).backward();
+    std::vector<at::Tensor> g;
+    for (auto& p : ctx.params) g.push_back(p.grad());
+    mean_grad = flat(g).pow(2);
+  }
+  EXPECT_GT(got.sum().item<double>(), 3 * mean_grad.sum().item<double>());
+}
+
+TEST(Strategies, EwcTrueFisherSamplesAnswersFromTheModel) {
+  RunConfig c = tiny_cfg("ewc");
+  c.ewc.fisher_examples = 4;
+  c.ewc.fisher = "true";
+  auto tasks = two_tasks();
+  Transformer m = tiny_lora(c);
+  TrainContext ctx{*m, c, tasks, at::kCPU};
+  for (auto& [n, p] : m->lora_parameters()) ctx.params.push_back(p);
+  randomise(ctx.params, 0.05);
+  EwcStrategy a(c), b(c);
+  a.after_task(ctx);
+  b.after_task(ctx);
+  const at::Tensor fa = flat(a.anchors()[0].fisher), fb = flat(b.anchors()[0].fisher);
+  EXPECT_TRUE(at::equal(fa, fb)) << "the run's seed fixes the sampled answers";
+  EXPECT_GE(fa.min().item<double>(), 0.0);
+  EXPECT_GT(fa.sum().item<double>(), 0.0);
+  c.ewc.fisher = "empirical";
+  EwcStrategy e(c);
+  e.after_task(ctx);
+  EXPECT_FALSE(at::allclose(fa, flat(e.anchors()[0].fisher)));
+  // The first sampled token follows the model's softmax: frequency of its likeliest token.
+  const EncodedExample enc = m->codec().encode_example(tasks[0].train[0], m->config().max_seq);
+  const std::vector<int64_t> ctx_ids(enc.ids.begin(), enc.ids.begin() + enc.answer_start);
+  at::Tensor probs;
+  {
+    torch::NoGradGuard ng;
+    probs = at::softmax(m->forward(at::tensor(ctx_ids, at::kLong).unsqueeze(0))[0][-1], 0);
+  }
+  const int64_t top = probs.argmax().item<int64_t>();
+  const double p_top = probs[top].item<double>();
+  Rng rng(7);
+  const int n = 600;
+  int hits = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto y =
+        EwcStrategy::sample_answer(*m, ctx_ids, static_cast<int64_t>(ctx_ids.size()) + 1, rng);
+    ASSERT_EQ(y.size(), 1u);
+    hits += y[0] == top;
+  }
+  EXPECT_NEAR(hits / double(n), p_top, 4 * std::sqrt(p_top * (1 - p_top) / n) + 1e-3);
+  // An unbounded sample stops at the EOS or at max_seq.
+  const auto y = EwcStrategy::sample_answer(*m, ctx_ids, m->config().max_seq, rng);
+  EXPECT_TRUE(y.back() == m->codec().eos_id() ||
+              static_cast<int64_t>(ctx_ids.size() + y.size()) == m->config().max_seq);
+}
+
+TEST(Strategies, OnlineEwcDecaysTheOldFisherIntoOneAnchor) {
+  RunConfig c = tiny_cfg("ewc");
+  c.ewc.fisher_examples = 4;
+  c.ewc.lambda = 2.0;
+  auto tasks = two_tasks();
+  Transformer m = tiny_lora(c);
+  TrainContext ctx{*m, c, tasks, at::kCPU};
+  for (auto& [n, p] : m->lora_parameters()) ctx.params.push_back(p);
+  RunConfig co = c;
+  co.ewc.online = true;
+  co.ewc.gamma = 0.25;
+  EwcStrategy online(co), plain(c);
+  randomise(ctx.params, 0.05);
+  ctx.task = 0;
+  online.after_task(ctx);
+  plain.after_task(ctx);
+  randomise(ctx.params, 0.05);  // "training" on task 2 moved θ
+  ctx.task = 1;
+  online.after_task(ctx);
+  plain.after_task(ctx);
+  ASSERT_EQ(online.anchors().size(), 1u);
+  ASSERT_EQ(plain.anchors().size(), 2u);  // F_1 and F_2, each at its own task's end
+  const at::Tensor want = 0.25 * flat(plain.anchors()[0].fisher) + flat(plain.anchors()[1].fisher);
+  EXPECT_TRUE(at::allclose(flat(online.anchors()[0].fisher), want, 1e-6, 1e-12));
+  EXPECT_TRUE(at::equal(flat(online.anchors()[0].theta), flat(ctx.params).detach()));
+  // The penalty is λ/2 Σ F (θ − θ*_latest)².
+  {
+    torch::NoGradGuard ng;
+    for (auto& p : ctx.params) p.add_(0.1);
+  }
+  EXPECT_NEAR(online.penalty(ctx.params).item<double>(),
+              0.5 * 2.0 * want.sum().item<double>() * 0.01, 1e-5 * want.sum().item<double>());
+}
+
+namespace {
+std::vector<Task> three_tasks() {
+  SplitSizes s;
+  s.train = 40;
+  s.eval = 8;
+  s.test = 8;
+  return builtin_suite(1, s, {"weekday", "arith", "translate"});
+}
+
+// The gradient of the mean answer-token cross-entropy over `examples` (all answer tokens of all
+// examples weighted alike), from per-example log-likelihoods computed here from the logits.
+at::Tensor mean_token_ce_grad(TransformerImpl& m, const std::vector<at::Tensor>& params,
+                              const std::vector<const Example*>& examples) {
+  at::Tensor nll = at::zeros({});
+  int64_t tokens = 0;
+  for (const Example* ex : examples) {
+    const EncodedExample enc = m.codec().encode_example(*ex, m.config().max_seq);
+    at::Tensor logp =
+        at::log_softmax(m.forward(at::tensor(enc.ids, at::kLong).unsqueeze(0))[0], -1);
+    for (size_t pos = static_cast<size_t>(enc.answer_start); pos < enc.ids.size(); ++pos, ++tokens)
+      nll = nll - logp[static_cast<int64_t>(pos) - 1][enc.ids[pos]];
+  }
+  std::vector<at::Tensor> parts;
+  for (const auto& g : torch::autograd::grad({nll / static_cast<double>(tokens)}, params))
+    parts.push_back(g.reshape({-1}));
+  return at::cat(parts);
+}
+}  // namespace
+
+TEST(Strategies, GemMemoryGradientIsTheMeanOverTheWholeMemory) {
+  RunConfig c = tiny_cfg("gem");
+  c.gem.memory = 20;  // batch 8: chunks of 8, 8 and 4
+  auto tasks = three_tasks();
+  Transformer m = tiny_lora(c);
+  GemStrategy s(c);
+  TrainContext ctx{*m, c, tasks, at::kCPU};
+  for (auto& [n, p] : m->lora_parameters()) ctx.params.push_back(p);
+  randomise(ctx.params, 0.05);
+  ctx.task = 0;
+  s.after_task(ctx);
+  ASSERT_EQ(s.memories()[0].size(), 20u);
+  const at::Tensor got = s.memory_gradient(ctx, 0);
+  const at::Tensor want = mean_token_ce_grad(*m, ctx.params, s.memories()[0]);
+  EXPECT_LE((got - want).abs().max().item<double>(), 1e-5 * want.abs().max().item<double>());
+}
+
+TEST(Strategies, GemStepWithSgdNeverIncreasesAnyMemoryLossToFirstOrder) {
+  RunConfig c = tiny_cfg("gem");
+  c.gem.memory = 12;
+  c.train.optimizer = "sgd";
+  c.train.lr = 0.5;
+  ASSERT_EQ(c.gem.margin, 0.0) << "GEM's projection is the default";
+  auto tasks = three_tasks();
+  Transformer m = tiny_lora(c);
+  GemStrategy s(c);
+  TrainContext ctx{*m, c, tasks, at::kCPU};
+  for (auto& [n, p] : m->lora_parameters()) ctx.params.push_back(p);
+  for (size_t t = 0; t < 2; ++t) {
+    ctx.task = t;
+    s.after_task(ctx);
+  }
+  int conflicts = 0;
+  for (int trial = 0; trial < 6; ++trial) {
+    randomise(ctx.params, 0.05);
+    std::vector<at::Tensor> mem_grads;
+    for (size_t k = 0; k < 2; ++k) mem_grads.push_back(s.memory_gradient(ctx, k));
+    auto opt = make_optimizer(c, ctx.params);
+    opt->zero_grad();
+    std::vector<const Example*> batch;
+    for (int i = 0; i < 8; ++i)
+      batch.push_back(&tasks[2].train[static_cast<size_t>(4 * trial + i)]);
+    examples_loss(*m, batch, at::kCPU).backward();
+    std::vector<at::Tensor> g0;
+    for (auto& p : ctx.params) g0.push_back(p.grad().clone());
+    const at::Tensor g = flat(g0);
+    for (const auto& gk : mem_grads) conflicts += at::dot(g, gk).item<double>() < 0;
+    const at::Tensor before = flat(ctx.params).detach().clone();
+    s.after_backward(ctx);
+    opt->step();
+    const at::Tensor update = flat(ctx.params).detach() - before;  // −lr · g̃
+    for (const auto& gk : mem_grads)
+      EXPECT_GE(at::dot(update, -gk).item<double>(),
+                -1e-5 * update.norm().item<double>() * gk.norm().item<double>())
+          << "trial " << trial;
+  }
+  RecordProperty("conflicts", conflicts);
+  EXPECT_GT(conflicts, 0) << "no trial exercised the projection";
 }
