@@ -175,6 +175,7 @@ bool many_files(const std::vector<std::string>& paths) {
 // Several run files (e.g. one per seed, same tasks): mean ± sample standard deviation.
 int compare_runs(const std::vector<std::string>& paths, const std::string& score,
                  const std::string& csv) {
+  check_text_output(csv, paths, "csv");  // before any work; never over a run file
   const auto& names = metric_names();
   std::vector<std::string> labels;                                 // first-seen order
   std::map<std::string, std::vector<std::vector<double>>> values;  // label -> per file -> metric
