@@ -58,13 +58,10 @@ void check_text_output(const std::string& path, const std::vector<std::string>& 
   auto refuse = [&](const std::string& why) {
     throw ConfigError("`" + setting + "` " + path + ": " + why + "; not overwriting it" + hint);
   };
-  const std::string ext = fs::path(path).extension().string();
-  for (const char* bad : {".h5", ".hdf5", ".safetensors"})
-    if (ext == bad) refuse(std::string("a text output must not be named *") + bad);
   std::error_code ec;
   const fs::file_status st = fs::status(path, ec);
-  if (ec || !fs::exists(st)) return;
-  if (!fs::is_regular_file(st)) refuse("exists and is not a regular file");
+  const bool exists = !ec && fs::exists(st);
+  if (exists && !fs::is_regular_file(st)) refuse("exists and is not a regular file");
   for (const std::string& in : inputs) {
     // The input itself and, for a reference FILE:METHOD/STAGE, every prefix before a ':'.
     for (size_t cut = 0; cut != std::string::npos;) {
@@ -75,6 +72,10 @@ void check_text_output(const std::string& path, const std::vector<std::string>& 
         refuse("is an input of this command (" + file + ")");
     }
   }
+  const std::string ext = fs::path(path).extension().string();
+  for (const char* bad : {".h5", ".hdf5", ".safetensors"})
+    if (ext == bad) refuse(std::string("a text output must not be named *") + bad);
+  if (!exists) return;
   std::ifstream f(path, std::ios::binary);
   char head[4096];
   f.read(head, sizeof head);

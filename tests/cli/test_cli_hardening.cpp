@@ -69,8 +69,8 @@ TEST_F(CliHardening, CsvNeverOverwritesAnInputOrAFileOfAnotherKind) {
 TEST_F(CliHardening, CommandLineErrorsAreOneLineWithThePrefix) {
   expect_refused("compare", "required");  // a missing required argument
   expect_refused("train --config " + shared.config + " --no-such-flag", "--no-such-flag");
-  expect_refused("--no-such-flag", "--no-such-flag");
-  expect_refused("no-such-command", "no-such-command");
+  expect_refused("--no-such-flag", "subcommand is required");
+  expect_refused("no-such-command", "subcommand is required");
   expect_refused("scan line --from a", "--to is required");
   expect_refused("eval --config", "--config");  // an option without its value
   expect_refused("compare " + shared.h5 + " --score", "--score");
