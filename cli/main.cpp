@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "analysis/mpi.h"
@@ -112,5 +113,12 @@ int main(int argc, char** argv) {
   if (rc != 0 && analysis::Mpi::instance().size() > 1)
     analysis::Mpi::abort(rc);  // never leave ranks waiting
   analysis::Mpi::finalize();
+  if (rc != 0) {
+    // After a failed HDF5 write (a full disk) the library still holds ids it cannot close, and
+    // its exit-time clean-up crashed; the error is reported and every file is either complete
+    // or untouched (written to a temporary file), so nothing is left to clean up.
+    std::fflush(nullptr);
+    std::_Exit(rc);
+  }
   return rc;
 }

@@ -79,8 +79,8 @@ struct MethodData {
 struct RunFileData {
   // What the file said; written as 1, or 2 when lora_config is set.
   int format_version = 1;
-  std::string software_version;                // lorascape version that wrote the file
-  std::string created;                         // ISO 8601 UTC, e.g. "2024-05-01T12:00:00Z"
+  std::string software_version;  // lorascape version that wrote the file
+  std::string created;           // ISO 8601 UTC, e.g. "2024-05-01T12:00:00Z"
   std::string command_line;
   std::string config_json;  // the experiment's resolved configuration (JSON text)
   std::string base_model;

@@ -2,6 +2,7 @@
 // breaking lorascape, fed exactly. Each is refused with one line `lorascape: error: …`, exit
 // code 2, quickly, and no file is lost.
 #include <gtest/gtest.h>
+#include <sys/mount.h>
 
 #include <filesystem>
 #include <string>
@@ -99,4 +100,21 @@ TEST_F(CliHardening, HugeGridsAreRefusedBeforeAllocating) {
                      ":seq/2," + h5 + ":er/2 --grid 100000x100000 --out " + tmp.file("p.h5"),
                  "more than the limit of 1000000");
   EXPECT_FALSE(fs::exists(tmp.file("p.h5")));
+}
+
+// A full disk during an HDF5 write: the error line, exit code 2, no crash in HDF5's exit-time
+// clean-up. Needs root to mount a 12 KB tmpfs; skipped otherwise.
+TEST_F(CliHardening, FullDiskDuringAnHdf5WriteExitsWithTheErrorNotACrash) {
+  const std::string mnt = tmp.file("small");
+  fs::create_directories(mnt);
+  if (::mount("tmpfs", mnt.c_str(), "tmpfs", 0, "size=12k") != 0)
+    GTEST_SKIP() << "cannot mount a small tmpfs (not root?)";
+  tmp.write("small/fill", std::string(4096, 'x'));
+  const std::string h5 = run_copy();
+  const auto r = test::run_cli("-q scan line --config " + shared.config + " --from " + h5 +
+                                   ":seq/1 --to " + h5 + ":seq/2 -n 200 --out " + mnt + "/l.h5",
+                               shared.cache);
+  ::umount(mnt.c_str());
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_NE(r.out.find("lorascape: error: "), std::string::npos) << r.out;
 }
