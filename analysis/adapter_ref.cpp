@@ -32,6 +32,10 @@ AdapterSource run_source(const store::RunFileData& run, const store::AdapterData
                          const std::string& label, nlohmann::json info) {
   AdapterSource s;
   s.adapter = core::from_store(data);
+  for (const auto& [name, t] : s.adapter.entries())
+    if (!at::isfinite(t).all().item<bool>())
+      throw FormatError(label + ": tensor '" + name +
+                        "' holds NaN or infinite values (a diverged training; retrain it)");
   s.lora = core::lora_config_of(core::run_lora(run, label), s.adapter);
   s.base_model = run.base_model;
   s.base_model_digest = run.base_model_digest;

@@ -14,6 +14,9 @@ namespace lorascape::analysis {
 store::ScanData run_line_scan(const LineScanOptions& opt, const core::RunConfig& data,
                               const std::string& command_line) {
   if (opt.points < 1) throw ConfigError("`points` must be >= 1");
+  if (opt.points > 1000000)
+    throw ConfigError("`points` is " + std::to_string(opt.points) +
+                      ", more than the limit of 1000000 points per line");
   ScanSetup setup = prepare_scan(load_adapter_refs({opt.from, opt.to}), opt.scan, data);
   const std::vector<double> ts = path_ts(opt.points, opt.t0, opt.t1);
   nlohmann::json cfg = setup.identity(opt.scan);

@@ -51,6 +51,13 @@ void check_grid(int nx, int ny) {
   if (nx < 1 || ny < 1)
     throw ConfigError("`grid` must be NxM with N, M >= 1 (got " + std::to_string(nx) + "x" +
                       std::to_string(ny) + ")");
+  // Checked before anything is allocated (a scan file holds points x tasks x scores values).
+  constexpr int64_t kMaxPoints = 1000000;
+  if (static_cast<int64_t>(nx) * ny > kMaxPoints)
+    throw ConfigError("`grid` " + std::to_string(nx) + "x" + std::to_string(ny) + " has " +
+                      std::to_string(static_cast<int64_t>(nx) * ny) +
+                      " points, more than the limit of " + std::to_string(kMaxPoints) +
+                      " (1000x1000); scan a coarser grid");
 }
 
 std::string join_lines(const std::vector<std::string>& v) {

@@ -92,7 +92,7 @@ void demo_landscapes(RunConfig cfg) {
   ar.out_dir = dir;
   const auto paths = analysis::analyse_run(ar, cfg, command_line());
   const std::string text = analysis::format_stage_paths(paths);
-  std::ofstream(dir + "/summary.txt") << text;
+  write_text_atomic(dir + "/summary.txt", text);
   std::printf("\n%s", text.c_str());
 
   const store::RunFileData rf = store::read_run_file(run);

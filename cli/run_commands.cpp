@@ -187,6 +187,7 @@ std::string fmt(const char* f, double v) {
 // by file, its confidence interval and the two-sided paired t-test.
 int compare_runs(const std::vector<std::string>& paths, const std::string& score,
                  const std::string& csv, const std::string& baseline) {
+  check_text_output(csv, paths, "csv");  // before any work; never over a run file
   const auto& names = metric_names();
   std::vector<std::string> labels;  // first-seen order
   // label -> file index -> metric values

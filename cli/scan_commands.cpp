@@ -106,6 +106,7 @@ int cmd_geometry(const std::vector<std::string>& refs, const std::string& out,
         "geometry: give at least two adapters (RUN.h5:METHOD/STAGE[/KEY] or PEFT folders), got " +
         std::to_string(refs.size()));
   if (!out.empty()) analysis::check_geometry_out(out);  // before printing anything
+  check_text_output(csv, refs, "csv");
   std::vector<analysis::AdapterSource> sources;
   for (const auto& ref : refs) sources.push_back(analysis::load_adapter_ref(ref));
   const analysis::Geometry g = analysis::compute_geometry(sources);
@@ -161,7 +162,7 @@ int cmd_analyse_run(const ConfigOptions& co, analysis::AnalyseRunOptions opt) {
   const std::string text = analysis::format_stage_paths(paths);
   std::printf("\n%s", text.c_str());
   const std::string summary = opt.out_dir + "/summary.txt";
-  std::ofstream(summary) << text;
+  write_text_atomic(summary, text);
   std::printf(
       "\nscan files and summary.txt in %s/ (open them with lorascape-gui, or `lorascape plot`)\n",
       opt.out_dir.c_str());

@@ -314,11 +314,18 @@ PeftAdapter load_peft_adapter(const std::string& path) {
   nlohmann::ordered_json cfg;
   {
     std::ifstream f(cj);
+    bool too_deep = false;  // bounded, so that no message or copy recurses through the file
     try {
-      cfg = nlohmann::ordered_json::parse(f);
+      cfg = nlohmann::ordered_json::parse(f, [&too_deep](int depth, auto, auto&) {
+        too_deep = too_deep || depth > 64;
+        return !too_deep;
+      });
     } catch (const nlohmann::json::exception& e) {
       throw FormatError(cj.string() + ": not valid JSON (" + e.what() + ")");
     }
+    if (too_deep)
+      throw FormatError(cj.string() +
+                        ": JSON nested deeper than 64 levels (corrupt adapter_config.json?)");
   }
   out.lora = LoraConfig::from_peft(cfg, cj.string());
   if (cfg.contains("lorascape") && cfg["lorascape"].is_object())
@@ -353,6 +360,9 @@ PeftAdapter load_peft_adapter(const std::string& path) {
     if (factors[k.module] & (is_a ? 1 : 2))
       throw FormatError(st.string() + ": two tensors for " + k.name);
     factors[k.module] |= is_a ? 1 : 2;
+    if (!at::isfinite(t).all().item<bool>())
+      throw FormatError(st.string() + ": tensor '" + key +
+                        "' holds NaN or infinite values (a diverged training; retrain it)");
     // Factors stored in half precision or bfloat16 (as PEFT saves adapters trained in them)
     // widen to float32 exactly.
     entries.emplace_back(k.name, st_ == at::kFloat ? t : t.to(at::kFloat));

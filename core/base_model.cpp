@@ -133,6 +133,16 @@ Transformer load_base_model(const std::string& path) {
   } catch (const ConfigError& e) {
     throw FormatError(path + ": model_config is invalid: " + e.what());
   }
+  // Nothing is allocated for a model_config whose sizes the file cannot hold (4 bytes per
+  // parameter): a few-KB file cannot make lorascape reserve terabytes.
+  double bytes = 0;
+  for (const auto& [name, t] : d.tensors)
+    bytes += static_cast<double>(t.numel()) * static_cast<double>(t.element_size());
+  if (4.0 * static_cast<double>(mc.parameter_count()) > bytes)
+    throw FormatError(path + ": model_config implies " + std::to_string(mc.parameter_count()) +
+                      " parameters, but the file holds only " +
+                      std::to_string(static_cast<int64_t>(bytes)) +
+                      " bytes of tensors (file damaged or edited?)");
   Transformer model(mc);
   auto params = model->base_parameters();
   std::set<std::string> expected;
@@ -149,6 +159,10 @@ Transformer load_base_model(const std::string& path) {
     if (t->sizes() != p.sizes())
       throw FormatError(path + ": tensor '" + name + "' has shape " + c10::str(t->sizes()) +
                         ", model_config implies " + c10::str(p.sizes()));
+    if (!at::isfinite(*t).all().item<bool>())
+      throw FormatError(path + ": tensor '" + name +
+                        "' holds NaN or infinite values (a diverged or damaged model; "
+                        "pretrain it again)");
     p.copy_(*t);
   }
   for (const auto& [name, t] : d.tensors)

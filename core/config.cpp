@@ -2,8 +2,12 @@
 
 #include <toml++/toml.h>
 
+#include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <functional>
 #include <sstream>
 
@@ -175,13 +179,18 @@ std::string value_toml(const Field& f) {
   return s.str();
 }
 
+// A key or value quoted in a message, cut to a readable length.
+std::string clip(const std::string& s) {
+  return s.size() > 80 ? s.substr(0, 77) + "..." : s;
+}
+
 // Assigns a TOML node to a field; `where` names the file/override for messages.
 void assign(const Field& f, const toml::node& node, const std::string& where) {
   auto bad = [&]() {
     std::ostringstream v;
     node.visit([&](auto&& n) { v << n; });
     throw ConfigError(where + ": key '" + f.key + "' must be a " + kind_name(f.kind) + " (got " +
-                      v.str() + ")");
+                      clip(v.str()) + ")");
   };
   switch (f.kind) {
     case Kind::Int:
@@ -262,9 +271,72 @@ void walk(const toml::table& t, const std::string& prefix, const std::vector<Fie
   }
 }
 
+// Limits of the TOML text handed to toml++ (its parser and tables recurse once per dotted key
+// part, so a key of 100,000 parts overflowed the stack): the configuration's keys have 2.
+constexpr size_t kMaxTomlBytes = 1 << 20;
+constexpr int kMaxKeyParts = 16;
+constexpr int kMaxBracketDepth = 16;
+constexpr int64_t kMaxThreads = 256;
+constexpr int64_t kMaxTaskExamples = 1000000;
+
+// Scans TOML text (outside strings and comments) for a dotted key of more than kMaxKeyParts
+// parts and arrays/inline tables nested deeper than kMaxBracketDepth; returns what is wrong
+// ("LINE: …"), or "" when the text may go to toml++.
+std::string toml_shape_error(const std::string& text) {
+  if (text.size() > kMaxTomlBytes)
+    return std::to_string(text.size()) + " bytes; a configuration is at most " +
+           std::to_string(kMaxTomlBytes) + " bytes (is it the right file?)";
+  if (text.find('\0') != std::string::npos)
+    return "holds NUL bytes, not a TOML text file (is it the right file?)";
+  size_t line = 1;
+  int dots = 0, depth = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n' || c == ',' || c == '=' || c == '[' || c == ']' || c == '{' || c == '}')
+      dots = 0;  // a dotted key ends
+    if (c == '\n') {
+      ++line;
+    } else if (c == '#') {
+      while (i + 1 < text.size() && text[i + 1] != '\n') ++i;
+    } else if (c == '"' || c == '\'') {
+      const bool multi = text.compare(i, 3, std::string(3, c)) == 0;
+      i += multi ? 3 : 1;
+      for (; i < text.size(); ++i) {
+        if (text[i] == '\n') ++line;
+        if (c == '"' && text[i] == '\\') {
+          ++i;
+        } else if (text[i] == c && (!multi || text.compare(i, 3, std::string(3, c)) == 0)) {
+          if (multi) i += 2;
+          break;
+        }
+      }
+    } else if (c == '.') {
+      if (++dots >= kMaxKeyParts)
+        return std::to_string(line) + ": a key of more than " + std::to_string(kMaxKeyParts) +
+               " dotted parts (the configuration's keys have at most 2; see `lorascape config`)";
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxBracketDepth)
+        return std::to_string(line) + ": nested deeper than " + std::to_string(kMaxBracketDepth) +
+               " levels of [ ] or { } (see `lorascape config` for the keys)";
+    } else if (c == ']' || c == '}') {
+      depth = depth > 0 ? depth - 1 : 0;
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 void RunConfig::validate() const {
+  {
+    // Every number finite: inf or NaN trains to NaN adapters (or, for lora.alpha, fails only
+    // after the whole training).
+    RunConfig copy = *this;
+    for (const auto& f : fields(copy))
+      if (f.kind == Kind::Double && !std::isfinite(*static_cast<double*>(f.ptr)))
+        throw ConfigError("`" + f.key + "` must be a finite number (got " +
+                          shortest_double(*static_cast<double*>(f.ptr)) + ")");
+  }
   model.validate();
   lora.validate(/*strict=*/true);
   auto need = [](bool ok, const std::string& msg) {
@@ -272,13 +344,21 @@ void RunConfig::validate() const {
   };
   need(device == "cpu" || device == "cuda" || device == "auto",
        "device must be cpu, cuda or auto (got '" + device + "')");
-  need(threads >= 0, "threads must be >= 0");
+  need(threads >= 0 && threads <= kMaxThreads,
+       "`threads` must be in 0.." + std::to_string(kMaxThreads) + " (0 = all cores; got " +
+           std::to_string(threads) + ")");
   need(pretrain.steps >= 0 && pretrain.batch >= 1 && pretrain.lr > 0,
        "pretrain: steps >= 0, batch >= 1, lr > 0 required");
   need(pretrain.corpus_lines >= 1, "pretrain.corpus_lines must be >= 1");
   check_prompt_template(tasks.prompt_template);
   need(tasks.train >= 1 && tasks.eval >= 1 && tasks.test >= 1,
        "tasks.train/eval/test must be >= 1");
+  for (const auto& [key, n] : {std::pair<const char*, int64_t>{"tasks.train", tasks.train},
+                               {"tasks.eval", tasks.eval},
+                               {"tasks.test", tasks.test}})
+    need(n <= kMaxTaskExamples, std::string("`") + key + "` is " + std::to_string(n) +
+                                    "; the built-in suite makes at most " +
+                                    std::to_string(kMaxTaskExamples) + " examples per task");
   need(train.epochs >= 0 && train.steps >= 0 && (train.epochs > 0 || train.steps > 0),
        "train: set train.epochs or train.steps to a positive number");
   need(train.batch >= 1, "train.batch must be >= 1");
@@ -402,9 +482,23 @@ std::string RunConfig::to_toml() const {
 
 RunConfig load_config(const std::string& path) {
   RunConfig cfg;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw ConfigError(path + ": not a regular file (`config` takes a TOML file)");
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && size > kMaxTomlBytes)
+    throw ConfigError(path + ": " + std::to_string(size) + " bytes; a configuration is at most " +
+                      std::to_string(kMaxTomlBytes) + " bytes (is it the right file?)");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError(path + ": cannot be read (check the path and permissions)");
+  const std::string text((std::istreambuf_iterator<char>(in)), {});
+  const std::string shape = toml_shape_error(text);
+  if (!shape.empty())
+    throw ConfigError(path + (std::isdigit(static_cast<unsigned char>(shape[0])) ? ":" : ": ") +
+                      shape);
   toml::table t;
   try {
-    t = toml::parse_file(path);
+    t = toml::parse(text, path);
   } catch (const toml::parse_error& e) {
     const auto& src = e.source();
     throw ConfigError(path + ":" + std::to_string(src.begin.line) + ": " +
@@ -422,12 +516,16 @@ void apply_override(RunConfig& cfg, const std::string& assignment) {
   const std::string value = assignment.substr(eq + 1);
   auto fs = fields(cfg);
   const Field* f = find_field(fs, key);
-  if (!f) throw ConfigError("`set`: unknown key '" + key + "' (" + known_keys_hint(fs, key) + ")");
-  toml::table t;
-  try {
-    t = toml::parse("v = " + value);
-  } catch (const toml::parse_error&) {
-    t = toml::table{{"v", value}};  // a bare word is a string
+  if (!f)
+    throw ConfigError("`set`: unknown key '" + clip(key) + "' (" + known_keys_hint(fs, clip(key)) +
+                      ")");
+  // A value that is not TOML, or too deeply nested to hand to toml++, is a bare string.
+  toml::table t{{"v", value}};
+  if (toml_shape_error("v = " + value).empty()) {
+    try {
+      t = toml::parse("v = " + value);
+    } catch (const toml::parse_error&) {
+    }
   }
   if (f->kind == Kind::StringList && t["v"].is_string()) {
     // Accept comma-separated lists: --set tasks.names=topic,arith

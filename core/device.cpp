@@ -41,6 +41,10 @@ void set_threads(int64_t threads, int blas_threads) {
   int n = threads > 0 ? static_cast<int>(threads)
                       : static_cast<int>(std::thread::hardware_concurrency());
   if (n < 1) n = 1;
+  // More threads than 4 per core only makes every parallel region wait (`threads` = 1000 made
+  // a 2-second training take minutes); results do not depend on the count.
+  const int cap = 4 * static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  n = std::min(n, cap);
   at::set_num_threads(n);
   // LibTorch parallelises over its own (OpenMP) threads; an OpenBLAS that also starts its own
   // pool oversubscribes the cores: training ran 2.3x slower on 2 cores. One BLAS thread per

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 
+#include "core/run.h"
 #include "core/safetensors.h"
 #include "core/text_codec.h"
 #include "store/error.h"
@@ -309,6 +310,9 @@ Transformer load_hf_model(const std::string& dir) {
     if (t.sizes() != p.sizes())
       throw FormatError(file + ": tensor \"" + name + "\" has shape " + c10::str(t.sizes()) +
                         ", config.json implies " + c10::str(p.sizes()));
+    if (!at::isfinite(t).all().item<bool>())
+      throw FormatError(file + ": tensor \"" + name +
+                        "\" holds NaN or infinite values (a diverged or damaged checkpoint)");
     p.set_data(embed && type != embed->scalar_type() ? t.to(embed->scalar_type()) : t);
     used.insert(name);
   }
@@ -348,10 +352,7 @@ std::string byte_symbol(int b) {
 }
 
 void write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << text;
-  f.close();
-  if (!f) throw DataError(path + ": cannot be written (check the folder and free disk space)");
+  write_text_atomic(path, text);  // temporary file + rename: a failed write leaves the old file
 }
 }  // namespace
 

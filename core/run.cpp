@@ -51,6 +51,39 @@ void write_text_atomic(const std::string& path, const std::string& text) {
   }
 }
 
+void check_text_output(const std::string& path, const std::vector<std::string>& inputs,
+                       const std::string& setting) {
+  if (path.empty()) return;
+  const std::string hint = " (write the " + setting + " to a new path)";
+  auto refuse = [&](const std::string& why) {
+    throw ConfigError("`" + setting + "` " + path + ": " + why + "; not overwriting it" + hint);
+  };
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  const bool exists = !ec && fs::exists(st);
+  if (exists && !fs::is_regular_file(st)) refuse("exists and is not a regular file");
+  for (const std::string& in : inputs) {
+    // The input itself and, for a reference FILE:METHOD/STAGE, every prefix before a ':'.
+    for (size_t cut = 0; cut != std::string::npos;) {
+      cut = in.find(':', cut + 1);
+      const std::string file = cut == std::string::npos ? in : in.substr(0, cut);
+      std::error_code e2;
+      if (fs::exists(file, e2) && fs::equivalent(file, path, e2))
+        refuse("is an input of this command (" + file + ")");
+    }
+  }
+  const std::string ext = fs::path(path).extension().string();
+  for (const char* bad : {".h5", ".hdf5", ".safetensors"})
+    if (ext == bad) refuse(std::string("a text output must not be named *") + bad);
+  if (!exists) return;
+  std::ifstream f(path, std::ios::binary);
+  char head[4096];
+  f.read(head, sizeof head);
+  const std::string bytes(head, static_cast<size_t>(f.gcount()));
+  if (bytes.rfind("\x89HDF\r\n\x1a\n", 0) == 0) refuse("is an HDF5 file");
+  if (bytes.find('\0') != std::string::npos) refuse("is a binary file");
+}
+
 namespace {
 std::string now_iso() {
   std::time_t t = std::time(nullptr);
@@ -90,8 +123,6 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
   else if (!(model->config() == cfg.model))
     throw Error("cached base model does not match model config (delete the cache: " + cache_dir() +
                 ")");
-  write_text_atomic(cfg.out + "/config.toml", "# resolved configuration of this run (lorascape " +
-                                                  std::string(kVersion) + ")\n" + cfg.to_toml());
   torch::manual_seed(static_cast<uint64_t>(cfg.seed));
   model->add_lora(cfg.lora);
   model->to(device);
@@ -121,8 +152,13 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
   j["metrics_exact_match"] = metrics_json(out.metrics);
   j["metrics_token_acc"] = metrics_json(out.result.metrics("token_acc"));
   j["metrics_loss"] = metrics_json(out.result.metrics("loss"));
-  write_text_atomic(cfg.out + "/results.json", j.dump(2) + "\n");
+  // The run file first: a failed write (a full disk) leaves results.json and config.toml
+  // describing what run.h5 holds; config.toml only now, so that a killed training leaves the
+  // previous one, which agrees with results.json.
   record_run(cfg.out + "/run.h5", cfg, out.result, identity, command_line);
+  write_text_atomic(cfg.out + "/config.toml", "# resolved configuration of this run (lorascape " +
+                                                  std::string(kVersion) + ")\n" + cfg.to_toml());
+  write_text_atomic(cfg.out + "/results.json", j.dump(2) + "\n");
   return out;
 }
 

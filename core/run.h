@@ -35,4 +35,11 @@ std::string format_metrics(const ClMetrics& m);
 // Writes text to path atomically (temporary file + rename); FormatError on failure.
 void write_text_atomic(const std::string& path, const std::string& text);
 
+// Refuses (ConfigError naming `setting`) a text output (CSV, JSON, summary) at `path` that would
+// replace one of the command's `inputs` (file paths or references FILE:…), a folder or special
+// file, or a file of another kind (HDF5, safetensors, binary; names ending in .h5, .hdf5 or
+// .safetensors). Call it before any work, then write with write_text_atomic.
+void check_text_output(const std::string& path, const std::vector<std::string>& inputs,
+                       const std::string& setting);
+
 }  // namespace lorascape::core

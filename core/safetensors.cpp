@@ -78,8 +78,13 @@ std::string shape_text(const std::vector<int64_t>& shape) {
   return s + "]";
 }
 
+// Deepest nesting a header may have: the format needs 3 (header, tensor entry, shape). Checked
+// while parsing, so that no later code (messages quoting a value) recurses through a hostile
+// header.
+constexpr int kMaxHeaderDepth = 8;
+
 // Parses the header, rejecting duplicate keys at any nesting level (nlohmann would silently
-// keep the last one).
+// keep the last one) and nesting deeper than kMaxHeaderDepth.
 json parse_header(const char* begin, const char* end, const std::string& origin) {
   struct Level {
     std::set<std::string> keys;
@@ -88,7 +93,12 @@ json parse_header(const char* begin, const char* end, const std::string& origin)
   std::vector<Level> stack;
   bool duplicate = false;
   std::string dup_key, dup_parent;
-  auto callback = [&](int, json::parse_event_t event, json& parsed) {
+  bool too_deep = false;
+  auto callback = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (too_deep || depth > kMaxHeaderDepth) {
+      too_deep = true;
+      return false;  // discard: nothing deeper is kept
+    }
     if (event == json::parse_event_t::object_start) {
       stack.emplace_back();
     } else if (event == json::parse_event_t::object_end) {
@@ -116,6 +126,9 @@ json parse_header(const char* begin, const char* end, const std::string& origin)
       if (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) c = '?';
     fail(origin, "header is not valid JSON: " + what, "corrupt file or not a safetensors file?");
   }
+  if (too_deep)
+    fail(origin, "header JSON is nested deeper than " + std::to_string(kMaxHeaderDepth) + " levels",
+         "a safetensors header needs 3; corrupt file or not a safetensors file?");
   if (duplicate) {
     fail(origin,
          "duplicate key " + quote(dup_key) + " in header" +

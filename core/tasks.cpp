@@ -366,6 +366,8 @@ std::vector<Example> parse_json_array(const std::string& path, const std::string
     throw DataError(path + ": malformed JSON at byte " + std::to_string(e.byte) + " (" +
                     parse_detail(e) +
                     "); hint: fix the syntax, or use .jsonl for one object per line");
+  } catch (const json::exception& e) {  // e.g. a number out of range: 1e999
+    throw DataError(path + ": " + parse_detail(e) + "; hint: fix the value in the file");
   }
   if (!doc.is_array())
     throw DataError(path + ": top level is a JSON " + doc.type_name() +
@@ -395,6 +397,8 @@ std::vector<Example> parse_jsonl(const std::string& path, const std::string& tex
     } catch (const json::parse_error& e) {
       throw DataError(where + ": malformed JSON (" + parse_detail(e) +
                       "); hint: each non-blank line must be one complete JSON object");
+    } catch (const json::exception& e) {  // e.g. a number out of range: 1e999
+      throw DataError(where + ": " + parse_detail(e) + "; hint: fix the value in the file");
     }
     out.push_back(to_example(j, where));
   }

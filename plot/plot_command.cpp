@@ -143,8 +143,8 @@ std::string render_plot(const PlotRequest& r) {
           if (f.type == OpenedFile::Type::Scan && f.scan->spec.kind == "line" &&
               new_task_index(*f.scan) >= 0)
             paths.push_back({label_of(f), f.scan});
-        } catch (const Error&) {  // a broken neighbour does not spoil the figure
-        }
+        } catch (const std::exception&) {  // a broken neighbour (even one too large to
+        }                                  // read) does not spoil the figure
       }
     } else {
       for (const auto& f : scans) paths.push_back({label_of(f), f.scan});

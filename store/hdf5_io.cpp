@@ -303,6 +303,29 @@ std::vector<int64_t> H5Reader::dims_of(const H5::DataSpace& space, const std::st
   const int rank = space.getSimpleExtentNdims();
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
   if (rank > 0) space.getSimpleExtentDims(dims.data());
+  // Sizes are checked before anything is allocated: an empty dataset of shape (2^40, 0) made
+  // the readers build 2^40 empty rows; a never-written dataset of 2^40 elements takes a few
+  // bytes on disk.
+  bool empty = false;
+  double elements = 1;
+  for (hsize_t d : dims) {
+    empty = empty || d == 0;
+    elements *= static_cast<double>(d);
+  }
+  constexpr hsize_t kMaxEmptyDim = hsize_t{1} << 24;
+  if (empty)
+    for (hsize_t d : dims)
+      if (d > kMaxEmptyDim)
+        bad(object, "is empty but has a dimension of " + std::to_string(d) + " (at most " +
+                        std::to_string(kMaxEmptyDim) + ")");
+  const double memory =
+      static_cast<double>(::sysconf(_SC_PHYS_PAGES)) * static_cast<double>(::sysconf(_SC_PAGESIZE));
+  if (!empty && elements * 8 > memory)
+    bad(object,
+        "has " + std::to_string(static_cast<uint64_t>(std::min(elements, 1.8e19))) +
+            " elements, more than this machine's memory holds (" +
+            std::to_string(static_cast<uint64_t>(memory / (1 << 20))) + " MiB)",
+        "the file is damaged, or was written for a larger machine");
   return std::vector<int64_t>(dims.begin(), dims.end());
 }
 

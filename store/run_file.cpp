@@ -61,8 +61,12 @@ class Validator {
     }
     for (const auto& t : d.lora_targets)
       if (t.empty()) bad("/lora_targets", "has an empty entry");
-    if (d.lora_rank < 0) bad("/lora_rank", "is negative (" + std::to_string(d.lora_rank) + ")");
-    if (!std::isfinite(d.lora_alpha)) bad("/lora_alpha", "is not finite");
+    // As core::LoraConfig::validate: 1 <= r <= 65536, alpha finite and > 0 (rank 0 divides by
+    // zero, 2^40 allocates terabytes, a negative alpha flips the update).
+    if (d.lora_rank < 1 || d.lora_rank > 65536)
+      bad("/lora_rank", "is " + std::to_string(d.lora_rank) + ", outside 1..65536");
+    if (!std::isfinite(d.lora_alpha) || !(d.lora_alpha > 0))
+      bad("/lora_alpha", "is not a finite number > 0");
     json("/config_json", d.config_json);
     std::set<std::string> names;
     for (const auto& m : d.methods) {

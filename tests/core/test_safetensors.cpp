@@ -270,6 +270,28 @@ TEST(Safetensors, RejectsNonJsonOrNonObjectHeader) {
   EXPECT_THROW(decode_safetensors(with_length(0, ""), "json"), FormatError);
 }
 
+// Issue 18: a header nested 100,000 levels deep overflowed the stack when the message quoted
+// the value; nesting is now bounded while parsing.
+TEST(Safetensors, RejectsDeeplyNestedHeaderWithoutRecursing) {
+  const int n = 100000;
+  for (const std::string& inner : {std::string(n, '[') + std::string(n, ']'),
+                                   std::string(n, '[')}) {  // complete and unterminated
+    const std::string header = "{\"t\":" + inner + "}";
+    try {
+      decode_safetensors(frame(header), "deep.safetensors");
+      ADD_FAILURE() << "accepted";
+    } catch (const FormatError& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("deep.safetensors"), std::string::npos) << what;
+      EXPECT_LT(what.size(), 400u) << what;
+    }
+  }
+  std::string nested_meta = "{\"__metadata__\":{\"k\":";
+  for (int i = 0; i < n; ++i) nested_meta += "{\"a\":";
+  EXPECT_THROW(decode_safetensors(frame(nested_meta + "1" + std::string(n + 2, '}')), "deep"),
+               FormatError);
+}
+
 TEST(Safetensors, RejectsDuplicateKeys) {
   const std::string entry = R"({"dtype":"U8","shape":[0],"data_offsets":[0,0]})";
   EXPECT_THROW(decode_safetensors(frame("{\"a\":" + entry + ",\"a\":" + entry + "}"), "dup"),

@@ -729,3 +729,39 @@ TEST_F(RunFile, ReadsFilesFromOtherWriters) {
   EXPECT_EQ(t[1].name, "b");
   EXPECT_EQ(t[1].values, (std::vector<float>{1, 2}));
 }
+
+// Issue 18: a run file's LoRA setup out of range gave NaN or wrong scans; an empty dataset of
+// shape (2^40, 0) made the reader build 2^40 empty rows. Both are refused when read.
+TEST_F(RunFile, ReaderRejectsLoraSetupOutOfRangeAndHugeEmptyDatasets) {
+  auto with_attr = [&](const char* name, const H5::PredType& type, const void* value) {
+    write_run_file(path, sample_run());
+    H5::H5File f(path, H5F_ACC_RDWR);
+    f.removeAttr(name);
+    f.createAttribute(name, type, H5::DataSpace(H5S_SCALAR)).write(type, value);
+  };
+  for (int64_t rank : {int64_t{0}, int64_t{1} << 40, int64_t{-3}}) {
+    with_attr("lora_rank", H5::PredType::NATIVE_INT64, &rank);
+    const std::string msg = format_error([&] { read_run_file(path); });
+    EXPECT_NE(msg.find("/lora_rank: is " + std::to_string(rank) + ", outside 1..65536"),
+              std::string::npos)
+        << msg;
+  }
+  for (double alpha : {-16.0, 0.0}) {
+    with_attr("lora_alpha", H5::PredType::NATIVE_DOUBLE, &alpha);
+    const std::string msg = format_error([&] { read_run_file(path); });
+    EXPECT_NE(msg.find("/lora_alpha: is not a finite number > 0"), std::string::npos) << msg;
+  }
+
+  write_run_file(path, sample_run());
+  {
+    H5::H5File f(path, H5F_ACC_RDWR);
+    H5::Group r = f.openGroup("/methods/seq/R");
+    r.unlink("exact_match");
+    hsize_t dims[2] = {hsize_t{1} << 40, 0};
+    r.createDataSet("exact_match", H5::PredType::IEEE_F64LE, H5::DataSpace(2, dims));
+  }
+  const std::string msg = format_error([&] { read_run_file(path); });
+  EXPECT_NE(msg.find("/methods/seq/R/exact_match: is empty but has a dimension of 1099511627776"),
+            std::string::npos)
+      << msg;
+}
