@@ -16,7 +16,7 @@
 
 namespace lorascape::gui {
 
-std::string scan_command_line(const ScanRequest& r) {
+std::string scan_command_line(const ScanRequest& r, const std::vector<std::string>& tasks) {
   std::string c = "lorascape scan " + r.kind;
   if (r.kind == "plane") {
     std::string through;
@@ -29,8 +29,12 @@ std::string scan_command_line(const ScanRequest& r) {
   }
   c += " --space " + r.space;
   if (r.max_examples > 0) c += " --set eval.max_examples=" + std::to_string(r.max_examples);
-  if (r.with_union) c += " --union (all tasks)";
-  return c + " --out " + r.out + "  (from lorascape-gui)";
+  if (r.with_union && !tasks.empty()) {
+    std::string list;
+    for (const auto& t : tasks) list += (list.empty() ? "" : ",") + t;
+    c += " --tasks " + list + " --union " + list;
+  }
+  return c + " --out " + r.out + "  # from lorascape-gui";
 }
 
 ScanWorker::ScanWorker(ScanRequest request, QObject* parent)
@@ -59,7 +63,7 @@ void ScanWorker::run() {
     }
     opt.on_progress = [this](int64_t done, int64_t total) { emit progress(done, total); };
     opt.cancelled = [this] { return cancelled_.load(); };
-    const std::string cmd = scan_command_line(r);
+    const std::string cmd = scan_command_line(r, opt.union_tasks);
     store::ScanData d;
     if (r.kind == "line") {
       analysis::LineScanOptions o;

@@ -28,8 +28,9 @@ struct ScanRequest {
 };
 
 // The `lorascape scan …` command that computes the same scan (recorded in the file, so that
-// the scan can be resumed or repeated from the command line).
-std::string scan_command_line(const ScanRequest& r);
+// the scan can be resumed or repeated from the command line). `tasks`: the run's tasks, which a
+// scan with the union evaluates and pools (--tasks and --union name them).
+std::string scan_command_line(const ScanRequest& r, const std::vector<std::string>& tasks = {});
 
 class ScanWorker : public QObject {
   Q_OBJECT

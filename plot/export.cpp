@@ -4,15 +4,27 @@
 
 #include <QFile>
 #include <QFileInfo>
+#include <QGuiApplication>
 #include <QImage>
 #include <QPdfWriter>
+#include <QScreen>
 #include <QSvgGenerator>
+#include <algorithm>
 #include <cmath>
 
 #include "plot/plot_util.h"
 #include "store/error.h"
 
 namespace lorascape::plot {
+
+int layout_dpi() {
+  // What QFontMetrics(font) without a device uses (Qt's qt_defaultDpiY): QCustomPlot measures
+  // its text with it while laying out.
+  if (QCoreApplication::testAttribute(Qt::AA_Use96Dpi)) return 96;
+  if (const QScreen* screen = QGuiApplication::primaryScreen())
+    return std::max(1, static_cast<int>(std::lround(screen->logicalDotsPerInchY())));
+  return 96;
+}
 
 void export_plot(QCustomPlot* plot, const QString& path, int width, int height, double dpi) {
   if (width < 16 || height < 16 || width > 20000 || height > 20000)
@@ -26,8 +38,15 @@ void export_plot(QCustomPlot* plot, const QString& path, int width, int height, 
   if (suffix != "png" && suffix != "pdf" && suffix != "svg")
     throw ConfigError(path.toStdString() + ": unknown figure format '" + suffix.toStdString() +
                       "'; end the file name in .png, .pdf or .svg");
-  // Logical layout size: fonts keep their size relative to the figure at any DPI.
-  const double scale = dpi / 96.0;
+  // The plot is laid out at the resolution QCustomPlot measures its text with (layout_dpi(),
+  // 96 on most screens), then scaled onto the device: a P-point font is P·dpi/72 device pixels,
+  // like every other length, and the layout is that of the same figure at that resolution. The
+  // device must report that same resolution while it is painted on, or QPainter converts point
+  // sizes with the device's DPI and the text comes out dpi/layout_dpi times too large (and is
+  // clipped by the space the layout reserved for it): the PNG gets its DPI only afterwards, the
+  // PDF and SVG writers paint at layout_dpi() and get their page size in physical units.
+  const int ldpi = layout_dpi();
+  const double scale = dpi / ldpi;
   const int lw = std::max(1, static_cast<int>(std::lround(width / scale)));
   const int lh = std::max(1, static_cast<int>(std::lround(height / scale)));
   // Paper colours for the figure, the screen's restored afterwards.
@@ -37,20 +56,22 @@ void export_plot(QCustomPlot* plot, const QString& path, int width, int height, 
   if (suffix == "png") {
     QImage img(width, height, QImage::Format_ARGB32);
     img.fill(Qt::white);
-    const int dpm = static_cast<int>(std::lround(dpi / 0.0254));
-    img.setDotsPerMeterX(dpm);
-    img.setDotsPerMeterY(dpm);
+    const auto dpm = [](double d) { return static_cast<int>(std::lround(d / 0.0254)); };
+    img.setDotsPerMeterX(dpm(ldpi));
+    img.setDotsPerMeterY(dpm(ldpi));
     {
       QCPPainter painter(&img);
       painter.setRenderHint(QPainter::Antialiasing);
       painter.scale(static_cast<double>(width) / lw, static_cast<double>(height) / lh);
       plot->toPainter(&painter, lw, lh);
     }
+    img.setDotsPerMeterX(dpm(dpi));
+    img.setDotsPerMeterY(dpm(dpi));
     ok = img.save(path, "PNG");
   } else if (suffix == "pdf") {
     QPdfWriter pdf(path);
     pdf.setCreator("lorascape");
-    pdf.setResolution(static_cast<int>(std::lround(dpi)));
+    pdf.setResolution(ldpi);
     pdf.setPageMargins(QMarginsF(0, 0, 0, 0));
     pdf.setPageSize(QPageSize(QSizeF(width * 72.0 / dpi, height * 72.0 / dpi), QPageSize::Point,
                               QString(), QPageSize::ExactMatch));
@@ -69,9 +90,11 @@ void export_plot(QCustomPlot* plot, const QString& path, int width, int height, 
   } else {
     QSvgGenerator svg;
     svg.setFileName(path);
-    svg.setSize(QSize(width, height));
+    // The page: lw × lh pixels at layout_dpi() = width/dpi × height/dpi inches; the drawing in
+    // a viewBox of width × height units.
+    svg.setSize(QSize(lw, lh));
     svg.setViewBox(QRect(0, 0, width, height));
-    svg.setResolution(static_cast<int>(std::lround(dpi)));
+    svg.setResolution(ldpi);
     svg.setTitle("lorascape figure");
     QCPPainter painter;
     if (!painter.begin(&svg)) {

@@ -69,6 +69,21 @@ QString label_of(const OpenedFile& f) {
   return QString::fromStdString(fs::path(f.path).stem().string());
 }
 
+// The value of `option` the user gave (`wanted`), one of `valid`; the view's default (`fallback`,
+// else the first valid one) when none was given. A value that is not valid is refused, naming
+// the valid ones: a typo must not draw the default view.
+QString pick(const std::string& option, const QStringList& valid, const std::string& wanted,
+             const QString& fallback) {
+  if (wanted.empty()) return choose(valid, QString(), fallback);
+  const QString w = QString::fromStdString(wanted);
+  if (valid.contains(w)) return w;
+  QStringList quoted;
+  for (const auto& v : valid) quoted << (v.contains(' ') ? "'" + v + "'" : v);
+  throw ConfigError(option + " " + wanted + ": not in the file" +
+                    (valid.isEmpty() ? std::string("; it has none")
+                                     : "; use one of " + quoted.join(", ").toStdString()));
+}
+
 }  // namespace
 
 std::string render_plot(const PlotRequest& r) {
@@ -78,6 +93,18 @@ std::string render_plot(const PlotRequest& r) {
                       ": unknown view; use valley, landscape, stability, matrix or geometry");
   if (r.files.empty()) throw ConfigError("plot: no input file; give a run file or a scan file");
   if (r.out.empty()) throw ConfigError("plot: --out is required (FIG.png, FIG.pdf or FIG.svg)");
+  // An option the view has no use for would be silently ignored: refused instead.
+  const auto only_for = [&](const std::string& option, const std::string& value,
+                            const std::vector<std::string>& users) {
+    if (value.empty() || std::find(users.begin(), users.end(), r.view) != users.end()) return;
+    std::string list;
+    for (const auto& u : users) list += (list.empty() ? "" : " or ") + u;
+    throw ConfigError(option + " " + value + ": the " + r.view +
+                      " view has no such choice; it is for --view " + list);
+  };
+  only_for("--task", r.task, {"valley", "landscape"});
+  only_for("--method", r.method, {"matrix"});
+  only_for("--metric", r.metric, {"geometry"});
   std::vector<OpenedFile> files;
   for (const auto& path : r.files) files.push_back(open_file(path));
   ensure_application();
@@ -93,8 +120,6 @@ std::string render_plot(const PlotRequest& r) {
                         ": needs a run file as input (the scan is looked up next to it)");
     scans.insert(scans.begin(), open_file(find_scan(run->path, r.scan)));
   }
-  const QString score = QString::fromStdString(r.score);
-  const QString task = QString::fromStdString(r.task);
   QCustomPlot plot;
   init_plot(&plot);
   std::string what;
@@ -108,8 +133,8 @@ std::string render_plot(const PlotRequest& r) {
     need(!entries.empty(),
          "needs a 1-D scan file (line, curve, sharpness --along), or a run file with --scan");
     ValleyOptions o;
-    o.score = choose(valley_scores(entries), score, "loss");
-    o.task_filter = choose(valley_task_filters(entries), task, kAllTaskSets);
+    o.score = pick("--score", valley_scores(entries), r.score, "loss");
+    o.task_filter = pick("--task", valley_task_filters(entries), r.task, kAllTaskSets);
     o.log_scale = r.log;
     const ValleyFigure f = prepare_valley(entries, o);
     need(!f.series.empty(),
@@ -127,8 +152,8 @@ std::string render_plot(const PlotRequest& r) {
     need(s != nullptr,
          "needs a 2-D scan file (plane, random-plane, trajectory), or a run file with --scan");
     LandscapeOptions o;
-    o.task = choose(landscape_tasks(*s->scan), task, "union");
-    o.score = choose(landscape_scores(*s->scan), score, "loss");
+    o.task = pick("--task", landscape_tasks(*s->scan), r.task, "union");
+    o.score = pick("--score", landscape_scores(*s->scan), r.score, "loss");
     o.log_colors = r.log;
     draw_landscape(&plot, prepare_landscape(*s->scan, o));
     what = s->scan->spec.kind + " " + std::to_string(s->scan->spec.axes[0].size()) + "x" +
@@ -151,7 +176,7 @@ std::string render_plot(const PlotRequest& r) {
     }
     paths = trade_off_paths(std::move(paths));
     StabilityOptions o;
-    o.score = choose(run_scores(*run->run), score, "exact_match");
+    o.score = pick("--score", run_scores(*run->run), r.score, "exact_match");
     draw_stability(&plot, prepare_stability(run->run.get(), paths, o));
     what = std::to_string(run->run->methods.size()) + " methods, " + std::to_string(paths.size()) +
            " paths";
@@ -162,7 +187,7 @@ std::string render_plot(const PlotRequest& r) {
     o.method = choose(matrix_methods(*run->run), QString::fromStdString(r.method));
     need(r.method.empty() || o.method == QString::fromStdString(r.method),
          "--method " + r.method + ": not in the run file");
-    o.score = choose(run_scores(*run->run), score, "exact_match");
+    o.score = pick("--score", run_scores(*run->run), r.score, "exact_match");
     const MatrixFigure f = prepare_matrix(*run->run, o);
     need(!f.empty(), "no matrix of score '" + r.score + "' for method " + o.method.toStdString());
     draw_matrix(&plot, f);
@@ -176,13 +201,13 @@ std::string render_plot(const PlotRequest& r) {
       }
     need(s != nullptr, "needs a geometry scan file (lorascape geometry … --out F.h5)");
     GeometryOptions o;
-    o.metric = choose(geometry_metrics(*s->scan), QString::fromStdString(r.metric), "delta_cosine");
+    o.metric = pick("--metric", geometry_metrics(*s->scan), r.metric, "delta_cosine");
     const GeometryFigure f = prepare_geometry(*s->scan, o);
     need(!f.empty(), "no matrix '" + r.metric + "' in the geometry file");
     draw_geometry(&plot, f);
     what = "geometry of " + std::to_string(s->scan->spec.axes[0].size()) + " adapters";
   }
-  const double scale = r.dpi > 0 ? r.dpi / 96.0 : 1.0;
+  const double scale = r.dpi > 0 ? r.dpi / layout_dpi() : 1.0;
   plot.resize(static_cast<int>(r.width / scale), static_cast<int>(r.height / scale));
   export_plot(&plot, QString::fromStdString(r.out), r.width, r.height, r.dpi);
   return "wrote " + r.out + " (" + r.view + ": " + what + ", " + std::to_string(r.width) + "x" +

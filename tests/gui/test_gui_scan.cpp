@@ -89,6 +89,13 @@ TEST_F(GuiScan, DialogRunsALineScanAndTheNewScanAppears) {
   EXPECT_EQ(d.spec.kind, "line");
   EXPECT_EQ(d.spec.axes[0].size(), 3u);
   EXPECT_NE(d.command_line.find("lorascape scan line"), std::string::npos);
+  // The command line names the tasks it evaluated and pooled, so that it can resume the scan.
+  std::string tasks;
+  for (const auto& t : d.spec.tasks)
+    if (t != "union") tasks += (tasks.empty() ? "" : ",") + t;
+  EXPECT_NE(d.command_line.find(" --tasks " + tasks + " --union " + tasks + " "), std::string::npos)
+      << d.command_line;
+  EXPECT_EQ(d.command_line.find("(all tasks)"), std::string::npos) << d.command_line;
   // The new scan is in the tree under the run, and shown in the valley view.
   ASSERT_EQ(w.files().size(), before + 1);
   const int k = w.index_of_path(out);

@@ -5,9 +5,13 @@
 #include <qcustomplot.h>
 
 #include <QImage>
+#include <QPainter>
+#include <QSvgRenderer>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 
 #include "plot/export.h"
 #include "plot/geometry.h"
@@ -244,6 +248,91 @@ TEST_F(PlotRender, ExportWritesFiguresOfTheRequestedSize) {
   EXPECT_THROW(export_plot(&plot, "/nonexistent/folder/fig.png", 640, 480), FormatError);
 }
 
+// How dark the figure is (0 white … 1 black) in each of cols × rows equal cells, averaged over
+// the cell: a picture of the layout that does not depend on the resolution, or on font hinting.
+std::vector<double> layout_of(const QImage& image, int cols, int rows) {
+  const QImage img = image.convertToFormat(QImage::Format_ARGB32);
+  std::vector<double> ink(static_cast<size_t>(cols) * rows, 0.0);
+  for (int y = 0; y < img.height(); ++y)
+    for (int x = 0; x < img.width(); ++x) {
+      const QColor c = QColor::fromRgba(img.pixel(x, y));
+      const double dark = 1.0 - (c.alpha() < 255 ? 1.0 : c.lightnessF());
+      ink[static_cast<size_t>(y * rows / img.height()) * cols + x * cols / img.width()] += dark;
+    }
+  const double cell = static_cast<double>(img.width()) * img.height() / (cols * rows);
+  for (auto& v : ink) v /= cell;
+  return ink;
+}
+
+// The figure as exported to `path` (PNG, or SVG drawn at the width × height of its viewBox).
+QImage load_figure(const std::string& path, int width, int height) {
+  if (path.size() > 4 && path.substr(path.size() - 4) == ".svg") {
+    QImage img(width, height, QImage::Format_ARGB32);
+    img.fill(Qt::white);
+    QSvgRenderer svg(QString::fromStdString(path));
+    QPainter p(&img);
+    svg.render(&p, QRectF(0, 0, width, height));
+    return img;
+  }
+  return QImage(QString::fromStdString(path));
+}
+
+TEST_F(PlotRender, ExportAtAnyDpiHasTheLayoutOfTheFigureAt96Dpi) {
+  // The same 5 × 3⅓ inch figure at 96, 150 and 300 DPI: the same layout (fonts in points, so
+  // three times the pixels at 300 DPI), only more pixels per inch. When the DPI was applied twice
+  // the text came out dpi/96 times too large, covering the plot and clipped at the edges.
+  const int cols = 24, rows = 16;
+  struct Figure {
+    const char* name;
+    std::function<void()> draw;
+  };
+  const store::RunFileData run = test::sample_run();
+  const std::vector<Figure> figures{
+      {"valley", [&] { draw_valley(&plot, sample_valley(kAllTaskSets)); }},
+      {"matrix", [&] {
+         draw_matrix(&plot, prepare_matrix(run, {"seq", "exact_match"}));
+       }}};
+  for (const auto& f : figures)
+    for (const char* suffix : {".png", ".svg"}) {
+      f.draw();
+      const std::string at96 = tmp->file(std::string(f.name) + "-96" + suffix);
+      export_plot(&plot, QString::fromStdString(at96), 480, 320, 96);
+      const QImage base = load_figure(at96, 480, 320);
+      ASSERT_FALSE(base.isNull()) << at96;
+      const std::vector<double> want = layout_of(base, cols, rows);
+      double want_ink = 0;
+      for (double v : want) want_ink += v;
+      for (const double dpi : {150.0, 300.0}) {
+        const int w = static_cast<int>(480 * dpi / 96), h = static_cast<int>(320 * dpi / 96);
+        const std::string out =
+            tmp->file(std::string(f.name) + "-" + std::to_string(int(dpi)) + suffix);
+        export_plot(&plot, QString::fromStdString(out), w, h, dpi);
+        const QImage img = load_figure(out, w, h);
+        ASSERT_EQ(img.size(), QSize(w, h)) << out;
+        const std::vector<double> got = layout_of(img, cols, rows);
+        double ink = 0, diff = 0;
+        for (size_t i = 0; i < got.size(); ++i) {
+          ink += got[i];
+          diff += std::abs(got[i] - want[i]);
+        }
+        // As much ink, in the same places (up to antialiasing and hinting: 0.16 at most here;
+        // with the DPI applied twice the valley gave 0.34 at 150 DPI and 1.2 at 300).
+        EXPECT_NEAR(ink / want_ink, 1.0, 0.1) << out;
+        EXPECT_LT(diff / want_ink, 0.22) << out;
+      }
+    }
+  // The PDF is drawn by the same code: its page keeps width/dpi inches.
+  const std::string pdf = tmp->file("fig-300.pdf");
+  export_plot(&plot, QString::fromStdString(pdf), 1500, 1000, 300);
+  const std::string p = slurp(pdf);
+  const auto box = p.find("/MediaBox [");
+  ASSERT_NE(box, std::string::npos);
+  double x0 = -1, y0 = -1, x1 = 0, y1 = 0;
+  ASSERT_EQ(std::sscanf(p.c_str() + box, "/MediaBox [%lf %lf %lf %lf]", &x0, &y0, &x1, &y1), 4);
+  EXPECT_NEAR(x1, 360, 0.01);
+  EXPECT_NEAR(y1, 240, 0.01);
+}
+
 TEST_F(PlotRender, PlotCommandDrawsEveryViewHeadless) {
   struct Case {
     std::vector<std::string> files;
@@ -282,17 +371,24 @@ TEST_F(PlotRender, PlotCommandDrawsEveryViewHeadless) {
   EXPECT_NE(config_error(r).find("seq-1-2"), std::string::npos);  // lists the known scans
 }
 
-TEST_F(PlotRender, PlotCommandOptionsFallBackToWhatTheFilesOffer) {
+TEST_F(PlotRender, PlotCommandOptionsAreTheFilesChoicesOrRefused) {
   PlotRequest r;
   r.out = tmp->file("options.png");
   r.width = 320;
   r.height = 240;
-  // An unknown score or task set: the figure's defaults (loss, every task set and the mean).
+  // None given: the figure's defaults (loss, every task set and the mean).
   r.files = {line};
   r.view = "valley";
-  r.score = "nope";
-  r.task = "nope";
   EXPECT_NE(render_plot(r).find("1 scan(s), 4 series"), std::string::npos);
+  // A typo is refused, naming the option, the value and the valid ones (not the default view).
+  r.score = "los";
+  EXPECT_EQ(config_error(r),
+            "--score los: not in the file; use one of loss, token_acc, exact_match");
+  r.score = "";
+  r.task = "arth";
+  EXPECT_NE(config_error(r).find("--task arth: not in the file; use one of 'all task sets', "),
+            std::string::npos)
+      << config_error(r);
   r.task = "arith";
   EXPECT_NE(render_plot(r).find("1 scan(s), 1 series"), std::string::npos);
   // Matrix: a learner by name; an unknown method is refused, naming it.
@@ -312,9 +408,34 @@ TEST_F(PlotRender, PlotCommandOptionsFallBackToWhatTheFilesOffer) {
   r.view = "stability";
   r.score = r.method = "";
   EXPECT_NE(render_plot(r).find("2 methods, 1 paths"), std::string::npos);
-  // Geometry: a metric the file lacks falls back to delta_cosine, as the app's metric box does.
+  r.score = "exact_matc";
+  EXPECT_NE(config_error(r).find("--score exact_matc: not in the file; use one of "),
+            std::string::npos)
+      << config_error(r);
+  r.score = "";
+  // An option the view does not use is refused too.
+  r.task = "arith";
+  EXPECT_EQ(config_error(r),
+            "--task arith: the stability view has no such choice; it is for --view valley or "
+            "landscape");
+  r.task = "";
+  // Geometry: the metrics the file has; one it lacks is refused, naming those it has.
   r.files = {geo};
   r.view = "geometry";
-  r.metric = "angle_in";
   EXPECT_NE(render_plot(r).find("geometry of 3 adapters"), std::string::npos);
+  r.metric = "angle_in";
+  EXPECT_NE(config_error(r).find("--metric angle_in: not in the file; use one of delta_cosine"),
+            std::string::npos)
+      << config_error(r);
+  // Landscape: a task or score the plane lacks.
+  r.files = {plane};
+  r.view = "landscape";
+  r.metric = "";
+  r.task = "nope";
+  EXPECT_NE(config_error(r).find("--task nope: not in the file; use one of "), std::string::npos)
+      << config_error(r);
+  r.task = "";
+  r.score = "nope";
+  EXPECT_NE(config_error(r).find("--score nope: not in the file; use one of "), std::string::npos)
+      << config_error(r);
 }
