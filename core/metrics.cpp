@@ -54,7 +54,10 @@ ClMetrics compute_metrics(const std::vector<std::vector<double>>& R, const std::
   for (size_t t = 1; t < T; ++t) {
     double row = 0;
     for (size_t i = 0; i < t; ++i) {
-      const double r = R[i][i] > 0 ? R[t][i] / R[i][i] : (R[t][i] > 0 ? 1.0 : 0.0);
+      // An unknown score (NaN: an adapter not evaluated) leaves the stability unknown.
+      const double r = std::isnan(R[i][i]) || std::isnan(R[t][i]) ? nan
+                       : R[i][i] > 0                              ? R[t][i] / R[i][i]
+                                                                  : (R[t][i] > 0 ? 1.0 : 0.0);
       row += std::clamp(r, 0.0, 1.0);
     }
     stab += row / static_cast<double>(t);

@@ -49,3 +49,14 @@ TEST(Metrics, LossMetricsFollowLowerIsBetter) {
   EXPECT_DOUBLE_EQ(compute_score_metrics("exact_match", R, b).forgetting,
                    compute_metrics(R, b).forgetting);
 }
+
+// A score that is not known (NaN: a stage not evaluated) makes every metric that uses it NaN,
+// stability included, never a number computed as if the score were 0.
+TEST(Metrics, UnknownScoresGiveUnknownMetrics) {
+  const double nan = std::nan("");
+  const auto m = compute_metrics({{nan, 0.1}, {0.5, 0.9}}, {0.0, 0.0});
+  EXPECT_TRUE(std::isnan(m.bwt));
+  EXPECT_TRUE(std::isnan(m.plasticity));
+  EXPECT_TRUE(std::isnan(m.stability));
+  EXPECT_DOUBLE_EQ(m.op, 0.7);
+}
