@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -212,23 +211,8 @@ std::string resolve_base(const ImportOptions& opt, const core::RunConfig& data,
     return base;
   }
   *given = false;
-  const std::string name = pa.extra.value("base_model", std::string());
-  if (name.empty())
-    throw ConfigError("stage '" + first.label() + "' (" + first.dir +
-                      "): adapter_config.json names no lorascape base model; set `base` to the "
-                      "base model file or Hugging Face model folder the adapters were trained on");
-  const std::string path = core::cache_dir() + "/" + name;
-  if (!fs::exists(path))
-    throw ConfigError("stage '" + first.label() + "' (" + first.dir + "): its base model " + name +
-                      " is not in the cache " + core::cache_dir() + "; set `base`");
-  return path;
-}
-
-std::string now_iso() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
+  return core::cached_base_model(pa.extra.value("base_model", std::string()),
+                                 "stage '" + first.label() + "' (" + first.dir + ")");
 }
 
 core::Scores nan_scores() {
@@ -501,16 +485,9 @@ ImportResult import_run(const ImportOptions& opt, const core::RunConfig& data,
       for (auto& [score, metrics] : l.metrics)
         for (auto& [name, v] : metrics) v = nan_value();
   }
-  store::RunFileData header;
-  header.software_version = kVersion;
-  header.created = now_iso();
-  header.command_line = command_line;
-  header.config_json = cfg.to_json().dump();
-  header.base_model = base_name_of(res.base_path);
-  header.base_model_digest = digest;
-  header.tasks = res.tasks;
-  core::set_run_lora(header, lora);
-  store::put_method(opt.out, m, header);
+  store::put_method(
+      opt.out, m,
+      core::run_header(cfg, lora, res.tasks, base_name_of(res.base_path), digest, command_line));
   res.added = add_to_existing;
   return res;
 }

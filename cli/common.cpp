@@ -1,6 +1,5 @@
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
 #include <regex>
 
 #include "cli/cli.h"
@@ -9,8 +8,6 @@
 #include "store/error.h"
 
 namespace lorascape::cli {
-
-namespace fs = std::filesystem;
 
 namespace {
 std::string g_command_line;
@@ -64,14 +61,8 @@ void print_result(const RunOutput& out) {
 std::string base_for_adapter(const PeftAdapter& pa, const std::string& base_opt,
                              const std::string& adapter_path) {
   if (!base_opt.empty()) return base_opt;
-  const std::string name = pa.extra.value("base_model", std::string());
-  if (name.empty())
-    throw ConfigError(adapter_path +
-                      ": adapter_config.json names no lorascape base model; pass --base FILE");
-  const std::string path = cache_dir() + "/" + name;
-  if (!fs::exists(path))
-    throw ConfigError(adapter_path + ": its base model " + name + " is not in the cache " +
-                      cache_dir() + "; pass --base FILE");
+  const std::string path =
+      cached_base_model(pa.extra.value("base_model", std::string()), adapter_path);
   const std::string want = pa.extra.value("base_model_digest", std::string());
   if (!want.empty() && file_digest(path) != want)
     throw FormatError(path +

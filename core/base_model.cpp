@@ -198,6 +198,18 @@ std::string cache_dir() {
   return ".lorascape-cache";
 }
 
+std::string cached_base_model(const std::string& name, const std::string& origin) {
+  if (name.empty())
+    throw ConfigError(origin +
+                      ": adapter_config.json names no lorascape base model; set `base` to the base "
+                      "model file or Hugging Face model folder it was trained on");
+  const std::string path = cache_dir() + "/" + name;
+  if (!fs::exists(path))
+    throw ConfigError(origin + ": its base model " + name + " is not in the cache " + cache_dir() +
+                      "; set `base`");
+  return path;
+}
+
 std::string ensure_base_model(const RunConfig& cfg, const c10::Device& device) {
   if (cfg.base != "auto") {
     if (!fs::exists(cfg.base))

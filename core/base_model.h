@@ -47,6 +47,9 @@ std::string file_digest(const std::string& path);
 
 // $LORASCAPE_CACHE, else $XDG_CACHE_HOME/lorascape, else ~/.cache/lorascape.
 std::string cache_dir();
+// The cached lorascape base model `name` (the base_model an adapter records): its path in
+// cache_dir(). ConfigError naming `origin` when `name` is empty or the cache lacks it (set `base`).
+std::string cached_base_model(const std::string& name, const std::string& origin);
 // cfg.base when it is a path; for "auto", the cached file for this model+pretrain config and
 // seed, pretraining it first when absent.
 std::string ensure_base_model(const RunConfig& cfg, const c10::Device& device);

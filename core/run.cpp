@@ -5,7 +5,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -85,13 +84,6 @@ void check_text_output(const std::string& path, const std::vector<std::string>& 
 }
 
 namespace {
-std::string now_iso() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
-  return buf;
-}
-
 nlohmann::json metrics_json(const ClMetrics& m) {
   nlohmann::json j = nlohmann::json::object();
   for (const auto& [name, v] : named(m))
@@ -143,7 +135,7 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
   j["format_version"] = 1;
   j["lorascape_version"] = kVersion;
   j["git"] = kGitDescribe;
-  j["created"] = now_iso();
+  j["created"] = store::utc_now();
   j["command_line"] = command_line;
   j["config"] = cfg.to_json();
   j["base_model"] = identity;

@@ -1,7 +1,5 @@
 #include "core/run_file_io.h"
 
-#include <ctime>
-
 #include "core/metrics.h"
 #include "core/version.h"
 #include "store/error.h"
@@ -79,21 +77,28 @@ void set_run_lora(store::RunFileData& header, const LoraConfig& lora) {
   header.lora_config = plain ? "" : lora.to_peft().dump();
 }
 
-void record_run(const std::string& path, const RunConfig& cfg, const RunResult& result,
-                const nlohmann::json& identity, const std::string& command_line) {
+store::RunFileData run_header(const RunConfig& cfg, const LoraConfig& lora,
+                              const std::vector<std::string>& tasks, const std::string& base_model,
+                              const std::string& base_model_digest,
+                              const std::string& command_line) {
   store::RunFileData header;
   header.software_version = kVersion;
-  std::time_t now = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
-  header.created = buf;
+  header.created = store::utc_now();
   header.command_line = command_line;
   header.config_json = cfg.to_json().dump();
-  header.base_model = identity.value("base_model", std::string());
-  header.base_model_digest = identity.value("base_model_digest", std::string());
-  header.tasks = result.tasks;
-  set_run_lora(header, cfg.lora);
-  store::put_method(path, method_record(cfg, result), header);
+  header.base_model = base_model;
+  header.base_model_digest = base_model_digest;
+  header.tasks = tasks;
+  set_run_lora(header, lora);
+  return header;
+}
+
+void record_run(const std::string& path, const RunConfig& cfg, const RunResult& result,
+                const nlohmann::json& identity, const std::string& command_line) {
+  store::put_method(
+      path, method_record(cfg, result),
+      run_header(cfg, cfg.lora, result.tasks, identity.value("base_model", std::string()),
+                 identity.value("base_model_digest", std::string()), command_line));
 }
 
 }  // namespace lorascape::core

@@ -21,6 +21,13 @@ LoraConfig run_lora(const store::RunFileData& run, const std::string& origin);
 // when those cannot express it (patterns, rsLoRA, regex targets, layer selection).
 void set_run_lora(store::RunFileData& header, const LoraConfig& lora);
 
+// A run file's header: this version, now, the command line, the configuration, the base model,
+// the tasks and the LoRA setup (set_run_lora).
+store::RunFileData run_header(const RunConfig& cfg, const LoraConfig& lora,
+                              const std::vector<std::string>& tasks, const std::string& base_model,
+                              const std::string& base_model_digest,
+                              const std::string& command_line);
+
 // The method record of one training run: R and base rows for every score, the metrics for
 // exact match and token accuracy, the stage adapters and any snapshots.
 store::MethodData method_record(const RunConfig& cfg, const RunResult& result);

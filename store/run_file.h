@@ -100,6 +100,9 @@ struct RunFileData {
   const MethodData* find_method(const std::string& name) const;
 };
 
+// The current time as every file's `created` holds it: ISO 8601 UTC, "2024-05-01T12:00:00Z".
+std::string utc_now();
+
 // Writes `data` to `path` (replacing any file there). Validates first and throws before
 // touching the file system. Crash-safe: writes "<path>.tmp.<pid>", flushes, fsyncs and
 // renames it over `path`, so `path` always holds either the old or the new complete file. A

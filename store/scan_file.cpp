@@ -16,6 +16,7 @@
 
 #include "store/error.h"
 #include "store/hdf5_io.h"
+#include "store/run_file.h"
 
 namespace lorascape::store {
 
@@ -62,15 +63,6 @@ void check_shard(const Shard& shard) {
   if (shard.count < 1 || shard.index < 1 || shard.index > shard.count)
     throw ConfigError("shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count) +
                       ": the shard index must be in 1..count; use `shard` k/N with 1 <= k <= N");
-}
-
-std::string utc_now() {
-  std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 // ------------------------------------------------------------------------------------------
