@@ -30,37 +30,13 @@ bool valid_name(const std::string& s) {
   return !s.empty() && s != "." && s != ".." && s.find('/') == std::string::npos;
 }
 
-// A file name that is a pickle (torch.save / PEFT's legacy adapter_model.bin).
-bool is_pickle_name(const std::string& name) {
-  auto ends = [&](const std::string& ext) {
-    return name.size() > ext.size() && name.compare(name.size() - ext.size(), ext.size(), ext) == 0;
-  };
-  return ends(".bin") || ends(".pt") || ends(".pth") || ends(".pkl");
-}
-
-std::string pickle_hint(const std::string& pickle, const std::string& dir) {
-  return "lorascape never loads pickles (unpickling a file can run arbitrary code); convert it "
-         "once in Python, where you trust it: python3 -c \"import torch; from safetensors.torch "
-         "import save_file; save_file(torch.load('" +
-         pickle + "', weights_only=True), '" + dir +
-         "/adapter_model.safetensors')\" (or load the adapter with PEFT and call "
-         "save_pretrained(..., safe_serialization=True))";
-}
-
-// The stage folder exists and holds safetensors weights, not only a pickle.
+// The stage folder exists (a pickle in place of its safetensors: core::load_peft_adapter).
 void check_stage_folder(const ImportStage& s) {
   const std::string where = "stage '" + s.label() + "'";
   std::error_code ec;
   if (!fs::exists(s.dir, ec))
     throw ConfigError(where + ": " + s.dir +
                       ": no such folder (give TASK=DIR with the PEFT adapter folder of the task)");
-  if (!fs::is_directory(s.dir, ec)) return;  // a path to adapter_model.safetensors
-  if (fs::exists(fs::path(s.dir) / "adapter_model.safetensors", ec)) return;
-  for (const auto& e : fs::directory_iterator(s.dir, ec))
-    if (e.is_regular_file() && is_pickle_name(e.path().filename().string()))
-      throw FormatError(where + ": " + e.path().string() +
-                        " is a pickle and the folder has no adapter_model.safetensors; " +
-                        pickle_hint(e.path().string(), s.dir));
 }
 
 // ---- the LLMCL layout -------------------------------------------------------------------
@@ -126,10 +102,10 @@ std::vector<ImportStage> llmcl_stages(const std::string& root,
     if (!fs::exists(lt.dir / "adapter_model.safetensors")) {
       const fs::path pt = fs::path(root) / ("lora_" + t + ".pt");
       if (fs::exists(pt))
-        throw FormatError("`layout` llmcl: " + pt.string() + " is a pickle and " + lt.dir.string() +
-                          " has no adapter_model.safetensors; " +
-                          pickle_hint(pt.string(), lt.dir.string()));
-      check_stage_folder({t, key, lt.dir.string()});
+        throw FormatError("`layout` llmcl: " + lt.dir.string() +
+                          " has no adapter_model.safetensors: " +
+                          core::pickle_refusal(pt.string(), lt.dir.string()));
+      core::refuse_pickle_folder(lt.dir.string());
       throw ConfigError("`layout` llmcl: " + lt.dir.string() + " has no adapter_model.safetensors" +
                         hint);
     }

@@ -288,20 +288,45 @@ void save_peft_adapter(const std::string& dir, const Adapter& adapter, const Lor
   write_json_atomic(dir + "/adapter_config.json", cfg.dump(2));
 }
 
+namespace {
+bool is_pickle_name(const std::string& name) {
+  for (const char* ext : {".bin", ".pt", ".pth", ".pkl"}) {
+    const std::string e = ext;
+    if (name.size() > e.size() && name.compare(name.size() - e.size(), e.size(), e) == 0)
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string pickle_refusal(const std::string& pickle, const std::string& dir) {
+  return pickle +
+         " is a pickle file, which can run arbitrary code when it is loaded, so lorascape never "
+         "reads one; convert it once in Python, where you trust it: python3 -c \"import torch; "
+         "from safetensors.torch import save_file; save_file(torch.load('" +
+         pickle + "', weights_only=True), '" + dir +
+         "/adapter_model.safetensors')\" (or load the adapter with PEFT and call "
+         "save_pretrained(..., safe_serialization=True))";
+}
+
+void refuse_pickle_folder(const std::string& dir) {
+  std::error_code ec;
+  if (fs::exists(fs::path(dir) / "adapter_model.safetensors", ec)) return;
+  for (const auto& e : fs::directory_iterator(dir, ec))
+    if (e.is_regular_file() && is_pickle_name(e.path().filename().string()))
+      throw FormatError(pickle_refusal(e.path().string(), dir));
+}
+
 PeftAdapter load_peft_adapter(const std::string& path) {
   fs::path p(path);
   const bool is_dir = fs::is_directory(p);
   fs::path dir = is_dir ? p : p.parent_path();
   fs::path st = is_dir ? p / "adapter_model.safetensors" : p;
   fs::path cj = dir / "adapter_config.json";
-  const fs::path pickle = is_dir ? p / "adapter_model.bin" : p;
-  if ((is_dir && !fs::exists(st) && fs::exists(pickle)) || (!is_dir && p.extension() == ".bin"))
-    throw FormatError(pickle.string() +
-                      " is a pickle file, which can run arbitrary code when it is loaded, so "
-                      "lorascape never reads one; convert it once in Python: `import torch; from "
-                      "safetensors.torch import save_file; save_file(torch.load('" +
-                      pickle.filename().string() +
-                      "', weights_only=True), 'adapter_model.safetensors')`");
+  if (!is_dir && is_pickle_name(p.filename().string()))
+    throw FormatError(pickle_refusal(p.string(), dir.string()));
+  if (is_dir) refuse_pickle_folder(p.string());
   if (!fs::exists(st))
     throw FormatError(st.string() +
                       ": no such file (an adapter folder holds adapter_model.safetensors and "

@@ -74,11 +74,19 @@ struct PeftAdapter {
   LoraConfig lora;
   nlohmann::json extra;  // the "lorascape" object, or {} for adapters from other tools
 };
+// The line that refuses a pickle (`pickle`, found where `dir`/adapter_model.safetensors was
+// expected): why lorascape never reads one, and the one-line conversion.
+std::string pickle_refusal(const std::string& pickle, const std::string& dir);
+// A folder without adapter_model.safetensors that holds a pickle (.bin, .pt, .pth, .pkl: what
+// torch.save and PEFT's legacy save write): FormatError with pickle_refusal.
+void refuse_pickle_folder(const std::string& dir);
+
 // Accepts a folder or a path to its adapter_model.safetensors. adapter_config.json is read by
 // LoraConfig::from_peft (every PEFT field that changes the arithmetic, refusing what lorascape
 // does not implement); every tensor must be a factor of a module the config selects, of the
-// rank it gives that module; F16/BF16/F64 factors widen to float32. A pickle
-// (adapter_model.bin) is refused with how to convert it.
+// rank it gives that module; F16/BF16/F64 factors widen to float32. A pickle (a folder with
+// adapter_model.bin or another pickle but no safetensors, or a pickle's path) is refused with
+// how to convert it.
 PeftAdapter load_peft_adapter(const std::string& path);
 
 // PEFT key <-> model parameter name. A PEFT key is "base_model.model." + the parameter name,
