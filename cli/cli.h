@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/adapter.h"
@@ -41,6 +42,9 @@ void set_command_line(int argc, char** argv);
 // A library message with its settings (`max_iter`, store/error.h) named as this program's
 // flags (--max-iter).
 std::string cli_message(const std::string& message);
+
+// --grid NxM (also N for a square grid); ConfigError naming --grid otherwise.
+std::pair<int, int> parse_grid(const std::string& text);
 
 // --config FILE and --set key=value, shared by every command that takes a core::RunConfig.
 struct ConfigOptions {

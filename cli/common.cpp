@@ -87,4 +87,20 @@ Transformer model_with_adapter(const std::string& adapter_path, const std::strin
   return m;
 }
 
+// --grid NxM (also N for a square grid).
+std::pair<int, int> parse_grid(const std::string& text) {
+  const auto x = text.find('x');
+  try {
+    size_t used = 0;
+    const int n = std::stoi(text.substr(0, x), &used);
+    if (used != (x == std::string::npos ? text.size() : x)) throw std::invalid_argument(text);
+    if (x == std::string::npos) return {n, n};
+    const int m = std::stoi(text.substr(x + 1), &used);
+    if (used != text.size() - x - 1) throw std::invalid_argument(text);
+    return {n, m};
+  } catch (const std::exception&) {
+    throw ConfigError("--grid '" + text + "': expected NxM (e.g. 21x21) or N");
+  }
+}
+
 }  // namespace lorascape::cli

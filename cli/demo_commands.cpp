@@ -12,9 +12,13 @@
 #include "analysis/analyse_run.h"
 #include "analysis/curve.h"
 #include "analysis/plane.h"
+#include "analysis/scan.h"
 #include "cli/cli.h"
 #include "core/strategies.h"
+#include "core/version.h"
 #include "plot/plot_command.h"
+#include "plot/report.h"
+#include "store/error.h"
 #include "store/run_file.h"
 
 namespace fs = std::filesystem;
@@ -28,6 +32,77 @@ namespace {
 // `lorascape plot`: one of the desktop app's views, drawn headless into a figure file.
 int cmd_plot(const plot::PlotRequest& req) {
   std::printf("%s\n", plot::render_plot(req).c_str());
+  return 0;
+}
+
+// What `lorascape report` needs besides the request: whether to analyse the run first.
+struct ReportCli {
+  plot::ReportRequest req;
+  ConfigOptions co;
+  bool analyse = false;
+  int points = 11;
+  std::string grid = "11x11";
+  std::string space = "factors";
+};
+
+// The plane through the run's final adapters, every stage projected into it, written to
+// `dir`/plane-final.h5 (resumed when it is there): through the final adapters of the first three
+// methods, or of the last three stages of a run with fewer methods. Skipped, with a note, when
+// the run has fewer than three adapters to span it.
+void final_plane(const std::string& run_path, const RunConfig& data, const std::string& dir,
+                 int nx, int ny, const std::string& space) {
+  const store::RunFileData rf = store::read_run_file(run_path);
+  analysis::PlaneScanOptions plane;
+  const std::string last = std::to_string(rf.tasks.size());
+  if (rf.methods.size() >= 3) {
+    for (size_t m = 0; m < 3; ++m) plane.through.push_back(run_path + ":" + rf.methods[m].name + "/" + last);
+  } else if (!rf.methods.empty() && rf.methods[0].stages.size() >= 3) {
+    const auto& st = rf.methods[0].stages;
+    for (size_t k = st.size() - 3; k < st.size(); ++k)
+      plane.through.push_back(run_path + ":" + rf.methods[0].name + "/" + std::to_string(st[k].stage + 1));
+  } else {
+    std::printf("no plane: the run has fewer than three methods and fewer than three stages\n");
+    return;
+  }
+  plane.nx = nx;
+  plane.ny = ny;
+  plane.project = {run_path + ":*"};
+  plane.scan.tasks = rf.tasks;
+  plane.scan.union_tasks = rf.tasks;
+  plane.scan.space = space;
+  plane.scan.out = dir + "/plane-final.h5";
+  std::printf("\nplane through the final adapters, every stage projected (%s):\n",
+              plane.scan.out.c_str());
+  std::fflush(stdout);
+  std::printf("%s", analysis::run_plane_scan(plane, data, command_line()).text.at("summary").c_str());
+}
+
+// `lorascape report`: with --analyse, first the lines between consecutive stages of every
+// method (analyse-run) and the plane through the final adapters, into RUN's folder/analysis/
+// (resumed when there); then the report of the run and its scans.
+int cmd_report(ReportCli c) {
+  c.req.generator = std::string("lorascape ") + kVersion;
+  if (c.analyse) {
+    if (!c.req.scans.empty())
+      throw lorascape::ConfigError("report --analyse writes the scans next to the run and reports them; give "
+                        "no scan files with it");
+    analysis::AnalyseRunOptions ar;
+    ar.run = c.req.run;
+    ar.points = c.points;
+    ar.scan.space = c.space;
+    ar.out_dir = (fs::path(c.req.run).parent_path() / "analysis").string();
+    const RunConfig data =
+        analysis::scan_data_config(ar.run + ":", c.co.resolve(), !c.co.file.empty(), c.co.sets);
+    const auto grid = parse_grid(c.grid);
+    const auto paths = analysis::analyse_run(ar, data, command_line());
+    const std::string text = analysis::format_stage_paths(paths);
+    write_text_atomic(ar.out_dir + "/summary.txt", text);
+    std::printf("\n%s", text.c_str());
+    final_plane(c.req.run, data, ar.out_dir, grid.first, grid.second, c.space);
+  }
+  const plot::ReportResult res = plot::write_report(c.req);
+  for (const auto& s : res.skipped) std::printf("skipped %s\n", s.c_str());
+  std::printf("%s\n", res.message().c_str());
   return 0;
 }
 
@@ -126,6 +201,13 @@ void demo_landscapes(RunConfig cfg) {
               analysis::run_plane_scan(plane, cfg, command_line()).text.at("summary").c_str());
   std::printf("\nThe scan files are in %s/ (docs/hdf5-schema.md, Part II).\n", dir.c_str());
   demo_figures(cfg.out);
+  if (plot::plot_available()) {
+    plot::ReportRequest r;
+    r.run = cfg.out + "/run.h5";
+    r.out = cfg.out + "/report.pdf";
+    r.generator = std::string("lorascape ") + kVersion;
+    std::printf("\n== report ==\n%s\n", plot::write_report(r).message().c_str());
+  }
 }
 
 int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
@@ -180,6 +262,7 @@ int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
 // The options of this file's commands, kept alive by the command table.
 struct DemoState {
   plot::PlotRequest plot_req;
+  ReportCli report;
   ConfigOptions demo_co;
   std::string demo_out = "lorascape-out/demo";
   bool demo_full = false;
@@ -220,6 +303,31 @@ void add_demo_commands(CLI::App& app, CommandTable& table) {
                    "resolution: PNG pixels are width x height; PDF/SVG pages are width/dpi inches")
       ->capture_default_str();
 
+  auto* report = app.add_subcommand(
+      "report",
+      "one document (PDF, or HTML with PNG figures) for a run: configuration, metrics, "
+      "matrices, plasticity/stability and every scan next to it, with captions");
+  report->add_option("run", s->report.req.run, "run file (OUT/run.h5)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  report->add_option("scans", s->report.req.scans,
+                     "scan files (default: those in the run's folder and its analysis/ folder)");
+  report->add_option("--out,-o", s->report.req.out, "REPORT.pdf, or REPORT.html (figures in "
+                                                    "REPORT_files/)")
+      ->required();
+  report->add_option("--score", s->report.req.score,
+                     "the run's score for matrices and stability (default exact_match)");
+  report->add_flag("--analyse", s->report.analyse,
+                   "first run analyse-run and the plane through the final adapters (scans in "
+                   "RUN's folder/analysis/, resumed when there)");
+  report->add_option("--points,-n", s->report.points, "--analyse: points of each line")
+      ->capture_default_str();
+  report->add_option("--grid", s->report.grid, "--analyse: the plane's grid, NXxNY")
+      ->capture_default_str();
+  report->add_option("--space", s->report.space, "--analyse: factors | delta")
+      ->capture_default_str();
+  s->report.co.add(report, false);
+
   auto* demo = app.add_subcommand(
       "demo",
       "end-to-end: pretrain (cached), then seq, er and ilora on four built-in tasks, "
@@ -232,6 +340,7 @@ void add_demo_commands(CLI::App& app, CommandTable& table) {
       "every method over all eight tasks at the default settings (about an hour on 2 cores)");
 
   table.push_back({plot, [s] { return cmd_plot(s->plot_req); }});
+  table.push_back({report, [s] { return cmd_report(s->report); }});
   table.push_back({demo, [s] { return cmd_demo(s->demo_co, s->demo_out, s->demo_full); }});
 }
 

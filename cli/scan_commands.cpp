@@ -124,22 +124,6 @@ int cmd_geometry(const std::vector<std::string>& refs, const std::string& out,
   return 0;
 }
 
-// --grid NxM (also N for a square grid).
-std::pair<int, int> parse_grid(const std::string& text) {
-  const auto x = text.find('x');
-  try {
-    size_t used = 0;
-    const int n = std::stoi(text.substr(0, x), &used);
-    if (used != (x == std::string::npos ? text.size() : x)) throw std::invalid_argument(text);
-    if (x == std::string::npos) return {n, n};
-    const int m = std::stoi(text.substr(x + 1), &used);
-    if (used != text.size() - x - 1) throw std::invalid_argument(text);
-    return {n, m};
-  } catch (const std::exception&) {
-    throw ConfigError("--grid '" + text + "': expected NxM (e.g. 21x21) or N");
-  }
-}
-
 // Top Hessian eigenvalues at an adapter or along a line scan (analysis/sharpness.h).
 int cmd_sharpness(const ConfigOptions& co, analysis::SharpnessOptions opt) {
   analysis::check_sharpness_options(opt);  // before loading anything

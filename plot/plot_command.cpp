@@ -30,8 +30,6 @@ bool plot_available() {
   return true;
 }
 
-namespace {
-
 // A QApplication for the rest of the process (never destroyed: the CLI may draw several
 // figures, and Qt objects must not outlive it).
 void ensure_application() {
@@ -48,6 +46,8 @@ void ensure_application() {
   static char* argv[] = {name, nullptr};
   new QApplication(argc, argv);
 }
+
+namespace {
 
 // The scan file --scan names, next to the run file `run`.
 std::string find_scan(const std::string& run, const std::string& id) {

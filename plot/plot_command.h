@@ -29,6 +29,10 @@ const std::vector<std::string>& plot_views();
 // True when this build can draw figures (built with Qt: LORASCAPE_BUILD_GUI=ON).
 bool plot_available();
 
+// Creates the QApplication of a headless process when none exists (Qt's offscreen platform, Qt's
+// desktop warnings silenced); it lives until the process ends.
+void ensure_application();
+
 // Draws the figure without a display (Qt's offscreen platform, set before the application object
 // is created, when none exists yet) and writes it. Returns a one-line description of what was
 // written. Throws lorascape::ConfigError for bad options, FormatError for unreadable files,
