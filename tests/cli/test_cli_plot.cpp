@@ -6,6 +6,7 @@
 
 #include "store/scan_file.h"
 #include "tests/common/cli_util.h"
+#include "tests/common/fixtures.h"
 #include "tests/common/test_util.h"
 
 namespace fs = std::filesystem;
@@ -69,4 +70,35 @@ TEST(CliPlot, WritesTheFigureOrSaysWhy) {
   EXPECT_EQ(r.code, 2) << r.out;
   EXPECT_FALSE(fs::exists(tmp.file("x.png")));
   EXPECT_FALSE(fs::exists(tmp.file("x.bmp")));
+}
+
+// `lorascape report --analyse`: analyse-run's lines written next to a copy of the shared run,
+// then the report of the run and those scans; a second run resumes (reuses) the scans.
+TEST(CliPlot, ReportAnalysesTheRunAndReportsItsScans) {
+  const auto& shared = test::shared_cli_run();
+  test::TempDir tmp("cli-report");
+  const std::string run = tmp.file("run.h5");
+  fs::copy_file(shared.h5, run);
+  const std::string out = tmp.file("report.html");
+  auto r = test::run_cli("report " + run + " --analyse --points 3 --out " + out, shared.cache);
+  if (r.code == 2 && r.out.find("built without the desktop app") != std::string::npos)
+    GTEST_SKIP() << "built without the GUI: " << r.out;
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(tmp.file("analysis/seq-1-2.h5"))) << r.out;
+  EXPECT_TRUE(fs::exists(tmp.file("analysis/er-1-2.h5"))) << r.out;
+  EXPECT_NE(r.out.find("no plane"), std::string::npos) << r.out;  // two methods, two stages
+  const std::string html = test::slurp(out);
+  for (const char* s : {"<h2>Metrics</h2>", "<h2>Accuracy matrix: er</h2>",
+                        "<h2>Scan seq-1-2.h5 (line)</h2>", "<h2>Scan er-1-2.h5 (line)</h2>",
+                        "along the line from seq/1 to seq/2"})
+    EXPECT_NE(html.find(s), std::string::npos) << s;
+  // Again: the scans are complete and reused; the PDF.
+  r = test::run_cli("report " + run + " --analyse --points 3 --out " + tmp.file("r.pdf"),
+                    shared.cache);
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_NE(r.out.find("pages"), std::string::npos) << r.out;
+  // Bad output: one line, exit 2.
+  r = test::run_cli("report " + run + " --out " + tmp.file("r.txt"), shared.cache);
+  EXPECT_EQ(r.code, 2) << r.out;
+  EXPECT_EQ(test::count_lines(r.out), 1u) << r.out;
 }
