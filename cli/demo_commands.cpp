@@ -49,17 +49,19 @@ struct ReportCli {
 // `dir`/plane-final.h5 (resumed when it is there): through the final adapters of the first three
 // methods, or of the last three stages of a run with fewer methods. Skipped, with a note, when
 // the run has fewer than three adapters to span it.
-void final_plane(const std::string& run_path, const RunConfig& data, const std::string& dir,
-                 int nx, int ny, const std::string& space) {
+void final_plane(const std::string& run_path, const RunConfig& data, const std::string& dir, int nx,
+                 int ny, const std::string& space) {
   const store::RunFileData rf = store::read_run_file(run_path);
   analysis::PlaneScanOptions plane;
   const std::string last = std::to_string(rf.tasks.size());
   if (rf.methods.size() >= 3) {
-    for (size_t m = 0; m < 3; ++m) plane.through.push_back(run_path + ":" + rf.methods[m].name + "/" + last);
+    for (size_t m = 0; m < 3; ++m)
+      plane.through.push_back(run_path + ":" + rf.methods[m].name + "/" + last);
   } else if (!rf.methods.empty() && rf.methods[0].stages.size() >= 3) {
     const auto& st = rf.methods[0].stages;
     for (size_t k = st.size() - 3; k < st.size(); ++k)
-      plane.through.push_back(run_path + ":" + rf.methods[0].name + "/" + std::to_string(st[k].stage + 1));
+      plane.through.push_back(run_path + ":" + rf.methods[0].name + "/" +
+                              std::to_string(st[k].stage + 1));
   } else {
     std::printf("no plane: the run has fewer than three methods and fewer than three stages\n");
     return;
@@ -74,7 +76,8 @@ void final_plane(const std::string& run_path, const RunConfig& data, const std::
   std::printf("\nplane through the final adapters, every stage projected (%s):\n",
               plane.scan.out.c_str());
   std::fflush(stdout);
-  std::printf("%s", analysis::run_plane_scan(plane, data, command_line()).text.at("summary").c_str());
+  std::printf("%s",
+              analysis::run_plane_scan(plane, data, command_line()).text.at("summary").c_str());
 }
 
 // `lorascape report`: with --analyse, first the lines between consecutive stages of every
@@ -84,8 +87,9 @@ int cmd_report(ReportCli c) {
   c.req.generator = std::string("lorascape ") + kVersion;
   if (c.analyse) {
     if (!c.req.scans.empty())
-      throw lorascape::ConfigError("report --analyse writes the scans next to the run and reports them; give "
-                        "no scan files with it");
+      throw lorascape::ConfigError(
+          "report --analyse writes the scans next to the run and reports them; give "
+          "no scan files with it");
     analysis::AnalyseRunOptions ar;
     ar.run = c.req.run;
     ar.points = c.points;
@@ -312,8 +316,10 @@ void add_demo_commands(CLI::App& app, CommandTable& table) {
       ->check(CLI::ExistingFile);
   report->add_option("scans", s->report.req.scans,
                      "scan files (default: those in the run's folder and its analysis/ folder)");
-  report->add_option("--out,-o", s->report.req.out, "REPORT.pdf, or REPORT.html (figures in "
-                                                    "REPORT_files/)")
+  report
+      ->add_option("--out,-o", s->report.req.out,
+                   "REPORT.pdf, or REPORT.html (figures in "
+                   "REPORT_files/)")
       ->required();
   report->add_option("--score", s->report.req.score,
                      "the run's score for matrices and stability (default exact_match)");

@@ -114,8 +114,7 @@ Section run_section(const std::string& path, const store::RunFileData& run,
     methods << e;
   }
   QString lora = "rank " + QString::number(run.lora_rank) + ", alpha " +
-                 QString::number(run.lora_alpha) + ", on " +
-                 QString::fromStdString([&] {
+                 QString::number(run.lora_alpha) + ", on " + QString::fromStdString([&] {
                    std::string t;
                    for (const auto& x : run.lora_targets) t += (t.empty() ? "" : ", ") + x;
                    return t;
@@ -133,12 +132,13 @@ Section run_section(const std::string& path, const store::RunFileData& run,
       {"tasks", tasks.isEmpty() ? "none" : tasks.join(", ")},
       {"LoRA", lora},
       {"methods", methods.isEmpty() ? "none yet" : methods.join("; ")},
-      {"report", QString::fromStdString(generator) + ", " + QString::fromStdString(store::utc_now())},
+      {"report",
+       QString::fromStdString(generator) + ", " + QString::fromStdString(store::utc_now())},
   };
   s.items.push_back({table({"", ""}, rows)});
   const auto cfg = nlohmann::json::parse(run.config_json, nullptr, false);
   s.items.push_back({"<p><b>Configuration</b> (as resolved and recorded in the run file)</p>" +
-                         pre(cfg.is_discarded() ? run.config_json : cfg.dump(2))});
+                     pre(cfg.is_discarded() ? run.config_json : cfg.dump(2))});
   return s;
 }
 
@@ -186,8 +186,7 @@ Section matrix_section(const store::RunFileData& run, const QString& method, con
   const std::string name = method.toStdString();
   const auto slash = name.find('/');
   const store::MethodData* m = run.find_method(name.substr(0, slash));
-  const std::map<std::string, std::map<std::string, double>>* metrics =
-      m ? &m->metrics : nullptr;
+  const std::map<std::string, std::map<std::string, double>>* metrics = m ? &m->metrics : nullptr;
   if (m && slash != std::string::npos) {
     const auto it = m->learners.find(name.substr(slash + 1));
     metrics = it == m->learners.end() ? nullptr : &it->second.metrics;
@@ -261,8 +260,7 @@ QString interior_note(const ValleySeries& sr, bool lower_is_better) {
     if (!std::isfinite(v)) continue;
     if (t == 0) v0 = v;
     if (t == 1) v1 = v;
-    if (t > 0 && t < 1 &&
-        (std::isnan(best) || (lower_is_better ? v < best : v > best))) {
+    if (t > 0 && t < 1 && (std::isnan(best) || (lower_is_better ? v < best : v > best))) {
       best = v;
       best_t = t;
     }
@@ -310,8 +308,8 @@ void path_section(Section& s, const NamedScan& scan) {
     s.items.push_back({"<p>Nothing to draw: no point of the scan is done yet.</p>"});
     return;
   }
-  s.items.push_back({QString(), [f](QCustomPlot* p) { draw_valley(p, *f); }, 0.6,
-                     "scan-" + scan.label});
+  s.items.push_back(
+      {QString(), [f](QCustomPlot* p) { draw_valley(p, *f); }, 0.6, "scan-" + scan.label});
   const auto& ts = d.spec.axes[0];
   QString text = (sharp ? "The top Hessian eigenvalue (" + o.score + ") along the line"
                         : o.score + " along the " + QString::fromStdString(d.spec.kind)) +
@@ -346,8 +344,8 @@ void plane_section(Section& s, const NamedScan& scan) {
     s.items.push_back({"<p>Nothing to draw: no point of the scan is done yet.</p>"});
     return;
   }
-  s.items.push_back({QString(), [f](QCustomPlot* p) { draw_landscape(p, *f); }, 0.75,
-                     "scan-" + scan.label});
+  s.items.push_back(
+      {QString(), [f](QCustomPlot* p) { draw_landscape(p, *f); }, 0.75, "scan-" + scan.label});
   const size_t ny = f->ys.size();
   size_t best = 0;
   for (size_t k = 0; k < f->z.size(); ++k)
@@ -378,12 +376,12 @@ void geometry_section(Section& s, const NamedScan& scan) {
   auto f = std::make_shared<GeometryFigure>(prepare_geometry(d, o));
   if (!f->empty()) {
     const double aspect = std::min(0.9, 0.35 + 0.06 * f->labels.size());
-    s.items.push_back({QString(), [f](QCustomPlot* p) { draw_geometry(p, *f); }, aspect,
-                       "scan-" + scan.label});
+    s.items.push_back(
+        {QString(), [f](QCustomPlot* p) { draw_geometry(p, *f); }, aspect, "scan-" + scan.label});
   }
-  s.items.push_back({caption("Pairwise " + o.metric.toHtmlEscaped() + " of " +
-                             QString::number(f->labels.size()) + " adapters (" +
-                             f->labels.join(", ").toHtmlEscaped() + ") over all modules.")});
+  s.items.push_back(
+      {caption("Pairwise " + o.metric.toHtmlEscaped() + " of " + QString::number(f->labels.size()) +
+               " adapters (" + f->labels.join(", ").toHtmlEscaped() + ") over all modules.")});
 }
 
 Section scan_section(const std::string& path, const std::shared_ptr<const store::ScanData>& d) {
@@ -398,13 +396,13 @@ Section scan_section(const std::string& path, const std::shared_ptr<const store:
   else if (is_path_kind(*d))
     path_section(s, scan);
   else
-    s.items.push_back({"<p>A scan of kind " + esc(d->spec.kind) +
-                           " with no figure in this version.</p>"});
+    s.items.push_back(
+        {"<p>A scan of kind " + esc(d->spec.kind) + " with no figure in this version.</p>"});
   if (d->text.count("summary") && !d->text.at("summary").empty())
     s.items.push_back({"<p>The scan's own summary:</p>" + pre(d->text.at("summary"))});
   s.items.push_back({"<p style='font-size:7pt'>" + esc(path) + ", written by lorascape " +
-                         esc(d->software_version) + " on " + esc(d->created) + ": " +
-                         esc(d->command_line) + "</p>"});
+                     esc(d->software_version) + " on " + esc(d->created) + ": " +
+                     esc(d->command_line) + "</p>"});
   return s;
 }
 
@@ -582,13 +580,15 @@ void check_out(const ReportRequest& r, const std::string& suffix) {
 }  // namespace
 
 ReportResult write_report(const ReportRequest& r) {
-  const std::string suffix = QFileInfo(QString::fromStdString(r.out)).suffix().toLower().toStdString();
+  const std::string suffix =
+      QFileInfo(QString::fromStdString(r.out)).suffix().toLower().toStdString();
   check_out(r, suffix);
   const OpenedFile run = open_file(r.run);
   if (run.type != OpenedFile::Type::Run)
     throw ConfigError(r.run + ": is a scan file, not a run file; give the run file (OUT/run.h5)");
   ensure_application();
-  const QString score = choose(run_scores(*run.run), QString::fromStdString(r.score), "exact_match");
+  const QString score =
+      choose(run_scores(*run.run), QString::fromStdString(r.score), "exact_match");
   if (!r.score.empty() && score != QString::fromStdString(r.score))
     throw ConfigError("--score " + r.score + ": not a score of the run file");
 
@@ -597,7 +597,8 @@ ReportResult write_report(const ReportRequest& r) {
   std::vector<Section> sections;
   sections.push_back(run_section(r.run, *run.run, r.generator));
   sections.push_back(metrics_section(*run.run));
-  for (const auto& m : matrix_methods(*run.run)) sections.push_back(matrix_section(*run.run, m, score));
+  for (const auto& m : matrix_methods(*run.run))
+    sections.push_back(matrix_section(*run.run, m, score));
 
   // The scans: read each; one that cannot be read gets its section saying why.
   std::vector<std::string> scan_paths = r.scans.empty() ? scans_near(r.run) : r.scans;
@@ -607,8 +608,7 @@ ReportResult write_report(const ReportRequest& r) {
     try {
       const OpenedFile f = open_file(path);
       if (f.type != OpenedFile::Type::Scan) {
-        if (!r.scans.empty())
-          throw FormatError(path + ": is a run file, not a scan file");
+        if (!r.scans.empty()) throw FormatError(path + ": is a run file, not a scan file");
         continue;  // another run next to this one
       }
       scans.push_back({QString::fromStdString(fs::path(path).stem().string()), f.scan});
@@ -618,16 +618,16 @@ ReportResult write_report(const ReportRequest& r) {
       scan_sections.push_back(
           {"Skipped: " + QString::fromStdString(file_name(path)),
            {{"<p>" + esc(path) + " could not be read and is left out of this report:</p><p>" +
-                 esc(e.what()) + "</p>"}}});
+             esc(e.what()) + "</p>"}}});
     }
   }
   if (!run.run->methods.empty()) sections.push_back(stability_section(*run.run, scans, score));
   if (scan_sections.empty())
     scan_sections.push_back({"Scans",
                              {{"<p>No scan file was given or found next to the run (in " +
-                                   esc(fs::path(r.run).parent_path().string()) +
-                                   "/analysis/). lorascape analyse-run, lorascape scan and "
-                                   "lorascape report --analyse write them.</p>"}}});
+                               esc(fs::path(r.run).parent_path().string()) +
+                               "/analysis/). lorascape analyse-run, lorascape scan and "
+                               "lorascape report --analyse write them.</p>"}}});
   for (auto& s : scan_sections) sections.push_back(std::move(s));
   for (const auto& s : sections) result.sections.push_back(s.title.toStdString());
 

@@ -88,9 +88,9 @@ TEST(CliPlot, ReportAnalysesTheRunAndReportsItsScans) {
   EXPECT_TRUE(fs::exists(tmp.file("analysis/er-1-2.h5"))) << r.out;
   EXPECT_NE(r.out.find("no plane"), std::string::npos) << r.out;  // two methods, two stages
   const std::string html = test::slurp(out);
-  for (const char* s : {"<h2>Metrics</h2>", "<h2>Accuracy matrix: er</h2>",
-                        "<h2>Scan seq-1-2.h5 (line)</h2>", "<h2>Scan er-1-2.h5 (line)</h2>",
-                        "along the line from seq/1 to seq/2"})
+  for (const char* s :
+       {"<h2>Metrics</h2>", "<h2>Accuracy matrix: er</h2>", "<h2>Scan seq-1-2.h5 (line)</h2>",
+        "<h2>Scan er-1-2.h5 (line)</h2>", "along the line from seq/1 to seq/2"})
     EXPECT_NE(html.find(s), std::string::npos) << s;
   // Again: the scans are complete and reused; the PDF.
   r = test::run_cli("report " + run + " --analyse --points 3 --out " + tmp.file("r.pdf"),
