@@ -33,9 +33,12 @@ StagePath summarise(const store::ScanData& d, StagePath p) {
     if (roles[t] == store::kRoleNew) neu = t;
     if (roles[t] == store::kRoleUnion) uni = t;
   }
-  if (old_sets.empty() || neu == T || uni == T)
-    throw FormatError(p.file + ": the scan's task roles (" + d.text.at("roles") +
+  if (old_sets.empty() || neu == T || uni == T) {
+    std::string listed;
+    for (const auto& r : roles) listed += (listed.empty() ? "" : ", ") + r;
+    throw FormatError(p.file + ": the scan's task roles (" + listed +
                       ") do not name old tasks, a new task and their union; delete it and rerun");
+  }
   auto at = [&](size_t point, size_t task, size_t score) {
     return d.values[d.value_index(static_cast<int64_t>(point), task, score)];
   };
