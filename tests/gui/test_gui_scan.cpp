@@ -142,6 +142,7 @@ TEST_F(GuiScan, CurveTrainingReportsProgressAndCancelStopsWithinAStep) {
   r.kind = "curve";
   r.refs = {run + ":seq/1", run + ":seq/2"};
   r.out = tmp->file("run/analysis/curve-cancelled.h5");
+  fs::create_directories(fs::path(r.out).parent_path());  // the dialog would make it
   r.points = 3;
   r.epochs = 100000;  // hours of training, were Cancel to wait for its end
   r.max_examples = 2;
