@@ -44,6 +44,7 @@ AdapterSource run_source(const store::RunFileData& run, const store::AdapterData
     s.base_model_path = cfg["base"].get<std::string>();
   s.label = label;
   s.info = std::move(info);
+  s.info["run_tasks"] = run.tasks;  // what the stage learned (analysis::learned_tasks)
   return s;
 }
 

@@ -7,22 +7,45 @@
 #include "analysis/line_scan.h"
 #include "store/error.h"
 #include "store/run_file.h"
+#include "store/task_roles.h"
 
 namespace lorascape::analysis {
 
 namespace {
 
-// Scores of one complete consecutive-stage scan: tasks 0…t−2 are old, t−1 is new, then "union".
+// Scores of one complete consecutive-stage scan of tasks 1…t, then "union" (of tasks 1…t−1):
+// the old tasks and the new one by the roles the scan stores (text "roles"; a file written
+// before roles were stored: tasks 0…t−2 old, t−1 new).
 StagePath summarise(const store::ScanData& d, StagePath p) {
   const auto& ts = d.spec.axes.at(0);
-  const size_t n_old = d.spec.tasks.size() - 2, neu = n_old, uni = n_old + 1;
+  const size_t T = d.spec.tasks.size();
+  std::vector<std::string> roles =
+      d.text.count("roles") ? store::split_lines(d.text.at("roles")) : std::vector<std::string>{};
+  if (roles.size() != T) {
+    roles.assign(T, store::kRoleOld);
+    roles[T - 2] = store::kRoleNew;
+    roles[T - 1] = store::kRoleUnion;
+  }
+  std::vector<size_t> old_sets;
+  size_t neu = T, uni = T;
+  for (size_t t = 0; t < T; ++t) {
+    if (roles[t] == store::kRoleOld) old_sets.push_back(t);
+    if (roles[t] == store::kRoleNew) neu = t;
+    if (roles[t] == store::kRoleUnion) uni = t;
+  }
+  if (old_sets.empty() || neu == T || uni == T) {
+    std::string listed;
+    for (const auto& r : roles) listed += (listed.empty() ? "" : ", ") + r;
+    throw FormatError(p.file + ": the scan's task roles (" + listed +
+                      ") do not name old tasks, a new task and their union; delete it and rerun");
+  }
   auto at = [&](size_t point, size_t task, size_t score) {
     return d.values[d.value_index(static_cast<int64_t>(point), task, score)];
   };
   auto old = [&](size_t point, size_t score) {
     double sum = 0;
-    for (size_t t = 0; t < n_old; ++t) sum += at(point, t, score);
-    return sum / static_cast<double>(n_old);
+    for (size_t t : old_sets) sum += at(point, t, score);
+    return sum / static_cast<double>(old_sets.size());
   };
   auto avg = [&](size_t point, size_t score) {
     return (old(point, score) + at(point, neu, score)) / 2;

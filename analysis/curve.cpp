@@ -17,6 +17,7 @@
 #include "core/text_codec.h"
 #include "core/train.h"
 #include "store/error.h"
+#include "store/references.h"
 
 namespace lorascape::analysis {
 
@@ -98,6 +99,7 @@ double lr_factor(double frac) {
 
 struct Trained {
   std::vector<double> loss, t;
+  bool cancelled = false;  // ScanOptions::cancelled stopped it: the bends are not trained
 };
 
 // Trains cps[1 … m−2] in place (cps[0] and cps[m−1] fixed).
@@ -135,7 +137,12 @@ Trained train_bends(const ScanSetup& setup, const CurveScanOptions& opt,
   Trained hist;
   core::Progress bar("train curve", steps, Mpi::instance().rank() == 0, "steps");
   const size_t E = cps[0].size();
+  const bool hooks = Mpi::instance().size() == 1;
   for (int64_t step = 0; step < steps; ++step) {
+    if (hooks && opt.scan.cancelled && opt.scan.cancelled()) {
+      hist.cancelled = true;  // within one step of the request
+      return hist;
+    }
     const int64_t in_epoch = step % per_epoch;
     if (in_epoch == 0) std::shuffle(order.begin(), order.end(), rng);
     for (auto& g : adam.param_groups())
@@ -185,6 +192,7 @@ Trained train_bends(const ScanSetup& setup, const CurveScanOptions& opt,
     char info[48];
     std::snprintf(info, sizeof info, "loss %.4f", ce);
     bar.update(step + 1, info);
+    if (hooks && opt.scan.on_training) opt.scan.on_training(step + 1, steps);
   }
   bar.finish();
   size_t k = 0;
@@ -256,9 +264,9 @@ store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfi
                   {"compare_line", opt.compare_line}};
   cfg["points"] = opt.points;
   const store::ScanSpec spec = scan_spec("curve", setup, cfg, {ts});
-  store::ScanData d = open_scan(opt.scan, spec, command_line);
-  d.text["from"] = opt.from;
-  d.text["to"] = opt.to;
+  store::ScanData d = open_scan(opt.scan, spec, command_line, setup);
+  d.text["from"] = store::ref_for_scan(opt.from, opt.scan.out);
+  d.text["to"] = store::ref_for_scan(opt.to, opt.scan.out);
   d.text["curve"] = opt.kind;
 
   const int m = opt.bends + 2;
@@ -275,6 +283,9 @@ store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfi
     }
     if (mpi.rank() == 0) {
       const Trained h = train_bends(setup, opt, cps, pool);
+      // Cancelled: nothing of the training is kept (the bends must not depend on when it
+      // stopped); the file is the new, empty scan, and a rerun trains from the start.
+      if (h.cancelled) return d;
       d.extras["control_points"] = {
           {opt.bends, cps[1].numel()},
           flat_values(std::vector<core::Adapter>(cps.begin() + 1, cps.end() - 1))};

@@ -8,6 +8,7 @@
 #include "analysis/mpi.h"
 #include "analysis/path.h"
 #include "store/error.h"
+#include "store/references.h"
 
 namespace lorascape::analysis {
 
@@ -22,9 +23,9 @@ store::ScanData run_line_scan(const LineScanOptions& opt, const core::RunConfig&
   nlohmann::json cfg = setup.identity(opt.scan);
   cfg["points"] = opt.points;
   cfg["range"] = {opt.t0, opt.t1};
-  store::ScanData d = open_scan(opt.scan, scan_spec("line", setup, cfg, {ts}), command_line);
-  d.text["from"] = opt.from;
-  d.text["to"] = opt.to;
+  store::ScanData d = open_scan(opt.scan, scan_spec("line", setup, cfg, {ts}), command_line, setup);
+  d.text["from"] = store::ref_for_scan(opt.from, opt.scan.out);
+  d.text["to"] = store::ref_for_scan(opt.to, opt.scan.out);
   const std::vector<core::Adapter> basis{setup.anchors[0].adapter, setup.anchors[1].adapter};
   d = evaluate_scan(
       setup, opt.scan, std::move(d),

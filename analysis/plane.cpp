@@ -12,6 +12,7 @@
 #include "analysis/mpi.h"
 #include "analysis/path.h"
 #include "store/error.h"
+#include "store/references.h"
 
 namespace lorascape::analysis {
 
@@ -60,9 +61,10 @@ void check_grid(int nx, int ny) {
                       " (1000x1000); scan a coarser grid");
 }
 
-std::string join_lines(const std::vector<std::string>& v) {
+// The references, one per line, as the scan file `out` stores them (store::ref_for_scan).
+std::string join_refs(const std::vector<std::string>& v, const std::string& out) {
   std::string s;
-  for (const auto& x : v) s += x + "\n";
+  for (const auto& x : v) s += store::ref_for_scan(x, out) + "\n";
   return s;
 }
 
@@ -272,12 +274,13 @@ store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfi
   cfg["grid"] = {opt.nx, opt.ny};
   cfg["margin"] = opt.margin;
   const auto axes = {grid_axis(ax, opt.margin, opt.nx), grid_axis(ay, opt.margin, opt.ny)};
-  store::ScanData d = open_scan(opt.scan, scan_spec("plane", setup, cfg, axes), command_line);
+  store::ScanData d =
+      open_scan(opt.scan, scan_spec("plane", setup, cfg, axes), command_line, setup);
   std::map<std::string, store::ScanArray> extras{{"anchors", array2(3, 2, anchors)}};
   extras["projected"] = array2(proj_refs.size(), 3, projected);
-  put_extras(
-      d, opt.scan, extras,
-      {{"anchor_labels", join_lines(opt.through)}, {"projected_labels", join_lines(proj_refs)}});
+  put_extras(d, opt.scan, extras,
+             {{"anchor_labels", join_refs(opt.through, opt.scan.out)},
+              {"projected_labels", join_refs(proj_refs, opt.scan.out)}});
   const std::vector<core::Adapter> xyz = adapters_of(all, 3);
   return evaluate_plane(
       setup, opt.scan, std::move(d), xyz,
@@ -307,14 +310,14 @@ store::ScanData run_random_plane_scan(const RandomPlaneOptions& opt, const core:
   const auto axes = {path_ts(opt.nx, -opt.radius, opt.radius),
                      path_ts(opt.ny, -opt.radius, opt.radius)};
   store::ScanData d =
-      open_scan(opt.scan, scan_spec("random-plane", setup, cfg, axes), command_line);
+      open_scan(opt.scan, scan_spec("random-plane", setup, cfg, axes), command_line, setup);
   const double nx = std::sqrt(g[1][1]), ny = std::sqrt(g[2][2]);
   put_extras(d, opt.scan,
              {{"anchors", array2(1, 2, {0.0, 0.0})},
               {"direction_norms", {{2}, {nx, ny}}},
               {"direction_cosine", {{}, {g[1][2] / (nx * ny)}}},
               {"center_norm", {{}, {std::sqrt(g[0][0])}}}},
-             {{"anchor_labels", opt.center + "\n"}});
+             {{"anchor_labels", join_refs({opt.center}, opt.scan.out)}});
   return evaluate_plane(
       setup, opt.scan, std::move(d), basis,
       [](double x, double y) {
@@ -342,18 +345,19 @@ store::ScanData run_trajectory_scan(const TrajectoryScanOptions& opt, const core
     labels.push_back(setup.anchors[i].label);
   }
   nlohmann::json cfg = setup.identity(opt.scan);
-  cfg["run"] = opt.run;
   cfg["method"] = opt.method;
   cfg["key"] = opt.key;
   cfg["grid"] = {opt.nx, opt.ny};
   cfg["margin"] = opt.margin;
   const auto axes = {grid_axis(tx, opt.margin, opt.nx), grid_axis(ty, opt.margin, opt.ny)};
-  store::ScanData d = open_scan(opt.scan, scan_spec("trajectory", setup, cfg, axes), command_line);
+  store::ScanData d =
+      open_scan(opt.scan, scan_spec("trajectory", setup, cfg, axes), command_line, setup);
   put_extras(d, opt.scan,
              {{"trajectory", array2(n, 3, traj)},
               {"explained_variance", {{2}, {explained[0].first, explained[1].first}}},
               {"explained_variance_ratio", {{2}, {explained[0].second, explained[1].second}}}},
-             {{"trajectory_labels", join_lines(labels)}});
+             {{"trajectory_labels", join_refs(labels, opt.scan.out)},
+              {"run", store::ref_for_scan(opt.run, opt.scan.out)}});
   return evaluate_plane(
       setup, opt.scan, std::move(d), basis, [&](double x, double y) { return f.coefs(x, y); },
       "scan trajectory");

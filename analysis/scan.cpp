@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -18,7 +19,9 @@
 #include "core/train.h"
 #include "core/version.h"
 #include "store/error.h"
+#include "store/references.h"
 #include "store/run_file.h"
+#include "store/task_roles.h"
 
 namespace lorascape::analysis {
 
@@ -219,13 +222,9 @@ ScanSetup prepare_scan(std::vector<AdapterSource> anchors, const ScanOptions& op
 }
 
 nlohmann::json ScanSetup::identity(const ScanOptions& opt) const {
-  nlohmann::json refs = nlohmann::json::array(), digests = nlohmann::json::array();
-  for (const auto& a : anchors) {
-    refs.push_back(a.label);
-    digests.push_back(adapter_digest(a.adapter));
-  }
-  nlohmann::json id = {{"adapters", refs},
-                       {"adapter_digests", digests},
+  nlohmann::json digests = nlohmann::json::array();
+  for (const auto& a : anchors) digests.push_back(adapter_digest(a.adapter));
+  nlohmann::json id = {{"adapter_digests", digests},
                        {"space", opt.space},
                        {"tasks", set_names},
                        {"union", opt.union_tasks},
@@ -259,10 +258,72 @@ store::ScanSpec scan_spec(const std::string& kind, const ScanSetup& setup, nlohm
   return spec;
 }
 
-store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec,
-                          const std::string& command_line) {
+namespace {
+
+// `spec`, or the spec of the file at `out` when that file was written before references left
+// the identity and holds the same scan otherwise (open_scan).
+store::ScanSpec adopt_older_identity(const std::string& out, store::ScanSpec spec) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(out, ec)) return spec;
+  store::ScanData old;
+  try {
+    old = store::read_scan_file(out);
+  } catch (const Error&) {
+    return spec;  // open_or_create_scan says what is wrong with it
+  }
+  if (old.spec.kind != spec.kind || old.spec.config_json == spec.config_json) return spec;
+  const auto was = nlohmann::json::parse(old.spec.config_json, nullptr, false);
+  auto now = nlohmann::json::parse(spec.config_json, nullptr, false);
+  if (!was.is_object() || !now.is_object() || !was.contains("adapters")) return spec;
+  for (const char* key : {"adapters", "along", "run"})
+    if (was.contains(key) && !now.contains(key)) now[key] = was[key];
+  if (now.dump() == old.spec.config_json) spec.config_json = old.spec.config_json;
+  return spec;
+}
+
+}  // namespace
+
+store::LearnedTasks learned_tasks(const AdapterSource& a) {
+  const nlohmann::json& info = a.info;
+  if (!info.is_object() || !info.contains("run_tasks") || !info["run_tasks"].is_array() ||
+      !info.contains("method") || !info["method"].is_string())
+    return {};
+  std::vector<std::string> sequence;
+  for (const auto& t : info["run_tasks"]) {
+    if (!t.is_string()) return {};
+    sequence.push_back(t.get<std::string>());
+  }
+  const std::string method = info["method"].get<std::string>();
+  int stage = 0;
+  if (info.contains("stage") && info["stage"].is_number_integer()) {
+    stage = info["stage"].get<int>();
+  } else if (info.contains("task") && info["task"].is_string()) {  // a snapshot while training it
+    const auto it = std::find(sequence.begin(), sequence.end(), info["task"].get<std::string>());
+    if (it != sequence.end()) stage = static_cast<int>(it - sequence.begin()) + 1;
+  }
+  return store::learned_at_stage(method, stage, sequence);
+}
+
+void describe_task_sets(store::ScanData& d, const ScanSetup& setup, const ScanOptions& opt) {
+  std::vector<store::LearnedTasks> learned;
+  std::vector<std::string> refs;
+  for (const auto& a : setup.anchors) {
+    learned.push_back(learned_tasks(a));
+    refs.push_back(store::ref_for_scan(a.label, opt.out));
+  }
+  d.text["roles"] = store::join_lines(store::task_roles(setup.set_names, learned));
+  if (!opt.union_tasks.empty())
+    d.text["union"] = store::join_lines(opt.union_tasks);
+  else
+    d.text.erase("union");
+  d.text["adapters"] = store::join_lines(refs);
+}
+
+store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec_in,
+                          const std::string& command_line, const ScanSetup& setup) {
   // Under MPI rank 0 creates the file; the others open it once it exists.
   Mpi& mpi = Mpi::instance();
+  const store::ScanSpec spec = adopt_older_identity(opt.out, spec_in);
   store::ScanData d;
   if (mpi.rank() == 0)
     d = store::open_or_create_scan(opt.out, spec, opt.shard, kVersion, command_line);
@@ -270,6 +331,7 @@ store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec,
   if (mpi.rank() != 0)
     d = store::open_or_create_scan(opt.out, spec, opt.shard, kVersion, command_line);
   d.text["space"] = opt.space;
+  describe_task_sets(d, setup, opt);
   return d;
 }
 

@@ -21,6 +21,7 @@
 #include "core/model.h"
 #include "core/tasks.h"
 #include "store/scan_file.h"
+#include "store/task_roles.h"
 
 namespace lorascape::analysis {
 
@@ -40,7 +41,11 @@ struct ScanOptions {
   // the points of this run done so far; cancelled() is checked before every batch, and when it
   // returns true the scan stops there: the file holds every point finished so far and resumes
   // like a killed scan. Single process only (ignored under MPI).
+  // on_training(step, steps) is called after every step of a curve's bend training, and
+  // cancelled() also before every such step: a curve cancelled while training keeps nothing of
+  // it (the file holds no control points; the next run trains again).
   std::function<void(int64_t done, int64_t total)> on_progress;
+  std::function<void(int64_t step, int64_t steps)> on_training;
   std::function<bool()> cancelled;
 };
 
@@ -65,8 +70,9 @@ struct ScanSetup {
   std::vector<std::vector<core::Example>> examples;
   std::vector<std::vector<size_t>> set_members;
 
-  // The parts of a scan's identity every kind shares: anchors (labels and content digests),
-  // space, tasks, union, base model digest, data settings, device and dtype.
+  // The parts of a scan's identity every kind shares: the anchors' content digests (not their
+  // references: a scan is the same whichever path names its adapters), space, tasks, union,
+  // base model digest, data settings, device and dtype.
   nlohmann::json identity(const ScanOptions& opt) const;
 
   // The base model on `device` in `dtype`, loaded on first use.
@@ -104,9 +110,23 @@ core::RunConfig scan_data_config(const std::string& ref, const core::RunConfig& 
 store::ScanSpec scan_spec(const std::string& kind, const ScanSetup& setup, nlohmann::json cfg,
                           std::vector<std::vector<double>> axes);
 
-// Opens (or resumes) the scan file of `spec` and returns it, with `text` entries added.
+// Opens (or resumes) the scan file of `spec` and returns it, with text `space` and those of
+// describe_task_sets added. A file written before the references left the identity (its
+// config_json holds `adapters`, and `along` or `run`) is resumed when it differs from `spec`
+// in those keys only: its config_json is kept.
 store::ScanData open_scan(const ScanOptions& opt, const store::ScanSpec& spec,
-                          const std::string& command_line);
+                          const std::string& command_line, const ScanSetup& setup);
+
+// What an adapter learned (store/task_roles.h), from what its reference says: the method, the
+// stage (or a snapshot's task) and the run's task sequence (info "run_tasks"); not known for
+// a PEFT folder that does not carry them.
+store::LearnedTasks learned_tasks(const AdapterSource& a);
+
+// Sets the text that says what the scan's task sets are (docs/hdf5-schema.md 16.1): "roles"
+// (one per task set, relative to setup.anchors: store::task_roles), "union" (its member tasks,
+// one per line) when there is a union, and "adapters" (the anchors' references relative to
+// the scan file opt.out, one per line: store::ref_for_scan).
+void describe_task_sets(store::ScanData& d, const ScanSetup& setup, const ScanOptions& opt);
 
 // Evaluates every point of opt.shard that `d` does not have yet, K at a time, with the
 // point → adapter function `point`, writing the file after every batch of points; shows a

@@ -17,6 +17,7 @@
 #include "core/text_codec.h"
 #include "core/version.h"
 #include "store/error.h"
+#include "store/references.h"
 
 namespace lorascape::analysis {
 
@@ -276,8 +277,9 @@ LineSource read_line_source(const std::string& path) {
     if (!d.text.count(key))
       throw FormatError(path + ": line scan without text '" + key +
                         "' (rerun `lorascape scan line`)");
-  s.from = d.text.at("from");
-  s.to = d.text.at("to");
+  // Stored relative to the line scan file (older files: as typed, store::resolve_ref).
+  s.from = store::resolve_ref(d.text.at("from"), path);
+  s.to = store::resolve_ref(d.text.at("to"), path);
   s.space = d.text.at("space");
   if (d.spec.axes.size() != 1 || d.spec.axes[0].empty())
     throw FormatError(path + ": a line scan needs one t axis");
@@ -394,7 +396,6 @@ store::ScanData run_sharpness(const SharpnessOptions& opt_in, const core::RunCon
   cfg["data"]["max_examples"] = opt.examples;
   cfg["mode"] = along ? "along" : "at";
   if (along) {
-    cfg["along"] = opt.along;
     cfg["line_ts"] = line.ts;
     cfg["every"] = opt.every;
   }
@@ -412,15 +413,16 @@ store::ScanData run_sharpness(const SharpnessOptions& opt_in, const core::RunCon
   spec.axes = {axis};
 
   const bool to_file = !opt.scan.out.empty();
-  store::ScanData d = to_file ? open_scan(opt.scan, spec, command_line)
+  store::ScanData d = to_file ? open_scan(opt.scan, spec, command_line, setup)
                               : store::new_scan(spec, {}, kVersion, command_line);
+  if (!to_file) describe_task_sets(d, setup, opt.scan);
   d.text["space"] = opt.scan.space;
   if (along) {
-    d.text["along"] = opt.along;
-    d.text["from"] = line.from;
-    d.text["to"] = line.to;
+    d.text["along"] = store::ref_for_scan(opt.along, opt.scan.out);
+    d.text["from"] = store::ref_for_scan(line.from, opt.scan.out);
+    d.text["to"] = store::ref_for_scan(line.to, opt.scan.out);
   } else {
-    d.text["at"] = opt.at;
+    d.text["at"] = store::ref_for_scan(opt.at, opt.scan.out);
   }
   const int64_t P = d.num_points();
   const auto T = static_cast<int64_t>(setup.set_names.size());

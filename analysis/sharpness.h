@@ -136,9 +136,10 @@ struct SharpnessOptions {
   std::string split = "train";  // train | eval | test: the examples the loss is taken over
 };
 
-// What a line scan file says about its line: the endpoints (references as given to
-// `scan line`), the space, the t axis and the task selection. ConfigError when the file is
-// missing or not a line scan (FormatError when it is no scan file at all).
+// What a line scan file says about its line: the endpoints (its stored references resolved
+// against its folder, store::resolve_ref: usable from the working directory), the space, the t axis
+// and the task selection. ConfigError when the file is missing or not a line scan (FormatError when
+// it is no scan file at all).
 struct LineSource {
   std::string from, to, space;
   std::vector<double> ts;

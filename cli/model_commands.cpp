@@ -22,6 +22,7 @@
 #include "store/error.h"
 #include "store/run_file.h"
 #include "store/scan_file.h"
+#include "store/task_roles.h"
 
 namespace lorascape::cli {
 
@@ -232,6 +233,18 @@ void inspect_scan(const std::string& path) {
               static_cast<long long>(done));
   std::printf("  task sets: %s\n  scores: %s\n", join(d.spec.tasks).c_str(),
               join(d.spec.scores).c_str());
+  // Task roles and the union's members (docs/hdf5-schema.md 16.1), where the file has them.
+  if (d.text.count("roles")) {
+    const std::vector<std::string> roles = store::split_lines(d.text.at("roles"));
+    std::vector<std::string> parts;
+    for (size_t t = 0; t < roles.size() && t < d.spec.tasks.size(); ++t)
+      if (roles[t] != store::kRoleUnion)
+        parts.push_back(d.spec.tasks[t] + " " + store::role_caption(roles[t]));
+    std::printf("  roles: %s\n", join(parts).c_str());
+  }
+  if (d.text.count("union"))
+    std::printf("  union of: %s\n", join(store::split_lines(d.text.at("union"))).c_str());
+  // References are stored relative to the scan file's folder (16.2).
   for (const char* key : {"from", "to", "space"})
     if (d.text.count(key)) std::printf("  %s: %s\n", key, d.text.at(key).c_str());
 }

@@ -23,6 +23,7 @@
 #include "cli/cli.h"
 #include "core/run_file_io.h"
 #include "store/error.h"
+#include "store/references.h"
 #include "store/scan_file.h"
 
 namespace fs = std::filesystem;
@@ -156,6 +157,8 @@ int cmd_analyse_run(const ConfigOptions& co, analysis::AnalyseRunOptions opt) {
 int cmd_merge(const std::vector<std::string>& inputs, const std::string& out) {
   store::ScanData d = store::merge_scans(inputs);
   d.command_line = command_line();
+  // References are stored relative to the scan file: relative to the output now.
+  if (!inputs.empty()) store::rebase_reference_text(d.text, inputs[0], out);
   if (d.spec.kind == "line" || d.spec.kind == "curve") analysis::finish_path_scan(d);
   store::write_scan_file(out, d);
   std::printf("wrote %s (%zu shards, %lld points)\n", out.c_str(), inputs.size(),

@@ -64,6 +64,10 @@ void LandscapeView::set_contours(bool on, int levels) {
   rebuild();
 }
 
+bool LandscapeView::contours() const {
+  return contours_->isChecked();
+}
+
 bool LandscapeView::log_colors() const {
   return log_->isChecked();
 }

@@ -29,7 +29,10 @@ class LandscapeView : public PlotPanel {
   void set_score(const QString& score);
   void set_log_colors(bool on);
   void set_contours(bool on, int levels = 10);
+  // Redraws the figure at its own ranges (View → Reset zoom), keeping every control as it is.
+  void reset_view() { rebuild(); }
   bool log_colors() const;
+  bool contours() const;  // the contour lines' check box
 
   QCPColorMap* color_map() const { return map_; }
   // The field shown: z[i·ny + j] at (xs[i], ys[j]), NaN where not done.

@@ -75,13 +75,20 @@ MainWindow::MainWindow(QWidget* parent) : QMainWindow(parent) {
   splitter_->setSizes({280, 920});
   setCentralWidget(splitter_);
   status_ = new QLabel(this);
+  status_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);  // never widens the window
   statusBar()->addWidget(status_, 1);
   status_->setText(
       "Open a run file (run.h5) or a scan file: File → Open (Ctrl+O), or drop it here.");
   connect(tree_, &QTreeWidget::itemSelectionChanged, this, &MainWindow::on_selection);
-  connect(tabs_, &QTabWidget::currentChanged, this, [this] {
-    if (PlotPanel* v = current_view()) status_->setText(v->title());
-  });
+  connect(tabs_, &QTabWidget::currentChanged, this, [this] { update_status(); });
+  // The status bar names what the current view shows, after every change of its figure
+  // (a new score, task set, file, …); messages (a file written, a scan finished) show on top
+  // of it for a while.
+  for (PlotPanel* v :
+       std::initializer_list<PlotPanel*>{valley_, landscape_, stability_, matrix_, geometry_})
+    connect(v, &PlotPanel::redrawn, this, [this, v] {
+      if (v == current_view()) update_status();
+    });
   error_handler_ = [this](const QString& title, const QString& text) {
     QMessageBox::critical(this, title, text);
   };
@@ -132,7 +139,7 @@ void MainWindow::build_menus() {
       if (v == valley_)
         valley_->set_score(valley_->score());
       else if (v == landscape_)
-        landscape_->set_contours(true);
+        landscape_->reset_view();  // the user's contour and label choices stay
       else
         v->plot()->replot();
     }
@@ -166,8 +173,17 @@ void MainWindow::build_menus() {
   });
 }
 
+void MainWindow::update_status() {
+  if (PlotPanel* v = current_view()) status_->setText(v->title());
+}
+
+QString MainWindow::status_text() const {
+  const QString message = statusBar()->currentMessage();
+  return message.isEmpty() ? status_->text() : message;
+}
+
 void MainWindow::error(const QString& title, const QString& text) {
-  status_->setText(title);
+  statusBar()->showMessage(title, 10000);
   if (error_handler_) error_handler_(title, text);
 }
 
@@ -371,7 +387,7 @@ void MainWindow::on_selection() {
     setWindowTitle("lorascape — " + QString::fromStdString(f.path));
   }
   if (show) tabs_->setCurrentWidget(show);
-  if (PlotPanel* v = current_view()) status_->setText(v->title());
+  update_status();
 }
 
 void MainWindow::export_current(const QString& path, int width, int height, double dpi) {
@@ -442,7 +458,7 @@ void MainWindow::export_dialog() {
   s.setValue("paths/export_dir", QFileInfo(path).absolutePath());
   try {
     export_current(path, w->value(), h->value(), dpi->value());
-    status_->setText("Wrote " + path);
+    statusBar()->showMessage("Wrote " + path, 10000);
   } catch (const std::exception& e) {
     error("Export failed", QString::fromStdString(e.what()));
   }
@@ -461,7 +477,7 @@ void MainWindow::export_csv_dialog() {
   if (path.isEmpty()) return;
   try {
     plot::write_text_file(path, csv);
-    status_->setText("Wrote " + path);
+    statusBar()->showMessage("Wrote " + path, 10000);
   } catch (const std::exception& e) {
     error("Export failed", QString::fromStdString(e.what()));
   }
@@ -480,7 +496,8 @@ void MainWindow::on_scan_finished(const QString& path, bool complete, const QStr
     return;
   }
   if (QFileInfo::exists(path)) reload_path(path);
-  status_->setText((complete ? "Scan complete: " : "Scan cancelled (partial, resumable): ") + path);
+  statusBar()->showMessage(
+      (complete ? "Scan complete: " : "Scan cancelled (partial, resumable): ") + path, 10000);
 }
 
 QStringList MainWindow::recent_files() const {

@@ -57,6 +57,9 @@ class MainWindow : public QMainWindow {
   void export_current(const QString& path, int width, int height, double dpi);
   // The current view's data as CSV.
   QString current_csv() const;
+  // What the status bar shows: a recent message (a file written, a scan finished) while it
+  // lasts, else the current view's title.
+  QString status_text() const;
   // Writes one PNG of the window per view that has data into `dir` (gui-valley.png, …);
   // returns the files written.
   QStringList save_screenshots(const QString& dir);
@@ -88,6 +91,7 @@ class MainWindow : public QMainWindow {
   void remove_recent(const QString& path);
   void update_recent_menu();
   void error(const QString& title, const QString& text);
+  void update_status();  // the status bar names what the current view shows
   void export_dialog();
   void export_csv_dialog();
   void open_dialog();

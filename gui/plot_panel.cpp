@@ -26,10 +26,15 @@ PlotPanel::PlotPanel(QWidget* parent)
   layout->addWidget(plot_, 1);
   layout->addWidget(readout_);
   readout_->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  // A long read-out (every series' value under the mouse) is cut at the panel's edge instead of
+  // widening the panel, and with it the window.
+  readout_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Fixed);
+  readout_->setMinimumWidth(1);
   readout_->setMinimumHeight(readout_->fontMetrics().height() + 4);
   plot_->setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
   plot_->setNoAntialiasingOnDrag(true);
   plot_->setMinimumSize(320, 240);
+  connect(plot_, &QCustomPlot::afterReplot, this, &PlotPanel::redrawn);
   plot::init_plot(plot_);
 }
 
@@ -39,6 +44,7 @@ QString PlotPanel::readout_text() const {
 
 void PlotPanel::set_readout(const QString& text) {
   readout_->setText(text);
+  readout_->setToolTip(text);  // the whole text, where the panel is too narrow for it
 }
 
 QComboBox* PlotPanel::add_combo(const QString& label) {

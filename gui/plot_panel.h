@@ -26,6 +26,11 @@ class PlotPanel : public QWidget {
   virtual bool has_data() const = 0;
   QString readout_text() const;
 
+ signals:
+  // The figure was drawn again (after every rebuild, pan or zoom): what title() says may have
+  // changed (the window's status bar follows it).
+  void redrawn();
+
  protected:
   QHBoxLayout* controls() const { return controls_; }
   void set_readout(const QString& text);

@@ -198,6 +198,12 @@ void ScanDialog::start() {
     progress_->setValue(static_cast<int>(done));
     status_->setText(QString("%1 of %2 points").arg(done).arg(total));
   });
+  connect(worker_, &ScanWorker::training, this, [this](qint64 step, qint64 steps) {
+    progress_->setRange(0, static_cast<int>(std::max<qint64>(steps, 1)));
+    progress_->setValue(static_cast<int>(step));
+    if (cancel_->isEnabled())
+      status_->setText(QString("Training the curve's bend: step %1 of %2").arg(step).arg(steps));
+  });
   connect(worker_, &ScanWorker::finished, this, &ScanDialog::on_finished);
   progress_->setRange(0, 0);  // busy until the first batch (model loading, curve training)
   status_->setText(r.kind == "curve" ? "Training the curve's bend, then evaluating…"
@@ -211,7 +217,7 @@ void ScanDialog::cancel_scan() {
   if (!worker_) return;
   worker_->cancel();
   cancel_->setEnabled(false);
-  status_->setText("Stopping after the current batch of points…");
+  status_->setText("Stopping after the current step or batch of points…");
 }
 
 void ScanDialog::on_finished(const QString& out, bool complete, const QString& error) {

@@ -63,6 +63,7 @@ void ScanWorker::run() {
     }
     opt.on_progress = [this](int64_t done, int64_t total) { emit progress(done, total); };
     opt.cancelled = [this] { return cancelled_.load(); };
+    opt.on_training = [this](int64_t step, int64_t steps) { emit training(step, steps); };
     const std::string cmd = scan_command_line(r, opt.union_tasks);
     store::ScanData d;
     if (r.kind == "line") {

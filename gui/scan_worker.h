@@ -37,7 +37,8 @@ class ScanWorker : public QObject {
  public:
   explicit ScanWorker(ScanRequest request, QObject* parent = nullptr);
   const ScanRequest& request() const { return request_; }
-  // Thread-safe: the scan stops before its next batch of points.
+  // Thread-safe: the scan stops before its next batch of points (a curve's training: before
+  // its next step).
   void cancel() { cancelled_ = true; }
 
  public slots:
@@ -46,6 +47,8 @@ class ScanWorker : public QObject {
 
  signals:
   void progress(qint64 done, qint64 total);
+  // A curve's bend training: `step` of `steps` done.
+  void training(qint64 step, qint64 steps);
   // `error` is empty on success; `complete` false when cancelled (a partial, resumable file).
   void finished(const QString& out, bool complete, const QString& error);
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "store/error.h"
+#include "store/task_roles.h"
 
 namespace lorascape::plot {
 
@@ -49,7 +50,10 @@ std::string explain_open_error(const std::string& path, const std::string& messa
   std::string text = "Cannot open " + file_name(path) + ".\n\n" + message;
   auto has = [&](const char* s) { return message.find(s) != std::string::npos; };
   std::string fix;
-  if (has("lock"))
+  // HDF5's own words when another process holds the file's lock (H5FD_sec2/H5FD_core: "unable
+  // to lock file, errno = 11, …"; "unable to flock file" in some releases); not any message that
+  // merely contains "lock" ("superblock", "sblock" of a truncated file).
+  if (has("unable to lock file") || has("unable to flock file"))
     fix =
         "Another program has the file open for writing. Close it there, or wait for it to "
         "finish; on file systems without locking set HDF5_USE_FILE_LOCKING=FALSE.";
@@ -113,33 +117,125 @@ int index_of(const std::vector<std::string>& list, const std::string& name) {
   return it == list.end() ? -1 : static_cast<int>(it - list.begin());
 }
 
-int new_task_index(const store::ScanData& d) {
-  std::string to;
-  if (d.text.count("to")) to = d.text.at("to");
-  if (to.empty()) {
-    const auto cfg = nlohmann::json::parse(d.spec.config_json, nullptr, false);
-    if (cfg.is_object() && cfg.contains("adapters") && cfg["adapters"].is_array() &&
-        cfg["adapters"].size() >= 2 && cfg["adapters"][1].is_string())
-      to = cfg["adapters"][1].get<std::string>();
-  }
-  const auto colon = to.rfind(".h5:");
-  if (colon == std::string::npos) return -1;
-  // METHOD/STAGE[/KEY]
-  const std::string rest = to.substr(colon + 4);
+namespace {
+
+// The stage part of a run-file reference "P.h5:METHOD/STAGE[/KEY]" (its path and method too),
+// or false.
+bool parse_stage_ref(const std::string& ref, std::string& file_method, std::string& stage) {
+  const auto colon = ref.rfind(".h5:");
+  if (colon == std::string::npos) return false;
+  const std::string rest = ref.substr(colon + 4);
   const auto s1 = rest.find('/');
-  if (s1 == std::string::npos) return -1;
-  std::string stage = rest.substr(s1 + 1);
+  if (s1 == std::string::npos) return false;
+  file_method = ref.substr(0, colon + 4) + rest.substr(0, s1);
+  stage = rest.substr(s1 + 1);
   stage = stage.substr(0, stage.find('/'));
-  if (stage.empty()) return -1;
-  const int by_name = index_of(d.spec.tasks, stage);
-  if (by_name >= 0) return by_name;
-  if (!std::all_of(stage.begin(), stage.end(), [](unsigned char c) { return std::isdigit(c); }) ||
-      stage.size() > 6)
+  return !stage.empty();
+}
+
+int stage_number(const std::string& stage) {
+  if (stage.empty() || stage.size() > 6 ||
+      !std::all_of(stage.begin(), stage.end(), [](unsigned char c) { return std::isdigit(c); }))
     return -1;
-  const int n = std::stoi(stage);
-  if (n < 1 || n > static_cast<int>(d.spec.tasks.size())) return -1;
-  if (d.spec.tasks[static_cast<size_t>(n - 1)] == "union") return -1;
-  return n - 1;
+  return std::stoi(stage);
+}
+
+std::vector<std::string> config_adapters(const store::ScanData& d) {
+  std::vector<std::string> out;
+  const auto cfg = nlohmann::json::parse(d.spec.config_json, nullptr, false);
+  if (cfg.is_object() && cfg.contains("adapters") && cfg["adapters"].is_array())
+    for (const auto& a : cfg["adapters"])
+      if (a.is_string()) out.push_back(a.get<std::string>());
+  return out;
+}
+
+// Roles of a file without text "roles" (see task_roles).
+std::vector<std::string> derived_roles(const store::ScanData& d) {
+  const size_t T = d.spec.tasks.size();
+  std::vector<std::string> roles(T, store::kRoleUnknown);
+  for (size_t t = 0; t < T; ++t)
+    if (d.spec.tasks[t] == "union") roles[t] = store::kRoleUnion;
+  const std::vector<std::string> refs = config_adapters(d);
+  std::string from = d.text.count("from") ? d.text.at("from") : refs.size() >= 2 ? refs[0] : "";
+  std::string to = d.text.count("to") ? d.text.at("to") : refs.size() >= 2 ? refs[1] : "";
+  std::string to_fm, to_stage, from_fm, from_stage;
+  if (!parse_stage_ref(to, to_fm, to_stage)) return roles;
+  const int n = stage_number(to_stage);
+  if (n >= 1 && n <= static_cast<int>(T) && d.spec.tasks[static_cast<size_t>(n - 1)] != "union") {
+    int m = n - 1;  // tasks before the `from` stage are old
+    if (parse_stage_ref(from, from_fm, from_stage) && from_fm == to_fm) {
+      const int k = stage_number(from_stage);
+      if (k >= 1 && k < n) m = k;
+    }
+    for (size_t t = 0; t < T; ++t) {
+      if (roles[t] == store::kRoleUnion) continue;
+      roles[t] = static_cast<int>(t) < m   ? store::kRoleOld
+                 : static_cast<int>(t) < n ? store::kRoleNew
+                                           : store::kRoleFuture;
+    }
+    return roles;
+  }
+  const int by_name = index_of(d.spec.tasks, to_stage);
+  if (by_name >= 0 && d.spec.tasks[static_cast<size_t>(by_name)] != "union")
+    roles[static_cast<size_t>(by_name)] = store::kRoleNew;
+  return roles;
+}
+
+}  // namespace
+
+std::vector<std::string> task_roles(const store::ScanData& d) {
+  if (d.text.count("roles")) {
+    std::vector<std::string> roles = store::split_lines(d.text.at("roles"));
+    if (roles.size() == d.spec.tasks.size()) return roles;
+  }
+  return derived_roles(d);
+}
+
+int new_task_index(const store::ScanData& d) {
+  const std::vector<std::string> roles = task_roles(d);
+  int found = -1;
+  for (size_t t = 0; t < roles.size(); ++t)
+    if (roles[t] == store::kRoleNew) {
+      if (found >= 0) return -1;
+      found = static_cast<int>(t);
+    }
+  return found;
+}
+
+std::vector<std::string> union_members(const store::ScanData& d) {
+  if (d.text.count("union")) return store::split_lines(d.text.at("union"));
+  std::vector<std::string> out;
+  const auto cfg = nlohmann::json::parse(d.spec.config_json, nullptr, false);
+  if (cfg.is_object() && cfg.contains("union") && cfg["union"].is_array())
+    for (const auto& a : cfg["union"])
+      if (a.is_string()) out.push_back(a.get<std::string>());
+  return out;
+}
+
+std::string task_set_caption(const store::ScanData& d, size_t t) {
+  if (t >= d.spec.tasks.size()) return std::string();
+  const std::string& name = d.spec.tasks[t];
+  const std::vector<std::string> roles = task_roles(d);
+  const std::string& role = roles[t];
+  if (role == store::kRoleUnion) {
+    std::vector<std::string> members = union_members(d), old, all;
+    if (members.empty()) return name;
+    for (size_t k = 0; k < roles.size(); ++k) {
+      if (d.spec.tasks[k] == "union") continue;
+      all.push_back(d.spec.tasks[k]);
+      if (roles[k] == store::kRoleOld) old.push_back(d.spec.tasks[k]);
+    }
+    std::sort(members.begin(), members.end());
+    std::sort(old.begin(), old.end());
+    std::sort(all.begin(), all.end());
+    if (!old.empty() && members == old) return name + " (old tasks)";
+    if (members == all) return name + " (all tasks)";
+    std::string joined;
+    for (const auto& m : union_members(d)) joined += (joined.empty() ? "" : "+") + m;
+    return name + " (" + joined + ")";
+  }
+  if (role == store::kRoleUnknown) return name;
+  return name + " (" + store::role_caption(role) + ")";
 }
 
 bool is_path_kind(const store::ScanData& d) {

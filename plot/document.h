@@ -30,7 +30,8 @@ OpenedFile open_file(const std::string& path);
 
 // The text of the error dialog for a file that could not be opened: what went wrong, then a
 // line saying how to fix it (the store's hint, with extra advice for common cases: a file
-// another program holds open for writing, a newer format, a results.json).
+// another program holds open for writing (HDF5's "unable to lock file"), a newer format, a
+// results.json).
 std::string explain_open_error(const std::string& path, const std::string& message);
 
 // Scan files that belong to a run file: the .h5 files in <run's folder>/analysis/ and, other
@@ -45,12 +46,25 @@ std::string short_ref(const std::string& ref);
 // The file name of a path ("/a/b/seq-1-2.h5" -> "seq-1-2.h5").
 std::string file_name(const std::string& path);
 
-// Task-set roles along a 1-D scan between two stages: the task learned at the `to` end is
-// "new", the other tasks are "old", "union" is the pooled set. new_task_index is the index in
-// spec.tasks of the new task, or -1 when the scan does not say (the `to` reference's stage is
-// a task name of the scan, or a 1-based stage number n whose task is spec.tasks[n-1], as for
-// the scans of analyse-run and the demo, whose task sets follow the run's order).
+// The role of each task set of a scan (store/task_roles.h: old, new, future, not-seen, union,
+// unknown), in spec.tasks order: the file's text "roles" when it has them. A file written
+// before roles were stored gets them derived from its `from`/`to` references where they name
+// stages of a run by number and the task sets follow the run's order (as analyse-run's and the
+// demo's scans do): tasks before the `from` stage old, up to the `to` stage new, later ones
+// future; a `to` stage named by task: that task new; every other task "unknown".
+std::vector<std::string> task_roles(const store::ScanData& d);
+
+// Index in spec.tasks of the scan's new task when there is exactly one, else -1.
 int new_task_index(const store::ScanData& d);
+
+// The member tasks of the scan's "union": text "union", else the configuration's `union`.
+std::vector<std::string> union_members(const store::ScanData& d);
+
+// How a figure names task set `t` of the scan: "arith (new)", "weekday (old)", "copy
+// (future)", "caps (not seen)", a task of unknown role by its name; the union as what it holds:
+// "union (old tasks)" when its members are exactly the old tasks, "union (all tasks)" when they
+// are every task of the scan, else "union (a+b)".
+std::string task_set_caption(const store::ScanData& d, size_t t);
 
 // Index of `name` in `list`, or -1.
 int index_of(const std::vector<std::string>& list, const std::string& name);

@@ -78,6 +78,8 @@ LandscapeFigure prepare_landscape(const store::ScanData& d, const LandscapeOptio
   const size_t nx = xs.size(), ny = ys.size(), S = d.spec.scores.size();
   const int s = std::max(0, index_of(d.spec.scores, o.score.toStdString()));
   const int t = index_of(d.spec.tasks, o.task.toStdString());
+  f.task_caption = t >= 0 ? QString::fromStdString(task_set_caption(d, static_cast<size_t>(t)))
+                          : QString("mean of tasks");
   std::vector<size_t> mean_of;
   if (t < 0)
     for (size_t k = 0; k < d.spec.tasks.size(); ++k)
@@ -172,7 +174,7 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
     scale->axis()->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
   else
     scale->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-  scale->axis()->setLabel(f.task + " " + f.score);
+  scale->axis()->setLabel(f.task_caption + " " + f.score);
   if (std::isfinite(f.lo)) scale->setDataRange(QCPRange(f.lo, f.hi > f.lo ? f.hi : f.lo + 1e-12));
 
   for (const auto& line : f.contours) {

@@ -46,6 +46,7 @@ struct LandscapeFigure {
   std::vector<double> z;       // the field: z[i·ny + j] at (xs[i], ys[j]), NaN where not done
   double lo = NAN, hi = NAN;   // the finite values' range (NaN when none)
   QString task, score;         // what is shown
+  QString task_caption;        // the task set with its role: "union (old tasks)", "arith (new)"
   bool log_colors = false;     // the log colour scale is used (asked for, and lo > 0)
   bool inverted = false;       // higher is better: the colours run the other way
   std::vector<ContourLine> contours;

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "plot/document.h"
+#include "store/task_roles.h"
 
 namespace lorascape::plot {
 
@@ -108,9 +109,11 @@ StabilityFigure prepare_stability(const store::RunFileData* run,
     const int s = index_of(d.spec.scores, score);
     const int neu = new_task_index(d);
     if (s < 0 || neu < 0) continue;
+    // The old tasks by role: tasks not learned yet (future, not seen) are not averaged in.
+    const std::vector<std::string> roles = task_roles(d);
     std::vector<size_t> old;
     for (size_t t = 0; t < d.spec.tasks.size(); ++t)
-      if (static_cast<int>(t) != neu && d.spec.tasks[t] != "union") old.push_back(t);
+      if (roles[t] == store::kRoleOld) old.push_back(t);
     if (old.empty()) continue;
     TradeOffPath path;
     path.label = paths[e].label;

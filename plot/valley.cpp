@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "plot/document.h"
+#include "store/task_roles.h"
 
 namespace lorascape::plot {
 
@@ -81,7 +82,7 @@ ValleyFigure prepare_valley(const std::vector<NamedScan>& scans, const ValleyOpt
     if (s < 0) continue;
     const auto& ts = d.spec.axes[0];
     const size_t T = d.spec.tasks.size();
-    const int neu = new_task_index(d);
+    const std::vector<std::string> roles = task_roles(d);
     const QString prefix = f.overlay ? scans[e].label + " · " : QString();
     auto add = [&](const std::vector<double>& vals, int task, const QString& role,
                    const QString& name) {
@@ -110,14 +111,11 @@ ValleyFigure prepare_valley(const std::vector<NamedScan>& scans, const ValleyOpt
     for (size_t t = 0; t < T; ++t) {
       const QString name = QString::fromStdString(d.spec.tasks[t]);
       if (!want_all && filter != name) continue;
-      QString role = name == "union"              ? "union"
-                     : neu < 0                    ? "task"
-                     : static_cast<int>(t) == neu ? "new"
-                                                  : "old";
-      QString label = prefix + name;
-      if (role == "new") label += " (new)";
-      if (role == "old") label += " (old)";
-      add(per[t], static_cast<int>(t), role, label);
+      // The stored role (store/task_roles.h); a task of unknown role is a plain "task".
+      const QString role =
+          roles[t] == store::kRoleUnknown ? QString("task") : QString::fromStdString(roles[t]);
+      add(per[t], static_cast<int>(t), role,
+          prefix + QString::fromStdString(task_set_caption(d, t)));
     }
     if (singles.size() >= 2 && (want_all || filter == kMeanOfTasks)) {
       std::vector<double> mean(ts.size(), 0.0);
@@ -144,10 +142,27 @@ ValleyFigure prepare_valley(const std::vector<NamedScan>& scans, const ValleyOpt
   f.x_label =
       scans.empty() ? "t" : QString("t (") + QString::fromStdString(scans[0].scan->spec.kind) + ")";
   if (scans.empty() || f.series.empty()) return f;
-  // End points and barrier of the first scan: on union, else the mean, else the first series.
-  const store::ScanData& d = *scans[0].scan;
-  if (d.text.count("from")) f.from = QString::fromStdString(short_ref(d.text.at("from")));
-  if (d.text.count("to")) f.to = QString::fromStdString(short_ref(d.text.at("to")));
+  // A log axis cannot show values <= 0 (sharpness eigenvalues can be negative, accuracies 0).
+  if (f.log_scale) {
+    bool non_positive = false;
+    for (const auto& sr : f.series)
+      for (double v : sr.v) non_positive = non_positive || v <= 0;
+    if (non_positive) {
+      f.log_scale = false;
+      f.log_refused = true;
+    }
+  }
+  // End points of every scan; the barrier of the first: on union, else the mean, else the first
+  // series. A sharpness scan has no barrier (eigenvalues have no chord to rise above).
+  for (const auto& e : scans) {
+    const store::ScanData& d = *e.scan;
+    f.froms << (d.text.count("from") ? QString::fromStdString(short_ref(d.text.at("from")))
+                                     : QString());
+    f.tos << (d.text.count("to") ? QString::fromStdString(short_ref(d.text.at("to"))) : QString());
+  }
+  f.from = f.froms.value(0);
+  f.to = f.tos.value(0);
+  if (scans[0].scan->spec.kind == "sharpness") return f;
   int target = -1;
   for (size_t k = 0; k < f.series.size(); ++k)
     if (f.series[k].scan == 0 && f.series[k].role == "union") target = static_cast<int>(k);
@@ -187,10 +202,12 @@ void draw_valley(QCustomPlot* p, const ValleyFigure& f) {
                : (sr.role == "union" || sr.role == "mean") ? fg
                : sr.role == "new"                          ? QColor(214, 39, 40)
                                   : series_color(sr.task, std::max(n_tasks, 1));
-    if (!overlay && sr.role == "old" && c == QColor(214, 39, 40)) c = QColor(23, 190, 207);
+    if (!overlay && sr.role != "new" && c == QColor(214, 39, 40)) c = QColor(23, 190, 207);
     QPen pen(c, 1.6);
     if (sr.role == "new") pen.setWidthF(3.0);
     if (sr.role == "old") pen.setStyle(Qt::DashLine);
+    if (sr.role == "future") pen.setStyle(Qt::DashDotDotLine), pen.setWidthF(1.2);
+    if (sr.role == "not-seen") pen.setStyle(Qt::DotLine), pen.setWidthF(1.2);
     if (sr.role == "union")
       pen.setWidthF(overlay ? 2.2 : 2.6), pen.setStyle(overlay ? Qt::DashDotLine : Qt::SolidLine);
     if (sr.role == "mean") pen.setStyle(Qt::DotLine), pen.setWidthF(2.2);
@@ -209,7 +226,7 @@ void draw_valley(QCustomPlot* p, const ValleyFigure& f) {
     p->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
   else
     p->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-  p->yAxis->setLabel(f.score);
+  p->yAxis->setLabel(f.log_refused ? f.score + " (linear: values ≤ 0)" : f.score);
   p->xAxis->setLabel(f.x_label);
   p->rescaleAxes();
   if (!series.empty()) {
@@ -221,9 +238,20 @@ void draw_valley(QCustomPlot* p, const ValleyFigure& f) {
       p->yAxis->setRange(y.lower - dy, y.upper + dy * 2.5);  // room for the labels on top
     }
   }
-  // Endpoint markers (t = 0 and t = 1) of the first scan.
+  // Endpoint markers (t = 0 and t = 1), labelled with every scan's end points (one line per
+  // distinct end point, "seq/1 (a)" when scans are overlaid).
   if (!series.empty()) {
-    const QString ends[2] = {f.from, f.to};
+    auto ends_of = [&](const QStringList& refs) {
+      if (!overlay) return refs.value(0);
+      QStringList lines;
+      for (int e = 0; e < refs.size(); ++e) {
+        if (refs[e].isEmpty()) continue;
+        const QString line = refs[e] + " (" + f.scan_labels.value(e) + ")";
+        if (!lines.contains(line)) lines << line;
+      }
+      return lines.join("\n");
+    };
+    const QString ends[2] = {ends_of(f.froms), ends_of(f.tos)};
     for (int k = 0; k < 2; ++k) {
       auto* line = new QCPItemStraightLine(p);
       line->point1->setCoords(k, 0);

@@ -34,7 +34,8 @@ struct ValleySeries {
   int scan = 0;      // index into the scans
   int task = -1;     // task set index in the scan; -1 = mean of the tasks
   QString task_set;  // the task set's name, or "mean"
-  QString role;      // "new", "old", "union", "mean", "task" (no known new task), "line"
+  QString role;      // the task set's role (store/task_roles.h): "new", "old", "future",
+                     // "not-seen", "union"; "task" (role unknown), "mean", "line"
   QVector<double> t, v;
 };
 
@@ -54,10 +55,12 @@ struct ValleyFigure {
   QStringList scan_labels;  // per scan: the label given with it
   bool overlay = false;     // several scans: coloured by scan, names prefixed by the scan's label
   QString score;
-  bool log_scale = false;
-  QString x_label;   // "t (line)": the first scan's kind
-  QString from, to;  // the first scan's end points, short ("seq/1"); drawn with series
-  ValleyBarrier barrier;
+  bool log_scale = false;    // the y axis is logarithmic
+  bool log_refused = false;  // asked for, but a value is <= 0: linear, and the axis says so
+  QString x_label;           // "t (line)": the first scan's kind
+  QString from, to;          // the first scan's end points, short ("seq/1"); drawn with series
+  QStringList froms, tos;    // every scan's end points ("" where it has none); all are labelled
+  ValleyBarrier barrier;     // none for a sharpness scan
 };
 
 // The scores and the task filters (kAllTaskSets, the task sets, kMeanOfTasks) of these scans, in

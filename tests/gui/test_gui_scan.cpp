@@ -136,3 +136,38 @@ TEST_F(GuiScan, CancelLeavesAPartialResumableScan) {
       << w.tree()->item_of_file(k)->text(0).toStdString();
   dlg->close();
 }
+
+TEST_F(GuiScan, CurveTrainingReportsProgressAndCancelStopsWithinAStep) {
+  ScanRequest r;
+  r.kind = "curve";
+  r.refs = {run + ":seq/1", run + ":seq/2"};
+  r.out = tmp->file("run/analysis/curve-cancelled.h5");
+  fs::create_directories(fs::path(r.out).parent_path());  // the dialog would make it
+  r.points = 3;
+  r.epochs = 100000;  // hours of training, were Cancel to wait for its end
+  r.max_examples = 2;
+  ScanWorker worker(r);
+  qint64 last = 0, steps = 0;
+  int reports = 0;
+  QObject::connect(&worker, &ScanWorker::training, [&](qint64 step, qint64 total) {
+    ++reports, last = step, steps = total;
+    if (step == 3) worker.cancel();
+  });
+  bool complete = true;
+  QString error = "not finished";
+  QObject::connect(&worker, &ScanWorker::finished,
+                   [&](const QString&, bool c, const QString& e) { complete = c, error = e; });
+  QElapsedTimer clock;
+  clock.start();
+  worker.run();  // in this thread: the signals arrive directly
+  EXPECT_TRUE(error.isEmpty()) << error.toStdString();
+  EXPECT_FALSE(complete);
+  EXPECT_EQ(reports, 3);
+  EXPECT_EQ(last, 3);
+  EXPECT_GE(steps, 100000);
+  EXPECT_LT(clock.elapsed(), 60000);
+  // Nothing of the cut training is kept: a rerun trains the bends from the start.
+  const auto d = store::read_scan_file(r.out);
+  EXPECT_EQ(d.num_done(), 0);
+  EXPECT_FALSE(d.extras.count("control_points"));
+}
