@@ -157,6 +157,11 @@ TEST_P(Resume, KilledInTheThirdStageFinishesAsAnUninterruptedRun) {
   EXPECT_FALSE(fs::exists(fs::path(killed) / "results.json"));
   // Stages 1 and 2 are done: their adapters are in place, the third stage's are not.
   EXPECT_FALSE(fs::exists(fs::path(killed) / "adapters" / method / "stage-03-compare"));
+  std::vector<std::pair<fs::path, fs::file_time_type>> done;
+  for (const auto& e : fs::recursive_directory_iterator(fs::path(killed) / "adapters" / method))
+    if (e.path().filename() == "adapter_model.safetensors")
+      done.emplace_back(e.path(), fs::last_write_time(e.path()));
+  ASSERT_FALSE(done.empty());
 
   r = run_cli(join(args(killed)), cache);
   ASSERT_EQ(r.code, 0) << r.out;
@@ -164,6 +169,8 @@ TEST_P(Resume, KilledInTheThirdStageFinishesAsAnUninterruptedRun) {
   EXPECT_EQ(r.out.find("not resuming"), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(checkpoint));
   EXPECT_FALSE(fs::exists(fs::path(killed) / ".resume"));
+  // Stages 1 and 2 were not trained again: their adapter files are the ones written before.
+  for (const auto& [path, time] : done) EXPECT_EQ(fs::last_write_time(path), time) << path;
   expect_same_run(whole, killed, method);
 }
 
