@@ -21,7 +21,7 @@ struct BenchOptions {
   int64_t eval_seqs = 256, batch = 32, points = 21, rank = 8;
   int64_t grid = 0;     // scan: > 0 evaluates the grid×grid plane through three random adapters
                         // instead of the line
-  int64_t threads = 0;  // 0 = all cores
+  int64_t threads = 0;  // 0 = auto (core::auto_threads)
   int64_t blas_threads =
       -1;  // OpenBLAS threads per caller (0 = as many as threads; −1 = what lorascape's
            // scans and training use: core::set_threads / set_training_threads)

@@ -39,7 +39,7 @@ void add_bench_commands(CLI::App& app, CommandTable& table) {
     b->add_option("--batch", s->bench_opt.batch, "sequences per forward")->capture_default_str();
     b->add_option("--rank", s->bench_opt.rank, "LoRA rank (alpha = 2·rank, on q, k, v, o)")
         ->capture_default_str();
-    b->add_option("--threads", s->bench_opt.threads, "intra-op threads (0 = all cores)")
+    b->add_option("--threads", s->bench_opt.threads, "intra-op threads (0 = auto: the idle cores)")
         ->capture_default_str();
     b->add_option("--blas-threads", s->bench_opt.blas_threads,
                   "OpenBLAS threads per caller (0 = --threads, -1 = as scans and training use)")

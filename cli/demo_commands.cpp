@@ -14,6 +14,7 @@
 #include "analysis/plane.h"
 #include "analysis/scan.h"
 #include "cli/cli.h"
+#include "core/checkpoint.h"
 #include "core/strategies.h"
 #include "core/version.h"
 #include "plot/plot_command.h"
@@ -238,7 +239,9 @@ int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
     cfg.train.method = m;
     std::printf("\n== %s ==\n", m.c_str());
     std::fflush(stdout);
-    RunOutput res = run_training(cfg, command_line());
+    // Checkpoints kept until the demo ends: a rerun after a kill does not retrain the methods
+    // it has done (docs/user-guide.md, "Resuming").
+    RunOutput res = run_training(cfg, command_line(), {/*keep_checkpoint=*/true});
     if (m == "seq") seq_bwt = res.metrics.bwt;
     print_result(res);
   }
@@ -260,6 +263,7 @@ int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
       seq_bwt, -100.0 * seq_bwt, cfg.out.c_str(), cfg.out.c_str(), cfg.out.c_str(),
       cfg.out.c_str());
   demo_landscapes(cfg);
+  remove_checkpoints(cfg.out);
   return 0;
 }
 

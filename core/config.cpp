@@ -34,7 +34,8 @@ std::vector<Field> fields(RunConfig& c) {
       {"base", Kind::String, &c.base,
        "base model .safetensors, or \"auto\" (pretrain once, then cache)"},
       {"device", Kind::String, &c.device, "cpu | cuda | auto"},
-      {"threads", Kind::Int, &c.threads, "intra-op CPU threads; 0 = all cores"},
+      {"threads", Kind::Int, &c.threads,
+       "intra-op CPU threads; 0 = auto (the cores other programs leave idle)"},
       {"model.vocab", Kind::Int, &c.model.vocab, "vocabulary size (>= 260: bytes + 4 specials)"},
       {"model.d_model", Kind::Int, &c.model.d_model, "hidden size C"},
       {"model.n_layers", Kind::Int, &c.model.n_layers, "decoder blocks L"},
@@ -345,7 +346,7 @@ void RunConfig::validate() const {
   need(device == "cpu" || device == "cuda" || device == "auto",
        "device must be cpu, cuda or auto (got '" + device + "')");
   need(threads >= 0 && threads <= kMaxThreads,
-       "`threads` must be in 0.." + std::to_string(kMaxThreads) + " (0 = all cores; got " +
+       "`threads` must be in 0.." + std::to_string(kMaxThreads) + " (0 = auto; got " +
            std::to_string(threads) + ")");
   need(pretrain.steps >= 0 && pretrain.batch >= 1 && pretrain.lr > 0,
        "pretrain: steps >= 0, batch >= 1, lr > 0 required");

@@ -92,7 +92,7 @@ struct RunConfig {
   std::string out = "lorascape-out/run";
   std::string base = "auto";    // base model safetensors, or "auto" = pretrain once and cache
   std::string device = "auto";  // cpu | cuda | auto
-  int64_t threads = 0;          // intra-op threads; 0 = all cores
+  int64_t threads = 0;          // intra-op threads; 0 = auto (core/device.h auto_threads)
   ModelConfig model;
   PretrainConfig pretrain;
   LoraConfig lora;

@@ -14,7 +14,20 @@ c10::Device resolve_device(const std::string& name);
 bool cuda_available();
 // Number of CUDA devices (0 without CUDA).
 int64_t cuda_device_count();
-// LibTorch intra-op threads (0 = all cores); an OpenBLAS in use gets `blas_threads` per
+// The CPUs this process may run on (sched_getaffinity; taskset, cgroups' cpusets).
+int usable_cpus();
+// How many cores were idle, summed over the machine, while this thread slept `sample_ms`
+// (/proc/stat); -1 when /proc/stat cannot be read.
+double idle_cpus(int sample_ms);
+// The thread count of `threads` = 0 (auto): the usable CPUs that other programs leave idle,
+// at least 1 — every usable core on an idle machine, one where other CPU-bound work occupies
+// the others (docs/performance.md, "Threads under load"). Measured once per 10 s at most.
+int auto_threads();
+// The rule: floor(idle + 0.3) clamped to [1, cpus] — a core counts when it is at least 70% idle,
+// since threads on a core another program keeps busy wait for each other at every parallel
+// region; every CPU when idle < 0 (unknown).
+int auto_threads_for(double idle, int cpus);
+// LibTorch intra-op threads (0 = auto_threads()); an OpenBLAS in use gets `blas_threads` per
 // caller (0 = as many as intra-op threads): one by default, so that the two thread pools do
 // not oversubscribe the cores (docs/performance.md). The GEMM probe (bench gemm) gives BLAS
 // all threads, to measure the machine's peak.

@@ -50,6 +50,15 @@ void LoraLinearImpl::freeze_into_past() {
   frozen_B_ = frozen_B_.defined() ? at::cat({frozen_B_, b}, 1) : b;
 }
 
+void LoraLinearImpl::set_frozen(const at::Tensor& A, const at::Tensor& B) {
+  if (A.defined() != B.defined() ||
+      (A.defined() && (A.dim() != 2 || B.dim() != 2 || A.size(1) != in_ || B.size(0) != out_ ||
+                       A.size(0) != B.size(1))))
+    throw Error("LoraLinear::set_frozen: factors of shapes that do not fit the layer");
+  frozen_A_ = A;
+  frozen_B_ = B;
+}
+
 at::Tensor LoraLinearImpl::forward(const at::Tensor& x) {
   return add_side_path(kernels::linear(x, weight, bias), x);  // (..., out)
 }

@@ -44,6 +44,8 @@ class LoraLinearImpl : public torch::nn::Module {
   void freeze_into_past();
   const at::Tensor& frozen_A() const { return frozen_A_; }
   const at::Tensor& frozen_B() const { return frozen_B_; }
+  // Replaces the frozen factors (both undefined: none), as a training checkpoint saved them.
+  void set_frozen(const at::Tensor& A, const at::Tensor& B);
   // W += s·BA (merge) or W -= s·BA (unmerge). While merged, forward skips the side path.
   void merge();
   void unmerge();

@@ -40,6 +40,15 @@ class ReservoirBuffer {
   size_t capacity() const { return capacity_; }
   uint64_t seen() const { return seen_; }
   const std::vector<const Example*>& items() const { return items_; }
+  // The generator's state; with seen() and items() the whole state (a training checkpoint).
+  uint64_t rng_state() const { return rng_.state(); }
+  // Puts the buffer back into a saved state (items: at most capacity()).
+  void restore(uint64_t seen, std::vector<const Example*> items, uint64_t rng_state) {
+    seen_ = seen;
+    items_ = std::move(items);
+    if (items_.size() > capacity_) items_.resize(capacity_);
+    rng_.set_state(rng_state);
+  }
 
  private:
   size_t capacity_;

@@ -30,6 +30,9 @@ class Rng {
   const T& pick(const std::vector<T>& v) {
     return v[static_cast<size_t>(uniform_int(0, static_cast<int64_t>(v.size()) - 1))];
   }
+  // The whole state (a training checkpoint saves and restores it).
+  uint64_t state() const { return state_; }
+  void set_state(uint64_t state) { state_ = state; }
   template <typename T>
   void shuffle(std::vector<T>& v) {
     for (size_t i = v.size(); i > 1; --i) {

@@ -1,16 +1,19 @@
 #include "core/run.h"
 
+#include <ATen/Parallel.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
 #include "core/base_model.h"
+#include "core/checkpoint.h"
 #include "core/device.h"
 #include "core/run_file_io.h"
 #include "core/strategies.h"
@@ -92,7 +95,8 @@ nlohmann::json metrics_json(const ClMetrics& m) {
 }
 }  // namespace
 
-RunOutput run_training(const RunConfig& requested, const std::string& command_line) {
+RunOutput run_training(const RunConfig& requested, const std::string& command_line,
+                       const RunOptions& options) {
   requested.validate();
   RunConfig cfg = requested;
   set_threads(cfg.threads);
@@ -123,11 +127,22 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
                              {"base_model_digest", file_digest(base_path)},
                              {"lorascape_version", kVersion}};
   std::cerr << "[lorascape] training " << cfg.train.method << " over " << tasks.size()
-            << " tasks on " << device.str() << " (" << model->lora_parameters().size()
-            << " LoRA tensors, rank " << cfg.lora.rank << ")\n";
+            << " tasks on " << device.str()
+            << (device.is_cpu() ? ", " + std::to_string(at::get_num_threads()) + " thread" +
+                                      (at::get_num_threads() == 1 ? "" : "s") +
+                                      (cfg.threads == 0 ? " (auto)" : "")
+                                : std::string())
+            << " (" << model->lora_parameters().size() << " LoRA tensors, rank " << cfg.lora.rank
+            << ")\n";
   RunOutput out;
   out.out_dir = cfg.out;
-  out.result = train_continual(cfg, *model, tasks, cfg.out, identity);
+  Checkpointing checkpoint;
+  checkpoint.path = checkpoint_path(cfg.out, cfg.train.method);
+  checkpoint.key = resume_key(cfg, identity["base_model_digest"].get<std::string>(), tasks);
+  // Test hook (docs/user-guide.md, "Resuming"): stop in this stage so that a test can kill it.
+  if (const char* stop = std::getenv("LORASCAPE_TEST_STOP_AT_STAGE"); stop && *stop)
+    checkpoint.stop_at_stage = std::atoll(stop);
+  out.result = train_continual(cfg, *model, tasks, cfg.out, identity, checkpoint);
   out.metrics = out.result.metrics("exact_match");
 
   nlohmann::json j;
@@ -151,6 +166,7 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
   write_text_atomic(cfg.out + "/config.toml", "# resolved configuration of this run (lorascape " +
                                                   std::string(kVersion) + ")\n" + cfg.to_toml());
   write_text_atomic(cfg.out + "/results.json", j.dump(2) + "\n");
+  if (!options.keep_checkpoint) remove_checkpoint(cfg.out, cfg.train.method);
   return out;
 }
 

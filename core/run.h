@@ -22,9 +22,19 @@ struct RunOutput {
   std::string out_dir;
 };
 
+struct RunOptions {
+  // Keep the method's training checkpoint once its results are written (lorascape demo, which
+  // removes them all at its end): a rerun then finds the method done and does not retrain it.
+  bool keep_checkpoint = false;
+};
+
 // `command_line` is recorded in results.json. Writes into cfg.out (created if missing). When
-// cfg.base names a file, the [model] section is taken from that file.
-RunOutput run_training(const RunConfig& cfg, const std::string& command_line);
+// cfg.base names a file, the [model] section is taken from that file. Resumable: a checkpoint is
+// written after every stage to cfg.out/.resume/<method>.h5 (core/checkpoint.h); a rerun with the
+// same configuration goes on from it, and it is removed once run.h5, config.toml and
+// results.json are written.
+RunOutput run_training(const RunConfig& cfg, const std::string& command_line,
+                       const RunOptions& options = {});
 
 // R[t][i] of one score as an aligned text table, with the base row and the metrics.
 // `learner`: an adapter key of r.learners; default the reported one.

@@ -96,6 +96,20 @@ void ReplayStrategy::after_task(TrainContext& ctx) {
   for (size_t i = 0; i < train.size(); ++i) buffer_.offer(&train[order.next()]);
 }
 
+void ReplayStrategy::save_state(const TrainContext& ctx, TrainState& state) const {
+  // The generator state as a string: JSON numbers above 2^53 would not come back exactly.
+  state.meta["replay"] = {{"seen", std::to_string(buffer_.seen())},
+                          {"rng", std::to_string(buffer_.rng_state())}};
+  state.tensors["replay/items"] = example_refs(ctx.tasks, buffer_.items());
+}
+
+void ReplayStrategy::load_state(TrainContext& ctx, const TrainState& state) {
+  const auto& r = state.meta.at("replay");
+  buffer_.restore(std::stoull(r.at("seen").get<std::string>()),
+                  examples_at(ctx.tasks, state.tensor("replay/items")),
+                  std::stoull(r.at("rng").get<std::string>()));
+}
+
 std::vector<const Example*> ReplayStrategy::with_replay(const std::vector<const Example*>& batch) {
   std::vector<const Example*> joint = batch;
   for (const Example* ex : buffer_.sample(batch.size())) joint.push_back(ex);
@@ -164,6 +178,19 @@ void GemStrategy::after_task(TrainContext& ctx) {
   for (size_t i = 0; i < std::min(train.size(), static_cast<size_t>(memory_)); ++i)
     mem.push_back(&train[order.next()]);
   memories_.push_back(std::move(mem));
+}
+
+void GemStrategy::save_state(const TrainContext& ctx, TrainState& state) const {
+  state.meta["gem_memories"] = memories_.size();
+  for (size_t k = 0; k < memories_.size(); ++k)
+    state.tensors["gem/memory-" + std::to_string(k)] = example_refs(ctx.tasks, memories_[k]);
+}
+
+void GemStrategy::load_state(TrainContext& ctx, const TrainState& state) {
+  memories_.clear();
+  const size_t n = state.meta.at("gem_memories").get<size_t>();
+  for (size_t k = 0; k < n; ++k)
+    memories_.push_back(examples_at(ctx.tasks, state.tensor("gem/memory-" + std::to_string(k))));
 }
 
 at::Tensor GemStrategy::memory_gradient(TrainContext& ctx, size_t k) {
@@ -371,6 +398,25 @@ void ILoraStrategy::after_step(TrainContext& ctx) {
   slow_.scale(w).axpy(1.0 - w, Adapter::from_model(ctx.model));
 }
 
+void ILoraStrategy::save_state(const TrainContext& ctx, TrainState& state) const {
+  ReplayStrategy::save_state(ctx, state);
+  state.meta["ilora_slow"] = nlohmann::json::array();
+  for (const auto& [name, t] : slow_.entries()) {
+    state.meta["ilora_slow"].push_back(name);
+    state.tensors["ilora/slow/" + name] = t;
+  }
+}
+
+void ILoraStrategy::load_state(TrainContext& ctx, const TrainState& state) {
+  ReplayStrategy::load_state(ctx, state);
+  std::vector<Adapter::Entry> slow;
+  for (const auto& name : state.meta.at("ilora_slow")) {
+    const std::string n = name.get<std::string>();
+    slow.emplace_back(n, state.tensor("ilora/slow/" + n).to(ctx.device));
+  }
+  slow_ = Adapter(std::move(slow));
+}
+
 std::vector<std::pair<std::string, Adapter>> ILoraStrategy::learners(TrainContext& ctx) {
   return {{"fast", Adapter::from_model(ctx.model)}, {"slow", slow_.clone()}};
 }
@@ -397,6 +443,35 @@ at::Tensor EwcStrategy::penalty(const std::vector<at::Tensor>& params) const {
 at::Tensor EwcStrategy::loss(TrainContext& ctx, const std::vector<const Example*>& batch) {
   at::Tensor ce = examples_loss(ctx.model, batch, ctx.device);
   return anchors_.empty() ? ce : ce + penalty(ctx.params);
+}
+
+void EwcStrategy::save_state(const TrainContext&, TrainState& state) const {
+  state.meta["ewc_anchors"] = anchors_.size();
+  for (size_t k = 0; k < anchors_.size(); ++k)
+    for (size_t i = 0; i < anchors_[k].fisher.size(); ++i) {
+      const std::string p = "ewc/anchor-" + std::to_string(k) + "/";
+      state.tensors[p + "fisher/" + std::to_string(i)] = anchors_[k].fisher[i];
+      state.tensors[p + "theta/" + std::to_string(i)] = anchors_[k].theta[i];
+    }
+}
+
+void EwcStrategy::load_state(TrainContext& ctx, const TrainState& state) {
+  anchors_.clear();
+  const size_t n = state.meta.at("ewc_anchors").get<size_t>();
+  for (size_t k = 0; k < n; ++k) {
+    Anchor a;
+    const std::string p = "ewc/anchor-" + std::to_string(k) + "/";
+    for (size_t i = 0; i < ctx.params.size(); ++i) {
+      const at::Tensor& f = state.tensor(p + "fisher/" + std::to_string(i));
+      const at::Tensor& t = state.tensor(p + "theta/" + std::to_string(i));
+      if (f.sizes() != ctx.params[i].sizes() || t.sizes() != ctx.params[i].sizes())
+        throw FormatError("training checkpoint: EWC anchor " + std::to_string(k) +
+                          " does not fit the LoRA parameters; delete the checkpoint");
+      a.fisher.push_back(f.to(ctx.device));
+      a.theta.push_back(t.to(ctx.device));
+    }
+    anchors_.push_back(std::move(a));
+  }
 }
 
 std::vector<const Example*> EwcStrategy::fisher_sample(const TrainContext& ctx) const {

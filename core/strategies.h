@@ -41,6 +41,9 @@ class ReplayStrategy : public Strategy {
  public:
   explicit ReplayStrategy(const RunConfig& cfg);
   void after_task(TrainContext& ctx) override;
+  // The reservoir: its examples (as (task, index)), offer count and generator state.
+  void save_state(const TrainContext& ctx, TrainState& state) const override;
+  void load_state(TrainContext& ctx, const TrainState& state) override;
   ReservoirBuffer& buffer() { return buffer_; }
 
  protected:
@@ -93,6 +96,9 @@ class GemStrategy : public Strategy {
   std::string name() const override { return "gem"; }
   void after_backward(TrainContext& ctx) override;
   void after_task(TrainContext& ctx) override;
+  // The episodic memories, as (task, index) per finished task.
+  void save_state(const TrainContext& ctx, TrainState& state) const override;
+  void load_state(TrainContext& ctx, const TrainState& state) override;
   // GEM's projection: the g̃ closest to g with G g̃ ≥ 0 (G's rows: one gradient per past
   // task), through the dual  min_v ½ vᵀ(G Gᵀ)v + (G g)ᵀv  s.t. v ≥ margin,  g̃ = Gᵀv + g.
   // Returns g unchanged when no constraint is violated.
@@ -141,6 +147,9 @@ class ILoraStrategy : public ReplayStrategy {
   void after_step(TrainContext& ctx) override;
   std::vector<std::pair<std::string, Adapter>> learners(TrainContext& ctx) override;
   std::string reported() const override { return report_; }
+  // The reservoir (ReplayStrategy) and the slow learner.
+  void save_state(const TrainContext& ctx, TrainState& state) const override;
+  void load_state(TrainContext& ctx, const TrainState& state) override;
   // λ' after optimiser step number `step` (1 for the first step of the run).
   static double interpolation_weight(int64_t step, double lambda);
   // Mean over the given hidden-state pairs of the masked MSE between fast and its target:
@@ -164,6 +173,9 @@ class EwcStrategy : public Strategy {
   // Estimates the finished task's Fisher at the current parameters and stores it with the
   // anchor θ* (online: merges it into the one anchor, F ← γ·F_old + F_new, θ* ← θ).
   void after_task(TrainContext& ctx) override;
+  // The anchors: each one's Fisher and θ* (online EWC: the one accumulated anchor).
+  void save_state(const TrainContext& ctx, TrainState& state) const override;
+  void load_state(TrainContext& ctx, const TrainState& state) override;
   // Σ_k λ/2 · Σ F_k (θ − θ*_k)² for the given parameters (0 before the first task ends).
   at::Tensor penalty(const std::vector<at::Tensor>& params) const;
   // The examples the Fisher of task ctx.task is averaged over: the first ewc.fisher_examples

@@ -47,6 +47,25 @@ std::unique_ptr<torch::optim::Optimizer> make_optimizer(const RunConfig& cfg,
 at::Tensor examples_loss(TransformerImpl& model, const std::vector<const Example*>& batch,
                          const c10::Device& device);
 
+// What a method carries from one stage to the next besides the model's LoRA factors, for the
+// training checkpoint (core/checkpoint.h): small values in `meta`, tensors by name ('/'-separated
+// HDF5 link names, e.g. "ewc/anchor-00/fisher/003").
+struct TrainState {
+  nlohmann::json meta = nlohmann::json::object();
+  std::map<std::string, at::Tensor> tensors;
+  // The tensor called `name`; FormatError when the checkpoint lacks it.
+  const at::Tensor& tensor(const std::string& name) const;
+};
+
+// A training example as (task index, example index in its training split) and back, for state
+// that holds examples (replay buffers, episodic memories). example_at: FormatError when out of
+// range.
+std::pair<int64_t, int64_t> example_ref(const std::vector<Task>& tasks, const Example* ex);
+const Example* example_at(const std::vector<Task>& tasks, int64_t task, int64_t index);
+// Examples as an int64 tensor (n, 2) of example_ref, and back.
+at::Tensor example_refs(const std::vector<Task>& tasks, const std::vector<const Example*>& exs);
+std::vector<const Example*> examples_at(const std::vector<Task>& tasks, const at::Tensor& refs);
+
 class Strategy {
  public:
   virtual ~Strategy() = default;
@@ -72,6 +91,13 @@ class Strategy {
   // Task-aware methods (`one`) evaluate task i after stage t with the adapter of stage
   // min(t, i): every task with its own adapter once it has been trained.
   virtual bool task_aware() const { return false; }
+  // The method's state at a stage boundary (after after_task and the evaluation), everything
+  // the following stages read besides the model's LoRA factors and torch's generator: replay
+  // memories, slow learners, Fisher anchors, the std RNGs' states. load_state puts it into a
+  // fresh strategy of the same configuration, so that training goes on exactly as if it had not
+  // been interrupted. Default: no state.
+  virtual void save_state(const TrainContext&, TrainState&) const {}
+  virtual void load_state(TrainContext&, const TrainState&) {}
 };
 
 struct RunResult {
@@ -103,12 +129,24 @@ struct RunResult {
   ClMetrics metrics(const std::string& score, const std::string& learner = "") const;
 };
 
+// Where train_continual keeps its checkpoint (core/checkpoint.h).
+struct Checkpointing {
+  std::string path;    // the checkpoint file, rewritten after every stage; "" = none
+  nlohmann::json key;  // what a resume must match (resume_key)
+  // Test hook: raise SIGSTOP after the first step of this stage (1-based; 0 = never), so that a
+  // test can kill the process in that stage (LORASCAPE_TEST_STOP_AT_STAGE, docs/user-guide.md).
+  int64_t stop_at_stage = 0;
+};
+
 // Trains `model` (which must carry LoRA) through `tasks`, saving the adapter after each task
 // under out_dir/adapters/ and evaluating every task after every task. `identity` (base model
-// digest, command line …) is stored in each adapter's config.
+// digest, command line …) is stored in each adapter's config. With a checkpoint path: a
+// checkpoint of the same key there is resumed from (the model must be as run_training makes it:
+// base model, then LoRA drawn after torch::manual_seed(seed)), and a checkpoint is written after
+// every stage; the caller removes it.
 RunResult train_continual(const RunConfig& cfg, TransformerImpl& model,
                           const std::vector<Task>& tasks, const std::string& out_dir,
-                          const nlohmann::json& identity);
+                          const nlohmann::json& identity, const Checkpointing& checkpoint = {});
 
 // How training scores its stages, shared with `lorascape import-run` (analysis/import_run.h) so
 // that an imported run's scores are computed exactly as a trained one's.

@@ -123,6 +123,7 @@ std::string render_plot(const PlotRequest& r) {
   QCustomPlot plot;
   init_plot(&plot);
   std::string what;
+  std::vector<std::string> skipped;  // unreadable files next to the run, named in the result
   auto need = [&](bool ok, const std::string& msg) {
     if (!ok) throw ConfigError("plot --view " + r.view + ": " + msg);
   };
@@ -169,7 +170,8 @@ std::string render_plot(const PlotRequest& r) {
               new_task_index(*f.scan) >= 0)
             paths.push_back({label_of(f), f.scan});
         } catch (const std::exception&) {  // a broken neighbour (even one too large to
-        }                                  // read) does not spoil the figure
+          skipped.push_back(fs::path(path).filename().string());  // read) does not spoil
+        }                                                         // the figure
       }
     } else {
       for (const auto& f : scans) paths.push_back({label_of(f), f.scan});
@@ -210,8 +212,11 @@ std::string render_plot(const PlotRequest& r) {
   const double scale = r.dpi > 0 ? r.dpi / layout_dpi() : 1.0;
   plot.resize(static_cast<int>(r.width / scale), static_cast<int>(r.height / scale));
   export_plot(&plot, QString::fromStdString(r.out), r.width, r.height, r.dpi);
+  std::string note;
+  for (const auto& s : skipped) note += (note.empty() ? "; skipped unreadable " : ", ") + s;
   return "wrote " + r.out + " (" + r.view + ": " + what + ", " + std::to_string(r.width) + "x" +
-         std::to_string(r.height) + " px at " + std::to_string(static_cast<int>(r.dpi)) + " dpi)";
+         std::to_string(r.height) + " px at " + std::to_string(static_cast<int>(r.dpi)) + " dpi" +
+         note + ")";
 }
 
 }  // namespace lorascape::plot

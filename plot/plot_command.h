@@ -35,8 +35,9 @@ void ensure_application();
 
 // Draws the figure without a display (Qt's offscreen platform, set before the application object
 // is created, when none exists yet) and writes it. Returns a one-line description of what was
-// written. Throws lorascape::ConfigError for bad options, FormatError for unreadable files,
-// DeviceError when the build has no GUI.
+// written (naming any unreadable file next to a run file that the stability view skipped). Throws
+// lorascape::ConfigError for bad options, FormatError for unreadable files, DeviceError when the
+// build has no GUI.
 std::string render_plot(const PlotRequest& request);
 
 }  // namespace lorascape::plot

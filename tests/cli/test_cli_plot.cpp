@@ -1,9 +1,11 @@
 // `lorascape plot`: the desktop app's views drawn headless by the CLI (or, in a build without
 // the GUI, a one-line refusal with exit code 2).
+#include <H5Cpp.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
+#include "store/run_file.h"
 #include "store/scan_file.h"
 #include "tests/common/cli_util.h"
 #include "tests/common/fixtures.h"
@@ -31,6 +33,54 @@ store::ScanData small_line() {
   return d;
 }
 }  // namespace
+
+// A malformed .h5 next to a run file (garbage bytes, or an HDF5 file that is no readable scan)
+// does not stop `plot RUN.h5 --view stability`: the figure is drawn and the skip is named (issue
+// 18: one such neighbour made plot fail with bad_alloc).
+TEST(CliPlot, StabilitySkipsAMalformedNeighbourAndSaysSo) {
+  test::TempDir tmp("cli-plot-neighbour");
+  store::RunFileData run;
+  run.software_version = "test";
+  run.created = "2024-01-01T00:00:00Z";
+  run.config_json = "{}";
+  run.tasks = {"a", "b"};
+  run.lora_rank = 2;
+  run.lora_alpha = 4;
+  run.lora_targets = {"q_proj"};
+  store::MethodData m;
+  m.name = "seq";
+  m.config_json = "{}";
+  for (const char* score : {"exact_match", "token_acc", "loss"}) {
+    m.R[score] = {{0.9, 0.1}, {0.4, 0.8}};
+    m.base[score] = {0.0, 0.0};
+  }
+  for (int t = 0; t < 2; ++t) {
+    store::StageData st;
+    st.stage = t;
+    st.task = run.tasks[static_cast<size_t>(t)];
+    st.adapters["adapter"].tensors.push_back({"x.lora_A.weight", {2, 2}, {1, 2, 3, 4}});
+    m.stages.push_back(st);
+  }
+  run.methods.push_back(m);
+  const std::string path = tmp.file("run.h5");
+  store::write_run_file(path, run);
+  tmp.write("junk.h5", "not an HDF5 file at all");
+  {
+    // An HDF5 file that claims to be a scan and holds nothing else.
+    H5::H5File f(tmp.file("broken-scan.h5"), H5F_ACC_TRUNC);
+    H5::StrType type(H5::PredType::C_S1, H5T_VARIABLE);
+    const char* format = "lorascape-scan";
+    f.createAttribute("format", type, H5::DataSpace(H5S_SCALAR)).write(type, &format);
+  }
+  const std::string out = tmp.file("stability.png");
+  auto r = test::run_cli("plot " + path + " --view stability --out " + out, tmp.file("cache"));
+  if (r.code == 2 && r.out.find("built without the desktop app") != std::string::npos)
+    GTEST_SKIP() << "built without the GUI: " << r.out;
+  ASSERT_EQ(r.code, 0) << r.out;
+  EXPECT_TRUE(fs::exists(out));
+  EXPECT_NE(r.out.find("skipped unreadable broken-scan.h5, junk.h5"), std::string::npos) << r.out;
+  EXPECT_EQ(test::count_lines(r.out), 1u) << r.out;
+}
 
 TEST(CliPlot, WritesTheFigureOrSaysWhy) {
   test::TempDir tmp("cli-plot");
