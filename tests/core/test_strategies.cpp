@@ -277,6 +277,25 @@ TEST(Strategies, MtlDrawsFromTheUnionOfAllTasksFromTheStart) {
   }
 }
 
+// MTL gets the replay methods' examples per step: twice the batch (er's current + replay
+// batch), drawn from the union.
+TEST(Strategies, MtlStepTakesTwiceTheBatch) {
+  RunConfig c = tiny_cfg("mtl");
+  auto tasks = two_tasks();
+  Transformer m = tiny_lora(c);
+  MtlStrategy s(c), twin(c), other(c);
+  TrainContext ctx{*m, c, tasks, at::kCPU};
+  ctx.task = 0;
+  for (MtlStrategy* x : {&s, &twin, &other}) x->before_task(ctx);
+  const std::vector<const Example*> batch = {&tasks[0].train[0], &tasks[0].train[1],
+                                             &tasks[0].train[2], &tasks[0].train[3]};
+  torch::NoGradGuard ng;
+  const double got = s.loss(ctx, batch).item<double>();
+  EXPECT_EQ(got, examples_loss(*m, twin.draw(8), at::kCPU).item<double>());
+  // Not the loss of a draw of the batch's size (so the check can fail).
+  EXPECT_NE(got, examples_loss(*m, other.draw(4), at::kCPU).item<double>());
+}
+
 TEST(Strategies, GemProjectionSatisfiesEveryConstraint) {
   torch::manual_seed(3);
   for (int trial = 0; trial < 20; ++trial) {
