@@ -79,8 +79,8 @@ TEST_F(Sweep, WritesOneRowPerRunOnTheEvalSplitAndTheMeans) {
     // Each row is the run in its folder, trained with the row's settings on the eval split.
     const std::string run = tmp.file("full-runs/row-" + std::to_string(i));
     const std::string toml = slurp(run + "/config.toml");
-    EXPECT_NE(toml.find("split = \"eval\""), std::string::npos) << toml;
-    EXPECT_NE(toml.find(std::string("method = \"") + row.method + "\""), std::string::npos);
+    EXPECT_NE(toml.find("split = 'eval'"), std::string::npos) << toml;
+    EXPECT_NE(toml.find("method = '" + row.method + "'"), std::string::npos);
     EXPECT_NE(toml.find(row.point == 0 ? "lr = 0.003" : "lr = 0.01"), std::string::npos) << toml;
     EXPECT_NE(toml.find("seed = " + std::to_string(row.seed)), std::string::npos);
   }
@@ -188,9 +188,9 @@ TEST_F(Sweep, LinkedKeysAndCleanErrors) {
                    cache);
   ASSERT_EQ(r.code, 0) << r.out;
   const std::string toml = slurp(tmp.file("linked-runs/row-1/config.toml"));
-  EXPECT_NE(toml.find("optimizer = \"sgd\""), std::string::npos) << toml;
+  EXPECT_NE(toml.find("optimizer = 'sgd'"), std::string::npos) << toml;
   EXPECT_NE(toml.find("lr = 0.1"), std::string::npos) << toml;
-  EXPECT_NE(toml.find("split = \"test\""), std::string::npos) << toml;
+  EXPECT_NE(toml.find("split = 'test'"), std::string::npos) << toml;
   // Bad input: one line, exit 2, naming what is wrong; nothing written.
   const std::vector<std::pair<std::string, std::string>> bad = {
       {"--grid nope.key=1,2", "nope.key"},
