@@ -40,8 +40,12 @@ SweepData sample(const Shard& shard = {}) {
     row.seed = d.spec.seeds[static_cast<size_t>(r % seeds)];
     row.point = (r / seeds) % points;
     row.method = d.spec.methods[static_cast<size_t>(r / (seeds * points))];
-    row.metrics = {0.1 * static_cast<double>(r), -0.5, std::numeric_limits<double>::quiet_NaN(),
-                   1.0 / 3, 0.9, 0.25};
+    row.metrics = {0.1 * static_cast<double>(r),
+                   -0.5,
+                   std::numeric_limits<double>::quiet_NaN(),
+                   1.0 / 3,
+                   0.9,
+                   0.25};
     row.wall_s = 1.5 + static_cast<double>(r);
     d.rows.push_back(row);
   }
