@@ -181,7 +181,9 @@ TEST(Strategies, EwcPenaltyEqualsTheFormula) {
   ctx.task = 1;
   s.after_task(ctx);
   EXPECT_EQ(s.anchors().size(), 2u);
-  EXPECT_GT(s.penalty(ctx.params).item<double>(), 0.5 * 3.0 * fisher_sum * 0.01 - 1e-9);
+  // (The new anchor is the current point: it adds 0; float32 sums, so the tolerance above.)
+  EXPECT_GT(s.penalty(ctx.params).item<double>(),
+            0.5 * 3.0 * fisher_sum * 0.01 - 1e-6 * (1 + fisher_sum));
 }
 
 TEST(Strategies, ErTrainsOnCurrentPlusAnEqualReplayBatch) {
@@ -648,7 +650,7 @@ TEST(Strategies, OnlineEwcDecaysTheOldFisherIntoOneAnchor) {
 namespace {
 std::vector<Task> three_tasks() {
   SplitSizes s;
-  s.train = 40;
+  s.train = 96;
   s.eval = 8;
   s.test = 8;
   return builtin_suite(1, s, {"weekday", "arith", "translate"});
@@ -707,7 +709,7 @@ TEST(Strategies, GemStepWithSgdNeverIncreasesAnyMemoryLossToFirstOrder) {
     s.after_task(ctx);
   }
   int conflicts = 0;
-  for (int trial = 0; trial < 6; ++trial) {
+  for (int trial = 0; trial < 20; ++trial) {
     randomise(ctx.params, 0.05);
     std::vector<at::Tensor> mem_grads;
     for (size_t k = 0; k < 2; ++k) mem_grads.push_back(s.memory_gradient(ctx, k));
