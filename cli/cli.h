@@ -34,6 +34,7 @@ void add_scan_commands(CLI::App& app, CommandTable& table);    // scan …, geom
 void add_bench_commands(CLI::App& app, CommandTable& table);   // bench scan|train|gemm
 void add_model_commands(CLI::App& app, CommandTable& table);   // tokenize, inspect, export-hf
 void add_demo_commands(CLI::App& app, CommandTable& table);    // plot, demo
+void add_sweep_commands(CLI::App& app, CommandTable& table);   // sweep, sweep-merge
 
 // The whole command line as typed, recorded in every file a command writes.
 const std::string& command_line();

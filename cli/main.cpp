@@ -69,6 +69,7 @@ int run(int argc, char** argv) {
   add_run_commands(app, table);
   add_import_commands(app, table);
   add_scan_commands(app, table);
+  add_sweep_commands(app, table);
   add_bench_commands(app, table);
   add_model_commands(app, table);
   add_demo_commands(app, table);

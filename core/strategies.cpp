@@ -160,7 +160,9 @@ std::vector<const Example*> MtlStrategy::draw(size_t n) {
 }
 
 at::Tensor MtlStrategy::loss(TrainContext& ctx, const std::vector<const Example*>& batch) {
-  return examples_loss(ctx.model, draw(batch.size()), ctx.device);
+  // Twice the batch: the examples per step of er, agem and ilora (current + replay batch), so
+  // that the multi-task reference does not see fewer examples than the methods it bounds.
+  return examples_loss(ctx.model, draw(2 * batch.size()), ctx.device);
 }
 
 // ---- GEM -----------------------------------------------------------------------------

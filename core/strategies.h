@@ -74,13 +74,14 @@ class AgemStrategy : public ReplayStrategy {
 // Joint training on the union of all T tasks for T × (a task's steps), cut into T stages of
 // a task's length: every batch is drawn from a seeded shuffle of all training examples
 // (reshuffled each stage). R[t] is the joint model after stage t; the last row is the
-// multi-task upper reference.
+// multi-task upper reference. A step takes 2 × train.batch examples: the examples per step of
+// er, agem and ilora (current + replay batch).
 class MtlStrategy : public Strategy {
  public:
   explicit MtlStrategy(const RunConfig& cfg);
   std::string name() const override { return "mtl"; }
   void before_task(TrainContext& ctx) override;
-  // The current batch is replaced by one of the same size from the union.
+  // The current batch is replaced by twice as many examples from the union.
   at::Tensor loss(TrainContext& ctx, const std::vector<const Example*>& batch) override;
   std::vector<const Example*> draw(size_t n);
 
