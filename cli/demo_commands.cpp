@@ -31,7 +31,35 @@ using namespace lorascape::core;
 namespace {
 
 // `lorascape plot`: one of the desktop app's views, drawn headless into a figure file.
-int cmd_plot(const plot::PlotRequest& req) {
+// --width and --height: pixels, or (width) a column width of a paper: "column" 3.3 in, "double"
+// 6.9 in, at --dpi (the height then 3/4 of the width unless given).
+int cmd_plot(plot::PlotRequest req, const std::string& width, const std::string& height,
+             bool dpi_given) {
+  if (req.style == "paper" && !dpi_given) req.dpi = 300;
+  req.version = kVersion;
+  const auto pixels = [](const std::string& option, const std::string& text) {
+    try {
+      size_t n = 0;
+      const int v = std::stoi(text, &n);
+      if (n == text.size()) return v;
+    } catch (const std::exception&) {
+    }
+    throw ConfigError(option + " " + text + ": not a number of pixels" +
+                      (option == "--width" ? std::string(" or column | double") : "") +
+                      " (e.g. 1200)");
+  };
+  std::string w = width.empty() ? (req.style == "paper" ? "column" : "1200") : width;
+  double inches = 0;
+  if (w == "column" || w == "double") {
+    inches = w == "column" ? 3.3 : 6.9;
+    req.width = static_cast<int>(std::lround(inches * req.dpi));
+  } else {
+    req.width = pixels("--width", w);
+  }
+  if (!height.empty())
+    req.height = pixels("--height", height);
+  else
+    req.height = inches > 0 ? static_cast<int>(std::lround(inches * 0.75 * req.dpi)) : 800;
   std::printf("%s\n", plot::render_plot(req).c_str());
   return 0;
 }
@@ -271,6 +299,8 @@ int cmd_demo(ConfigOptions co, const std::string& out, bool full) {
 struct DemoState {
   plot::PlotRequest plot_req;
   ReportCli report;
+  std::string plot_width, plot_height;
+  bool plot_aspect = true;
   ConfigOptions demo_co;
   std::string demo_out = "lorascape-out/demo";
   bool demo_full = false;
@@ -287,11 +317,15 @@ void add_demo_commands(CLI::App& app, CommandTable& table) {
       ->required()
       ->check(CLI::ExistingFile);
   plot->add_option("--view,-v", s->plot_req.view,
-                   "valley | landscape | stability | matrix | geometry")
+                   "valley | landscape | surface (3-D, planes) | stability | matrix | geometry")
       ->required();
   plot->add_option("--scan", s->plot_req.scan,
                    "with a run file: one of its scans (name in its analysis/ folder, or a path)");
-  plot->add_option("--out,-o", s->plot_req.out, "figure file: .png, .pdf or .svg")->required();
+  plot->add_option("--out,-o", s->plot_req.out,
+                   "figure file: .png, .pdf or .svg; a plane's data as .vtk (ParaView)")
+      ->required();
+  plot->add_option("--format", s->plot_req.format,
+                   "png | pdf | svg | vtk (default: the suffix of --out, which must match)");
   plot->add_option(
       "--score", s->plot_req.score,
       "loss | token_acc | exact_match (default: loss for scans, exact_match for runs)");
@@ -303,13 +337,34 @@ void add_demo_commands(CLI::App& app, CommandTable& table) {
                    "geometry: delta_cosine, delta_distance, factor_cosine, factor_distance, "
                    "angle_in, angle_out, overlap_in, overlap_out")
       ->capture_default_str();
+  plot->add_option("--module", s->plot_req.module,
+                   "geometry: one module of the scan (default: all modules)");
   plot->add_flag("--log", s->plot_req.log, "log scale (valley) or log colours (landscape)");
-  plot->add_option("--width", s->plot_req.width, "figure width in pixels")->capture_default_str();
-  plot->add_option("--height", s->plot_req.height, "figure height in pixels")
-      ->capture_default_str();
-  plot->add_option("--dpi", s->plot_req.dpi,
-                   "resolution: PNG pixels are width x height; PDF/SVG pages are width/dpi inches")
-      ->capture_default_str();
+  plot->add_option("--width", s->plot_width,
+                   "figure width: pixels, or column (3.3 in) | double (6.9 in) at --dpi "
+                   "(default: 1200; column with --style paper)");
+  plot->add_option("--height", s->plot_height,
+                   "figure height in pixels (default: 800; 3/4 of a column width)");
+  auto* dpi_opt =
+      plot->add_option("--dpi", s->plot_req.dpi,
+                       "resolution: PNG pixels are width x height; PDF/SVG pages are width/dpi "
+                       "inches (default: 96; 300 with --style paper)");
+  plot->add_option("--style", s->plot_req.style,
+                   "screen | paper (serif 8-10 pt, thin lines, column widths)");
+  plot->add_option("--title", s->plot_req.title, "a title above the figure");
+  plot->add_option("--legend", s->plot_req.legend,
+                   "top-right | top-left | bottom-right | bottom-left | none");
+  plot->add_option("--cmap", s->plot_req.cmap,
+                   "landscape/surface colour map: viridis | cividis | magma | gray");
+  plot->add_option("--range", s->plot_req.range,
+                   "landscape/surface colour range LO:HI (default: the data's)");
+  auto* aspect = plot->add_flag("--equal-aspect,!--free-aspect", s->plot_aspect,
+                                "landscape/surface: axes at equal scale (default for planes)");
+  plot->add_flag("--smooth", s->plot_req.smooth,
+                 "landscape: interpolated display of a coarse grid");
+  plot->add_flag("--band", s->plot_req.band,
+                 "valley: the scans (or each run file's --scan) are seeds of one configuration: "
+                 "draw mean +- sd");
 
   auto* report = app.add_subcommand(
       "report",
@@ -349,8 +404,12 @@ void add_demo_commands(CLI::App& app, CommandTable& table) {
       "--full", s->demo_full,
       "every method over all eight tasks at the default settings (about an hour on 2 cores)");
 
-  table.push_back({plot, [s] { return cmd_plot(s->plot_req); }});
   table.push_back({report, [s] { return cmd_report(s->report); }});
+  table.push_back({plot, [s, aspect, dpi_opt] {
+                     plot::PlotRequest r = s->plot_req;
+                     r.equal_aspect = aspect->count() ? (s->plot_aspect ? 1 : 0) : -1;
+                     return cmd_plot(r, s->plot_width, s->plot_height, dpi_opt->count() > 0);
+                   }});
   table.push_back({demo, [s] { return cmd_demo(s->demo_co, s->demo_out, s->demo_full); }});
 }
 

@@ -7,7 +7,8 @@
 namespace lorascape::plot {
 
 const std::vector<std::string>& plot_views() {
-  static const std::vector<std::string> v{"valley", "landscape", "stability", "matrix", "geometry"};
+  static const std::vector<std::string> v{"valley",    "landscape", "surface",
+                                          "stability", "matrix",    "geometry"};
   return v;
 }
 

@@ -6,9 +6,11 @@
 #include <QFileInfo>
 #include <QGuiApplication>
 #include <QImage>
+#include <QPaintEngine>
 #include <QPdfWriter>
 #include <QScreen>
 #include <QSvgGenerator>
+#include <QXmlStreamReader>
 #include <algorithm>
 #include <cmath>
 
@@ -112,6 +114,142 @@ void export_plot(QCustomPlot* plot, const QString& path, int width, int height, 
   if (!ok || !QFileInfo(path).exists() || QFileInfo(path).size() == 0)
     throw FormatError(path.toStdString() +
                       ": cannot write the figure; check that the folder exists and is writable");
+}
+
+namespace {
+// A paint device that draws nothing and records where text goes: the boxes of the text items in
+// device pixels, and whether each lies inside the clip region it is drawn under. It reports the
+// resolution `dpi` (as the export devices report layout_dpi() while they are painted on).
+class TextRecorder : public QPaintDevice {
+ public:
+  TextRecorder(int width, int height, int dpi) : w_(width), h_(height), dpi_(dpi), engine_(this) {}
+  QPaintEngine* paintEngine() const override { return &engine_; }
+  std::vector<FigureText> texts;
+
+ protected:
+  int metric(PaintDeviceMetric m) const override {
+    switch (m) {
+      case PdmWidth:
+        return w_;
+      case PdmHeight:
+        return h_;
+      case PdmWidthMM:
+        return static_cast<int>(std::lround(w_ * 25.4 / dpi_));
+      case PdmHeightMM:
+        return static_cast<int>(std::lround(h_ * 25.4 / dpi_));
+      case PdmNumColors:
+        return 1 << 24;
+      case PdmDepth:
+        return 32;
+      case PdmDpiX:
+      case PdmDpiY:
+      case PdmPhysicalDpiX:
+      case PdmPhysicalDpiY:
+        return dpi_;
+      case PdmDevicePixelRatio:
+        return 1;
+      case PdmDevicePixelRatioScaled:
+        return static_cast<int>(devicePixelRatioFScale());
+      default:
+        return 0;
+    }
+  }
+
+ private:
+  class Engine : public QPaintEngine {
+   public:
+    explicit Engine(TextRecorder* d) : QPaintEngine(QPaintEngine::AllFeatures), d_(d) {}
+    bool begin(QPaintDevice*) override { return true; }
+    bool end() override { return true; }
+    void updateState(const QPaintEngineState&) override {}
+    void drawPixmap(const QRectF&, const QPixmap&, const QRectF&) override {}
+    void drawPolygon(const QPointF*, int, PolygonDrawMode) override {}
+    void drawPath(const QPainterPath&) override {}
+    Type type() const override { return QPaintEngine::User; }
+    void drawTextItem(const QPointF& p, const QTextItem& item) override {
+      QPainter* painter = this->painter();
+      const QFontMetricsF fm(item.font(), d_);
+      const QRectF local(p.x(), p.y() - fm.ascent(), fm.horizontalAdvance(item.text()),
+                         fm.ascent() + fm.descent());
+      FigureText t;
+      t.text = item.text();
+      t.box = painter->transform().mapRect(local);
+      t.point_size = item.font().pointSizeF() > 0 ? item.font().pointSizeF()
+                                                  : item.font().pixelSize() * 72.0 / d_->dpi_;
+      t.clipped = false;
+      if (painter->hasClipping()) {
+        const QRectF clip = painter->transform().mapRect(painter->clipBoundingRect());
+        t.clipped = !clip.adjusted(-1, -1, 1, 1).contains(t.box);
+      }
+      if (!item.text().trimmed().isEmpty()) d_->texts.push_back(t);
+    }
+
+   private:
+    TextRecorder* d_;
+  };
+  int w_, h_, dpi_;
+  mutable Engine engine_;
+};
+}  // namespace
+
+std::vector<FigureText> figure_texts(QCustomPlot* plot, int width, int height, double dpi) {
+  const int ldpi = layout_dpi();
+  const double scale = dpi / ldpi;
+  const int lw = std::max(1, static_cast<int>(std::lround(width / scale)));
+  const int lh = std::max(1, static_cast<int>(std::lround(height / scale)));
+  TextRecorder rec(width, height, ldpi);
+  {
+    QCPPainter painter(&rec);
+    painter.scale(static_cast<double>(width) / lw, static_cast<double>(height) / lh);
+    plot->toPainter(&painter, lw, lh);
+  }
+  return rec.texts;
+}
+
+std::vector<FigureText> svg_texts(const QString& path) {
+  // The <text> elements of QSvgGenerator's output: each in a <g> with the transform matrix and
+  // the font (family, size in user units) it is drawn with; x, y the baseline's start.
+  std::vector<FigureText> out;
+  QFile file(path);
+  if (!file.open(QIODevice::ReadOnly)) return out;
+  QXmlStreamReader xml(&file);
+  std::vector<std::pair<QTransform, QFont>> stack{{QTransform(), QFont()}};
+  while (!xml.atEnd()) {
+    xml.readNext();
+    if (xml.isStartElement()) {
+      auto top = stack.back();
+      const auto attr = xml.attributes();
+      if (attr.hasAttribute("transform")) {
+        const QString m = attr.value("transform").toString();
+        const QStringList v = m.mid(m.indexOf('(') + 1).chopped(1).split(',');
+        if (m.startsWith("matrix(") && v.size() == 6)
+          top.first = QTransform(v[0].toDouble(), v[1].toDouble(), v[2].toDouble(), v[3].toDouble(),
+                                 v[4].toDouble(), v[5].toDouble());
+      }
+      if (attr.hasAttribute("font-family"))
+        top.second.setFamily(attr.value("font-family").toString());
+      if (attr.hasAttribute("font-size"))
+        top.second.setPixelSize(
+            std::max(1, static_cast<int>(std::lround(attr.value("font-size").toDouble()))));
+      stack.push_back(top);
+      if (xml.name() == QLatin1String("text")) {
+        const double x = attr.value("x").toDouble(), y = attr.value("y").toDouble();
+        const QString text = xml.readElementText(QXmlStreamReader::IncludeChildElements);
+        stack.pop_back();
+        if (text.trimmed().isEmpty()) continue;
+        const QFontMetricsF fm(top.second);
+        FigureText t;
+        t.text = text;
+        t.box = top.first.mapRect(
+            QRectF(x, y - fm.ascent(), fm.horizontalAdvance(text), fm.ascent() + fm.descent()));
+        t.point_size = top.second.pixelSize() * 72.0 / layout_dpi();
+        out.push_back(t);
+      }
+    } else if (xml.isEndElement()) {
+      if (stack.size() > 1) stack.pop_back();
+    }
+  }
+  return out;
 }
 
 QString square_matrix_csv(const QString& corner, const QStringList& labels,

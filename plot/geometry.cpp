@@ -61,8 +61,10 @@ GeometryFigure prepare_geometry(const store::ScanData& scan, const GeometryOptio
 void draw_geometry(QCustomPlot* p, const GeometryFigure& f) {
   if (f.empty()) return clear_plot(p);
   const int n = static_cast<int>(f.labels.size());
+  // The scale names the module shown (or all modules), so an exported figure says which.
   draw_heat_map(p, f.values, n, n, f.labels, f.labels, "adapter", "adapter",
-                f.metric + (f.degrees ? " (degrees)" : ""), true, true, f.degrees ? 1 : 2);
+                f.metric + (f.degrees ? " (degrees)" : "") + ", " + f.module_name, true, true,
+                f.degrees ? 1 : 2);
 }
 
 QString geometry_csv(const GeometryFigure& f) {

@@ -4,10 +4,12 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "plot/contour.h"
 #include "plot/document.h"
 #include "plot/plot_util.h"
+#include "plot/style.h"
 
 namespace lorascape::plot {
 
@@ -40,9 +42,111 @@ bool markers_of(const store::ScanData& d, const char* extra, const char* labels_
   for (size_t k = 0; k < n; ++k) {
     m.x << a.values[k * w];
     m.y << a.values[k * w + 1];
+    // Projected adapters: the third column is the distance from the plane (docs/hdf5-schema.md).
+    m.off << (m.kind == MarkerSet::Kind::Projected && w >= 3 ? a.values[k * w + 2] : kNaN);
     m.labels << (k < labels.size() ? QString::fromStdString(short_ref(labels[k])) : QString());
   }
   return true;
+}
+
+// The text items the layout hook places: a marker's label (kind 1) or a contour's (kind 2).
+const char* const kLabelKind = "lorascape_label_kind";
+
+// Where a label may go around its anchor, in order of preference.
+const Qt::Alignment kPlaces[] = {
+    Qt::AlignLeft | Qt::AlignBottom,    Qt::AlignLeft | Qt::AlignTop,
+    Qt::AlignRight | Qt::AlignBottom,   Qt::AlignRight | Qt::AlignTop,
+    Qt::AlignHCenter | Qt::AlignBottom, Qt::AlignHCenter | Qt::AlignTop};
+
+// The box (pixels) of text item `t` at its anchor with alignment `a`.
+QRectF label_box(QCPItemText* t, Qt::Alignment a) {
+  const QPointF at = t->position->pixelPosition();
+  const QFontMetricsF fm(t->font());
+  const QMargins pad = t->padding();
+  const double w = fm.horizontalAdvance(t->text()) + pad.left() + pad.right();
+  const double h = fm.height() + pad.top() + pad.bottom();
+  const double x = a & Qt::AlignLeft ? at.x() : a & Qt::AlignRight ? at.x() - w : at.x() - w / 2;
+  const double y = a & Qt::AlignTop ? at.y() : a & Qt::AlignBottom ? at.y() - h : at.y() - h / 2;
+  return QRectF(x, y, w, h);
+}
+
+// After every layout: equal scale (the plane's extent fitted into the axis rect, or the user's
+// zoom kept along x), then the labels placed where they overlap neither each other nor the edges.
+void layout_landscape(QCustomPlot* p) {
+  QCPAxisRect* r = p->axisRect();
+  if (!r || r->width() < 2 || r->height() < 2) return;
+  if (p->property("lorascape_equal_aspect").toBool()) {
+    // Twice: the new ranges change the tick labels and with them the axis rect; the second pass
+    // fits the rect they give (so the figure does not depend on the ranges it had before).
+    for (int pass = 0; pass < 2; ++pass) {
+      if (pass == 1) {
+        p->plotLayout()->update(QCPLayoutElement::upPreparation);
+        p->plotLayout()->update(QCPLayoutElement::upMargins);
+        p->plotLayout()->update(QCPLayoutElement::upLayout);
+      }
+      const QRectF ext = p->property("lorascape_extent").toRectF();
+      const QRectF last = p->property("lorascape_aspect_ranges").toRectF();
+      const QCPRange x = p->xAxis->range(), y = p->yAxis->range();
+      const bool fitted =
+          last.isNull() ||
+          (std::abs(last.left() - x.lower) < 1e-12 && std::abs(last.right() - x.upper) < 1e-12 &&
+           std::abs(last.top() - y.lower) < 1e-12 && std::abs(last.bottom() - y.upper) < 1e-12);
+      const double w = r->width(), h = r->height();
+      double cx = ext.center().x(), cy = ext.center().y(),
+             u = std::max(ext.width() / w, ext.height() / h);
+      if (!fitted) cx = x.center(), cy = y.center(), u = x.size() / w;  // the user's zoom
+      p->xAxis->setRange(cx - u * w / 2, cx + u * w / 2);
+      p->yAxis->setRange(cy - u * h / 2, cy + u * h / 2);
+      const QCPRange nx = p->xAxis->range(), ny = p->yAxis->range();
+      p->setProperty("lorascape_aspect_ranges",
+                     QRectF(QPointF(nx.lower, ny.lower), QPointF(nx.upper, ny.upper)));
+    }
+  }
+  // Contour labels stay on their line; the markers' labels go around them.
+  std::vector<QRectF> taken;
+  const QRectF inside = QRectF(r->rect()).adjusted(2, 2, -2, -2);
+  for (int i = 0; i < p->itemCount(); ++i)
+    if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
+      if (t->property(kLabelKind).toInt() == 2) {
+        const QRectF box = label_box(t, Qt::AlignCenter);
+        const bool free = inside.contains(box) &&
+                          std::none_of(taken.begin(), taken.end(),
+                                       [&](const QRectF& b) { return b.intersects(box); });
+        t->setVisible(free);
+        if (free) taken.push_back(box);
+      }
+  // The legend and the markers themselves are obstacles too.
+  if (p->legend && p->legend->visible()) taken.push_back(QRectF(p->legend->outerRect()));
+  for (int i = 0; i < p->itemCount(); ++i)
+    if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
+      if (t->property(kLabelKind).toInt() == 1) {
+        const QPointF at = t->position->pixelPosition();
+        taken.push_back(QRectF(at.x() - 4, at.y() - 4, 8, 8));
+      }
+  for (int i = 0; i < p->itemCount(); ++i)
+    if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
+      if (t->property(kLabelKind).toInt() == 1) {
+        Qt::Alignment best = kPlaces[0];
+        int best_score = -1;
+        for (const Qt::Alignment a : kPlaces) {
+          const QRectF box = label_box(t, a);
+          const int score = (inside.contains(box) ? 2 : 0) +
+                            (std::none_of(taken.begin(), taken.end(),
+                                          [&](const QRectF& b) { return b.intersects(box); })
+                                 ? 1
+                                 : 0);
+          if (score > best_score) best_score = score, best = a;
+          if (score == 3) break;
+        }
+        t->setPositionAlignment(best);
+        taken.push_back(label_box(t, best));
+      }
+}
+
+void install_layout_hook(QCustomPlot* p) {
+  if (p->property("lorascape_landscape_hook").toBool()) return;
+  p->setProperty("lorascape_landscape_hook", true);
+  QObject::connect(p, &QCustomPlot::afterLayout, p, [p] { layout_landscape(p); });
 }
 }  // namespace
 
@@ -73,6 +177,12 @@ LandscapeFigure prepare_landscape(const store::ScanData& d, const LandscapeOptio
   f.task = o.task;
   f.score = o.score;
   f.labels = o.labels;
+  f.cmap = o.cmap;
+  f.range_lo = o.range_lo;
+  f.range_hi = o.range_hi;
+  f.equal_aspect = o.equal_aspect && d.spec.kind == "plane";
+  f.smooth = o.smooth;
+  f.contour_labels = o.contour_labels;
   const auto& xs = f.xs;
   const auto& ys = f.ys;
   const size_t nx = xs.size(), ny = ys.size(), S = d.spec.scores.size();
@@ -105,8 +215,11 @@ LandscapeFigure prepare_landscape(const store::ScanData& d, const LandscapeOptio
   f.log_colors = o.log_colors && lo > 0;
   f.inverted = o.score != "loss" && !o.score.startsWith("lambda");
 
-  if (o.contours && std::isfinite(lo) && hi > lo) {
-    for (double level : contour_levels(lo, hi, o.levels, f.log_colors)) {
+  // Contours over the colour range where one is given (within the data's).
+  const double clo = std::isfinite(o.range_lo) ? std::max(lo, o.range_lo) : lo;
+  const double chi = std::isfinite(o.range_hi) ? std::min(hi, o.range_hi) : hi;
+  if (o.contours && std::isfinite(clo) && chi > clo) {
+    for (double level : contour_levels(clo, chi, o.levels, f.log_colors && clo > 0)) {
       const auto lines = join_segments(contour_segments(xs, ys, f.z, level));
       if (!lines.empty()) ++f.levels_drawn;
       for (const auto& line : lines) {
@@ -130,6 +243,14 @@ LandscapeFigure prepare_landscape(const store::ScanData& d, const LandscapeOptio
     m.name = set.name;
     if (markers_of(d, set.extra, set.labels_key, m)) f.markers.push_back(std::move(m));
   }
+  const double diagonal = std::hypot(xs.back() - xs.front(), ys.back() - ys.front());
+  for (auto& m : f.markers)
+    for (int k = 0; k < m.x.size(); ++k) {
+      const bool far = std::isfinite(m.off[k]) && m.off[k] > kFarOffPlane * diagonal;
+      m.far << far;
+      if (far && !m.labels[k].isEmpty())
+        m.labels[k] += QString(" (%1 off)").arg(m.off[k], 0, 'g', 2);
+    }
 
   const std::string kind = d.spec.kind;
   f.x_label = kind == "random-plane" ? "α (direction 1)"
@@ -158,9 +279,9 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
   for (size_t i = 0; i < nx; ++i)
     for (size_t j = 0; j < ny; ++j)
       map->data()->setCell(static_cast<int>(i), static_cast<int>(j), f.z[i * ny + j]);
-  QCPColorGradient g = viridis_gradient();
+  QCPColorGradient g = color_map(f.cmap);
   if (f.inverted) g = g.inverted();
-  map->setInterpolate(false);
+  map->setInterpolate(f.smooth);
   map->setName(f.task + " " + f.score);
   map->removeFromLegend();
   bool created = false;
@@ -174,9 +295,14 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
     scale->axis()->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
   else
     scale->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-  scale->axis()->setLabel(f.task_caption + " " + f.score);
-  if (std::isfinite(f.lo)) scale->setDataRange(QCPRange(f.lo, f.hi > f.lo ? f.hi : f.lo + 1e-12));
+  scale->axis()->setLabel(f.task_caption + " " + score_label(f.score));
+  if (std::isfinite(f.range_lo) && std::isfinite(f.range_hi))
+    scale->setDataRange(QCPRange(f.range_lo, f.range_hi));
+  else if (std::isfinite(f.lo))
+    scale->setDataRange(QCPRange(f.lo, f.hi > f.lo ? f.hi : f.lo + 1e-12));
 
+  // The longest line of each level, for its label.
+  std::map<double, const ContourLine*> longest;
   for (const auto& line : f.contours) {
     auto* c = new QCPCurve(p->xAxis, p->yAxis);
     c->setData(line.x, line.y);
@@ -184,6 +310,25 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
     c->setName(QString("contour %1").arg(line.level, 0, 'g', 3));
     c->removeFromLegend();
     c->setSelectable(QCP::stNone);
+    auto& l = longest[line.level];
+    if (!l || l->x.size() < line.x.size()) l = &line;
+  }
+  if (f.contour_labels) {
+    int k = 0;
+    for (const auto& [level, line] : longest) {
+      if (k++ % 2 || line->x.size() < 4) continue;
+      auto* t = new QCPItemText(p);
+      const int mid = static_cast<int>(line->x.size()) / 2;
+      t->position->setCoords(line->x[mid], line->y[mid]);
+      t->setPositionAlignment(Qt::AlignCenter);
+      t->setText(QString::number(level, 'g', 3));
+      t->setFont(QFont(p->font().family(), 7));
+      t->setColor(Qt::black);
+      t->setBrush(QBrush(QColor(255, 255, 255, 170)));
+      t->setPadding(QMargins(1, 0, 1, 0));
+      t->setClipToAxisRect(true);
+      t->setProperty(kLabelKind, 2);
+    }
   }
 
   // Markers, each set after its labels.
@@ -202,6 +347,31 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
       l->setColor(Qt::black);
       l->setBrush(QBrush(QColor(255, 255, 255, 200)));
       l->setClipToAxisRect(true);
+      l->setProperty(kLabelKind, 1);
+    }
+    // Projected adapters far off the plane: hollow markers of their own legend entry.
+    if (m.kind == MarkerSet::Kind::Projected && m.far.contains(true)) {
+      QVector<double> fi, fx, fy, ni, nx2, ny2;
+      for (int k = 0; k < m.x.size(); ++k)
+        if (m.far[k])
+          fi << k, fx << m.x[k], fy << m.y[k];
+        else
+          ni << k, nx2 << m.x[k], ny2 << m.y[k];
+      auto* hollow = new QCPCurve(p->xAxis, p->yAxis);
+      hollow->setData(fi, fx, fy);
+      hollow->setName("projected, off the plane");
+      hollow->setLineStyle(QCPCurve::lsNone);
+      hollow->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond,
+                                              QPen(QColor(0xE6, 0x9F, 0x00), 2), Qt::NoBrush, 9));
+      idx = ni;
+      if (ni.isEmpty()) continue;
+      auto* c = new QCPCurve(p->xAxis, p->yAxis);
+      c->setData(ni, nx2, ny2);
+      c->setName(m.name);
+      c->setLineStyle(QCPCurve::lsNone);
+      c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(Qt::black, 1),
+                                         QBrush(QColor(255, 255, 255)), 8));
+      continue;
     }
     auto* c = new QCPCurve(p->xAxis, p->yAxis);
     c->setData(idx, m.x, m.y);
@@ -239,6 +409,11 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
   const double hy = ny > 1 ? (ys.back() - ys.front()) / (2.0 * (ny - 1)) : 0.5;
   p->xAxis->setRange(xs.front() - hx, xs.back() + hx);
   p->yAxis->setRange(ys.front() - hy, ys.back() + hy);
+  p->setProperty("lorascape_equal_aspect", f.equal_aspect);
+  p->setProperty("lorascape_extent", QRectF(QPointF(xs.front() - hx, ys.front() - hy),
+                                            QPointF(xs.back() + hx, ys.back() + hy)));
+  p->setProperty("lorascape_aspect_ranges", QRectF());
+  install_layout_hook(p);
   p->replot();
   return map;
 }

@@ -20,10 +20,16 @@ namespace lorascape::plot {
 struct LandscapeOptions {
   QString task;   // a task set of the scan, or "mean" (any other name: the mean of the tasks)
   QString score;  // a score of the scan (another name: its first score)
-  bool log_colors = false;  // logarithmic colour scale (when every value is > 0)
-  bool contours = true;     // contour lines,
-  int levels = 10;          // at this many levels
-  bool labels = true;       // the markers' labels
+  bool log_colors = false;                // logarithmic colour scale (when every value is > 0)
+  bool contours = true;                   // contour lines,
+  int levels = 10;                        // at this many levels
+  bool labels = true;                     // the markers' labels
+  QString cmap = "viridis";               // a colour map of color_map_names() (plot/style.h)
+  double range_lo = NAN, range_hi = NAN;  // the colour range; NaN: the data's
+  bool equal_aspect = true;    // axes at equal scale (for planes; random planes and trajectory
+                               // planes have axes of different units and ignore it)
+  bool smooth = false;         // interpolated display of the grid (bilinear between points)
+  bool contour_labels = true;  // the level on every other contour line
 };
 
 // One contour line: x, y pairs along it at `level`.
@@ -39,7 +45,15 @@ struct MarkerSet {
   QString name;          // the legend entry: "anchors", "projected adapters", "trajectory"
   QVector<double> x, y;  // plane coordinates, in the file's order
   QStringList labels;    // per marker: the adapter's short reference, or "" (none in the file)
+  QVector<double> off;   // per marker: its distance from the plane (projected adapters; NaN
+                         // when the file does not say)
+  QVector<bool> far;     // per marker: off the plane by more than kFarOffPlane of the grid's
+                         // diagonal: labelled with the distance and drawn hollow
 };
+
+// A projected adapter further from the plane than this fraction of the grid's diagonal is marked
+// as off the plane (hollow marker, "seq/1 (9.8 off)").
+constexpr double kFarOffPlane = 0.05;
 
 struct LandscapeFigure {
   std::vector<double> xs, ys;  // the grid
@@ -54,6 +68,11 @@ struct LandscapeFigure {
   std::vector<MarkerSet> markers;  // trajectory, projected adapters, anchors: drawn in this order
   bool labels = true;              // draw the markers' labels
   QString x_label, y_label;
+  QString cmap = "viridis";
+  double range_lo = NAN, range_hi = NAN;  // the colour range asked for (NaN: lo..hi)
+  bool equal_aspect = false;              // axes at equal scale (asked for, and a plane)
+  bool smooth = false;
+  bool contour_labels = true;
 
   bool empty() const { return z.empty(); }
   int marker_count() const;  // markers in every set
@@ -68,7 +87,9 @@ LandscapeFigure prepare_landscape(const store::ScanData& scan, const LandscapeOp
 
 // Draws the figure into `plot`: its plottables and items replaced, the colour scale to the right
 // of the axis rect created on first use (hidden for an empty figure); replots. Returns the colour
-// map (nullptr for an empty figure).
+// map (nullptr for an empty figure). Whenever the plot is laid out (on screen, or at an export's
+// size) the axes get equal scale when the figure asks for it, and the labels of the markers and
+// contours are placed where they overlap neither each other nor the plot's edges (where they can).
 QCPColorMap* draw_landscape(QCustomPlot* plot, const LandscapeFigure& figure);
 
 // The value at the grid point nearest to (x, y): "x = 1, y = 0: a loss = 1"; empty for an empty

@@ -4,8 +4,10 @@
 
 #include <QApplication>
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
+#include <tuple>
 
 #include "plot/document.h"
 #include "plot/export.h"
@@ -14,7 +16,10 @@
 #include "plot/matrix.h"
 #include "plot/plot_util.h"
 #include "plot/stability.h"
+#include "plot/style.h"
+#include "plot/surface.h"
 #include "plot/valley.h"
+#include "plot/vtk.h"
 #include "store/error.h"
 
 namespace lorascape::plot {
@@ -22,7 +27,8 @@ namespace lorascape::plot {
 namespace fs = std::filesystem;
 
 const std::vector<std::string>& plot_views() {
-  static const std::vector<std::string> v{"valley", "landscape", "stability", "matrix", "geometry"};
+  static const std::vector<std::string> v{"valley",    "landscape", "surface",
+                                          "stability", "matrix",    "geometry"};
   return v;
 }
 
@@ -86,13 +92,36 @@ QString pick(const std::string& option, const QStringList& valid, const std::str
 
 }  // namespace
 
-std::string render_plot(const PlotRequest& r) {
+namespace {
+// The format of the request: --format, else the suffix of --out.
+std::string format_of(const PlotRequest& r) {
+  std::string f = r.format;
+  if (f.empty()) {
+    f = fs::path(r.out).extension().string();
+    if (!f.empty()) f = f.substr(1);
+    std::transform(f.begin(), f.end(), f.begin(), [](unsigned char c) { return std::tolower(c); });
+  }
+  if (f != "png" && f != "pdf" && f != "svg" && f != "vtk")
+    throw ConfigError("--format " + (f.empty() ? std::string("(none)") : f) +
+                      ": unknown figure format; use png, pdf, svg or vtk (or end --out in one)");
+  std::string suffix = fs::path(r.out).extension().string();
+  std::transform(suffix.begin(), suffix.end(), suffix.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (suffix != "." + f)
+    throw ConfigError("--out " + r.out + ": does not end in ." + f + " (the --format); name it " +
+                      fs::path(r.out).replace_extension(f).string());
+  return f;
+}
+
+void check_request(const PlotRequest& r) {
   const auto& views = plot_views();
   if (std::find(views.begin(), views.end(), r.view) == views.end())
     throw ConfigError("--view " + r.view +
-                      ": unknown view; use valley, landscape, stability, matrix or geometry");
+                      ": unknown view; use valley, landscape, surface, stability, matrix or "
+                      "geometry");
   if (r.files.empty()) throw ConfigError("plot: no input file; give a run file or a scan file");
-  if (r.out.empty()) throw ConfigError("plot: --out is required (FIG.png, FIG.pdf or FIG.svg)");
+  if (r.out.empty())
+    throw ConfigError("plot: --out is required (FIG.png, FIG.pdf, FIG.svg or PLANE.vtk)");
   // An option the view has no use for would be silently ignored: refused instead.
   const auto only_for = [&](const std::string& option, const std::string& value,
                             const std::vector<std::string>& users) {
@@ -102,12 +131,40 @@ std::string render_plot(const PlotRequest& r) {
     throw ConfigError(option + " " + value + ": the " + r.view +
                       " view has no such choice; it is for --view " + list);
   };
-  only_for("--task", r.task, {"valley", "landscape"});
+  only_for("--task", r.task, {"valley", "landscape", "surface"});
   only_for("--method", r.method, {"matrix"});
   only_for("--metric", r.metric, {"geometry"});
+  only_for("--module", r.module, {"geometry"});
+  only_for("--cmap", r.cmap, {"landscape", "surface"});
+  only_for("--range", r.range, {"landscape", "surface"});
+  if (r.smooth && r.view != "landscape")
+    throw ConfigError("--smooth: the " + r.view +
+                      " view has no such choice; it is for --view "
+                      "landscape");
+  if (r.band && r.view != "valley")
+    throw ConfigError("--band: the " + r.view +
+                      " view has no such choice; it is for --view "
+                      "valley");
+  if (r.equal_aspect >= 0 && r.view != "landscape" && r.view != "surface")
+    throw ConfigError("--equal-aspect: the " + r.view +
+                      " view has no such choice; it is for --view landscape or surface");
+  if (!r.cmap.empty()) color_map(QString::fromStdString(r.cmap));
+  if (!r.range.empty()) parse_range(r.range);
+  style_named(r.style);
+  if (!r.legend.empty()) {
+    const QStringList places = legend_places();
+    if (!places.contains(QString::fromStdString(r.legend)))
+      throw ConfigError("--legend " + r.legend + ": unknown place; use one of " +
+                        places.join(", ").toStdString());
+  }
+}
+}  // namespace
+
+std::string draw_plot(QCustomPlot* plot_ptr, const PlotRequest& r) {
+  check_request(r);
+  QCustomPlot& plot = *plot_ptr;
   std::vector<OpenedFile> files;
   for (const auto& path : r.files) files.push_back(open_file(path));
-  ensure_application();
   const OpenedFile* run = nullptr;
   std::vector<OpenedFile> scans;
   for (const auto& f : files) {
@@ -118,9 +175,17 @@ std::string render_plot(const PlotRequest& r) {
     if (!run)
       throw ConfigError("--scan " + r.scan +
                         ": needs a run file as input (the scan is looked up next to it)");
-    scans.insert(scans.begin(), open_file(find_scan(run->path, r.scan)));
+    if (r.band) {
+      // A seed band: the scan of that name next to every run file given.
+      std::vector<OpenedFile> found;
+      for (const auto& f : files)
+        if (f.type == OpenedFile::Type::Run) found.push_back(open_file(find_scan(f.path, r.scan)));
+      scans.insert(scans.begin(), found.begin(), found.end());
+    } else {
+      scans.insert(scans.begin(), open_file(find_scan(run->path, r.scan)));
+    }
   }
-  QCustomPlot plot;
+  const PlotStyle style = style_named(r.style);
   init_plot(&plot);
   std::string what;
   std::vector<std::string> skipped;  // unreadable files next to the run, named in the result
@@ -130,20 +195,23 @@ std::string render_plot(const PlotRequest& r) {
   if (r.view == "valley") {
     std::vector<NamedScan> entries;
     for (const auto& s : scans)
-      if (is_path_kind(*s.scan)) entries.push_back({label_of(s), s.scan});
+      if (is_path_kind(*s.scan))
+        entries.push_back({r.band ? QString::fromStdString(s.path) : label_of(s), s.scan});
+    need(!r.band || entries.size() >= 2, "--band needs two or more scans (seeds) of one path");
     need(!entries.empty(),
          "needs a 1-D scan file (line, curve, sharpness --along), or a run file with --scan");
     ValleyOptions o;
     o.score = pick("--score", valley_scores(entries), r.score, "loss");
     o.task_filter = pick("--task", valley_task_filters(entries), r.task, kAllTaskSets);
     o.log_scale = r.log;
+    o.band = r.band;
     const ValleyFigure f = prepare_valley(entries, o);
     need(!f.series.empty(),
          "nothing to draw for score '" + r.score + "' and task set '" + r.task + "'");
     draw_valley(&plot, f);
-    what =
-        std::to_string(entries.size()) + " scan(s), " + std::to_string(f.series.size()) + " series";
-  } else if (r.view == "landscape") {
+    what = std::to_string(entries.size()) + " scan(s), " + std::to_string(f.series.size()) +
+           " series" + (f.band ? ", mean ± sd" : "");
+  } else if (r.view == "landscape" || r.view == "surface") {
     const OpenedFile* s = nullptr;
     for (const auto& f : scans)
       if (is_plane_kind(*f.scan)) {
@@ -156,7 +224,16 @@ std::string render_plot(const PlotRequest& r) {
     o.task = pick("--task", landscape_tasks(*s->scan), r.task, "union");
     o.score = pick("--score", landscape_scores(*s->scan), r.score, "loss");
     o.log_colors = r.log;
-    draw_landscape(&plot, prepare_landscape(*s->scan, o));
+    if (!r.cmap.empty()) o.cmap = QString::fromStdString(r.cmap);
+    if (!r.range.empty()) std::tie(o.range_lo, o.range_hi) = parse_range(r.range);
+    o.equal_aspect = r.equal_aspect != 0;
+    o.smooth = r.smooth;
+    if (format_of(r) == "vtk") return "vtk";
+    const LandscapeFigure f = prepare_landscape(*s->scan, o);
+    if (r.view == "surface")
+      draw_surface(&plot, f);
+    else
+      draw_landscape(&plot, f);
     what = s->scan->spec.kind + " " + std::to_string(s->scan->spec.axes[0].size()) + "x" +
            std::to_string(s->scan->spec.axes[1].size());
   } else if (r.view == "stability") {
@@ -179,7 +256,7 @@ std::string render_plot(const PlotRequest& r) {
     paths = trade_off_paths(std::move(paths));
     StabilityOptions o;
     o.score = pick("--score", run_scores(*run->run), r.score, "exact_match");
-    draw_stability(&plot, prepare_stability(run->run.get(), paths, o));
+    draw_stability(&plot, prepare_stability(run->run.get(), paths, o), r.table);
     what = std::to_string(run->run->methods.size()) + " methods, " + std::to_string(paths.size()) +
            " paths";
   } else if (r.view == "matrix") {
@@ -204,13 +281,53 @@ std::string render_plot(const PlotRequest& r) {
     need(s != nullptr, "needs a geometry scan file (lorascape geometry … --out F.h5)");
     GeometryOptions o;
     o.metric = pick("--metric", geometry_metrics(*s->scan), r.metric, "delta_cosine");
+    o.module = pick("--module", geometry_modules(*s->scan), r.module, kAllModules);
     const GeometryFigure f = prepare_geometry(*s->scan, o);
     need(!f.empty(), "no matrix '" + r.metric + "' in the geometry file");
     draw_geometry(&plot, f);
     what = "geometry of " + std::to_string(s->scan->spec.axes[0].size()) + " adapters";
   }
+  if (!r.legend.empty() && r.view != "stability" && r.view != "surface")
+    place_legend(&plot, r.legend);
+  if (!r.legend.empty() && r.legend == "none") plot.legend->setVisible(false);
+  set_title(&plot, QString::fromStdString(r.title));
+  if (style.name != "screen") apply_style(&plot, style);
   const double scale = r.dpi > 0 ? r.dpi / layout_dpi() : 1.0;
   plot.resize(static_cast<int>(r.width / scale), static_cast<int>(r.height / scale));
+  plot.replot();
+  return what;
+}
+
+std::string render_plot(const PlotRequest& r) {
+  ensure_application();  // (the paper style looks up fonts)
+  check_request(r);
+  const std::string format = format_of(r);
+  if (format == "vtk") {
+    if (r.view != "landscape" && r.view != "surface")
+      throw ConfigError("--format vtk: the " + r.view +
+                        " view has no plane; VTK export is for --view landscape or surface");
+    std::string path;
+    for (const auto& f : r.files) {
+      const OpenedFile o = open_file(f);
+      if (o.type == OpenedFile::Type::Scan && is_plane_kind(*o.scan)) {
+        write_plane_vtk(r.out, *o.scan, f, r.version);
+        return "wrote " + r.out + " (VTK rectilinear grid of " + o.scan->spec.kind + " " +
+               std::to_string(o.scan->spec.axes[0].size()) + "x" +
+               std::to_string(o.scan->spec.axes[1].size()) + ", " +
+               std::to_string(o.scan->spec.tasks.size() * o.scan->spec.scores.size()) + " fields)";
+      }
+      if (o.type == OpenedFile::Type::Run && !r.scan.empty()) {
+        const OpenedFile sc = open_file(find_scan(f, r.scan));
+        if (is_plane_kind(*sc.scan)) {
+          write_plane_vtk(r.out, *sc.scan, sc.path, r.version);
+          return "wrote " + r.out + " (VTK rectilinear grid of " + sc.scan->spec.kind + ")";
+        }
+      }
+    }
+    throw ConfigError("--format vtk: needs a 2-D scan file (plane, random-plane, trajectory)");
+  }
+  QCustomPlot plot;
+  const std::string what = draw_plot(&plot, r);
   export_plot(&plot, QString::fromStdString(r.out), r.width, r.height, r.dpi);
   std::string note;
   for (const auto& s : skipped) note += (note.empty() ? "; skipped unreadable " : ", ") + s;

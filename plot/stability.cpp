@@ -6,6 +6,7 @@
 
 #include "plot/document.h"
 #include "store/task_roles.h"
+#include "plot/style.h"
 
 namespace lorascape::plot {
 
@@ -32,25 +33,116 @@ std::vector<Learner> learners_of(const store::RunFileData& run) {
 // The stage plot's axis rect is the layout's (0, 0), the trade-off plot's (0, 1); created with
 // the legend's row on first use.
 QCPAxisRect* trade_off_rect(QCustomPlot* p) {
-  if (p->plotLayout()->hasElement(0, 1))
-    if (auto* r = qobject_cast<QCPAxisRect*>(p->plotLayout()->element(0, 1))) return r;
+  for (QCPAxisRect* r : p->axisRects())
+    if (r->property("lorascape_trade").toBool()) return r;
+  // The two plots side by side in a grid of their own (the stage plot wider), the legend and
+  // the metric table in rows under both, as wide as the figure.
+  QCPLayoutGrid* top = p->plotLayout();
+  QCPAxisRect* stage = p->axisRect(0);
+  top->take(stage);
+  top->simplify();
+  auto* plots = new QCPLayoutGrid;
+  top->addElement(0, 0, plots);
+  plots->addElement(0, 0, stage);
   auto* trade = new QCPAxisRect(p);
-  p->plotLayout()->addElement(0, 1, trade);
-  p->axisRect(0)->axis(QCPAxis::atBottom)->setLabel("stage (tasks learned)");
+  trade->setProperty("lorascape_trade", true);
+  plots->addElement(0, 1, trade);
+  plots->setColumnStretchFactors({3, 2});
+  auto* bottoms = new QCPMarginGroup(p);
+  stage->setMarginGroup(QCP::msBottom | QCP::msTop, bottoms);
+  trade->setMarginGroup(QCP::msBottom | QCP::msTop, bottoms);
+  stage->axis(QCPAxis::atBottom)->setLabel("stage (tasks learned)");
   trade->axis(QCPAxis::atBottom)->setLabel("new task");
-  trade->axis(QCPAxis::atLeft)->setLabel("mean of the old tasks");
-  // The legend below the stage plot, in rows of two entries.
+  trade->axis(QCPAxis::atLeft)->setLabel("old tasks (mean)");
+  for (QCPAxis* a : {trade->axis(QCPAxis::atBottom), trade->axis(QCPAxis::atLeft)})
+    a->ticker()->setTickCount(4);
+  // The legend below the plots, in rows of three entries.
   auto* sub = new QCPLayoutGrid;
-  p->plotLayout()->addElement(1, 0, sub);
-  p->plotLayout()->setRowStretchFactor(1, 0.001);
-  p->axisRect(0)->insetLayout()->take(p->legend);
+  top->addElement(1, 0, sub);
+  top->setRowStretchFactor(1, 0.001);
+  stage->insetLayout()->take(p->legend);
   sub->addElement(0, 0, p->legend);
   p->legend->setFillOrder(QCPLegend::foColumnsFirst);
-  p->legend->setWrap(4);
+  p->legend->setWrap(3);
   sub->setMargins(QMargins(5, 0, 5, 5));
   apply_plot_theme(p, p->property("lorascape_dark").toBool());
   return trade;
 }
+
+// The metric table as a layout element: a header row and one row per learner, the learner's
+// name in its colour, the numbers right-aligned.
+class TableElement : public QCPLayoutElement {
+ public:
+  TableElement(QCustomPlot* p, MetricTable t) : QCPLayoutElement(p), t_(std::move(t)) {
+    QFont font = p->font();
+    font.setPointSizeF(8);
+    setProperty("lorascape_font", font);
+    setProperty("lorascape_table", true);
+  }
+  QSize minimumOuterSizeHint() const override {
+    const QFontMetricsF fm(property("lorascape_font").value<QFont>());
+    double w = 0;
+    for (double c : widths(fm)) w += c;
+    return QSize(static_cast<int>(std::ceil(w)) + mMargins.left() + mMargins.right(),
+                 static_cast<int>(std::ceil(fm.height() * (t_.rows.size() + 2))) + mMargins.top() +
+                     mMargins.bottom());
+  }
+
+ protected:
+  std::vector<double> widths(const QFontMetricsF& fm) const {
+    const double gap = fm.horizontalAdvance("   ");
+    QFont bold_font = property("lorascape_font").value<QFont>();
+    bold_font.setBold(true);
+    const QFontMetricsF bold(bold_font);
+    std::vector<double> w(static_cast<size_t>(t_.columns.size()) + 1, 0.0);
+    w[0] = bold.horizontalAdvance("method");
+    for (const auto& r : t_.rows) w[0] = std::max(w[0], fm.horizontalAdvance(r));
+    for (int c = 0; c < t_.columns.size(); ++c) {
+      double m = bold.horizontalAdvance(t_.columns[c]) * 1.1;
+      for (const auto& row : t_.cells) m = std::max(m, fm.horizontalAdvance(row.value(c)));
+      w[static_cast<size_t>(c) + 1] = m;
+    }
+    for (auto& x : w) x += gap;
+    return w;
+  }
+  void draw(QCPPainter* painter) override {
+    const QFont font = property("lorascape_font").value<QFont>();
+    const QFontMetricsF fm(font);
+    const bool dark = mParentPlot->property("lorascape_dark").toBool();
+    const QColor fg = dark ? QColor(0xdd, 0xdd, 0xdd) : QColor(0x20, 0x20, 0x20);
+    const auto w = widths(fm);
+    double total = 0;
+    for (double x : w) total += x;
+    const QRectF r = QRectF(rect());
+    double x0 = r.left() + std::max(0.0, (r.width() - total) / 2);
+    const double h = fm.height();
+    painter->setFont(font);
+    QFont bold = font;
+    bold.setBold(true);
+    for (int row = -1; row < t_.rows.size(); ++row) {
+      double x = x0;
+      const double y = r.top() + (row + 1) * h + (row >= 0 ? 0.4 * h : 0);
+      for (size_t c = 0; c < w.size(); ++c) {
+        QString text =
+            row < 0 ? (c == 0 ? QString("method") : t_.columns[static_cast<int>(c) - 1])
+                    : (c == 0 ? t_.rows[row]
+                              : t_.cells[static_cast<size_t>(row)].value(static_cast<int>(c) - 1));
+        painter->setFont(row < 0 ? bold : font);
+        painter->setPen(row >= 0 && c == 0 ? method_color(t_.rows[row]) : fg);
+        painter->drawText(QRectF(x, y, w[c], h),
+                          (c == 0 ? Qt::AlignLeft : Qt::AlignRight) | Qt::AlignVCenter, text);
+        x += w[c];
+      }
+      if (row < 0) {
+        painter->setPen(QPen(fg, 0.6));
+        painter->drawLine(QPointF(x0, y + h + 0.2 * h), QPointF(x0 + total, y + h + 0.2 * h));
+      }
+    }
+  }
+
+ private:
+  MetricTable t_;
+};
 }  // namespace
 
 std::vector<NamedScan> trade_off_paths(std::vector<NamedScan> paths) {
@@ -118,6 +210,13 @@ StabilityFigure prepare_stability(const store::RunFileData* run,
     TradeOffPath path;
     path.label = paths[e].label;
     path.color = static_cast<int>(e);
+    {
+      const auto ref = [&](const char* key) {
+        return d.text.count(key) ? method_of(QString::fromStdString(short_ref(d.text.at(key))))
+                                 : QString();
+      };
+      if (ref("from") == ref("to")) path.method = ref("from");
+    }
     const auto& ts = d.spec.axes[0];
     for (size_t i = 0; i < ts.size(); ++i) {
       if (!d.done[i]) continue;
@@ -134,16 +233,18 @@ StabilityFigure prepare_stability(const store::RunFileData* run,
   return f;
 }
 
-void draw_stability(QCustomPlot* p, const StabilityFigure& f) {
+void draw_stability(QCustomPlot* p, const StabilityFigure& f, bool table) {
   QCPAxisRect* trade = trade_off_rect(p);
   p->clearPlottables();
   p->clearItems();
-  QCPAxisRect* left = p->axisRect(0);
+  QCPAxisRect* left = nullptr;
+  for (QCPAxisRect* r : p->axisRects())
+    if (r != trade && !left) left = r;
   QCPAxis* lx = left->axis(QCPAxis::atBottom);
   QCPAxis* ly = left->axis(QCPAxis::atLeft);
   QCPAxis* rx = trade->axis(QCPAxis::atBottom);
   QCPAxis* ry = trade->axis(QCPAxis::atLeft);
-  ly->setLabel(f.score + ": new task (—), earlier tasks (- -)");
+  ly->setLabel(score_label(f.score));
   if (f.empty) {
     p->legend->setVisible(false);
     p->replot();
@@ -152,7 +253,7 @@ void draw_stability(QCustomPlot* p, const StabilityFigure& f) {
   const int n = static_cast<int>(f.learners.size());
   for (int k = 0; k < n; ++k) {
     const StabilityLearner& l = f.learners[static_cast<size_t>(k)];
-    const QColor c = series_color(k, n);
+    const QColor c = method_color(l.name);
     if (!l.has_score) continue;
     auto* g = p->addGraph(lx, ly);
     g->setName(l.name + " new task");
@@ -180,7 +281,8 @@ void draw_stability(QCustomPlot* p, const StabilityFigure& f) {
   // Trade-off along paths.
   const QFont label_font(p->font().family(), 8);
   for (const TradeOffPath& path : f.paths) {
-    const QColor c = series_color(path.color, f.path_colors);
+    const QColor c =
+        path.method.isEmpty() ? series_color(path.color, f.path_colors) : method_color(path.method);
     auto* curve = new QCPCurve(rx, ry);
     curve->setData(path.t, path.new_task, path.old_tasks);
     curve->setName(path.label);
@@ -192,6 +294,7 @@ void draw_stability(QCustomPlot* p, const StabilityFigure& f) {
       t->setClipAxisRect(trade);
       t->position->setAxes(rx, ry);
       t->position->setCoords(path.new_task[end], path.old_tasks[end]);
+      t->setProperty("lorascape_end_label", true);
       t->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
       t->setText(
           QString("%1 t=%2").arg(end == 0 ? path.label : QString()).arg(path.t[end], 0, 'g', 3));
@@ -207,6 +310,15 @@ void draw_stability(QCustomPlot* p, const StabilityFigure& f) {
     const double pad = std::max(r.size() * 0.1, 0.02);
     a->setRange(r.lower - pad, r.upper + pad);
   }
+  // End labels in the right half of the plot extend to the left, so that they stay inside it.
+  for (int i = 0; i < p->itemCount(); ++i)
+    if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
+      if (t->property("lorascape_end_label").toBool()) {
+        const bool right = t->position->coords().x() > rx->range().center();
+        const bool high = t->position->coords().y() > ry->range().center();
+        t->setPositionAlignment((right ? Qt::AlignRight : Qt::AlignLeft) |
+                                (high ? Qt::AlignTop : Qt::AlignBottom));
+      }
   if (f.paths.empty()) {
     auto* t = new QCPItemText(p);
     t->setClipAxisRect(trade);
@@ -217,6 +329,21 @@ void draw_stability(QCustomPlot* p, const StabilityFigure& f) {
     t->setColor(QColor(128, 128, 128));
   }
   p->legend->setVisible(true);
+  // The metric table in a row of its own under the legend (exports: the app shows it under the
+  // plot as a widget).
+  QCPLayoutGrid* grid = p->plotLayout();
+  for (int i = 0; i < grid->elementCount(); ++i)
+    if (QCPLayoutElement* e = grid->elementAt(i))
+      if (e->property("lorascape_table").toBool()) {
+        grid->remove(e);
+        grid->simplify();
+        break;
+      }
+  if (table && !f.metrics.rows.isEmpty()) {
+    const int row = grid->rowCount();
+    grid->addElement(row, 0, new TableElement(p, f.metrics));
+    grid->setRowStretchFactor(row, 0.001);
+  }
   p->replot();
 }
 

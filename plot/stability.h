@@ -34,7 +34,8 @@ struct StabilityLearner {
 // One path's trade-off: at each t done, the new task's score and the old tasks' mean.
 struct TradeOffPath {
   QString label;
-  int color = 0;  // index of the path among those given (its colour)
+  int color = 0;   // index of the path among those given (its colour when it has no method)
+  QString method;  // the method of both ends ("seq"), whose colour it is drawn in; else ""
   QVector<double> t, new_task, old_tasks;
 };
 
@@ -65,8 +66,9 @@ StabilityFigure prepare_stability(const store::RunFileData* run,
 
 // Draws the figure into `plot`: on first use it lays the plot out (the stage plot, the
 // trade-off plot to its right, the legend under the stage plot); then replaces its plottables
-// and items and replots.
-void draw_stability(QCustomPlot* plot, const StabilityFigure& figure);
+// and items and replots. With `table`, the metric table is drawn under the legend (figures for
+// export; the app shows it in a widget under the plot).
+void draw_stability(QCustomPlot* plot, const StabilityFigure& figure, bool table = false);
 
 // The metric table as CSV: method,OP,…, "nan" for a missing value; empty for an empty figure.
 QString stability_csv(const StabilityFigure& figure);

@@ -7,6 +7,8 @@
 
 #include "plot/document.h"
 #include "store/task_roles.h"
+#include "plot/style.h"
+#include "store/error.h"
 
 namespace lorascape::plot {
 
@@ -67,12 +69,46 @@ QStringList valley_task_filters(const std::vector<NamedScan>& scans) {
   return sets;
 }
 
+std::string band_difference(const store::ScanData& a, const store::ScanData& b) {
+  const auto text = [](const store::ScanData& d, const char* key) {
+    return d.text.count(key) ? d.text.at(key) : std::string();
+  };
+  if (a.spec.kind != b.spec.kind) return "it is a " + b.spec.kind + ", not a " + a.spec.kind;
+  const std::string pa = short_ref(text(a, "from")) + " -> " + short_ref(text(a, "to"));
+  const std::string pb = short_ref(text(b, "from")) + " -> " + short_ref(text(b, "to"));
+  if (pa != pb) return "its path is " + pb + ", not " + pa;
+  if (text(a, "space") != text(b, "space"))
+    return "it interpolates in the space '" + text(b, "space") + "', not '" + text(a, "space") +
+           "'";
+  if (a.spec.tasks != b.spec.tasks) return "its task sets differ";
+  if (a.spec.scores != b.spec.scores) return "its scores differ";
+  if (a.spec.axes != b.spec.axes) return "its grid of t differs";
+  return "";
+}
+
 ValleyFigure prepare_valley(const std::vector<NamedScan>& scans, const ValleyOptions& o) {
+  if (o.band)
+    for (size_t e = 1; e < scans.size(); ++e) {
+      const std::string why = band_difference(*scans[0].scan, *scans[e].scan);
+      if (!why.empty())
+        throw ConfigError("seed band: " + scans[e].label.toStdString() +
+                          " is not the same configuration as " + scans[0].label.toStdString() +
+                          " (" + why + "); give scans of one path and configuration");
+    }
   ValleyFigure f;
   f.overlay = scans.size() > 1;
   f.score = o.score;
   f.log_scale = o.log_scale;
-  for (const auto& e : scans) f.scan_labels << e.label;
+  for (const auto& e : scans) {
+    f.scan_labels << e.label;
+    // The method of a path within one method ("seq/1" -> "seq/2"): "seq"; else "".
+    const auto& t = e.scan->text;
+    const QString a =
+        t.count("from") ? method_of(QString::fromStdString(short_ref(t.at("from")))) : QString();
+    const QString b =
+        t.count("to") ? method_of(QString::fromStdString(short_ref(t.at("to")))) : QString();
+    f.scan_methods << (a == b ? a : QString());
+  }
   const QString& filter = o.task_filter;
   const bool want_all = filter == kAllTaskSets;
   for (size_t e = 0; e < scans.size(); ++e) {
@@ -139,6 +175,37 @@ ValleyFigure prepare_valley(const std::vector<NamedScan>& scans, const ValleyOpt
         }
     }
   }
+  if (o.band && scans.size() > 1) {
+    // One series per task set of the first scan: the mean over the scans at each t done in all
+    // of them, and the sample standard deviation.
+    std::vector<ValleySeries> band;
+    const int n = static_cast<int>(scans.size());
+    for (const auto& first : f.series) {
+      if (first.scan != 0) continue;
+      ValleySeries sr = first;
+      sr.name = first.name.section(" · ", 1) + QString(" (mean ± sd of %1)").arg(n);
+      sr.t.clear();
+      sr.v.clear();
+      for (int i = 0; i < first.t.size(); ++i) {
+        std::vector<double> at;
+        for (const auto& other : f.series)
+          if (other.task_set == first.task_set && other.role == first.role)
+            for (int k = 0; k < other.t.size(); ++k)
+              if (other.t[k] == first.t[i]) at.push_back(other.v[k]);
+        if (static_cast<int>(at.size()) != n) continue;
+        double mean = 0, var = 0;
+        for (double v : at) mean += v / n;
+        for (double v : at) var += (v - mean) * (v - mean) / (n - 1);
+        sr.t << first.t[i];
+        sr.v << mean;
+        sr.sd << std::sqrt(var);
+      }
+      band.push_back(std::move(sr));
+    }
+    f.series = std::move(band);
+    f.overlay = false;
+    f.band = n;
+  }
   f.x_label =
       scans.empty() ? "t" : QString("t (") + QString::fromStdString(scans[0].scan->spec.kind) + ")";
   if (scans.empty() || f.series.empty()) return f;
@@ -192,13 +259,25 @@ void draw_valley(QCustomPlot* p, const ValleyFigure& f) {
     return n;
   }();
   const bool overlay = f.overlay;
+  // Overlaid scans: each in its method's colour (plot/style.h) when the scans are of different
+  // methods, else in distinct colours.
+  std::vector<QColor> scan_colors;
+  {
+    QStringList methods;
+    for (const auto& m : f.scan_methods)
+      if (!m.isEmpty() && !methods.contains(m)) methods << m;
+    const bool by_method = methods.size() == f.scan_methods.size() && !methods.isEmpty();
+    for (int k = 0; k < f.scan_labels.size(); ++k)
+      scan_colors.push_back(by_method ? method_color(f.scan_methods[k])
+                                      : series_color(k, static_cast<int>(f.scan_labels.size())));
+  }
   const bool dark = p->property("lorascape_dark").toBool();
   const QColor fg = dark ? QColor(230, 230, 230) : QColor(20, 20, 20);
   for (const ValleySeries& sr : series) {
     QCPGraph* g = p->addGraph();
     g->setName(sr.name);
     g->setData(sr.t, sr.v, true);
-    QColor c = overlay ? series_color(sr.scan, static_cast<int>(f.scan_labels.size()))
+    QColor c = overlay ? scan_colors[static_cast<size_t>(sr.scan)]
                : (sr.role == "union" || sr.role == "mean") ? fg
                : sr.role == "new"                          ? QColor(214, 39, 40)
                                   : series_color(sr.task, std::max(n_tasks, 1));
@@ -219,6 +298,27 @@ void draw_valley(QCustomPlot* p, const ValleyFigure& f) {
         QCPScatterStyle(sr.role == "line" ? QCPScatterStyle::ssNone : QCPScatterStyle::ssDisc,
                         sr.role == "new" ? 6 : 4));
   }
+  // Seed band: mean ± sd as a filled area behind each mean (graphs after the series').
+  for (const ValleySeries& sr : series) {
+    if (sr.sd.isEmpty()) continue;
+    QVector<double> lo(sr.v.size()), hi(sr.v.size());
+    for (int i = 0; i < sr.v.size(); ++i) lo[i] = sr.v[i] - sr.sd[i], hi[i] = sr.v[i] + sr.sd[i];
+    const QColor c = p->graph(static_cast<int>(&sr - series.data()))->pen().color();
+    QCPGraph* upper = p->addGraph();
+    upper->setData(sr.t, hi, true);
+    upper->setPen(Qt::NoPen);
+    upper->removeFromLegend();
+    QCPGraph* lower = p->addGraph();
+    lower->setData(sr.t, lo, true);
+    lower->setPen(Qt::NoPen);
+    QColor fill = c;
+    fill.setAlpha(55);
+    lower->setBrush(fill);
+    lower->setChannelFillGraph(upper);
+    lower->removeFromLegend();
+    upper->setName(sr.name + " + sd");
+    lower->setName(sr.name + " - sd");
+  }
   // Axes.
   const bool log = f.log_scale;
   p->yAxis->setScaleType(log ? QCPAxis::stLogarithmic : QCPAxis::stLinear);
@@ -226,7 +326,8 @@ void draw_valley(QCustomPlot* p, const ValleyFigure& f) {
     p->yAxis->setTicker(QSharedPointer<QCPAxisTickerLog>(new QCPAxisTickerLog));
   else
     p->yAxis->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
-  p->yAxis->setLabel(f.log_refused ? f.score + " (linear: values ≤ 0)" : f.score);
+  p->yAxis->setLabel(f.log_refused ? score_label(f.score) + " (linear: values ≤ 0)"
+                                   : score_label(f.score));
   p->xAxis->setLabel(f.x_label);
   p->rescaleAxes();
   if (!series.empty()) {

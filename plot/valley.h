@@ -26,6 +26,7 @@ struct ValleyOptions {
   QString task_filter = kAllTaskSets;  // kAllTaskSets, a task set name, or kMeanOfTasks
   bool log_scale = false;              // logarithmic y axis
   bool straight_line = false;          // curves: the straight line at the same t too
+  bool band = false;  // several scans of one configuration (seeds): mean ± sd per task set
 };
 
 // One plotted series: graph k of the plot shows ValleyFigure::series[k].
@@ -37,6 +38,7 @@ struct ValleySeries {
   QString role;      // the task set's role (store/task_roles.h): "new", "old", "future",
                      // "not-seen", "union"; "task" (role unknown), "mean", "line"
   QVector<double> t, v;
+  QVector<double> sd;  // seed band: the sample standard deviation at each t (else empty)
 };
 
 // The barrier of the first scan, on its union series, else the mean, else its first series:
@@ -52,8 +54,10 @@ struct ValleyBarrier {
 
 struct ValleyFigure {
   std::vector<ValleySeries> series;
-  QStringList scan_labels;  // per scan: the label given with it
-  bool overlay = false;     // several scans: coloured by scan, names prefixed by the scan's label
+  QStringList scan_labels;   // per scan: the label given with it
+  QStringList scan_methods;  // per scan: its method when both ends are of one ("seq"), else ""
+  int band = 0;              // seed band: the number of scans averaged (0: none)
+  bool overlay = false;      // several scans: coloured by scan, names prefixed by the scan's label
   QString score;
   bool log_scale = false;    // the y axis is logarithmic
   bool log_refused = false;  // asked for, but a value is <= 0: linear, and the axis says so
@@ -68,10 +72,16 @@ struct ValleyFigure {
 QStringList valley_scores(const std::vector<NamedScan>& scans);
 QStringList valley_task_filters(const std::vector<NamedScan>& scans);
 
+// "" when the 1-D scans `a` and `b` are of the same configuration (kind, path between the same
+// stages, space, task sets, scores and grid: seeds of one experiment), else what differs.
+std::string band_difference(const store::ScanData& a, const store::ScanData& b);
+
 // The series of 1-D scans (others are skipped) for these options: per scan that has the score,
 // the task sets the filter lets through, the mean of the individual tasks (when there are two or
 // more), and a curve's straight line (extras/line_values) when asked for; points not done left
-// out. Then the barrier and end points of the first scan.
+// out. Then the barrier and end points of the first scan. With options.band: one series per task
+// set, the mean over the scans and its standard deviation (ConfigError, naming the scan and what
+// differs, for scans of different configurations).
 ValleyFigure prepare_valley(const std::vector<NamedScan>& scans, const ValleyOptions& options);
 
 // Draws the figure into `plot` (its graphs and items replaced; graph k is series k), colours for

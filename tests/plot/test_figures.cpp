@@ -271,7 +271,8 @@ TEST(LandscapeFigure, MarkersCarryTheirShortLabels) {
   EXPECT_EQ(f.markers[1].name, "projected adapters");
   EXPECT_EQ(f.markers[1].x, (QVector<double>{0.5, 1.5}));  // the first two of three columns
   EXPECT_EQ(f.markers[1].y, (QVector<double>{0.5, -0.5}));
-  EXPECT_EQ(f.markers[1].labels, (QStringList{"seq/1", "seq/2"}));
+  // seq/2 lies 0.2 off the plane (the third column), more than 5% of the grid's diagonal.
+  EXPECT_EQ(f.markers[1].labels, (QStringList{"seq/1", "seq/2 (0.2 off)"}));
   EXPECT_EQ(f.markers[2].kind, MarkerSet::Kind::Anchors);
   EXPECT_EQ(f.markers[2].labels, (QStringList{"seq/3", "er/3", "ilora/3"}));
   EXPECT_EQ(f.marker_count(), 7);

@@ -93,7 +93,7 @@ TEST_F(PlotRender, ValleyGraphKIsSeriesKWithTheBarrierAnnotated) {
   // The new task bold and solid, the old ones dashed.
   EXPECT_EQ(plot.graph(1)->pen().widthF(), 3.0);
   EXPECT_EQ(plot.graph(0)->pen().style(), Qt::DashLine);
-  EXPECT_EQ(plot.yAxis->label(), "loss");
+  EXPECT_EQ(plot.yAxis->label(), "loss (nats per token)");
   EXPECT_EQ(plot.xAxis->label(), "t (line)");
   EXPECT_TRUE(plot.legend->visible());
   // No barrier on the (linear) union: the end markers only (a line and a label at each end).
@@ -145,8 +145,9 @@ TEST_F(PlotRender, LandscapeColourMapCellsEqualTheFigure) {
   ASSERT_NE(scale, nullptr);
   EXPECT_TRUE(scale->visible());
   EXPECT_EQ(scale->dataRange(), QCPRange(f.lo, f.hi));
-  EXPECT_EQ(scale->axis()->label(), "a loss");
-  EXPECT_EQ(plot.plottableCount(), 1 + static_cast<int>(f.contours.size() + f.markers.size()));
+  EXPECT_EQ(scale->axis()->label(), "a loss (nats per token)");
+  // (+1: seq/2 lies off the plane, a hollow marker of its own)
+  EXPECT_EQ(plot.plottableCount(), 2 + static_cast<int>(f.contours.size() + f.markers.size()));
   EXPECT_EQ(plot.itemCount(), f.marker_count());
   EXPECT_TRUE(plot.legend->visible());
   // Without labels, no items; drawn again, the colour scale is reused.
@@ -417,7 +418,7 @@ TEST_F(PlotRender, PlotCommandOptionsAreTheFilesChoicesOrRefused) {
   r.task = "arith";
   EXPECT_EQ(config_error(r),
             "--task arith: the stability view has no such choice; it is for --view valley or "
-            "landscape");
+            "landscape or surface");
   r.task = "";
   // Geometry: the metrics the file has; one it lacks is refused, naming those it has.
   r.files = {geo};
