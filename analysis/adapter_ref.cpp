@@ -83,8 +83,23 @@ AdapterSource from_run_file(const std::string& ref, size_t colon) {
 
 }  // namespace
 
+namespace {
+
+// A NUL byte cuts a path short at the system's interface, so that a reference named something
+// else than it said (found by tests/fuzz/fuzz_adapter_ref; the app and library callers can pass
+// one, a command line cannot).
+void refuse_nul(const std::string& ref) {
+  if (ref.find('\0') == std::string::npos) return;
+  std::string shown;
+  for (char c : ref.substr(0, 200)) shown += c ? std::string(1, c) : std::string("\\0");
+  throw ConfigError("adapter reference '" + shown + "' holds a NUL byte: " + kRefHelp);
+}
+
+}  // namespace
+
 AdapterSource load_adapter_ref(const std::string& ref) {
   if (ref.empty()) throw ConfigError(std::string("empty adapter reference: ") + kRefHelp);
+  refuse_nul(ref);
   const auto colon = ref.rfind(".h5:");
   if (colon != std::string::npos) return from_run_file(ref, colon);
   core::PeftAdapter pa = core::load_peft_adapter(ref);
@@ -99,6 +114,7 @@ AdapterSource load_adapter_ref(const std::string& ref) {
 }
 
 std::vector<std::string> expand_adapter_refs(const std::string& pattern) {
+  refuse_nul(pattern);
   const auto colon = pattern.rfind(".h5:");
   const bool all =
       colon != std::string::npos && pattern.compare(colon + 3, std::string::npos, ":*") == 0;

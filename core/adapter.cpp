@@ -318,7 +318,9 @@ void refuse_pickle_folder(const std::string& dir) {
       throw FormatError(pickle_refusal(e.path().string(), dir));
 }
 
-PeftAdapter load_peft_adapter(const std::string& path) {
+namespace {
+
+PeftAdapter load_peft_adapter_unguarded(const std::string& path) {
   fs::path p(path);
   const bool is_dir = fs::is_directory(p);
   fs::path dir = is_dir ? p : p.parent_path();
@@ -335,6 +337,12 @@ PeftAdapter load_peft_adapter(const std::string& path) {
     throw FormatError(cj.string() +
                       ": no such file (an adapter folder holds adapter_model.safetensors and "
                       "adapter_config.json)");
+  // A folder (or device) under the file's name failed inside the stream with a message that
+  // named no file (found by tests/fuzz/fuzz_adapter_ref).
+  if (!fs::is_regular_file(cj))
+    throw FormatError(cj.string() +
+                      ": not a regular file (an adapter folder holds the files "
+                      "adapter_model.safetensors and adapter_config.json)");
   PeftAdapter out;
   nlohmann::ordered_json cfg;
   {
@@ -347,6 +355,8 @@ PeftAdapter load_peft_adapter(const std::string& path) {
       });
     } catch (const nlohmann::json::exception& e) {
       throw FormatError(cj.string() + ": not valid JSON (" + e.what() + ")");
+    } catch (const std::ios_base::failure& e) {
+      throw FormatError(cj.string() + ": cannot be read (" + e.what() + ")");
     }
     if (too_deep)
       throw FormatError(cj.string() +
@@ -401,6 +411,20 @@ PeftAdapter load_peft_adapter(const std::string& path) {
   // Entries stay in file order (model order for files we write); load_into matches by name.
   out.adapter = Adapter(std::move(entries));
   return out;
+}
+
+}  // namespace
+
+PeftAdapter load_peft_adapter(const std::string& path) {
+  try {
+    return load_peft_adapter_unguarded(path);
+  } catch (const fs::filesystem_error& e) {
+    // A name the system refuses (longer than NAME_MAX: found by tests/fuzz/fuzz_adapter_ref)
+    // made std::filesystem throw with a message that was not lorascape's one line.
+    throw FormatError(path.substr(0, 300) + (path.size() > 300 ? "…" : "") + ": " +
+                      e.code().message() + " (expected a PEFT adapter folder or its " +
+                      "adapter_model.safetensors)");
+  }
 }
 
 }  // namespace lorascape::core

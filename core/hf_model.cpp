@@ -22,9 +22,18 @@ using json = nlohmann::json;
 namespace {
 
 json read_json(const std::string& path) {
+  // A folder under the file's name failed inside the stream without naming the file.
+  std::error_code ec;
+  if (fs::exists(path, ec) && !fs::is_regular_file(path, ec))
+    throw FormatError(path + ": not a regular file (a model folder holds config.json)");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw FormatError(path + ": cannot open (check the path and permissions)");
-  std::string text((std::istreambuf_iterator<char>(f)), {});
+  std::string text;
+  try {
+    text.assign(std::istreambuf_iterator<char>(f), {});
+  } catch (const std::ios_base::failure& e) {
+    throw FormatError(path + ": cannot be read (" + e.what() + ")");
+  }
   if (text.size() > 64u << 20)
     throw FormatError(path + ": " + std::to_string(text.size()) +
                       " bytes, too large for a model's JSON file");

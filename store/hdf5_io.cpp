@@ -4,9 +4,11 @@
 #include "store/hdf5_io.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -267,7 +269,54 @@ H5::H5File H5Reader::open() {
   return f;
 }
 
+namespace {
+
+// Debian 12's HDF5 (1.10.8) itself crashes on some damaged files (a segmentation fault inside
+// H5F__accum_read or H5HG_read, found by tests/fuzz/fuzz_scan_file and fuzz_run_file) before it
+// returns any error. While a reader runs, a SIGSEGV or SIGBUS therefore ends the process with
+// the one-line error naming the file and exit code 2 instead of a crash: nothing is being
+// written, and the HDF5 library's state cannot be trusted after such a fault.
+char g_crash_line[1024];
+size_t g_crash_len = 0;
+std::atomic<int> g_crash_depth{0};
+struct sigaction g_old_segv, g_old_bus;
+
+extern "C" void on_hdf5_crash(int) {
+  ssize_t ignored = ::write(2, g_crash_line, g_crash_len);
+  (void)ignored;
+  ::_exit(2);
+}
+
+class CrashLine {
+ public:
+  explicit CrashLine(const std::string& file) {
+    if (g_crash_depth.fetch_add(1) != 0) return;  // the outermost reader's file is named
+    const int n = std::snprintf(g_crash_line, sizeof g_crash_line,
+                                "lorascape: error: %s: the HDF5 library crashed reading it (the "
+                                "file is damaged or was not written by lorascape; rewrite it "
+                                "with lorascape)\n",
+                                file.c_str());
+    g_crash_len = n < 0 ? 0 : std::min(static_cast<size_t>(n), sizeof g_crash_line - 1);
+    if (n >= static_cast<int>(sizeof g_crash_line)) g_crash_line[g_crash_len - 1] = '\n';
+    struct sigaction sa {};
+    sa.sa_handler = on_hdf5_crash;
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(SIGSEGV, &sa, &g_old_segv);
+    ::sigaction(SIGBUS, &sa, &g_old_bus);
+  }
+  ~CrashLine() {
+    if (g_crash_depth.fetch_sub(1) != 1) return;
+    ::sigaction(SIGSEGV, &g_old_segv, nullptr);
+    ::sigaction(SIGBUS, &g_old_bus, nullptr);
+  }
+  CrashLine(const CrashLine&) = delete;
+  CrashLine& operator=(const CrashLine&) = delete;
+};
+
+}  // namespace
+
 void H5Reader::guard(const std::function<void()>& body) {
+  const CrashLine crash_line(file_);
   try {
     body();
   } catch (const H5::Exception& e) {
