@@ -295,6 +295,8 @@ std::string draw_plot(QCustomPlot* plot_ptr, const PlotRequest& r) {
   const double scale = r.dpi > 0 ? r.dpi / layout_dpi() : 1.0;
   plot.resize(static_cast<int>(r.width / scale), static_cast<int>(r.height / scale));
   plot.replot();
+  for (const auto& s : skipped)
+    what += (what.find("; skipped") == std::string::npos ? "; skipped unreadable " : ", ") + s;
   return what;
 }
 
@@ -329,11 +331,12 @@ std::string render_plot(const PlotRequest& r) {
   QCustomPlot plot;
   const std::string what = draw_plot(&plot, r);
   export_plot(&plot, QString::fromStdString(r.out), r.width, r.height, r.dpi);
-  std::string note;
-  for (const auto& s : skipped) note += (note.empty() ? "; skipped unreadable " : ", ") + s;
-  return "wrote " + r.out + " (" + r.view + ": " + what + ", " + std::to_string(r.width) + "x" +
-         std::to_string(r.height) + " px at " + std::to_string(static_cast<int>(r.dpi)) + " dpi" +
-         note + ")";
+  // `what` may end in "; skipped unreadable …" (draw_plot): after the size.
+  const auto cut = what.find("; skipped");
+  const std::string note = cut == std::string::npos ? "" : what.substr(cut);
+  return "wrote " + r.out + " (" + r.view + ": " + what.substr(0, cut) + ", " +
+         std::to_string(r.width) + "x" + std::to_string(r.height) + " px at " +
+         std::to_string(static_cast<int>(r.dpi)) + " dpi" + note + ")";
 }
 
 }  // namespace lorascape::plot
