@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/cli.h"
+#include "core/prompt.h"
 #include "core/adapter.h"
 #include "core/base_model.h"
 #include "core/device.h"
@@ -167,6 +168,14 @@ void inspect_hf_model(const std::string& dir) {
 
 void inspect_adapter(const std::string& path) {
   const core::PeftAdapter a = core::load_peft_adapter(path);
+  if (core::is_prompt_adapter(a.adapter)) {
+    for (const auto& [name, t] : a.adapter.entries())
+      std::printf("%s: soft prompt (%s), %s (%lld, %lld)\n", path.c_str(),
+                  name == core::kPromptEmbeddings ? "PEFT prompt tuning" : "lorascape L2P pool",
+                  name.c_str(), static_cast<long long>(t.size(0)),
+                  static_cast<long long>(t.size(1)));
+    return;
+  }
   std::printf(
       "%s: LoRA adapter (PEFT layout), rank %lld, alpha %g (scale %g), %zu tensors, %s "
       "parameters\n",
