@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "cli/cli.h"
-#include "core/prompt.h"
 #include "core/adapter.h"
 #include "core/base_model.h"
 #include "core/device.h"
 #include "core/hf_model.h"
 #include "core/hf_tokenizer.h"
+#include "core/prompt.h"
 #include "core/safetensors.h"
 #include "core/text_codec.h"
 #include "core/tokenizer.h"

@@ -1,7 +1,5 @@
 #include "core/evaluate.h"
 
-#include "core/prompt.h"
-
 #include <ATen/Parallel.h>
 
 #include <algorithm>
@@ -10,6 +8,7 @@
 #include <thread>
 
 #include "core/model.h"
+#include "core/prompt.h"
 #include "core/text_codec.h"
 #include "core/tokenizer.h"
 #include "kernels/ops.h"
@@ -156,7 +155,8 @@ Generated generate_ids(TransformerImpl& model, std::vector<int64_t> ids, int64_t
     at::Tensor in = at::tensor(ids, at::kLong).unsqueeze(0).to(dev);  // (1, T)
     // The answer mask of the sequence so far: an L2P query sees the context alone.
     at::Tensor mask = at::zeros({1, in.size(1)}, at::kFloat);
-    mask.narrow(1, std::max<int64_t>(context - 1, 0), in.size(1) - std::max<int64_t>(context - 1, 0))
+    mask.narrow(1, std::max<int64_t>(context - 1, 0),
+                in.size(1) - std::max<int64_t>(context - 1, 0))
         .fill_(1.0);
     const int64_t next =
         model.forward(in, mask.to(dev)).select(1, in.size(1) - 1).argmax(-1).item<int64_t>();

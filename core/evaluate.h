@@ -118,7 +118,7 @@ class Evaluator {
 
  private:
   TransformerImpl& model_;
-  PointWeights pw_;  // the loaded points' merged weights (none before load_points)
+  PointWeights pw_;               // the loaded points' merged weights (none before load_points)
   std::vector<Adapter> prompts_;  // or the loaded soft-prompt points
   // q|k|v or gate|up base weights side by side, per layer and group, made once: a group no
   // point adapts is this, expanded to K (a view), not a fresh concatenation.

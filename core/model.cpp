@@ -353,8 +353,9 @@ at::Tensor TransformerImpl::forward(const at::Tensor& ids, const PointWeights& p
                 std::to_string(K) + " points do not fit a model of " +
                 std::to_string(model->layers->size()) + " layers");
   if (has_prompt())
-    throw Error("a point-batched forward cannot carry a soft prompt (evaluate prompts one point "
-                "at a time through the model)");
+    throw Error(
+        "a point-batched forward cannot carry a soft prompt (evaluate prompts one point "
+        "at a time through the model)");
   return forward_impl(ids.repeat({K, 1}), nullptr, &pw);  // (K·B, T), point-major
 }
 

@@ -198,8 +198,8 @@ class TransformerImpl : public torch::nn::Module {
   // The N of a prompt pool that Adapter::load_into installs (the run's `l2p.top_n`).
   int64_t l2p_top_n = 3;
   // L2P's query: the mean over the question's positions (see forward's answer_mask; all
-  // positions when it is undefined) of the final hidden state of the model without its prompt, under
-  // NoGrad -> (B, C) float32.
+  // positions when it is undefined) of the final hidden state of the model without its prompt,
+  // under NoGrad -> (B, C) float32.
   at::Tensor prompt_query(const at::Tensor& ids, const at::Tensor& answer_mask);
   // The top_n keys most cosine-similar to each query: (B, top_n) int64 indices in order of
   // decreasing similarity (ties to the lower index).

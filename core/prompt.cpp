@@ -48,8 +48,10 @@ void load_prompt_adapter(TransformerImpl& model, const Adapter& adapter,
       throw FormatError(origin + ": tensor '" + n + "' has shape " + c10::str(t.sizes()) +
                         " but the model needs (rows >= 1, d_model = " + std::to_string(C) + ")");
   };
+  // Prompts stay float32 on any base (as LoRA factors do); the forward casts them to the
+  // model's dtype.
   const at::Device dev = model.output_weight().device();
-  const auto dtype = model.output_weight().scalar_type();
+  const auto dtype = at::kFloat;
   SoftPrompt p;
   if (by_name.count(kPromptEmbeddings)) {
     if (by_name.size() != 1)
@@ -79,11 +81,11 @@ at::Tensor l2p_matching_loss(const at::Tensor& query, const at::Tensor& keys,
                              const at::Tensor& selection) {
   const at::Tensor q = query.detach().to(keys.device(), at::kFloat);
   const at::Tensor k = keys.to(at::kFloat);
-  const at::Tensor qn = q / q.norm(2, 1, true).clamp_min(1e-12);          // (B, C)
-  const at::Tensor kn = k / k.norm(2, 1, true).clamp_min(1e-12);          // (M, C)
+  const at::Tensor qn = q / q.norm(2, 1, true).clamp_min(1e-12);  // (B, C)
+  const at::Tensor kn = k / k.norm(2, 1, true).clamp_min(1e-12);  // (M, C)
   const at::Tensor ks = kn.index_select(0, selection.flatten().to(k.device()))
                             .view({selection.size(0), selection.size(1), k.size(1)});  // (B, N, C)
-  const at::Tensor cos = (ks * qn.unsqueeze(1)).sum(-1);                  // (B, N)
+  const at::Tensor cos = (ks * qn.unsqueeze(1)).sum(-1);                               // (B, N)
   return (1.0 - cos).sum(1).mean();
 }
 
@@ -166,9 +168,9 @@ Adapter read_prompt_adapter(const nlohmann::ordered_json& cfg, const std::string
                       "'; lorascape runs CAUSAL_LM prompts only");
   SafetensorsData data = read_safetensors(st);
   std::vector<Adapter::Entry> entries;
-  const std::vector<std::string> want =
-      type == kPeftPromptTuning ? std::vector<std::string>{kPromptEmbeddings}
-                                : std::vector<std::string>{kPromptPool, kPromptKeys};
+  const std::vector<std::string> want = type == kPeftPromptTuning
+                                            ? std::vector<std::string>{kPromptEmbeddings}
+                                            : std::vector<std::string>{kPromptPool, kPromptKeys};
   for (const auto& name : want) {
     const at::Tensor* found = nullptr;
     for (const auto& [k, t] : data.tensors)
@@ -178,8 +180,8 @@ Adapter read_prompt_adapter(const nlohmann::ordered_json& cfg, const std::string
                         config_path + ")");
     const auto dt = found->scalar_type();
     if (dt != at::kFloat && dt != at::kHalf && dt != at::kBFloat16 && dt != at::kDouble)
-      throw FormatError(st + ": tensor '" + name + "' has dtype " +
-                        std::string(c10::toString(dt)) + ", expected F32, F16, BF16 or F64");
+      throw FormatError(st + ": tensor '" + name + "' has dtype " + std::string(c10::toString(dt)) +
+                        ", expected F32, F16, BF16 or F64");
     if (found->dim() != 2 || found->size(1) != dim)
       throw FormatError(st + ": tensor '" + name + "' has shape " + c10::str(found->sizes()) +
                         " but token_dim is " + std::to_string(dim));

@@ -22,13 +22,13 @@ void freeze_lora(TransformerImpl& model) {
 
 at::Tensor sampled_vocab_rows(TransformerImpl& model, int64_t n, uint64_t seed) {
   const at::Tensor& emb = model.model->embed_tokens->weight;  // (V, C)
-  const int64_t vocab = model.codec_ptr() ? std::min(model.codec().vocab_size(), emb.size(0))
-                                          : emb.size(0);
+  const int64_t vocab =
+      model.codec_ptr() ? std::min(model.codec().vocab_size(), emb.size(0)) : emb.size(0);
   Rng rng(seed);
   std::vector<int64_t> ids;
   for (int64_t i = 0; i < n; ++i) ids.push_back(rng.uniform_int(0, vocab - 1));
   torch::NoGradGuard ng;
-  return emb.index_select(0, at::tensor(ids, at::kLong).to(emb.device())).clone();
+  return emb.index_select(0, at::tensor(ids, at::kLong).to(emb.device())).to(at::kFloat).clone();
 }
 
 PpStrategy::PpStrategy(const RunConfig& cfg)
@@ -72,10 +72,7 @@ void L2pStrategy::before_task(TrainContext& ctx) {
     const int64_t C = ctx.model.config().d_model;
     std::vector<float> k(static_cast<size_t>(pool_size_ * C));
     for (auto& v : k) v = static_cast<float>(2.0 * rng.uniform() - 1.0);
-    keys_ = at::tensor(k, at::kFloat)
-                .view({pool_size_, C})
-                .to(ctx.device)
-                .set_requires_grad(true);
+    keys_ = at::tensor(k, at::kFloat).view({pool_size_, C}).to(ctx.device).set_requires_grad(true);
   }
   ctx.model.l2p_top_n = top_n_;
   SoftPrompt sp;
@@ -92,8 +89,8 @@ at::Tensor L2pStrategy::loss(TrainContext& ctx, const std::vector<const Example*
   const at::Tensor ce = masked_cross_entropy(ctx.model.forward(b.input.to(ctx.device), mask),
                                              b.target.to(ctx.device), mask);
   if (lambda_ == 0) return ce;
-  return ce + lambda_ * l2p_matching_loss(ctx.model.last_query(), keys_,
-                                          ctx.model.last_selection());
+  return ce +
+         lambda_ * l2p_matching_loss(ctx.model.last_query(), keys_, ctx.model.last_selection());
 }
 
 }  // namespace lorascape::core

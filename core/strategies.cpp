@@ -64,9 +64,8 @@ class OneStrategy : public Strategy {
 }  // namespace
 
 const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names{"seq",  "one", "mtl",   "er",   "ewc",
-                                              "agem", "gem", "olora", "ilora", "pp",
-                                              "l2p"};
+  static const std::vector<std::string> names{"seq", "one",   "mtl",   "er", "ewc", "agem",
+                                              "gem", "olora", "ilora", "pp", "l2p"};
   return names;
 }
 

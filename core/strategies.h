@@ -201,7 +201,8 @@ class EwcStrategy : public Strategy {
 };
 
 // Prompts are initialised as copies of token-embedding rows drawn uniformly (seeded) from the
-// codec's vocabulary ("sampled vocabulary" initialisation of prompt tuning): (n, C) rows.
+// codec's vocabulary ("sampled vocabulary" initialisation of prompt tuning): (n, C) float32
+// rows (prompts stay float32 on a bfloat16 base, as LoRA factors do).
 at::Tensor sampled_vocab_rows(TransformerImpl& model, int64_t n, uint64_t seed);
 
 class PpStrategy : public Strategy {

@@ -111,11 +111,11 @@ TEST(SoftPrompt, RefusesWrongShapesAndThePointBatchedPath) {
 TEST(L2p, SelectsTheTopNKeysByCosineOnAHandMadePool) {
   // C = 4; queries e0 and e1; keys with known cosines.
   const at::Tensor q = at::tensor({1.f, 0.f, 0.f, 0.f, 0.f, 1.f, 0.f, 0.f}).view({2, 4});
-  const at::Tensor k = at::tensor({1.f, 0.f, 0.f, 0.f,     // k0: cos(e0) 1,     cos(e1) 0
-                                   1.f, 1.f, 0.f, 0.f,     // k1: 1/√2,          1/√2
-                                   0.f, 3.f, 0.f, 0.f,     // k2: 0,             1
-                                   -1.f, 0.f, 0.f, 0.f,    // k3: -1,            0
-                                   2.f, 1.f, 0.f, 0.f})    // k4: 2/√5,          1/√5
+  const at::Tensor k = at::tensor({1.f,  0.f, 0.f, 0.f,   // k0: cos(e0) 1,     cos(e1) 0
+                                   1.f,  1.f, 0.f, 0.f,   // k1: 1/√2,          1/√2
+                                   0.f,  3.f, 0.f, 0.f,   // k2: 0,             1
+                                   -1.f, 0.f, 0.f, 0.f,   // k3: -1,            0
+                                   2.f,  1.f, 0.f, 0.f})  // k4: 2/√5,          1/√5
                            .view({5, 4});
   const at::Tensor sel = TransformerImpl::select_prompts(q, k, 3);
   ASSERT_EQ(sel.sizes(), (at::IntArrayRef{2, 3}));
@@ -148,8 +148,8 @@ TEST(L2p, PoolForwardPrependsTheSelectedPromptsChosenFromTheQuestionAlone) {
   sp.pool = at::randn({4 * 2, 32}) * 0.1;  // M = 4 prompts of Lp = 2 rows
   sp.keys = at::randn({4, 32});
   sp.top_n = 2;
-  const at::Tensor ids = at::tensor({1, 70, 71, 3, 80, 81, 1, 72, 73, 3, 90, 91}, at::kLong)
-                             .view({2, 6});
+  const at::Tensor ids =
+      at::tensor({1, 70, 71, 3, 80, 81, 1, 72, 73, 3, 90, 91}, at::kLong).view({2, 6});
   at::Tensor mask = at::zeros({2, 6});
   mask.narrow(1, 3, 3).fill_(1);  // targets 4.. are the answer: the question is positions 0..3
   m->set_prompt(sp);
