@@ -587,7 +587,8 @@ TEST_F(HfModel, SoftPromptsRunOnHuggingFaceModelsAsPrependedTokens) {
   write_model(tmp.file("qp"), c, 4);
   Transformer m = load_base_model(tmp.file("qp"));
   m->eval();
-  const at::Tensor ids = sample_ids(300).narrow(1, 0, 9), pre = ids.narrow(1, 0, 3);
+  const at::Tensor ids = sample_ids(300).narrow(0, 0, 1).narrow(1, 0, 9);  // one row
+  const at::Tensor pre = ids.narrow(1, 0, 3);
   const at::Tensor rest = ids.narrow(1, 3, 6);
   {
     torch::NoGradGuard ng;
