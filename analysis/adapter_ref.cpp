@@ -4,6 +4,7 @@
 #include <cctype>
 #include <sstream>
 
+#include "core/prompt.h"
 #include "core/run_file_io.h"
 #include "store/error.h"
 #include "store/run_file.h"
@@ -170,6 +171,36 @@ std::vector<AdapterSource> load_trajectory(const std::string& run_path, const st
 }
 
 void check_same_space(const std::vector<AdapterSource>& sources, const std::string& space) {
+  // Soft prompts (pp, l2p: core/prompt.h) live in their own space: their tensors themselves.
+  size_t prompts = 0;
+  for (const auto& s : sources) prompts += core::is_prompt_adapter(s.adapter) ? 1 : 0;
+  if (prompts > 0) {
+    const AdapterSource& p = sources[0];
+    if (prompts != sources.size())
+      throw ConfigError(
+          "the adapters mix soft prompts (pp, l2p) and LoRA adapters; compare one "
+          "kind at a time");
+    if (space == "any")
+      throw ConfigError("'" + p.label +
+                        "' is a soft prompt (pp, l2p): LoRA geometry (ΔW = s·B·A, its subspaces "
+                        "and ranks) has no meaning for prompts; scan its stages in factors space "
+                        "(scan-line, scan-plane) instead");
+    if (space != "factors")
+      throw ConfigError("'" + p.label +
+                        "' is a soft prompt (pp, l2p), which has no ΔW: scan it in factors space "
+                        "(`space` factors)");
+    for (const auto& s : sources) {
+      bool same = s.adapter.size() == p.adapter.size();
+      for (size_t e = 0; same && e < s.adapter.size(); ++e)
+        same = s.adapter.entries()[e].first == p.adapter.entries()[e].first &&
+               s.adapter.entries()[e].second.sizes() == p.adapter.entries()[e].second.sizes();
+      if (!same)
+        throw ConfigError("soft prompts '" + p.label + "' and '" + s.label +
+                          "' differ in their tensors' names or shapes (pp's stages grow by "
+                          "`pp.length` vectors per task: combine stages of equal length)");
+    }
+    return;
+  }
   const bool factors = space == "factors";
   for (size_t i = 1; i < sources.size(); ++i) {
     const AdapterSource& a = sources[0];

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "core/prompt.h"
 #include "store/error.h"
 
 namespace lorascape::analysis {
@@ -28,6 +29,8 @@ namespace {
 void check_basis(const std::string& space, const std::vector<core::Adapter>& basis,
                  const std::vector<double>* coefs) {
   if (basis.empty()) throw ConfigError("combine: no basis adapters");
+  if (space == "delta" && core::is_prompt_adapter(basis[0]))
+    throw ConfigError("soft prompts (pp, l2p) have no ΔW: combine them in factors space");
   if (coefs && coefs->size() != basis.size())
     throw ConfigError("combine: " + std::to_string(coefs->size()) + " coefficients for " +
                       std::to_string(basis.size()) + " adapters");

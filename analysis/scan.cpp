@@ -339,6 +339,7 @@ core::TransformerImpl& ScanSetup::load_model() {
   if (!model) {
     model = core::load_base_model(base_path);
     core::set_prompt_template(*model, data.tasks.prompt_template);
+    model->l2p_top_n = data.l2p.top_n;  // the N of l2p pool points (the run's setting)
     model->to(device, dtype);
     model->eval();
   }

@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "core/base_model.h"
 #include "core/metrics.h"
+#include "core/prompt.h"
 #include "store/error.h"
 
 namespace lorascape::cli {
@@ -81,6 +82,13 @@ Transformer model_with_adapter(const std::string& adapter_path, const std::strin
   }
   PeftAdapter pa = load_peft_adapter(adapter_path);
   Transformer m = load_base_model(base_for_adapter(pa, base_opt, adapter_path));
+  if (core::is_prompt_adapter(pa.adapter)) {  // a soft prompt (pp, l2p, PEFT prompt tuning)
+    m->to(dev);
+    if (pa.extra.contains("l2p_top_n") && pa.extra["l2p_top_n"].is_number_integer())
+      m->l2p_top_n = pa.extra["l2p_top_n"].get<int64_t>();
+    pa.adapter.load_into(*m, adapter_path);
+    return m;
+  }
   m->add_lora(pa.lora);
   pa.adapter.load_into(*m, adapter_path);
   m->to(dev);

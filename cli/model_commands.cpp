@@ -16,6 +16,7 @@
 #include "core/device.h"
 #include "core/hf_model.h"
 #include "core/hf_tokenizer.h"
+#include "core/prompt.h"
 #include "core/safetensors.h"
 #include "core/text_codec.h"
 #include "core/tokenizer.h"
@@ -168,6 +169,14 @@ void inspect_hf_model(const std::string& dir) {
 
 void inspect_adapter(const std::string& path) {
   const core::PeftAdapter a = core::load_peft_adapter(path);
+  if (core::is_prompt_adapter(a.adapter)) {
+    for (const auto& [name, t] : a.adapter.entries())
+      std::printf("%s: soft prompt (%s), %s (%lld, %lld)\n", path.c_str(),
+                  name == core::kPromptEmbeddings ? "PEFT prompt tuning" : "lorascape L2P pool",
+                  name.c_str(), static_cast<long long>(t.size(0)),
+                  static_cast<long long>(t.size(1)));
+    return;
+  }
   std::printf(
       "%s: LoRA adapter (PEFT layout), rank %lld, alpha %g (scale %g), %zu tensors, %s "
       "parameters\n",

@@ -7,6 +7,7 @@
 #include <map>
 
 #include "core/model.h"
+#include "core/prompt.h"
 #include "core/safetensors.h"
 #include "store/error.h"
 
@@ -19,12 +20,14 @@ const std::string kPeftPrefix = "base_model.model.";
 }
 
 Adapter Adapter::from_model(TransformerImpl& model) {
+  if (model.has_prompt()) return prompt_adapter(model.prompt());
   std::vector<Entry> out;
   for (auto& [name, p] : model.lora_parameters()) out.emplace_back(name, p.detach().clone());
   return Adapter(std::move(out));
 }
 
 void Adapter::load_into(TransformerImpl& model, const std::string& origin) const {
+  if (is_prompt_adapter(*this)) return load_prompt_adapter(model, *this, origin);
   auto params = model.lora_parameters();
   if (params.size() != entries_.size())
     throw FormatError(origin + ": adapter has " + std::to_string(entries_.size()) +
@@ -273,6 +276,7 @@ void write_json_atomic(const std::string& path, const std::string& text) {
 
 void save_peft_adapter(const std::string& dir, const Adapter& adapter, const LoraConfig& lora,
                        const nlohmann::json& extra) {
+  if (is_prompt_adapter(adapter)) return save_prompt_adapter(dir, adapter, extra);
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec)
@@ -362,11 +366,17 @@ PeftAdapter load_peft_adapter_unguarded(const std::string& path) {
       throw FormatError(cj.string() +
                         ": JSON nested deeper than 64 levels (corrupt adapter_config.json?)");
   }
-  out.lora = LoraConfig::from_peft(cfg, cj.string());
   if (cfg.contains("lorascape") && cfg["lorascape"].is_object())
     out.extra = nlohmann::json::parse(cfg["lorascape"].dump());
   else
     out.extra = nlohmann::json::object();
+  if (is_prompt_peft_type(cfg)) {
+    out.adapter = read_prompt_adapter(cfg, cj.string(), st.string());
+    if (cfg.contains("top_n") && cfg["top_n"].is_number_integer())
+      out.extra["l2p_top_n"] = cfg["top_n"];
+    return out;
+  }
+  out.lora = LoraConfig::from_peft(cfg, cj.string());
   SafetensorsData data = read_safetensors(st.string());
   std::vector<Adapter::Entry> entries;
   std::map<std::string, int> factors;  // module -> bit 1: A, bit 2: B

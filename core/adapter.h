@@ -1,6 +1,7 @@
-// Adapter: an ordered name -> tensor map holding only LoRA factors. It is a point in the
-// space every analysis walks through, so its vector operations (axpy, scale, dot, norm,
-// flatten) live here and nowhere else.
+// Adapter: an ordered name -> tensor map holding only LoRA factors, or only soft-prompt tensors
+// (core/prompt.h: `pp` and `l2p`; from_model, load_into and the PEFT folders carry them too). It is
+// a point in the space every analysis walks through, so its vector operations (axpy, scale, dot,
+// norm, flatten) live here and nowhere else.
 //
 // Names are the model's parameter names, e.g. "model.layers.0.self_attn.q_proj.lora_A.weight".
 // On disk (PEFT layout) they carry the prefix "base_model.model.".
@@ -26,9 +27,11 @@ class Adapter {
   Adapter() = default;
   explicit Adapter(std::vector<Entry> entries) : entries_(std::move(entries)) {}
 
-  // A detached copy of the model's current LoRA factors.
+  // A detached copy of the model's current LoRA factors (its prompt tensors when it has a soft
+  // prompt).
   static Adapter from_model(TransformerImpl& model);
-  // Copies the factors into the model; names and shapes must match exactly (FormatError).
+  // Copies the factors into the model; names and shapes must match exactly (FormatError). A
+  // prompt adapter replaces the model's soft prompt instead (load_prompt_adapter).
   void load_into(TransformerImpl& model, const std::string& origin = "adapter") const;
 
   const std::vector<Entry>& entries() const { return entries_; }
@@ -70,8 +73,8 @@ LoraConfig lora_config_for(const LoraScales& scales, const Adapter& adapter);
 void save_peft_adapter(const std::string& dir, const Adapter& adapter, const LoraConfig& lora,
                        const nlohmann::json& extra = nlohmann::json::object());
 struct PeftAdapter {
-  Adapter adapter;
-  LoraConfig lora;
+  Adapter adapter;       // LoRA factors, or prompt tensors (peft_type PROMPT_TUNING, LORASCAPE_L2P)
+  LoraConfig lora;       // the default for a prompt folder
   nlohmann::json extra;  // the "lorascape" object, or {} for adapters from other tools
 };
 // The line that refuses a pickle (`pickle`, found where `dir`/adapter_model.safetensors was

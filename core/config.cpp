@@ -68,7 +68,8 @@ std::vector<Field> fields(RunConfig& c) {
       {"tasks.eval", Kind::Int, &c.tasks.eval, "built-in suite: eval examples per task"},
       {"tasks.test", Kind::Int, &c.tasks.test, "built-in suite: test examples per task"},
       {"train.method", Kind::String, &c.train.method,
-       "continual-learning method: seq | one | mtl | er | ewc | agem | gem | olora | ilora"},
+       "continual-learning method: seq | one | mtl | er | ewc | agem | gem | olora | ilora | pp | "
+       "l2p"},
       {"train.epochs", Kind::Int, &c.train.epochs, "epochs per task (when train.steps = 0)"},
       {"train.steps", Kind::Int, &c.train.steps, "optimiser steps per task; 0 = use epochs"},
       {"train.batch", Kind::Int, &c.train.batch, "batch size"},
@@ -120,6 +121,14 @@ std::vector<Field> fields(RunConfig& c) {
        "I-LoRA: hidden states compared, all (embeddings + every layer) | last"},
       {"ilora.report", Kind::String, &c.ilora.report,
        "I-LoRA: learner reported as the method's model, slow | fast"},
+      {"pp.length", Kind::Int, &c.pp.length,
+       "Progressive Prompts: soft-prompt tokens per task (all tasks' prompts are prepended)"},
+      {"l2p.pool_size", Kind::Int, &c.l2p.pool_size, "L2P: prompts in the pool (M)"},
+      {"l2p.length", Kind::Int, &c.l2p.length, "L2P: tokens per prompt (Lp)"},
+      {"l2p.top_n", Kind::Int, &c.l2p.top_n,
+       "L2P: prompts prepended per example (N), chosen by the cosine of key and query"},
+      {"l2p.lambda", Kind::Double, &c.l2p.lambda,
+       "L2P: weight of the key-query matching loss, lambda * sum (1 - cos(query, key))"},
       {"eval.split", Kind::String, &c.eval.split, "split evaluated after each task: eval | test"},
       {"eval.max_examples", Kind::Int, &c.eval.max_examples,
        "examples per task evaluated; 0 = all"},
@@ -390,6 +399,11 @@ void RunConfig::validate() const {
        "ilora.layers must be all or last (got '" + ilora.layers + "')");
   need(ilora.report == "slow" || ilora.report == "fast",
        "ilora.report must be slow or fast (got '" + ilora.report + "')");
+  need(pp.length >= 1, "`pp.length` must be >= 1");
+  need(l2p.pool_size >= 1 && l2p.length >= 1, "`l2p.pool_size` and `l2p.length` must be >= 1");
+  need(l2p.top_n >= 1 && l2p.top_n <= l2p.pool_size,
+       "`l2p.top_n` must be in 1..`l2p.pool_size` (" + std::to_string(l2p.pool_size) + ")");
+  need(l2p.lambda >= 0, "`l2p.lambda` must be >= 0");
   need(eval.split == "eval" || eval.split == "test",
        "eval.split must be eval or test (got '" + eval.split + "')");
   need(eval.max_examples >= 0 && eval.batch >= 1,

@@ -32,7 +32,7 @@ struct TaskConfig {
 };
 
 struct TrainConfig {
-  std::string method = "seq";  // seq | one | mtl | er | ewc | agem | gem | olora | ilora
+  std::string method = "seq";  // seq | one | mtl | er | ewc | agem | gem | olora | ilora | pp | l2p
   int64_t epochs = 12;         // epochs per task (used when steps = 0)
   int64_t steps = 0;           // optimiser steps per task; 0 = epochs × ⌈train / batch⌉
   int64_t batch = 32;
@@ -81,6 +81,21 @@ struct ILoraConfig {
   std::string report = "slow";  // slow | fast: the learner reported as the method's model
 };
 
+// Progressive Prompts (docs/methods.md `pp`): a soft prompt of `length` tokens per task.
+struct PpConfig {
+  int64_t length = 4;  // prompt tokens per task (the paper: 10 on 256+-token inputs)
+};
+
+// L2P (docs/methods.md `l2p`): a pool of pool_size prompts of `length` tokens with keys; top_n
+// prompts per example. The paper's M = 10, N = 5, Lp = 5 on 196 ViT patches; scaled to the
+// byte model's ~40-token inputs: N·Lp = 9 prompt tokens.
+struct L2pConfig {
+  int64_t pool_size = 10;  // M
+  int64_t length = 3;      // Lp
+  int64_t top_n = 3;       // N
+  double lambda = 0.1;     // weight of the key-query matching loss (the reference code's 0.1)
+};
+
 struct EvalConfig {
   std::string split = "test";  // eval | test
   int64_t max_examples = 200;  // per task; 0 = all
@@ -103,6 +118,8 @@ struct RunConfig {
   GemConfig gem;
   OLoraConfig olora;
   ILoraConfig ilora;
+  PpConfig pp;
+  L2pConfig l2p;
   EvalConfig eval;
 
   void validate() const;  // throws ConfigError

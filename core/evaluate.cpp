@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/model.h"
+#include "core/prompt.h"
 #include "core/text_codec.h"
 #include "core/tokenizer.h"
 #include "kernels/ops.h"
@@ -124,7 +125,8 @@ Scores evaluate_examples(TransformerImpl& model, const std::vector<Example>& exa
     for (size_t i = s; i < std::min(n, s + static_cast<size_t>(batch)); ++i)
       chunk.push_back(&examples[i]);
     TokenBatch b = model.codec().encode_examples(chunk, model.config().max_seq);
-    sums.add(model.forward(b.input.to(dev)), b.target.to(dev), b.mask.to(dev));
+    const at::Tensor mask = b.mask.to(dev);  // also bounds an L2P query to the question
+    sums.add(model.forward(b.input.to(dev), mask), b.target.to(dev), mask);
   }
   return sums.scores(0);
 }
@@ -148,9 +150,16 @@ Generated generate_ids(TransformerImpl& model, std::vector<int64_t> ids, int64_t
               ids.begin() + keep + (static_cast<int64_t>(ids.size()) - max_seq + 1));
   }
   Generated g;
+  const int64_t context = static_cast<int64_t>(ids.size());
   for (int64_t k = 0; k < max_new && static_cast<int64_t>(ids.size()) < max_seq; ++k) {
     at::Tensor in = at::tensor(ids, at::kLong).unsqueeze(0).to(dev);  // (1, T)
-    const int64_t next = model.forward(in).select(1, in.size(1) - 1).argmax(-1).item<int64_t>();
+    // The answer mask of the sequence so far: an L2P query sees the context alone.
+    at::Tensor mask = at::zeros({1, in.size(1)}, at::kFloat);
+    mask.narrow(1, std::max<int64_t>(context - 1, 0),
+                in.size(1) - std::max<int64_t>(context - 1, 0))
+        .fill_(1.0);
+    const int64_t next =
+        model.forward(in, mask.to(dev)).select(1, in.size(1) - 1).argmax(-1).item<int64_t>();
     if (next == codec.eos_id()) {
       g.stopped = true;
       break;
@@ -200,7 +209,16 @@ Evaluator::Evaluator(TransformerImpl& model, LoraScales scales, int64_t batch,
 
 void Evaluator::load_points(const std::vector<Adapter>& points) {
   pw_ = PointWeights{};
+  prompts_.clear();
   if (points.empty()) return;
+  size_t n_prompt = 0;
+  for (const Adapter& p : points) n_prompt += is_prompt_adapter(p) ? 1 : 0;
+  if (n_prompt == points.size()) {  // soft prompts: one point at a time, through the module path
+    for (const Adapter& p : points) prompts_.push_back(p.to(model_device(model_)));
+    return;
+  }
+  if (n_prompt > 0)
+    throw FormatError("the points mix soft-prompt and LoRA adapters (one scan holds one kind)");
   torch::NoGradGuard ng;
   const std::string a_suffix = ".lora_A.weight", b_suffix = ".lora_B.weight";
   const auto K = static_cast<int64_t>(points.size());
@@ -282,7 +300,7 @@ void Evaluator::load_points(const std::vector<Adapter>& points) {
 }
 
 ScoreSums Evaluator::evaluate(const std::vector<Example>& examples) {
-  ScoreSums sums(pw_.points());
+  ScoreSums sums(points());
   for (size_t s = 0; s < examples.size(); s += static_cast<size_t>(batch_)) {
     std::vector<const Example*> chunk;
     for (size_t i = s; i < std::min(examples.size(), s + static_cast<size_t>(batch_)); ++i)
@@ -293,12 +311,32 @@ ScoreSums Evaluator::evaluate(const std::vector<Example>& examples) {
 }
 
 void Evaluator::evaluate_batch(const TokenBatch& b, ScoreSums& sums) {
-  if (pw_.points() == 0) throw Error("Evaluator::evaluate before load_points");
-  if (static_cast<int64_t>(sums.loss.size()) != pw_.points())
+  if (points() == 0) throw Error("Evaluator::evaluate before load_points");
+  if (static_cast<int64_t>(sums.loss.size()) != points())
     throw Error("Evaluator::evaluate_batch: sums of another point count");
   EvalModeGuard mode(model_);
   torch::NoGradGuard ng;
   const auto dev = model_device(model_);
+  if (!prompts_.empty()) {
+    const SoftPrompt saved = model_.prompt();
+    const at::Tensor input = b.input.to(dev), mask = b.mask.to(dev);
+    std::vector<at::Tensor> logits;  // per point (B, T, V), then point-major
+    try {
+      for (const Adapter& p : prompts_) {
+        load_prompt_adapter(model_, p, "scan point");
+        logits.push_back(model_.forward(input, mask));
+      }
+    } catch (...) {
+      model_.set_prompt(saved);
+      throw;
+    }
+    if (saved.empty())
+      model_.clear_prompt();
+    else
+      model_.set_prompt(saved);
+    sums.add(at::cat(logits, 0), b.target.to(dev), mask);
+    return;
+  }
   sums.add(model_.forward(b.input.to(dev), pw_), b.target.to(dev), b.mask.to(dev));  // (K·B, T, V)
 }
 
@@ -325,6 +363,7 @@ EvaluatorPool::EvaluatorPool(TransformerImpl& model, const LoraScales& scale, in
     auto dst = r->base_parameters();
     for (size_t i = 0; i < dst.size(); ++i) dst[i].second.set_data(src.at(i).second);
     r->eval();
+    r->l2p_top_n = model.l2p_top_n;
     if (model.codec_ptr()) r->set_codec(model.codec_ptr());
     replicas_.push_back(r.ptr());
     evaluators_.push_back(std::make_unique<Evaluator>(*r, scale, batch, groups));

@@ -96,8 +96,15 @@ class Evaluator {
   // Merges the points' weights, W + s·B_k·A_k for every projection (s: the module's scale)
   // (PointWeights; the model itself is not changed), replacing the points loaded before. Every
   // adapter's tensors must name projections of the model, in model.…_proj.lora_A.weight /
-  // lora_B.weight pairs (FormatError otherwise).
+  // lora_B.weight pairs (FormatError otherwise). Soft-prompt points (core/prompt.h: every
+  // point a prompt adapter of the same kind) cannot be merged into weights: they are held and
+  // evaluated one at a time through the model's own forward with that prompt (the model as it
+  // stands otherwise; its prompt, if any, restored afterwards), so the scores of a point are
+  // still independent of the other points.
   void load_points(const std::vector<Adapter>& points);
+  int64_t points() const {
+    return prompts_.empty() ? pw_.points() : static_cast<int64_t>(prompts_.size());
+  }
   // Sums of the scores of every loaded point on all of `examples` (ScoreSums::scores(k) is
   // point k's Scores).
   ScoreSums evaluate(const std::vector<Example>& examples);
@@ -111,7 +118,8 @@ class Evaluator {
 
  private:
   TransformerImpl& model_;
-  PointWeights pw_;  // the loaded points' merged weights (none before load_points)
+  PointWeights pw_;               // the loaded points' merged weights (none before load_points)
+  std::vector<Adapter> prompts_;  // or the loaded soft-prompt points
   // q|k|v or gate|up base weights side by side, per layer and group, made once: a group no
   // point adapts is this, expanded to K (a view), not a fresh concatenation.
   std::shared_ptr<BaseGroups> base_groups_;

@@ -334,6 +334,16 @@ at::Tensor TransformerImpl::forward(const at::Tensor& ids, std::vector<at::Tenso
   return forward_impl(ids, &hidden, nullptr);
 }
 
+at::Tensor TransformerImpl::forward(const at::Tensor& ids, const at::Tensor& answer_mask) {
+  return forward_impl(ids, nullptr, nullptr, answer_mask);
+}
+
+at::Tensor TransformerImpl::forward(const at::Tensor& ids, const at::Tensor& answer_mask,
+                                    std::vector<at::Tensor>& hidden) {
+  hidden.clear();
+  return forward_impl(ids, &hidden, nullptr, answer_mask);
+}
+
 at::Tensor TransformerImpl::forward(const at::Tensor& ids, const PointWeights& pw) {
   const int64_t K = pw.points();
   bool fits = K >= 1 && pw.layers.size() == model->layers->size();
@@ -342,25 +352,113 @@ at::Tensor TransformerImpl::forward(const at::Tensor& ids, const PointWeights& p
     throw Error("point weights for " + std::to_string(pw.layers.size()) + " layers of " +
                 std::to_string(K) + " points do not fit a model of " +
                 std::to_string(model->layers->size()) + " layers");
+  if (has_prompt())
+    throw Error(
+        "a point-batched forward cannot carry a soft prompt (evaluate prompts one point "
+        "at a time through the model)");
   return forward_impl(ids.repeat({K, 1}), nullptr, &pw);  // (K·B, T), point-major
 }
 
+int64_t SoftPrompt::length() const {
+  if (is_pool()) return top_n * (pool.size(0) / keys.size(0));
+  int64_t n = 0;
+  for (const auto& p : parts) n += p.size(0);
+  return n;
+}
+
+void TransformerImpl::set_prompt(SoftPrompt prompt) {
+  const int64_t C = cfg_.d_model;
+  auto rows_ok = [C](const at::Tensor& t) { return t.defined() && t.dim() == 2 && t.size(1) == C; };
+  if (prompt.is_pool()) {
+    if (!rows_ok(prompt.pool) || !rows_ok(prompt.keys) || prompt.keys.size(0) < 1 ||
+        prompt.pool.size(0) % prompt.keys.size(0) != 0 || prompt.pool.size(0) == 0)
+      throw ConfigError("a prompt pool must be (M·Lp, d_model) with keys (M, d_model), d_model = " +
+                        std::to_string(C));
+    if (prompt.top_n < 1 || prompt.top_n > prompt.keys.size(0))
+      throw ConfigError("`l2p.top_n` must be in 1..`l2p.pool_size` (" +
+                        std::to_string(prompt.keys.size(0)) + "), got " +
+                        std::to_string(prompt.top_n));
+  }
+  for (const auto& p : prompt.parts)
+    if (!rows_ok(p) || p.size(0) < 1)
+      throw ConfigError("a soft prompt must be (P >= 1, d_model = " + std::to_string(C) + ")");
+  prompt_ = std::move(prompt);
+}
+
+at::Tensor TransformerImpl::prompt_query(const at::Tensor& ids, const at::Tensor& answer_mask) {
+  torch::NoGradGuard ng;
+  SoftPrompt saved = std::move(prompt_);
+  prompt_ = SoftPrompt{};
+  std::vector<at::Tensor> hidden;
+  try {
+    forward_impl(ids, &hidden, nullptr);
+  } catch (...) {
+    prompt_ = std::move(saved);
+    throw;
+  }
+  prompt_ = std::move(saved);
+  const at::Tensor h = hidden.back().to(at::kFloat);  // (B, T, C)
+  // Position j holds input token j; the first masked position holds the question's last token
+  // (its target is the first answer token), so the question is every position up to and
+  // including the first masked one: no masked position before it.
+  at::Tensor valid;
+  if (answer_mask.defined()) {
+    const at::Tensor m = answer_mask.ne(0).to(at::kLong);
+    valid = ((m.cumsum(1) - m) == 0).to(at::kFloat);
+  } else {
+    valid = at::ones({ids.size(0), ids.size(1)}, h.options());
+  }
+  valid = valid.to(h.device());
+  return (h * valid.unsqueeze(-1)).sum(1) / valid.sum(1, true).clamp_min(1.0);
+}
+
+at::Tensor TransformerImpl::select_prompts(const at::Tensor& query, const at::Tensor& keys,
+                                           int64_t top_n) {
+  const at::Tensor q = query.to(at::kFloat), k = keys.to(query.device(), at::kFloat);
+  const at::Tensor cos = at::matmul(q / q.norm(2, 1, true).clamp_min(1e-12),
+                                    (k / k.norm(2, 1, true).clamp_min(1e-12)).t());  // (B, M)
+  const auto sorted = at::sort(cos, /*stable=*/true, /*dim=*/1, /*descending=*/true);
+  return std::get<1>(sorted).narrow(1, 0, top_n).contiguous();
+}
+
+at::Tensor TransformerImpl::prompt_rows(const at::Tensor& ids, const at::Tensor& answer_mask) {
+  if (prompt_.empty()) return {};
+  if (!prompt_.is_pool())
+    return (prompt_.parts.size() == 1 ? prompt_.parts.front() : at::cat(prompt_.parts, 0))
+        .unsqueeze(0);  // (1, P, C)
+  const int64_t M = prompt_.keys.size(0), Lp = prompt_.pool.size(0) / M, N = prompt_.top_n;
+  const int64_t B = ids.size(0), C = prompt_.pool.size(1);
+  last_query_ = prompt_query(ids, answer_mask);
+  last_selection_ = select_prompts(last_query_, prompt_.keys, N);  // (B, N)
+  const at::Tensor pool = prompt_.pool.view({M, Lp, C});
+  return pool.index_select(0, last_selection_.flatten().to(pool.device()))
+      .reshape({B, N * Lp, C});  // (B, N·Lp, C)
+}
+
 at::Tensor TransformerImpl::forward_impl(const at::Tensor& ids, std::vector<at::Tensor>* hidden,
-                                         const PointWeights* pw) {
+                                         const PointWeights* pw, const at::Tensor& answer_mask) {
   const int64_t T = ids.size(1), K = pw ? pw->points() : 1;
   if (T > cfg_.max_seq)
     throw DataError("sequence of " + std::to_string(T) + " tokens exceeds model.max_seq " +
                     std::to_string(cfg_.max_seq) + " (use a model with a longer max_seq)");
-  auto [cos, sin] = rotary(T, ids.device());
   at::Tensor x = model->embed_tokens(ids);  // (B, T, C)
-  cos = cos.to(x.scalar_type());            // bfloat16 models rotate in bfloat16
+  int64_t P = 0;
+  if (!pw && !prompt_.empty()) {  // [prompt; input]: the prompt takes the first positions
+    const at::Tensor rows = prompt_rows(ids, answer_mask).to(x.device(), x.scalar_type());
+    P = rows.size(1);
+    x = at::cat({rows.expand({x.size(0), P, x.size(2)}), x}, 1);  // (B, P + T, C)
+  }
+  auto [cos, sin] = rotary(P + T, ids.device());
+  cos = cos.to(x.scalar_type());  // bfloat16 models rotate in bfloat16
   sin = sin.to(x.scalar_type());
-  if (hidden) hidden->push_back(x);
+  auto keep = [P, T](const at::Tensor& t) { return P > 0 ? t.narrow(1, P, T) : t; };
+  if (hidden) hidden->push_back(keep(x));
   const size_t L = model->layers->size();
   for (size_t l = 0; l < L; ++l) {
     x = model->layers[l]->as<Block>()->forward(x, cos, sin, pw ? &pw->layers[l] : nullptr);
-    if (hidden && l + 1 < L) hidden->push_back(x);
+    if (hidden && l + 1 < L) hidden->push_back(keep(x));
   }
+  if (P > 0) x = x.narrow(1, P, T);  // the input's positions only
   // The final norm and the output head (bias-free), one point's rows at a time.
   x = kernels::per_point(x, K, [&](const at::Tensor& xp, int64_t) { return model->norm(xp); });
   if (hidden) hidden->push_back(x);

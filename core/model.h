@@ -119,6 +119,27 @@ class DecoderImpl : public torch::nn::Module {
 };
 TORCH_MODULE(Decoder);
 
+// Soft prompts (docs/methods.md, `pp` and `l2p`): trainable vectors prepended to the input
+// embeddings. The prompt's P rows take rotary positions 0..P-1 and the input's tokens P..P+T-1
+// (HF PEFT prompt tuning: the virtual tokens come first); attention stays causal over the whole
+// [prompt; input] sequence, so every input token sees the whole prompt and the prompt sees no
+// input token. The output (logits, hidden states) keeps only the input's T positions, so
+// targets and masks are those of the input alone. A model's max_seq bounds the input's T; the
+// prompt's positions come on top (rotary positions have no table).
+//   fixed   parts, concatenated in order: one (P, C) prompt for every example (`pp`, PEFT
+//           prompt tuning); a list so that trainable and frozen pieces can be held apart
+//   pool    pool (M·Lp, C) of M prompts of Lp rows with keys (M, C) (`l2p`): per example the
+//           top_n prompts whose keys are most cosine-similar to the query (TransformerImpl::
+//           prompt_query) are prepended, in order of decreasing similarity (N·Lp rows)
+struct SoftPrompt {
+  std::vector<at::Tensor> parts;
+  at::Tensor pool, keys;
+  int64_t top_n = 0;
+  bool is_pool() const { return pool.defined(); }
+  bool empty() const { return parts.empty() && !pool.defined(); }
+  int64_t length() const;  // rows prepended to each example: P, or top_n·Lp
+};
+
 class TransformerImpl : public torch::nn::Module {
  public:
   // random_init: the weights drawn as for pretraining (seeded by torch's generator); else
@@ -130,6 +151,15 @@ class TransformerImpl : public torch::nn::Module {
   // output_hidden_states does: the embedding output, the output of every block but the last,
   // and the last block's output after the final norm (L + 1 tensors of (B, T, C)).
   at::Tensor forward(const at::Tensor& ids, std::vector<at::Tensor>& hidden);
+  // With a soft prompt: `answer_mask` (B, T) nonzero where the target is an answer token
+  // (TokenBatch::mask); an L2P pool's query then averages only the question's positions, those
+  // up to and including the first nonzero one (whose input is the question's last token), so the
+  // selection never sees the answer (nor the padding after it). Without a mask (the plain
+  // overloads) every position counts (a generation context). Same as forward(ids) without a
+  // pool.
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& answer_mask);
+  at::Tensor forward(const at::Tensor& ids, const at::Tensor& answer_mask,
+                     std::vector<at::Tensor>& hidden);
   // A point-batched forward: ids (B, T) of the examples, evaluated at each of the pw.points()
   // points (no autograd) -> logits (K·B, T, V), point-major. The model's own LoRA factors, if
   // any, are bypassed.
@@ -159,6 +189,25 @@ class TransformerImpl : public torch::nn::Module {
   void merge_lora();
   void unmerge_lora();
 
+  // The soft prompt prepended to every forward but the point-batched one (which refuses a
+  // prompted model); set_prompt checks the shapes against d_model (ConfigError).
+  void set_prompt(SoftPrompt prompt);
+  void clear_prompt() { prompt_ = SoftPrompt{}; }
+  bool has_prompt() const { return !prompt_.empty(); }
+  const SoftPrompt& prompt() const { return prompt_; }
+  // The N of a prompt pool that Adapter::load_into installs (the run's `l2p.top_n`).
+  int64_t l2p_top_n = 3;
+  // L2P's query: the mean over the question's positions (see forward's answer_mask; all
+  // positions when it is undefined) of the final hidden state of the model without its prompt,
+  // under NoGrad -> (B, C) float32.
+  at::Tensor prompt_query(const at::Tensor& ids, const at::Tensor& answer_mask);
+  // The top_n keys most cosine-similar to each query: (B, top_n) int64 indices in order of
+  // decreasing similarity (ties to the lower index).
+  static at::Tensor select_prompts(const at::Tensor& query, const at::Tensor& keys, int64_t top_n);
+  // The query and selection of the last pool forward (undefined before one; detached).
+  const at::Tensor& last_query() const { return last_query_; }
+  const at::Tensor& last_selection() const { return last_selection_; }
+
   // The output head's (V, C) weight: lm_head's, or embed_tokens' with tie_embeddings.
   const at::Tensor& output_weight() const;
 
@@ -167,13 +216,17 @@ class TransformerImpl : public torch::nn::Module {
 
  private:
   at::Tensor forward_impl(const at::Tensor& ids, std::vector<at::Tensor>* hidden,
-                          const PointWeights* pw);
+                          const PointWeights* pw, const at::Tensor& answer_mask = {});
+  // The prompt rows for the batch: (1, P, C) fixed, (B, N·Lp, C) pool; undefined without one.
+  at::Tensor prompt_rows(const at::Tensor& ids, const at::Tensor& answer_mask);
   std::pair<at::Tensor, at::Tensor> rotary(int64_t T, const at::Device& device) const;
   ModelConfig cfg_;
   std::shared_ptr<const TextCodec> codec_;
   LoraConfig lora_;
   bool has_lora_ = false;
   at::Tensor inv_freq_;  // (D/2)
+  SoftPrompt prompt_;
+  at::Tensor last_query_, last_selection_;
 };
 TORCH_MODULE(Transformer);
 

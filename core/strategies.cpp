@@ -64,8 +64,8 @@ class OneStrategy : public Strategy {
 }  // namespace
 
 const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names{"seq",  "one", "mtl",   "er",   "ewc",
-                                              "agem", "gem", "olora", "ilora"};
+  static const std::vector<std::string> names{"seq", "one",   "mtl",   "er", "ewc", "agem",
+                                              "gem", "olora", "ilora", "pp", "l2p"};
   return names;
 }
 
@@ -80,6 +80,8 @@ std::unique_ptr<Strategy> make_strategy(const RunConfig& cfg) {
   if (m == "gem") return std::make_unique<GemStrategy>(cfg);
   if (m == "olora") return std::make_unique<OLoraStrategy>(cfg);
   if (m == "ilora") return std::make_unique<ILoraStrategy>(cfg);
+  if (m == "pp") return std::make_unique<PpStrategy>(cfg);
+  if (m == "l2p") return std::make_unique<L2pStrategy>(cfg);
   std::string known;
   for (const auto& n : method_names()) known += (known.empty() ? "" : ", ") + n;
   throw ConfigError("train.method: unknown method '" + m + "' (available: " + known + ")");

@@ -17,6 +17,11 @@
 //         orthogonality penalty λ₁·Σ|A_past A_newᵀ| (+ λ₂ Σ‖new factor‖₂)
 //   ilora I-LoRA: a fast adapter trained with replay and a consistency loss towards a slow
 //         adapter, which follows the fast one by interpolation after every step
+// and two on soft prompts (core/prompt.h; the model's LoRA stays at B = 0, untrained):
+//   pp    Progressive Prompts: a new prompt per task, the earlier ones frozen, all of them
+//         prepended newest first [P_t; …; P_1] (no task identity at test time)
+//   l2p   L2P: a pool of prompts with keys; the top-N by cosine of key and the frozen model's
+//         query are prepended per example; loss + λ·Σ(1 − cos(query, selected key))
 #pragma once
 
 #include <Eigen/Dense>
@@ -206,6 +211,47 @@ class EwcStrategy : public Strategy {
   bool true_fisher_, online_;
   uint64_t seed_;
   std::vector<Anchor> anchors_;
+};
+
+// Prompts are initialised as copies of token-embedding rows drawn uniformly (seeded) from the
+// codec's vocabulary ("sampled vocabulary" initialisation of prompt tuning): (n, C) float32
+// rows (prompts stay float32 on a bfloat16 base, as LoRA factors do).
+at::Tensor sampled_vocab_rows(TransformerImpl& model, int64_t n, uint64_t seed);
+
+class PpStrategy : public Strategy {
+ public:
+  explicit PpStrategy(const RunConfig& cfg);
+  std::string name() const override { return "pp"; }
+  // A fresh trainable prompt for the task; the model's prompt becomes [P_t; …; P_1] and the
+  // optimiser gets P_t alone.
+  void before_task(TrainContext& ctx) override;
+  // P_t is frozen (a detached copy) from here on.
+  void after_task(TrainContext& ctx) override;
+  // The task prompts in task order (P_1 … P_t; the last is trainable during its task).
+  const std::vector<at::Tensor>& prompts() const { return prompts_; }
+
+ private:
+  int64_t length_;
+  uint64_t seed_;
+  std::vector<at::Tensor> prompts_;
+};
+
+class L2pStrategy : public Strategy {
+ public:
+  explicit L2pStrategy(const RunConfig& cfg);
+  std::string name() const override { return "l2p"; }
+  // The pool and keys (made at the first task), installed as the model's prompt and trained.
+  void before_task(TrainContext& ctx) override;
+  // Answer-token cross-entropy with the selected prompts + λ · l2p_matching_loss.
+  at::Tensor loss(TrainContext& ctx, const std::vector<const Example*>& batch) override;
+  const at::Tensor& pool() const { return pool_; }
+  const at::Tensor& keys() const { return keys_; }
+
+ private:
+  int64_t pool_size_, length_, top_n_;
+  double lambda_;
+  uint64_t seed_;
+  at::Tensor pool_, keys_;
 };
 
 }  // namespace lorascape::core

@@ -394,6 +394,7 @@ RunResult train_continual(const RunConfig& cfg, TransformerImpl& model,
       extra["task"] = task.name;
       extra["method"] = cfg.train.method;
       extra["learner"] = key;
+      if (cfg.train.method == "l2p") extra["l2p_top_n"] = cfg.l2p.top_n;  // the pool's N
       RunResult::Learner& l = res.learners[key];
       l.stages.push_back(strategy->stored(ctx, learner));
       save_peft_adapter(out_dir + "/" + rel, l.stages.back(),

@@ -574,4 +574,42 @@ TEST_F(HfModel, LoraTrainsOnABfloat16BaseWithFloat32Factors) {
   const double lb = mean_ce(m->forward(ids), ids), lf = mean_ce(f->forward(ids), ids);
   EXPECT_NEAR(lb, lf, 0.03 * lf);
 }
+TEST_F(HfModel, SoftPromptsRunOnHuggingFaceModelsAsPrependedTokens) {
+  // Qwen2: q/k/v biases and tied embeddings. A prompt of token-embedding rows is the same as
+  // those tokens put first; on a bfloat16 base a float32 prompt gets a float32 gradient.
+  json c = llama_config();
+  c["architectures"] = {"Qwen2ForCausalLM"};
+  c["model_type"] = "qwen2";
+  c["tie_word_embeddings"] = true;
+  c["use_sliding_window"] = false;
+  c.erase("attention_bias");
+  c.erase("mlp_bias");
+  write_model(tmp.file("qp"), c, 4);
+  Transformer m = load_base_model(tmp.file("qp"));
+  m->eval();
+  const at::Tensor ids = sample_ids(300).narrow(0, 0, 1).narrow(1, 0, 9);  // one row
+  const at::Tensor pre = ids.narrow(1, 0, 3);
+  const at::Tensor rest = ids.narrow(1, 3, 6);
+  {
+    torch::NoGradGuard ng;
+    SoftPrompt sp;
+    sp.parts = {m->model->embed_tokens(pre)[0].clone()};
+    m->set_prompt(sp);
+    const at::Tensor prompted = m->forward(rest);
+    m->clear_prompt();
+    const at::Tensor whole = m->forward(ids).narrow(1, 3, 6);
+    EXPECT_TRUE(at::allclose(prompted, whole, 1e-4, 1e-5))
+        << (prompted - whole).abs().max().item<double>();
+  }
+  write_model(tmp.file("qb"), c, 4, at::kBFloat16);
+  Transformer b = load_base_model(tmp.file("qb"));
+  const at::Tensor p = (at::randn({2, b->config().d_model}) * 0.02).set_requires_grad(true);
+  SoftPrompt sp;
+  sp.parts = {p};
+  b->set_prompt(sp);
+  b->forward(rest).to(at::kFloat).sum().backward();
+  ASSERT_TRUE(p.grad().defined());
+  EXPECT_EQ(p.grad().scalar_type(), at::kFloat);
+  EXPECT_GT(p.grad().abs().sum().item<double>(), 0.0);
+}
 }  // namespace
