@@ -5,8 +5,8 @@
 #include <cmath>
 
 #include "plot/document.h"
-#include "store/task_roles.h"
 #include "plot/style.h"
+#include "store/task_roles.h"
 
 namespace lorascape::plot {
 

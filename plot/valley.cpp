@@ -6,9 +6,9 @@
 #include <limits>
 
 #include "plot/document.h"
-#include "store/task_roles.h"
 #include "plot/style.h"
 #include "store/error.h"
+#include "store/task_roles.h"
 
 namespace lorascape::plot {
 
