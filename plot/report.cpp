@@ -211,7 +211,7 @@ Section stability_section(const store::RunFileData& run, const std::vector<Named
   auto f = std::make_shared<StabilityFigure>(prepare_stability(&run, trade_off_paths(scans), o));
   // Two panels and a legend: laid out wider than the text, as on a screen, and scaled down.
   s.items.push_back(
-      {QString(), [f](QCustomPlot* p) { draw_stability(p, *f); }, 0.6, "stability", 960});
+      {QString(), [f](QCustomPlot* p) { draw_stability(p, *f); }, 0.75, "stability", 720});
   QString text = "Left: " + score.toHtmlEscaped() +
                  " of the task just learned (R[t][t], solid) and the mean over the earlier tasks "
                  "(dashed), per method and learner, across the stages.";
