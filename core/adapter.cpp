@@ -8,6 +8,7 @@
 
 #include "core/model.h"
 #include "core/prompt.h"
+#include "core/run.h"
 #include "core/safetensors.h"
 #include "store/error.h"
 
@@ -257,23 +258,6 @@ LoraScales lora_scales(const LoraConfig& lora, const Adapter& adapter) {
   return s;
 }
 
-namespace {
-
-void write_json_atomic(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    if (!f) throw FormatError("cannot write " + tmp + " (check permissions / disk space)");
-    f << text << "\n";
-    if (!f) throw FormatError("cannot write " + tmp + " (disk full?)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw FormatError("cannot rename " + tmp + " to " + path + ": " + ec.message());
-}
-
-}  // namespace
-
 void save_peft_adapter(const std::string& dir, const Adapter& adapter, const LoraConfig& lora,
                        const nlohmann::json& extra) {
   if (is_prompt_adapter(adapter)) return save_prompt_adapter(dir, adapter, extra);
@@ -289,7 +273,7 @@ void save_peft_adapter(const std::string& dir, const Adapter& adapter, const Lor
   nlohmann::ordered_json cfg = lora.to_peft();
   cfg["base_model_name_or_path"] = extra.value("base_model", std::string("lorascape-base"));
   cfg["lorascape"] = nlohmann::ordered_json::parse(extra.dump());
-  write_json_atomic(dir + "/adapter_config.json", cfg.dump(2));
+  write_text_atomic(dir + "/adapter_config.json", cfg.dump(2) + "\n");
 }
 
 namespace {

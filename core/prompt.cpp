@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/model.h"
+#include "core/run.h"
 #include "core/safetensors.h"
 #include "store/error.h"
 
@@ -89,21 +90,6 @@ at::Tensor l2p_matching_loss(const at::Tensor& query, const at::Tensor& keys,
   return (1.0 - cos).sum(1).mean();
 }
 
-namespace {
-void write_text(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    if (!f) throw FormatError("cannot write " + tmp + " (check permissions / disk space)");
-    f << text << "\n";
-    if (!f) throw FormatError("cannot write " + tmp + " (disk full?)");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw FormatError("cannot rename " + tmp + " to " + path + ": " + ec.message());
-}
-}  // namespace
-
 bool is_prompt_peft_type(const nlohmann::ordered_json& cfg) {
   if (!cfg.is_object() || !cfg.contains("peft_type") || !cfg["peft_type"].is_string()) return false;
   const std::string t = cfg["peft_type"].get<std::string>();
@@ -144,7 +130,7 @@ void save_prompt_adapter(const std::string& dir, const Adapter& adapter,
     if (extra.contains("l2p_top_n")) cfg["top_n"] = extra["l2p_top_n"];
   }
   cfg["lorascape"] = nlohmann::ordered_json::parse(extra.dump());
-  write_text(dir + "/adapter_config.json", cfg.dump(2));
+  write_text_atomic(dir + "/adapter_config.json", cfg.dump(2) + "\n");
 }
 
 Adapter read_prompt_adapter(const nlohmann::ordered_json& cfg, const std::string& config_path,
