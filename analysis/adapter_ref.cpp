@@ -4,6 +4,7 @@
 #include <cctype>
 #include <sstream>
 
+#include "analysis/curve.h"
 #include "core/prompt.h"
 #include "core/run_file_io.h"
 #include "store/error.h"
@@ -14,8 +15,8 @@ namespace lorascape::analysis {
 namespace {
 
 const char* kRefHelp =
-    "expected RUN.h5:METHOD/STAGE[/KEY] (e.g. run.h5:seq/2, run.h5:ilora/arith/fast) or a PEFT "
-    "folder";
+    "expected RUN.h5:METHOD/STAGE[/KEY] (e.g. run.h5:seq/2, run.h5:ilora/arith/fast), "
+    "CURVE.h5:bend/K (a trained bend of a curve scan) or a PEFT folder";
 
 const store::MethodData& find_method(const store::RunFileData& run, const std::string& path,
                                      const std::string& name) {
@@ -56,6 +57,20 @@ AdapterSource from_run_file(const std::string& ref, size_t colon) {
   for (std::string p; std::getline(ss, p, '/');) parts.push_back(p);
   if (parts.size() < 2 || parts.size() > 3 || parts[0].empty() || parts[1].empty())
     throw ConfigError("'" + ref + "': " + kRefHelp);
+  if (parts[0] == "bend") {  // a trained bend of a curve scan file
+    const StoredCurve c = load_stored_curve(path);
+    const size_t bends = c.control.size() - 2;
+    const bool digits =
+        std::all_of(parts[1].begin(), parts[1].end(), ::isdigit) && parts[1].size() < 6;
+    const size_t k = digits ? static_cast<size_t>(std::stoi(parts[1])) : 0;
+    if (parts.size() != 2 || k < 1 || k > bends)
+      throw ConfigError("'" + ref + "': the curve has " + std::to_string(bends) +
+                        " bend(s); name one as " + path + ":bend/K with K = 1 … " +
+                        std::to_string(bends));
+    AdapterSource s = c.control[k];
+    s.label = ref;
+    return s;
+  }
   const store::RunFileData run = store::read_run_file(path);
   const store::MethodData* m = &find_method(run, path, parts[0]);
   const store::StageData* stage = nullptr;

@@ -2,6 +2,7 @@
 //   RUN.h5:METHOD/STAGE[/KEY]   a stage of a run file; STAGE is a 1-based index or a task
 //                               name, KEY an adapter key ("fast", "slow"; default: the
 //                               method's reported one)
+//   CURVE.h5:bend/K             the K-th trained bend (1-based) of a curve scan file
 //   DIR or FILE.safetensors     a PEFT adapter folder (or its adapter_model.safetensors)
 #pragma once
 

@@ -211,6 +211,63 @@ store::ScanArray vec_array(const std::vector<double>& v) {
 
 }  // namespace
 
+StoredCurve load_stored_curve(const std::string& curve_path) {
+  // A curve's ends may be bends of other curves; a file naming itself (directly or in a ring)
+  // would recurse without end.
+  thread_local int depth = 0;
+  if (depth >= 16)
+    throw FormatError(curve_path +
+                      ": its ends name curve bends 16 levels deep (a curve file "
+                      "whose ends refer back to itself?)");
+  struct Depth {
+    Depth() { ++depth; }
+    ~Depth() { --depth; }
+  } guard;
+  const store::ScanData d = store::read_scan_file(curve_path);
+  if (d.spec.kind != "curve")
+    throw ConfigError(curve_path + " is a " + d.spec.kind + " scan, not a curve (`scan curve`)");
+  const auto cfg = nlohmann::json::parse(d.spec.config_json, nullptr, false);
+  if (!cfg.is_object() || !cfg.contains("curve") || !cfg["curve"].is_object() ||
+      !cfg["curve"].value("bends", nlohmann::json()).is_number_integer() ||
+      !cfg.value("space", nlohmann::json()).is_string() || !d.text.count("from") ||
+      !d.text.count("to"))
+    throw FormatError(curve_path +
+                      ": the curve's configuration (bends, space, from, to) is "
+                      "missing or damaged; rerun `scan curve`");
+  if (!d.extras.count("control_points"))
+    throw ConfigError(curve_path +
+                      ": the curve's bends are not trained yet (rerun the `scan "
+                      "curve` command that made it: " +
+                      d.command_line + ")");
+  StoredCurve c;
+  c.path = curve_path;
+  c.kind = cfg["curve"].value("kind", std::string("bezier"));
+  c.space = cfg["space"].get<std::string>();
+  const int bends = cfg["curve"]["bends"].get<int>();
+  curve_coefs(c.kind, 3, 0.5);  // checks the kind
+  if (bends < 1 || bends > 64) throw FormatError(curve_path + ": bends must be 1 … 64");
+  const std::vector<AdapterSource> ends =
+      load_adapter_refs({store::resolve_ref(d.text.at("from"), curve_path),
+                         store::resolve_ref(d.text.at("to"), curve_path)});
+  const core::Adapter like = c.space == "delta" ? pad_rank(ends[0].adapter) : ends[0].adapter;
+  std::vector<core::Adapter> b = unflat(like, d.extras.at("control_points"), bends, curve_path);
+  c.control.push_back(ends[0]);
+  for (int j = 0; j < bends; ++j) {
+    AdapterSource s = ends[0];
+    s.adapter = std::move(b[static_cast<size_t>(j)]);
+    for (const auto& [name, t] : s.adapter.entries())
+      if (!at::isfinite(t).all().item<bool>())
+        throw FormatError(curve_path + ": bend " + std::to_string(j + 1) + " tensor '" + name +
+                          "' holds NaN or infinite values (retrain the curve)");
+    s.lora = core::lora_config_of(ends[0].lora, s.adapter);  // rank 2r in delta space
+    s.label = curve_path + ":bend/" + std::to_string(j + 1);
+    s.info = {{"curve_file", curve_path}, {"bend", j + 1}, {"kind", c.kind}};
+    c.control.push_back(std::move(s));
+  }
+  c.control.push_back(ends[1]);
+  return c;
+}
+
 store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfig& data,
                                const std::string& command_line) {
   curve_coefs(opt.kind, 3, 0.5);  // checks the kind

@@ -38,6 +38,17 @@ struct CurveScanOptions {
 // Coefficients c_j(t) of the m control points.
 std::vector<double> curve_coefs(const std::string& kind, int m, double t);
 
+// The control points of a curve scan file whose bends are trained: θ_0 (from), the bends,
+// θ_{m−1} (to), as points of the curve's space (delta space: the bends at rank 2r, as trained;
+// the ends as their references load them), labelled by their references ("CURVE.h5:bend/1").
+struct StoredCurve {
+  std::string path, kind, space;
+  std::vector<AdapterSource> control;  // m = bends + 2
+};
+// ConfigError / FormatError naming the file when it is not a curve scan or its bends are not
+// trained yet (rerun `scan curve`).
+StoredCurve load_stored_curve(const std::string& curve_path);
+
 // Runs (or resumes: trained bends are kept in the file) the scan.
 store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfig& data,
                                const std::string& command_line);

@@ -9,6 +9,7 @@
 #include <map>
 #include <sstream>
 
+#include "analysis/curve.h"
 #include "analysis/mpi.h"
 #include "analysis/path.h"
 #include "store/error.h"
@@ -247,12 +248,23 @@ store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfi
                       std::to_string(opt.through.size()) + ")");
   check_grid(opt.nx, opt.ny);
   if (!(opt.margin >= 0)) throw ConfigError("`margin` must be >= 0");
+  if (opt.curve_points < 2 || opt.curve_points > 10001)
+    throw ConfigError("`curve_points` must be 2 … 10001");
   ScanSetup setup = prepare_scan(load_adapter_refs(opt.through), opt.scan, data);
   std::vector<std::string> proj_refs;
   for (const auto& p : opt.project)
     for (const auto& r : expand_adapter_refs(p)) proj_refs.push_back(r);
   std::vector<AdapterSource> all = setup.anchors;
   for (auto& s : load_adapter_refs(proj_refs)) all.push_back(std::move(s));
+  StoredCurve curve;  // its control points follow the projected adapters in `all`
+  const size_t curve_at = all.size();
+  if (!opt.curve.empty()) {
+    curve = load_stored_curve(opt.curve);
+    if (curve.space != opt.scan.space)
+      throw ConfigError(opt.curve + ": the curve was trained in " + curve.space +
+                        " space; scan its plane with --space " + curve.space);
+    for (const auto& c : curve.control) all.push_back(c);
+  }
   check_adapters(all, opt.scan.space);
   if (opt.scan.space == "delta") setup.scales = align_for_delta(all);  // the projected ones too
   std::vector<core::Adapter> basis;
@@ -266,21 +278,39 @@ store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfi
     ay.push_back(p.y);
     anchors.insert(anchors.end(), {p.x, p.y});
   }
-  for (size_t i = 3; i < all.size(); ++i) {
+  for (size_t i = 3; i < curve_at; ++i) {
     const auto p = f.project(unit(all.size(), i));
     projected.insert(projected.end(), {p.x, p.y, p.residual});
   }
+  // The curve's points as combinations of its control points (the curve's own coefficients).
+  std::vector<double> curve_path;
+  const int m = static_cast<int>(curve.control.size());
+  if (m > 0)
+    for (double t : path_ts(opt.curve_points, 0.0, 1.0)) {
+      Vec c(all.size(), 0.0);
+      const std::vector<double> w = curve_coefs(curve.kind, m, t);
+      for (int j = 0; j < m; ++j) c[curve_at + static_cast<size_t>(j)] = w[static_cast<size_t>(j)];
+      const auto p = f.project(c);
+      curve_path.insert(curve_path.end(), {t, p.x, p.y, p.residual});
+      ax.push_back(p.x);  // the grid covers the curve too
+      ay.push_back(p.y);
+    }
   nlohmann::json cfg = setup.identity(opt.scan);
   cfg["grid"] = {opt.nx, opt.ny};
   cfg["margin"] = opt.margin;
+  if (m > 0) cfg["curve"] = {{"kind", curve.kind}, {"bends", m - 2}, {"points", opt.curve_points}};
   const auto axes = {grid_axis(ax, opt.margin, opt.nx), grid_axis(ay, opt.margin, opt.ny)};
   store::ScanData d =
       open_scan(opt.scan, scan_spec("plane", setup, cfg, axes), command_line, setup);
   std::map<std::string, store::ScanArray> extras{{"anchors", array2(3, 2, anchors)}};
   extras["projected"] = array2(proj_refs.size(), 3, projected);
-  put_extras(d, opt.scan, extras,
-             {{"anchor_labels", join_refs(opt.through, opt.scan.out)},
-              {"projected_labels", join_refs(proj_refs, opt.scan.out)}});
+  std::map<std::string, std::string> text{{"anchor_labels", join_refs(opt.through, opt.scan.out)},
+                                          {"projected_labels", join_refs(proj_refs, opt.scan.out)}};
+  if (m > 0) {
+    extras["curve_path"] = array2(static_cast<size_t>(opt.curve_points), 4, curve_path);
+    text["curve_file"] = store::ref_for_scan(opt.curve, opt.scan.out);
+  }
+  put_extras(d, opt.scan, extras, text);
   const std::vector<core::Adapter> xyz = adapters_of(all, 3);
   return evaluate_plane(
       setup, opt.scan, std::move(d), xyz,
@@ -290,6 +320,12 @@ store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfi
         return c;
       },
       "scan plane");
+}
+
+std::vector<std::string> curve_plane_through(const std::string& curve_path) {
+  const StoredCurve c = load_stored_curve(curve_path);
+  const size_t middle = (c.control.size() - 2 + 1) / 2;  // 1-based: the middle bend
+  return {c.control.front().label, c.control.back().label, c.control[middle].label};
 }
 
 store::ScanData run_random_plane_scan(const RandomPlaneOptions& opt, const core::RunConfig& data,

@@ -26,6 +26,7 @@
 #include "core/version.h"
 #include "store/error.h"
 #include "store/run_file.h"
+#include "store/sweep_file.h"
 
 namespace fs = std::filesystem;
 
@@ -184,26 +185,61 @@ std::string fmt(const char* f, double v) {
 // One row per method (its reported learner), then one per other learner ("ilora/fast").
 // Several run files (e.g. one per seed, same tasks): mean ± sample standard deviation and the
 // 95 % Student-t confidence interval of the mean; with a baseline, the difference to it paired
-// by file, its confidence interval and the two-sided paired t-test.
+// by file (or, for a method in a file without the baseline, with the baseline's file of the same
+// seed), its confidence interval and the two-sided paired t-test.
 int compare_runs(const std::vector<std::string>& paths, const std::string& score,
                  const std::string& csv, const std::string& baseline) {
   check_text_output(csv, paths, "csv");  // before any work; never over a run file
   const auto& names = metric_names();
   std::vector<std::string> labels;  // first-seen order
-  // label -> file index -> metric values
+  // label -> entry -> metric values; an entry is a run file, or a row (run) of a sweep file
   std::map<std::string, std::map<size_t, std::vector<double>>> values;
   std::vector<std::string> tasks;
   std::vector<std::string> not_evaluated;  // "file: method" imported without evaluation
-  for (size_t file = 0; file < paths.size(); ++file) {
-    const std::string& path = paths[file];
+  std::vector<int64_t> seeds;              // each entry's seed (-1 when unknown)
+  auto add = [&](const std::string& label, size_t entry, std::vector<double> row) {
+    if (!values.count(label)) labels.push_back(label);
+    values[label][entry] = std::move(row);
+  };
+  for (const std::string& path : paths) {
+    if (store::read_file_format(path) == store::kSweepFileFormat) {
+      // A sweep: each row is one run (method, grid point, seed) on the sweep's split.
+      const store::SweepData sw = store::read_sweep_file(path);
+      if (sw.spec.score != score)
+        throw ConfigError(path + ": a sweep's metrics are on " + sw.spec.score +
+                          "; compare it with --score " + sw.spec.score);
+      for (const auto& r : sw.rows) {
+        std::string label = r.method;
+        if (sw.spec.num_points() > 1) {  // which grid point
+          const auto v = sw.spec.point_values(r.point);
+          for (size_t k = 0; k < v.size(); ++k)
+            label += (k ? "," : "@") + sw.spec.keys[k] + "=" + v[k];
+        }
+        std::vector<double> row;
+        for (const auto& n : names) {
+          const auto it = std::find(sw.spec.metrics.begin(), sw.spec.metrics.end(), n);
+          row.push_back(it == sw.spec.metrics.end()
+                            ? std::nan("")
+                            : r.metrics.at(static_cast<size_t>(it - sw.spec.metrics.begin())));
+        }
+        seeds.push_back(r.seed);
+        add(label, seeds.size() - 1, std::move(row));
+      }
+      continue;
+    }
     const store::RunFileData run = store::read_run_file(path);
+    const auto cfg = nlohmann::json::parse(run.config_json, nullptr, false);
+    seeds.push_back(cfg.is_object() && cfg.value("seed", nlohmann::json()).is_number_integer()
+                        ? cfg["seed"].get<int64_t>()
+                        : -1);
+    const size_t entry = seeds.size() - 1;
     if (tasks.empty())
       tasks = run.tasks;
     else if (run.tasks != tasks)
       throw ConfigError(path + ": its tasks differ from " + paths.front() +
                         "'s (compare runs of one task sequence)");
-    auto add = [&](const std::string& label,
-                   const std::map<std::string, std::map<std::string, double>>& metrics) {
+    auto add_metrics = [&](const std::string& label,
+                           const std::map<std::string, std::map<std::string, double>>& metrics) {
       auto it = metrics.find(score);
       if (it == metrics.end())
         throw ConfigError(path + ": method '" + label + "' has no metrics for score '" + score +
@@ -213,14 +249,13 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
         auto v = it->second.find(n);
         row.push_back(v == it->second.end() ? std::nan("") : v->second);
       }
-      if (!values.count(label)) labels.push_back(label);
-      values[label][file] = std::move(row);
+      add(label, entry, std::move(row));
     };
     for (const auto& m : run.methods) {
       if (analysis::method_not_evaluated(m.config_json))
         not_evaluated.push_back((many_files(paths) ? path + ": " : "") + m.name);
-      add(m.name, m.metrics);
-      for (const auto& [key, l] : m.learners) add(m.name + "/" + key, l.metrics);
+      add_metrics(m.name, m.metrics);
+      for (const auto& [key, l] : m.learners) add_metrics(m.name + "/" + key, l.metrics);
     }
   }
   if (!baseline.empty() && !values.count(baseline)) {
@@ -234,23 +269,39 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
     for (const auto& [file, row] : values[label]) x.push_back(row[j]);
     return x;
   };
-  // The pairs (label, baseline) of the files holding both, metric j.
+  // The baseline's row paired with `file`'s: the same file's, else (methods trained into files
+  // of their own, e.g. by `sweep`) that of the one file of the same seed that holds it.
+  auto baseline_row = [&](size_t file) -> const std::vector<double>* {
+    const auto& b = values[baseline];
+    if (auto it = b.find(file); it != b.end()) return &it->second;
+    const std::vector<double>* found = nullptr;
+    for (const auto& [g, row] : b)
+      if (seeds[file] >= 0 && seeds[g] == seeds[file]) {
+        if (found) return nullptr;  // two files of that seed: which one is ambiguous
+        found = &row;
+      }
+    return found;
+  };
+  // The pairs (label, baseline), metric j.
   auto paired = [&](const std::string& label, size_t j) {
     std::vector<double> a, b;
     for (const auto& [file, row] : values[label]) {
-      auto it = values[baseline].find(file);
-      if (it == values[baseline].end()) continue;
+      const std::vector<double>* base = baseline_row(file);
+      if (!base) continue;
       a.push_back(row[j]);
-      b.push_back(it->second[j]);
+      b.push_back((*base)[j]);
     }
     return paired_t_test(a, b);
   };
-  const bool many = paths.size() > 1;
+  const bool many = seeds.size() > 1;  // several runs: several files, or a sweep's rows
+  const std::string what =
+      seeds.size() == paths.size()
+          ? std::to_string(paths.size()) + " run files"
+          : std::to_string(paths.size()) + " files, " + std::to_string(seeds.size()) + " runs";
   std::printf("%s: %zu tasks (%s), metrics on %s%s\n\n%-12s",
-              many ? (std::to_string(paths.size()) + " run files").c_str() : paths[0].c_str(),
-              tasks.size(), tasks.empty() ? "" : (tasks.front() + " … " + tasks.back()).c_str(),
-              score.c_str(),
-              many ? ", mean ± sd over the files (n = files holding the method)" : "", "method");
+              many ? what.c_str() : paths[0].c_str(), tasks.size(),
+              tasks.empty() ? "" : (tasks.front() + " … " + tasks.back()).c_str(), score.c_str(),
+              many ? ", mean ± sd over the runs (n = runs of the method)" : "", "method");
   for (const auto& n : names) std::printf(many ? "%17s" : "%12s", n.c_str());
   std::printf(many ? "   n\n" : "\n");
   // CSV: one file: method,<metric>…; several files or a baseline: per metric its mean, sd and
@@ -308,8 +359,9 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
   }
   if (!baseline.empty()) {
     std::printf(
-        "\ndifference to %s (method − %s), paired by run file: mean, 95%% CI (Student t, n − 1 "
-        "df), two-sided paired t-test p\n%-12s %-11s %9s %21s %9s %4s\n",
+        "\ndifference to %s (method − %s), paired by run file (or by seed across files): mean, "
+        "95%% CI (Student t, n − 1 df), two-sided paired t-test p\n%-12s %-11s %9s %21s %9s "
+        "%4s\n",
         baseline.c_str(), baseline.c_str(), "method", "metric", "diff", "95% CI", "p", "n");
     for (const auto& label : labels) {
       if (label == baseline) continue;
@@ -386,8 +438,12 @@ void add_run_commands(CLI::App& app, CommandTable& table) {
   auto* compare =
       app.add_subcommand("compare",
                          "metrics of every method in a run file (RUN.h5); several files "
-                         "(e.g. seeds): mean ± sd, 95% CI, paired tests with --baseline");
-  compare->add_option("run", s->cmp_paths, "run file(s) (OUT/run.h5)")
+                         "(e.g. seeds) or sweep files: mean ± sd, 95% CI, paired tests with "
+                         "--baseline");
+  compare
+      ->add_option("run", s->cmp_paths,
+                   "run file(s) (OUT/run.h5) or sweep file(s) (`lorascape sweep`: each row "
+                   "a run; METHOD@KEY=V,… per grid point of a sweep of several)")
       ->required()
       ->check(CLI::ExistingFile);
   compare->add_option("--score", s->cmp_score, "exact_match | token_acc | loss (lower is better)")

@@ -267,9 +267,18 @@ void add_scan_commands(CLI::App& app, CommandTable& table) {
                                           "loss landscape on the plane through three adapters "
                                           "(origin X, x axis towards Y); other adapters "
                                           "(--project) are placed in plane coordinates");
-  scan_plane->add_option("--through", s->plane_opt.through, "three adapters X,Y,Z")
-      ->required()
+  scan_plane
+      ->add_option("--through", s->plane_opt.through,
+                   "three adapters X,Y,Z (required unless --curve gives them)")
       ->delimiter(',');
+  scan_plane->add_option(
+      "--curve", s->plane_opt.curve,
+      "a trained curve scan file drawn in the plane; without --through the plane through its "
+      "ends and middle bend (the curve-vs-line plane: the line is the x axis)");
+  scan_plane
+      ->add_option("--curve-points", s->plane_opt.curve_points,
+                   "points of the curve projected into the plane")
+      ->capture_default_str();
   scan_plane->add_option("--grid", s->plane_grid, "grid NxM over the anchors' extent")
       ->capture_default_str();
   scan_plane
@@ -406,6 +415,10 @@ void add_scan_commands(CLI::App& app, CommandTable& table) {
                    }});
   table.push_back({scan_plane, [s] {
                      std::tie(s->plane_opt.nx, s->plane_opt.ny) = parse_grid(s->plane_grid);
+                     if (s->plane_opt.through.empty() && !s->plane_opt.curve.empty())
+                       s->plane_opt.through = analysis::curve_plane_through(s->plane_opt.curve);
+                     if (s->plane_opt.through.empty())
+                       throw ConfigError("scan plane: give --through X,Y,Z or --curve CURVE.h5");
                      return cmd_scan(s->plane_cli, s->plane_opt, s->plane_opt.through.at(0),
                                      analysis::run_plane_scan);
                    }});

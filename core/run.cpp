@@ -132,7 +132,15 @@ RunOutput run_training(const RunConfig& requested, const std::string& command_li
                                       (at::get_num_threads() == 1 ? "" : "s") +
                                       (cfg.threads == 0 ? " (auto)" : "")
                                 : std::string())
-            << " (" << model->lora_parameters().size() << " LoRA tensors, rank " << cfg.lora.rank
+            << " ("
+            << (cfg.train.method == "pp"
+                    ? "soft prompts of " + std::to_string(cfg.pp.length) + " tokens per task"
+                : cfg.train.method == "l2p"
+                    ? "a pool of " + std::to_string(cfg.l2p.pool_size) + " prompts of " +
+                          std::to_string(cfg.l2p.length) + " tokens, top " +
+                          std::to_string(cfg.l2p.top_n)
+                    : std::to_string(model->lora_parameters().size()) + " LoRA tensors, rank " +
+                          std::to_string(cfg.lora.rank))
             << ")\n";
   RunOutput out;
   out.out_dir = cfg.out;

@@ -3,7 +3,9 @@
 #include <qcustomplot.h>
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QCloseEvent>
+#include <QComboBox>
 #include <QDialog>
 #include <QDialogButtonBox>
 #include <QDir>
@@ -22,7 +24,9 @@
 #include <QSplitter>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include "gui/file_tree.h"
 #include "gui/geometry_view.h"
@@ -33,6 +37,7 @@
 #include "gui/valley_view.h"
 #include "plot/export.h"
 #include "plot/plot_util.h"
+#include "plot/style.h"
 #include "store/error.h"
 
 namespace lorascape::gui {
@@ -390,11 +395,30 @@ void MainWindow::on_selection() {
   update_status();
 }
 
-void MainWindow::export_current(const QString& path, int width, int height, double dpi) {
+void MainWindow::export_current(const QString& path, int width, int height, double dpi,
+                                const QString& style, bool table) {
   PlotPanel* v = current_view();
   if (!v || !v->has_data())
     throw ConfigError(
         "nothing to export: the current view is empty; select a file in the tree first");
+  const plot::PlotStyle st = plot::style_named(style.toStdString());
+  table = table && v->can_draw_table();
+  // Put the view back as it was shown whatever happens (an export error included).
+  struct Restore {
+    PlotPanel* v;
+    bool table;
+    std::optional<plot::StyleSnapshot> snap;
+    ~Restore() {
+      if (snap) snap->restore();
+      if (table) v->draw_table(false);
+      v->plot()->replot();
+    }
+  } restore{v, table, std::nullopt};
+  if (table) v->draw_table(true);
+  if (st.name != "screen") {
+    restore.snap.emplace(v->plot());
+    plot::apply_style(v->plot(), st);
+  }
   plot::export_plot(v->plot(), path, width, height, dpi);
 }
 
@@ -438,6 +462,32 @@ void MainWindow::export_dialog() {
   form->addRow("width", w);
   form->addRow("height", h);
   form->addRow("DPI", dpi);
+  // A paper's column widths (plot/style.h) set the width from the DPI.
+  auto* size = new QComboBox(&dlg);
+  size->addItems({"custom", "single column (3.3 in)", "double column (6.9 in)"});
+  form->addRow("size", size);
+  auto apply_size = [=] {
+    const double in = plot::named_width_inches(size->currentIndex() == 1   ? "column"
+                                               : size->currentIndex() == 2 ? "double"
+                                                                           : "");
+    if (in <= 0) return;
+    w->setValue(static_cast<int>(std::lround(in * dpi->value())));
+    h->setValue(static_cast<int>(std::lround(in * dpi->value() * 2.0 / 3.0)));
+  };
+  connect(size, &QComboBox::currentIndexChanged, &dlg, apply_size);
+  connect(dpi, &QDoubleSpinBox::valueChanged, &dlg, apply_size);
+  auto* style = new QComboBox(&dlg);
+  style->addItems({"screen", "paper"});
+  style->setCurrentText(s.value("export/style", "screen").toString());
+  style->setToolTip(
+      "paper: serif fonts at 8–10 pt and thinner lines, as `lorascape plot --style paper`");
+  form->addRow("style", style);
+  QCheckBox* table = nullptr;
+  if (v->can_draw_table()) {
+    table = new QCheckBox("metric table in the figure", &dlg);
+    table->setChecked(s.value("export/table", true).toBool());
+    form->addRow("", table);
+  }
   form->addRow(new QLabel(
       "PNG: exactly width × height pixels. PDF, SVG: a page of width/DPI × height/DPI inches.",
       &dlg));
@@ -449,6 +499,8 @@ void MainWindow::export_dialog() {
   s.setValue("export/width", w->value());
   s.setValue("export/height", h->value());
   s.setValue("export/dpi", dpi->value());
+  s.setValue("export/style", style->currentText());
+  if (table) s.setValue("export/table", table->isChecked());
   QString name = v->title().section(':', 0, 0);
   const QString path = QFileDialog::getSaveFileName(
       this, "Export figure",
@@ -457,7 +509,8 @@ void MainWindow::export_dialog() {
   if (path.isEmpty()) return;
   s.setValue("paths/export_dir", QFileInfo(path).absolutePath());
   try {
-    export_current(path, w->value(), h->value(), dpi->value());
+    export_current(path, w->value(), h->value(), dpi->value(), style->currentText(),
+                   table && table->isChecked());
     statusBar()->showMessage("Wrote " + path, 10000);
   } catch (const std::exception& e) {
     error("Export failed", QString::fromStdString(e.what()));

@@ -54,7 +54,11 @@ class MainWindow : public QMainWindow {
   int index_of_path(const QString& path) const;
 
   // Exports the current view; throws lorascape::Error on failure.
-  void export_current(const QString& path, int width, int height, double dpi);
+  // The current view as a figure file; `style` "screen" (as shown) or "paper" (plot/style.h);
+  // with `table` a view that can (the stability view) draws its data table into the figure.
+  // The view is drawn as before afterwards.
+  void export_current(const QString& path, int width, int height, double dpi,
+                      const QString& style = "screen", bool table = false);
   // The current view's data as CSV.
   QString current_csv() const;
   // What the status bar shows: a recent message (a file written, a scan finished) while it

@@ -25,6 +25,10 @@ class PlotPanel : public QWidget {
   // True when the view shows something (exporting an empty view is refused).
   virtual bool has_data() const = 0;
   QString readout_text() const;
+  // Figures that can carry their data as a table in an export (the stability view's metric
+  // table): whether this one can, and drawing it with or without the table.
+  virtual bool can_draw_table() const { return false; }
+  virtual void draw_table(bool /*on*/) {}
 
  signals:
   // The figure was drawn again (after every rebuild, pan or zoom): what title() says may have

@@ -71,6 +71,10 @@ void StabilityView::rebuild() {
                   .arg(score_->currentText()));
 }
 
+void StabilityView::draw_table(bool on) {
+  plot::draw_stability(plot(), figure_, on);
+}
+
 QString StabilityView::csv() const {
   return plot::stability_csv(figure_);
 }

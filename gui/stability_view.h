@@ -32,6 +32,8 @@ class StabilityView : public PlotPanel {
   QString csv() const override;
   QString title() const override;
   bool has_data() const override { return run_ != nullptr; }
+  bool can_draw_table() const override { return true; }
+  void draw_table(bool on) override;  // the metric table in the figure (for exports)
 
  private:
   void rebuild();

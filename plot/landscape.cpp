@@ -2,9 +2,11 @@
 
 #include <qcustomplot.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 
 #include "plot/contour.h"
 #include "plot/document.h"
@@ -243,7 +245,34 @@ LandscapeFigure prepare_landscape(const store::ScanData& d, const LandscapeOptio
     m.name = set.name;
     if (markers_of(d, set.extra, set.labels_key, m)) f.markers.push_back(std::move(m));
   }
+  if (d.extras.count("curve_path")) {
+    const auto& a = d.extras.at("curve_path");  // rows (t, x, y, distance from the plane)
+    if (a.shape.size() == 2 && a.shape[1] == 4 && a.shape[0] >= 2) {
+      double off = 0;
+      for (size_t k = 0; k < static_cast<size_t>(a.shape[0]); ++k) {
+        f.curve_x << a.values[k * 4 + 1];
+        f.curve_y << a.values[k * 4 + 2];
+        if (std::isfinite(a.values[k * 4 + 3])) off = std::max(off, a.values[k * 4 + 3]);
+      }
+      f.curve_off = off;
+      const auto cfg = nlohmann::json::parse(d.spec.config_json, nullptr, false);
+      std::string kind = "curve";
+      int bends = 0;
+      if (cfg.is_object() && cfg.contains("curve") && cfg["curve"].is_object()) {
+        kind = cfg["curve"].value("kind", kind);
+        const auto b = cfg["curve"].value("bends", nlohmann::json());
+        if (b.is_number_integer()) bends = b.get<int>();
+      }
+      f.curve_name = QString("trained %1")
+                         .arg(kind == "bezier"      ? "Bézier curve"
+                              : kind == "polychain" ? "polygonal chain"
+                                                    : QString::fromStdString(kind));
+      if (bends > 0) f.curve_name += QString(", %1 bend%2").arg(bends).arg(bends > 1 ? "s" : "");
+    }
+  }
   const double diagonal = std::hypot(xs.back() - xs.front(), ys.back() - ys.front());
+  if (f.curve_off > kFarOffPlane * diagonal)
+    f.curve_name += QString(" (up to %1 off)").arg(f.curve_off, 0, 'g', 2);
   for (auto& m : f.markers)
     for (int k = 0; k < m.x.size(); ++k) {
       const bool far = std::isfinite(m.off[k]) && m.off[k] > kFarOffPlane * diagonal;
@@ -331,6 +360,20 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
     }
   }
 
+  // The curve and the straight line between its ends (its first and last points).
+  if (!f.curve_x.isEmpty()) {
+    auto* line = new QCPCurve(p->xAxis, p->yAxis);
+    line->setData({f.curve_x.front(), f.curve_x.back()}, {f.curve_y.front(), f.curve_y.back()});
+    line->setPen(QPen(QColor(255, 255, 255), 1.6, Qt::DashLine));
+    line->setName("straight line");
+    line->setSelectable(QCP::stNone);
+    auto* curve = new QCPCurve(p->xAxis, p->yAxis);
+    curve->setData(f.curve_x, f.curve_y);
+    curve->setPen(QPen(QColor(0xE6, 0x9F, 0x00), 2.2));
+    curve->setName(f.curve_name);
+    curve->setSelectable(QCP::stNone);
+  }
+
   // Markers, each set after its labels.
   const QFont label_font(p->font().family(), 8);
   for (const auto& m : f.markers) {
@@ -349,51 +392,57 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
       l->setClipToAxisRect(true);
       l->setProperty(kLabelKind, 1);
     }
-    // Projected adapters far off the plane: hollow markers of their own legend entry.
-    if (m.kind == MarkerSet::Kind::Projected && m.far.contains(true)) {
-      QVector<double> fi, fx, fy, ni, nx2, ny2;
-      for (int k = 0; k < m.x.size(); ++k)
-        if (m.far[k])
-          fi << k, fx << m.x[k], fy << m.y[k];
-        else
-          ni << k, nx2 << m.x[k], ny2 << m.y[k];
-      auto* hollow = new QCPCurve(p->xAxis, p->yAxis);
-      hollow->setData(fi, fx, fy);
-      hollow->setName("projected, off the plane");
-      hollow->setLineStyle(QCPCurve::lsNone);
-      hollow->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond,
-                                              QPen(QColor(0xE6, 0x9F, 0x00), 2), Qt::NoBrush, 9));
-      idx = ni;
-      if (ni.isEmpty()) continue;
+    if (m.kind == MarkerSet::Kind::Trajectory) {
       auto* c = new QCPCurve(p->xAxis, p->yAxis);
-      c->setData(ni, nx2, ny2);
+      c->setData(idx, m.x, m.y);
       c->setName(m.name);
-      c->setLineStyle(QCPCurve::lsNone);
-      c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(Qt::black, 1),
-                                         QBrush(QColor(255, 255, 255)), 8));
+      c->setLineStyle(QCPCurve::lsLine);
+      c->setPen(QPen(QColor(255, 255, 255), 1.5));
+      c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(Qt::white, 1.2),
+                                         QBrush(QColor(255, 127, 14)), 6));
       continue;
     }
-    auto* c = new QCPCurve(p->xAxis, p->yAxis);
-    c->setData(idx, m.x, m.y);
-    c->setName(m.name);
-    c->setLineStyle(m.kind == MarkerSet::Kind::Trajectory ? QCPCurve::lsLine : QCPCurve::lsNone);
-    c->setPen(QPen(QColor(255, 255, 255), 1.5));
-    switch (m.kind) {
-      case MarkerSet::Kind::Trajectory:
-        c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(Qt::white, 1.2),
-                                           QBrush(QColor(255, 127, 14)), 6));
-        break;
-      case MarkerSet::Kind::Projected:
-        c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDiamond, QPen(Qt::black, 1),
-                                           QBrush(QColor(255, 255, 255)), 8));
-        break;
-      case MarkerSet::Kind::Anchors:
-        c->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssCircle, QPen(Qt::white, 2),
-                                           QBrush(QColor(214, 39, 40)), 11));
-        break;
+    // Anchors and projected adapters are filled with their method's colour (plot/style.h),
+    // one curve per method out of the legend; the set's legend entry is a neutral marker of its
+    // shape. Projected adapters far off the plane are hollow (outlined in the method's colour),
+    // with a legend entry of their own.
+    const bool anchors = m.kind == MarkerSet::Kind::Anchors;
+    const auto shape = anchors ? QCPScatterStyle::ssCircle : QCPScatterStyle::ssDiamond;
+    const double size = anchors ? 11 : 8;
+    const QColor neutral = anchors ? QColor(214, 39, 40) : QColor(255, 255, 255);
+    auto legend_entry = [&](const QString& name, const QCPScatterStyle& style) {
+      auto* c = new QCPCurve(p->xAxis, p->yAxis);
+      c->setName(name);
+      c->setLineStyle(QCPCurve::lsNone);
+      c->setScatterStyle(style);
+    };
+    bool near_any = false, far_any = false;
+    for (int k = 0; k < m.x.size(); ++k) (m.far.value(k) ? far_any : near_any) = true;
+    const QPen outline = anchors ? QPen(Qt::white, 2) : QPen(Qt::black, 1);
+    if (near_any) legend_entry(m.name, QCPScatterStyle(shape, outline, QBrush(neutral), size));
+    if (far_any)
+      legend_entry("projected, off the plane",
+                   QCPScatterStyle(shape, QPen(QColor(0xE6, 0x9F, 0x00), 2), Qt::NoBrush, 9));
+    std::map<std::pair<bool, QString>, std::array<QVector<double>, 3>> groups;
+    for (int k = 0; k < m.x.size(); ++k) {
+      auto& g = groups[{m.far.value(k), method_of(m.labels[k].section(' ', 0, 0))}];
+      g[0] << k, g[1] << m.x[k], g[2] << m.y[k];
+    }
+    for (const auto& [key, g] : groups) {
+      const auto& [far, method] = key;
+      const QColor fill = method.isEmpty() ? neutral : method_color(method);
+      auto* c = new QCPCurve(p->xAxis, p->yAxis);
+      c->setData(g[0], g[1], g[2]);
+      c->setName(m.name + (method.isEmpty() ? QString() : ": " + method));
+      c->setLineStyle(QCPCurve::lsNone);
+      c->setScatterStyle(
+          far ? QCPScatterStyle(shape, QPen(method.isEmpty() ? QColor(0xE6, 0x9F, 0x00) : fill, 2),
+                                Qt::NoBrush, 9)
+              : QCPScatterStyle(shape, outline, QBrush(fill), size));
+      c->removeFromLegend();
     }
   }
-  p->legend->setVisible(f.marker_count() > 0);
+  p->legend->setVisible(f.marker_count() > 0 || !f.curve_x.isEmpty());
   p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
 
   p->xAxis->setLabel(f.x_label);

@@ -73,6 +73,11 @@ struct LandscapeFigure {
   bool equal_aspect = false;              // axes at equal scale (asked for, and a plane)
   bool smooth = false;
   bool contour_labels = true;
+  // A curve drawn in the plane (scan plane --curve: extras curve_path), with the straight line
+  // between its ends; empty when the scan has none.
+  QVector<double> curve_x, curve_y;
+  double curve_off = NAN;  // the curve's largest distance from the plane
+  QString curve_name;      // "trained curve (Bézier, 1 bend)"
 
   bool empty() const { return z.empty(); }
   int marker_count() const;  // markers in every set

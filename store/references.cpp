@@ -68,9 +68,16 @@ std::string rebase_ref_lines(const std::string& text, const std::string& from_sc
 }
 
 const std::vector<std::string>& reference_text_keys() {
-  static const std::vector<std::string> keys{
-      "adapters",         "from", "to", "at", "along", "run", "anchor_labels", "projected_labels",
-      "trajectory_labels"};
+  static const std::vector<std::string> keys = {"adapters",
+                                                "from",
+                                                "to",
+                                                "at",
+                                                "along",
+                                                "run",
+                                                "anchor_labels",
+                                                "projected_labels",
+                                                "trajectory_labels",
+                                                "curve_file"};
   return keys;
 }
 

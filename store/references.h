@@ -35,7 +35,8 @@ std::string rebase_ref_lines(const std::string& text, const std::string& from_sc
                              const std::string& to_scan);
 
 // The text entries of a scan file that hold stored references: "adapters", "from", "to", "at",
-// "along", "run", "anchor_labels", "projected_labels", "trajectory_labels" (one per line).
+// "along", "run", "anchor_labels", "projected_labels", "trajectory_labels" (one per line),
+// "curve_file".
 const std::vector<std::string>& reference_text_keys();
 
 // Rebases every reference text entry of `text` (reference_text_keys) from the scan file

@@ -3,15 +3,18 @@
 // computed here from the R matrices of the files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "core/metrics.h"
 #include "store/run_file.h"
+#include "store/sweep_file.h"
 #include "tests/common/cli_util.h"
 #include "tests/common/fixtures.h"
 #include "tests/common/test_util.h"
@@ -121,4 +124,66 @@ TEST(CliCompare, BaselineGivesThePairedDifferenceItsIntervalAndPValue) {
   const auto bad = test::run_cli("compare " + files[0] + " --baseline nope", shared.cache);
   EXPECT_EQ(bad.code, 2) << bad.out;
   EXPECT_EQ(test::count_lines(bad.out), 1u) << bad.out;
+
+  // The same methods trained into files of their own (as `sweep --split test` writes them):
+  // paired by the files' seed, they give the same differences as the files holding both.
+  std::vector<std::string> split;
+  for (int f = 2; f >= 0; --f)  // another order than the seeds'
+    for (const char* method : {"er", "seq"}) {
+      store::RunFileData d = store::read_run_file(files[static_cast<size_t>(f)]);
+      d.methods.erase(std::remove_if(d.methods.begin(), d.methods.end(),
+                                     [&](const auto& m) { return m.name != method; }),
+                      d.methods.end());
+      auto cfg = nlohmann::json::parse(d.config_json);
+      cfg["seed"] = 10 + f;
+      d.config_json = cfg.dump();
+      split.push_back(dir.file(std::string(method) + std::to_string(f) + ".h5"));
+      store::write_run_file(split.back(), d);
+    }
+  std::string args = "compare --baseline seq --csv " + dir.file("split.csv");
+  for (const auto& f : split) args += " " + f;
+  ASSERT_EQ(test::run_cli(args, shared.cache).code, 0);
+  const auto er_split = csv_row(dir.file("split.csv"), "er");
+  EXPECT_EQ(er_split.at("n_pairs"), "3");
+  for (const char* col : {"OP_diff", "OP_diff_ci_low", "BWT_diff", "BWT_p"})
+    EXPECT_NEAR(std::stod(er_split.at(col)), std::stod(er.at(col)), 1e-9) << col;
+  // A second seq file of seed 10 makes that seed's pair ambiguous: it is left out.
+  store::write_run_file(dir.file("seq0b.h5"), store::read_run_file(split[5]));
+  ASSERT_EQ(test::run_cli(args + " " + dir.file("seq0b.h5"), shared.cache).code, 0);
+  EXPECT_EQ(csv_row(dir.file("split.csv"), "er").at("n_pairs"), "2");
+
+  // Sweep files (one per method, a row per seed) pair their rows by seed likewise.
+  std::vector<std::string> sweeps;
+  for (const char* method : {"seq", "er"}) {
+    store::SweepData sw;
+    sw.spec.methods = {method};
+    sw.spec.seeds = {10, 11, 12};
+    sw.spec.split = "test";
+    sw.spec.score = "exact_match";
+    sw.spec.config_json = "{}";
+    sw.spec.metrics = names;
+    for (int64_t f = 0; f < 3; ++f) {
+      store::SweepRow row;
+      row.row = f;
+      row.method = method;
+      row.seed = 10 + f;
+      row.metrics = metric[method][static_cast<size_t>(f)];
+      sw.rows.push_back(row);
+    }
+    sweeps.push_back(dir.file(std::string("sweep-") + method + ".h5"));
+    store::write_sweep_file(sweeps.back(), sw);
+  }
+  const auto rs = test::run_cli(
+      "compare " + sweeps[0] + " " + sweeps[1] + " --baseline seq --csv " + dir.file("sweeps.csv"),
+      shared.cache);
+  ASSERT_EQ(rs.code, 0) << rs.out;
+  EXPECT_NE(rs.out.find("2 files, 6 runs"), std::string::npos) << rs.out;
+  const auto er_sweep = csv_row(dir.file("sweeps.csv"), "er");
+  EXPECT_EQ(er_sweep.at("n_pairs"), "3");
+  for (const char* col : {"OP", "OP_sd", "OP_diff", "OP_diff_ci_low", "BWT_diff", "BWT_p"})
+    EXPECT_NEAR(std::stod(er_sweep.at(col)), std::stod(er.at(col)), 2e-5) << col;
+  // Another score than the sweep's: one line.
+  const auto wrong = test::run_cli("compare " + sweeps[0] + " --score loss", shared.cache);
+  EXPECT_EQ(wrong.code, 2) << wrong.out;
+  EXPECT_NE(wrong.out.find("compare it with --score exact_match"), std::string::npos) << wrong.out;
 }

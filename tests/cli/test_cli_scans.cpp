@@ -173,6 +173,63 @@ TEST_F(CliScans, PlaneHoldsItsAnchorsAndProjectsInPlaneAdapters) {
   EXPECT_NE(r.out.find("one line"), std::string::npos) << r.out;
 }
 
+// Garipov et al.'s curve-vs-line plane: through a trained curve's ends and bend, the line on
+// the x axis, the one-bend Bézier curve in the plane (its points project with no residual).
+TEST_F(CliScans, CurveVsLinePlaneHoldsTheCurveAndTheLine) {
+  const std::string curve = file("cvl-curve.h5");
+  const auto c = scan(
+      "scan curve --from " + h5 + ":seq/1 --to " + h5 + ":er/2 -n 3 --bends 1 --epochs 1 --batch 8",
+      curve);
+  ASSERT_TRUE(c.complete());
+  // The bend as an adapter: the stored control point.
+  const auto bend = analysis::load_adapter_ref(curve + ":bend/1");
+  const at::Tensor flat = bend.adapter.flatten().to(at::kDouble).contiguous();
+  const auto& cp = c.extras.at("control_points").values;
+  ASSERT_EQ(static_cast<size_t>(flat.numel()), cp.size());
+  for (size_t k = 0; k < cp.size(); k += 97) EXPECT_NEAR(flat[k].item<double>(), cp[k], 1e-6);
+
+  const auto d = scan("scan plane --curve " + curve + " --grid 2x2 --margin 0 --curve-points 5",
+                      file("cvl-plane.h5"));
+  ASSERT_TRUE(d.complete());
+  const auto& a = d.extras.at("anchors").values;  // from, to, bend
+  const double dx = a[2], bx = a[4], by = a[5];
+  EXPECT_EQ(a[0], 0.0);
+  EXPECT_NEAR(a[3], 0.0, 1e-9 * dx);
+  EXPECT_GT(by, 0.0);
+  const auto& path = d.extras.at("curve_path");
+  ASSERT_EQ(path.shape, (std::vector<int64_t>{5, 4}));
+  const auto& v = path.values;  // rows t, x, y, distance from the plane
+  for (int k = 0; k < 5; ++k) {
+    const double t = 0.25 * k;
+    EXPECT_NEAR(v[k * 4], t, 1e-12);
+    // B(t) = (1−t)²·from + 2t(1−t)·bend + t²·to, in plane coordinates.
+    EXPECT_NEAR(v[k * 4 + 1], 2 * t * (1 - t) * bx + t * t * dx, 1e-6 * dx) << t;
+    EXPECT_NEAR(v[k * 4 + 2], 2 * t * (1 - t) * by, 1e-6 * dx) << t;
+    EXPECT_LT(v[k * 4 + 3], 1e-4 * dx) << t;
+  }
+  EXPECT_EQ(d.text.at("curve_file"), "cvl-curve.h5");
+  EXPECT_NE(d.text.at("anchor_labels").find("cvl-curve.h5:bend/1"), std::string::npos);
+  // Grid point 0 is the curve's start: the curve's loss at t = 0.
+  for (size_t t = 0; t < 2; ++t) EXPECT_NEAR(value(d, 0, t, 0), value(c, 0, t, 0), 1e-4);
+  // The figure draws it.
+  const auto r =
+      run("plot " + file("cvl-plane.h5") + " --view landscape --out " + file("cvl-plane.png"));
+  EXPECT_EQ(r.code, 0) << r.out;
+
+  // Bad references and options: one-line errors.
+  for (const auto& [args, want] : std::vector<std::pair<std::string, std::string>>{
+           {"scan plane --curve " + curve + " --space delta",
+            "scan its plane with --space factors"},
+           {"scan plane --curve " + file("cvl-plane.h5"), "not a curve"},
+           {"scan plane --through " + h5 + ":seq/1," + curve + ":bend/2," + h5 + ":er/2",
+            "the curve has 1 bend(s)"},
+           {"scan plane --grid 2x2", "give --through X,Y,Z or --curve"}}) {
+    const auto e = run(args + " --out " + file("cvl-bad.h5"));
+    EXPECT_EQ(e.code, 2) << args << "\n" << e.out;
+    EXPECT_NE(e.out.find(want), std::string::npos) << args << "\n" << e.out;
+  }
+}
+
 TEST_F(CliScans, RandomPlaneIsCentredAndFilterNormalised) {
   const auto line =
       scan("scan line --from " + h5 + ":er/2 --to " + h5 + ":seq/2 -n 2", file("rp-line.h5"));

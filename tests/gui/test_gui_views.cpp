@@ -20,6 +20,7 @@
 #include "plot/document.h"
 #include "plot/export.h"
 #include "plot/plot_command.h"
+#include "plot/style.h"
 #include "store/error.h"
 #include "tests/gui/gui_fixtures.h"
 #include "tests/store/sample_run.h"
@@ -288,6 +289,32 @@ TEST_F(GuiViews, BrokenFilesRaiseTheErrorDialogNotACrash) {
   const std::string m =
       explain_open_error("x.h5", "x.h5: HDF5 cannot open it (unable to lock file, errno = 11)");
   EXPECT_NE(m.find("Another program has the file open"), std::string::npos);
+}
+
+// The export dialog's paper style and metric table: in the file, and the view as shown
+// afterwards (its fonts and its figure without the table).
+TEST_F(GuiViews, ExportInPaperStyleWithTheMetricTableLeavesTheViewAsShown) {
+  MainWindow w;
+  ASSERT_TRUE(w.open_path(QString::fromStdString(run)));
+  ASSERT_EQ(w.tabs()->currentWidget(), w.stability());
+  QCustomPlot* p = w.stability()->plot();
+  const QFont before = p->xAxis->labelFont();
+  const int items_before = p->itemCount();
+  const QString svg = QString::fromStdString(tmp->file("stability.svg"));
+  w.export_current(svg, 1200, 800, 150, "paper", true);
+  const std::string text = slurp(svg.toStdString());
+  for (const char* want : {">BWT<", ">forgetting<", ">ilora/fast<"})
+    EXPECT_NE(text.find(want), std::string::npos) << want;
+  const std::string serif = paper_style().family.toStdString();
+  EXPECT_NE(text.find(serif), std::string::npos) << "no " << serif << " in the SVG";
+  EXPECT_EQ(p->xAxis->labelFont(), before);
+  EXPECT_EQ(p->itemCount(), items_before);
+  // Screen style without the table: no table text in the figure.
+  const QString plain = QString::fromStdString(tmp->file("stability-plain.svg"));
+  w.export_current(plain, 1200, 800, 150);
+  EXPECT_EQ(slurp(plain.toStdString()).find(">forgetting<"), std::string::npos);
+  EXPECT_THROW(w.export_current(plain, 1200, 800, 150, "poster"), ConfigError);
+  EXPECT_EQ(p->xAxis->labelFont(), before);
 }
 
 TEST_F(GuiViews, CsvAndFigureExportOfTheCurrentView) {

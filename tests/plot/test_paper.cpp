@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "plot/export.h"
@@ -307,6 +308,32 @@ TEST_F(PlotPaper, AMethodHasOneColourInEveryViewFromAColourBlindSafePalette) {
   ASSERT_EQ(v.graphCount(), 2);
   EXPECT_EQ(v.graph(0)->pen().color(), method_color("ilora"));
   EXPECT_EQ(v.graph(1)->pen().color(), method_color("seq"));
+  // The landscape's anchors (seq/3, er/3, ilora/3) and projected adapters (seq/1, seq/2) are
+  // filled (or, off the plane, outlined) with their method's colour.
+  LandscapeOptions lo;
+  lo.score = "loss";
+  QCustomPlot land;
+  init_plot(&land);
+  draw_landscape(&land, prepare_landscape(test::sample_plane(), lo));
+  std::map<QString, QColor> marker;  // curve name -> its marker's fill (outline when hollow)
+  for (int i = 0; i < land.plottableCount(); ++i)
+    if (auto* c = qobject_cast<QCPCurve*>(land.plottable(i)); c && c->dataCount() > 0) {
+      const QCPScatterStyle st = c->scatterStyle();
+      marker[c->name()] = st.brush().style() == Qt::NoBrush ? st.pen().color() : st.brush().color();
+    }
+  for (const char* method : {"seq", "er", "ilora"})
+    EXPECT_EQ(marker["anchors: " + QString(method)], method_color(method)) << method;
+  // seq/1 lies in the plane, seq/2 off it: both in seq's colour.
+  int seq_projected = 0;
+  for (int i = 0; i < land.plottableCount(); ++i)
+    if (auto* c = qobject_cast<QCPCurve*>(land.plottable(i));
+        c && c->name() == "projected adapters: seq") {
+      ++seq_projected;
+      const QCPScatterStyle st = c->scatterStyle();
+      EXPECT_EQ(st.brush().style() == Qt::NoBrush ? st.pen().color() : st.brush().color(),
+                method_color("seq"));
+    }
+  EXPECT_EQ(seq_projected, 2);
 }
 
 TEST_F(PlotPaper, PaperStyleIsSerifAt8To10PointAndColumnWide) {

@@ -146,8 +146,9 @@ TEST_F(PlotRender, LandscapeColourMapCellsEqualTheFigure) {
   EXPECT_TRUE(scale->visible());
   EXPECT_EQ(scale->dataRange(), QCPRange(f.lo, f.hi));
   EXPECT_EQ(scale->axis()->label(), "a loss (nats per token)");
-  // (+1: seq/2 lies off the plane, a hollow marker of its own)
-  EXPECT_EQ(plot.plottableCount(), 2 + static_cast<int>(f.contours.size() + f.markers.size()));
+  // The map, the contours, and per marker set a legend entry and a curve per method (anchors:
+  // seq, er, ilora; projected: seq/1 in the plane, seq/2 off it, with its own legend entry).
+  EXPECT_EQ(plot.plottableCount(), 1 + static_cast<int>(f.contours.size()) + (1 + 3) + (2 + 2));
   EXPECT_EQ(plot.itemCount(), f.marker_count());
   EXPECT_TRUE(plot.legend->visible());
   // Without labels, no items; drawn again, the colour scale is reused.
