@@ -210,10 +210,11 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
                           "; compare it with --score " + sw.spec.score);
       for (const auto& r : sw.rows) {
         std::string label = r.method;
-        if (sw.spec.num_points() > 1) {  // which grid point
-          const auto v = sw.spec.point_values(r.point);
-          for (size_t k = 0; k < v.size(); ++k)
-            label += (k ? "," : "@") + sw.spec.keys[k] + "=" + v[k];
+        if (sw.spec.num_points() > 1) {  // which grid point: METHOD[KEY=V;…]
+          std::string point;
+          for (const auto& [key, value] : sw.spec.point_settings(r.point))
+            point += (point.empty() ? "" : ";") + key + "=" + value;
+          label += "[" + point + "]";
         }
         std::vector<double> row;
         for (const auto& n : names) {
@@ -443,7 +444,7 @@ void add_run_commands(CLI::App& app, CommandTable& table) {
   compare
       ->add_option("run", s->cmp_paths,
                    "run file(s) (OUT/run.h5) or sweep file(s) (`lorascape sweep`: each row "
-                   "a run; METHOD@KEY=V,… per grid point of a sweep of several)")
+                   "a run; METHOD[KEY=V;…] per grid point of a sweep of several)")
       ->required()
       ->check(CLI::ExistingFile);
   compare->add_option("--score", s->cmp_score, "exact_match | token_acc | loss (lower is better)")

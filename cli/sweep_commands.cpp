@@ -66,18 +66,6 @@ std::pair<std::string, std::vector<std::string>> parse_grid(const std::string& t
   return {key, values};
 }
 
-// key=value settings of one axis value ("a,b" and "1:2" -> a=1, b=2).
-std::vector<std::string> axis_settings(const std::string& key, const std::string& value) {
-  const std::vector<std::string> keys = split_list(key);
-  std::vector<std::string> parts, out;
-  std::stringstream ss(value);
-  for (std::string item; std::getline(ss, item, ':');) parts.push_back(item);
-  if (!value.empty() && value.back() == ':') parts.push_back("");
-  for (size_t i = 0; i < keys.size(); ++i)
-    out.push_back(keys[i] + "=" + (i < parts.size() ? parts[i] : ""));
-  return out;
-}
-
 struct SweepOptions {
   std::vector<std::string> methods;
   std::vector<std::string> grids;
@@ -125,8 +113,9 @@ void report(const store::SweepData& d, const std::string& csv) {
       if (op > top) top = op, best[method] = p;
     }
   }
-  std::string table = "method";
-  for (const auto& k : s.keys) table += "," + k;
+  std::string table = "method";  // a linked key's parts in columns of their own
+  if (s.num_points() > 0)
+    for (const auto& kv : s.point_settings(0)) table += "," + kv.first;
   table += ",seeds";
   for (const auto& m : s.metrics) table += "," + m;
   table += ",wall_s,best\n";
@@ -144,10 +133,8 @@ void report(const store::SweepData& d, const std::string& csv) {
       const bool is_best = best.count(method) && best[method] == p;
       std::printf("%-8s", method.c_str());
       table += method;
-      for (const auto& v : s.point_values(p)) {
-        std::printf(" %12s", v.c_str());
-        table += "," + v;
-      }
+      for (const auto& v : s.point_values(p)) std::printf(" %12s", v.c_str());
+      for (const auto& kv : s.point_settings(p)) table += "," + kv.second;
       std::printf(" %5d", c.n);
       table += "," + std::to_string(c.n);
       for (double v : c.sum) {
@@ -213,9 +200,8 @@ int cmd_sweep(const ConfigOptions& co, const SweepOptions& o) {
     const int64_t seeds = static_cast<int64_t>(s.seeds.size()), points = s.num_points();
     RunConfig cfg = base;
     cfg.train.method = s.methods[static_cast<size_t>(r / (seeds * points))];
-    const auto pv = s.point_values((r / seeds) % points);
-    for (size_t k = 0; k < pv.size(); ++k)
-      for (const auto& setting : axis_settings(s.keys[k], pv[k])) apply_override(cfg, setting);
+    for (const auto& [key, value] : s.point_settings((r / seeds) % points))
+      apply_override(cfg, key + "=" + value);
     cfg.seed = s.seeds[static_cast<size_t>(r % seeds)];
     cfg.validate();
     (void)make_strategy(cfg);

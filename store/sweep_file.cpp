@@ -31,6 +31,25 @@ std::vector<std::string> SweepSpec::point_values(int64_t p) const {
   return out;
 }
 
+std::vector<std::pair<std::string, std::string>> SweepSpec::point_settings(int64_t p) const {
+  auto split = [](const std::string& text, char sep) {
+    std::vector<std::string> out;
+    size_t from = 0;
+    for (size_t at; (at = text.find(sep, from)) != std::string::npos; from = at + 1)
+      out.push_back(text.substr(from, at - from));
+    out.push_back(text.substr(from));
+    return out;
+  };
+  std::vector<std::pair<std::string, std::string>> out;
+  const std::vector<std::string> pv = point_values(p);
+  for (size_t k = 0; k < keys.size(); ++k) {
+    const std::vector<std::string> names = split(keys[k], ','), parts = split(pv[k], ':');
+    for (size_t i = 0; i < names.size(); ++i)
+      out.emplace_back(names[i], i < parts.size() ? parts[i] : "");
+  }
+  return out;
+}
+
 bool SweepSpec::operator==(const SweepSpec& o) const {
   return methods == o.methods && keys == o.keys && values == o.values && seeds == o.seeds &&
          split == o.split && score == o.score && config_json == o.config_json &&

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/scan_file.h"  // Shard
@@ -31,6 +32,9 @@ struct SweepSpec {
   int64_t num_rows() const;    // methods × points × seeds
   // The value of each key at grid point p.
   std::vector<std::string> point_values(int64_t p) const;
+  // The settings of grid point p, one per single key: a linked key "a,b" with the value "1:2"
+  // gives (a, 1) and (b, 2).
+  std::vector<std::pair<std::string, std::string>> point_settings(int64_t p) const;
   bool operator==(const SweepSpec& o) const;
 };
 

@@ -182,6 +182,25 @@ TEST(CliCompare, BaselineGivesThePairedDifferenceItsIntervalAndPValue) {
   EXPECT_EQ(er_sweep.at("n_pairs"), "3");
   for (const char* col : {"OP", "OP_sd", "OP_diff", "OP_diff_ci_low", "BWT_diff", "BWT_p"})
     EXPECT_NEAR(std::stod(er_sweep.at(col)), std::stod(er.at(col)), 2e-5) << col;
+  // A sweep of several grid points (a linked key): one row label per point, METHOD[KEY=V;…].
+  {
+    store::SweepData sw = store::read_sweep_file(sweeps[1]);
+    sw.spec.keys = {"train.optimizer,train.lr"};
+    sw.spec.values = {{"adamw:0.003", "sgd:0.1"}};
+    sw.spec.seeds = {10, 11, 12};
+    for (auto& row : sw.rows) row.point = 0;
+    store::SweepRow extra = sw.rows[0];
+    extra.point = 1;
+    extra.row = 3;
+    sw.rows.push_back(extra);
+    store::write_sweep_file(dir.file("sweep-grid.h5"), sw);
+    const auto rg = test::run_cli(
+        "compare " + dir.file("sweep-grid.h5") + " --csv " + dir.file("grid.csv"), shared.cache);
+    ASSERT_EQ(rg.code, 0) << rg.out;
+    EXPECT_EQ(csv_row(dir.file("grid.csv"), "er[train.optimizer=adamw;train.lr=0.003]").at("n"),
+              "3");
+    EXPECT_EQ(csv_row(dir.file("grid.csv"), "er[train.optimizer=sgd;train.lr=0.1]").at("n"), "1");
+  }
   // Another score than the sweep's: one line.
   const auto wrong = test::run_cli("compare " + sweeps[0] + " --score loss", shared.cache);
   EXPECT_EQ(wrong.code, 2) << wrong.out;

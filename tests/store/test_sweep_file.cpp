@@ -82,6 +82,10 @@ TEST(SweepFile, GridPointsAreRowMajorLastKeyFastest) {
   EXPECT_EQ(d.spec.point_values(0), (std::vector<std::string>{"0.001", "adamw:1"}));
   EXPECT_EQ(d.spec.point_values(1), (std::vector<std::string>{"0.001", "sgd:2"}));
   EXPECT_EQ(d.spec.point_values(5), (std::vector<std::string>{"0.01", "sgd:2"}));
+  // A linked key's value gives each of its keys its part (the CSV's columns, compare's labels).
+  using KV = std::vector<std::pair<std::string, std::string>>;
+  EXPECT_EQ(d.spec.point_settings(5),
+            (KV{{"train.lr", "0.01"}, {"train.optimizer", "sgd"}, {"train.lr2", "2"}}));
   SweepSpec none;
   none.methods = {"seq"};
   none.seeds = {1};
