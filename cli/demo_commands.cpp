@@ -48,7 +48,11 @@ int cmd_plot(plot::PlotRequest req, const std::string& width, const std::string&
                       (option == "--width" ? std::string(" or column | double") : "") +
                       " (e.g. 1200)");
   };
-  std::string w = width.empty() ? (req.style == "paper" ? "column" : "1200") : width;
+  // (paper: one column, the stability figure two: it needs 6 inches, plot/stability.h)
+  std::string w =
+      width.empty()
+          ? (req.style == "paper" ? (req.view == "stability" ? "double" : "column") : "1200")
+          : width;
   double inches = 0;
   if (w == "column" || w == "double") {
     inches = w == "column" ? 3.3 : 6.9;
@@ -172,6 +176,7 @@ void demo_figures(const std::string& out) {
   figure({an + "seq-1-2.h5", an + "ilora-1-2.h5"}, "valley", "valley-seq-vs-ilora-1-2.png");
   figure({an + "curve-seq-1-2.h5"}, "valley", "valley-curve-seq-1-2.png");
   figure({an + "plane-final.h5"}, "landscape", "landscape-plane-final.png");
+  figure({an + "plane-curve-seq-1-2.h5"}, "landscape", "landscape-curve-seq-1-2.png");
   figure({run}, "stability", "stability.png");
   figure({run}, "matrix", "matrix.png");
   std::fflush(stdout);
@@ -217,6 +222,19 @@ void demo_landscapes(RunConfig cfg) {
   std::fflush(stdout);
   std::printf("%s",
               analysis::run_curve_scan(curve, cfg, command_line()).text.at("summary").c_str());
+
+  // The curve-vs-line plane: through the curve's ends and its bend.
+  analysis::PlaneScanOptions cplane;
+  cplane.curve = curve.scan.out;
+  cplane.through = analysis::curve_plane_through(cplane.curve);
+  cplane.nx = cplane.ny = 7;
+  cplane.scan.tasks = curve.scan.tasks;
+  cplane.scan.union_tasks = curve.scan.tasks;
+  cplane.scan.out = dir + "/plane-curve-seq-1-2.h5";
+  std::printf("\nThe curve-vs-line plane of that curve (%s):\n", cplane.scan.out.c_str());
+  std::fflush(stdout);
+  std::printf("%s",
+              analysis::run_plane_scan(cplane, cfg, command_line()).text.at("summary").c_str());
 
   const std::string last = std::to_string(rf.tasks.size());
   analysis::PlaneScanOptions plane;

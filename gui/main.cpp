@@ -18,8 +18,8 @@ using lorascape::plot::OpenedFile;
 namespace {
 
 // Picks what each view shows in the screenshots: two line scans between the same stages of
-// two methods (overlay), the first plane, the first run's stability and matrix (its last
-// method), the first geometry scan.
+// two methods (overlay), the first plane (of adapters, not of a curve), the first run's
+// stability and matrix (its last method), the first geometry scan.
 void prepare_screenshots(MainWindow& w) {
   const auto& files = w.files();
   std::vector<int> lines;
@@ -32,7 +32,10 @@ void prepare_screenshots(MainWindow& w) {
     }
     const std::string& kind = f.scan->spec.kind;
     if (kind == "line") lines.push_back(static_cast<int>(i));
-    if ((kind == "plane" || kind == "random-plane" || kind == "trajectory") && plane < 0)
+    // (a plane of adapters before a curve-vs-line plane)
+    if ((kind == "plane" || kind == "random-plane" || kind == "trajectory") &&
+        (plane < 0 || (files[static_cast<size_t>(plane)].scan->extras.count("curve_path") &&
+                       !f.scan->extras.count("curve_path"))))
       plane = static_cast<int>(i);
     if (kind == "geometry" && geo < 0) geo = static_cast<int>(i);
   }

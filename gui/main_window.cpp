@@ -402,6 +402,7 @@ void MainWindow::export_current(const QString& path, int width, int height, doub
     throw ConfigError(
         "nothing to export: the current view is empty; select a file in the tree first");
   const plot::PlotStyle st = plot::style_named(style.toStdString());
+  if (v == stability_) plot::check_stability_size(width, height, dpi);
   table = table && v->can_draw_table();
   // Put the view back as it was shown whatever happens (an export error included).
   struct Restore {

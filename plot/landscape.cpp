@@ -2,6 +2,7 @@
 
 #include <qcustomplot.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <limits>
@@ -47,6 +48,10 @@ bool markers_of(const store::ScanData& d, const char* extra, const char* labels_
     // Projected adapters: the third column is the distance from the plane (docs/hdf5-schema.md).
     m.off << (m.kind == MarkerSet::Kind::Projected && w >= 3 ? a.values[k * w + 2] : kNaN);
     m.labels << (k < labels.size() ? QString::fromStdString(short_ref(labels[k])) : QString());
+    // (a curve's bend, "C.h5:bend/1", is no stage of a method)
+    m.methods << (k < labels.size() && labels[k].find(".h5:bend/") != std::string::npos
+                      ? QString()
+                      : method_of(m.labels.back()));
   }
   return true;
 }
@@ -60,9 +65,9 @@ const Qt::Alignment kPlaces[] = {
     Qt::AlignRight | Qt::AlignBottom,   Qt::AlignRight | Qt::AlignTop,
     Qt::AlignHCenter | Qt::AlignBottom, Qt::AlignHCenter | Qt::AlignTop};
 
-// The box (pixels) of text item `t` at its anchor with alignment `a`.
-QRectF label_box(QCPItemText* t, Qt::Alignment a) {
-  const QPointF at = t->position->pixelPosition();
+// The box (pixels) of text item `t` at its anchor with alignment `a`, moved down by `dy` pixels.
+QRectF label_box(QCPItemText* t, Qt::Alignment a, double dy = 0) {
+  const QPointF at = t->position->pixelPosition() + QPointF(0, dy);
   const QFontMetricsF fm(t->font());
   const QMargins pad = t->padding();
   const double w = fm.horizontalAdvance(t->text()) + pad.left() + pad.right();
@@ -77,6 +82,78 @@ QRectF label_box(QCPItemText* t, Qt::Alignment a) {
 void layout_landscape(QCustomPlot* p) {
   QCPAxisRect* r = p->axisRect();
   if (!r || r->width() < 2 || r->height() < 2) return;
+  // The legend goes to the corner of the axis rect where it covers the fewest markers and
+  // curve points (top right first), unless a corner was asked for (place_legend); below the
+  // plot when it covers some in every corner (a small figure).
+  QCPLayoutInset* inset = p->axisRect()->insetLayout();
+  if (p->legend && p->legend->visible() && !p->property("lorascape_legend_placed").toBool() &&
+      inset->elementCount() > 0 && inset->elementAt(0) == p->legend) {
+    std::vector<QPointF> points;
+    for (int i = 0; i < p->plottableCount(); ++i)
+      if (auto* c = qobject_cast<QCPCurve*>(p->plottable(i)))
+        if (c->scatterStyle().shape() != QCPScatterStyle::ssNone ||
+            c->property("lorascape_obstacle").toBool())
+          for (auto it = c->data()->constBegin(); it != c->data()->constEnd(); ++it)
+            points.emplace_back(p->xAxis->coordToPixel(it->key), p->yAxis->coordToPixel(it->value));
+    // The anchors' labels (always shown) count too, over every place they may take.
+    std::vector<QRectF> bands;
+    for (int i = 0; i < p->itemCount(); ++i)
+      if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
+        if (t->property("lorascape_anchor_label").toBool()) {
+          QRectF band;
+          for (const Qt::Alignment a : kPlaces) band |= label_box(t, a);
+          bands.push_back(band);
+        }
+    const QSizeF size = QRectF(p->legend->outerRect()).size();
+    const QRectF area = QRectF(r->rect());
+    int best_count = -1;
+    Qt::Alignment best = Qt::AlignTop | Qt::AlignRight;
+    for (const Qt::Alignment a :
+         {Qt::AlignTop | Qt::AlignRight, Qt::AlignTop | Qt::AlignLeft,
+          Qt::AlignBottom | Qt::AlignRight, Qt::AlignBottom | Qt::AlignLeft}) {
+      const double x = a & Qt::AlignLeft ? area.left() : area.right() - size.width();
+      const double y = a & Qt::AlignTop ? area.top() : area.bottom() - size.height();
+      const QRectF box(QPointF(x, y), size);
+      const int count =
+          static_cast<int>(std::count_if(
+              points.begin(), points.end(),
+              [&](const QPointF& q) { return box.adjusted(-6, -6, 6, 6).contains(q); })) +
+          static_cast<int>(std::count_if(bands.begin(), bands.end(),
+                                         [&](const QRectF& b) { return box.intersects(b); }));
+      if (best_count < 0 || count < best_count) best_count = count, best = a;
+      if (count == 0) break;
+    }
+    if (best_count > 0) {  // no corner is free: below the plot, in as few rows as fit
+      const double room = r->outerRect().width() - 20;
+      std::vector<double> widths;
+      for (int i = 0; i < p->legend->itemCount(); ++i)
+        widths.push_back(p->legend->item(i)->minimumOuterSizeHint().width() +
+                         p->legend->columnSpacing());
+      std::sort(widths.rbegin(), widths.rend());
+      int columns = 1;
+      for (double used = widths.empty() ? 0 : widths[0]; columns < static_cast<int>(widths.size());
+           ++columns) {
+        used += widths[static_cast<size_t>(columns)];
+        if (used > room) break;
+      }
+      inset->take(p->legend);
+      auto* below = new QCPLayoutGrid;  // a margin under the legend, as in the stability view
+      const int row = p->plotLayout()->rowCount();
+      p->plotLayout()->addElement(row, 0, below);
+      p->plotLayout()->setRowStretchFactor(row, 0.001);
+      below->addElement(0, 0, p->legend);
+      below->setMargins(QMargins(5, 0, 5, 5));
+      p->legend->setWrap(columns);  // (first: the fill order rearranges the entries by it)
+      p->legend->setFillOrder(QCPLegend::foColumnsFirst);
+      p->setProperty("lorascape_legend_below", true);
+      p->plotLayout()->update(QCPLayoutElement::upPreparation);
+      p->plotLayout()->update(QCPLayoutElement::upMargins);
+      p->plotLayout()->update(QCPLayoutElement::upLayout);
+    } else if (inset->insetAlignment(0) != best) {
+      inset->setInsetAlignment(0, best);
+      inset->updateLayout();
+    }
+  }
   if (p->property("lorascape_equal_aspect").toBool()) {
     // Twice: the new ranges change the tick labels and with them the axis rect; the second pass
     // fits the rect they give (so the figure does not depend on the ranges it had before).
@@ -104,8 +181,22 @@ void layout_landscape(QCustomPlot* p) {
                      QRectF(QPointF(nx.lower, ny.lower), QPointF(nx.upper, ny.upper)));
     }
   }
+  // The colour scale's label: the longest of its labels that fits along the scale.
+  for (QCPLayoutElement* e : p->plotLayout()->elements(true))
+    if (auto* scale = qobject_cast<QCPColorScale*>(e)) {
+      const QStringList labels = scale->property("lorascape_labels").toStringList();
+      const QFontMetricsF fm(scale->axis()->labelFont());
+      for (const QString& l : labels)
+        if (fm.horizontalAdvance(l) <= scale->rect().height() || l == labels.back()) {
+          scale->axis()->setLabel(l);
+          break;
+        }
+    }
   // Contour labels stay on their line; the markers' labels go around them.
   std::vector<QRectF> taken;
+  const QRectF legend =
+      p->legend && p->legend->visible() ? QRectF(p->legend->outerRect()) : QRectF();
+  if (!legend.isNull()) taken.push_back(legend);
   const QRectF inside = QRectF(r->rect()).adjusted(2, 2, -2, -2);
   for (int i = 0; i < p->itemCount(); ++i)
     if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
@@ -117,32 +208,64 @@ void layout_landscape(QCustomPlot* p) {
         t->setVisible(free);
         if (free) taken.push_back(box);
       }
-  // The legend and the markers themselves are obstacles too.
-  if (p->legend && p->legend->visible()) taken.push_back(QRectF(p->legend->outerRect()));
+  // Every marker label back at its marker (an earlier layout may have moved it off).
+  for (int i = 0; i < p->itemCount(); ++i)
+    if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
+      if (t->property(kLabelKind).toInt() == 1) {
+        const QVariant at = t->property("lorascape_marker");
+        if (at.isValid())
+          t->position->setCoords(at.toPointF());
+        else
+          t->setProperty("lorascape_marker", t->position->coords());
+      }
+  // The markers themselves are obstacles too (the legend is one already).
   for (int i = 0; i < p->itemCount(); ++i)
     if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
       if (t->property(kLabelKind).toInt() == 1) {
         const QPointF at = t->position->pixelPosition();
         taken.push_back(QRectF(at.x() - 4, at.y() - 4, 8, 8));
       }
+  // The anchors' labels first (they are always shown), then the others'.
+  std::vector<QCPItemText*> marker_labels;
   for (int i = 0; i < p->itemCount(); ++i)
     if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
-      if (t->property(kLabelKind).toInt() == 1) {
-        Qt::Alignment best = kPlaces[0];
-        int best_score = -1;
-        for (const Qt::Alignment a : kPlaces) {
-          const QRectF box = label_box(t, a);
-          const int score = (inside.contains(box) ? 2 : 0) +
-                            (std::none_of(taken.begin(), taken.end(),
-                                          [&](const QRectF& b) { return b.intersects(box); })
-                                 ? 1
-                                 : 0);
-          if (score > best_score) best_score = score, best = a;
-          if (score == 3) break;
-        }
-        t->setPositionAlignment(best);
-        taken.push_back(label_box(t, best));
+      if (t->property(kLabelKind).toInt() == 1) marker_labels.push_back(t);
+  std::stable_partition(marker_labels.begin(), marker_labels.end(), [](QCPItemText* t) {
+    return t->property("lorascape_anchor_label").toBool();
+  });
+  for (QCPItemText* t : marker_labels) {
+    // Around the marker first; where every place there is taken, up to two label heights
+    // above or below it (the label then hangs off its marker, still next to it).
+    const double h = label_box(t, kPlaces[0]).height();
+    Qt::Alignment best = kPlaces[0];
+    double best_dy = 0;
+    int best_score = -1;
+    for (const double dy : {0.0, -h, h, -2 * h, 2 * h}) {
+      for (const Qt::Alignment a : kPlaces) {
+        const QRectF box = label_box(t, a, dy);
+        // Inside the plot first, then clear of the legend, then clear of everything else.
+        const int score = (inside.contains(box) ? 4 : 0) + (legend.intersects(box) ? 0 : 2) +
+                          (std::none_of(taken.begin(), taken.end(),
+                                        [&](const QRectF& b) { return b.intersects(box); })
+                               ? 1
+                               : 0);
+        if (score > best_score) best_score = score, best = a, best_dy = dy;
+        if (score == 7) break;
       }
+      if (best_score == 7) break;
+    }
+    t->setPositionAlignment(best);
+    // A label that overlaps others wherever it goes is left out (an anchor's never is): the
+    // figure is too small for all of them.
+    const bool keep = best_score == 7 || t->property("lorascape_anchor_label").toBool();
+    t->setVisible(keep);
+    if (!keep) continue;
+    taken.push_back(label_box(t, best, best_dy));
+    if (best_dy != 0) {
+      const QPointF at = t->position->pixelPosition() + QPointF(0, best_dy);
+      t->position->setCoords(p->xAxis->pixelToCoord(at.x()), p->yAxis->pixelToCoord(at.y()));
+    }
+  }
 }
 
 void install_layout_hook(QCustomPlot* p) {
@@ -263,14 +386,38 @@ LandscapeFigure prepare_landscape(const store::ScanData& d, const LandscapeOptio
         const auto b = cfg["curve"].value("bends", nlohmann::json());
         if (b.is_number_integer()) bends = b.get<int>();
       }
-      f.curve_name = QString("trained %1")
-                         .arg(kind == "bezier"      ? "Bézier curve"
-                              : kind == "polychain" ? "polygonal chain"
-                                                    : QString::fromStdString(kind));
-      if (bends > 0) f.curve_name += QString(", %1 bend%2").arg(bends).arg(bends > 1 ? "s" : "");
+      f.curve_name = kind == "bezier"      ? "Bézier curve"
+                     : kind == "polychain" ? "polygonal chain"
+                                           : QString::fromStdString(kind);
+      if (bends > 0) f.curve_name += QString(" (%1 bend%2)").arg(bends).arg(bends > 1 ? "s" : "");
     }
   }
   const double diagonal = std::hypot(xs.back() - xs.front(), ys.back() - ys.front());
+  // Markers at one place (an anchor also projected, or stages that coincide, such as every
+  // method's first stage before replay starts) get one label naming them all, on the marker
+  // drawn last (anchors before projected adapters before the trajectory).
+  {
+    std::vector<std::pair<size_t, int>> order;  // (set, k), last drawn first
+    for (size_t m = f.markers.size(); m-- > 0;)
+      for (int k = 0; k < f.markers[m].x.size(); ++k) order.emplace_back(m, k);
+    const double tol = 1e-3 * diagonal;
+    for (size_t i = 0; i < order.size(); ++i) {
+      MarkerSet& a = f.markers[order[i].first];
+      const int ka = order[i].second;
+      if (a.labels[ka].isEmpty()) continue;
+      QStringList names{a.labels[ka]};
+      for (size_t j = i + 1; j < order.size(); ++j) {
+        MarkerSet& b = f.markers[order[j].first];
+        const int kb = order[j].second;
+        if (b.labels[kb].isEmpty() || std::abs(b.x[kb] - a.x[ka]) > tol ||
+            std::abs(b.y[kb] - a.y[ka]) > tol)
+          continue;
+        if (!names.contains(b.labels[kb])) names << b.labels[kb];
+        b.labels[kb].clear();
+      }
+      a.labels[ka] = names.join(", ");
+    }
+  }
   if (f.curve_off > kFarOffPlane * diagonal)
     f.curve_name += QString(" (up to %1 off)").arg(f.curve_off, 0, 'g', 2);
   for (auto& m : f.markers)
@@ -325,6 +472,10 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
   else
     scale->axis()->setTicker(QSharedPointer<QCPAxisTicker>(new QCPAxisTicker));
   scale->axis()->setLabel(f.task_caption + " " + score_label(f.score));
+  // Shorter labels for a scale too short for the full one (layout_landscape).
+  scale->setProperty("lorascape_labels",
+                     QStringList{f.task_caption + " " + score_label(f.score),
+                                 f.task_caption + " " + f.score, score_label(f.score), f.score});
   if (std::isfinite(f.range_lo) && std::isfinite(f.range_hi))
     scale->setDataRange(QCPRange(f.range_lo, f.range_hi));
   else if (std::isfinite(f.lo))
@@ -362,16 +513,21 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
 
   // The curve and the straight line between its ends (its first and last points).
   if (!f.curve_x.isEmpty()) {
-    auto* line = new QCPCurve(p->xAxis, p->yAxis);
-    line->setData({f.curve_x.front(), f.curve_x.back()}, {f.curve_y.front(), f.curve_y.back()});
-    line->setPen(QPen(QColor(255, 255, 255), 1.6, Qt::DashLine));
-    line->setName("straight line");
-    line->setSelectable(QCP::stNone);
+    // Black dashes on a white line: visible on every colour of the map and in the legend.
+    for (const bool under : {true, false}) {
+      auto* line = new QCPCurve(p->xAxis, p->yAxis);
+      line->setData({f.curve_x.front(), f.curve_x.back()}, {f.curve_y.front(), f.curve_y.back()});
+      line->setPen(under ? QPen(QColor(255, 255, 255), 3.2) : QPen(Qt::black, 1.6, Qt::DashLine));
+      line->setName("line");
+      line->setSelectable(QCP::stNone);
+      if (under) line->removeFromLegend();
+    }
     auto* curve = new QCPCurve(p->xAxis, p->yAxis);
     curve->setData(f.curve_x, f.curve_y);
     curve->setPen(QPen(QColor(0xE6, 0x9F, 0x00), 2.2));
     curve->setName(f.curve_name);
     curve->setSelectable(QCP::stNone);
+    curve->setProperty("lorascape_obstacle", true);  // for the legend's place
   }
 
   // Markers, each set after its labels.
@@ -391,6 +547,7 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
       l->setBrush(QBrush(QColor(255, 255, 255, 200)));
       l->setClipToAxisRect(true);
       l->setProperty(kLabelKind, 1);
+      l->setProperty("lorascape_anchor_label", m.kind == MarkerSet::Kind::Anchors);
     }
     if (m.kind == MarkerSet::Kind::Trajectory) {
       auto* c = new QCPCurve(p->xAxis, p->yAxis);
@@ -409,7 +566,9 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
     const bool anchors = m.kind == MarkerSet::Kind::Anchors;
     const auto shape = anchors ? QCPScatterStyle::ssCircle : QCPScatterStyle::ssDiamond;
     const double size = anchors ? 11 : 8;
-    const QColor neutral = anchors ? QColor(214, 39, 40) : QColor(255, 255, 255);
+    // Markers without a method (PEFT folders) and the legend's entries: neutral colours.
+    const QColor neutral = anchors ? QColor(120, 120, 120) : QColor(255, 255, 255);
+    const QColor neutral_outline(90, 90, 90);
     auto legend_entry = [&](const QString& name, const QCPScatterStyle& style) {
       auto* c = new QCPCurve(p->xAxis, p->yAxis);
       c->setName(name);
@@ -419,13 +578,16 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
     bool near_any = false, far_any = false;
     for (int k = 0; k < m.x.size(); ++k) (m.far.value(k) ? far_any : near_any) = true;
     const QPen outline = anchors ? QPen(Qt::white, 2) : QPen(Qt::black, 1);
-    if (near_any) legend_entry(m.name, QCPScatterStyle(shape, outline, QBrush(neutral), size));
+    // (short names: a small figure has its legend in one row under it)
+    if (near_any)
+      legend_entry(anchors ? m.name : "projected",
+                   QCPScatterStyle(shape, outline, QBrush(neutral), size));
     if (far_any)
-      legend_entry("projected, off the plane",
-                   QCPScatterStyle(shape, QPen(QColor(0xE6, 0x9F, 0x00), 2), Qt::NoBrush, 9));
+      legend_entry("off the plane",
+                   QCPScatterStyle(shape, QPen(neutral_outline, 2), Qt::NoBrush, 9));
     std::map<std::pair<bool, QString>, std::array<QVector<double>, 3>> groups;
     for (int k = 0; k < m.x.size(); ++k) {
-      auto& g = groups[{m.far.value(k), method_of(m.labels[k].section(' ', 0, 0))}];
+      auto& g = groups[{m.far.value(k), m.methods.value(k)}];
       g[0] << k, g[1] << m.x[k], g[2] << m.y[k];
     }
     for (const auto& [key, g] : groups) {
@@ -435,14 +597,24 @@ QCPColorMap* draw_landscape(QCustomPlot* p, const LandscapeFigure& f) {
       c->setData(g[0], g[1], g[2]);
       c->setName(m.name + (method.isEmpty() ? QString() : ": " + method));
       c->setLineStyle(QCPCurve::lsNone);
-      c->setScatterStyle(
-          far ? QCPScatterStyle(shape, QPen(method.isEmpty() ? QColor(0xE6, 0x9F, 0x00) : fill, 2),
-                                Qt::NoBrush, 9)
-              : QCPScatterStyle(shape, outline, QBrush(fill), size));
+      c->setScatterStyle(far ? QCPScatterStyle(shape,
+                                               QPen(method.isEmpty() ? neutral_outline : fill, 2),
+                                               Qt::NoBrush, 9)
+                             : QCPScatterStyle(shape, outline, QBrush(fill), size));
       c->removeFromLegend();
     }
   }
   p->legend->setVisible(f.marker_count() > 0 || !f.curve_x.isEmpty());
+  if (p->property("lorascape_legend_below").toBool()) {  // back inside (layout_landscape)
+    QCPLayoutGrid* below = qobject_cast<QCPLayoutGrid*>(p->legend->layout());
+    if (below) below->take(p->legend);
+    if (below) p->plotLayout()->remove(below);
+    p->plotLayout()->simplify();
+    p->axisRect()->insetLayout()->addElement(p->legend, Qt::AlignTop | Qt::AlignRight);
+    p->legend->setWrap(0);
+    p->legend->setFillOrder(QCPLegend::foRowsFirst);
+    p->setProperty("lorascape_legend_below", false);
+  }
   p->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
 
   p->xAxis->setLabel(f.x_label);

@@ -44,7 +44,9 @@ struct MarkerSet {
   Kind kind = Kind::Anchors;
   QString name;          // the legend entry: "anchors", "projected adapters", "trajectory"
   QVector<double> x, y;  // plane coordinates, in the file's order
-  QStringList labels;    // per marker: the adapter's short reference, or "" (none in the file)
+  QStringList labels;    // per marker: the adapter's short reference, or "" (none in the file,
+                         // or another marker at the same place names it too)
+  QStringList methods;   // per marker: its method (plot/style.h method_of), "" when unknown
   QVector<double> off;   // per marker: its distance from the plane (projected adapters; NaN
                          // when the file does not say)
   QVector<bool> far;     // per marker: off the plane by more than kFarOffPlane of the grid's

@@ -238,6 +238,7 @@ std::string draw_plot(QCustomPlot* plot_ptr, const PlotRequest& r) {
            std::to_string(s->scan->spec.axes[1].size());
   } else if (r.view == "stability") {
     need(run != nullptr, "needs a run file");
+    check_stability_size(r.width, r.height, r.dpi);
     std::vector<NamedScan> paths;
     if (r.scan.empty() && scans.empty()) {
       for (const auto& path : scans_near(run->path)) {

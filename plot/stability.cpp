@@ -3,9 +3,11 @@
 #include <qcustomplot.h>
 
 #include <cmath>
+#include <cstdio>
 
 #include "plot/document.h"
 #include "plot/style.h"
+#include "store/error.h"
 #include "store/task_roles.h"
 
 namespace lorascape::plot {
@@ -231,6 +233,21 @@ StabilityFigure prepare_stability(const store::RunFileData* run,
     if (!path.t.isEmpty()) f.paths.push_back(std::move(path));
   }
   return f;
+}
+
+void check_stability_size(int width, int height, double dpi) {
+  if (!(dpi > 0) ||
+      (width >= kStabilityMinWidthIn * dpi - 0.5 && height >= kStabilityMinHeightIn * dpi - 0.5))
+    return;
+  char buf[320];
+  std::snprintf(buf, sizeof buf,
+                "the stability figure needs at least %.0f x %.0f inches to be readable (%ld x %ld "
+                "px at %g DPI); %d x %d px at %g DPI is %.2g x %.2g inches: ask for a larger "
+                "--width/--height (or a lower --dpi)",
+                kStabilityMinWidthIn, kStabilityMinHeightIn,
+                std::lround(kStabilityMinWidthIn * dpi), std::lround(kStabilityMinHeightIn * dpi),
+                dpi, width, height, dpi, width / dpi, height / dpi);
+  throw ConfigError(buf);
 }
 
 void draw_stability(QCustomPlot* p, const StabilityFigure& f, bool table) {

@@ -70,6 +70,12 @@ StabilityFigure prepare_stability(const store::RunFileData* run,
 // export; the app shows it in a widget under the plot).
 void draw_stability(QCustomPlot* plot, const StabilityFigure& figure, bool table = false);
 
+// The smallest figure the two plots, their legend and the metric table fit in at readable text
+// sizes: 6 × 4 inches (e.g. 1800 × 1200 px at 300 DPI). ConfigError naming the size asked for and
+// the smallest one in pixels at that DPI for a smaller figure.
+inline constexpr double kStabilityMinWidthIn = 6.0, kStabilityMinHeightIn = 4.0;
+void check_stability_size(int width, int height, double dpi);
+
 // The metric table as CSV: method,OP,…, "nan" for a missing value; empty for an empty figure.
 QString stability_csv(const StabilityFigure& figure);
 

@@ -301,6 +301,7 @@ void place_legend(QCustomPlot* p, const std::string& where) {
       const Qt::Alignment h = w.endsWith("right") ? Qt::AlignRight : Qt::AlignLeft;
       inset->setInsetAlignment(i, v | h);
     }
+  p->setProperty("lorascape_legend_placed", true);  // figures keep it where it was asked
 }
 
 }  // namespace lorascape::plot

@@ -223,10 +223,11 @@ TEST_F(Cli, DemoTrainsThreeMethodsAndPrintsTheComparison) {
     EXPECT_NE(cmp.find(row), std::string::npos) << row << cmp;
   EXPECT_TRUE(fs::exists(fs::path(out) / "compare.csv"));
   // The mode-connectivity part: consecutive-stage lines of seq and ilora, a curve, a plane.
-  for (const char* f :
-       {"seq-1-2.h5", "ilora-1-2.h5", "curve-seq-1-2.h5", "plane-final.h5", "summary.txt"})
+  for (const char* f : {"seq-1-2.h5", "ilora-1-2.h5", "curve-seq-1-2.h5", "plane-curve-seq-1-2.h5",
+                        "plane-final.h5", "summary.txt"})
     EXPECT_TRUE(fs::exists(fs::path(out) / "analysis" / f)) << f;
-  for (const char* text : {"== mode connectivity", "best t(avg)", "Bezier curve", "Plane through"})
+  for (const char* text : {"== mode connectivity", "best t(avg)", "Bezier curve",
+                           "curve-vs-line plane", "Plane through"})
     EXPECT_NE(r.out.find(text), std::string::npos) << text << r.out;
 }
 

@@ -77,7 +77,7 @@ TEST_F(CliPrompts, PpWritesPromptTuningStagesThatEvalTakesAndCompareReads) {
   for (const char* view : {"matrix", "stability"}) {
     const std::string fig = tmp->file(std::string("pp-") + view + ".png");
     r = run("plot " + out + "/run.h5 --view " + view + " --out " + fig +
-            " --width 300 --height 200");
+            " --width 600 --height 400");  // (the stability figure's smallest: 6 x 4 in)
     if (r.code == 2 && r.out.find("built without the desktop app") != std::string::npos) break;
     EXPECT_EQ(r.code, 0) << view << "\n" << r.out;
     EXPECT_TRUE(fs::exists(fig)) << view;

@@ -314,6 +314,8 @@ TEST_F(GuiViews, ExportInPaperStyleWithTheMetricTableLeavesTheViewAsShown) {
   w.export_current(plain, 1200, 800, 150);
   EXPECT_EQ(slurp(plain.toStdString()).find(">forgetting<"), std::string::npos);
   EXPECT_THROW(w.export_current(plain, 1200, 800, 150, "poster"), ConfigError);
+  // Smaller than the stability figure can be drawn readably (6 x 4 in): refused.
+  EXPECT_THROW(w.export_current(plain, 1200, 800, 300, "paper", true), ConfigError);
   EXPECT_EQ(p->xAxis->labelFont(), before);
 }
 

@@ -182,6 +182,22 @@ TEST_F(PlotPaper, EveryViewAtEveryDpiAndFormatHasItsTextOnThePageScaledWithTheDp
       }
     }
   }
+  // A stability figure smaller than it can be drawn readably is refused, naming the size.
+  {
+    PlotRequest r = views[3].r;
+    ASSERT_EQ(r.view, "stability");
+    r.width = 1200, r.height = 800, r.dpi = 300;
+    r.out = tmp->file("small-stability.png");
+    try {
+      render_plot(r);
+      ADD_FAILURE() << "no error";
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("at least 6 x 4 inches"), std::string::npos) << e.what();
+      EXPECT_NE(std::string(e.what()).find("1800 x 1200 px at 300 DPI"), std::string::npos)
+          << e.what();
+    }
+    EXPECT_FALSE(fs::exists(r.out));
+  }
   // The check finds text that does not fit: the valley squeezed into 2 x 1⅓ inches.
   {
     PlotRequest r = views[0].r;
@@ -193,7 +209,12 @@ TEST_F(PlotPaper, EveryViewAtEveryDpiAndFormatHasItsTextOnThePageScaledWithTheDp
   }
   // The sizes the issue found cramped or truncated: a wide stability figure, a small valley.
   for (const auto& [name, w, h] : std::vector<std::tuple<std::string, int, int>>{
-           {"stability", 2400, 1200}, {"valley", 1200, 800}, {"band", 1200, 800}}) {
+           {"stability", 2400, 1200},
+           {"valley", 1200, 800},
+           {"band", 1200, 800},
+           {"landscape", 1200, 800},
+           {"paper-landscape", 1200, 800},
+           {"paper-landscape", 990, 743}}) {  // one column, 3.3 in
     for (auto& v : views)
       if (v.name == name) {
         PlotRequest r = v.r;
@@ -246,7 +267,7 @@ TEST_F(PlotPaper, LandscapeHasEqualScaleColourRangeContourLabelsAndMarksAdapters
   // The hollow marker of the adapter off the plane has a legend entry of its own.
   bool hollow = false;
   for (int i = 0; i < plot.plottableCount(); ++i)
-    if (plot.plottable(i)->name() == "projected, off the plane") hollow = true;
+    if (plot.plottable(i)->name() == "off the plane") hollow = true;
   EXPECT_TRUE(hollow);
   // Contour labels: numbers on the plot; the labels of markers and contours apart.
   int numbers = 0;

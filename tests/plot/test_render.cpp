@@ -350,8 +350,9 @@ TEST_F(PlotRender, PlotCommandDrawsEveryViewHeadless) {
     r.view = c.view;
     r.scan = c.scan;
     r.out = tmp->file(c.out);
-    r.width = 500;
-    r.height = 300;
+    // (the stability figure at its smallest readable size: 6 x 4 in)
+    r.width = c.view == "stability" ? 576 : 500;
+    r.height = c.view == "stability" ? 384 : 300;
     const std::string said = render_plot(r);
     EXPECT_NE(said.find("wrote"), std::string::npos) << said;
     ASSERT_TRUE(fs::exists(r.out)) << c.out;
@@ -409,6 +410,7 @@ TEST_F(PlotRender, PlotCommandOptionsAreTheFilesChoicesOrRefused) {
   // Stability: the line scans next to the run whose new task is known.
   r.view = "stability";
   r.score = r.method = "";
+  r.width = 576, r.height = 384;  // its smallest size (6 x 4 in); smaller is refused
   EXPECT_NE(render_plot(r).find("2 methods, 1 paths"), std::string::npos);
   r.score = "exact_matc";
   EXPECT_NE(config_error(r).find("--score exact_matc: not in the file; use one of "),
@@ -421,6 +423,10 @@ TEST_F(PlotRender, PlotCommandOptionsAreTheFilesChoicesOrRefused) {
             "--task arith: the stability view has no such choice; it is for --view valley or "
             "landscape or surface");
   r.task = "";
+  r.height = 383;
+  EXPECT_NE(config_error(r).find("the stability figure needs at least 6 x 4 inches"),
+            std::string::npos);
+  r.width = 320, r.height = 240;
   // Geometry: the metrics the file has; one it lacks is refused, naming those it has.
   r.files = {geo};
   r.view = "geometry";
