@@ -299,9 +299,12 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
       seeds.size() == paths.size()
           ? std::to_string(paths.size()) + " run files"
           : std::to_string(paths.size()) + " files, " + std::to_string(seeds.size()) + " runs";
-  std::printf("%s: %zu tasks (%s), metrics on %s%s\n\n%-12s",
-              many ? what.c_str() : paths[0].c_str(), tasks.size(),
-              tasks.empty() ? "" : (tasks.front() + " … " + tasks.back()).c_str(), score.c_str(),
+  // (sweep files do not list their tasks)
+  const std::string task_text = tasks.empty() ? std::string()
+                                              : std::to_string(tasks.size()) + " tasks (" +
+                                                    tasks.front() + " … " + tasks.back() + "), ";
+  std::printf("%s: %smetrics on %s%s\n\n%-12s", many ? what.c_str() : paths[0].c_str(),
+              task_text.c_str(), score.c_str(),
               many ? ", mean ± sd over the runs (n = runs of the method)" : "", "method");
   for (const auto& n : names) std::printf(many ? "%17s" : "%12s", n.c_str());
   std::printf(many ? "   n\n" : "\n");

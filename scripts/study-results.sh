@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# The comparison study of docs/results.md, by the protocol of docs/methods.md#tuning-protocol:
+# every method's knobs tuned with the same budget of runs on the `eval` split (seed 1), then
+# each method at its best point on `test` with five fresh seeds (3–7), paired by seed.
+#
+#   scripts/study-results.sh tune  [METHOD…]   the tuning sweeps (default: every method)
+#   scripts/study-results.sh test  [METHOD…]   the reporting sweeps at each method's best point
+#   scripts/study-results.sh lambda            I-LoRA's slow and fast learner across lambda
+#   scripts/study-results.sh compare           the tables of docs/results.md from the files
+#
+# Every step is a `lorascape sweep`: resumable (rerun the same command after a stop or a kill;
+# finished rows are kept) and independent of the others. JOBS sweeps run side by side (default
+# 2, each with one thread: bit-reproducible). The sweep files (small: one row of metrics per
+# run) go to STUDY (default docs/study) and are committed; the run folders (adapters) to RUNS
+# (default lorascape-out/study-runs), which only the lambda phase's learner table reads.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+LORASCAPE=${LORASCAPE:-build/cli/lorascape}
+CONFIG=${CONFIG:-data/configs/default.toml}
+STUDY=${STUDY:-docs/study}
+RUNS=${RUNS:-lorascape-out/study-runs}
+JOBS=${JOBS:-2}
+TUNE_SEEDS=1
+TEST_SEEDS=3,4,5,6,7
+METHODS=(seq er ilora pp l2p mtl one ewc agem gem olora)
+
+# Four grid points per method: the same tuning budget for every method.
+grid() {
+  case "$1" in
+    seq | mtl | one) echo "--grid train.lr=0.001,0.002,0.003,0.005" ;;
+    er) echo "--grid train.lr=0.001,0.002,0.003,0.005" ;;
+    ewc) echo "--grid ewc.lambda=1,100,10000,1000000" ;;
+    olora) echo "--grid olora.lambda1=0.05,0.5,5,50" ;;
+    agem) echo "--grid train.optimizer,train.lr=adamw:0.003,sgd:0.03,sgd:0.1,sgd:0.3" ;;
+    gem) echo "--grid gem.margin=0,0.5 --grid train.optimizer,train.lr=adamw:0.003,sgd:0.1" ;;
+    ilora) echo "--grid ilora.lambda=0.9,0.99 --grid ilora.gamma=0.1,1" ;;
+    pp | l2p) echo "--grid train.lr=0.003,0.01,0.03,0.1" ;;
+    *) echo "unknown method $1" >&2; exit 2 ;;
+  esac
+}
+
+# The best point of a tuning sweep as --set options (the CSV's best row: highest mean OP).
+best_sets() {
+  local csv="$STUDY/tune/$1.csv"
+  [ -f "$csv" ] || { echo "no tuning table $csv: run '$0 tune $1' first" >&2; exit 2; }
+  python3 - "$csv" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1])))
+best = [r for r in rows if r.get("best", "").strip() in ("1", "yes", "true", "*")]
+if not best:
+    sys.exit(f"{sys.argv[1]}: no best row")
+r = best[0]
+skip = {"method", "best", "n", "runs"}
+keys = [k for k in r if "." in k and k not in skip]
+print(" ".join(f"--set {k}={r[k]}" for k in keys))
+PY
+}
+
+one_sweep() {  # NAME SPLIT SEEDS OPTIONS…
+  local name=$1 split=$2 seeds=$3
+  shift 3
+  mkdir -p "$(dirname "$STUDY/$name")"
+  # shellcheck disable=SC2068
+  "$LORASCAPE" -q sweep -c "$CONFIG" --set threads=1 $@ --split "$split" --seeds "$seeds" \
+    --out "$STUDY/$name.h5" --csv "$STUDY/$name.csv" --runs "$RUNS/$name" \
+    > "$STUDY/$name.log" 2>&1 || { echo "sweep $name failed: $STUDY/$name.log" >&2; return 1; }
+  echo "done: $name ($(date -u +%H:%M:%S))"
+}
+export -f one_sweep
+export LORASCAPE CONFIG STUDY RUNS
+
+phase=${1:-}
+shift || true
+[ $# -gt 0 ] && METHODS=("$@")
+jobs=()
+case "$phase" in
+  tune)
+    for m in "${METHODS[@]}"; do
+      jobs+=("tune/$m eval $TUNE_SEEDS --method $m $(grid "$m")")
+    done ;;
+  test)
+    for m in "${METHODS[@]}"; do
+      jobs+=("test/$m test $TEST_SEEDS --method $m $(best_sets "$m")")
+    done ;;
+  lambda)
+    for l in 0.9 0.99 0.999; do
+      jobs+=("lambda/ilora-$l eval $TUNE_SEEDS --method ilora --set ilora.lambda=$l")
+    done ;;
+  compare)
+    files=()
+    for m in "${METHODS[@]}"; do [ -f "$STUDY/test/$m.h5" ] && files+=("$STUDY/test/$m.h5"); done
+    "$LORASCAPE" compare "${files[@]}" --baseline er --csv "$STUDY/test-vs-er.csv"
+    "$LORASCAPE" compare "${files[@]}" --baseline seq --csv "$STUDY/test-vs-seq.csv"
+    # I-LoRA's two learners across lambda (the sweep rows hold the reported slow one only).
+    for l in 0.9 0.99 0.999; do
+      f=$(ls "$RUNS"/lambda/ilora-$l/*/run.h5 2> /dev/null | head -1)
+      [ -n "$f" ] && "$LORASCAPE" compare "$f" --csv "$STUDY/lambda/ilora-$l-learners.csv"
+    done
+    exit 0 ;;
+  *) sed -n '2,15p' "$0"; exit 2 ;;
+esac
+printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -I{} bash -c 'one_sweep {}'
