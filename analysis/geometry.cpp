@@ -11,6 +11,7 @@
 #include <map>
 
 #include "analysis/scan.h"
+#include "core/run.h"
 #include "core/version.h"
 #include "store/error.h"
 
@@ -99,13 +100,6 @@ size_t metric_index(const std::string& metric) {
 std::string short_label(const std::string& s, size_t width) {
   if (s.size() <= width) return s;
   return "..." + s.substr(s.size() - (width - 3));
-}
-
-std::string csv_field(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string q = "\"";
-  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return q + "\"";
 }
 
 }  // namespace
@@ -395,8 +389,8 @@ std::string geometry_csv(const Geometry& g) {
   out += "\n";
   char buf[40];
   auto row = [&](const std::string& module, size_t i, size_t j, auto&& value) {
-    out += csv_field(module) + "," + std::to_string(i) + "," + std::to_string(j) + "," +
-           csv_field(g.labels[i]) + "," + csv_field(g.labels[j]);
+    out += core::csv_field(module) + "," + std::to_string(i) + "," + std::to_string(j) + "," +
+           core::csv_field(g.labels[i]) + "," + core::csv_field(g.labels[j]);
     for (const auto& k : metrics) {
       std::snprintf(buf, sizeof buf, ",%.10g", value(k));
       out += buf;

@@ -599,4 +599,60 @@ ExportResult export_run(const std::string& run_path, const std::string& out, boo
   return res;
 }
 
+namespace {
+
+// The experiment's seed from a run's configuration (JSON text); "" when it has none.
+std::string run_seed(const std::string& config_json) {
+  const auto j = nlohmann::json::parse(config_json, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("seed")) return "";
+  return j.at("seed").dump();
+}
+
+}  // namespace
+
+store::RunFileData merge_runs(const std::vector<std::string>& inputs, const std::string& out,
+                              bool force, const std::string& command_line) {
+  if (inputs.size() < 2) throw ConfigError("merge-runs needs at least two run files");
+  std::error_code ec;
+  for (const auto& in : inputs)
+    if (fs::exists(out, ec) && fs::equivalent(in, out, ec))
+      throw ConfigError("--out " + out + " is one of the inputs; write the merged run elsewhere");
+  if (fs::exists(out, ec) && !force)
+    throw ConfigError("--out " + out + " exists; choose a new file or add --force to replace it");
+  store::RunFileData merged = store::read_run_file(inputs[0]);
+  const core::LoraConfig lora = core::run_lora(merged, inputs[0]);
+  const std::string seed = run_seed(merged.config_json);
+  for (size_t i = 1; i < inputs.size(); ++i) {
+    const std::string& in = inputs[i];
+    store::RunFileData r = store::read_run_file(in);
+    const auto differs = [&](const std::string& what, const std::string& a, const std::string& b) {
+      throw ConfigError(in + ": " + what + " differs from " + inputs[0] + "'s (" + b + " vs " + a +
+                        "); only runs of one experiment can be merged");
+    };
+    if (r.tasks != merged.tasks) {
+      std::string a, b;
+      for (const auto& t : merged.tasks) a += (a.empty() ? "" : ",") + t;
+      for (const auto& t : r.tasks) b += (b.empty() ? "" : ",") + t;
+      differs("the task sequence", a, b);
+    }
+    if (r.base_model_digest != merged.base_model_digest)
+      differs("the base model", merged.base_model_digest, r.base_model_digest);
+    const std::string diff = lora_difference(lora, core::run_lora(r, in));
+    if (!diff.empty()) differs("the LoRA setup", "", diff);
+    const std::string s = run_seed(r.config_json);
+    if (s != seed) differs("the seed", seed, s);
+    for (auto& m : r.methods) {
+      if (merged.find_method(m.name))
+        throw ConfigError(in + ": method '" + m.name + "' is already in " + inputs[0] +
+                          " or an earlier input; merge runs of different methods");
+      merged.methods.push_back(std::move(m));
+    }
+  }
+  merged.command_line = command_line;
+  merged.software_version = kVersion;
+  merged.created = store::utc_now();
+  store::write_run_file(out, merged);
+  return merged;
+}
+
 }  // namespace lorascape::analysis

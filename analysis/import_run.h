@@ -16,6 +16,7 @@
 #include "core/config.h"
 #include "core/lora_linear.h"
 #include "core/train.h"
+#include "store/run_file.h"
 
 namespace lorascape::analysis {
 
@@ -97,5 +98,15 @@ struct ExportResult {
 // ConfigError when `out` exists and is not empty, unless `force` (then same-named files are
 // replaced).
 ExportResult export_run(const std::string& run, const std::string& out, bool force);
+
+// One run file holding the methods of several (`lorascape merge-runs`): runs of the same
+// experiment trained separately (one method per `train` or `sweep` row). The inputs must
+// share the task sequence, the base model (digest), the LoRA setup and the seed; method names
+// must be unique across them. The header (configuration, versions) is the first input's, the
+// command line this one's; each method keeps its own configuration. ConfigError naming the
+// file and what differs otherwise; `out` may not be an input, and is replaced only with
+// `force`.
+store::RunFileData merge_runs(const std::vector<std::string>& inputs, const std::string& out,
+                              bool force, const std::string& command_line);
 
 }  // namespace lorascape::analysis

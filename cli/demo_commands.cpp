@@ -132,8 +132,7 @@ int cmd_report(ReportCli c) {
         analysis::scan_data_config(ar.run + ":", c.co.resolve(), !c.co.file.empty(), c.co.sets);
     const auto grid = parse_grid(c.grid);
     const auto paths = analysis::analyse_run(ar, data, command_line());
-    const std::string text = analysis::format_stage_paths(paths);
-    write_text_atomic(ar.out_dir + "/summary.txt", text);
+    const std::string text = analysis::write_stage_summaries(ar.out_dir, paths, ar.scan.space);
     std::printf("\n%s", text.c_str());
     final_plane(c.req.run, data, ar.out_dir, grid.first, grid.second, c.space);
   }
@@ -204,8 +203,7 @@ void demo_landscapes(RunConfig cfg) {
   ar.points = 9;
   ar.out_dir = dir;
   const auto paths = analysis::analyse_run(ar, cfg, command_line());
-  const std::string text = analysis::format_stage_paths(paths);
-  write_text_atomic(dir + "/summary.txt", text);
+  const std::string text = analysis::write_stage_summaries(dir, paths, ar.scan.space);
   std::printf("\n%s", text.c_str());
 
   const store::RunFileData rf = store::read_run_file(run);

@@ -7,6 +7,7 @@
 #include "analysis/import_run.h"
 #include "cli/cli.h"
 #include "store/error.h"
+#include "store/run_file.h"
 
 namespace lorascape::cli {
 
@@ -19,6 +20,9 @@ struct ImportState {
   std::vector<std::string> order;
   std::string key = "adapter";
   analysis::ImportOptions opt;
+  std::vector<std::string> merge_inputs;
+  std::string merge_out;
+  bool merge_force = false;
   std::string exp_run;
   std::string exp_out;
   bool exp_force = false;
@@ -61,6 +65,16 @@ int cmd_export_run(const ImportState& s) {
     std::printf("to recreate the run file, in %s:\n", s.exp_out.c_str());
     for (const auto& c : r.commands) std::printf("  %s\n", c.c_str());
   }
+  return 0;
+}
+
+int cmd_merge_runs(const ImportState& s) {
+  const store::RunFileData r =
+      analysis::merge_runs(s.merge_inputs, s.merge_out, s.merge_force, command_line());
+  std::string methods;
+  for (const auto& m : r.methods) methods += (methods.empty() ? "" : ", ") + m.name;
+  std::printf("wrote %s: %zu methods (%s) over %zu tasks\n", s.merge_out.c_str(), r.methods.size(),
+              methods.c_str(), r.tasks.size());
   return 0;
 }
 
@@ -112,7 +126,19 @@ void add_import_commands(CLI::App& app, CommandTable& table) {
   exp->add_flag("--force", s->exp_force,
                 "write into a non-empty folder, replacing same-named files");
 
+  auto* merge = app.add_subcommand(
+      "merge-runs",
+      "one run file holding the methods of several runs of one experiment (same tasks, base "
+      "model, LoRA setup and seed; e.g. one `train` or `sweep` row per method), for analyses "
+      "and reports across methods");
+  merge->add_option("runs", s->merge_inputs, "run files (RUN.h5), two or more")
+      ->required()
+      ->check(CLI::ExistingFile);
+  merge->add_option("--out,-o", s->merge_out, "the run file to write")->required();
+  merge->add_flag("--force", s->merge_force, "replace an existing --out");
+
   table.push_back({imp, [s] { return cmd_import_run(*s); }});
+  table.push_back({merge, [s] { return cmd_merge_runs(*s); }});
   table.push_back({exp, [s] { return cmd_export_run(*s); }});
 }
 

@@ -144,12 +144,11 @@ int cmd_analyse_run(const ConfigOptions& co, analysis::AnalyseRunOptions opt) {
       analysis::scan_data_config(opt.run + ":", co.resolve(), !co.file.empty(), co.sets);
   const auto paths = analysis::analyse_run(opt, data, command_line());
   if (analysis::Mpi::instance().rank() != 0) return 0;
-  const std::string text = analysis::format_stage_paths(paths);
+  const std::string text = analysis::write_stage_summaries(opt.out_dir, paths, opt.scan.space);
   std::printf("\n%s", text.c_str());
-  const std::string summary = opt.out_dir + "/summary.txt";
-  write_text_atomic(summary, text);
   std::printf(
-      "\nscan files and summary.txt in %s/ (open them with lorascape-gui, or `lorascape plot`)\n",
+      "\nscan files, summary.txt and summary.csv in %s/ (open them with lorascape-gui, or "
+      "`lorascape plot`)\n",
       opt.out_dir.c_str());
   return 0;
 }
@@ -381,8 +380,17 @@ void add_scan_commands(CLI::App& app, CommandTable& table) {
   s->ar_co.add(analyse, false);
   analyse
       ->add_option("--methods,-m", s->ar_opt.methods,
-                   "methods to analyse (default: all of the run's)")
+                   "learners whose consecutive stages to analyse, METHOD or METHOD/KEY (e.g. "
+                   "ilora/fast); default: every method of the run, unless --cross or "
+                   "--same-stage is given")
       ->delimiter(',');
+  analyse->add_option("--cross", s->ar_opt.cross,
+                      "A,B: the lines from A's stage t-1 to B's stage t (does B's minimum lie in "
+                      "the valley A crosses?); A and B are [RUN.h5:]METHOD[/KEY], another run "
+                      "over the same tasks allowed; repeatable");
+  analyse->add_option("--same-stage", s->ar_opt.same_stage,
+                      "A,B: the lines from A's stage t to B's stage t, t >= 2 (e.g. "
+                      "ilora/fast,ilora: the fast learner against the slow one); repeatable");
   analyse->add_option("--points,-n", s->ar_opt.points, "points of each line over [0, 1]")
       ->capture_default_str();
   analyse->add_option("--space", s->ar_opt.scan.space, "factors | delta")->capture_default_str();
@@ -390,7 +398,8 @@ void add_scan_commands(CLI::App& app, CommandTable& table) {
   analyse->add_option("--base,-b", s->ar_opt.scan.base,
                       "base model file (default: the run's, from the cache)");
   analyse->add_option("--out-dir,-o", s->ar_opt.out_dir,
-                      "folder for the scan files and summary.txt (default: RUN's folder/analysis)");
+                      "folder for the scan files, summary.txt and summary.csv (default: RUN's "
+                      "folder/analysis)");
 
   auto* merge =
       app.add_subcommand("merge", "combine the shard files of one scan into the full scan file");

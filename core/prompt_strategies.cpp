@@ -7,6 +7,7 @@
 #include "core/rng.h"
 #include "core/strategies.h"
 #include "core/text_codec.h"
+#include "store/error.h"
 
 namespace lorascape::core {
 
@@ -55,6 +56,27 @@ void PpStrategy::after_task(TrainContext& ctx) {
   ctx.model.set_prompt(std::move(sp));
 }
 
+void PpStrategy::save_state(const TrainContext&, TrainState& state) const {
+  state.meta["pp_prompts"] = prompts_.size();
+  for (size_t k = 0; k < prompts_.size(); ++k)
+    state.tensors["pp/prompt-" + std::to_string(k)] = prompts_[k];
+}
+
+void PpStrategy::load_state(TrainContext& ctx, const TrainState& state) {
+  prompts_.clear();
+  if (!state.meta.contains("pp_prompts"))
+    throw FormatError("the checkpoint holds no prompts (written before pp resumed)");
+  const size_t n = state.meta.at("pp_prompts").get<size_t>();
+  const int64_t C = ctx.model.config().d_model;
+  for (size_t k = 0; k < n; ++k) {
+    const at::Tensor& p = state.tensor("pp/prompt-" + std::to_string(k));
+    if (p.dim() != 2 || p.size(0) != length_ || p.size(1) != C)
+      throw FormatError("training checkpoint: prompt " + std::to_string(k + 1) +
+                        " does not fit pp.length and the model; delete the checkpoint");
+    prompts_.push_back(p.to(ctx.device).clone());  // frozen: a finished task's prompt
+  }
+}
+
 L2pStrategy::L2pStrategy(const RunConfig& cfg)
     : pool_size_(cfg.l2p.pool_size),
       length_(cfg.l2p.length),
@@ -91,6 +113,29 @@ at::Tensor L2pStrategy::loss(TrainContext& ctx, const std::vector<const Example*
   if (lambda_ == 0) return ce;
   return ce +
          lambda_ * l2p_matching_loss(ctx.model.last_query(), keys_, ctx.model.last_selection());
+}
+
+void L2pStrategy::save_state(const TrainContext&, TrainState& state) const {
+  state.meta["l2p_pool"] = pool_.defined();
+  if (!pool_.defined()) return;
+  state.tensors["l2p/pool"] = pool_.detach();
+  state.tensors["l2p/keys"] = keys_.detach();
+}
+
+void L2pStrategy::load_state(TrainContext& ctx, const TrainState& state) {
+  if (!state.meta.contains("l2p_pool"))
+    throw FormatError("the checkpoint holds no prompt pool (written before l2p resumed)");
+  if (!state.meta.at("l2p_pool").get<bool>()) return;
+  const at::Tensor& p = state.tensor("l2p/pool");
+  const at::Tensor& k = state.tensor("l2p/keys");
+  const int64_t C = ctx.model.config().d_model;
+  if (p.dim() != 2 || p.size(0) != pool_size_ * length_ || p.size(1) != C || k.dim() != 2 ||
+      k.size(0) != pool_size_ || k.size(1) != C)
+    throw FormatError(
+        "training checkpoint: the L2P pool or keys do not fit l2p.pool_size, l2p.length and the "
+        "model; delete the checkpoint");
+  pool_ = p.to(ctx.device).clone().set_requires_grad(true);
+  keys_ = k.to(ctx.device).clone().set_requires_grad(true);
 }
 
 }  // namespace lorascape::core

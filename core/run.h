@@ -42,6 +42,10 @@ std::string format_matrix(const RunResult& r, const std::string& score,
                           const std::string& learner = "");
 std::string format_metrics(const ClMetrics& m);
 
+// A CSV field (RFC 4180): as is, or quoted with inner quotes doubled where it holds a comma, a
+// quote or a line break.
+std::string csv_field(const std::string& s);
+
 // Writes text to path atomically (temporary file + rename); FormatError on failure.
 void write_text_atomic(const std::string& path, const std::string& text);
 

@@ -227,6 +227,9 @@ class PpStrategy : public Strategy {
   void before_task(TrainContext& ctx) override;
   // P_t is frozen (a detached copy) from here on.
   void after_task(TrainContext& ctx) override;
+  // The finished tasks' prompts.
+  void save_state(const TrainContext& ctx, TrainState& state) const override;
+  void load_state(TrainContext& ctx, const TrainState& state) override;
   // The task prompts in task order (P_1 … P_t; the last is trainable during its task).
   const std::vector<at::Tensor>& prompts() const { return prompts_; }
 
@@ -244,6 +247,9 @@ class L2pStrategy : public Strategy {
   void before_task(TrainContext& ctx) override;
   // Answer-token cross-entropy with the selected prompts + λ · l2p_matching_loss.
   at::Tensor loss(TrainContext& ctx, const std::vector<const Example*>& batch) override;
+  // The pool and keys as trained so far.
+  void save_state(const TrainContext& ctx, TrainState& state) const override;
+  void load_state(TrainContext& ctx, const TrainState& state) override;
   const at::Tensor& pool() const { return pool_; }
   const at::Tensor& keys() const { return keys_; }
 

@@ -438,6 +438,70 @@ TEST_F(Import, BadInputsExitTwoWithOneLine) {
   EXPECT_EQ(r.code, 0) << r.out;
 }
 
+// merge-runs: methods trained into separate run files become one run file whose methods are
+// the inputs' bit for bit; runs of another experiment (seed, tasks), repeated methods and
+// an existing or input --out are refused with one line, leaving --out as it was.
+TEST_F(Import, MergeRunsJoinsMethodsOfOneExperiment) {
+  const std::string cfg = tmp.write("tiny.toml", lorascape::test::tiny_run_toml("", ""));
+  auto train = [&](const std::string& method, const std::string& out, const std::string& extra) {
+    const auto r =
+        run("train --config " + cfg + " --method " + method + " --set out=" + out + extra);
+    ASSERT_EQ(r.code, 0) << r.out;
+  };
+  const std::string a = tmp.file("a"), b = tmp.file("b"), c = tmp.file("c"), m = tmp.file("m.h5");
+  train("seq", a, "");
+  train("one", b, "");
+  // Another seed on the same base model (by default the seed also pretrains another one).
+  train("one", c,
+        " --set seed=2 --set base=" + src.cache + "/" +
+            store::read_run_file(a + "/run.h5").base_model);
+  auto r = run("merge-runs " + a + "/run.h5 " + b + "/run.h5 --out " + m);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const store::RunFileData got = store::read_run_file(m);
+  ASSERT_EQ(got.methods.size(), 2u);
+  for (const auto& [dir, name] : {std::pair{a, "seq"}, std::pair{b, "one"}}) {
+    const store::RunFileData in = store::read_run_file(dir + "/run.h5");
+    const store::MethodData* x = got.find_method(name);
+    const store::MethodData* y = in.find_method(name);
+    ASSERT_TRUE(x && y) << name;
+    expect_same_matrices(x->R, y->R, name);
+    expect_same_metrics(x->metrics, y->metrics, name);
+    EXPECT_EQ(x->config_json, y->config_json);
+    ASSERT_EQ(x->stages.size(), y->stages.size());
+    for (size_t s = 0; s < x->stages.size(); ++s)
+      for (const auto& [key, ad] : y->stages[s].adapters) {
+        const auto& mine = x->stages[s].adapters.at(key).tensors;
+        ASSERT_EQ(mine.size(), ad.tensors.size());
+        for (size_t e = 0; e < ad.tensors.size(); ++e) {
+          EXPECT_EQ(mine[e].name, ad.tensors[e].name);
+          EXPECT_EQ(std::memcmp(mine[e].values.data(), ad.tensors[e].values.data(),
+                                ad.tensors[e].values.size() * sizeof(float)),
+                    0);
+        }
+      }
+  }
+  EXPECT_NE(got.command_line.find("merge-runs"), std::string::npos);
+  // A merged run is a run: lines between its methods' stages.
+  r = run("scan line --from " + m + ":seq/1 --to " + m + ":one/2 -n 3 --out " + tmp.file("l.h5"));
+  EXPECT_EQ(r.code, 0) << r.out;
+
+  const std::string before = lorascape::test::slurp(m);
+  expect_refused("merge-runs " + a + "/run.h5 " + b + "/run.h5 --out " + m, "add --force");
+  expect_refused("merge-runs " + a + "/run.h5 " + c + "/run.h5 --out " + tmp.file("x.h5"),
+                 "the seed differs");
+  expect_refused("merge-runs " + a + "/run.h5 " + a + "/run.h5 --out " + tmp.file("x.h5"),
+                 "method 'seq' is already");
+  expect_refused("merge-runs " + m + " " + c + "/run.h5 --out " + m + " --force",
+                 "is one of the inputs");
+  expect_refused("merge-runs " + a + "/run.h5 " + src.h5 + " --out " + tmp.file("x.h5"),
+                 "the task sequence differs");
+  expect_refused("merge-runs " + a + "/run.h5 --out " + tmp.file("x.h5"), "at least two");
+  EXPECT_EQ(lorascape::test::slurp(m), before);
+  EXPECT_FALSE(fs::exists(tmp.file("x.h5")));
+  r = run("merge-runs " + a + "/run.h5 " + b + "/run.h5 --out " + m + " --force");
+  EXPECT_EQ(r.code, 0) << r.out;
+}
+
 TEST(ImportUnit, StageSpecsAndLoraDifference) {
   const auto s = analysis::parse_import_stage("arith/fast=out/a=b", "adapter");
   EXPECT_EQ(s.task, "arith");

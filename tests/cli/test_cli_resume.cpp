@@ -176,7 +176,7 @@ TEST_P(Resume, KilledInTheThirdStageFinishesAsAnUninterruptedRun) {
 
 INSTANTIATE_TEST_SUITE_P(Methods, Resume,
                          ::testing::Values("seq", "er", "ilora", "ewc", "olora", "one", "gem",
-                                           "agem", "mtl"),
+                                           "agem", "mtl", "pp", "l2p"),
                          [](const auto& info) { return info.param; });
 
 // A changed configuration does not resume: one line says what differs and training starts from

@@ -6,9 +6,11 @@
 #include <gtest/gtest.h>
 #include <torch/cuda.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <sstream>
 #include <string>
 
 #include "analysis/adapter_ref.h"
@@ -287,6 +289,85 @@ TEST_F(CliScans, BadGridsAndReferencesAreOneLineErrors) {
     const auto r = run(args);
     EXPECT_NE(r.out.find(flag), std::string::npos) << args << "\n" << r.out;
     EXPECT_EQ(r.out.find('`'), std::string::npos) << args << "\n" << r.out;
+  }
+}
+
+// analyse-run's three kinds of path: a learner's consecutive stages, A's θ_{t−1} → B's θ_t across
+// runs (a copy of the run file stands for another run of the same tasks) and A's θ_t → B's θ_t.
+// The paths share their ends, so their end points agree bit for bit; summary.csv holds one row
+// per path with the scans' numbers; bad learners are one-line errors.
+TEST_F(CliScans, AnalyseRunComparesLearnersAcrossRunsAndStages) {
+  const std::string other = file("other-run.h5"), dir = file("ar");
+  fs::copy_file(h5, other, fs::copy_options::overwrite_existing);
+  const auto r = run("-q analyse-run " + h5 + " -m seq --cross " + other + ":seq,er --same-stage " +
+                     "er," + other + ":seq -n 3 -o " + dir);
+  ASSERT_EQ(r.code, 0) << r.out;
+  const auto seq = store::read_scan_file(dir + "/seq-1-2.h5");
+  const auto cross = store::read_scan_file(dir + "/seq-to-er-1-2.h5");
+  const auto same = store::read_scan_file(dir + "/er-vs-seq-2.h5");
+  ASSERT_TRUE(seq.complete() && cross.complete() && same.complete());
+  const int64_t last = 2;
+  const size_t T = seq.spec.tasks.size(), S = seq.spec.scores.size();
+  ASSERT_EQ(T, 3u);  // weekday, arith, union (of weekday)
+  for (size_t t = 0; t < T; ++t)
+    for (size_t k = 0; k < S; ++k) {
+      EXPECT_EQ(value(cross, 0, t, k), value(seq, 0, t, k));       // seq/1
+      EXPECT_EQ(value(cross, last, t, k), value(same, 0, t, k));   // er/2
+      EXPECT_EQ(value(same, last, t, k), value(seq, last, t, k));  // seq/2
+    }
+
+  const auto lines = [&] {
+    std::vector<std::vector<std::string>> rows;
+    std::istringstream in(test::slurp(dir + "/summary.csv"));
+    for (std::string line; std::getline(in, line);) {
+      std::vector<std::string> cells;
+      std::istringstream l(line);
+      for (std::string c; std::getline(l, c, ',');) cells.push_back(c);
+      rows.push_back(cells);
+    }
+    return rows;
+  }();
+  ASSERT_EQ(lines.size(), 4u);  // header + one path of each kind
+  const auto& head = lines[0];
+  const auto col = [&](const std::string& name) {
+    const auto it = std::find(head.begin(), head.end(), name);
+    EXPECT_NE(it, head.end()) << name;
+    return static_cast<size_t>(it - head.begin());
+  };
+  const std::vector<std::pair<std::string, std::string>> want = {
+      {"seq", "consecutive"}, {"seq->er", "cross"}, {"er=seq", "same-stage"}};
+  const std::vector<const store::ScanData*> scans = {&seq, &cross, &same};
+  const size_t ex = 2;  // exact match
+  ASSERT_EQ(seq.spec.scores[ex], "exact_match");
+  for (size_t i = 0; i < want.size(); ++i) {
+    const auto& row = lines[i + 1];
+    ASSERT_EQ(row.size(), head.size()) << i;
+    EXPECT_EQ(row[col("path")], want[i].first);
+    EXPECT_EQ(row[col("kind")], want[i].second);
+    EXPECT_EQ(row[col("t")], "2");
+    EXPECT_EQ(row[col("new_task")], "arith");
+    EXPECT_EQ(row[col("old_tasks")], "weekday");
+    // Old = weekday (task 0), new = arith (task 1), whatever the ends learned.
+    const auto& d = *scans[i];
+    EXPECT_NEAR(std::stod(row[col("exact_old_from")]), value(d, 0, 0, ex), 1e-8);
+    EXPECT_NEAR(std::stod(row[col("exact_new_to")]), value(d, last, 1, ex), 1e-8);
+    double best = -1;
+    for (int64_t p = 0; p <= last; ++p)
+      best = std::max(best, (value(d, p, 0, ex) + value(d, p, 1, ex)) / 2);
+    EXPECT_NEAR(std::stod(row[col("exact_avg_best")]), best, 1e-8);
+    const double gain =
+        best - std::max(std::stod(row[col("exact_avg_from")]), std::stod(row[col("exact_avg_to")]));
+    EXPECT_NEAR(std::stod(row[col("exact_gain")]), gain, 1e-8);
+    EXPECT_GE(std::stod(row[col("loss_gain")]), 0.0);
+  }
+
+  for (const std::string& args : {"analyse-run " + h5 + " --cross seq -o " + dir,
+                                  "analyse-run " + h5 + " -m seq/fast -o " + dir,
+                                  "analyse-run " + h5 + " --same-stage nope,seq -o " + dir,
+                                  "analyse-run " + h5 + " --cross seq,er,seq -o " + dir}) {
+    const auto e = run(args);
+    EXPECT_EQ(e.code, 2) << args << "\n" << e.out;
+    EXPECT_EQ(test::count_lines(e.out), 1u) << args << "\n" << e.out;
   }
 }
 
