@@ -59,24 +59,6 @@ bool markers_of(const store::ScanData& d, const char* extra, const char* labels_
 // The text items the layout hook places: a marker's label (kind 1) or a contour's (kind 2).
 const char* const kLabelKind = "lorascape_label_kind";
 
-// Where a label may go around its anchor, in order of preference.
-const Qt::Alignment kPlaces[] = {
-    Qt::AlignLeft | Qt::AlignBottom,    Qt::AlignLeft | Qt::AlignTop,
-    Qt::AlignRight | Qt::AlignBottom,   Qt::AlignRight | Qt::AlignTop,
-    Qt::AlignHCenter | Qt::AlignBottom, Qt::AlignHCenter | Qt::AlignTop};
-
-// The box (pixels) of text item `t` at its anchor with alignment `a`, moved down by `dy` pixels.
-QRectF label_box(QCPItemText* t, Qt::Alignment a, double dy = 0) {
-  const QPointF at = t->position->pixelPosition() + QPointF(0, dy);
-  const QFontMetricsF fm(t->font());
-  const QMargins pad = t->padding();
-  const double w = fm.horizontalAdvance(t->text()) + pad.left() + pad.right();
-  const double h = fm.height() + pad.top() + pad.bottom();
-  const double x = a & Qt::AlignLeft ? at.x() : a & Qt::AlignRight ? at.x() - w : at.x() - w / 2;
-  const double y = a & Qt::AlignTop ? at.y() : a & Qt::AlignBottom ? at.y() - h : at.y() - h / 2;
-  return QRectF(x, y, w, h);
-}
-
 // After every layout: equal scale (the plane's extent fitted into the axis rect, or the user's
 // zoom kept along x), then the labels placed where they overlap neither each other nor the edges.
 void layout_landscape(QCustomPlot* p) {
@@ -100,9 +82,7 @@ void layout_landscape(QCustomPlot* p) {
     for (int i = 0; i < p->itemCount(); ++i)
       if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
         if (t->property("lorascape_anchor_label").toBool()) {
-          QRectF band;
-          for (const Qt::Alignment a : kPlaces) band |= label_box(t, a);
-          bands.push_back(band);
+          bands.push_back(label_reach(t));
         }
     const QSizeF size = QRectF(p->legend->outerRect()).size();
     const QRectF area = QRectF(r->rect());
@@ -208,64 +188,25 @@ void layout_landscape(QCustomPlot* p) {
         t->setVisible(free);
         if (free) taken.push_back(box);
       }
-  // Every marker label back at its marker (an earlier layout may have moved it off).
-  for (int i = 0; i < p->itemCount(); ++i)
-    if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
-      if (t->property(kLabelKind).toInt() == 1) {
-        const QVariant at = t->property("lorascape_marker");
-        if (at.isValid())
-          t->position->setCoords(at.toPointF());
-        else
-          t->setProperty("lorascape_marker", t->position->coords());
-      }
   // The markers themselves are obstacles too (the legend is one already).
-  for (int i = 0; i < p->itemCount(); ++i)
-    if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
-      if (t->property(kLabelKind).toInt() == 1) {
-        const QPointF at = t->position->pixelPosition();
-        taken.push_back(QRectF(at.x() - 4, at.y() - 4, 8, 8));
-      }
-  // The anchors' labels first (they are always shown), then the others'.
   std::vector<QCPItemText*> marker_labels;
   for (int i = 0; i < p->itemCount(); ++i)
     if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
       if (t->property(kLabelKind).toInt() == 1) marker_labels.push_back(t);
+  for (QCPItemText* t : marker_labels) {
+    const QVariant at = t->property("lorascape_label_point");
+    const QPointF px = at.isValid()
+                           ? QPointF(t->position->keyAxis()->coordToPixel(at.toPointF().x()),
+                                     t->position->valueAxis()->coordToPixel(at.toPointF().y()))
+                           : t->position->pixelPosition();
+    taken.push_back(QRectF(px.x() - 4, px.y() - 4, 8, 8));
+  }
+  // The anchors' labels first (they are always shown), then the others'.
   std::stable_partition(marker_labels.begin(), marker_labels.end(), [](QCPItemText* t) {
     return t->property("lorascape_anchor_label").toBool();
   });
-  for (QCPItemText* t : marker_labels) {
-    // Around the marker first; where every place there is taken, up to two label heights
-    // above or below it (the label then hangs off its marker, still next to it).
-    const double h = label_box(t, kPlaces[0]).height();
-    Qt::Alignment best = kPlaces[0];
-    double best_dy = 0;
-    int best_score = -1;
-    for (const double dy : {0.0, -h, h, -2 * h, 2 * h}) {
-      for (const Qt::Alignment a : kPlaces) {
-        const QRectF box = label_box(t, a, dy);
-        // Inside the plot first, then clear of the legend, then clear of everything else.
-        const int score = (inside.contains(box) ? 4 : 0) + (legend.intersects(box) ? 0 : 2) +
-                          (std::none_of(taken.begin(), taken.end(),
-                                        [&](const QRectF& b) { return b.intersects(box); })
-                               ? 1
-                               : 0);
-        if (score > best_score) best_score = score, best = a, best_dy = dy;
-        if (score == 7) break;
-      }
-      if (best_score == 7) break;
-    }
-    t->setPositionAlignment(best);
-    // A label that overlaps others wherever it goes is left out (an anchor's never is): the
-    // figure is too small for all of them.
-    const bool keep = best_score == 7 || t->property("lorascape_anchor_label").toBool();
-    t->setVisible(keep);
-    if (!keep) continue;
-    taken.push_back(label_box(t, best, best_dy));
-    if (best_dy != 0) {
-      const QPointF at = t->position->pixelPosition() + QPointF(0, best_dy);
-      t->position->setCoords(p->xAxis->pixelToCoord(at.x()), p->yAxis->pixelToCoord(at.y()));
-    }
-  }
+  place_labels(marker_labels, inside, legend, taken,
+               [](QCPItemText* t) { return t->property("lorascape_anchor_label").toBool(); });
 }
 
 void install_layout_hook(QCustomPlot* p) {

@@ -3,6 +3,7 @@
 #include <qcustomplot.h>
 
 #include <QApplication>
+#include <algorithm>
 #include <cmath>
 
 namespace lorascape::plot {
@@ -172,6 +173,83 @@ HeatMap draw_heat_map(QCustomPlot* plot, const QVector<double>& values, int rows
   apply_plot_theme(plot, plot->property("lorascape_dark").toBool());
   plot->replot();
   return h;
+}
+
+namespace {
+
+// Where a label may go around its point, in order of preference.
+const Qt::Alignment kPlaces[] = {
+    Qt::AlignLeft | Qt::AlignBottom,    Qt::AlignLeft | Qt::AlignTop,
+    Qt::AlignRight | Qt::AlignBottom,   Qt::AlignRight | Qt::AlignTop,
+    Qt::AlignHCenter | Qt::AlignBottom, Qt::AlignHCenter | Qt::AlignTop};
+
+}  // namespace
+
+QRectF label_box(QCPItemText* t, Qt::Alignment a, double dy) {
+  const QPointF at = t->position->pixelPosition() + QPointF(0, dy);
+  const QFontMetricsF fm(t->font());
+  const QMargins pad = t->padding();
+  const double w = fm.horizontalAdvance(t->text()) + pad.left() + pad.right();
+  const double h = fm.height() + pad.top() + pad.bottom();
+  const double x = a & Qt::AlignLeft ? at.x() : a & Qt::AlignRight ? at.x() - w : at.x() - w / 2;
+  const double y = a & Qt::AlignTop ? at.y() : a & Qt::AlignBottom ? at.y() - h : at.y() - h / 2;
+  return QRectF(x, y, w, h);
+}
+
+QRectF label_reach(QCPItemText* t) {
+  QRectF band;
+  for (const Qt::Alignment a : kPlaces) band |= label_box(t, a);
+  return band;
+}
+
+void place_labels(const std::vector<QCPItemText*>& labels, const QRectF& inside,
+                  const QRectF& legend, std::vector<QRectF>& taken,
+                  const std::function<bool(QCPItemText*)>& keep) {
+  for (QCPItemText* t : labels) {  // every label back at its point
+    const QVariant at = t->property("lorascape_label_point");
+    if (at.isValid())
+      t->position->setCoords(at.toPointF());
+    else
+      t->setProperty("lorascape_label_point", t->position->coords());
+  }
+  std::vector<QRectF> placed;  // the boxes of the labels placed so far
+  for (QCPItemText* t : labels) {
+    // Around the point first; where every place there is taken, up to two label heights above
+    // or below it (the label then hangs off its point, still next to it).
+    const double h = label_box(t, kPlaces[0]).height() + 2;  // a step: a label and a gap
+    Qt::Alignment best = kPlaces[0];
+    double best_dy = 0;
+    int best_score = -1, best_overlaps = 0;
+    for (const double dy : {0.0, -h, h, -2 * h, 2 * h}) {
+      for (const Qt::Alignment a : kPlaces) {
+        const QRectF box = label_box(t, a, dy);
+        const QRectF spaced = box.adjusted(-1, -1, 1, 1);  // a pixel between labels
+        // Inside the plot first, then clear of the legend, then over as few other things as
+        // possible (none: done).
+        const int score = (inside.contains(box) ? 4 : 0) + (legend.intersects(box) ? 0 : 2);
+        const auto hits = [&](const std::vector<QRectF>& v) {
+          return static_cast<int>(std::count_if(
+              v.begin(), v.end(), [&](const QRectF& b) { return b.intersects(spaced); }));
+        };
+        const int overlaps = hits(taken) + 10 * hits(placed);  // over another label: worst
+        if (score > best_score || (score == best_score && overlaps < best_overlaps))
+          best_score = score, best_overlaps = overlaps, best = a, best_dy = dy;
+        if (score == 6 && overlaps == 0) break;
+      }
+      if (best_score == 6 && best_overlaps == 0) break;
+    }
+    t->setPositionAlignment(best);
+    const bool shown = (best_score == 6 && best_overlaps == 0) || keep(t);
+    t->setVisible(shown);
+    if (!shown) continue;
+    placed.push_back(label_box(t, best, best_dy));
+    if (best_dy != 0) {
+      const QPointF at = t->position->pixelPosition() + QPointF(0, best_dy);
+      t->position->setCoords(t->position->keyAxis()->pixelToCoord(at.x()),
+                             t->position->valueAxis()->pixelToCoord(at.y()));
+    }
+  }
+  taken.insert(taken.end(), placed.begin(), placed.end());
 }
 
 }  // namespace lorascape::plot

@@ -5,15 +5,19 @@
 
 #include <QColor>
 #include <QPalette>
+#include <QRectF>
 #include <QString>
 #include <QStringList>
 #include <QVector>
+#include <functional>
 #include <memory>
+#include <vector>
 
 #include "store/run_file.h"
 #include "store/scan_file.h"
 
 class QCustomPlot;
+class QCPItemText;
 class QCPColorMap;
 class QCPColorScale;
 class QCPColorGradient;
@@ -56,6 +60,22 @@ QCPColorGradient viridis_gradient();
 // The colour scale in the layout cell to the right of the axis rect: the one there, else a new
 // one (its top and bottom margins aligned with the axis rect's); *created says which.
 QCPColorScale* right_color_scale(QCustomPlot* plot, bool* created = nullptr);
+
+// The box (pixels) a text item covers at its position with alignment `a`, moved down by `dy`.
+QRectF label_box(QCPItemText* t, Qt::Alignment a, double dy = 0);
+
+// The box covering every place around its point that place_labels may give a text item.
+QRectF label_reach(QCPItemText* t);
+
+// Places text labels next to their points (after a layout, in pixels): each label, in order,
+// takes the first of six places around its point — then the same up to two label heights above
+// or below it — that lies inside `inside`, clear of `legend` and clear of `taken` and of the
+// labels placed before it; the best compromise otherwise. A label that overlaps something
+// wherever it goes is hidden unless `keep(label)`. Every label starts from its own point again
+// at each call (an earlier call may have moved it off). The boxes placed go into `taken`.
+void place_labels(const std::vector<QCPItemText*>& labels, const QRectF& inside,
+                  const QRectF& legend, std::vector<QRectF>& taken,
+                  const std::function<bool(QCPItemText*)>& keep);
 
 // Removes the plot's plottables and items and replots: the figure of nothing.
 void clear_plot(QCustomPlot* plot);

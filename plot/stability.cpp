@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "plot/document.h"
+#include "plot/plot_util.h"
 #include "plot/style.h"
 #include "store/error.h"
 #include "store/task_roles.h"
@@ -30,6 +31,32 @@ std::vector<Learner> learners_of(const store::RunFileData& run) {
       out.push_back({QString::fromStdString(m.name + "/" + key), &l.R, &l.metrics});
   }
   return out;
+}
+
+// The trade-off plot's path end labels, after every layout: the start labels (they name the
+// path) first and always shown, then the end labels where they find room; the path ends
+// themselves are obstacles, and the legend when it lies over the plot.
+void place_trade_labels(QCustomPlot* p) {
+  std::vector<QCPItemText*> labels;
+  for (int kind : {1, 2})
+    for (int i = 0; i < p->itemCount(); ++i)
+      if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
+        if (t->property("lorascape_end_label").toInt() == kind) labels.push_back(t);
+  if (labels.empty() || !labels.front()->clipAxisRect()) return;
+  const QRectF area = QRectF(labels.front()->clipAxisRect()->rect());
+  if (area.width() < 2 || area.height() < 2) return;
+  const QRectF legend =
+      p->legend && p->legend->visible() ? QRectF(p->legend->outerRect()) : QRectF();
+  std::vector<QRectF> taken;
+  for (QCPItemText* t : labels) {
+    const QVariant at = t->property("lorascape_label_point");
+    const QPointF c = at.isValid() ? at.toPointF() : t->position->coords();
+    const QPointF px(t->position->keyAxis()->coordToPixel(c.x()),
+                     t->position->valueAxis()->coordToPixel(c.y()));
+    taken.push_back(QRectF(px.x() - 3, px.y() - 3, 6, 6));
+  }
+  place_labels(labels, area.adjusted(2, 2, -2, -2), legend, taken,
+               [](QCPItemText* t) { return t->property("lorascape_end_label").toInt() == 1; });
 }
 
 // The stage plot's axis rect is the layout's (0, 0), the trade-off plot's (0, 1); created with
@@ -311,7 +338,7 @@ void draw_stability(QCustomPlot* p, const StabilityFigure& f, bool table) {
       t->setClipAxisRect(trade);
       t->position->setAxes(rx, ry);
       t->position->setCoords(path.new_task[end], path.old_tasks[end]);
-      t->setProperty("lorascape_end_label", true);
+      t->setProperty("lorascape_end_label", end == 0 ? 1 : 2);  // start (named) or end
       t->setPositionAlignment(Qt::AlignLeft | Qt::AlignBottom);
       t->setText(
           QString("%1 t=%2").arg(end == 0 ? path.label : QString()).arg(path.t[end], 0, 'g', 3));
@@ -327,15 +354,11 @@ void draw_stability(QCustomPlot* p, const StabilityFigure& f, bool table) {
     const double pad = std::max(r.size() * 0.1, 0.02);
     a->setRange(r.lower - pad, r.upper + pad);
   }
-  // End labels in the right half of the plot extend to the left, so that they stay inside it.
-  for (int i = 0; i < p->itemCount(); ++i)
-    if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
-      if (t->property("lorascape_end_label").toBool()) {
-        const bool right = t->position->coords().x() > rx->range().center();
-        const bool high = t->position->coords().y() > ry->range().center();
-        t->setPositionAlignment((right ? Qt::AlignRight : Qt::AlignLeft) |
-                                (high ? Qt::AlignTop : Qt::AlignBottom));
-      }
+  // The end labels are placed after every layout, where they overlap nothing.
+  if (!p->property("lorascape_trade_hook").toBool()) {
+    p->setProperty("lorascape_trade_hook", true);
+    QObject::connect(p, &QCustomPlot::afterLayout, p, [p] { place_trade_labels(p); });
+  }
   if (f.paths.empty()) {
     auto* t = new QCPItemText(p);
     t->setClipAxisRect(trade);

@@ -190,6 +190,41 @@ TEST_F(PlotRender, StabilityLaysOutTwoPlotsOnceAndDrawsEveryLearner) {
   EXPECT_FALSE(plot.legend->visible());
 }
 
+// Paths that start at one point (consecutive lines share their ends' scores): after the
+// layout, no two shown end labels overlap, every path keeps its named start label, and a
+// second layout puts them in the same places.
+TEST_F(PlotRender, TradeOffEndLabelsDoNotOverlap) {
+  const store::RunFileData r = test::sample_run();
+  const auto line = shared(test::sample_line());
+  const auto paths = trade_off_paths({{"seq-1-2", line}, {"seq-2-3", line}, {"er-1-2", line}});
+  draw_stability(&plot, prepare_stability(&r, paths, {"exact_match"}));
+  plot.replot();
+  const auto boxes = [&] {
+    std::vector<std::pair<QRectF, QString>> shown;
+    for (int i = 0; i < plot.itemCount(); ++i)
+      if (auto* t = qobject_cast<QCPItemText*>(plot.item(i))) {
+        if (t->property("lorascape_end_label").toInt() == 1) {
+          EXPECT_TRUE(t->visible()) << t->text().toStdString();
+        }
+        if (t->visible()) shown.emplace_back(label_box(t, t->positionAlignment()), t->text());
+      }
+    return shown;
+  };
+  const auto first = boxes();
+  ASSERT_GE(first.size(), 3u);
+  for (size_t i = 0; i < first.size(); ++i)
+    for (size_t j = i + 1; j < first.size(); ++j)
+      EXPECT_FALSE(first[i].first.intersects(first[j].first))
+          << first[i].second.toStdString() << " / " << first[j].second.toStdString();
+  plot.replot();
+  const auto again = boxes();
+  ASSERT_EQ(again.size(), first.size());
+  for (size_t i = 0; i < first.size(); ++i) {
+    EXPECT_NEAR(again[i].first.x(), first[i].first.x(), 1e-6);
+    EXPECT_NEAR(again[i].first.y(), first[i].first.y(), 1e-6);
+  }
+}
+
 TEST_F(PlotRender, MatrixAndGeometryAreAnnotatedHeatMaps) {
   const store::RunFileData r = test::sample_run();
   const MatrixFigure m = prepare_matrix(r, {"seq", "exact_match"});
