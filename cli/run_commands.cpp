@@ -303,9 +303,12 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
   const std::string task_text = tasks.empty() ? std::string()
                                               : std::to_string(tasks.size()) + " tasks (" +
                                                     tasks.front() + " … " + tasks.back() + "), ";
-  std::printf("%s: %smetrics on %s%s\n\n%-12s", many ? what.c_str() : paths[0].c_str(),
+  // The label column as wide as the longest label (sweep rows: "er[train.lr=0.002]").
+  int lw = 12;
+  for (const auto& label : labels) lw = std::max(lw, static_cast<int>(label.size()) + 1);
+  std::printf("%s: %smetrics on %s%s\n\n%-*s", many ? what.c_str() : paths[0].c_str(),
               task_text.c_str(), score.c_str(),
-              many ? ", mean ± sd over the runs (n = runs of the method)" : "", "method");
+              many ? ", mean ± sd over the runs (n = runs of the method)" : "", lw, "method");
   for (const auto& n : names) std::printf(many ? "%17s" : "%12s", n.c_str());
   std::printf(many ? "   n\n" : "\n");
   // CSV: one file: method,<metric>…; several files or a baseline: per metric its mean, sd and
@@ -321,7 +324,7 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
   if (!baseline.empty()) table += ",n_pairs";
   table += "\n";
   for (const auto& label : labels) {
-    std::printf("%-12s", label.c_str());
+    std::printf("%-*s", lw, label.c_str());
     table += label;
     if (long_csv) table += "," + std::to_string(values[label].size());
     size_t pairs = 0;
@@ -348,12 +351,12 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
   if (many) {
     std::printf(
         "\n95%% confidence interval of the mean (Student t, n − 1 degrees of freedom; n < 2: "
-        "nan)\n%-12s",
-        "method");
+        "nan)\n%-*s",
+        lw, "method");
     for (const auto& n : names) std::printf("%21s", n.c_str());
     std::printf("\n");
     for (const auto& label : labels) {
-      std::printf("%-12s", label.c_str());
+      std::printf("%-*s", lw, label.c_str());
       for (size_t j = 0; j < names.size(); ++j) {
         const MeanCi m = mean_ci(column(label, j));
         std::printf("   [%7.4f, %7.4f]", m.ci_low, m.ci_high);
@@ -364,14 +367,14 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
   if (!baseline.empty()) {
     std::printf(
         "\ndifference to %s (method − %s), paired by run file (or by seed across files): mean, "
-        "95%% CI (Student t, n − 1 df), two-sided paired t-test p\n%-12s %-11s %9s %21s %9s "
+        "95%% CI (Student t, n − 1 df), two-sided paired t-test p\n%-*s %-11s %9s %21s %9s "
         "%4s\n",
-        baseline.c_str(), baseline.c_str(), "method", "metric", "diff", "95% CI", "p", "n");
+        baseline.c_str(), baseline.c_str(), lw - 1, "method", "metric", "diff", "95% CI", "p", "n");
     for (const auto& label : labels) {
       if (label == baseline) continue;
       for (size_t j = 0; j < names.size(); ++j) {
         const PairedT d = paired(label, j);
-        std::printf("%-12s %-11s %+9.4f   [%+7.4f, %+7.4f] %9.4g %4zu\n", label.c_str(),
+        std::printf("%-*s %-11s %+9.4f   [%+7.4f, %+7.4f] %9.4g %4zu\n", lw - 1, label.c_str(),
                     names[j].c_str(), d.diff.mean, d.diff.ci_low, d.diff.ci_high, d.p, d.diff.n);
       }
     }

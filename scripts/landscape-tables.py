@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+"""The tables of docs/landscape.md over seeds, from the files scripts/study-landscape.sh writes.
+
+    scripts/landscape-tables.py OUT DOC
+
+OUT/seed-S/ holds one seed's analysis/{factors,delta}/summary.csv (analyse-run), curves/*.txt
+(scan curve's output), sharpness/*.txt (sharpness's table). Writes DOC/paths.csv, curves.csv and
+sharpness.csv (every seed's rows, with a seed column) and prints the markdown tables (mean ± sd
+over seeds; sd with n − 1). Standard library only.
+"""
+import csv
+import glob
+import math
+import os
+import re
+import sys
+
+
+def mean_sd(xs):
+    xs = [x for x in xs if x is not None and not math.isnan(x)]
+    if not xs:
+        return float("nan"), float("nan"), 0
+    m = sum(xs) / len(xs)
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else float("nan")
+    return m, sd, len(xs)
+
+
+def fmt(xs, digits=3, signed=False):
+    m, sd, n = mean_sd(xs)
+    if n == 0:
+        return "—"
+    f = f"{{:{'+' if signed else ''}.{digits}f}}"
+    return f.format(m) + ("" if math.isnan(sd) else f" ± {sd:.{digits}f}")
+
+
+def seeds(out):
+    found = []
+    for d in sorted(glob.glob(os.path.join(out, "seed-*"))):
+        try:
+            found.append((int(d.rsplit("-", 1)[1]), d))
+        except ValueError:
+            pass
+    return found
+
+
+def read_paths(out):
+    rows = []
+    for seed, d in seeds(out):
+        for space in ("factors", "delta"):
+            f = os.path.join(d, "analysis", space, "summary.csv")
+            if not os.path.exists(f):
+                continue
+            for r in csv.DictReader(open(f)):
+                r["seed"] = seed
+                rows.append(r)
+    return rows
+
+
+CURVE = re.compile(r"^(\S+)\s+loss barrier: straight line ([-+]?[\d.]+(?:e[-+]?\d+)?), "
+                   r"curve ([-+]?[\d.]+(?:e[-+]?\d+)?): (.*)$")
+
+
+def read_curves(out):
+    rows = []
+    for seed, d in seeds(out):
+        for f in sorted(glob.glob(os.path.join(d, "curves", "curve-*.txt"))):
+            m = re.match(r"curve-(.+)-(\d+)-(\d+)\.txt$", os.path.basename(f))
+            if not m:
+                continue
+            for line in open(f):
+                c = CURVE.match(line.strip())
+                if c:
+                    rows.append({"seed": seed, "method": m.group(1), "pair": f"{m.group(2)}→{m.group(3)}",
+                                 "task_set": c.group(1), "line_barrier": float(c.group(2)),
+                                 "curve_barrier": float(c.group(3)), "verdict": c.group(4)})
+    return rows
+
+
+SHARP = re.compile(r"^(\S+)\s+([-+]?[\d.]+(?:e[-+]?\d+)?|nan)\s+([-+]?[\d.]+(?:e[-+]?\d+)?|nan)\*?\s+(\d+)")
+ALONG_T = re.compile(r"t\s*=\s*([-+]?[\d.]+)")
+
+
+def read_sharpness(out):
+    rows = []
+    for seed, d in seeds(out):
+        for f in sorted(glob.glob(os.path.join(d, "sharpness", "*.txt"))):
+            name = os.path.basename(f)[:-4]
+            t = None
+            for line in open(f):
+                a = ALONG_T.search(line)
+                if a and not SHARP.match(line.strip()):
+                    t = float(a.group(1))
+                s = SHARP.match(line.strip())
+                if s and s.group(1) not in ("task", "point"):
+                    rows.append({"seed": seed, "at": name, "t": t, "task_set": s.group(1),
+                                 "loss": float(s.group(2)), "lambda_1": float(s.group(3))})
+    return rows
+
+
+def write_csv(path, rows, fields):
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    out, doc = sys.argv[1], sys.argv[2]
+    os.makedirs(doc, exist_ok=True)
+    paths, curves, sharp = read_paths(out), read_curves(out), read_sharpness(out)
+    if paths:
+        write_csv(os.path.join(doc, "paths.csv"), paths,
+                  ["seed"] + [k for k in paths[0] if k not in ("seed", "file")])
+    if curves:
+        write_csv(os.path.join(doc, "curves.csv"), curves, list(curves[0]))
+    if sharp:
+        write_csv(os.path.join(doc, "sharpness.csv"), sharp, list(sharp[0]))
+    n_seeds = len(seeds(out))
+    f = lambda r, k: float(r[k])
+
+    labels = []
+    for r in paths:
+        if r["path"] not in labels:
+            labels.append(r["path"])
+    print(f"Seeds: {', '.join(str(s) for s, _ in seeds(out))} ({n_seeds}).\n")
+    print("### Every path over its pairs and seeds\n")
+    print("interior = the old+new exact-match average peaks strictly inside (0, 1) and beats the "
+          "better end; gain = how much (exact match); loss gain = the same for the average loss "
+          "(better end's loss − best point's); barriers: loss barriers of the old tasks' union and "
+          "of the new task. mean ± sd over every pair and seed.\n")
+    print("| path | space | paths | interior | exact gain | t* (interior) | loss gain | old barrier | new barrier |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for space in ("factors", "delta"):
+        for lab in labels:
+            rs = [r for r in paths if r["path"] == lab and r["space"] == space]
+            if not rs:
+                continue
+            inner = [r for r in rs if 0 < f(r, "best_t_exact") < 1 and f(r, "exact_gain") > 0]
+            print(f"| {lab} | {space} | {len(rs)} | {len(inner)} | {fmt([f(r, 'exact_gain') for r in rs])} | "
+                  f"{fmt([f(r, 'best_t_exact') for r in inner], 2)} | {fmt([f(r, 'loss_gain') for r in rs])} | "
+                  f"{fmt([f(r, 'old_barrier') for r in rs], 4)} | {fmt([f(r, 'new_barrier') for r in rs], 4)} |")
+
+    for key, title, digits in (("exact_gain", "Exact-match gain of the best point over the better end", 3),
+                               ("best_t_exact", "Where the old+new exact-match average is best (t*)", 2),
+                               ("old_barrier", "Loss barrier of the old tasks' union", 4)):
+        print(f"\n### {title}, per pair (factors space, mean ± sd over seeds)\n")
+        ts = sorted({int(r["t"]) for r in paths})
+        print("| pair | " + " | ".join(labels) + " |")
+        print("|---|" + "---|" * len(labels))
+        for t in ts:
+            cells = []
+            for lab in labels:
+                rs = [r for r in paths if r["path"] == lab and r["space"] == "factors" and int(r["t"]) == t]
+                cells.append(fmt([f(r, key) for r in rs], digits))
+            new = next((r["new_task"] for r in paths if int(r["t"]) == t), "")
+            print(f"| {t - 1}→{t} ({new}) | " + " | ".join(cells) + " |")
+
+    if curves:
+        print("\n### Bézier curve (one bend) against the line: loss barrier of the old tasks' union\n")
+        print("| method | pair | line barrier | curve barrier | seeds where the curve removed the line's barrier |")
+        print("|---|---|---|---|---|")
+        keys = []
+        for r in curves:
+            if (r["method"], r["pair"]) not in keys:
+                keys.append((r["method"], r["pair"]))
+        for m, p in keys:
+            rs = [r for r in curves if r["method"] == m and r["pair"] == p and r["task_set"] == "union"]
+            removed = sum(1 for r in rs if r["line_barrier"] > 1e-3 and r["curve_barrier"] < 0.1 * r["line_barrier"])
+            had = sum(1 for r in rs if r["line_barrier"] > 1e-3)
+            print(f"| {m} | {p} | {fmt([r['line_barrier'] for r in rs], 4)} | {fmt([r['curve_barrier'] for r in rs], 4)} | "
+                  f"{removed} of {had} with a barrier (> 0.001) |")
+
+    if sharp:
+        finals = [r for r in sharp if r["at"].startswith("final-")]
+        if finals:
+            print("\n### Sharpness at the final adapter: top Hessian eigenvalue λ₁ (mean ± sd over seeds)\n")
+            sets = []
+            for r in finals:
+                if r["task_set"] not in sets:
+                    sets.append(r["task_set"])
+            ats = []
+            for r in finals:
+                if r["at"] not in ats:
+                    ats.append(r["at"])
+            print("| learner | " + " | ".join(sets) + " |")
+            print("|---|" + "---|" * len(sets))
+            for a in ats:
+                cells = [fmt([r["lambda_1"] for r in finals if r["at"] == a and r["task_set"] == s], 1) for s in sets]
+                print(f"| {a[len('final-'):].replace('-', '/')} | " + " | ".join(cells) + " |")
+        along = [r for r in sharp if r["at"].startswith("along-") and r["task_set"] == "union"]
+        if along:
+            print("\n### Sharpness along seq's line 7→8 (union of the old tasks), λ₁ mean ± sd over seeds\n")
+            ts = sorted({r["t"] for r in along if r["t"] is not None})
+            print("| t | " + " | ".join(f"{t:.1f}" for t in ts) + " |")
+            print("|---|" + "---|" * len(ts))
+            print("| λ₁ | " + " | ".join(fmt([r["lambda_1"] for r in along if r["t"] == t], 1) for t in ts) + " |")
+
+
+if __name__ == "__main__":
+    main()
