@@ -76,8 +76,9 @@ def read_curves(out):
     return rows
 
 
-SHARP = re.compile(r"^(\S+)\s+([-+]?[\d.]+(?:e[-+]?\d+)?|nan)\s+([-+]?[\d.]+(?:e[-+]?\d+)?|nan)\*?\s+(\d+)")
-ALONG_T = re.compile(r"t\s*=\s*([-+]?[\d.]+)")
+NUM = r"[-+]?(?:[\d.]+(?:e[-+]?\d+)?|nan|inf)"
+# "TASKSET LOSS LAMBDA ITERS" (at an adapter) or "T TASKSET LOSS LAMBDA ITERS" (along a line).
+SHARP = re.compile(rf"^(?:({NUM})\s+)?([A-Za-z]\S*)\s+({NUM})\s+({NUM})\*?\s+(\d+)$")
 
 
 def read_sharpness(out):
@@ -85,15 +86,13 @@ def read_sharpness(out):
     for seed, d in seeds(out):
         for f in sorted(glob.glob(os.path.join(d, "sharpness", "*.txt"))):
             name = os.path.basename(f)[:-4]
-            t = None
             for line in open(f):
-                a = ALONG_T.search(line)
-                if a and not SHARP.match(line.strip()):
-                    t = float(a.group(1))
                 s = SHARP.match(line.strip())
-                if s and s.group(1) not in ("task", "point"):
-                    rows.append({"seed": seed, "at": name, "t": t, "task_set": s.group(1),
-                                 "loss": float(s.group(2)), "lambda_1": float(s.group(3))})
+                if s and s.group(2) not in ("task", "t"):
+                    rows.append({"seed": seed, "at": name,
+                                 "t": float(s.group(1)) if s.group(1) else None,
+                                 "task_set": s.group(2), "loss": float(s.group(3)),
+                                 "lambda_1": float(s.group(4))})
     return rows
 
 

@@ -114,7 +114,7 @@ echo "tables: $DOC/tables.md and $DOC/*.csv"
 
 # The figures of docs/landscape.md, from the first seed.
 s=${SEEDS[0]}
-F=docs/images
+F=${FIG:-docs/images}
 "$LORASCAPE" -q plot "$OUT/seed-$s/planes/plane-final.h5" --view landscape \
   --out "$F/landscape-study-plane.png" --width 1200 --height 800
 "$LORASCAPE" -q plot "$OUT/seed-$s/analysis/factors/seq-7-8.h5" \
