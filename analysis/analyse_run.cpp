@@ -44,6 +44,9 @@ StagePath summarise(const store::ScanData& d, StagePath p) {
     throw FormatError(p.file + ": the scan's task roles (" + listed +
                       ") do not name old tasks, a new task and their union; delete it and rerun");
   }
+  // The old tasks as averaged (by role: `one`'s θ_{t−1} learned task t−1 alone).
+  p.old_tasks.clear();
+  for (size_t t : old_sets) p.old_tasks += (p.old_tasks.empty() ? "" : ",") + d.spec.tasks[t];
   auto at = [&](size_t point, size_t task, size_t score) {
     return d.values[d.value_index(static_cast<int64_t>(point), task, score)];
   };
@@ -217,7 +220,6 @@ std::vector<StagePath> analyse_run(const AnalyseRunOptions& opt, const core::Run
       p.kind = job.kind;
       p.stage = static_cast<int>(t);
       p.new_task = run.tasks[t - 1];
-      for (size_t i = 0; i + 1 < t; ++i) p.old_tasks += (i ? "," : "") + run.tasks[i];
       p.file = line.scan.out;
       out.push_back(summarise(d, p));
     }

@@ -17,7 +17,9 @@ namespace lorascape::analysis {
 // adapter; another run must have the same task sequence):
 //   cross       A's θ_{t−1} → B's θ_t: does B's minimum lie in the valley that A crosses?
 //   same-stage  A's θ_t → B's θ_t (t ≥ 2): e.g. I-LoRA's fast learner against its slow one.
-// Every path is summarised with old = tasks 1…t−1 and new = task t.
+// Every path is summarised with new = task t and old = the tasks 1…t−1 that the path's from
+// end learned (its scan's roles; all of them, except for `one`, whose θ_{t−1} learned task
+// t−1 alone); a same-stage path takes old = tasks 1…t−1.
 struct AnalyseRunOptions {
   ScanOptions scan;                     // space, dtype, …; scan.out is unused (one file per path)
   std::string run;                      // the run file
