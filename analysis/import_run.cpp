@@ -625,22 +625,23 @@ store::RunFileData merge_runs(const std::vector<std::string>& inputs, const std:
   for (size_t i = 1; i < inputs.size(); ++i) {
     const std::string& in = inputs[i];
     store::RunFileData r = store::read_run_file(in);
-    const auto differs = [&](const std::string& what, const std::string& a, const std::string& b) {
-      throw ConfigError(in + ": " + what + " differs from " + inputs[0] + "'s (" + b + " vs " + a +
+    // `how`: what differs, this input's first ("r 4 vs 8", "2 vs 1").
+    const auto differs = [&](const std::string& what, const std::string& how) {
+      throw ConfigError(in + ": " + what + " differs from " + inputs[0] + "'s (" + how +
                         "); only runs of one experiment can be merged");
     };
     if (r.tasks != merged.tasks) {
       std::string a, b;
       for (const auto& t : merged.tasks) a += (a.empty() ? "" : ",") + t;
       for (const auto& t : r.tasks) b += (b.empty() ? "" : ",") + t;
-      differs("the task sequence", a, b);
+      differs("the task sequence", b + " vs " + a);
     }
     if (r.base_model_digest != merged.base_model_digest)
-      differs("the base model", merged.base_model_digest, r.base_model_digest);
-    const std::string diff = lora_difference(lora, core::run_lora(r, in));
-    if (!diff.empty()) differs("the LoRA setup", "", diff);
+      differs("the base model", r.base_model_digest + " vs " + merged.base_model_digest);
+    const std::string diff = lora_difference(core::run_lora(r, in), lora);
+    if (!diff.empty()) differs("the LoRA setup", diff);
     const std::string s = run_seed(r.config_json);
-    if (s != seed) differs("the seed", seed, s);
+    if (s != seed) differs("the seed", s + " vs " + seed);
     for (auto& m : r.methods) {
       if (merged.find_method(m.name))
         throw ConfigError(in + ": method '" + m.name + "' is already in " + inputs[0] +
