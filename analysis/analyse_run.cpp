@@ -232,8 +232,9 @@ std::string format_stage_paths(const std::vector<StagePath>& paths) {
   s << "Lines between stage minima (the I-LoRA paper's mode-connectivity experiment): a learner's "
        "consecutive\n"
        "stages θ_{t−1} → θ_t; A->B: A's θ_{t−1} → B's θ_t; A=B: A's θ_t → B's θ_t. old = mean "
-       "over tasks 1…t−1,\n"
-       "new = task t, avg = (old + new) / 2, exact match at the path's from and to ends; barriers "
+       "over tasks 1…t−1\n"
+       "(for `one`: task t−1, the one its θ_{t−1} learned), new = task t, avg = (old + new) / 2, "
+       "exact match at the path's from and to ends; barriers "
        "are loss\n"
        "barriers (max above the chord) of the old tasks' union and of the new task.\n\n";
   int w = 10;
