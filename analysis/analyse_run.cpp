@@ -233,10 +233,10 @@ std::string format_stage_paths(const std::vector<StagePath>& paths) {
        "consecutive\n"
        "stages θ_{t−1} → θ_t; A->B: A's θ_{t−1} → B's θ_t; A=B: A's θ_t → B's θ_t. old = mean "
        "over tasks 1…t−1\n"
-       "(for `one`: task t−1, the one its θ_{t−1} learned), new = task t, avg = (old + new) / 2, "
-       "exact match at the path's from and to ends; barriers "
-       "are loss\n"
-       "barriers (max above the chord) of the old tasks' union and of the new task.\n\n";
+       "(for `one`: task t−1, the one its θ_{t−1} learned), new = task t, avg = (old + new) / 2,\n"
+       "exact match at the path's from and to ends; barriers are loss barriers (max above the "
+       "chord) of the\n"
+       "old tasks' union and of the new task.\n\n";
   int w = 10;
   for (const auto& p : paths) w = std::max(w, static_cast<int>(p.method.size()));
   char buf[320];
