@@ -194,11 +194,7 @@ void layout_landscape(QCustomPlot* p) {
     if (auto* t = qobject_cast<QCPItemText*>(p->item(i)))
       if (t->property(kLabelKind).toInt() == 1) marker_labels.push_back(t);
   for (QCPItemText* t : marker_labels) {
-    const QVariant at = t->property("lorascape_label_point");
-    const QPointF px = at.isValid()
-                           ? QPointF(t->position->keyAxis()->coordToPixel(at.toPointF().x()),
-                                     t->position->valueAxis()->coordToPixel(at.toPointF().y()))
-                           : t->position->pixelPosition();
+    const QPointF px = label_point(t);
     taken.push_back(QRectF(px.x() - 4, px.y() - 4, 8, 8));
   }
   // The anchors' labels first (they are always shown), then the others'.

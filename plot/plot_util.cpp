@@ -196,6 +196,13 @@ QRectF label_box(QCPItemText* t, Qt::Alignment a, double dy) {
   return QRectF(x, y, w, h);
 }
 
+QPointF label_point(QCPItemText* t) {
+  const QVariant at = t->property("lorascape_label_point");
+  const QPointF c = at.isValid() ? at.toPointF() : t->position->coords();
+  return QPointF(t->position->keyAxis()->coordToPixel(c.x()),
+                 t->position->valueAxis()->coordToPixel(c.y()));
+}
+
 QRectF label_reach(QCPItemText* t) {
   QRectF band;
   for (const Qt::Alignment a : kPlaces) band |= label_box(t, a);

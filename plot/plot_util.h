@@ -64,6 +64,9 @@ QCPColorScale* right_color_scale(QCustomPlot* plot, bool* created = nullptr);
 // The box (pixels) a text item covers at its position with alignment `a`, moved down by `dy`.
 QRectF label_box(QCPItemText* t, Qt::Alignment a, double dy = 0);
 
+// The pixel position of a label's own point (where place_labels moves it back to).
+QPointF label_point(QCPItemText* t);
+
 // The box covering every place around its point that place_labels may give a text item.
 QRectF label_reach(QCPItemText* t);
 

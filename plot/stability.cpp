@@ -49,10 +49,7 @@ void place_trade_labels(QCustomPlot* p) {
       p->legend && p->legend->visible() ? QRectF(p->legend->outerRect()) : QRectF();
   std::vector<QRectF> taken;
   for (QCPItemText* t : labels) {
-    const QVariant at = t->property("lorascape_label_point");
-    const QPointF c = at.isValid() ? at.toPointF() : t->position->coords();
-    const QPointF px(t->position->keyAxis()->coordToPixel(c.x()),
-                     t->position->valueAxis()->coordToPixel(c.y()));
+    const QPointF px = label_point(t);
     taken.push_back(QRectF(px.x() - 3, px.y() - 3, 6, 6));
   }
   place_labels(labels, area.adjusted(2, 2, -2, -2), legend, taken,
