@@ -74,6 +74,17 @@ StagePath summarise(const store::ScanData& d, StagePath p) {
   p.loss_from = avg(0, 0);
   p.loss_to = avg(last, 0);
   p.loss_best = avg(bl, 0);
+  // The previous task: the one listed just before the new task (tasks 1…t in order).
+  const size_t prev = neu > 0 ? neu - 1 : neu;
+  p.prev_task = d.spec.tasks[prev];
+  auto pair = [&](size_t point) { return (at(point, prev, 2) + at(point, neu, 2)) / 2; };
+  size_t bp = 0;
+  for (size_t i = 1; i < ts.size(); ++i)
+    if (pair(i) > pair(bp)) bp = i;
+  p.best_t_prev = ts[bp];
+  p.exact_prev_best = pair(bp);
+  p.exact_prev_from = at(0, prev, 2);
+  p.exact_prev_to = at(last, prev, 2);
   const store::ScanArray b = line_barriers(d);
   const size_t S = d.spec.scores.size();
   p.old_barrier = b.values[uni * S];
@@ -263,7 +274,7 @@ std::string stage_paths_csv(const std::vector<StagePath>& paths, const std::stri
   s << "path,kind,space,t,new_task,old_tasks,exact_old_from,exact_new_from,exact_old_to,"
        "exact_new_to,exact_avg_from,exact_avg_to,best_t_exact,exact_avg_best,exact_gain,"
        "loss_avg_from,loss_avg_to,best_t_loss,loss_avg_best,loss_gain,old_barrier,new_barrier,"
-       "file\n";
+       "prev_task,exact_prev_from,exact_prev_to,best_t_prev,exact_prev_best,prev_gain,file\n";
   s.precision(9);
   for (const auto& p : paths) {
     const double from = (p.exact_old_from + p.exact_new_from) / 2;
@@ -277,7 +288,11 @@ std::string stage_paths_csv(const std::vector<StagePath>& paths, const std::stri
       << ',' << p.exact_best - std::max(from, to) << ',' << p.loss_from << ',' << p.loss_to << ','
       << p.best_t_loss << ',' << p.loss_best << ','
       << std::min(p.loss_from, p.loss_to) - p.loss_best << ',' << p.old_barrier << ','
-      << p.new_barrier << ',' << core::csv_field(p.file) << '\n';
+      << p.new_barrier << ',' << core::csv_field(p.prev_task) << ',' << p.exact_prev_from << ','
+      << p.exact_prev_to << ',' << p.best_t_prev << ',' << p.exact_prev_best << ','
+      << p.exact_prev_best - std::max((p.exact_prev_from + p.exact_new_from) / 2,
+                                      (p.exact_prev_to + p.exact_new_to) / 2)
+      << ',' << core::csv_field(p.file) << '\n';
   }
   return s.str();
 }

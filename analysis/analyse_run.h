@@ -46,6 +46,12 @@ struct StagePath {
   double loss_from = 0, loss_to = 0;        // (old + new loss) / 2 at both ends
   double loss_best = 0;                     // that average at best_t_loss
   double old_barrier = 0, new_barrier = 0;  // loss barriers of the old union and of the new task
+  // The same exact-match average with old = the previous task t−1 alone (the task θ_{t−1} was
+  // trained on last; for `one` the same as old): the paper's two-task view of each pair.
+  std::string prev_task;
+  double exact_prev_from = 0, exact_prev_to = 0;  // task t−1's exact match at θ_{t−1}, θ_t
+  double best_t_prev = 0;      // t maximising (task t−1 exact match + new exact match) / 2
+  double exact_prev_best = 0;  // that average at best_t_prev
 };
 
 // Runs (or resumes: every path is a resumable line scan) the analysis; returns one entry per

@@ -141,9 +141,28 @@ def main():
                   f"{fmt([f(r, 'best_t_exact') for r in inner], 2)} | {fmt([f(r, 'loss_gain') for r in rs])} | "
                   f"{fmt([f(r, 'old_barrier') for r in rs], 4)} | {fmt([f(r, 'new_barrier') for r in rs], 4)} |")
 
+    if "prev_gain" in paths[0]:
+        print("\n### The previous task and the new one (old = task t−1 alone: the paper's two-task view)\n")
+        print("interior, gain and t* as above, for the average of task t−1's and task t's exact match. "
+              "mean ± sd over every pair and seed.\n")
+        print("| path | space | paths | interior | exact gain | t* (interior) | t−1 at θ_{t−1} | t−1 at θ_t | new at θ_t |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for space in ("factors", "delta"):
+            for lab in labels:
+                rs = [r for r in paths if r["path"] == lab and r["space"] == space]
+                if not rs:
+                    continue
+                inner = [r for r in rs if 0 < f(r, "best_t_prev") < 1 and f(r, "prev_gain") > 0]
+                print(f"| {lab} | {space} | {len(rs)} | {len(inner)} | {fmt([f(r, 'prev_gain') for r in rs])} | "
+                      f"{fmt([f(r, 'best_t_prev') for r in inner], 2)} | {fmt([f(r, 'exact_prev_from') for r in rs])} | "
+                      f"{fmt([f(r, 'exact_prev_to') for r in rs])} | {fmt([f(r, 'exact_new_to') for r in rs])} |")
+
     for key, title, digits in (("exact_gain", "Exact-match gain of the best point over the better end", 3),
+                               ("prev_gain", "The same gain for the previous task and the new one", 3),
                                ("best_t_exact", "Where the old+new exact-match average is best (t*)", 2),
                                ("old_barrier", "Loss barrier of the old tasks' union", 4)):
+        if key not in paths[0]:
+            continue
         print(f"\n### {title}, per pair (factors space, mean ± sd over seeds)\n")
         ts = sorted({int(r["t"]) for r in paths})
         print("| pair | " + " | ".join(labels) + " |")
@@ -188,6 +207,15 @@ def main():
             for a in ats:
                 cells = [fmt([r["lambda_1"] for r in finals if r["at"] == a and r["task_set"] == s], 1) for s in sets]
                 print(f"| {a[len('final-'):].replace('-', '/')} | " + " | ".join(cells) + " |")
+            union = [r for r in finals if r["task_set"] == "union"]
+            if union:
+                ss = sorted({r["seed"] for r in union})
+                print("\n### λ₁ of the union of all tasks at the final adapter, per seed\n")
+                print("| learner | " + " | ".join(f"seed {x}" for x in ss) + " |")
+                print("|---|" + "---|" * len(ss))
+                for a in ats:
+                    cells = [fmt([r["lambda_1"] for r in union if r["at"] == a and r["seed"] == x], 1) for x in ss]
+                    print(f"| {a[len('final-'):].replace('-', '/')} | " + " | ".join(cells) + " |")
         along = [r for r in sharp if r["at"].startswith("along-") and r["task_set"] == "union"]
         if along:
             print("\n### Sharpness along seq's line 7→8 (union of the old tasks), λ₁ mean ± sd over seeds\n")

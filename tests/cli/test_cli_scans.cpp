@@ -359,6 +359,13 @@ TEST_F(CliScans, AnalyseRunComparesLearnersAcrossRunsAndStages) {
         best - std::max(std::stod(row[col("exact_avg_from")]), std::stod(row[col("exact_avg_to")]));
     EXPECT_NEAR(std::stod(row[col("exact_gain")]), gain, 1e-8);
     EXPECT_GE(std::stod(row[col("loss_gain")]), 0.0);
+    // The previous task (t−1 = weekday) is here the only old task: the same numbers.
+    EXPECT_EQ(row[col("prev_task")], "weekday");
+    EXPECT_NEAR(std::stod(row[col("exact_prev_from")]), value(d, 0, 0, ex), 1e-8);
+    EXPECT_NEAR(std::stod(row[col("exact_prev_to")]), value(d, last, 0, ex), 1e-8);
+    EXPECT_NEAR(std::stod(row[col("exact_prev_best")]), best, 1e-8);
+    EXPECT_NEAR(std::stod(row[col("prev_gain")]), gain, 1e-8);
+    EXPECT_EQ(row[col("best_t_prev")], row[col("best_t_exact")]);
   }
 
   for (const std::string& args : {"analyse-run " + h5 + " --cross seq -o " + dir,
