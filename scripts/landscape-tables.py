@@ -6,14 +6,42 @@
 OUT/seed-S/ holds one seed's analysis/{factors,delta}/summary.csv (analyse-run), curves/*.txt
 (scan curve's output), sharpness/*.txt (sharpness's table). Writes DOC/paths.csv, curves.csv and
 sharpness.csv (every seed's rows, with a seed column) and prints the markdown tables (mean ± sd
-over seeds; sd with n − 1). Standard library only.
+over seeds; sd with n − 1). Standard library, and `h5dump` (Debian's hdf5-tools, installed by
+lorascape.sh) to read the curve files' union losses.
 """
 import csv
 import glob
 import math
 import os
 import re
+import subprocess
 import sys
+
+
+def h5_dataset(path, name):
+    """(shape, flat values) of one dataset of an HDF5 file, via h5dump: numbers or strings."""
+    text = subprocess.run(["h5dump", "-y", "-w", "0", "-d", name, path], check=True,
+                          capture_output=True, text=True).stdout
+    dims = re.search(r"DATASPACE\s+SIMPLE \{ \( ([\d, ]+) \)", text)
+    shape = [int(x) for x in dims.group(1).split(",")] if dims else []
+    body = text.split("DATA {", 1)[1].rsplit("}", 2)[0]
+    strings = re.findall(r'"((?:[^"\\]|\\.)*)"', body)
+    if strings:
+        return shape, strings
+    return shape, [float(x) for x in re.findall(r"[-+]?(?:\d+\.?\d*(?:e[-+]?\d+)?|nan|inf)", body)]
+
+
+def union_along(path):
+    """The union task set's (loss, exact match) at every point of a curve file: curve, line."""
+    _, tasks = h5_dataset(path, "/tasks")
+    _, scores = h5_dataset(path, "/scores")
+    u, L, E = tasks.index("union"), scores.index("loss"), scores.index("exact_match")
+    out = []
+    for name in ("/values", "/extras/line_values"):
+        shape, v = h5_dataset(path, name)
+        T, S = shape[1], shape[2]
+        out.append([(v[(p * T + u) * S + L], v[(p * T + u) * S + E]) for p in range(shape[0])])
+    return out
 
 
 def mean_sd(xs):
@@ -73,6 +101,14 @@ def read_curves(out):
                     rows.append({"seed": seed, "method": m.group(1), "pair": f"{m.group(2)}→{m.group(3)}",
                                  "task_set": c.group(1), "line_barrier": float(c.group(2)),
                                  "curve_barrier": float(c.group(3)), "verdict": c.group(4)})
+            h5 = f[:-len(".txt")] + ".h5"
+            if rows and rows[-1]["task_set"] == "union" and os.path.exists(h5):
+                curve, line = union_along(h5)
+                rows[-1].update({"loss_from": line[0][0], "loss_to": line[-1][0],
+                                 "line_lowest_loss": min(x[0] for x in line),
+                                 "curve_lowest_loss": min(x[0] for x in curve),
+                                 "line_best_exact": max(x[1] for x in line),
+                                 "curve_best_exact": max(x[1] for x in curve)})
     return rows
 
 
@@ -113,7 +149,10 @@ def main():
         write_csv(os.path.join(doc, "paths.csv"), paths,
                   ["seed"] + [k for k in paths[0] if k not in ("seed", "file")])
     if curves:
-        write_csv(os.path.join(doc, "curves.csv"), curves, list(curves[0]))
+        fields = []
+        for r in curves:
+            fields += [k for k in r if k not in fields]
+        write_csv(os.path.join(doc, "curves.csv"), curves, fields)
     if sharp:
         write_csv(os.path.join(doc, "sharpness.csv"), sharp, list(sharp[0]))
     n_seeds = len(seeds(out))
@@ -189,6 +228,21 @@ def main():
             had = sum(1 for r in rs if r["line_barrier"] > 1e-3)
             print(f"| {m} | {p} | {fmt([r['line_barrier'] for r in rs], 4)} | {fmt([r['curve_barrier'] for r in rs], 4)} | "
                   f"{removed} of {had} with a barrier (> 0.001) |")
+        rows = [r for r in curves if r["task_set"] == "union" and "curve_lowest_loss" in r]
+        if rows:
+            print("\n### Along the line and the curve: the old tasks' union loss and exact match (mean ± sd over seeds)\n")
+            print("The curve's bend is trained on the train split of every task up to the pair's second "
+                  "(tasks 1…t), the line is not trained: a lower curve shows that a low path exists through "
+                  "parameters that old and new data agree on.\n")
+            print("| method | pair | loss at θ_{t−1} | loss at θ_t | lowest on the line | lowest on the curve | "
+                  "best exact match on the line | on the curve |")
+            print("|---|---|---|---|---|---|---|---|")
+            for m, p in keys:
+                rs = [r for r in rows if r["method"] == m and r["pair"] == p]
+                if rs:
+                    print(f"| {m} | {p} | " + " | ".join(fmt([r[k] for r in rs], d) for k, d in (
+                        ("loss_from", 3), ("loss_to", 3), ("line_lowest_loss", 3), ("curve_lowest_loss", 3),
+                        ("line_best_exact", 3), ("curve_best_exact", 3))) + " |")
 
     if sharp:
         finals = [r for r in sharp if r["at"].startswith("final-")]
