@@ -168,33 +168,28 @@ def main():
           "better end; gain = how much (exact match); loss gain = the same for the average loss "
           "(better end's loss − best point's); barriers: loss barriers of the old tasks' union and "
           "of the new task. mean ± sd over every pair and seed.\n")
-    print("| path | space | paths | interior | exact gain | t* (interior) | loss gain | old barrier | new barrier |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for space in ("factors", "delta"):
-        for lab in labels:
-            rs = [r for r in paths if r["path"] == lab and r["space"] == space]
-            if not rs:
-                continue
-            inner = [r for r in rs if 0 < f(r, "best_t_exact") < 1 and f(r, "exact_gain") > 0]
-            print(f"| {lab} | {space} | {len(rs)} | {len(inner)} | {fmt([f(r, 'exact_gain') for r in rs])} | "
-                  f"{fmt([f(r, 'best_t_exact') for r in inner], 2)} | {fmt([f(r, 'loss_gain') for r in rs])} | "
-                  f"{fmt([f(r, 'old_barrier') for r in rs], 4)} | {fmt([f(r, 'new_barrier') for r in rs], 4)} |")
-
-    if "prev_gain" in paths[0]:
-        print("\n### The previous task and the new one (old = task t−1 alone: the paper's two-task view)\n")
-        print("interior, gain and t* as above, for the average of task t−1's and task t's exact match. "
-              "mean ± sd over every pair and seed.\n")
-        print("| path | space | paths | interior | exact gain | t* (interior) | t−1 at θ_{t−1} | t−1 at θ_t | new at θ_t |")
-        print("|---|---|---|---|---|---|---|---|---|")
+    def path_table(best_t, gain, extra):  # extra: (header, key, digits) columns after t*
+        print("| path | space | paths | interior | exact gain | t* (interior) | "
+              + " | ".join(h for h, _, _ in extra) + " |")
+        print("|---|---|---|---|---|---|" + "---|" * len(extra))
         for space in ("factors", "delta"):
             for lab in labels:
                 rs = [r for r in paths if r["path"] == lab and r["space"] == space]
                 if not rs:
                     continue
-                inner = [r for r in rs if 0 < f(r, "best_t_prev") < 1 and f(r, "prev_gain") > 0]
-                print(f"| {lab} | {space} | {len(rs)} | {len(inner)} | {fmt([f(r, 'prev_gain') for r in rs])} | "
-                      f"{fmt([f(r, 'best_t_prev') for r in inner], 2)} | {fmt([f(r, 'exact_prev_from') for r in rs])} | "
-                      f"{fmt([f(r, 'exact_prev_to') for r in rs])} | {fmt([f(r, 'exact_new_to') for r in rs])} |")
+                inner = [r for r in rs if 0 < f(r, best_t) < 1 and f(r, gain) > 0]
+                cells = [fmt([f(r, k) for r in rs], d) for _, k, d in extra]
+                print(f"| {lab} | {space} | {len(rs)} | {len(inner)} | {fmt([f(r, gain) for r in rs])} | "
+                      f"{fmt([f(r, best_t) for r in inner], 2)} | " + " | ".join(cells) + " |")
+
+    path_table("best_t_exact", "exact_gain", [("loss gain", "loss_gain", 3), ("old barrier", "old_barrier", 4),
+                                              ("new barrier", "new_barrier", 4)])
+    if "prev_gain" in paths[0]:
+        print("\n### The previous task and the new one (old = task t−1 alone: the paper's two-task view)\n")
+        print("interior, gain and t* as above, for the average of task t−1's and task t's exact match. "
+              "mean ± sd over every pair and seed.\n")
+        path_table("best_t_prev", "prev_gain", [("t−1 at θ_{t−1}", "exact_prev_from", 3),
+                                                ("t−1 at θ_t", "exact_prev_to", 3), ("new at θ_t", "exact_new_to", 3)])
 
     for key, title, digits in (("exact_gain", "Exact-match gain of the best point over the better end", 3),
                                ("prev_gain", "The same gain for the previous task and the new one", 3),
