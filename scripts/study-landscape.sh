@@ -121,6 +121,5 @@ F=${FIG:-docs/images}
   "$OUT/seed-$s/analysis/factors/seq-to-ilora-7-8.h5" "$OUT/seed-$s/analysis/factors/ilora-7-8.h5" \
   --view valley --task union --out "$F/landscape-study-valley.png" --width 1200 --height 800
 "$LORASCAPE" -q plot "$OUT/seed-$s/curves/curve-seq-7-8.h5" "$OUT/seed-$s/analysis/factors/seq-7-8.h5" \
-  --view valley --task union \
-  --out "$F/landscape-study-curve.png" --width 1200 --height 800
+  --view valley --task union --out "$F/landscape-study-curve.png" --width 1200 --height 800
 echo "figures: $F/landscape-study-*.png"
