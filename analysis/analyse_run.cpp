@@ -58,10 +58,14 @@ StagePath summarise(const store::ScanData& d, StagePath p) {
   auto avg = [&](size_t point, size_t score) {
     return (old(point, score) + at(point, neu, score)) / 2;
   };
-  size_t bl = 0, be = 0;
+  // The previous task: the one listed just before the new task (tasks 1…t in order).
+  const size_t prev = neu > 0 ? neu - 1 : neu;
+  auto prev_avg = [&](size_t point) { return (at(point, prev, 2) + at(point, neu, 2)) / 2; };
+  size_t bl = 0, be = 0, bp = 0;
   for (size_t i = 1; i < ts.size(); ++i) {
     if (avg(i, 0) < avg(bl, 0)) bl = i;
     if (avg(i, 2) > avg(be, 2)) be = i;
+    if (prev_avg(i) > prev_avg(bp)) bp = i;
   }
   const size_t last = ts.size() - 1;
   p.best_t_loss = ts[bl];
@@ -74,15 +78,9 @@ StagePath summarise(const store::ScanData& d, StagePath p) {
   p.loss_from = avg(0, 0);
   p.loss_to = avg(last, 0);
   p.loss_best = avg(bl, 0);
-  // The previous task: the one listed just before the new task (tasks 1…t in order).
-  const size_t prev = neu > 0 ? neu - 1 : neu;
   p.prev_task = d.spec.tasks[prev];
-  auto pair = [&](size_t point) { return (at(point, prev, 2) + at(point, neu, 2)) / 2; };
-  size_t bp = 0;
-  for (size_t i = 1; i < ts.size(); ++i)
-    if (pair(i) > pair(bp)) bp = i;
   p.best_t_prev = ts[bp];
-  p.exact_prev_best = pair(bp);
+  p.exact_prev_best = prev_avg(bp);
   p.exact_prev_from = at(0, prev, 2);
   p.exact_prev_to = at(last, prev, 2);
   const store::ScanArray b = line_barriers(d);
@@ -279,6 +277,8 @@ std::string stage_paths_csv(const std::vector<StagePath>& paths, const std::stri
   for (const auto& p : paths) {
     const double from = (p.exact_old_from + p.exact_new_from) / 2;
     const double to = (p.exact_old_to + p.exact_new_to) / 2;
+    const double prev_from = (p.exact_prev_from + p.exact_new_from) / 2;
+    const double prev_to = (p.exact_prev_to + p.exact_new_to) / 2;
     // gain: how much the best point beats the better end (exact match: higher is better; loss:
     // lower is better, so the gain is the better end's loss minus the best point's).
     s << core::csv_field(p.method) << ',' << p.kind << ',' << space << ',' << p.stage << ','
@@ -290,9 +290,7 @@ std::string stage_paths_csv(const std::vector<StagePath>& paths, const std::stri
       << std::min(p.loss_from, p.loss_to) - p.loss_best << ',' << p.old_barrier << ','
       << p.new_barrier << ',' << core::csv_field(p.prev_task) << ',' << p.exact_prev_from << ','
       << p.exact_prev_to << ',' << p.best_t_prev << ',' << p.exact_prev_best << ','
-      << p.exact_prev_best - std::max((p.exact_prev_from + p.exact_new_from) / 2,
-                                      (p.exact_prev_to + p.exact_new_to) / 2)
-      << ',' << core::csv_field(p.file) << '\n';
+      << p.exact_prev_best - std::max(prev_from, prev_to) << ',' << core::csv_field(p.file) << '\n';
   }
   return s.str();
 }
