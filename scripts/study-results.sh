@@ -23,6 +23,7 @@ JOBS=${JOBS:-2}
 TUNE_SEEDS=1
 TEST_SEEDS=3,4,5,6,7
 METHODS=(seq er ilora pp l2p mtl one ewc agem gem olora)
+LAMBDAS=(0.9 0.99 0.999 0.9999) # I-LoRA's slow learner: about a 10-, 100-, 1000-, 10000-step average
 
 # Four grid points per method: the same tuning budget for every method.
 grid() {
@@ -83,7 +84,7 @@ case "$phase" in
       jobs+=("test/$m test $TEST_SEEDS --method $m $(best_sets "$m")")
     done ;;
   lambda)
-    for l in 0.9 0.99 0.999; do
+    for l in "${LAMBDAS[@]}"; do
       jobs+=("lambda/ilora-$l eval $TUNE_SEEDS --method ilora --set ilora.lambda=$l")
     done ;;
   compare)
@@ -92,7 +93,7 @@ case "$phase" in
     "$LORASCAPE" compare "${files[@]}" --baseline er --csv "$STUDY/test-vs-er.csv"
     "$LORASCAPE" compare "${files[@]}" --baseline seq --csv "$STUDY/test-vs-seq.csv"
     # I-LoRA's two learners across lambda (the sweep rows hold the reported slow one only).
-    for l in 0.9 0.99 0.999; do
+    for l in "${LAMBDAS[@]}"; do
       f=$(ls "$RUNS"/lambda/ilora-$l/*/run.h5 2> /dev/null | head -1)
       [ -n "$f" ] && "$LORASCAPE" compare "$f" --csv "$STUDY/lambda/ilora-$l-learners.csv"
     done
