@@ -56,6 +56,66 @@ void place_trade_labels(QCustomPlot* p) {
                [](QCPItemText* t) { return t->property("lorascape_end_label").toInt() == 1; });
 }
 
+// How the stage axis names the tasks: the stage number over the name, the names in one row
+// (rows = 1) or alternating between two rows (2); or "N name" turned upright (0), on every
+// `every`-th stage when even upright lines are too close.
+struct StageLabels {
+  int rows = 1, every = 1;
+  bool operator==(const StageLabels& o) const { return rows == o.rows && every == o.every; }
+};
+
+void set_stage_ticks(QCPAxis* x, const QStringList& names, StageLabels l) {
+  QSharedPointer<QCPAxisTickerText> ticks(new QCPAxisTickerText);
+  for (int t = 0; t < names.size(); ++t) {
+    QString label;
+    if (l.rows != 0)
+      label = QString(l.rows == 2 && t % 2 ? "%1\n\n%2" : "%1\n%2").arg(t + 1).arg(names[t]);
+    else if (t % l.every == 0)
+      label = QString("%1 %2").arg(t + 1).arg(names[t]);
+    ticks->addTick(static_cast<double>(t + 1), label);
+  }
+  x->setTicker(ticks);
+  x->setTickLabelRotation(l.rows == 0 ? -90 : 0);
+  x->setProperty("lorascape_stage_rows", l.rows);
+  x->setProperty("lorascape_stage_every", l.every);
+}
+
+// The labels the laid-out stage axis has room for: names side by side with a gap between
+// neighbours (one row) or between every second one (two rows), else upright lines a gap apart.
+StageLabels stage_labels(const QCPAxis* x, const QStringList& names) {
+  const double step = x->axisRect()->width() / x->range().size();  // pixels per stage
+  const QFontMetricsF fm(x->tickLabelFont());
+  const double gap = 0.5 * fm.height();
+  const auto fits = [&](int k) {
+    for (int i = 0; i + k < names.size(); ++i)
+      if ((fm.horizontalAdvance(names[i]) + fm.horizontalAdvance(names[i + k])) / 2 + gap >
+          k * step)
+        return false;
+    return true;
+  };
+  if (fits(1)) return {1, 1};
+  if (fits(2)) return {2, 1};
+  return {0, std::max(1, static_cast<int>(std::ceil((fm.height() + gap) / step)))};
+}
+
+// After every layout: the stage labels in as few rows as fit the axis's width, laid out again
+// when that changes the labels (which changes only the bottom margin, not the width).
+void fit_stage_labels(QCustomPlot* p) {
+  for (QCPAxisRect* r : p->axisRects()) {
+    QCPAxis* x = r->axis(QCPAxis::atBottom);
+    const QStringList names = x->property("lorascape_stage_names").toStringList();
+    if (names.isEmpty() || r->width() < 2) continue;
+    const StageLabels l = stage_labels(x, names);
+    if (l == StageLabels{x->property("lorascape_stage_rows").toInt(),
+                         x->property("lorascape_stage_every").toInt()})
+      continue;
+    set_stage_ticks(x, names, l);
+    for (auto phase :
+         {QCPLayoutElement::upPreparation, QCPLayoutElement::upMargins, QCPLayoutElement::upLayout})
+      p->plotLayout()->update(phase);
+  }
+}
+
 // The stage plot's axis rect is the layout's (0, 0), the trade-off plot's (0, 1); created with
 // the legend's row on first use.
 QCPAxisRect* trade_off_rect(QCustomPlot* p) {
@@ -308,10 +368,8 @@ void draw_stability(QCustomPlot* p, const StabilityFigure& f, bool table) {
     h->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssSquare, 6));
   }
   const int T = static_cast<int>(f.tasks.size());
-  QSharedPointer<QCPAxisTickerText> ticks(new QCPAxisTickerText);
-  for (int t = 0; t < T; ++t)
-    ticks->addTick(static_cast<double>(t + 1), QString("%1\n%2").arg(t + 1).arg(f.tasks[t]));
-  lx->setTicker(ticks);
+  lx->setProperty("lorascape_stage_names", f.tasks);
+  set_stage_ticks(lx, f.tasks, {});  // fit_stage_labels fits them to the width after the layout
   lx->setRange(0.6, static_cast<double>(T) + 0.4);
   ly->rescale();
   {
@@ -351,10 +409,14 @@ void draw_stability(QCustomPlot* p, const StabilityFigure& f, bool table) {
     const double pad = std::max(r.size() * 0.1, 0.02);
     a->setRange(r.lower - pad, r.upper + pad);
   }
-  // The end labels are placed after every layout, where they overlap nothing.
+  // After every layout: the stage labels fitted to the width, then the end labels placed where
+  // they overlap nothing.
   if (!p->property("lorascape_trade_hook").toBool()) {
     p->setProperty("lorascape_trade_hook", true);
-    QObject::connect(p, &QCustomPlot::afterLayout, p, [p] { place_trade_labels(p); });
+    QObject::connect(p, &QCustomPlot::afterLayout, p, [p] {
+      fit_stage_labels(p);
+      place_trade_labels(p);
+    });
   }
   if (f.paths.empty()) {
     auto* t = new QCPItemText(p);
@@ -362,7 +424,7 @@ void draw_stability(QCustomPlot* p, const StabilityFigure& f, bool table) {
     t->position->setAxisRect(trade);
     t->position->setType(QCPItemPosition::ptAxisRectRatio);
     t->position->setCoords(0.5, 0.5);
-    t->setText("trade-off along a path:\nselect a line scan between two stages");
+    t->setText("trade-off along a path:\nadd a line scan\nbetween two stages");
     t->setColor(QColor(128, 128, 128));
   }
   p->legend->setVisible(true);

@@ -437,6 +437,65 @@ TEST_F(PlotPaper, StabilityExportHasTheMetricTableAndGeometryItsModule) {
   }
 }
 
+// The stage axis names every task under its stage number: in one row where the names fit, in
+// two alternating rows where they do not (the eight built-in tasks on a 6.9-inch paper figure),
+// turned where even that is too tight; never on top of each other, never off the page.
+TEST_F(PlotPaper, StabilityStageNamesNeverOverlap) {
+  const auto run_with = [](const std::vector<std::string>& tasks) {
+    store::RunFileData d = test::sample_header();
+    d.tasks = tasks;
+    d.methods.push_back(test::sample_method("seq", tasks, {"adapter"}, 1));
+    return d;
+  };
+  const std::vector<std::string> suite{"topic",   "arith",     "upper",   "brackets",
+                                       "extract", "translate", "compare", "weekday"};
+  std::vector<std::string> many;
+  for (int i = 0; i < 16; ++i) many.push_back("meeting-bank-" + std::to_string(i));
+  struct Case {
+    std::vector<std::string> tasks;
+    int w, h;
+    double dpi;
+    std::string style;
+    int rows, every;
+  };
+  for (const Case& c : std::vector<Case>{{suite, 1200, 800, 96, "screen", 1, 1},
+                                         {suite, 2070, 1553, 300, "paper", 2, 1},
+                                         {suite, 1800, 1200, 300, "screen", 2, 1},
+                                         {many, 1200, 800, 96, "screen", 0, 1},
+                                         {many, 576, 384, 96, "screen", 0, 2}}) {
+    const std::string tag = std::to_string(c.tasks.size()) + " tasks " + std::to_string(c.w) + "x" +
+                            std::to_string(c.h) + "@" + std::to_string(int(c.dpi)) + " " + c.style;
+    const store::RunFileData r = run_with(c.tasks);
+    QCustomPlot plot;
+    apply_style(&plot, style_named(c.style));
+    draw_stability(&plot, prepare_stability(&r, {}, {"exact_match"}));
+    const std::vector<FigureText> texts = figure_texts(&plot, c.w, c.h, c.dpi);
+    const QCPAxis* x = plot.axisRect(0)->axis(QCPAxis::atBottom);
+    EXPECT_EQ(x->property("lorascape_stage_rows").toInt(), c.rows) << tag;
+    const int every = x->property("lorascape_stage_every").toInt();
+    EXPECT_EQ(every, c.every) << tag;
+    // The task names in stage order (a line of their own under the stage number, or "N name"
+    // turned upright on every `every`-th stage), each on the page and whole.
+    std::vector<QRectF> boxes;
+    for (size_t t = 0; t < c.tasks.size(); t += static_cast<size_t>(std::max(every, 1)))
+      for (const auto& x : texts) {
+        const QString name = QString::fromStdString(c.tasks[t]);
+        if (x.text == name || x.text == QString::number(t + 1) + " " + name) {
+          boxes.push_back(x.box);
+          EXPECT_TRUE(QRectF(-1, -1, c.w + 2, c.h + 2).contains(x.box))
+              << tag << " '" << x.text.toStdString() << "' leaves the page";
+          EXPECT_FALSE(x.clipped) << tag << " '" << x.text.toStdString() << "'";
+        }
+      }
+    ASSERT_EQ(boxes.size(), (c.tasks.size() + every - 1) / every) << tag << "\n" << texts_of(texts);
+    // In one row: neighbours apart; in two rows: every second one; upright: every shown one.
+    const size_t apart = c.rows == 2 ? 2 : 1;
+    for (size_t t = 0; t + apart < boxes.size(); ++t)
+      EXPECT_LT(boxes[t].right(), boxes[t + apart].left()) << tag << " label " << t;
+    expect_readable(texts, c.w, c.h, c.dpi / 96, tag);  // no text on another at all
+  }
+}
+
 TEST_F(PlotPaper, SurfaceProjectsTheGridBackToFront) {
   LandscapeOptions o;
   o.task = "a";
