@@ -31,7 +31,7 @@ JOBS="${LORASCAPE_JOBS:-$(nproc)}"
 
 # Every Debian 12 package the project needs. Keep in sync with docs/building.md.
 PACKAGES=(
-  build-essential cmake ninja-build ccache pkg-config clang-format
+  build-essential cmake ninja-build ccache pkg-config clang-format python3
   libtorch-dev libopenblas0-pthread
   libeigen3-dev libhdf5-dev hdf5-tools
   libcli11-dev nlohmann-json3-dev libtomlplusplus-dev libpcre2-dev
