@@ -71,8 +71,9 @@ AdapterSource from_run_file(const std::string& ref, size_t colon) {
     s.label = ref;
     return s;
   }
-  const store::RunFileData run = store::read_run_file(path);
-  const store::MethodData* m = &find_method(run, path, parts[0]);
+  // The file's layout first, without tensors; then the one adapter named.
+  const store::RunFileData layout = store::read_run_file(path, store::TensorSelection::none());
+  const store::MethodData* m = &find_method(layout, path, parts[0]);
   const store::StageData* stage = nullptr;
   const bool by_index =
       std::all_of(parts[1].begin(), parts[1].end(), ::isdigit) && parts[1].size() < 6;
@@ -82,19 +83,24 @@ AdapterSource from_run_file(const std::string& ref, size_t colon) {
     throw ConfigError(path + ": method '" + parts[0] + "' has no stage '" + parts[1] +
                       "' (give a 1-based stage number or a task name)");
   const std::string key = parts.size() == 3 ? parts[2] : m->reported;
-  auto it = stage->adapters.find(key);
-  if (it == stage->adapters.end()) {
+  if (!stage->adapters.count(key)) {
     std::string keys;
     for (const auto& kv : stage->adapters) keys += (keys.empty() ? "" : ", ") + kv.first;
     throw ConfigError(path + ": stage " + parts[1] + " of '" + parts[0] + "' has no adapter '" +
                       key + "' (it has: " + keys + ")");
   }
-  return run_source(run, it->second, ref,
-                    {{"run_file", path},
-                     {"method", m->name},
-                     {"stage", stage->stage + 1},
-                     {"task", stage->task},
-                     {"key", key}});
+  const store::RunFileData run =
+      store::read_run_file(path, store::TensorSelection::one(m->name, stage->stage, key));
+  if (const store::MethodData* mr = run.find_method(m->name))
+    for (const auto& st : mr->stages)
+      if (st.stage == stage->stage && st.adapters.count(key))
+        return run_source(run, st.adapters.at(key), ref,
+                          {{"run_file", path},
+                           {"method", m->name},
+                           {"stage", st.stage + 1},
+                           {"task", st.task},
+                           {"key", key}});
+  throw FormatError(path + ": the file changed while '" + ref + "' was read from it; try again");
 }
 
 }  // namespace
@@ -138,7 +144,7 @@ std::vector<std::string> expand_adapter_refs(const std::string& pattern) {
                    pattern.compare(pattern.size() - 2, 2, "/*") == 0;
   if (!all && !one) return {pattern};
   const std::string path = pattern.substr(0, colon + 3);
-  const store::RunFileData run = store::read_run_file(path);
+  const store::RunFileData run = store::read_run_file(path, store::TensorSelection::none());
   std::vector<const store::MethodData*> methods;
   if (all)
     for (const auto& m : run.methods) methods.push_back(&m);
@@ -155,9 +161,18 @@ std::vector<std::string> expand_adapter_refs(const std::string& pattern) {
 
 std::vector<AdapterSource> load_trajectory(const std::string& run_path, const std::string& method,
                                            const std::string& key_in) {
-  const store::RunFileData run = store::read_run_file(run_path);
+  std::string key = key_in;
+  if (key.empty()) {  // the reported learner: from the file's layout, read without tensors
+    const store::RunFileData layout =
+        store::read_run_file(run_path, store::TensorSelection::none());
+    key = find_method(layout, run_path, method).reported;
+  }
+  store::TensorSelection select;  // this learner's stage adapters, and snapshots if they are its
+  select.method = method;
+  select.key = key;
+  select.snapshots = key == "fast" || key == "adapter";
+  const store::RunFileData run = store::read_run_file(run_path, select);
   const store::MethodData& m = find_method(run, run_path, method);
-  const std::string key = key_in.empty() ? m.reported : key_in;
   const bool with_snapshots = key == "fast" || (key == "adapter" && m.learners.empty());
   std::vector<AdapterSource> out;
   for (const auto& st : m.stages) {

@@ -126,7 +126,7 @@ Learner parse_learner(const std::string& spec, const store::RunFileData& run,
   store::RunFileData other;
   const store::RunFileData* r = &run;
   if (!l.run.empty() && l.run != run_path) {
-    other = store::read_run_file(l.run);
+    other = store::read_run_file(l.run, store::TensorSelection::none());
     if (other.tasks != run.tasks)
       throw ConfigError(l.run + ": its task sequence differs from " + run_path +
                         "'s; paths need runs over the same tasks");
@@ -174,7 +174,7 @@ std::vector<StagePath> analyse_run(const AnalyseRunOptions& opt, const core::Run
   if (opt.points < 2) throw ConfigError("`points` must be >= 2");
   if (opt.out_dir.empty())
     throw ConfigError("`out_dir` (the folder for the scan files) is required");
-  const store::RunFileData run = store::read_run_file(opt.run);
+  const store::RunFileData run = store::read_run_file(opt.run, store::TensorSelection::none());
   if (run.tasks.size() < 2)
     throw ConfigError(opt.run + ": the run has one task; consecutive stages need at least two");
 

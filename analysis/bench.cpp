@@ -2,18 +2,23 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
+#include <malloc.h>
 #include <sys/resource.h>
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/cuda.h>
 #include <torch/optim/adamw.h>
+#include <unistd.h>
 
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <thread>
+#include <tuple>
 
+#include "analysis/adapter_ref.h"
 #include "analysis/path.h"
 #include "core/adapter.h"
 #include "core/base_model.h"
@@ -24,6 +29,7 @@
 #include "kernels/gemm.h"
 #include "kernels/ops.h"
 #include "store/error.h"
+#include "store/run_file.h"
 
 namespace lorascape::analysis {
 
@@ -137,15 +143,24 @@ nlohmann::json common(const BenchOptions& o, c10::Device dev) {
 }  // namespace
 
 void apply_hf_shape(BenchOptions& o, const std::string& name) {
-  if (name != "tinyllama")
-    throw ConfigError("`hf_shape` \"" + name + "\" is not known (tinyllama)");
-  o.d_model = 2048;
-  o.layers = 22;
-  o.heads = 32;
-  o.kv_heads = 4;
-  o.ffn = 5632;
-  o.vocab = 32000;
-  o.dtype = "bfloat16";
+  struct Shape {
+    const char* name;
+    int64_t d_model, layers, heads, kv_heads, ffn, vocab;
+  };
+  static const Shape shapes[] = {{"tinyllama", 2048, 22, 32, 4, 5632, 32000},
+                                 {"llama3-8b", 4096, 32, 32, 8, 14336, 128256}};
+  for (const Shape& s : shapes)
+    if (name == s.name) {
+      o.d_model = s.d_model;
+      o.layers = s.layers;
+      o.heads = s.heads;
+      o.kv_heads = s.kv_heads;
+      o.ffn = s.ffn;
+      o.vocab = s.vocab;
+      o.dtype = "bfloat16";
+      return;
+    }
+  throw ConfigError("`hf_shape` \"" + name + "\" is not known (tinyllama, llama3-8b)");
 }
 
 double forward_flops_per_token(const core::ModelConfig& m) {
@@ -381,6 +396,133 @@ nlohmann::json bench_gemm(const BenchOptions& o) {
     j["model_gemm_share_of_peak"] = total / best;
     j["model_gemm_workers"] = W;
   }
+  return j;
+}
+
+namespace {
+
+// The bytes of tensor values `run` holds (what a read loaded).
+double tensor_megabytes(const store::RunFileData& run) {
+  double n = 0;
+  auto add = [&](const store::AdapterData& a) {
+    for (const auto& t : a.tensors) n += static_cast<double>(t.values.size());
+  };
+  for (const auto& m : run.methods) {
+    for (const auto& st : m.stages)
+      for (const auto& kv : st.adapters) add(kv.second);
+    for (const auto& s : m.snapshots) add(s.adapter);
+  }
+  return n * sizeof(float) / 1e6;
+}
+
+}  // namespace
+
+nlohmann::json bench_run_file(const BenchOptions& o) {
+  const core::ModelConfig mc = model_config(o);
+  if (o.rank < 1 || o.rank > 65536) throw ConfigError("--rank must be in 1..65536");
+  if (o.stages < 1 || o.stages > 1000) throw ConfigError("--stages must be in 1..1000");
+  const int64_t C = mc.d_model, Q = mc.q_dim(), KV = mc.kv_dim(), F = mc.d_ff, r = o.rank;
+  const std::vector<std::tuple<std::string, std::string, int64_t, int64_t>> proj = {
+      {"self_attn.q_proj", "q_proj", C, Q},  {"self_attn.k_proj", "k_proj", C, KV},
+      {"self_attn.v_proj", "v_proj", C, KV}, {"self_attn.o_proj", "o_proj", Q, C},
+      {"mlp.gate_proj", "gate_proj", C, F},  {"mlp.up_proj", "up_proj", C, F},
+      {"mlp.down_proj", "down_proj", F, C}};
+  uint32_t x = static_cast<uint32_t>(o.seed);
+  auto adapter = [&] {  // small values of a cheap generator: any finite numbers do
+    store::AdapterData a;
+    for (int64_t l = 0; l < mc.n_layers; ++l)
+      for (const auto& [module, target, in, out] : proj) {
+        const std::string p = "model.layers." + std::to_string(l) + "." + module;
+        for (auto [suffix, rows, cols] : {std::make_tuple(".lora_A.weight", r, in),
+                                          std::make_tuple(".lora_B.weight", out, r)}) {
+          store::Tensor t{p + suffix, {rows, cols}, {}};
+          t.values.resize(static_cast<size_t>(rows * cols));
+          for (auto& v : t.values)
+            v = static_cast<float>((x = x * 1664525u + 1013904223u) >> 20) * 1e-7f;
+          a.tensors.push_back(std::move(t));
+        }
+      }
+    return a;
+  };
+  store::RunFileData run;
+  run.software_version = kVersion;
+  run.created = store::utc_now();
+  run.command_line = "lorascape bench run-file";
+  run.config_json = "{}";
+  run.base_model = "random";
+  run.lora_rank = r;
+  run.lora_alpha = 2.0 * static_cast<double>(r);
+  for (const auto& p : proj) run.lora_targets.push_back(std::get<1>(p));
+  for (int64_t t = 0; t < o.stages; ++t) run.tasks.push_back("task" + std::to_string(t + 1));
+  const int64_t T = o.stages;
+  for (const auto& [name, keys] : std::vector<std::pair<std::string, std::vector<std::string>>>{
+           {"seq", {"adapter"}}, {"ilora", {"fast", "slow"}}}) {
+    store::MethodData m;
+    m.name = name;
+    m.config_json = "{}";
+    m.reported = keys.back();
+    m.R["loss"] = std::vector<std::vector<double>>(T, std::vector<double>(T, 1.0));
+    if (keys.size() > 1) m.learners[keys.front()].R = m.R;
+    for (int64_t t = 0; t < T; ++t) {
+      store::StageData st;
+      st.stage = static_cast<int>(t);
+      st.task = run.tasks[static_cast<size_t>(t)];
+      for (const auto& k : keys) st.adapters[k] = adapter();
+      m.stages.push_back(std::move(st));
+    }
+    run.methods.push_back(std::move(m));
+  }
+  const double written_mb = tensor_megabytes(run);
+
+  namespace fs = std::filesystem;
+  const std::string path = o.out.empty()
+                               ? (fs::temp_directory_path() /
+                                  ("lorascape-bench-run-" + std::to_string(::getpid()) + ".h5"))
+                                     .string()
+                               : o.out;
+  struct Remove {  // the temporary file goes, however the bench ends
+    std::string path;
+    ~Remove() {
+      std::error_code ec;
+      if (!path.empty()) fs::remove(path, ec);
+    }
+  } remove{o.out.empty() ? path : std::string()};
+
+  nlohmann::json j = {{"benchmark", "run-file"},
+                      {"d_model", o.d_model},
+                      {"layers", o.layers},
+                      {"heads", o.heads},
+                      {"kv_heads", o.kv_heads > 0 ? o.kv_heads : o.heads},
+                      {"ffn", o.ffn},
+                      {"rank", r},
+                      {"stages", T},
+                      {"adapters", 3 * T},
+                      {"lorascape", kVersion}};
+  const auto t0 = Clock::now();
+  store::write_run_file(path, run);
+  j["write_s"] = seconds_since(t0);
+  run = store::RunFileData();
+  // Each read gets its memory from the system as a fresh process does (page faults are much of a
+  // large read's cost on some machines), not from what the previous step freed.
+  auto timed = [&](const char* key, auto&& read) {
+    malloc_trim(0);
+    const auto t = Clock::now();
+    read();
+    j[key] = seconds_since(t);
+  };
+  j["file_mb"] = static_cast<double>(fs::file_size(path)) / 1e6;
+  j["adapter_mb"] = written_mb / static_cast<double>(3 * T);
+  timed("read_layout_s", [&] {
+    j["read_layout_mb"] =
+        tensor_megabytes(store::read_run_file(path, store::TensorSelection::none()));
+  });
+  timed("adapter_ref_s", [&] {  // the middle stage's slow learner, as `RUN.h5:ilora/K/slow`
+    const AdapterSource one =
+        load_adapter_ref(path + ":ilora/" + std::to_string((T + 1) / 2) + "/slow");
+    j["adapter_ref_tensors"] = one.adapter.entries().size();
+  });
+  timed("read_all_s", [&] { j["read_all_mb"] = tensor_megabytes(store::read_run_file(path)); });
+  j["peak_rss_mb"] = peak_rss_mb();
   return j;
 }
 

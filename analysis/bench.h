@@ -34,10 +34,13 @@ struct BenchOptions {
   int64_t steps = 20;  // train
   uint64_t seed = 1;
   std::string profile;  // write a chrome://tracing profile of the timed run here
+  int64_t stages = 8;   // run-file: tasks of the synthetic run
+  std::string out;      // run-file: the file to write ("" = a temporary file, removed after)
 };
 
 // The sizes of a published model (d_model, layers, heads, kv_heads, ffn, vocab) and bfloat16:
-// "tinyllama" (TinyLlama-1.1B: 2048, 22, 32, 4, 5632, 32000). ConfigError for another name.
+// "tinyllama" (TinyLlama-1.1B: 2048, 22, 32, 4, 5632, 32000), "llama3-8b" (Llama-3-8B: 4096,
+// 32, 32, 8, 14336, 128256). ConfigError for another name.
 void apply_hf_shape(BenchOptions& o, const std::string& name);
 
 // Forward FLOPs per token of the model with LoRA merged into the weights (what both the
@@ -51,5 +54,11 @@ double forward_flops_per_token(const core::ModelConfig& m);
 nlohmann::json bench_scan(const BenchOptions& o);
 nlohmann::json bench_train(const BenchOptions& o);
 nlohmann::json bench_gemm(const BenchOptions& o);
+// Reading a run file of the model's LoRA shapes (rank o.rank on all seven projections; `stages`
+// tasks, methods seq and ilora with fast and slow learners: three adapters per stage): the time
+// to write it, to read it whole, without tensors (what compare, inspect and the app read), and
+// one adapter (what an adapter reference reads: the layout, then that adapter), with the bytes
+// of tensors each read loads. The reads follow the write, so the file is in the page cache.
+nlohmann::json bench_run_file(const BenchOptions& o);
 
 }  // namespace lorascape::analysis

@@ -90,7 +90,7 @@ core::RunConfig scan_data_config(const std::string& ref, const core::RunConfig& 
   const auto colon = ref.rfind(".h5:");
   if (explicit_config || colon == std::string::npos) return fallback;
   const std::string path = ref.substr(0, colon + 3);
-  const store::RunFileData run = store::read_run_file(path);
+  const store::RunFileData run = store::read_run_file(path, store::TensorSelection::none());
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(run.config_json);

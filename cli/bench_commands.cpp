@@ -26,7 +26,8 @@ void add_bench_commands(CLI::App& app, CommandTable& table) {
     b->add_option("--hf-shape", s->hf_shape,
                   "the sizes of a published model in bfloat16, instead of the flags above: "
                   "tinyllama (TinyLlama-1.1B: d-model 2048, 22 layers, 32 heads, 4 key/value "
-                  "heads, ffn 5632, vocab 32000)");
+                  "heads, ffn 5632, vocab 32000) | llama3-8b (Llama-3-8B: 4096, 32 layers, 32 "
+                  "heads, 8 key/value heads, ffn 14336, vocab 128256)");
     b->add_option("--kv-heads", s->bench_opt.kv_heads,
                   "key/value heads (grouped-query attention; 0 = --heads)")
         ->capture_default_str();
@@ -94,6 +95,17 @@ void add_bench_commands(CLI::App& app, CommandTable& table) {
       "projection "
       "GEMMs run as a CPU scan runs them (model_gemm_gflops: a scan's ceiling)");
   model_flags(bench_gemm);
+  auto* bench_run_file = bench->add_subcommand(
+      "run-file",
+      "reading a run file of the model's LoRA shapes (rank --rank on all seven projections, "
+      "--stages tasks, 3 adapters per stage): whole, without tensors (compare, inspect, the "
+      "app) and one adapter reference; a 2 GB file for --hf-shape llama3-8b");
+  model_flags(bench_run_file);
+  bench_run_file->add_option("--stages", s->bench_opt.stages, "tasks of the synthetic run")
+      ->capture_default_str();
+  bench_run_file->add_option("--out", s->bench_opt.out,
+                             "write the run file here and keep it (default: a temporary file, "
+                             "removed after)");
 
   // Runs a benchmark on the options, with --hf-shape's sizes where given.
   auto run = [s](nlohmann::json (*bench)(const analysis::BenchOptions&)) {
@@ -107,6 +119,7 @@ void add_bench_commands(CLI::App& app, CommandTable& table) {
   table.push_back({bench_scan, [run] { return run(analysis::bench_scan); }});
   table.push_back({bench_train, [run] { return run(analysis::bench_train); }});
   table.push_back({bench_gemm, [run] { return run(analysis::bench_gemm); }});
+  table.push_back({bench_run_file, [run] { return run(analysis::bench_run_file); }});
 }
 
 }  // namespace lorascape::cli

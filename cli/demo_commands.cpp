@@ -84,7 +84,7 @@ struct ReportCli {
 // the run has fewer than three adapters to span it.
 void final_plane(const std::string& run_path, const RunConfig& data, const std::string& dir, int nx,
                  int ny, const std::string& space) {
-  const store::RunFileData rf = store::read_run_file(run_path);
+  const store::RunFileData rf = store::read_run_file(run_path, store::TensorSelection::none());
   analysis::PlaneScanOptions plane;
   const std::string last = std::to_string(rf.tasks.size());
   if (rf.methods.size() >= 3) {
@@ -206,7 +206,7 @@ void demo_landscapes(RunConfig cfg) {
   const std::string text = analysis::write_stage_summaries(dir, paths, ar.scan.space);
   std::printf("\n%s", text.c_str());
 
-  const store::RunFileData rf = store::read_run_file(run);
+  const store::RunFileData rf = store::read_run_file(run, store::TensorSelection::none());
   analysis::CurveScanOptions curve;
   curve.from = run + ":seq/1";
   curve.to = run + ":seq/2";

@@ -212,7 +212,7 @@ void inspect_adapter(const std::string& path) {
 }
 
 void inspect_run(const std::string& path) {
-  const store::RunFileData r = store::read_run_file(path);
+  const store::RunFileData r = store::read_run_file(path, store::TensorSelection::none());
   std::printf("%s: lorascape run file (format %d, written by %s on %s)\n", path.c_str(),
               r.format_version, r.software_version.c_str(), r.created.c_str());
   std::printf("  base model: %s\n  tasks (%zu): %s\n  LoRA: rank %lld, alpha %g, targets %s\n",

@@ -228,7 +228,7 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
       }
       continue;
     }
-    const store::RunFileData run = store::read_run_file(path);
+    const store::RunFileData run = store::read_run_file(path, store::TensorSelection::none());
     const auto cfg = nlohmann::json::parse(run.config_json, nullptr, false);
     seeds.push_back(cfg.is_object() && cfg.value("seed", nlohmann::json()).is_number_integer()
                         ? cfg["seed"].get<int64_t>()

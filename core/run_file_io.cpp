@@ -1,5 +1,7 @@
 #include "core/run_file_io.h"
 
+#include <stdexcept>
+
 #include "core/metrics.h"
 #include "core/version.h"
 #include "store/error.h"
@@ -20,6 +22,10 @@ store::AdapterData to_store(const Adapter& adapter) {
 }
 
 Adapter from_store(const store::AdapterData& data) {
+  if (!data.loaded)  // a reader's TensorSelection left it out: never an empty adapter
+    throw std::logic_error(
+        "an adapter of a run file was used without its tensors (not in the read's "
+        "TensorSelection); this is a bug in lorascape, please report it");
   std::vector<Adapter::Entry> entries;
   for (const auto& s : data.tensors)
     entries.emplace_back(s.name, at::tensor(s.values, at::kFloat).reshape(s.shape).clone());

@@ -79,13 +79,14 @@ void FileTree::rebuild(const std::vector<plot::OpenedFile>& files,
         const QString reported =
             path + ":" + mname + "/" + stage + "/" + QString::fromStdString(m.reported);
         auto* si = node(mi, stage_name(s), "stage", static_cast<int>(i), reported);
-        for (const auto& [key, a] : s.adapters) {
+        for (const auto& kv : s.adapters) {
+          const std::string& key = kv.first;
           const QString ref = path + ":" + mname + "/" + stage + "/" + QString::fromStdString(key);
           auto* ai = node(si,
                           QString::fromStdString(key) +
                               (key == m.reported && s.adapters.size() > 1 ? " (reported)" : ""),
                           "adapter", static_cast<int>(i), ref);
-          ai->setToolTip(0, ref + QString("\n%1 tensors").arg(a.tensors.size()));
+          ai->setToolTip(0, ref);
         }
       }
     }

@@ -34,7 +34,10 @@ OpenedFile open_file(const std::string& path) {
   f.path = path;
   if (format == store::kRunFileFormat) {
     f.type = OpenedFile::Type::Run;
-    f.run = std::make_shared<store::RunFileData>(store::read_run_file(path));
+    // Scores and layout only: the views never need the adapters' tensors, which are most of the
+    // file (GBs for a large model); scans read the adapters they name themselves.
+    f.run = std::make_shared<store::RunFileData>(
+        store::read_run_file(path, store::TensorSelection::none()));
   } else if (format == store::kScanFileFormat) {
     f.type = OpenedFile::Type::Scan;
     f.scan = std::make_shared<store::ScanData>(store::read_scan_file(path));

@@ -26,6 +26,30 @@ const MethodData* RunFileData::find_method(const std::string& name) const {
   return nullptr;
 }
 
+TensorSelection TensorSelection::none() {
+  TensorSelection s;
+  s.stages = s.snapshots = false;
+  return s;
+}
+
+TensorSelection TensorSelection::one(const std::string& method, int stage, const std::string& key) {
+  TensorSelection s;
+  s.snapshots = false;
+  s.method = method;
+  s.stage = stage;
+  s.key = key;
+  return s;
+}
+
+bool TensorSelection::wants_stage(const std::string& m, int st, const std::string& k) const {
+  return stages && (method.empty() || method == m) && (stage < 0 || stage == st) &&
+         (key.empty() || key == k);
+}
+
+bool TensorSelection::wants_snapshots(const std::string& m) const {
+  return snapshots && (method.empty() || method == m);
+}
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -50,7 +74,9 @@ std::string snapshot_name(size_t index) {
 
 class Validator {
  public:
-  Validator(std::string file, std::string hint) : file_(std::move(file)), hint_(std::move(hint)) {}
+  // writing: the data is about to be written, so every adapter must have been loaded.
+  Validator(std::string file, std::string hint, bool writing)
+      : file_(std::move(file)), hint_(std::move(hint)), writing_(writing) {}
 
   void run(const RunFileData& d) {
     const size_t T = d.tasks.size();
@@ -174,6 +200,10 @@ class Validator {
   }
 
   void tensors(const std::string& gp, const AdapterData& a) const {
+    if (!a.loaded && writing_)
+      bad(gp,
+          "adapter was not loaded (read_run_file with a TensorSelection that left it out); "
+          "read the file whole before writing it");
     std::set<std::string> seen;
     for (const auto& t : a.tensors) {
       name(gp, "tensor name", t.name);
@@ -195,6 +225,7 @@ class Validator {
   }
 
   std::string file_, hint_;
+  bool writing_;
 };
 
 // ------------------------------------------------------------------------------------------
@@ -311,15 +342,18 @@ class Writer : public H5Writer {
 
 class Reader : public H5Reader {
  public:
-  explicit Reader(std::string file) : H5Reader(std::move(file), "run file") {}
+  Reader(std::string file, TensorSelection select)
+      : H5Reader(std::move(file), "run file"), select_(std::move(select)) {}
 
   RunFileData read() {
     RunFileData d = read_whole([&](H5::H5File& f) { return read_file(f); });
-    Validator(file_, kHintRead).run(d);
+    Validator(file_, kHintRead, false).run(d);
     return d;
   }
 
  private:
+  TensorSelection select_;
+
   RunFileData read_file(H5::H5File& f) {
     RunFileData d;
     // The format and its version come first: nothing else is looked at in a foreign file.
@@ -388,6 +422,10 @@ class Reader : public H5Reader {
         s.stage = static_cast<int>(stage);
         s.task = str_attr(sg, sp, "task");
         for (const auto& key : children(sg, sp, H5O_TYPE_GROUP)) {
+          if (!select_.wants_stage(name, s.stage, key)) {
+            s.adapters[key].loaded = false;
+            continue;
+          }
           H5::Group ag = open_group(sg, sp, key);
           s.adapters[key] = tensors(ag, sp + "/" + key);
         }
@@ -409,7 +447,10 @@ class Reader : public H5Reader {
         const int64_t task = int_attr(sg, sp, "task");
         if (task < INT32_MIN || task > INT32_MAX) bad(sp + "/task", "is out of range");
         s.task = static_cast<int>(task);
-        s.adapter = tensors(sg, sp);
+        if (select_.wants_snapshots(name))
+          s.adapter = tensors(sg, sp);
+        else
+          s.adapter.loaded = false;
         found.emplace_back(std::stoll(sname), std::move(s));
       }
       std::stable_sort(found.begin(), found.end(),
@@ -492,13 +533,13 @@ std::string utc_now() {
 
 void write_run_file(const std::string& path, const RunFileData& data) {
   H5::Exception::dontPrint();  // per thread in a thread-safe HDF5 build
-  Validator(path, kHintWrite).run(data);
+  Validator(path, kHintWrite, true).run(data);
   write_atomically(path, [&](const std::string& tmp) { Writer(path).write(tmp, data); });
 }
 
-RunFileData read_run_file(const std::string& path) {
+RunFileData read_run_file(const std::string& path, const TensorSelection& select) {
   H5::Exception::dontPrint();
-  return Reader(path).read();
+  return Reader(path, select).read();
 }
 
 namespace {

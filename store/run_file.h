@@ -34,6 +34,9 @@ struct Tensor {
 // The LoRA factors of one adapter, in model order (the order is preserved by the file).
 struct AdapterData {
   std::vector<Tensor> tensors;
+  // false: read_run_file left this adapter's tensors in the file (a TensorSelection that did
+  // not select it); `tensors` is then empty. Such data cannot be written back.
+  bool loaded = true;
 };
 
 // The adapters at the end of one task.
@@ -104,14 +107,36 @@ struct RunFileData {
 std::string utc_now();
 
 // Writes `data` to `path` (replacing any file there). Validates first and throws before
-// touching the file system. Crash-safe: writes "<path>.tmp.<pid>", flushes, fsyncs and
-// renames it over `path`, so `path` always holds either the old or the new complete file. A
-// killed writer may leave its "<path>.tmp.<pid>" behind; readers never look at it.
+// touching the file system (also when an adapter was not loaded: read such a file whole first).
+// Crash-safe: writes "<path>.tmp.<pid>", flushes, fsyncs and renames it over `path`, so `path`
+// always holds either the old or the new complete file. A killed writer may leave its
+// "<path>.tmp.<pid>" behind; readers never look at it.
 void write_run_file(const std::string& path, const RunFileData& data);
 
-// Reads and validates the whole file. Checks the "format" and "format_version" root
-// attributes before anything else. Unknown extra groups/datasets/attributes are ignored.
-RunFileData read_run_file(const std::string& path);
+// Which adapters' tensors read_run_file loads. Everything else (header, tasks, scores, metrics,
+// every stage with its adapter keys, every snapshot's step and task) is always read and
+// validated; an adapter left out keeps its place with loaded = false and no tensors, unread and
+// unchecked. The adapters are most of a run file (GBs for a billion-parameter model with many
+// stages): a caller that needs one adapter, or none, reads only that.
+struct TensorSelection {
+  bool stages = true;     // the stage adapters ...
+  bool snapshots = true;  // the training snapshots ...
+  std::string method;     // ... of this method only ("" = every method)
+  int stage = -1;         // stage adapters of this stage only, 0-based (-1 = every stage)
+  std::string key;        // stage adapters under this key only ("" = every key)
+
+  static TensorSelection none();  // no tensors: the header, the scores and the adapter keys
+  // One stage adapter: `stage` 0-based, `key` e.g. "adapter" or "slow".
+  static TensorSelection one(const std::string& method, int stage, const std::string& key);
+
+  bool wants_stage(const std::string& m, int st, const std::string& k) const;
+  bool wants_snapshots(const std::string& m) const;
+};
+
+// Reads and validates the file, with the tensors `select` names (default: all). Checks the
+// "format" and "format_version" root attributes before anything else. Unknown extra
+// groups/datasets/attributes are ignored.
+RunFileData read_run_file(const std::string& path, const TensorSelection& select = {});
 
 // The root attribute "format" of the HDF5 file at `path` ("lorascape-run", "lorascape-scan" or
 // whatever another program wrote), read without looking at anything else, so that a reader can

@@ -401,9 +401,23 @@ TEST_F(Cli, BenchmarksPrintOneJsonLineAndRefuseBadInput) {
   EXPECT_EQ(gemm.at("shapes").size(), gemm.at("gemm") == "blas" ? 3u : 4u);
   EXPECT_GT(gemm.at("gemm_peak_gflops").get<double>(), 0);
   EXPECT_GT(gemm.at("model_gemm_gflops").get<double>(), 0);
+  // Reading a run file: one adapter reference loads one adapter's tensors (14 per layer: A and
+  // B of seven projections), the layout none, the whole read all 3 adapters of each stage.
+  const auto rf = json_of("bench run-file --stages 3");
+  EXPECT_EQ(rf.at("adapters").get<int>(), 9);
+  EXPECT_EQ(rf.at("adapter_ref_tensors").get<int>(), 14);
+  EXPECT_EQ(rf.at("read_layout_mb").get<double>(), 0.0);
+  EXPECT_NEAR(rf.at("read_all_mb").get<double>(), 9 * rf.at("adapter_mb").get<double>(), 1e-9);
+  // A+B of q, k, v, o (32·8 + 8·32 each) and gate, up, down (32·8 + 8·64 or 64·8 + 8·32),
+  // float32: (4 · 512 + 3 · 768) · 4 bytes.
+  EXPECT_NEAR(rf.at("adapter_mb").get<double>(), (4 * 512 + 3 * 768) * 4 / 1e6, 1e-12);
+  const std::string kept = tmp.file("bench-run.h5");
+  json_of("bench run-file --stages 2 --out " + kept);
+  EXPECT_TRUE(fs::exists(kept));  // --out keeps the file; without it the temporary file goes
   for (const char* bad :
        {"bench scan --points 0", "bench gemm --ffn 0", "bench train --dtype float16",
-        "bench scan --heads 3", "bench gemm --gemm mkl"}) {
+        "bench scan --heads 3", "bench gemm --gemm mkl", "bench run-file --stages 0",
+        "bench run-file --hf-shape gpt2"}) {
     const Result r = run(std::string(bad), cache);
     EXPECT_EQ(r.code, 2) << bad << "\n" << r.out;
     EXPECT_EQ(lines(r.out), 1u) << bad << "\n" << r.out;

@@ -124,6 +124,7 @@ inline bool same_double(double a, double b) {
 
 inline void expect_same_adapter(const store::AdapterData& a, const store::AdapterData& b,
                                 const std::string& where) {
+  EXPECT_EQ(a.loaded, b.loaded) << where;
   ASSERT_EQ(a.tensors.size(), b.tensors.size()) << where;
   for (size_t i = 0; i < a.tensors.size(); ++i) {
     EXPECT_EQ(a.tensors[i].name, b.tensors[i].name) << where << " tensor " << i;

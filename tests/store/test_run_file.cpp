@@ -117,6 +117,77 @@ TEST_F(RunFile, RoundTripIsEqualFieldByField) {
             "model.layers.0.mlp.down_proj.lora_A.weight");
 }
 
+// A TensorSelection reads everything but the adapters it leaves out, which keep their place
+// (their keys) with loaded = false and no tensors; the adapters it names are read exactly.
+TEST_F(RunFile, ReadsOnlyTheSelectedTensors) {
+  const RunFileData run = sample_run();
+  write_run_file(path, run);
+  // Everything `sel` names equals what was written; everything else is there, unloaded.
+  auto check = [&](const RunFileData& back, const TensorSelection& sel, const std::string& what) {
+    ASSERT_EQ(back.methods.size(), run.methods.size()) << what;
+    EXPECT_EQ(back.tasks, run.tasks) << what;
+    for (size_t i = 0; i < run.methods.size(); ++i) {
+      const MethodData &a = run.methods[i], &b = back.methods[i];
+      EXPECT_EQ(a.R, b.R) << what;
+      ASSERT_EQ(a.stages.size(), b.stages.size()) << what;
+      for (size_t s = 0; s < a.stages.size(); ++s) {
+        ASSERT_EQ(a.stages[s].adapters.size(), b.stages[s].adapters.size()) << what;
+        for (const auto& [key, adapter] : a.stages[s].adapters) {
+          const AdapterData& got = b.stages[s].adapters.at(key);
+          const std::string w = what + ": " + a.name + " stage " + std::to_string(s) + " " + key;
+          if (sel.wants_stage(a.name, a.stages[s].stage, key)) {
+            lorascape::test::expect_same_adapter(adapter, got, w);
+          } else {
+            EXPECT_FALSE(got.loaded) << w;
+            EXPECT_TRUE(got.tensors.empty()) << w;
+          }
+        }
+      }
+      ASSERT_EQ(a.snapshots.size(), b.snapshots.size()) << what;
+      for (size_t k = 0; k < a.snapshots.size(); ++k) {
+        EXPECT_EQ(a.snapshots[k].step, b.snapshots[k].step) << what;
+        EXPECT_EQ(b.snapshots[k].adapter.loaded, sel.wants_snapshots(a.name)) << what;
+        if (sel.wants_snapshots(a.name))
+          lorascape::test::expect_same_adapter(a.snapshots[k].adapter, b.snapshots[k].adapter,
+                                               what + " snapshot");
+        else
+          EXPECT_TRUE(b.snapshots[k].adapter.tensors.empty()) << what;
+      }
+    }
+  };
+  check(read_run_file(path, TensorSelection::none()), TensorSelection::none(), "none");
+  const TensorSelection one = TensorSelection::one("ilora", 1, "slow");
+  check(read_run_file(path, one), one, "one");
+  TensorSelection learner;  // one learner's trajectory: its stages and the method's snapshots
+  learner.method = "ilora";
+  learner.key = "fast";
+  check(read_run_file(path, learner), learner, "learner");
+  lorascape::test::expect_same_run(run, read_run_file(path, TensorSelection{}));
+
+  // Exactly one adapter loaded by `one`.
+  const RunFileData back = read_run_file(path, one);
+  int loaded = 0;
+  for (const auto& m : back.methods)
+    for (const auto& st : m.stages)
+      for (const auto& kv : st.adapters) loaded += kv.second.loaded ? 1 : 0;
+  EXPECT_EQ(loaded, 1);
+}
+
+// Data read without some tensors is not written back: that would drop the adapters from the
+// file. The writer says so before touching the file, which keeps its contents.
+TEST_F(RunFile, RefusesToWriteAdaptersThatWereNotLoaded) {
+  write_run_file(path, sample_run());
+  const std::string before = slurp(path);
+  const RunFileData partial = read_run_file(path, TensorSelection::one("seq", 0, "adapter"));
+  const std::string msg = format_error([&] { write_run_file(path, partial); });
+  EXPECT_NE(msg.find("/methods/seq/stages/01/adapter"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("not loaded"), std::string::npos) << msg;
+  EXPECT_EQ(slurp(path), before);
+  EXPECT_EQ(temp_files_next_to(path), 0);
+  EXPECT_NE(format_error([&] { put_method(path, partial.methods[1], partial); }), "");
+  EXPECT_EQ(slurp(path), before);
+}
+
 TEST_F(RunFile, RoundTripOfSparseMethodAndEmptyPieces) {
   RunFileData run = sample_header();
   run.lora_targets.clear();
