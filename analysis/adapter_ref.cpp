@@ -161,19 +161,17 @@ std::vector<std::string> expand_adapter_refs(const std::string& pattern) {
 
 std::vector<AdapterSource> load_trajectory(const std::string& run_path, const std::string& method,
                                            const std::string& key_in) {
-  std::string key = key_in;
-  if (key.empty()) {  // the reported learner: from the file's layout, read without tensors
-    const store::RunFileData layout =
-        store::read_run_file(run_path, store::TensorSelection::none());
-    key = find_method(layout, run_path, method).reported;
-  }
-  store::TensorSelection select;  // this learner's stage adapters, and snapshots if they are its
+  // The file's layout first, without tensors: which learner, and whether the snapshots are its.
+  const store::RunFileData layout = store::read_run_file(run_path, store::TensorSelection::none());
+  const store::MethodData& lm = find_method(layout, run_path, method);
+  const std::string key = key_in.empty() ? lm.reported : key_in;
+  const bool with_snapshots = key == "fast" || (key == "adapter" && lm.learners.empty());
+  store::TensorSelection select;  // then this learner's stage adapters (and snapshots)
   select.method = method;
   select.key = key;
-  select.snapshots = key == "fast" || key == "adapter";
+  select.snapshots = with_snapshots;
   const store::RunFileData run = store::read_run_file(run_path, select);
   const store::MethodData& m = find_method(run, run_path, method);
-  const bool with_snapshots = key == "fast" || (key == "adapter" && m.learners.empty());
   std::vector<AdapterSource> out;
   for (const auto& st : m.stages) {
     if (with_snapshots)

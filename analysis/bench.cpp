@@ -422,6 +422,8 @@ nlohmann::json bench_run_file(const BenchOptions& o) {
   if (o.rank < 1 || o.rank > 65536) throw ConfigError("--rank must be in 1..65536");
   if (o.stages < 1 || o.stages > 1000) throw ConfigError("--stages must be in 1..1000");
   const int64_t C = mc.d_model, Q = mc.q_dim(), KV = mc.kv_dim(), F = mc.d_ff, r = o.rank;
+  // (module, target, in, out) of core's seven projections (TransformerImpl::projections), from
+  // the sizes alone: building the model to ask it would allocate its weights (32 GB at 8 B).
   const std::vector<std::tuple<std::string, std::string, int64_t, int64_t>> proj = {
       {"self_attn.q_proj", "q_proj", C, Q},  {"self_attn.k_proj", "k_proj", C, KV},
       {"self_attn.v_proj", "v_proj", C, KV}, {"self_attn.o_proj", "o_proj", Q, C},
