@@ -7,6 +7,7 @@
 #   scripts/study-results.sh test  [METHOD…]   the reporting sweeps at each method's best point
 #   scripts/study-results.sh lambda            I-LoRA's slow and fast learner across lambda
 #   scripts/study-results.sh compare           the tables of docs/results.md from the files
+#   scripts/study-results.sh best METHOD       METHOD's best tuned point, as --set options
 #
 # Every step is a `lorascape sweep`: resumable (rerun the same command after a stop or a kill;
 # finished rows are kept) and independent of the others. JOBS sweeps run side by side (default
@@ -87,6 +88,10 @@ case "$phase" in
     for l in "${LAMBDAS[@]}"; do
       jobs+=("lambda/ilora-$l eval $TUNE_SEEDS --method ilora --set ilora.lambda=$l")
     done ;;
+  best)
+    [ ${#METHODS[@]} -eq 1 ] || { echo "best: name one method" >&2; exit 2; }
+    best_sets "${METHODS[0]}"
+    exit 0 ;;
   compare)
     files=()
     for m in "${METHODS[@]}"; do [ -f "$STUDY/test/$m.h5" ] && files+=("$STUDY/test/$m.h5"); done
@@ -98,6 +103,6 @@ case "$phase" in
       [ -n "$f" ] && "$LORASCAPE" compare "$f" --csv "$STUDY/lambda/ilora-$l-learners.csv"
     done
     exit 0 ;;
-  *) sed -n '2,15p' "$0"; exit 2 ;;
+  *) sed -n '2,16p' "$0"; exit 2 ;;
 esac
 printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -I{} bash -c 'one_sweep {}'

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Work in progress (issue 17): the replay methods' part of the study rerun at the smaller
+# replay memory (study-rerun/config.toml: replay.buffer 500, gem.memory 62). Two lanes, one
+# core each, both resumable: rerun after a stop and finished rows are kept.
+#
+#   study-rerun/lanes.sh 1    er, ilora (tune, test), the four lambda runs, GEM's test shard 1
+#   study-rerun/lanes.sh 2    agem (tune, test), gem (tune), GEM's test shard 2
+#   study-rerun/lanes.sh inputs   the seq, one and mtl test runs (seeds 3-5) the landscape needs
+#
+# Sweep files go to study-rerun/study (committed as they finish), run folders to RUNS.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export LORASCAPE=${LORASCAPE:-build/cli/lorascape}
+export CONFIG=study-rerun/config.toml STUDY=study-rerun/study
+export RUNS=${RUNS:-lorascape-out/study-runs} JOBS=1
+S=scripts/study-results.sh
+
+gem_test_shard() { # K: GEM's test sweep, shard K of 2 (rows with row mod 2 = K-1)
+  local f=$STUDY/test/gem-shard$1 sets
+  mkdir -p "$STUDY/test"
+  until [ -f "$STUDY/tune/gem.done" ]; do sleep 60; done # lane 2's GEM tuning
+  sets=$($S best gem)
+  # shellcheck disable=SC2086
+  "$LORASCAPE" -q sweep -c "$CONFIG" --set threads=1 --method gem $sets --split test \
+    --seeds 3,4,5,6,7 --shard "$1/2" --out "$f.h5" --runs "$RUNS/test/gem" > "$f.log" 2>&1
+  echo "done: test/gem-shard$1 ($(date -u +%H:%M:%S))"
+}
+
+lambda_learners() { # both of I-LoRA's learners across lambda (read from the run files)
+  local l f
+  for l in 0.9 0.99 0.999 0.9999; do
+    f=$(ls "$RUNS"/lambda/ilora-$l/*/run.h5 | head -1)
+    "$LORASCAPE" compare "$f" --csv "$STUDY/lambda/ilora-$l-learners.csv" > /dev/null
+  done
+  echo "done: lambda learners ($(date -u +%H:%M:%S))"
+}
+
+landscape_inputs() { # seq, one and mtl at their tuned points (docs/study/tune), seeds 3-5
+  mkdir -p lorascape-out/landscape-inputs
+  for m in seq one mtl; do
+    # shellcheck disable=SC2046
+    "$LORASCAPE" -q sweep -c "$CONFIG" --set threads=1 --method $m \
+      $(STUDY=docs/study $S best $m) --split test --seeds 3,4,5 \
+      --out lorascape-out/landscape-inputs/$m.h5 --runs "$RUNS/test/$m" \
+      > lorascape-out/landscape-inputs/$m.log 2>&1
+    echo "done: landscape input $m ($(date -u +%H:%M:%S))"
+  done
+}
+
+case "${1:-}" in
+  1)
+    $S tune er && $S test er && $S tune ilora && $S test ilora && $S lambda && lambda_learners
+    gem_test_shard 1 ;;
+  2)
+    $S tune agem && $S test agem && $S tune gem && touch "$STUDY/tune/gem.done"
+    gem_test_shard 2 ;;
+  inputs) landscape_inputs ;;
+  *) sed -n '2,10p' "$0"; exit 2 ;;
+esac
