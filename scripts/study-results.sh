@@ -99,7 +99,7 @@ case "$phase" in
     "$LORASCAPE" compare "${files[@]}" --baseline seq --csv "$STUDY/test-vs-seq.csv"
     # I-LoRA's two learners across lambda (the sweep rows hold the reported slow one only).
     for l in "${LAMBDAS[@]}"; do
-      f=$(ls "$RUNS"/lambda/ilora-$l/*/run.h5 2> /dev/null | head -1)
+      f=$(ls "$RUNS"/lambda/ilora-$l/*/run.h5 2> /dev/null | head -1 || true)
       [ -n "$f" ] && "$LORASCAPE" compare "$f" --csv "$STUDY/lambda/ilora-$l-learners.csv"
     done
     exit 0 ;;
