@@ -5,7 +5,8 @@
 #
 #   study-rerun/lanes.sh 1    er, ilora (tune, test), the four lambda runs, GEM's test shard 1
 #   study-rerun/lanes.sh 2    agem (tune, test), gem (tune), GEM's test shard 2
-#   study-rerun/lanes.sh inputs   the seq, one and mtl test runs (seeds 3-5) the landscape needs
+#   study-rerun/lanes.sh inputs1|inputs2   the test runs (seeds 3-5) of seq, er, ilora, mtl and
+#                                          one that scripts/study-landscape.sh reads, in two lanes
 #
 # Sweep files go to study-rerun/study (committed as they finish), run folders to RUNS.
 set -euo pipefail
@@ -35,14 +36,16 @@ lambda_learners() { # both of I-LoRA's learners across lambda (read from the run
   echo "done: lambda learners ($(date -u +%H:%M:%S))"
 }
 
-landscape_inputs() { # seq, one and mtl at their tuned points (docs/study/tune), seeds 3-5
+landscape_inputs() { # METHOD…: test runs of seeds 3-5 at each method's tuned point
+  local m study
   mkdir -p lorascape-out/landscape-inputs
-  for m in seq one mtl; do
+  for m in "$@"; do
+    case $m in er | ilora) study=$STUDY ;; *) study=docs/study ;; esac
     # shellcheck disable=SC2046
-    "$LORASCAPE" -q sweep -c "$CONFIG" --set threads=1 --method $m \
-      $(STUDY=docs/study $S best $m) --split test --seeds 3,4,5 \
-      --out lorascape-out/landscape-inputs/$m.h5 --runs "$RUNS/test/$m" \
-      > lorascape-out/landscape-inputs/$m.log 2>&1
+    "$LORASCAPE" -q sweep -c "$CONFIG" --set threads=1 --method "$m" \
+      $(STUDY=$study $S best "$m") --split test --seeds 3,4,5 \
+      --out "lorascape-out/landscape-inputs/$m.h5" --runs "$RUNS/test/$m" \
+      > "lorascape-out/landscape-inputs/$m.log" 2>&1
     echo "done: landscape input $m ($(date -u +%H:%M:%S))"
   done
 }
@@ -54,6 +57,7 @@ case "${1:-}" in
   2)
     $S tune agem && $S test agem && $S tune gem && touch "$STUDY/tune/gem.done"
     gem_test_shard 2 ;;
-  inputs) landscape_inputs ;;
+  inputs1) landscape_inputs ilora mtl ;;
+  inputs2) landscape_inputs er seq one ;;
   *) sed -n '2,10p' "$0"; exit 2 ;;
 esac
