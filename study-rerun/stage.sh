@@ -11,7 +11,7 @@ cp -r docs/study/. "$STAGE/"
 rm -f "$STAGE"/test/gem-shard* # the rerun's GEM test replaces the old one (merged below)
 cp -r study-rerun/study/. "$STAGE/"
 if ls "$STAGE"/test/gem-shard*.h5 > /dev/null 2>&1; then
-  "$LORASCAPE" sweep-merge "$STAGE"/test/gem-shard{1,2}.h5 --out "$STAGE/test/gem.h5" \
+  "$LORASCAPE" sweep-merge "$STAGE"/test/gem-shard{1,2,3}.h5 --out "$STAGE/test/gem.h5" \
     --csv "$STAGE/test/gem.csv" > /dev/null ||
     echo "GEM's test shards do not merge yet: the old test/gem stays in the stage" >&2
 fi
