@@ -7,6 +7,7 @@
 #   scripts/study-results.sh test  [METHOD…]   the reporting sweeps at each method's best point
 #   scripts/study-results.sh lambda            I-LoRA's slow and fast learner across lambda
 #   scripts/study-results.sh compare           the tables of docs/results.md from the files
+#   scripts/study-results.sh learners          only I-LoRA's two learners across lambda (CSV)
 #   scripts/study-results.sh best METHOD       METHOD's best tuned point, as --set options
 #
 # Every step is a `lorascape sweep`: resumable (rerun the same command after a stop or a kill;
@@ -71,6 +72,16 @@ one_sweep() {  # NAME SPLIT SEEDS OPTIONS…
 export -f one_sweep
 export LORASCAPE CONFIG STUDY RUNS
 
+# I-LoRA's two learners across lambda (the sweep rows hold the reported slow one only).
+learners() {
+  local l f
+  for l in "${LAMBDAS[@]}"; do
+    f=$(ls "$RUNS"/lambda/ilora-$l/*/run.h5 2> /dev/null | head -1 || true)
+    [ -n "$f" ] && "$LORASCAPE" compare "$f" --csv "$STUDY/lambda/ilora-$l-learners.csv"
+  done
+  return 0
+}
+
 phase=${1:-}
 shift || true
 [ $# -gt 0 ] && METHODS=("$@")
@@ -97,12 +108,9 @@ case "$phase" in
     for m in "${METHODS[@]}"; do [ -f "$STUDY/test/$m.h5" ] && files+=("$STUDY/test/$m.h5"); done
     "$LORASCAPE" compare "${files[@]}" --baseline er --csv "$STUDY/test-vs-er.csv"
     "$LORASCAPE" compare "${files[@]}" --baseline seq --csv "$STUDY/test-vs-seq.csv"
-    # I-LoRA's two learners across lambda (the sweep rows hold the reported slow one only).
-    for l in "${LAMBDAS[@]}"; do
-      f=$(ls "$RUNS"/lambda/ilora-$l/*/run.h5 2> /dev/null | head -1 || true)
-      [ -n "$f" ] && "$LORASCAPE" compare "$f" --csv "$STUDY/lambda/ilora-$l-learners.csv"
-    done
+    learners
     exit 0 ;;
-  *) sed -n '2,16p' "$0"; exit 2 ;;
+  learners) learners; exit 0 ;;
+  *) sed -n '2,17p' "$0"; exit 2 ;;
 esac
 printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -I{} bash -c 'one_sweep {}'

@@ -27,19 +27,6 @@ gem_test_shard() { # K: GEM's test sweep, shard K of 3 (rows with row mod 3 = K-
   echo "done: test/gem-shard$1 ($(date -u +%H:%M:%S))"
 }
 
-after() { # PATTERN: wait while a process started by an earlier version of this script runs
-  while pgrep -f -- "$1" > /dev/null; do sleep 30; done
-}
-
-lambda_learners() { # both of I-LoRA's learners across lambda (read from the run files)
-  local l f
-  for l in 0.9 0.99 0.999 0.9999; do
-    f=$(ls "$RUNS"/lambda/ilora-$l/*/run.h5 | head -1)
-    "$LORASCAPE" compare "$f" --csv "$STUDY/lambda/ilora-$l-learners.csv" > /dev/null
-  done
-  echo "done: lambda learners ($(date -u +%H:%M:%S))"
-}
-
 landscape_inputs() { # METHOD…: test runs of seeds 3-5 at each method's tuned point
   local m study
   mkdir -p lorascape-out/landscape-inputs
@@ -56,11 +43,9 @@ landscape_inputs() { # METHOD…: test runs of seeds 3-5 at each method's tuned 
 
 case "${1:-}" in
   1)
-    after "study/test/ilora.h5"
-    $S tune er && $S test er && $S tune ilora && $S test ilora && $S lambda && lambda_learners
+    $S tune er && $S test er && $S tune ilora && $S test ilora && $S lambda && $S learners > /dev/null
     gem_test_shard 1 ;;
   2)
-    after "study/tune/gem.h5"
     $S tune agem && $S test agem && $S tune gem && touch "$STUDY/tune/gem.done"
     gem_test_shard 2 && gem_test_shard 3 ;;
   inputs1) landscape_inputs ilora mtl ;;
