@@ -49,7 +49,7 @@ struct TrainConfig {
 
 // Replay memory of past-task examples (er, agem, ilora).
 struct ReplayConfig {
-  int64_t buffer = 1000;  // reservoir capacity in examples
+  int64_t buffer = 500;  // reservoir capacity in examples
 };
 
 struct EwcConfig {
@@ -63,8 +63,8 @@ struct EwcConfig {
 };
 
 struct GemConfig {
-  int64_t memory = 125;  // episodic memory per finished task, in examples
-  double margin = 0.0;   // GEM's memory_strength: lower bound of the dual variables
+  int64_t memory = 62;  // episodic memory per finished task, in examples (8 × 62 ≈ buffer)
+  double margin = 0.0;  // GEM's memory_strength: lower bound of the dual variables
 };
 
 struct OLoraConfig {
