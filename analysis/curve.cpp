@@ -209,7 +209,36 @@ store::ScanArray vec_array(const std::vector<double>& v) {
   return {{static_cast<int64_t>(v.size())}, v};
 }
 
+// A curve scan file with trained bends, read and checked: its data and parsed configuration.
+struct CurveFile {
+  store::ScanData d;
+  nlohmann::json cfg;
+};
+CurveFile read_curve_file(const std::string& curve_path) {
+  store::ScanData d = store::read_scan_file(curve_path);
+  if (d.spec.kind != "curve")
+    throw ConfigError(curve_path + " is a " + d.spec.kind + " scan, not a curve (`scan curve`)");
+  auto cfg = nlohmann::json::parse(d.spec.config_json, nullptr, false);
+  if (!cfg.is_object() || !cfg.contains("curve") || !cfg["curve"].is_object() ||
+      !cfg["curve"].value("bends", nlohmann::json()).is_number_integer() ||
+      !cfg.value("space", nlohmann::json()).is_string() || !d.text.count("from") ||
+      !d.text.count("to"))
+    throw FormatError(curve_path +
+                      ": the curve's configuration (bends, space, from, to) is "
+                      "missing or damaged; rerun `scan curve`");
+  if (!d.extras.count("control_points"))
+    throw ConfigError(curve_path +
+                      ": the curve's bends are not trained yet (rerun the `scan "
+                      "curve` command that made it: " +
+                      d.command_line + ")");
+  return {std::move(d), std::move(cfg)};
+}
+
 }  // namespace
+
+std::string curve_origin_ref(const std::string& curve_path) {
+  return store::resolve_ref(read_curve_file(curve_path).d.text.at("from"), curve_path);
+}
 
 StoredCurve load_stored_curve(const std::string& curve_path) {
   // A curve's ends may be bends of other curves; a file naming itself (directly or in a ring)
@@ -223,22 +252,7 @@ StoredCurve load_stored_curve(const std::string& curve_path) {
     Depth() { ++depth; }
     ~Depth() { --depth; }
   } guard;
-  const store::ScanData d = store::read_scan_file(curve_path);
-  if (d.spec.kind != "curve")
-    throw ConfigError(curve_path + " is a " + d.spec.kind + " scan, not a curve (`scan curve`)");
-  const auto cfg = nlohmann::json::parse(d.spec.config_json, nullptr, false);
-  if (!cfg.is_object() || !cfg.contains("curve") || !cfg["curve"].is_object() ||
-      !cfg["curve"].value("bends", nlohmann::json()).is_number_integer() ||
-      !cfg.value("space", nlohmann::json()).is_string() || !d.text.count("from") ||
-      !d.text.count("to"))
-    throw FormatError(curve_path +
-                      ": the curve's configuration (bends, space, from, to) is "
-                      "missing or damaged; rerun `scan curve`");
-  if (!d.extras.count("control_points"))
-    throw ConfigError(curve_path +
-                      ": the curve's bends are not trained yet (rerun the `scan "
-                      "curve` command that made it: " +
-                      d.command_line + ")");
+  const auto [d, cfg] = read_curve_file(curve_path);
   StoredCurve c;
   c.path = curve_path;
   c.kind = cfg["curve"].value("kind", std::string("bezier"));

@@ -48,6 +48,9 @@ struct StoredCurve {
 // ConfigError / FormatError naming the file when it is not a curve scan or its bends are not
 // trained yet (rerun `scan curve`).
 StoredCurve load_stored_curve(const std::string& curve_path);
+// The reference of a curve's `from` end (as load_adapter_ref takes it), with the same checks,
+// without loading the ends.
+std::string curve_origin_ref(const std::string& curve_path);
 
 // Runs (or resumes: trained bends are kept in the file) the scan.
 store::ScanData run_curve_scan(const CurveScanOptions& opt, const core::RunConfig& data,

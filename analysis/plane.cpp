@@ -243,28 +243,39 @@ core::Adapter filter_normalized_direction(const core::Adapter& center, const std
 
 store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfig& data,
                                const std::string& command_line) {
-  if (opt.through.size() != 3)
+  if (opt.through.empty() && opt.curve.empty())
+    throw ConfigError("scan plane: give --through X,Y,Z or --curve CURVE.h5");
+  if (!opt.through.empty() && opt.through.size() != 3)
     throw ConfigError("`through` needs exactly three adapters X,Y,Z (got " +
                       std::to_string(opt.through.size()) + ")");
   check_grid(opt.nx, opt.ny);
   if (!(opt.margin >= 0)) throw ConfigError("`margin` must be >= 0");
   if (opt.curve_points < 2 || opt.curve_points > 10001)
     throw ConfigError("`curve_points` must be 2 … 10001");
-  ScanSetup setup = prepare_scan(load_adapter_refs(opt.through), opt.scan, data);
-  std::vector<std::string> proj_refs;
-  for (const auto& p : opt.project)
-    for (const auto& r : expand_adapter_refs(p)) proj_refs.push_back(r);
-  std::vector<AdapterSource> all = setup.anchors;
-  for (auto& s : load_adapter_refs(proj_refs)) all.push_back(std::move(s));
-  StoredCurve curve;  // its control points follow the projected adapters in `all`
-  const size_t curve_at = all.size();
+  StoredCurve curve;  // read once: its control points serve as anchors and as basis
   if (!opt.curve.empty()) {
     curve = load_stored_curve(opt.curve);
     if (curve.space != opt.scan.space)
       throw ConfigError(opt.curve + ": the curve was trained in " + curve.space +
                         " space; scan its plane with --space " + curve.space);
-    for (const auto& c : curve.control) all.push_back(c);
   }
+  std::vector<std::string> through = opt.through;
+  std::vector<AdapterSource> xyz_sources;
+  if (through.empty()) {  // the curve-vs-line plane: from, to, the middle bend
+    const size_t middle = (curve.control.size() - 2 + 1) / 2;
+    xyz_sources = {curve.control.front(), curve.control.back(), curve.control[middle]};
+    for (const auto& a : xyz_sources) through.push_back(a.label);
+  } else {
+    xyz_sources = load_adapter_refs(through);
+  }
+  ScanSetup setup = prepare_scan(std::move(xyz_sources), opt.scan, data);
+  std::vector<std::string> proj_refs;
+  for (const auto& p : opt.project)
+    for (const auto& r : expand_adapter_refs(p)) proj_refs.push_back(r);
+  std::vector<AdapterSource> all = setup.anchors;
+  for (auto& s : load_adapter_refs(proj_refs)) all.push_back(std::move(s));
+  const size_t curve_at = all.size();  // the curve's control points follow the projected ones
+  for (const auto& c : curve.control) all.push_back(c);
   check_adapters(all, opt.scan.space);
   if (opt.scan.space == "delta") setup.scales = align_for_delta(all);  // the projected ones too
   std::vector<core::Adapter> basis;
@@ -304,7 +315,7 @@ store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfi
       open_scan(opt.scan, scan_spec("plane", setup, cfg, axes), command_line, setup);
   std::map<std::string, store::ScanArray> extras{{"anchors", array2(3, 2, anchors)}};
   extras["projected"] = array2(proj_refs.size(), 3, projected);
-  std::map<std::string, std::string> text{{"anchor_labels", join_refs(opt.through, opt.scan.out)},
+  std::map<std::string, std::string> text{{"anchor_labels", join_refs(through, opt.scan.out)},
                                           {"projected_labels", join_refs(proj_refs, opt.scan.out)}};
   if (m > 0) {
     extras["curve_path"] = array2(static_cast<size_t>(opt.curve_points), 4, curve_path);
@@ -320,12 +331,6 @@ store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfi
         return c;
       },
       "scan plane");
-}
-
-std::vector<std::string> curve_plane_through(const std::string& curve_path) {
-  const StoredCurve c = load_stored_curve(curve_path);
-  const size_t middle = (c.control.size() - 2 + 1) / 2;  // 1-based: the middle bend
-  return {c.control.front().label, c.control.back().label, c.control[middle].label};
 }
 
 store::ScanData run_random_plane_scan(const RandomPlaneOptions& opt, const core::RunConfig& data,

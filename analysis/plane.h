@@ -61,15 +61,14 @@ struct PlaneScanOptions {
   std::vector<std::string> project;  // references (or patterns, expand_adapter_refs) to place
   // A trained curve scan file (curve.h) to draw in the plane (Garipov et al.'s curve-vs-line
   // plane): its control points join the basis, `curve_points` points of it are projected
-  // (extras curve_path). Without `through`, the plane is the one through its ends and middle
-  // bend (curve_plane_through), which holds a one-bend Bézier curve exactly.
+  // (extras curve_path). Without `through`, the plane is the curve-vs-line plane: through its
+  // `from` (origin), its `to` (on the x axis: the straight line is the x axis) and its middle
+  // bend (CURVE.h5:bend/K), which holds a one-bend Bézier curve exactly. The file is read once.
   std::string curve;
   int curve_points = 61;
 };
 
-// The anchors of the curve-vs-line plane of a curve scan file: its `from` (origin), its `to`
-// (on the x axis: the straight line is the x axis) and its middle bend (CURVE.h5:bend/K).
-std::vector<std::string> curve_plane_through(const std::string& curve_path);
+// ConfigError without `through` and without `curve`.
 store::ScanData run_plane_scan(const PlaneScanOptions& opt, const core::RunConfig& data,
                                const std::string& command_line);
 

@@ -223,8 +223,7 @@ void demo_landscapes(RunConfig cfg) {
 
   // The curve-vs-line plane: through the curve's ends and its bend.
   analysis::PlaneScanOptions cplane;
-  cplane.curve = curve.scan.out;
-  cplane.through = analysis::curve_plane_through(cplane.curve);
+  cplane.curve = curve.scan.out;  // without `through`: its ends and its bend
   cplane.nx = cplane.ny = 7;
   cplane.scan.tasks = curve.scan.tasks;
   cplane.scan.union_tasks = curve.scan.tasks;

@@ -422,15 +422,16 @@ void add_scan_commands(CLI::App& app, CommandTable& table) {
                      return cmd_scan(s->curve_cli, s->curve_opt, s->curve_opt.from,
                                      analysis::run_curve_scan);
                    }});
-  table.push_back({scan_plane, [s] {
-                     std::tie(s->plane_opt.nx, s->plane_opt.ny) = parse_grid(s->plane_grid);
-                     if (s->plane_opt.through.empty() && !s->plane_opt.curve.empty())
-                       s->plane_opt.through = analysis::curve_plane_through(s->plane_opt.curve);
-                     if (s->plane_opt.through.empty())
-                       throw ConfigError("scan plane: give --through X,Y,Z or --curve CURVE.h5");
-                     return cmd_scan(s->plane_cli, s->plane_opt, s->plane_opt.through.at(0),
-                                     analysis::run_plane_scan);
-                   }});
+  table.push_back(
+      {scan_plane, [s] {
+         std::tie(s->plane_opt.nx, s->plane_opt.ny) = parse_grid(s->plane_grid);
+         // The data of the run the first anchor comes from (the curve's `from`).
+         const auto& o = s->plane_opt;
+         const std::string data_ref = !o.through.empty() ? o.through[0]
+                                      : o.curve.empty()  ? std::string()
+                                                         : analysis::curve_origin_ref(o.curve);
+         return cmd_scan(s->plane_cli, s->plane_opt, data_ref, analysis::run_plane_scan);
+       }});
   table.push_back({scan_rplane, [s] {
                      std::tie(s->rplane_opt.nx, s->rplane_opt.ny) = parse_grid(s->rplane_grid);
                      return cmd_scan(s->rplane_cli, s->rplane_opt, s->rplane_opt.center,
