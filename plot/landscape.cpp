@@ -197,7 +197,7 @@ void layout_landscape(QCustomPlot* p) {
     const QPointF px = label_point(t);
     taken.push_back(QRectF(px.x() - 4, px.y() - 4, 8, 8));
   }
-  // The anchors' labels first (they are always shown), then the others'.
+  // The anchors' labels first (shown unless they would cover one another), then the others'.
   std::stable_partition(marker_labels.begin(), marker_labels.end(), [](QCPItemText* t) {
     return t->property("lorascape_anchor_label").toBool();
   });

@@ -226,7 +226,7 @@ void place_labels(const std::vector<QCPItemText*>& labels, const QRectF& inside,
     const double h = label_box(t, kPlaces[0]).height() + 2;  // a step: a label and a gap
     Qt::Alignment best = kPlaces[0];
     double best_dy = 0;
-    int best_score = -1, best_overlaps = 0;
+    int best_score = -1, best_overlaps = 0, best_label_hits = 0;
     for (const double dy : {0.0, -h, h, -2 * h, 2 * h}) {
       for (const Qt::Alignment a : kPlaces) {
         const QRectF box = label_box(t, a, dy);
@@ -238,15 +238,18 @@ void place_labels(const std::vector<QCPItemText*>& labels, const QRectF& inside,
           return static_cast<int>(std::count_if(
               v.begin(), v.end(), [&](const QRectF& b) { return b.intersects(spaced); }));
         };
-        const int overlaps = hits(taken) + 10 * hits(placed);  // over another label: worst
+        const int label_hits = hits(placed);
+        const int overlaps = hits(taken) + 10 * label_hits;  // over another label: worst
         if (score > best_score || (score == best_score && overlaps < best_overlaps))
-          best_score = score, best_overlaps = overlaps, best = a, best_dy = dy;
+          best_score = score, best_overlaps = overlaps, best_label_hits = label_hits, best = a,
+          best_dy = dy;
         if (score == 6 && overlaps == 0) break;
       }
       if (best_score == 6 && best_overlaps == 0) break;
     }
     t->setPositionAlignment(best);
-    const bool shown = (best_score == 6 && best_overlaps == 0) || keep(t);
+    // A kept label may cover points or the legend, never another label.
+    const bool shown = (best_score == 6 && best_overlaps == 0) || (best_label_hits == 0 && keep(t));
     t->setVisible(shown);
     if (!shown) continue;
     placed.push_back(label_box(t, best, best_dy));

@@ -74,8 +74,10 @@ QRectF label_reach(QCPItemText* t);
 // takes the first of six places around its point — then the same up to two label heights above
 // or below it — that lies inside `inside`, clear of `legend` and clear of `taken` and of the
 // labels placed before it; the best compromise otherwise. A label that overlaps something
-// wherever it goes is hidden unless `keep(label)`. Every label starts from its own point again
-// at each call (an earlier call may have moved it off). The boxes placed go into `taken`.
+// wherever it goes is hidden unless `keep(label)` and what it overlaps is no label placed
+// before it (labels never cover each other: with too little room, kept labels are hidden too).
+// Every label starts from its own point again at each call (an earlier call may have moved it off).
+// The boxes placed go into `taken`.
 void place_labels(const std::vector<QCPItemText*>& labels, const QRectF& inside,
                   const QRectF& legend, std::vector<QRectF>& taken,
                   const std::function<bool(QCPItemText*)>& keep);

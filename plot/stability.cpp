@@ -34,8 +34,9 @@ std::vector<Learner> learners_of(const store::RunFileData& run) {
 }
 
 // The trade-off plot's path end labels, after every layout: the start labels (they name the
-// path) first and always shown, then the end labels where they find room; the path ends
-// themselves are obstacles, and the legend when it lies over the plot.
+// path) first, shown unless they would cover another label (many paths in a small plot), then
+// the end labels where they find room; the path ends themselves are obstacles, and the legend
+// when it lies over the plot.
 void place_trade_labels(QCustomPlot* p) {
   std::vector<QCPItemText*> labels;
   for (int kind : {1, 2})

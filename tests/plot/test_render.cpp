@@ -225,6 +225,39 @@ TEST_F(PlotRender, TradeOffEndLabelsDoNotOverlap) {
   }
 }
 
+// Too many paths for the trade-off plot to name them all: the names that find no room are
+// hidden, none covers another, and the first path keeps its name.
+TEST_F(PlotRender, CrowdedTradeOffHidesNamesRatherThanOverlapping) {
+  const store::RunFileData r = test::sample_run();
+  const auto line = shared(test::sample_line());
+  std::vector<NamedScan> named;
+  for (int k = 1; k <= 30; ++k) named.push_back({QString("seq-%1-%2").arg(k).arg(k + 1), line});
+  draw_stability(&plot, prepare_stability(&r, trade_off_paths(named), {"exact_match"}));
+  plot.replot();
+  std::vector<std::pair<QRectF, QString>> shown;
+  int names = 0, names_shown = 0;
+  QString first_name;
+  for (int i = 0; i < plot.itemCount(); ++i)
+    if (auto* t = qobject_cast<QCPItemText*>(plot.item(i))) {
+      const bool name = t->property("lorascape_end_label").toInt() == 1;
+      if (name && first_name.isEmpty()) first_name = t->text();
+      names += name;
+      if (!t->visible()) continue;
+      names_shown += name;
+      shown.emplace_back(label_box(t, t->positionAlignment()), t->text());
+    }
+  EXPECT_EQ(names, 30);
+  EXPECT_GE(names_shown, 1);
+  EXPECT_LT(names_shown, 30);  // 30 names around one point do not fit in a 640 x 480 figure
+  EXPECT_TRUE(std::any_of(shown.begin(), shown.end(), [&](const auto& b) {
+    return b.second == first_name;
+  })) << first_name.toStdString();
+  for (size_t i = 0; i < shown.size(); ++i)
+    for (size_t j = i + 1; j < shown.size(); ++j)
+      EXPECT_FALSE(shown[i].first.intersects(shown[j].first))
+          << shown[i].second.toStdString() << " / " << shown[j].second.toStdString();
+}
+
 TEST_F(PlotRender, MatrixAndGeometryAreAnnotatedHeatMaps) {
   const store::RunFileData r = test::sample_run();
   const MatrixFigure m = prepare_matrix(r, {"seq", "exact_match"});
