@@ -207,7 +207,8 @@ int compare_runs(const std::vector<std::string>& paths, const std::string& score
       const store::SweepData sw = store::read_sweep_file(path);
       if (sw.spec.score != score)
         throw ConfigError(path + ": a sweep's metrics are on " + sw.spec.score +
-                          "; compare it with --score " + sw.spec.score);
+                          "; compare it with --score " + sw.spec.score + ", or compare its runs' " +
+                          "run files (sweep --runs DIR: DIR/row-K/run.h5) with --score " + score);
       for (const auto& r : sw.rows) {
         std::string label = r.method;
         if (sw.spec.num_points() > 1) {  // which grid point: METHOD[KEY=V;…]

@@ -205,4 +205,5 @@ TEST(CliCompare, BaselineGivesThePairedDifferenceItsIntervalAndPValue) {
   const auto wrong = test::run_cli("compare " + sweeps[0] + " --score loss", shared.cache);
   EXPECT_EQ(wrong.code, 2) << wrong.out;
   EXPECT_NE(wrong.out.find("compare it with --score exact_match"), std::string::npos) << wrong.out;
+  EXPECT_NE(wrong.out.find("DIR/row-K/run.h5) with --score loss"), std::string::npos) << wrong.out;
 }
