@@ -7,9 +7,11 @@
 
 STUDY (default docs/study) holds tune/METHOD.csv (each method's tuning sweep on `eval`),
 test-vs-er.csv and test-vs-seq.csv (`lorascape compare … --baseline M --csv`, the `compare`
-phase) and lambda/ilora-L-learners.csv (I-LoRA's two learners across lambda). In DOC every
-table sits between `<!-- generated: results-tables NAME -->` and `<!-- end generated -->`
-(NAME: test, vs-er, vs-seq, lambda, tune); --write replaces what is between them and leaves
+phase), lambda/ilora-L-learners.csv (I-LoRA's two learners across lambda) and
+test-transfer-token_acc.csv, test-transfer-loss.csv (the metrics on token accuracy and loss
+of the test runs, paired against seq: the `transfer` phase). In DOC every table sits between
+`<!-- generated: results-tables NAME -->` and `<!-- end generated -->`
+(NAME: test, vs-er, vs-seq, lambda, tune, transfer); --write replaces what is between them and leaves
 the prose alone; --check (ctest's ResultsTablesMatchStudy) names every block that is not what
 the files give. Standard library only.
 """
@@ -162,10 +164,34 @@ def lambda_table(study):
     return "\n".join(out)
 
 
+def transfer_table(study):
+    em = {r["method"]: r for r in rows(f"{study}/test-vs-er.csv")}
+    by = {s: {r["method"]: r for r in rows(f"{study}/test-transfer-{s}.csv")}
+          for s in ("token_acc", "loss")}
+    out = ["| method | FWT exact match | FWT token accuracy | − `seq`, paired | FWT loss (nats) | "
+           "− `seq`, paired | seeds |",
+           "|---|---|---|---|---|---|---|"]
+    for m in ORDER:
+        cells = [f"{num(em[m]['FWT'], True)} ± {num(em[m]['FWT_sd'])}" if m in em else "not run"]
+        n = "0"
+        for s in ("token_acc", "loss"):
+            r = by[s].get(m)
+            if r is None:
+                cells += ["not run", ""]
+                continue
+            diff = "—" if m == "seq" else (
+                f"{num(r['FWT_diff'], True)} [{num(r['FWT_diff_ci_low'], True)}, "
+                f"{num(r['FWT_diff_ci_high'], True)}], p = {pvalue(r['FWT_p'])}")
+            cells += [f"{num(r['FWT'], True)} ± {num(r['FWT_sd'])}", diff]
+            n = r["n"]
+        out.append(f"| `{m}` | " + " | ".join(cells) + f" | {n} |")
+    return "\n".join(out)
+
+
 def tables(study):
     return {"test": test_table(study), "vs-er": paired_table(study, "er"),
             "vs-seq": paired_table(study, "seq"), "lambda": lambda_table(study),
-            "tune": tune_tables(study)}
+            "tune": tune_tables(study), "transfer": transfer_table(study)}
 
 
 BLOCK = re.compile(r"(<!-- generated: results-tables ([\w-]+) -->\n)(.*?)(<!-- end generated -->)", re.S)

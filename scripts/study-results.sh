@@ -8,13 +8,14 @@
 #   scripts/study-results.sh lambda            I-LoRA's slow and fast learner across lambda
 #   scripts/study-results.sh compare           the tables of docs/results.md from the files
 #   scripts/study-results.sh learners          only I-LoRA's two learners across lambda (CSV)
+#   scripts/study-results.sh transfer          only the metrics on token accuracy and loss (CSV)
 #   scripts/study-results.sh best METHOD       METHOD's best tuned point, as --set options
 #
 # Every step is a `lorascape sweep`: resumable (rerun the same command after a stop or a kill;
 # finished rows are kept) and independent of the others. JOBS sweeps run side by side (default
 # 2, each with one thread: bit-reproducible). The sweep files (small: one row of metrics per
 # run) go to STUDY (default docs/study) and are committed; the run folders (adapters) to RUNS
-# (default lorascape-out/study-runs), which only the lambda phase's learner table reads.
+# (default lorascape-out/study-runs), which only the learner and transfer tables read.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 LORASCAPE=${LORASCAPE:-build/cli/lorascape}
@@ -82,6 +83,20 @@ learners() {
   return 0
 }
 
+# FWT (and every metric) on token accuracy and on loss, which the sweep files (exact match only)
+# do not hold: `compare` over the test sweeps' run folders, paired by seed against seq, one CSV
+# per score.
+transfer() {
+  local m f s files=()
+  for m in "${METHODS[@]}"; do
+    for f in "$RUNS"/test/"$m"/*/run.h5; do [ -f "$f" ] && files+=("$f"); done
+  done
+  [ ${#files[@]} -gt 0 ] || { echo "transfer: no run folders in $RUNS/test (run the test phase)" >&2; return 1; }
+  for s in token_acc loss; do
+    "$LORASCAPE" compare "${files[@]}" --score "$s" --baseline seq --csv "$STUDY/test-transfer-$s.csv"
+  done
+}
+
 phase=${1:-}
 shift || true
 [ $# -gt 0 ] && METHODS=("$@")
@@ -109,8 +124,10 @@ case "$phase" in
     "$LORASCAPE" compare "${files[@]}" --baseline er --csv "$STUDY/test-vs-er.csv"
     "$LORASCAPE" compare "${files[@]}" --baseline seq --csv "$STUDY/test-vs-seq.csv"
     learners
+    transfer || echo "compare: the transfer tables need the test phase's run folders" >&2
     exit 0 ;;
   learners) learners; exit 0 ;;
-  *) sed -n '2,17p' "$0"; exit 2 ;;
+  transfer) transfer; exit 0 ;;
+  *) sed -n '2,18p' "$0"; exit 2 ;;
 esac
 printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -I{} bash -c 'one_sweep {}'
