@@ -65,6 +65,17 @@ def pvalue(p):
     return f"{mant} × 10" + str(int(exp)).translate(str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
+def mean_sd(r, k, sign=False):
+    """Column k of a compare CSV row as "mean ± sd"."""
+    return f"{num(r[k], sign)} ± {num(r[k + '_sd'])}"
+
+
+def paired(r, k):
+    """Column k's paired difference of a `compare --baseline` CSV row: mean [CI], p."""
+    return (f"{num(r[k + '_diff'], True)} [{num(r[k + '_diff_ci_low'], True)}, "
+            f"{num(r[k + '_diff_ci_high'], True)}], p = {pvalue(r[k + '_p'])}")
+
+
 def rows(path):
     if not os.path.exists(path):
         return []
@@ -121,12 +132,9 @@ def test_table(study):
             out.append(f"| `{m}` | {bp} | not run | | | | | | | 0 |")
             continue
         r = by[m]
-
-        def sd(k, sign=False):
-            return f"{num(r[k], sign)} ± {num(r[k + '_sd'])}"
-        out.append(f"| `{m}` | {bp} | {sd('OP')} | [{num(r['OP_ci_low'])}, {num(r['OP_ci_high'])}] | "
-                   f"{sd('BWT', True)} | {sd('FWT', True)} | {sd('forgetting')} | {sd('plasticity')} | "
-                   f"{sd('stability')} | {r['n']} |")
+        out.append(f"| `{m}` | {bp} | {mean_sd(r, 'OP')} | [{num(r['OP_ci_low'])}, {num(r['OP_ci_high'])}] | "
+                   f"{mean_sd(r, 'BWT', True)} | {mean_sd(r, 'FWT', True)} | {mean_sd(r, 'forgetting')} | "
+                   f"{mean_sd(r, 'plasticity')} | {mean_sd(r, 'stability')} | {r['n']} |")
     return "\n".join(out)
 
 
@@ -134,16 +142,12 @@ def paired_table(study, base):
     by = {r["method"]: r for r in rows(f"{study}/test-vs-{base}.csv")}
     out = [f"| method − `{base}` | OP | BWT | forgetting | plasticity | pairs |",
            "|---|---|---|---|---|---|"]
-
-    def cell(r, k):
-        return (f"{num(r[k + '_diff'], True)} [{num(r[k + '_diff_ci_low'], True)}, "
-                f"{num(r[k + '_diff_ci_high'], True)}], p = {pvalue(r[k + '_p'])}")
     for m in ORDER:
         if m == base or m not in by:
             continue
         r = by[m]
-        out.append(f"| `{m}` | {cell(r, 'OP')} | {cell(r, 'BWT')} | {cell(r, 'forgetting')} | "
-                   f"{cell(r, 'plasticity')} | {r['n_pairs']} |")
+        out.append(f"| `{m}` | {paired(r, 'OP')} | {paired(r, 'BWT')} | {paired(r, 'forgetting')} | "
+                   f"{paired(r, 'plasticity')} | {r['n_pairs']} |")
     return "\n".join(out)
 
 
@@ -172,17 +176,14 @@ def transfer_table(study):
            "− `seq`, paired | seeds |",
            "|---|---|---|---|---|---|---|"]
     for m in ORDER:
-        cells = [f"{num(em[m]['FWT'], True)} ± {num(em[m]['FWT_sd'])}" if m in em else "not run"]
+        cells = [mean_sd(em[m], "FWT", True) if m in em else "not run"]
         n = "0"
         for s in ("token_acc", "loss"):
             r = by[s].get(m)
             if r is None:
                 cells += ["not run", ""]
                 continue
-            diff = "—" if m == "seq" else (
-                f"{num(r['FWT_diff'], True)} [{num(r['FWT_diff_ci_low'], True)}, "
-                f"{num(r['FWT_diff_ci_high'], True)}], p = {pvalue(r['FWT_p'])}")
-            cells += [f"{num(r['FWT'], True)} ± {num(r['FWT_sd'])}", diff]
+            cells += [mean_sd(r, "FWT", True), "—" if m == "seq" else paired(r, "FWT")]
             n = r["n"]
         out.append(f"| `{m}` | " + " | ".join(cells) + f" | {n} |")
     return "\n".join(out)
