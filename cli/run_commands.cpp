@@ -45,12 +45,17 @@ int cmd_tasks(int64_t seed) {
       "Built-in task suite (seed %lld). Each task: train/eval/test splits generated from the "
       "seed.\n\n",
       static_cast<long long>(seed));
-  for (const auto& name : builtin_task_names()) {
+  auto print_task = [&](const std::string& name) {
     Task t = make_builtin_task(name, static_cast<uint64_t>(seed), sizes);
-    std::printf("%-10s %-7s %s\n", t.name.c_str(), to_string(t.kind), t.description.c_str());
-    std::printf("           e.g. \"%s\" -> \"%s\"\n", t.train[0].prompt.c_str(),
+    std::printf("%-16s %-7s %s\n", t.name.c_str(), to_string(t.kind), t.description.c_str());
+    std::printf("                 e.g. \"%s\" -> \"%s\"\n", t.train[0].prompt.c_str(),
                 t.train[0].answer.c_str());
-  }
+  };
+  for (const auto& name : builtin_task_names()) print_task(name);
+  std::printf(
+      "\nVariants (not in the default sequence; name them in tasks.names): the same tag, rule "
+      "and answers in a shifted domain, for transfer studies (data/configs/revisit.toml).\n\n");
+  for (const auto& name : builtin_variant_names()) print_task(name);
   std::printf(
       "\nUser data: set tasks.source to a folder <root>/<task>/{train,eval,test}.json[l] "
       "of {\"prompt\", \"answer\"} records.\n");

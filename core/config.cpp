@@ -59,7 +59,8 @@ std::vector<Field> fields(RunConfig& c) {
       {"lora.targets", Kind::StringList, &c.lora.targets,
        "projections with LoRA (q_proj k_proj v_proj o_proj gate_proj up_proj down_proj)"},
       {"tasks.source", Kind::String, &c.tasks.source, "\"builtin\" or a TRACE/LLMCL data root"},
-      {"tasks.names", Kind::StringList, &c.tasks.names, "task order; [] = all tasks of the source"},
+      {"tasks.names", Kind::StringList, &c.tasks.names,
+       "task order; [] = all tasks of the source (built-in: the eight; a variant only by name)"},
       {"tasks.template", Kind::String, &c.tasks.prompt_template,
        "prompt template, \"{prompt}\" = the example's prompt (e.g. \"Question: "
        "{prompt}\\nAnswer:\"); "

@@ -43,12 +43,20 @@ inline constexpr size_t kMaxBuiltinAnswerBytes = 8;
 // The eight built-in task names, in default sequence order:
 // topic, arith, upper, brackets, extract, translate, compare, weekday.
 const std::vector<std::string>& builtin_task_names();
+// The built-in variants, not in the default sequence: four of the tasks in a shifted domain
+// with the same tag, rule and answers (arith-pages, weekday-months, compare-hundreds,
+// extract-places), so that what was learned on the original transfers in part.
+const std::vector<std::string>& builtin_variant_names();
+// The task a variant shifts ("arith" for "arith-pages"); "" for the eight and unknown names.
+std::string builtin_variant_of(const std::string& name);
+// One of the eight or a variant.
 bool is_builtin_task(const std::string& name);
 // One built-in task; train/eval/test are generated independently from seeds derived from
 // `seed` and the task name. Throws ConfigError for an unknown name (listing the valid ones)
 // or a negative split size.
 Task make_builtin_task(const std::string& name, uint64_t seed, const SplitSizes& sizes);
-// Several built-in tasks in the given order; empty `names` = all eight in default order.
+// Several built-in tasks (of the eight and the variants) in the given order; empty `names` =
+// the eight in default order.
 // Throws ConfigError for an unknown or repeated name.
 std::vector<Task> builtin_suite(uint64_t seed, const SplitSizes& sizes,
                                 const std::vector<std::string>& names = {});

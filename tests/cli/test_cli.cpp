@@ -87,6 +87,8 @@ TEST_F(Cli, HelpListsCommandsAndConfigListsKeys) {
   r = run("tasks", cache);
   EXPECT_EQ(r.code, 0);
   EXPECT_NE(r.out.find("weekday"), std::string::npos);
+  EXPECT_NE(r.out.find("Variants"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("extract-places"), std::string::npos) << r.out;
 }
 
 TEST_F(Cli, DoctorReportsTheBlasAndTheGemm) {

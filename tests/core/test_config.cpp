@@ -4,6 +4,7 @@
 #include <filesystem>
 
 #include "core/config.h"
+#include "core/tasks.h"
 #include "store/error.h"
 #include "tests/common/test_util.h"
 
@@ -104,6 +105,12 @@ TEST(Config, ShippedConfigsParseAndDefaultMatchesCode) {
   RunConfig d = load_config((dir / "default.toml").string());
   EXPECT_EQ(d.to_json(), RunConfig{}.to_json())
       << "data/configs/default.toml must list the code's defaults";
+  // revisit.toml: built-in tasks and their variants, every other key the default.
+  RunConfig rv = load_config((dir / "revisit.toml").string());
+  ASSERT_EQ(rv.tasks.names.size(), 8u);
+  for (const auto& name : rv.tasks.names) EXPECT_TRUE(is_builtin_task(name)) << name;
+  rv.tasks.names.clear();
+  EXPECT_EQ(rv.to_json(), RunConfig{}.to_json()) << "revisit.toml sets only tasks.names";
 }
 
 TEST(Config, OptimizerAndEwcSettingsParseAndValidate) {

@@ -60,6 +60,13 @@ std::vector<std::string> split_words(const std::string& s) {
 
 const lc::SplitSizes kBig{2000, 300, 500};
 
+// The eight tasks of the default sequence, then the variants.
+std::vector<std::string> all_builtin_names() {
+  std::vector<std::string> v = lc::builtin_task_names();
+  for (const auto& n : lc::builtin_variant_names()) v.push_back(n);
+  return v;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------------------------------
@@ -74,6 +81,19 @@ TEST(BuiltinTasks, NamesInDefaultOrder) {
   EXPECT_FALSE(lc::is_builtin_task("nope"));
   EXPECT_FALSE(lc::is_builtin_task(""));
   EXPECT_FALSE(lc::is_builtin_task("Arith"));
+  // The variants: built-in, not in the default sequence, each shifting one of the eight.
+  const std::map<std::string, std::string> variants = {{"arith-pages", "arith"},
+                                                       {"weekday-months", "weekday"},
+                                                       {"compare-hundreds", "compare"},
+                                                       {"extract-places", "extract"}};
+  ASSERT_EQ(lc::builtin_variant_names().size(), variants.size());
+  for (const auto& n : lc::builtin_variant_names()) {
+    ASSERT_TRUE(variants.count(n)) << n;
+    EXPECT_TRUE(lc::is_builtin_task(n)) << n;
+    EXPECT_EQ(lc::builtin_variant_of(n), variants.at(n));
+  }
+  EXPECT_EQ(lc::builtin_variant_of("arith"), "");
+  EXPECT_EQ(lc::builtin_variant_of("nope"), "");
 }
 
 TEST(BuiltinTasks, KindsAndDescriptions) {
@@ -82,8 +102,10 @@ TEST(BuiltinTasks, KindsAndDescriptions) {
       {"upper", lc::AnswerKind::Text},     {"brackets", lc::AnswerKind::Text},
       {"extract", lc::AnswerKind::Text},   {"translate", lc::AnswerKind::Text},
       {"compare", lc::AnswerKind::Letter}, {"weekday", lc::AnswerKind::Text}};
-  for (const auto& t : lc::builtin_suite(3, {})) {
-    EXPECT_EQ(t.kind, kinds.at(t.name)) << t.name;
+  for (const auto& t : lc::builtin_suite(3, {}, all_builtin_names())) {
+    const std::string parent = lc::builtin_variant_of(t.name);
+    ASSERT_TRUE(kinds.count(parent.empty() ? t.name : parent)) << t.name;
+    EXPECT_EQ(t.kind, kinds.at(parent.empty() ? t.name : parent)) << t.name;
     // The declared kind agrees with what the answers look like.
     std::vector<lc::Example> all;
     for (const auto* e : all_examples(t)) all.push_back(*e);
@@ -97,7 +119,7 @@ TEST(BuiltinTasks, KindsAndDescriptions) {
 }
 
 TEST(BuiltinTasks, DeterministicFromSeed) {
-  for (const auto& name : lc::builtin_task_names()) {
+  for (const auto& name : all_builtin_names()) {
     const auto a = lc::make_builtin_task(name, 42, {});
     const auto b = lc::make_builtin_task(name, 42, {});
     const auto c = lc::make_builtin_task(name, 43, {});
@@ -180,8 +202,8 @@ TEST(BuiltinTasks, Suite) {
 }
 
 TEST(BuiltinTasks, LengthLimitsTagsAndAscii) {
-  std::set<std::string> tags;
-  for (const auto& t : lc::builtin_suite(11, kBig)) {
+  std::map<std::string, std::string> tag_of;  // task -> tag
+  for (const auto& t : lc::builtin_suite(11, kBig, all_builtin_names())) {
     std::string tag;
     for (const auto* e : all_examples(t)) {
       EXPECT_LE(e->prompt.size(), lc::kMaxBuiltinPromptBytes) << t.name << ": " << e->prompt;
@@ -196,9 +218,15 @@ TEST(BuiltinTasks, LengthLimitsTagsAndAscii) {
       if (tag.empty()) tag = this_tag;
       EXPECT_EQ(this_tag, tag) << t.name << ": every prompt of a task has the same tag";
     }
-    EXPECT_TRUE(tags.insert(tag).second) << "tag '" << tag << "' is shared by two tasks";
+    tag_of[t.name] = tag;
   }
+  // The eight have a tag each; a variant has the tag of the task it shifts.
+  std::set<std::string> tags;
+  for (const auto& n : lc::builtin_task_names())
+    EXPECT_TRUE(tags.insert(tag_of.at(n)).second) << "tag '" << tag_of.at(n) << "' is shared";
   EXPECT_EQ(tags.size(), 8u);
+  for (const auto& n : lc::builtin_variant_names())
+    EXPECT_EQ(tag_of.at(n), tag_of.at(lc::builtin_variant_of(n))) << n;
 }
 
 namespace {
@@ -243,24 +271,28 @@ TEST(BuiltinTasks, TopicAnswersAreTheCategoryOfTheEnding) {
 }
 
 TEST(BuiltinTasks, ArithAnswersAreCorrect) {
-  const auto t = lc::make_builtin_task("arith", 3, kBig);
-  std::set<std::string> facts, rows;
-  for (const auto* e : all_examples(t)) {
-    int row = -1, a = -1, b = -1;
-    char op = 0, eq = 0;
-    ASSERT_EQ(std::sscanf(e->prompt.c_str(), "arith: row %d, %d%c%d%c", &row, &a, &op, &b, &eq), 5)
-        << e->prompt;
-    EXPECT_EQ(e->prompt, "arith: row " + std::to_string(row) + ", " + std::to_string(a) + "+" +
-                             std::to_string(b) + "=");
-    EXPECT_EQ(op, '+') << e->prompt;
-    EXPECT_TRUE(a >= 0 && a <= 9 && b >= 0 && b <= 9) << e->prompt;
-    EXPECT_TRUE(row >= 1 && row <= 50) << e->prompt;
-    EXPECT_EQ(e->answer, std::to_string(a + b)) << e->prompt;
-    facts.insert(std::to_string(a) + "+" + std::to_string(b));
-    rows.insert(std::to_string(row));
+  // arith on the rows of a worksheet, its variant arith-pages on the pages of a workbook.
+  for (const std::string context : {"row", "page"}) {
+    const auto t = lc::make_builtin_task(context == "row" ? "arith" : "arith-pages", 3, kBig);
+    std::set<std::string> facts, rows;
+    for (const auto* e : all_examples(t)) {
+      int row = -1, a = -1, b = -1;
+      char op = 0, eq = 0;
+      const std::string format = "arith: " + context + " %d, %d%c%d%c";
+      ASSERT_EQ(std::sscanf(e->prompt.c_str(), format.c_str(), &row, &a, &op, &b, &eq), 5)
+          << e->prompt;
+      EXPECT_EQ(e->prompt, "arith: " + context + " " + std::to_string(row) + ", " +
+                               std::to_string(a) + "+" + std::to_string(b) + "=");
+      EXPECT_EQ(op, '+') << e->prompt;
+      EXPECT_TRUE(a >= 0 && a <= 9 && b >= 0 && b <= 9) << e->prompt;
+      EXPECT_TRUE(row >= 1 && row <= 50) << e->prompt;
+      EXPECT_EQ(e->answer, std::to_string(a + b)) << e->prompt;
+      facts.insert(std::to_string(a) + "+" + std::to_string(b));
+      rows.insert(std::to_string(row));
+    }
+    EXPECT_EQ(facts.size(), 100u);  // the whole one-digit addition table
+    EXPECT_EQ(rows.size(), 50u);
   }
-  EXPECT_EQ(facts.size(), 100u);  // the whole one-digit addition table
-  EXPECT_EQ(rows.size(), 50u);
 }
 
 TEST(BuiltinTasks, UpperAnswersAreCorrect) {
@@ -310,31 +342,42 @@ TEST(BuiltinTasks, BracketsAnswersAreCorrect) {
 }
 
 TEST(BuiltinTasks, ExtractAnswersAreTheObject) {
-  const auto t = lc::make_builtin_task("extract", 6, kBig);
-  int city_first = 0, name_first = 0;
-  std::set<std::string> nouns;
-  for (const auto* e : all_examples(t)) {
-    const auto w = split_words(e->prompt);
-    ASSERT_EQ(w.size(), 7u) << e->prompt;
-    EXPECT_EQ(w[0], "extract:");
-    // "<name> saw a <noun> in <city>"  or  "in <city> <name> saw a <noun>"
-    if (w[1] == "in") {
-      ++city_first;
-      EXPECT_EQ(w[4], "saw");
-      EXPECT_EQ(w[5], "a");
-      EXPECT_EQ(e->answer, w[6]) << e->prompt;
-    } else {
-      ++name_first;
-      EXPECT_EQ(w[2], "saw");
-      EXPECT_EQ(w[3], "a");
-      EXPECT_EQ(w[5], "in");
-      EXPECT_EQ(e->answer, w[4]) << e->prompt;
+  // extract-places: the same 24 objects, other people and other cities than extract's.
+  std::map<std::string, std::set<std::string>> people;
+  for (const std::string name : {"extract", "extract-places"}) {
+    const auto t = lc::make_builtin_task(name, 6, kBig);
+    int city_first = 0, name_first = 0;
+    std::set<std::string> nouns, others;
+    for (const auto* e : all_examples(t)) {
+      const auto w = split_words(e->prompt);
+      ASSERT_EQ(w.size(), 7u) << e->prompt;
+      EXPECT_EQ(w[0], "extract:");
+      // "<name> saw a <noun> in <city>"  or  "in <city> <name> saw a <noun>"
+      if (w[1] == "in") {
+        ++city_first;
+        EXPECT_EQ(w[4], "saw");
+        EXPECT_EQ(w[5], "a");
+        EXPECT_EQ(e->answer, w[6]) << e->prompt;
+        others.insert(w[2]);
+        others.insert(w[3]);
+      } else {
+        ++name_first;
+        EXPECT_EQ(w[2], "saw");
+        EXPECT_EQ(w[3], "a");
+        EXPECT_EQ(w[5], "in");
+        EXPECT_EQ(e->answer, w[4]) << e->prompt;
+        others.insert(w[1]);
+        others.insert(w[6]);
+      }
+      nouns.insert(e->answer);
     }
-    nouns.insert(e->answer);
+    EXPECT_GT(city_first, 500);
+    EXPECT_GT(name_first, 500);
+    EXPECT_EQ(nouns.size(), 24u);
+    people[name] = others;
   }
-  EXPECT_GT(city_first, 500);
-  EXPECT_GT(name_first, 500);
-  EXPECT_EQ(nouns.size(), 24u);
+  for (const auto& w : people["extract-places"])
+    EXPECT_FALSE(people["extract"].count(w)) << w << " is a name or city of extract too";
 }
 
 TEST(BuiltinTasks, TranslateIsTheNextVowelOrConsonant) {
@@ -363,48 +406,57 @@ TEST(BuiltinTasks, TranslateIsTheNextVowelOrConsonant) {
 }
 
 TEST(BuiltinTasks, CompareAnswersAreTheLarger) {
-  const auto t = lc::make_builtin_task("compare", 9, kBig);
-  int as = 0, bs = 0;
-  for (const auto* e : all_examples(t)) {
-    int a = 0, b = 0;
-    char tail[8] = {0};
-    ASSERT_EQ(std::sscanf(e->prompt.c_str(), "compare: %d or %d? %7s", &a, &b, tail), 3)
-        << e->prompt;
-    EXPECT_STREQ(tail, "A/B");
-    EXPECT_TRUE(a >= 10 && a <= 99 && b >= 10 && b <= 99) << e->prompt;
-    EXPECT_NE(a, b) << e->prompt;
-    EXPECT_EQ(e->answer, a > b ? "A" : "B") << e->prompt;
-    (e->answer == "A" ? as : bs)++;
+  // compare on two-digit numbers, its variant compare-hundreds on three-digit ones.
+  for (const int digits : {2, 3}) {
+    const int lo = digits == 2 ? 10 : 100, hi = digits == 2 ? 99 : 999;
+    const auto t = lc::make_builtin_task(digits == 2 ? "compare" : "compare-hundreds", 9, kBig);
+    int as = 0, bs = 0;
+    for (const auto* e : all_examples(t)) {
+      int a = 0, b = 0;
+      char tail[8] = {0};
+      ASSERT_EQ(std::sscanf(e->prompt.c_str(), "compare: %d or %d? %7s", &a, &b, tail), 3)
+          << e->prompt;
+      EXPECT_STREQ(tail, "A/B");
+      EXPECT_TRUE(a >= lo && a <= hi && b >= lo && b <= hi) << e->prompt;
+      EXPECT_NE(a, b) << e->prompt;
+      EXPECT_EQ(e->answer, a > b ? "A" : "B") << e->prompt;
+      (e->answer == "A" ? as : bs)++;
+    }
+    EXPECT_GT(as, 1000);
+    EXPECT_GT(bs, 1000);
   }
-  EXPECT_GT(as, 1000);
-  EXPECT_GT(bs, 1000);
 }
 
 TEST(BuiltinTasks, WeekdayAnswersWrap) {
   const std::vector<std::string> days = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
-  const auto t = lc::make_builtin_task("weekday", 10, kBig);
-  std::set<std::string> facts, weeks;
-  bool wrapped = false;
-  for (const auto* e : all_examples(t)) {
-    char day[4] = {0};
-    int k = 0, week = 0;
-    ASSERT_EQ(std::sscanf(e->prompt.c_str(), "weekday: %3s+%d in week %d", day, &k, &week), 3)
-        << e->prompt;
-    EXPECT_EQ(e->prompt, std::string("weekday: ") + day + "+" + std::to_string(k) + " in week " +
-                             std::to_string(week));
-    EXPECT_TRUE(k >= 1 && k <= 6) << e->prompt;
-    EXPECT_TRUE(week >= 1 && week <= 52) << e->prompt;
-    const auto it = std::find(days.begin(), days.end(), std::string(day));
-    ASSERT_NE(it, days.end()) << e->prompt;
-    const int d = static_cast<int>(it - days.begin());
-    EXPECT_EQ(e->answer, days[static_cast<size_t>((d + k) % 7)]) << e->prompt;
-    wrapped = wrapped || d + k >= 7;
-    facts.insert(std::string(day) + "+" + std::to_string(k));
-    weeks.insert(std::to_string(week));
+  // weekday in a week of the year, its variant weekday-months in a month.
+  for (const std::string context : {"week", "month"}) {
+    const int periods = context == "week" ? 52 : 12;
+    const auto t =
+        lc::make_builtin_task(context == "week" ? "weekday" : "weekday-months", 10, kBig);
+    std::set<std::string> facts, weeks;
+    bool wrapped = false;
+    for (const auto* e : all_examples(t)) {
+      char day[4] = {0};
+      int k = 0, week = 0;
+      const std::string format = "weekday: %3s+%d in " + context + " %d";
+      ASSERT_EQ(std::sscanf(e->prompt.c_str(), format.c_str(), day, &k, &week), 3) << e->prompt;
+      EXPECT_EQ(e->prompt, std::string("weekday: ") + day + "+" + std::to_string(k) + " in " +
+                               context + " " + std::to_string(week));
+      EXPECT_TRUE(k >= 1 && k <= 6) << e->prompt;
+      EXPECT_TRUE(week >= 1 && week <= periods) << e->prompt;
+      const auto it = std::find(days.begin(), days.end(), std::string(day));
+      ASSERT_NE(it, days.end()) << e->prompt;
+      const int d = static_cast<int>(it - days.begin());
+      EXPECT_EQ(e->answer, days[static_cast<size_t>((d + k) % 7)]) << e->prompt;
+      wrapped = wrapped || d + k >= 7;
+      facts.insert(std::string(day) + "+" + std::to_string(k));
+      weeks.insert(std::to_string(week));
+    }
+    EXPECT_TRUE(wrapped);
+    EXPECT_EQ(facts.size(), 42u);  // 7 days x 6 offsets
+    EXPECT_EQ(weeks.size(), static_cast<size_t>(periods));
   }
-  EXPECT_TRUE(wrapped);
-  EXPECT_EQ(facts.size(), 42u);  // 7 days x 6 offsets
-  EXPECT_EQ(weeks.size(), 52u);
 }
 
 // The held-out guarantee (docs/task-suite.md): for every task and several seeds, no eval or
@@ -416,7 +468,7 @@ TEST(BuiltinTasks, EvalAndTestAreDisjointFromTrain) {
   // The held-out item of a prompt, for the tasks whose prompt holds more than the item.
   auto item = [](const std::string& task, const lc::Example& e) -> std::string {
     if (task == "topic") return split_words(e.prompt)[3].substr(0, 3);  // the stem
-    if (task == "compare") {
+    if (task == "compare" || task == "compare-hundreds") {
       int a = 0, b = 0;
       std::sscanf(e.prompt.c_str(), "compare: %d or %d?", &a, &b);
       return std::to_string(std::min(a, b)) + "," + std::to_string(std::max(a, b));
@@ -424,7 +476,17 @@ TEST(BuiltinTasks, EvalAndTestAreDisjointFromTrain) {
     return e.prompt;
   };
   for (uint64_t seed : {1u, 2u, 3u, 17u, 12345u}) {
-    for (const auto& t : lc::builtin_suite(seed, {800, 100, 200})) {
+    std::map<std::string, std::set<std::string>> train_prompts;  // of the eight
+    for (const auto& t : lc::builtin_suite(seed, {800, 100, 200}, all_builtin_names())) {
+      // A variant's eval and test prompts are new to the task it shifts, too.
+      const std::string parent = lc::builtin_variant_of(t.name);
+      if (!parent.empty()) {
+        for (const auto* split : {&t.eval, &t.test}) {
+          for (const auto& e : *split) {
+            EXPECT_FALSE(train_prompts[parent].count(e.prompt)) << t.name << ": " << e.prompt;
+          }
+        }
+      }
       std::set<std::string> prompts, pairs, answers, items;
       for (const auto& e : t.train) {
         prompts.insert(e.prompt);
@@ -432,6 +494,7 @@ TEST(BuiltinTasks, EvalAndTestAreDisjointFromTrain) {
         answers.insert(e.answer);
         items.insert(item(t.name, e));
       }
+      train_prompts[t.name] = prompts;
       std::set<std::string> held_answers;
       for (const auto* split : {&t.eval, &t.test})
         for (const auto& e : *split) {
