@@ -9,9 +9,11 @@ STUDY (default docs/study) holds tune/METHOD.csv (each method's tuning sweep on 
 test-vs-er.csv and test-vs-seq.csv (`lorascape compare … --baseline M --csv`, the `compare`
 phase), lambda/ilora-L-learners.csv (I-LoRA's two learners across lambda) and
 test-transfer-token_acc.csv, test-transfer-loss.csv (the metrics on token accuracy and loss
-of the test runs, paired against seq: the `transfer` phase). In DOC every table sits between
-`<!-- generated: results-tables NAME -->` and `<!-- end generated -->`
-(NAME: test, vs-er, vs-seq, lambda, tune, transfer); --write replaces what is between them and leaves
+of the test runs, paired against seq: the `transfer` phase) and revisit-vs-seq.csv (the test
+runs on the revisit sequence, paired against seq: the `revisit` phase, then `compare`) with
+revisit-zero-shot.csv (their zero-shot scores task by task). In DOC
+every table sits between `<!-- generated: results-tables NAME -->` and `<!-- end generated -->`
+(NAME: test, vs-er, vs-seq, lambda, tune, transfer, revisit, revisit-tasks); --write replaces what is between them and leaves
 the prose alone; --check (ctest's ResultsTablesMatchStudy) names every block that is not what
 the files give. Standard library only.
 """
@@ -189,10 +191,41 @@ def transfer_table(study):
     return "\n".join(out)
 
 
+def revisit_table(study):
+    by = {r["method"]: r for r in rows(f"{study}/revisit-vs-seq.csv")}
+    out = ["| method | FWT exact match | − `seq`, paired | OP | BWT | forgetting | plasticity | seeds |",
+           "|---|---|---|---|---|---|---|---|"]
+    for m in ORDER:
+        if m not in by:
+            continue
+        r = by[m]
+        out.append(f"| `{m}` | {mean_sd(r, 'FWT', True)} | {'—' if m == 'seq' else paired(r, 'FWT')} | "
+                   f"{mean_sd(r, 'OP')} | {mean_sd(r, 'BWT', True)} | {mean_sd(r, 'forgetting')} | "
+                   f"{mean_sd(r, 'plasticity')} | {r['n']} |")
+    return "\n".join(out)
+
+
+def revisit_tasks_table(study):
+    """Mean zero-shot exact match on each task of the revisit sequence (R[i-1][i]), per method."""
+    rr = rows(f"{study}/revisit-zero-shot.csv")
+    methods = [m for m in ORDER if any(r["method"] == m for r in rr)]
+    tasks = list(dict.fromkeys(r["task"] for r in rr))
+    out = ["| task (zero-shot) | " + " | ".join(f"`{m}`" for m in methods) + " |",
+           "|---|" + "---|" * len(methods)]
+    for t in tasks:
+        cells = []
+        for m in methods:
+            v = [float(r["zero_shot"]) for r in rr if r["method"] == m and r["task"] == t]
+            cells.append(num(sum(v) / len(v)) if v else "—")
+        out.append(f"| `{t}` | " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
 def tables(study):
     return {"test": test_table(study), "vs-er": paired_table(study, "er"),
             "vs-seq": paired_table(study, "seq"), "lambda": lambda_table(study),
-            "tune": tune_tables(study), "transfer": transfer_table(study)}
+            "tune": tune_tables(study), "transfer": transfer_table(study),
+            "revisit": revisit_table(study), "revisit-tasks": revisit_tasks_table(study)}
 
 
 BLOCK = re.compile(r"(<!-- generated: results-tables ([\w-]+) -->\n)(.*?)(<!-- end generated -->)", re.S)

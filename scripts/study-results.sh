@@ -6,6 +6,8 @@
 #   scripts/study-results.sh tune  [METHOD…]   the tuning sweeps (default: every method)
 #   scripts/study-results.sh test  [METHOD…]   the reporting sweeps at each method's best point
 #   scripts/study-results.sh lambda            I-LoRA's slow and fast learner across lambda
+#   scripts/study-results.sh revisit [METHOD…] the test sweeps on the revisit sequence
+#                                              (data/configs/revisit.toml: FWT on exact match)
 #   scripts/study-results.sh compare           the tables of docs/results.md from the files
 #   scripts/study-results.sh learners          only I-LoRA's two learners across lambda (CSV)
 #   scripts/study-results.sh transfer          only the metrics on token accuracy and loss (CSV)
@@ -26,6 +28,7 @@ JOBS=${JOBS:-2}
 TUNE_SEEDS=1
 TEST_SEEDS=3,4,5,6,7
 METHODS=(seq er ilora pp l2p mtl one ewc agem gem olora)
+REVISIT_METHODS=(ilora er ewc seq) # the revisit sequence: a baseline, replay, the headline, a regulariser
 LAMBDAS=(0.9 0.99 0.999 0.9999) # I-LoRA's slow learner: about a 10-, 100-, 1000-, 10000-step average
 
 # Four grid points per method: the same tuning budget for every method.
@@ -97,9 +100,30 @@ transfer() {
   done
 }
 
+# The revisit runs' zero-shot scores task by task (R[i-1][i], exact match), which the sweep files
+# (metrics only) do not hold: one CSV row per method, seed and task, from the run folders.
+revisit_tasks() {
+  python3 - "$RUNS/revisit" "$STUDY/revisit-zero-shot.csv" << 'PY'
+import csv, glob, json, sys
+out = []
+for f in sorted(glob.glob(f"{sys.argv[1]}/*/row-*/results.json")):
+    d = json.load(open(f))
+    r, R = d["result"], d["result"]["R"]
+    for i in range(1, len(r["tasks"])):
+        out.append([d["config"]["train"]["method"], d["config"]["seed"], r["tasks"][i],
+                    R[i - 1][i]["exact_match"], r["base"][i]["exact_match"], R[i][i]["exact_match"]])
+if not out:
+    sys.exit(f"revisit: no run folders in {sys.argv[1]} (run the revisit phase)")
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["method", "seed", "task", "zero_shot", "base", "trained"])
+    w.writerows(sorted(out, key=lambda row: (row[0], row[1])))
+PY
+}
+
 phase=${1:-}
 shift || true
-[ $# -gt 0 ] && METHODS=("$@")
+[ $# -gt 0 ] && METHODS=("$@") && REVISIT_METHODS=("$@")
 jobs=()
 case "$phase" in
   tune)
@@ -109,6 +133,11 @@ case "$phase" in
   test)
     for m in "${METHODS[@]}"; do
       jobs+=("test/$m test $TEST_SEEDS --method $m $(best_sets "$m")")
+    done ;;
+  revisit) # each method at its best point (tuned on the default sequence), the same seeds
+    CONFIG=data/configs/revisit.toml
+    for m in "${REVISIT_METHODS[@]}"; do
+      jobs+=("revisit/$m test $TEST_SEEDS --method $m $(best_sets "$m")")
     done ;;
   lambda)
     for l in "${LAMBDAS[@]}"; do
@@ -123,11 +152,17 @@ case "$phase" in
     for m in "${METHODS[@]}"; do [ -f "$STUDY/test/$m.h5" ] && files+=("$STUDY/test/$m.h5"); done
     "$LORASCAPE" compare "${files[@]}" --baseline er --csv "$STUDY/test-vs-er.csv"
     "$LORASCAPE" compare "${files[@]}" --baseline seq --csv "$STUDY/test-vs-seq.csv"
+    files=()
+    for m in "${REVISIT_METHODS[@]}"; do [ -f "$STUDY/revisit/$m.h5" ] && files+=("$STUDY/revisit/$m.h5"); done
+    [ ${#files[@]} -eq 0 ] || {
+      "$LORASCAPE" compare "${files[@]}" --baseline seq --csv "$STUDY/revisit-vs-seq.csv"
+      revisit_tasks || echo "compare: the revisit task table needs the revisit phase's run folders" >&2
+    }
     learners
     transfer || echo "compare: the transfer tables need the test phase's run folders" >&2
     exit 0 ;;
   learners) learners; exit 0 ;;
   transfer) transfer; exit 0 ;;
-  *) sed -n '2,18p' "$0"; exit 2 ;;
+  *) sed -n '2,20p' "$0"; exit 2 ;;
 esac
 printf '%s\n' "${jobs[@]}" | xargs -P "$JOBS" -I{} bash -c 'one_sweep {}'
