@@ -179,11 +179,11 @@ Item gen_translate(Rng& r) {
 }
 
 // 7. compare: which of two distinct two-digit numbers is larger; the pairs (in either order)
-// are held out.
+// are held out. (compare_in draws from [lo, hi]; the variant compare-hundreds: 100-999.)
 Item compare_in(Rng& r, int lo, int hi) {
   const int a = static_cast<int>(r.uniform_int(lo, hi));
   int b = static_cast<int>(r.uniform_int(lo, hi - 1));
-  if (b >= a) ++b;  // uniform over the 89 values != a
+  if (b >= a) ++b;  // uniform over the other values of [lo, hi]
   return {
       {"compare: " + std::to_string(a) + " or " + std::to_string(b) + "? A/B", a > b ? "A" : "B"},
       std::to_string(std::min(a, b)) + "," + std::to_string(std::max(a, b))};
@@ -214,8 +214,8 @@ Item gen_weekday(Rng& r) {
 
 // Variants: four of the tasks above in a shifted domain, with the same tag, rule and answers,
 // so that what a model learned on the original carries over in part (docs/task-suite.md,
-// "Variants"). They are not in the default sequence; data/configs/revisit.toml revisits each
-// original as its variant.
+// "Variants and the revisit sequence"). They are not in the default sequence;
+// data/configs/revisit.toml revisits each original as its variant.
 Item gen_arith_pages(Rng& r) {  // the same sums on the pages of a workbook
   return arith_in(r, "page");
 }
@@ -298,15 +298,14 @@ std::vector<Example> generate_split(const BuiltinSpec& spec, uint64_t seed, cons
   return out;
 }
 
-}  // namespace
-
-namespace {
+// The names of the eight (variants = false) or of the variants, in the order of the specs.
 std::vector<std::string> spec_names(bool variants) {
   std::vector<std::string> v;
   for (const auto& s : builtin_specs())
     if ((s.variant_of != nullptr) == variants) v.emplace_back(s.name);
   return v;
 }
+
 }  // namespace
 
 const std::vector<std::string>& builtin_task_names() {

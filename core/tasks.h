@@ -1,5 +1,6 @@
 // Tasks of the continual-learning sequence: eight built-in synthetic "domains" shaped like the
-// TRACE benchmark tasks, and a loader for TRACE/LLMCL-style JSON datasets on disk.
+// TRACE benchmark tasks (and four variants of them in a shifted domain), and a loader for
+// TRACE/LLMCL-style JSON datasets on disk.
 //
 // Every built-in example is a short prompt (<= 40 bytes, starting with a lowercase tag that
 // names the task, e.g. "arith: 7+5=") and a short answer (<= 8 bytes), so that
