@@ -28,7 +28,7 @@ JOBS=${JOBS:-2}
 TUNE_SEEDS=1
 TEST_SEEDS=3,4,5,6,7
 METHODS=(seq er ilora pp l2p mtl one ewc agem gem olora)
-REVISIT_METHODS=(ilora er ewc seq) # the revisit sequence: a baseline, replay, the headline, a regulariser
+REVISIT_METHODS=(ilora er ewc olora agem seq) # the revisit sequence: replay, regularisers, A-GEM, the baseline
 LAMBDAS=(0.9 0.99 0.999 0.9999) # I-LoRA's slow learner: about a 10-, 100-, 1000-, 10000-step average
 
 # Four grid points per method: the same tuning budget for every method.
