@@ -298,6 +298,14 @@ std::vector<Example> generate_split(const BuiltinSpec& spec, uint64_t seed, cons
   return out;
 }
 
+// The spec of a built-in task (of the eight or a variant); nullptr for an unknown name.
+const BuiltinSpec* find_spec(const std::string& name) {
+  const auto& specs = builtin_specs();
+  const auto it = std::find_if(specs.begin(), specs.end(),
+                               [&](const BuiltinSpec& s) { return name == s.name; });
+  return it == specs.end() ? nullptr : &*it;
+}
+
 // The names of the eight (variants = false) or of the variants, in the order of the specs.
 std::vector<std::string> spec_names(bool variants) {
   std::vector<std::string> v;
@@ -319,22 +327,17 @@ const std::vector<std::string>& builtin_variant_names() {
 }
 
 std::string builtin_variant_of(const std::string& name) {
-  for (const auto& s : builtin_specs())
-    if (name == s.name) return s.variant_of ? s.variant_of : "";
-  return "";
+  const BuiltinSpec* spec = find_spec(name);
+  return spec && spec->variant_of ? spec->variant_of : "";
 }
 
 bool is_builtin_task(const std::string& name) {
-  const auto& specs = builtin_specs();
-  return std::any_of(specs.begin(), specs.end(),
-                     [&](const BuiltinSpec& s) { return name == s.name; });
+  return find_spec(name) != nullptr;
 }
 
 Task make_builtin_task(const std::string& name, uint64_t seed, const SplitSizes& sizes) {
-  const auto& specs = builtin_specs();
-  const auto it = std::find_if(specs.begin(), specs.end(),
-                               [&](const BuiltinSpec& s) { return name == s.name; });
-  if (it == specs.end())
+  const BuiltinSpec* it = find_spec(name);
+  if (!it)
     throw ConfigError("unknown built-in task '" + name + "'; hint: use one of " +
                       join(builtin_task_names(), ", ") +
                       " (or a variant: " + join(builtin_variant_names(), ", ") + ")");

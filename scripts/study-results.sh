@@ -100,6 +100,14 @@ transfer() {
   done
 }
 
+# The sweep files of a phase (DIR METHOD…) that exist, one per line.
+sweep_files() {
+  local dir=$1 m
+  shift
+  for m in "$@"; do [ -f "$STUDY/$dir/$m.h5" ] && echo "$STUDY/$dir/$m.h5"; done
+  return 0
+}
+
 # The revisit runs' zero-shot scores task by task (R[i-1][i], exact match), which the sweep files
 # (metrics only) do not hold: one CSV row per method, seed and task, from the run folders.
 revisit_tasks() {
@@ -148,12 +156,10 @@ case "$phase" in
     best_sets "${METHODS[0]}"
     exit 0 ;;
   compare)
-    files=()
-    for m in "${METHODS[@]}"; do [ -f "$STUDY/test/$m.h5" ] && files+=("$STUDY/test/$m.h5"); done
+    mapfile -t files < <(sweep_files test "${METHODS[@]}")
     "$LORASCAPE" compare "${files[@]}" --baseline er --csv "$STUDY/test-vs-er.csv"
     "$LORASCAPE" compare "${files[@]}" --baseline seq --csv "$STUDY/test-vs-seq.csv"
-    files=()
-    for m in "${REVISIT_METHODS[@]}"; do [ -f "$STUDY/revisit/$m.h5" ] && files+=("$STUDY/revisit/$m.h5"); done
+    mapfile -t files < <(sweep_files revisit "${REVISIT_METHODS[@]}")
     [ ${#files[@]} -eq 0 ] || {
       "$LORASCAPE" compare "${files[@]}" --baseline seq --csv "$STUDY/revisit-vs-seq.csv"
       revisit_tasks || echo "compare: the revisit task table needs the revisit phase's run folders" >&2
